@@ -1,0 +1,4 @@
+//! iam-tailor: shrink AWS IAM roles to what they actually use.
+#![forbid(unsafe_code)]
+
+pub mod policy;
