@@ -1,5 +1,8 @@
 #![forbid(unsafe_code)]
 
+use clap::Parser;
+
 fn main() {
-    std::process::exit(0)
+    let cli = iam_tailor::cli::Cli::parse();
+    std::process::exit(iam_tailor::cli::run(cli));
 }

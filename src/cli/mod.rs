@@ -1,0 +1,62 @@
+//! The `iam-tailor` command line: a thin shell over the library.
+//!
+//! Exit codes: 0 success, 1 the command's "bad" outcome (lint found an ERROR or
+//! SECURITY_WARNING), 2 usage or I/O error.
+
+mod expand;
+mod lint;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "iam-tailor", version, about = "Shrink AWS IAM roles to what they actually use")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a policy document like IAM Access Analyzer's ValidatePolicy.
+    Lint(lint::Args),
+    /// Evaluate one request (or a JSON Lines batch) against policies as AWS would.
+    Simulate(simulate::Args),
+    /// List the catalog actions a policy allows, with their access level.
+    Expand(expand::Args),
+}
+
+/// Output format shared by the commands.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Runs the command and returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Lint(args) => lint::run(args),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Expand(args) => expand::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("iam-tailor: {e:#}");
+            2
+        }
+    }
+}
+
+/// Reads a file, naming it in the error.
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Reads and parses a policy file, naming the file and JSON path on error.
+fn read_policy(path: &std::path::Path) -> anyhow::Result<crate::policy::Policy> {
+    let text = read(path)?;
+    crate::policy::Policy::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}

@@ -1,0 +1,364 @@
+//! `iam-tailor simulate`: one request from flags, or a JSON Lines batch with `--requests`.
+//!
+//! The batch path is built for throughput: each line's policy documents are kept as raw JSON
+//! text and looked up in a per-thread cache of compiled policy sets, so the same managed
+//! policies are parsed and compiled once, not once per line; lines are evaluated in parallel
+//! chunks and written in input order.
+
+use super::{Format, read_policy};
+use crate::policy::eval::{Context, Decision, Evaluation, PolicySet, Request};
+use crate::policy::{Policy, PolicyKind};
+use anyhow::Context as _;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Identity policy documents (JSON) of the principal.
+    #[arg(long = "policy", required_unless_present = "requests")]
+    policies: Vec<PathBuf>,
+    /// Permissions boundary of the principal.
+    #[arg(long)]
+    boundary: Option<PathBuf>,
+    /// Service control policies that apply to the account (one level: any of them allows).
+    #[arg(long = "scp")]
+    scps: Vec<PathBuf>,
+    /// Session policies passed when the role was assumed.
+    #[arg(long = "session-policy")]
+    session_policies: Vec<PathBuf>,
+    /// Resource-based policy of the resource (bucket policy, key policy, …).
+    #[arg(long)]
+    resource_policy: Option<PathBuf>,
+    /// The IAM action, e.g. s3:GetObject.
+    #[arg(long, required_unless_present = "requests")]
+    action: Option<String>,
+    /// The resource ARN (default `*`).
+    #[arg(long, default_value = "*")]
+    resource: String,
+    /// The calling principal's ARN.
+    #[arg(long)]
+    principal: Option<String>,
+    /// Context keys, KEY=VALUE; repeat a key for a multi-valued key.
+    #[arg(long = "context", value_parser = parse_context_pair)]
+    context: Vec<(String, String)>,
+    /// A JSON Lines file of requests (`-` for standard input); writes one decision per line.
+    #[arg(long, conflicts_with_all = ["policies", "action"])]
+    requests: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+fn parse_context_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, found {s:?}")),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    if let Some(path) = &args.requests {
+        return run_batch(path);
+    }
+    let mut builder = PolicySet::builder();
+    for path in &args.policies {
+        builder = builder.identity_labeled(read_policy(path)?, &path.display().to_string());
+    }
+    if let Some(path) = &args.boundary {
+        builder = builder.boundary_labeled(read_policy(path)?, &path.display().to_string());
+    }
+    for path in &args.scps {
+        builder = builder.scp_labeled(read_policy(path)?, &path.display().to_string());
+    }
+    for path in &args.session_policies {
+        builder = builder.session_labeled(read_policy(path)?, &path.display().to_string());
+    }
+    if let Some(path) = &args.resource_policy {
+        builder =
+            builder.resource_policy_labeled(read_policy(path)?, &path.display().to_string());
+    }
+    let set = builder.build();
+    let mut context = Context::new();
+    for (k, v) in &args.context {
+        context.insert(k, v.clone());
+    }
+    let action = args.action.as_deref().expect("clap requires --action");
+    let evaluation = set.evaluate(&Request {
+        action,
+        resource: &args.resource,
+        principal: args.principal.as_deref(),
+        context: &context,
+    });
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "decision": evaluation.decision,
+                "matched": evaluation.matched,
+            }))?
+        ),
+        Format::Text => print!("{}", describe(&evaluation)),
+    }
+    Ok(0)
+}
+
+fn describe(evaluation: &Evaluation) -> String {
+    let mut out = format!("{}\n", evaluation.decision);
+    for m in &evaluation.matched {
+        let policy = match &m.label {
+            Some(label) => format!("{} policy {label}", m.kind.as_str()),
+            None => format!("{} policy #{}", m.kind.as_str(), m.policy_index),
+        };
+        let sid = m
+            .sid
+            .as_deref()
+            .map(|s| format!(" (Sid {s})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {} by {policy} Statement[{}]{sid}\n",
+            m.effect.as_str(),
+            m.statement_index
+        ));
+    }
+    out
+}
+
+/// One line of `--requests`; policy documents stay raw so the cache can key on their text.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BatchLine<'a> {
+    #[serde(borrow)]
+    identity_policies: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    permission_boundaries: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    service_control_policies: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    session_policies: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    resource_policy: Option<&'a RawValue>,
+    #[serde(borrow)]
+    request: BatchRequest<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest<'a> {
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(default, borrow)]
+    resource: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    principal: Option<Cow<'a, str>>,
+    #[serde(default)]
+    context: FxHashMap<String, ContextValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ContextValue {
+    One(Scalar),
+    Many(Vec<Scalar>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Str(String),
+    Bool(bool),
+    Num(serde_json::Number),
+}
+
+impl Scalar {
+    fn into_text(self) -> String {
+        match self {
+            Scalar::Str(s) => s,
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Num(n) => n.to_string(),
+        }
+    }
+}
+
+/// Compiled policy sets by the raw text of their documents, one cache per worker thread.
+#[derive(Default)]
+struct SetCache {
+    entries: FxHashMap<u64, Vec<(Vec<(PolicyKind, Box<str>)>, Arc<PolicySet>)>>,
+    len: usize,
+}
+
+thread_local! {
+    /// Per worker thread, so lookups never contend and survive from chunk to chunk.
+    static CACHE: std::cell::RefCell<SetCache> = std::cell::RefCell::new(SetCache::default());
+}
+
+/// Bound on cached sets per thread; past it the cache starts over (batches reuse few sets).
+const CACHE_LIMIT: usize = 4096;
+
+impl SetCache {
+    fn get(&mut self, docs: &[(PolicyKind, &str)]) -> Result<Arc<PolicySet>, String> {
+        let mut hasher = rustc_hash::FxHasher::default();
+        for (kind, text) in docs {
+            (*kind as u8).hash(&mut hasher);
+            text.hash(&mut hasher);
+        }
+        let key = hasher.finish();
+        if let Some(bucket) = self.entries.get(&key) {
+            for (texts, set) in bucket {
+                if texts.len() == docs.len()
+                    && texts
+                        .iter()
+                        .zip(docs)
+                        .all(|((k1, t1), (k2, t2))| k1 == k2 && &**t1 == *t2)
+                {
+                    return Ok(set.clone());
+                }
+            }
+        }
+        let mut builder = PolicySet::builder();
+        let mut counters = [0usize; 5];
+        for (kind, text) in docs {
+            let i = &mut counters[*kind as usize];
+            let field = match kind {
+                PolicyKind::Identity => "identityPolicies",
+                PolicyKind::PermissionsBoundary => "permissionBoundaries",
+                PolicyKind::ServiceControlPolicy => "serviceControlPolicies",
+                PolicyKind::SessionPolicy => "sessionPolicies",
+                PolicyKind::ResourcePolicy => "resourcePolicy",
+            };
+            let policy = Policy::parse(text).map_err(|e| {
+                if *kind == PolicyKind::ResourcePolicy {
+                    format!("{field}: {e}")
+                } else {
+                    format!("{field}[{i}]: {e}")
+                }
+            })?;
+            *i += 1;
+            builder = match kind {
+                PolicyKind::Identity => builder.identity(policy),
+                PolicyKind::PermissionsBoundary => builder.boundary(policy),
+                PolicyKind::ServiceControlPolicy => builder.scp(policy),
+                PolicyKind::SessionPolicy => builder.session(policy),
+                PolicyKind::ResourcePolicy => builder.resource_policy(policy),
+            };
+        }
+        let set = Arc::new(builder.build());
+        if self.len >= CACHE_LIMIT {
+            self.entries.clear();
+            self.len = 0;
+        }
+        self.entries.entry(key).or_default().push((
+            docs.iter().map(|(k, t)| (*k, Box::from(*t))).collect(),
+            set.clone(),
+        ));
+        self.len += 1;
+        Ok(set)
+    }
+}
+
+/// Evaluates one JSON line; the error text becomes `{"error": …}` for that line.
+fn evaluate_line(line: &str, cache: &mut SetCache) -> Result<Decision, String> {
+    let parsed: BatchLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let mut docs: Vec<(PolicyKind, &str)> = Vec::with_capacity(
+        parsed.identity_policies.len()
+            + parsed.permission_boundaries.len()
+            + parsed.service_control_policies.len()
+            + parsed.session_policies.len()
+            + 1,
+    );
+    let groups = [
+        (PolicyKind::Identity, &parsed.identity_policies),
+        (PolicyKind::PermissionsBoundary, &parsed.permission_boundaries),
+        (PolicyKind::ServiceControlPolicy, &parsed.service_control_policies),
+        (PolicyKind::SessionPolicy, &parsed.session_policies),
+    ];
+    for (kind, group) in groups {
+        docs.extend(group.iter().map(|raw| (kind, raw.get())));
+    }
+    if let Some(raw) = parsed.resource_policy {
+        docs.push((PolicyKind::ResourcePolicy, raw.get()));
+    }
+    let set = cache.get(&docs)?;
+    let mut context = Context::new();
+    for (key, value) in parsed.request.context {
+        match value {
+            ContextValue::One(v) => context.insert(&key, v.into_text()),
+            ContextValue::Many(vs) => {
+                context.insert_all(&key, vs.into_iter().map(Scalar::into_text).collect())
+            }
+        }
+    }
+    let request = &parsed.request;
+    Ok(set
+        .evaluate(&Request {
+            action: &request.action,
+            resource: request.resource.as_deref().unwrap_or("*"),
+            principal: request.principal.as_deref(),
+            context: &context,
+        })
+        .decision)
+}
+
+/// Lines per parallel chunk: large enough to amortize scheduling, small enough to stream.
+const CHUNK_LINES: usize = 8192;
+
+fn run_batch(path: &std::path::Path) -> anyhow::Result<i32> {
+    let input: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            std::fs::File::open(path).with_context(|| format!("{}", path.display()))?,
+        )
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut lines: Vec<String> = Vec::with_capacity(CHUNK_LINES);
+    let mut line_no = 0usize;
+    loop {
+        lines.clear();
+        for _ in 0..CHUNK_LINES {
+            let mut line = String::new();
+            let n = reader
+                .read_line(&mut line)
+                .with_context(|| format!("{}: line {}", path.display(), line_no + lines.len() + 1))?;
+            if n == 0 {
+                break;
+            }
+            lines.push(line);
+        }
+        if lines.is_empty() {
+            break;
+        }
+        let first = line_no;
+        let outputs: Vec<String> = lines
+            .par_iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let trimmed = line.trim();
+                if trimmed.is_empty() {
+                    return String::new();
+                }
+                let result = CACHE.with(|cache| evaluate_line(trimmed, &mut cache.borrow_mut()));
+                match result {
+                    Ok(decision) => format!("{{\"decision\":\"{decision}\"}}\n"),
+                    Err(e) => format!(
+                        "{}\n",
+                        serde_json::json!({"error": format!("line {}: {e}", first + i + 1)})
+                    ),
+                }
+            })
+            .collect();
+        for o in &outputs {
+            out.write_all(o.as_bytes())?;
+        }
+        line_no += lines.len();
+    }
+    out.flush()?;
+    Ok(0)
+}
