@@ -1,0 +1,140 @@
+//! The command line as users call it: exit codes, output formats, batch error handling.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iam-tailor"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("runs iam-tailor")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn write_temp(name: &str, content: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("iam-tailor-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policies/checkout-api.json");
+const BOUNDARY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policies/boundary.json");
+
+#[test]
+fn lint_exit_codes() {
+    let clean = write_temp(
+        "clean.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#,
+    );
+    assert_eq!(run(&["lint", clean.to_str().unwrap()]).status.code(), Some(0));
+
+    // The example grants iam:PassRole on * without iam:PassedToService: a security warning.
+    let o = run(&["lint", EXAMPLE, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let findings: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let findings = findings.as_array().unwrap();
+    assert!(findings.iter().any(|f| f["severity"] == "SECURITY_WARNING"
+        && f["path"].as_str().unwrap().starts_with("Statement[2]")));
+    for f in findings {
+        for key in ["severity", "code", "message", "path"] {
+            assert!(f.get(key).is_some(), "finding without {key}: {f}");
+        }
+    }
+
+    let broken = write_temp("broken.json", r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":{},"Resource":"*"}}"#);
+    let o = run(&["lint", broken.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("Statement.Action"), "{}", stdout(&o));
+
+    assert_eq!(run(&["lint", "/nonexistent/policy.json"]).status.code(), Some(2));
+    assert_eq!(run(&["lint", EXAMPLE, "--kind", "bogus"]).status.code(), Some(2));
+}
+
+#[test]
+fn simulate_first_line_is_the_decision() {
+    let o = run(&[
+        "simulate", "--policy", EXAMPLE, "--action", "s3:GetObject",
+        "--resource", "arn:aws:s3:::checkout-orders/a.json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert_eq!(text.lines().next(), Some("Allowed"));
+    assert!(text.contains("Orders"), "deciding statement named: {text}");
+
+    let o = run(&[
+        "simulate", "--policy", EXAMPLE, "--boundary", BOUNDARY, "--action", "lambda:CreateFunction",
+        "--resource", "arn:aws:lambda:us-east-1:111122223333:function:f", "--format", "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["decision"], "ImplicitlyDenied");
+    assert!(v["matched"].is_array());
+
+    let o = run(&[
+        "simulate", "--policy", EXAMPLE, "--action", "s3:DeleteObject",
+        "--resource", "arn:aws:s3:::checkout-orders/a", "--context", "aws:SecureTransport=false",
+    ]);
+    assert_eq!(stdout(&o).lines().next(), Some("ExplicitlyDenied"));
+
+    assert_eq!(run(&["simulate", "--policy", EXAMPLE]).status.code(), Some(2));
+    assert_eq!(
+        run(&["simulate", "--policy", EXAMPLE, "--action", "s3:GetObject", "--context", "novalue"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn batch_keeps_order_and_survives_bad_lines() {
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"ForAllValues:StringEquals":{"aws:TagKeys":["a","b"]}}}]}"#;
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+    let lines = [
+        format!(r#"{{"identityPolicies":[{doc}],"request":{{"action":"s3:GetObject","resource":"arn:aws:s3:::b/k"}}}}"#),
+        format!(r#"{{"identityPolicies":[{doc}],"request":{{"action":"s3:PutObject","resource":"arn:aws:s3:::b/k"}}}}"#),
+        "this is not json".to_string(),
+        format!(r#"{{"identityPolicies":[{doc}],"serviceControlPolicies":[{deny}],"request":{{"action":"s3:GetObject","resource":"arn:aws:s3:::b/k"}}}}"#),
+        format!(r#"{{"identityPolicies":[{doc}],"request":{{"action":"s3:GetObject","resource":"arn:aws:s3:::b/k","context":{{"aws:TagKeys":["a","c"]}}}}}}"#),
+        r#"{"identityPolicies":[{"Statement":{"Effect":"Maybe"}}],"request":{"action":"s3:GetObject"}}"#.to_string(),
+        format!(r#"{{"identityPolicies":[{doc}],"request":{{"action":"s3:GetObject","resource":"arn:aws:s3:::b/k","context":{{"aws:TagKeys":["b"]}}}}}}"#),
+    ];
+    let mut child = bin()
+        .args(["simulate", "--requests", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(out.len(), lines.len());
+    assert_eq!(out[0]["decision"], "Allowed");
+    assert_eq!(out[1]["decision"], "ImplicitlyDenied");
+    assert!(out[2]["error"].as_str().unwrap().starts_with("line 3:"));
+    assert_eq!(out[3]["decision"], "ExplicitlyDenied");
+    assert_eq!(out[4]["decision"], "ImplicitlyDenied");
+    let err = out[5]["error"].as_str().unwrap();
+    assert!(err.contains("identityPolicies[0]") && err.contains("Effect"), "{err}");
+    assert_eq!(out[6]["decision"], "Allowed");
+}
+
+#[test]
+fn expand_lists_actions_with_access_levels() {
+    let o = run(&["expand", EXAMPLE]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert!(text.lines().any(|l| l == "s3:GetObject\tRead"), "{text}");
+    assert!(text.lines().any(|l| l == "iam:PassRole\tWrite"));
+    assert!(text.lines().any(|l| l.starts_with("sqs:SendMessage\t")));
+    assert!(!text.lines().any(|l| l.starts_with("s3:DeleteObject\t")));
+    let mut sorted: Vec<&str> = text.lines().collect();
+    sorted.sort();
+    assert_eq!(sorted, text.lines().collect::<Vec<_>>(), "output is sorted");
+}
