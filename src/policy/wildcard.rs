@@ -90,7 +90,10 @@ mod tests {
     fn case_rules() {
         assert!(!matches("arn:aws:s3:::Bucket", "arn:aws:s3:::bucket"));
         assert!(matches_ignore_case("s3:get*", "S3:GetObject"));
-        assert!(matches_ignore_case("ec2:Describe?*", "ec2:DescribeInstances"));
+        assert!(matches_ignore_case(
+            "ec2:Describe?*",
+            "ec2:DescribeInstances"
+        ));
         assert!(!matches_ignore_case("ec2:Describe?*", "ec2:Describe"));
     }
 }
