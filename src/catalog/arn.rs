@@ -40,6 +40,11 @@ struct Template {
     resource_prefix: &'static [u8],
     /// Number of literal bytes: the more, the more specific the template.
     specificity: u32,
+    /// Number of `${Var}`s: between equally literal templates, a concrete ARN is more likely
+    /// `group/${GroupId}` than `group/*`.
+    vars: u32,
+    /// Number of literal `*`s: a wildcard ARN is more likely `group/*`.
+    stars: u32,
     tokens: Vec<Token>,
 }
 
@@ -50,9 +55,9 @@ pub(super) struct Hit {
     pub specificity: u32,
     /// Matched with `*` and `?` in the ARN taken literally (so it surely is this type).
     pub concrete: bool,
-    /// Preference among hits: specificity, then a type of the ARN's own service, then
-    /// catalog order.
-    pub rank: (u32, bool, Reverse<u32>),
+    /// Preference among hits: specificity, then variables (concrete ARN) or literal `*`s
+    /// (wildcard ARN), then a type of the ARN's own service, then catalog order.
+    pub rank: (u32, u32, bool, Reverse<u32>),
 }
 
 /// The compiled templates, indexed by the service field written in the template (which is
@@ -118,14 +123,13 @@ impl ArnIndex {
                 concrete,
                 rank: (
                     t.specificity,
+                    if has_wildcards { t.stars } else { t.vars },
                     rt.service.eq_ignore_ascii_case(service),
                     Reverse(t.resource_type),
                 ),
             };
             match hits.iter_mut().find(|h| h.resource_type == t.resource_type) {
-                Some(old) if (old.concrete, old.specificity) < (concrete, t.specificity) => {
-                    *old = hit
-                }
+                Some(old) if (old.concrete, old.rank) < (concrete, hit.rank) => *old = hit,
                 Some(_) => {}
                 None => hits.push(hit),
             }
@@ -184,13 +188,13 @@ fn compile(resource_type: u32, template: &'static str) -> Template {
     let prefix_end = resource_prefix_end
         .filter(|&e| e >= resource_start)
         .unwrap_or(bytes.len());
+    let count = |f: fn(&Token) -> bool| tokens.iter().filter(|t| f(t)).count() as u32;
     Template {
         resource_type,
         resource_prefix: &bytes[resource_start.min(prefix_end)..prefix_end],
-        specificity: tokens
-            .iter()
-            .filter(|t| matches!(t, Token::Byte(_)))
-            .count() as u32,
+        specificity: count(|t| matches!(t, Token::Byte(_))),
+        vars: count(|t| matches!(t, Token::Var { .. })),
+        stars: count(|t| matches!(t, Token::Star)),
         tokens,
     }
 }

@@ -144,6 +144,20 @@ fn arn_resource_types() {
         arn_type("arn:aws:lambda:us-east-1:1:function:f"),
         Some(("lambda", "function"))
     );
+    // A literal `*` template is preferred for wildcard ARNs, a variable for concrete ones.
+    assert_eq!(
+        arn_type("arn:aws:identitystore:::group/*"),
+        Some(("identitystore", "AllGroups"))
+    );
+    assert_eq!(
+        arn_type("arn:aws:identitystore:::group/g-1"),
+        Some(("identitystore", "Group"))
+    );
+    // The template's own service field, not the IAM prefix, is what an ARN names.
+    assert_eq!(
+        arn_type("arn:aws:iam::111122223333:user/u"),
+        Some(("iam", "user"))
+    );
     assert_eq!(arn_type("arn:aws:nosuch:::x"), None);
     assert_eq!(arn_type("not an arn"), None);
 }
@@ -165,6 +179,10 @@ fn arn_resource_types_for_action() {
     assert!(types("s3:ListBucket", "arn:aws:s3:::b/*").is_empty());
     assert_eq!(types("iam:PassRole", "arn:aws:iam::1:role/r"), ["role"]);
     assert!(types("nosuch:Action", "arn:aws:iam::1:role/r").is_empty());
+    let groups = "arn:aws:identitystore:::group/*";
+    assert_eq!(types("identitystore:ListGroups", groups), ["AllGroups"]);
+    assert_eq!(types("s3:GetObject", "arn:aws:s3:::b*"), ["object"]);
+    assert_eq!(types("s3:ListBucket", "arn:aws:s3:::b*"), ["bucket"]);
 }
 
 #[test]
@@ -257,4 +275,58 @@ fn parse_errors() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("out of order"));
+}
+
+/// A template with its variable names erased, so equivalent templates compare equal.
+fn shape(template: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        out.push_str("${}");
+        rest = &rest[start + rest[start..].find('}').unwrap() + 1..];
+    }
+    out + rest
+}
+
+/// Fill a template's variables with sample values.
+fn instantiate(template: &str) -> String {
+    let mut arn = String::new();
+    let mut rest = template;
+    let mut field = 0;
+    while let Some(start) = rest.find("${") {
+        arn.push_str(&rest[..start]);
+        field += rest[..start].matches(':').count();
+        arn.push_str(match field {
+            1 => "aws",
+            2 => "svc",
+            3 => "us-east-1",
+            4 => "123456789012",
+            _ => "v1",
+        });
+        rest = &rest[start + rest[start..].find('}').unwrap() + 1..];
+    }
+    arn + rest
+}
+
+#[test]
+fn every_arn_template_instance_resolves_to_its_template() {
+    let c = catalog();
+    let mut wrong = Vec::new();
+    for rt in &c.resource_types {
+        for template in rt.arn_templates.iter() {
+            let arn = instantiate(template);
+            let found = c.resource_type_of_arn(&arn);
+            // Several resource types share a template shape; any of them is right.
+            if !found.is_some_and(|f| f.arn_templates.iter().any(|t| shape(t) == shape(template))) {
+                wrong.push(format!("{}:{} {arn} -> {found:?}", rt.service, rt.name));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
