@@ -13,6 +13,9 @@ use rustc_hash::FxHashMap;
 
 use super::{Catalog, ResourceType};
 
+/// Longer "ARNs" are not looked at (IAM allows 2048 bytes).
+const MAX_ARN_LEN: usize = 4096;
+
 #[derive(Clone, Copy)]
 enum Token {
     Byte(u8),
@@ -96,6 +99,10 @@ impl ArnIndex {
     /// Every resource type the ARN can be, once each, with its best template.
     pub(super) fn hits(&self, catalog: &Catalog, arn: &str) -> Vec<Hit> {
         let mut hits: Vec<Hit> = Vec::new();
+        // The bound keeps the matcher's memo and recursion small.
+        if arn.len() > MAX_ARN_LEN {
+            return hits;
+        }
         let mut fields = arn.splitn(6, ':');
         let (Some(service), Some(resource)) = (fields.nth(2), fields.nth(2)) else {
             return hits;

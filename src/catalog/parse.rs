@@ -95,8 +95,11 @@ pub(super) fn parse(text: &'static str) -> Result<Catalog, ParseError> {
                 service.resource_types.end = resource_types.len() as u32;
             }
             "A" => {
-                let service_index = services.len().wrapping_sub(1) as u32;
-                let service = services.last_mut().ok_or_else(|| fail("A before S"))?;
+                let service_index = services
+                    .len()
+                    .checked_sub(1)
+                    .ok_or_else(|| fail("A before S"))?;
+                let service = &mut services[service_index];
                 let (name, access, types, condition_keys) =
                     (field()?, field()?, field()?, field()?);
                 if service.actions.end > service.actions.start
@@ -126,7 +129,7 @@ pub(super) fn parse(text: &'static str) -> Result<Catalog, ParseError> {
                     action_resource_types.push(((own.start + found) as u32, required));
                 }
                 actions.push(Action {
-                    service: service_index,
+                    service: service_index as u32,
                     name,
                     level,
                     resource_types: start..action_resource_types.len() as u32,

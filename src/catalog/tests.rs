@@ -160,6 +160,8 @@ fn arn_resource_types() {
     );
     assert_eq!(arn_type("arn:aws:nosuch:::x"), None);
     assert_eq!(arn_type("not an arn"), None);
+    let huge = format!("arn:aws:s3:::b/{}", "k".repeat(10_000));
+    assert_eq!(arn_type(&huge), None);
 }
 
 #[test]
