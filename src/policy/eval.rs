@@ -291,10 +291,9 @@ impl PolicySet {
             && kind_ok(PolicyKind::PermissionsBoundary)
             && kind_ok(PolicyKind::SessionPolicy)
             && scp_ok;
+        let resource_allows = allowed_by[PolicyKind::ResourcePolicy as usize] > 0 && scp_ok;
         // A resource policy alone grants access only within the caller's own account.
-        let resource_path = allowed_by[PolicyKind::ResourcePolicy as usize] > 0
-            && scp_ok
-            && same_account(req.resource, &caller);
+        let resource_path = resource_allows && same_account(req.resource, &caller);
 
         out.decision = if denied {
             Decision::ExplicitlyDenied
@@ -310,7 +309,9 @@ impl PolicySet {
                 PolicyKind::Identity
                 | PolicyKind::PermissionsBoundary
                 | PolicyKind::SessionPolicy => identity_path,
-                PolicyKind::ResourcePolicy => resource_path,
+                // Across accounts AWS wants both policies, so the resource policy's allows
+                // are part of the grant even though they do not decide it alone.
+                PolicyKind::ResourcePolicy => resource_allows,
                 PolicyKind::ServiceControlPolicy => true,
             },
         };
@@ -344,7 +345,7 @@ fn same_account(resource: &str, caller: &Caller) -> bool {
     if !resource.starts_with("arn:") {
         return true;
     }
-    match resource.splitn(6, ':').nth(4) {
+    match resource.split(':').nth(4) {
         Some("") | None => true,
         Some(owner) => owner == account,
     }
@@ -881,5 +882,696 @@ fn arn_matches(pattern: &[u8], value: &str) -> bool {
             (None, None) => return true,
             _ => return false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
+
+    /// A 2012-10-17 policy with the given statement(s).
+    fn pol(statements: &str) -> Policy {
+        Policy::parse(&format!(
+            r#"{{"Version":"2012-10-17","Statement":{statements}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn allow(action: &str, resource: &str) -> Policy {
+        pol(&format!(
+            r#"{{"Effect":"Allow","Action":"{action}","Resource":"{resource}"}}"#
+        ))
+    }
+
+    fn deny(action: &str, resource: &str) -> Policy {
+        pol(&format!(
+            r#"{{"Sid":"No","Effect":"Deny","Action":"{action}","Resource":"{resource}"}}"#
+        ))
+    }
+
+    fn run(set: &PolicySet, action: &str, resource: &str, principal: &str) -> Evaluation {
+        let ctx = Context::new();
+        set.evaluate(&Request {
+            action,
+            resource,
+            principal: Some(principal),
+            context: &ctx,
+        })
+    }
+
+    fn decide(set: &PolicySet, action: &str, resource: &str) -> Decision {
+        run(set, action, resource, ALICE).decision
+    }
+
+    /// Does an allow-everything statement with this `Condition` block allow, given `ctx`?
+    fn cond(condition: &str, ctx: &Context) -> bool {
+        cond_versioned(condition, ctx, "2012-10-17")
+    }
+
+    fn cond_versioned(condition: &str, ctx: &Context, version: &str) -> bool {
+        let p = Policy::parse(&format!(
+            r#"{{"Version":"{version}","Statement":{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{condition}}}}}"#
+        ))
+        .unwrap();
+        let set = PolicySet::builder().identity(p).build();
+        let req = Request {
+            action: "s3:GetObject",
+            resource: "arn:aws:s3:::b/k",
+            principal: Some(ALICE),
+            context: ctx,
+        };
+        set.evaluate(&req).decision == Decision::Allowed
+    }
+
+    fn ctx(pairs: &[(&str, &str)]) -> Context {
+        let mut c = Context::new();
+        for (k, v) in pairs {
+            c.insert(k, *v);
+        }
+        c
+    }
+
+    #[test]
+    fn explicit_deny_beats_allow_across_policies() {
+        let set = PolicySet::builder()
+            .identity(allow("s3:*", "*"))
+            .scp_labeled(deny("s3:DeleteObject", "*"), "scp.json")
+            .scp(allow("*", "*"))
+            .build();
+        let e = run(&set, "s3:DeleteObject", "arn:aws:s3:::b/k", ALICE);
+        assert_eq!(e.decision, Decision::ExplicitlyDenied);
+        assert_eq!(e.matched.len(), 1);
+        let m = &e.matched[0];
+        assert_eq!(m.kind, PolicyKind::ServiceControlPolicy);
+        assert_eq!((m.policy_index, m.statement_index), (0, 0));
+        assert_eq!(m.label.as_deref(), Some("scp.json"));
+        assert_eq!(m.sid.as_deref(), Some("No"));
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+    }
+
+    #[test]
+    fn implicit_deny_when_nothing_allows() {
+        let set = PolicySet::builder().identity(allow("s3:Get*", "*")).build();
+        let e = run(&set, "ec2:RunInstances", "*", ALICE);
+        assert_eq!(e.decision, Decision::ImplicitlyDenied);
+        assert!(e.matched.is_empty());
+        assert_eq!(
+            decide(&PolicySet::builder().build(), "s3:GetObject", "*"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn boundary_caps_identity_allow() {
+        let set = PolicySet::builder()
+            .identity(allow("s3:*", "*"))
+            .boundary(allow("s3:Get*", "*"))
+            .build();
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+        let e = run(&set, "s3:PutObject", "*", ALICE);
+        assert_eq!(e.decision, Decision::ImplicitlyDenied);
+        // The identity policy allowed; the boundary did not: the report shows exactly that.
+        assert_eq!(e.matched.len(), 1);
+        assert_eq!(e.matched[0].kind, PolicyKind::Identity);
+    }
+
+    #[test]
+    fn every_boundary_must_allow() {
+        let set = PolicySet::builder()
+            .identity(allow("*", "*"))
+            .boundary(allow("s3:*", "*"))
+            .boundary(allow("s3:Get*", "*"))
+            .build();
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+        assert_eq!(
+            decide(&set, "s3:PutObject", "*"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn scp_caps() {
+        let set = PolicySet::builder()
+            .identity(allow("*", "*"))
+            .scp(allow("s3:*", "*"))
+            .scp(allow("sqs:*", "*"))
+            .build();
+        assert_eq!(decide(&set, "sqs:SendMessage", "*"), Decision::Allowed);
+        assert_eq!(
+            decide(&set, "ec2:RunInstances", "*"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn session_policy_caps() {
+        let set = PolicySet::builder()
+            .identity(allow("s3:*", "*"))
+            .session(allow("s3:GetObject", "*"))
+            .build();
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+        assert_eq!(
+            decide(&set, "s3:PutObject", "*"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    fn bucket_policy(principal: &str) -> Policy {
+        pol(&format!(
+            r#"{{"Effect":"Allow","Principal":{principal},"Action":"sqs:SendMessage","Resource":"*"}}"#
+        ))
+    }
+
+    #[test]
+    fn same_account_resource_policy_alone_allows() {
+        let set = PolicySet::builder()
+            .resource_policy(bucket_policy(&format!(r#"{{"AWS":"{ALICE}"}}"#)))
+            .build();
+        let q = "arn:aws:sqs:us-east-1:111122223333:q";
+        let e = run(&set, "sqs:SendMessage", q, ALICE);
+        assert_eq!(e.decision, Decision::Allowed);
+        assert_eq!(e.matched[0].kind, PolicyKind::ResourcePolicy);
+        let bob = "arn:aws:iam::111122223333:user/bob";
+        assert_eq!(
+            run(&set, "sqs:SendMessage", q, bob).decision,
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn cross_account_needs_both() {
+        let q = "arn:aws:sqs:us-east-1:444455556666:q";
+        let resource_only = PolicySet::builder()
+            .resource_policy(bucket_policy(r#"{"AWS":"111122223333"}"#))
+            .build();
+        assert_eq!(
+            decide(&resource_only, "sqs:SendMessage", q),
+            Decision::ImplicitlyDenied
+        );
+        let both = PolicySet::builder()
+            .identity(allow("sqs:SendMessage", q))
+            .resource_policy(bucket_policy(r#"{"AWS":"111122223333"}"#))
+            .build();
+        let e = run(&both, "sqs:SendMessage", q, ALICE);
+        assert_eq!(e.decision, Decision::Allowed);
+        assert_eq!(e.matched.len(), 2);
+        // The other account's policies are not in the set: the identity side decides.
+        let identity_only = PolicySet::builder()
+            .identity(allow("sqs:SendMessage", q))
+            .build();
+        assert_eq!(
+            decide(&identity_only, "sqs:SendMessage", q),
+            Decision::Allowed
+        );
+    }
+
+    #[test]
+    fn resource_policy_principals() {
+        let role = "arn:aws:iam::111122223333:role/app/Worker";
+        let set = PolicySet::builder()
+            .resource_policy(bucket_policy(&format!(r#"{{"AWS":"{role}"}}"#)))
+            .build();
+        let session = "arn:aws:sts::111122223333:assumed-role/Worker/i-123";
+        let other = "arn:aws:sts::111122223333:assumed-role/Other/i-123";
+        assert_eq!(
+            run(&set, "sqs:SendMessage", "*", session).decision,
+            Decision::Allowed
+        );
+        assert_eq!(
+            run(&set, "sqs:SendMessage", "*", role).decision,
+            Decision::Allowed
+        );
+        assert_eq!(
+            run(&set, "sqs:SendMessage", "*", other).decision,
+            Decision::ImplicitlyDenied
+        );
+        let root = PolicySet::builder()
+            .resource_policy(bucket_policy(r#"{"AWS":"arn:aws:iam::111122223333:root"}"#))
+            .build();
+        assert_eq!(
+            run(&root, "sqs:SendMessage", "*", other).decision,
+            Decision::Allowed
+        );
+        let service = PolicySet::builder()
+            .resource_policy(bucket_policy(r#"{"Service":"sns.amazonaws.com"}"#))
+            .build();
+        let sns = "sns.amazonaws.com";
+        assert_eq!(
+            run(&service, "sqs:SendMessage", "*", sns).decision,
+            Decision::Allowed
+        );
+        assert_eq!(
+            run(&service, "sqs:SendMessage", "*", ALICE).decision,
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn not_principal_inverts() {
+        let set = PolicySet::builder()
+            .identity(allow("*", "*"))
+            .resource_policy(pol(&format!(
+                r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":"{ALICE}"}},"Action":"*","Resource":"*"}}"#
+            )))
+            .build();
+        let bob = "arn:aws:iam::111122223333:user/bob";
+        assert_eq!(
+            run(&set, "s3:GetObject", "*", ALICE).decision,
+            Decision::Allowed
+        );
+        assert_eq!(
+            run(&set, "s3:GetObject", "*", bob).decision,
+            Decision::ExplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn not_action_and_not_resource() {
+        let set = PolicySet::builder()
+            .identity(pol(
+                r#"{"Effect":"Allow","NotAction":["iam:*","s3:Delete*"],"NotResource":"arn:aws:s3:::secret/*"}"#,
+            ))
+            .build();
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::b/k"),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decide(&set, "iam:CreateUser", "*"),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            decide(&set, "s3:DeleteObject", "*"),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::secret/k"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn actions_ignore_case_resources_do_not() {
+        let set = PolicySet::builder()
+            .identity(allow("S3:getobject", "arn:aws:s3:::Bucket/*"))
+            .identity(allow("EC2:Describe*", "*"))
+            .identity(allow("*:List?uckets", "*"))
+            .build();
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::Bucket/k"),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::bucket/k"),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            decide(&set, "ec2:describeinstances", "*"),
+            Decision::Allowed
+        );
+        assert_eq!(decide(&set, "s3:ListBuckets", "*"), Decision::Allowed);
+        assert_eq!(
+            decide(&set, "s3:ListBucket", "*"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn trust_policy_without_resource_matches_any_resource() {
+        let set = PolicySet::builder()
+            .resource_policy(pol(
+                r#"{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}"#,
+            ))
+            .build();
+        let role = "arn:aws:iam::111122223333:role/R";
+        let e = run(&set, "sts:AssumeRole", role, "ec2.amazonaws.com");
+        assert_eq!(e.decision, Decision::Allowed);
+    }
+
+    #[test]
+    fn allowed_lists_every_granting_statement() {
+        let set = PolicySet::builder()
+            .identity_labeled(allow("s3:*", "*"), "a.json")
+            .identity(deny("ec2:*", "*"))
+            .boundary(pol(
+                r#"[{"Effect":"Allow","Action":"sqs:*","Resource":"*"},{"Sid":"B","Effect":"Allow","Action":"s3:Get*","Resource":"*"}]"#,
+            ))
+            .build();
+        let e = run(&set, "s3:GetObject", "*", ALICE);
+        assert_eq!(e.decision, Decision::Allowed);
+        let got: Vec<_> = e
+            .matched
+            .iter()
+            .map(|m| {
+                (
+                    m.kind,
+                    m.policy_index,
+                    m.statement_index,
+                    m.label.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (PolicyKind::Identity, 0, 0, Some("a.json")),
+                (PolicyKind::PermissionsBoundary, 0, 1, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn many_matching_statements_are_all_reported() {
+        let statements: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"Sid":"S{i}","Effect":"Allow","Action":"s3:*","Resource":"*"}}"#))
+            .collect();
+        let set = PolicySet::builder()
+            .identity(pol(&format!("[{}]", statements.join(","))))
+            .build();
+        let e = run(&set, "s3:GetObject", "*", ALICE);
+        assert_eq!(e.matched.len(), 40);
+        assert_eq!(e.matched[39].sid.as_deref(), Some("S39"));
+    }
+
+    #[test]
+    fn serializes_as_documented() {
+        let set = PolicySet::builder().identity(allow("s3:*", "*")).build();
+        let json = serde_json::to_value(run(&set, "s3:GetObject", "*", ALICE)).unwrap();
+        assert_eq!(json["decision"], "Allowed");
+        assert_eq!(json["matched"][0]["kind"], "identity");
+        assert_eq!(json["matched"][0]["policyIndex"], 0);
+        assert_eq!(json["matched"][0]["effect"], "Allow");
+        assert_eq!(Decision::ExplicitlyDenied.to_string(), "ExplicitlyDenied");
+        assert_eq!(PolicyKind::PermissionsBoundary.as_str(), "boundary");
+    }
+
+    #[test]
+    fn string_operators() {
+        let c = ctx(&[("aws:RequestedRegion", "eu-west-1")]);
+        assert!(cond(
+            r#"{"StringEquals":{"AWS:requestedregion":["us-east-1","eu-west-1"]}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"StringEquals":{"aws:RequestedRegion":"EU-west-1"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"StringEqualsIgnoreCase":{"aws:RequestedRegion":"EU-WEST-1"}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"StringNotEquals":{"aws:RequestedRegion":"eu-west-1"}}"#,
+            &c
+        ));
+        assert!(cond(r#"{"StringLike":{"aws:RequestedRegion":"eu-*"}}"#, &c));
+        assert!(!cond(
+            r#"{"StringNotLike":{"aws:RequestedRegion":"eu-?est-1"}}"#,
+            &c
+        ));
+    }
+
+    #[test]
+    fn missing_key_plain_false_negated_true_if_exists_true() {
+        let c = Context::new();
+        assert!(!cond(r#"{"StringEquals":{"aws:RequestedRegion":"x"}}"#, &c));
+        assert!(cond(
+            r#"{"StringNotEquals":{"aws:RequestedRegion":"x"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#,
+            &c
+        ));
+        assert!(cond(r#"{"ArnNotLike":{"aws:SourceArn":"arn:*"}}"#, &c));
+        assert!(cond(
+            r#"{"StringEqualsIfExists":{"aws:RequestedRegion":"x"}}"#,
+            &c
+        ));
+        let present = ctx(&[("aws:RequestedRegion", "y")]);
+        assert!(!cond(
+            r#"{"StringEqualsIfExists":{"aws:RequestedRegion":"x"}}"#,
+            &present
+        ));
+    }
+
+    #[test]
+    fn numeric_operators() {
+        let c = ctx(&[("aws:MultiFactorAuthAge", "300")]);
+        assert!(cond(
+            r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"NumericGreaterThan":{"aws:MultiFactorAuthAge":3600}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"NumericEquals":{"aws:MultiFactorAuthAge":"300.0"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"NumericLessThanEquals":{"aws:MultiFactorAuthAge":300}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"NumericNotEquals":{"aws:MultiFactorAuthAge":300}}"#,
+            &c
+        ));
+        let bad = ctx(&[("aws:MultiFactorAuthAge", "soon")]);
+        assert!(!cond(
+            r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}}"#,
+            &bad
+        ));
+    }
+
+    #[test]
+    fn date_operators() {
+        let c = ctx(&[("aws:CurrentTime", "2024-06-01T12:00:00Z")]);
+        assert!(cond(
+            r#"{"DateLessThan":{"aws:CurrentTime":"2025-01-01T00:00:00Z"}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"DateGreaterThan":{"aws:CurrentTime":"2025-01-01"}}"#,
+            &c
+        ));
+        let epoch = ctx(&[("aws:EpochTime", "1717243200")]);
+        assert!(cond(
+            r#"{"DateEquals":{"aws:EpochTime":"2024-06-01T12:00:00Z"}}"#,
+            &epoch
+        ));
+        assert!(cond(
+            r#"{"DateGreaterThanEquals":{"aws:EpochTime":"1717243200"}}"#,
+            &epoch
+        ));
+    }
+
+    #[test]
+    fn bool_and_binary_operators() {
+        let c = ctx(&[("aws:SecureTransport", "true"), ("k:bin", "QmluYXJ5")]);
+        assert!(cond(r#"{"Bool":{"aws:SecureTransport":true}}"#, &c));
+        assert!(!cond(r#"{"Bool":{"aws:SecureTransport":"false"}}"#, &c));
+        assert!(cond(r#"{"BinaryEquals":{"k:bin":"QmluYXJ5"}}"#, &c));
+        assert!(!cond(r#"{"BinaryEquals":{"k:bin":"qmluyxj5"}}"#, &c));
+    }
+
+    #[test]
+    fn ip_address_v4_and_v6() {
+        let v4 = ctx(&[("aws:SourceIp", "203.0.113.7")]);
+        assert!(cond(
+            r#"{"IpAddress":{"aws:SourceIp":["10.0.0.0/8","203.0.113.0/24"]}}"#,
+            &v4
+        ));
+        assert!(!cond(
+            r#"{"NotIpAddress":{"aws:SourceIp":"203.0.113.0/24"}}"#,
+            &v4
+        ));
+        let v6 = ctx(&[("aws:SourceIp", "2001:db8::1")]);
+        assert!(cond(
+            r#"{"IpAddress":{"aws:SourceIp":"2001:db8::/32"}}"#,
+            &v6
+        ));
+        assert!(!cond(
+            r#"{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}"#,
+            &v6
+        ));
+    }
+
+    #[test]
+    fn arn_operators_compare_components() {
+        let c = ctx(&[(
+            "aws:SourceArn",
+            "arn:aws:sns:us-east-1:111122223333:topic:sub",
+        )]);
+        assert!(cond(
+            r#"{"ArnLike":{"aws:SourceArn":"arn:aws:sns:*:111122223333:*"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"ArnEquals":{"aws:SourceArn":"arn:aws:sns:us-east-1:111122223333:topic:sub"}}"#,
+            &c
+        ));
+        // `*` does not cross a component boundary.
+        assert!(!cond(
+            r#"{"ArnLike":{"aws:SourceArn":"arn:aws:*:111122223333:topic:*"}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"ArnNotLike":{"aws:SourceArn":"arn:aws:sns:*:*:*"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"ArnNotEquals":{"aws:SourceArn":"arn:aws:sns:*:444455556666:*"}}"#,
+            &c
+        ));
+    }
+
+    #[test]
+    fn null_tests_presence() {
+        let c = ctx(&[("aws:TokenIssueTime", "2024-01-01T00:00:00Z")]);
+        assert!(cond(r#"{"Null":{"aws:TokenIssueTime":"false"}}"#, &c));
+        assert!(!cond(r#"{"Null":{"aws:TokenIssueTime":"true"}}"#, &c));
+        assert!(cond(
+            r#"{"Null":{"aws:TokenIssueTime":true}}"#,
+            &Context::new()
+        ));
+    }
+
+    fn tags(values: &[&str]) -> Context {
+        let mut c = Context::new();
+        c.insert_all(
+            "aws:TagKeys",
+            values.iter().map(|v| v.to_string()).collect(),
+        );
+        c
+    }
+
+    #[test]
+    fn for_all_values() {
+        let op = r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["env","team"]}}"#;
+        assert!(cond(op, &tags(&["env", "team"])));
+        assert!(!cond(op, &tags(&["env", "owner"])));
+        // Vacuously true without values: the reason such Allows need a Null check too.
+        assert!(cond(op, &tags(&[])));
+        assert!(cond(op, &Context::new()));
+    }
+
+    #[test]
+    fn for_any_value() {
+        let op = r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["env","team"]}}"#;
+        assert!(cond(op, &tags(&["owner", "team"])));
+        assert!(!cond(op, &tags(&["owner"])));
+        assert!(!cond(op, &Context::new()));
+        let if_exists = r#"{"ForAnyValue:StringEqualsIfExists":{"aws:TagKeys":"env"}}"#;
+        assert!(cond(if_exists, &Context::new()));
+        let negated = r#"{"ForAnyValue:StringNotEquals":{"aws:TagKeys":["env"]}}"#;
+        assert!(cond(negated, &tags(&["env", "x"])));
+        assert!(!cond(negated, &tags(&["env"])));
+    }
+
+    #[test]
+    fn multi_valued_key_without_qualifier() {
+        let c = tags(&["env", "owner"]);
+        assert!(cond(r#"{"StringEquals":{"aws:TagKeys":"owner"}}"#, &c));
+        assert!(!cond(r#"{"StringNotEquals":{"aws:TagKeys":"owner"}}"#, &c));
+        assert!(cond(r#"{"StringNotEquals":{"aws:TagKeys":"x"}}"#, &c));
+    }
+
+    #[test]
+    fn derived_principal_keys() {
+        let c = Context::new();
+        assert!(cond(
+            r#"{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/alice"}}"#,
+            &c
+        ));
+        assert!(cond(r#"{"StringEquals":{"aws:username":"alice"}}"#, &c));
+        // The context overrides what would be derived.
+        let other = ctx(&[("aws:username", "mallory")]);
+        assert!(!cond(
+            r#"{"StringEquals":{"aws:username":"alice"}}"#,
+            &other
+        ));
+    }
+
+    fn home_policy(version: &str, resource: &str) -> PolicySet {
+        let p = Policy::parse(&format!(
+            r#"{{"Version":"{version}","Statement":{{"Effect":"Allow","Action":"s3:*","Resource":"{resource}"}}}}"#
+        ))
+        .unwrap();
+        PolicySet::builder().identity(p).build()
+    }
+
+    #[test]
+    fn variables_in_resources() {
+        let set = home_policy("2012-10-17", "arn:aws:s3:::home/${aws:username}/*");
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::home/alice/x"),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::home/bob/x"),
+            Decision::ImplicitlyDenied
+        );
+        // Without a principal there is no user name and no default: the pattern matches nothing.
+        let ctx = Context::new();
+        let anonymous = Request {
+            action: "s3:GetObject",
+            resource: "arn:aws:s3:::home//x",
+            principal: None,
+            context: &ctx,
+        };
+        assert_eq!(
+            set.evaluate(&anonymous).decision,
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn variable_defaults_and_literals() {
+        let set = home_policy(
+            "2012-10-17",
+            "arn:aws:s3:::t/${aws:PrincipalTag/team, 'none'}/${*}",
+        );
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::t/none/*"),
+            Decision::Allowed
+        );
+        // `${*}` is a literal asterisk, not a wildcard.
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::t/none/x"),
+            Decision::ImplicitlyDenied
+        );
+        let tagged = ctx(&[("aws:PrincipalTag/team", "blue")]);
+        let req = Request {
+            action: "s3:GetObject",
+            resource: "arn:aws:s3:::t/blue/*",
+            principal: Some(ALICE),
+            context: &tagged,
+        };
+        assert_eq!(set.evaluate(&req).decision, Decision::Allowed);
+    }
+
+    #[test]
+    fn no_substitution_under_2008_10_17() {
+        let set = home_policy("2008-10-17", "arn:aws:s3:::home/${aws:username}/*");
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::home/alice/x"),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::home/${aws:username}/x"),
+            Decision::Allowed
+        );
+        let c = ctx(&[("s3:prefix", "alice/")]);
+        let op = r#"{"StringLike":{"s3:prefix":"${aws:username}/"}}"#;
+        assert!(cond(op, &c));
+        assert!(!cond_versioned(op, &c, "2008-10-17"));
     }
 }
