@@ -3,6 +3,7 @@
 
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 /// A multi-valued request context; keys are case-insensitive as in AWS.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,20 +75,19 @@ impl<'a> Values<'a> {
 /// derived from the caller where the context does not give them.
 pub(crate) struct Env<'a> {
     context: &'a Context,
-    /// Values for [`DERIVED_KEYS`], in that order.
-    derived: [Option<Cow<'a, str>>; 4],
+    caller: Caller<'a>,
+    /// Values for [`DERIVED_KEYS`], in that order, computed on first use: deriving a
+    /// session's `aws:PrincipalArn` allocates, and most requests never ask.
+    derived: [OnceCell<Option<Cow<'a, str>>>; 4],
 }
 
 impl<'a> Env<'a> {
-    /// `derive` is false when no policy reads a derived key, to spare the work.
-    pub(crate) fn new(context: &'a Context, caller: &Caller<'a>, derive: bool) -> Self {
-        let mut derived = [None, None, None, None];
-        if derive {
-            for (slot, key) in derived.iter_mut().zip(DERIVED_KEYS) {
-                *slot = caller.derived(key);
-            }
+    pub(crate) fn new(context: &'a Context, caller: Caller<'a>) -> Self {
+        Env {
+            context,
+            caller,
+            derived: Default::default(),
         }
-        Env { context, derived }
     }
 
     /// Values of a lowercased key; `None` when missing or empty.
@@ -97,7 +97,10 @@ impl<'a> Env<'a> {
             Some(values) => Some(Values::Many(values)),
             None => {
                 let i = DERIVED_KEYS.iter().position(|k| *k == key)?;
-                self.derived[i].as_deref().map(Values::One)
+                self.derived[i]
+                    .get_or_init(|| self.caller.derived(key))
+                    .as_deref()
+                    .map(Values::One)
             }
         }
     }
@@ -190,8 +193,8 @@ pub(crate) fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The keys [`Caller::derived`] can supply; lets the evaluator skip deriving when unused.
-pub(crate) const DERIVED_KEYS: &[&str] = &[
+/// The keys [`Caller::derived`] can supply.
+const DERIVED_KEYS: &[&str] = &[
     "aws:principalaccount",
     "aws:principalarn",
     "aws:username",

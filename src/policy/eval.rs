@@ -5,7 +5,7 @@
 //! ones by service), pre-parses condition values and splits policy variables, so that evaluating
 //! a request allocates nothing beyond the returned list of matched statements.
 
-use crate::policy::context::{Caller, Context, DERIVED_KEYS, Env, Values};
+use crate::policy::context::{Caller, Context, Env, Values};
 use crate::policy::document::{
     ActionBlock, BaseOperator, Condition, ConditionOperator, Effect, Policy, PrincipalBlock,
     PrincipalType, Principals, ResourceBlock, SetQualifier, Statement,
@@ -175,7 +175,6 @@ impl PolicySetBuilder {
             statements: Vec::new(),
             interner: Interner::default(),
             counts: [0; KINDS],
-            derive: false,
         };
         for (kind, policy, label) in self.policies {
             let index = set.counts[kind as usize];
@@ -183,15 +182,13 @@ impl PolicySetBuilder {
             let start = set.statements.len();
             let policy_id = set.policies.len() as u32;
             for (statement_index, st) in policy.statements.iter().enumerate() {
-                let compiled = CompiledStatement::compile(
+                set.statements.push(CompiledStatement::compile(
                     st,
                     policy.substitutes_variables(),
                     &mut set.interner,
                     policy_id,
                     statement_index,
-                );
-                set.derive |= compiled.reads_derived_keys();
-                set.statements.push(compiled);
+                ));
             }
             set.policies.push(CompiledPolicy {
                 kind,
@@ -214,8 +211,6 @@ pub struct PolicySet {
     interner: Interner,
     /// Number of policies per [`PolicyKind`] (as index).
     counts: [usize; KINDS],
-    /// Whether any statement reads a key derived from the principal (`aws:PrincipalArn`, …).
-    derive: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -252,7 +247,7 @@ impl PolicySet {
         };
         let probe = self.interner.probe(action);
         let caller = Caller::parse(req.principal);
-        let env = Env::new(req.context, &caller, self.derive);
+        let env = Env::new(req.context, caller);
         let mut scratch = Vec::new();
         let mut hits = Hits::default();
 
@@ -456,20 +451,6 @@ impl CompiledStatement {
                 .map(|c| CompiledCondition::compile(c, substitute))
                 .collect(),
         }
-    }
-
-    fn reads_derived_keys(&self) -> bool {
-        let resource_templates = self.resources.iter().flat_map(|r| &r.patterns);
-        let condition_templates = self.conditions.iter().flat_map(|c| match &c.values {
-            CondValues::Strings(t) => &t[..],
-            _ => &[],
-        });
-        let mut keys = self.conditions.iter().map(|c| &*c.key).chain(
-            resource_templates
-                .chain(condition_templates)
-                .flat_map(Template::keys),
-        );
-        keys.any(|k| DERIVED_KEYS.contains(&k))
     }
 
     fn applies(

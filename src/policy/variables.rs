@@ -76,18 +76,6 @@ impl Template {
         }
     }
 
-    /// The variable keys this template reads.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
-        let parts: &[Part] = match self {
-            Template::Fixed(_) => &[],
-            Template::Parts { parts, .. } => parts,
-        };
-        parts.iter().filter_map(|p| match p {
-            Part::Var { key, .. } => Some(&**key),
-            Part::Text(_) => None,
-        })
-    }
-
     /// The bytes for this request, built in `buf` when there are variables; `None` when a
     /// variable has no value and no default, so the pattern matches nothing.
     pub(crate) fn resolve<'s>(&'s self, env: &Env, buf: &'s mut Vec<u8>) -> Option<&'s [u8]> {
@@ -131,7 +119,7 @@ mod tests {
     use crate::policy::context::{Caller, Context};
 
     fn resolve(text: &str, substitute: bool, escape: bool, ctx: &Context) -> Option<Vec<u8>> {
-        let env = Env::new(ctx, &Caller::default(), false);
+        let env = Env::new(ctx, Caller::default());
         let mut buf = Vec::new();
         Template::compile(text, substitute, escape)
             .resolve(&env, &mut buf)
