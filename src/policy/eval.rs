@@ -5,7 +5,7 @@
 //! ones by service), pre-parses condition values and splits policy variables, so that evaluating
 //! a request allocates nothing beyond the returned list of matched statements.
 
-use crate::policy::context::{Caller, Context, Env, Values};
+use crate::policy::context::{Caller, Context, Env};
 use crate::policy::document::{
     ActionBlock, BaseOperator, Condition, ConditionOperator, Effect, Policy, PrincipalBlock,
     PrincipalType, Principals, ResourceBlock, SetQualifier, Statement,
@@ -290,14 +290,14 @@ impl PolicySet {
         // A resource policy alone grants access only within the caller's own account.
         let resource_path = resource_allows && same_account(req.resource, &caller);
 
-        out.decision = if denied {
+        let decision = if denied {
             Decision::ExplicitlyDenied
         } else if identity_path || resource_path {
             Decision::Allowed
         } else {
             Decision::ImplicitlyDenied
         };
-        let shown = |st: &CompiledStatement, kind: PolicyKind| match out.decision {
+        let shown = |st: &CompiledStatement, kind: PolicyKind| match decision {
             Decision::ExplicitlyDenied => st.effect == Effect::Deny,
             Decision::ImplicitlyDenied => true,
             Decision::Allowed => match kind {
@@ -310,13 +310,13 @@ impl PolicySet {
                 PolicyKind::ServiceControlPolicy => true,
             },
         };
-        let mut matched = std::mem::take(&mut out.matched);
-        matched.clear();
+        out.decision = decision;
+        out.matched.clear();
         for &si in hits.as_slice() {
             let st = &self.statements[si as usize];
             let policy = &self.policies[st.policy as usize];
             if shown(st, policy.kind) {
-                matched.push(MatchedStatement {
+                out.matched.push(MatchedStatement {
                     kind: policy.kind,
                     policy_index: policy.index,
                     label: policy.label.clone(),
@@ -326,7 +326,6 @@ impl PolicySet {
                 });
             }
         }
-        out.matched = matched;
     }
 }
 
@@ -780,9 +779,8 @@ impl CompiledCondition {
                 };
         };
         match self.op.set {
-            // A negated operator on a multi-valued key: true when no value matches.
-            None if negated => !self.any_value_matches(values, env, scratch),
-            None => self.any_value_matches(values, env, scratch),
+            // Without a qualifier a negated operator holds when no context value matches.
+            None => values.iter().any(|v| self.matches(v, env, scratch)) != negated,
             Some(SetQualifier::ForAnyValue) => values
                 .iter()
                 .any(|v| self.matches(v, env, scratch) != negated),
@@ -790,10 +788,6 @@ impl CompiledCondition {
                 .iter()
                 .all(|v| self.matches(v, env, scratch) != negated),
         }
-    }
-
-    fn any_value_matches(&self, values: Values, env: &Env, scratch: &mut Vec<u8>) -> bool {
-        values.iter().any(|v| self.matches(v, env, scratch))
     }
 
     /// Does one context value match any of the policy values, under the operator taken
