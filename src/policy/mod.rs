@@ -1,10 +1,17 @@
 //! The IAM policy language: documents, the evaluator and the linter.
 
+pub mod context;
 pub mod document;
+pub mod eval;
 pub mod values;
+pub mod variables;
 pub mod wildcard;
 
+pub use context::Context;
 pub use document::{
     ActionBlock, BaseOperator, Condition, ConditionOperator, Effect, ParseError, Policy,
     PrincipalBlock, PrincipalType, Principals, ResourceBlock, SetQualifier, Statement, Version,
+};
+pub use eval::{
+    Decision, Evaluation, MatchedStatement, PolicyKind, PolicySet, PolicySetBuilder, Request,
 };

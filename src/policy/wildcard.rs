@@ -21,6 +21,110 @@ pub fn is_literal(pattern: &str) -> bool {
     !pattern.bytes().any(|b| b == b'*' || b == b'?')
 }
 
+/// Stands for a literal `*` in an encoded pattern (from the `${*}` policy variable); never
+/// occurs in UTF-8, so it cannot collide with text.
+pub const LITERAL_STAR: u8 = 0xFE;
+/// Stands for a literal `?` in an encoded pattern (from `${?}`).
+pub const LITERAL_QUESTION: u8 = 0xFF;
+
+/// Like [`matches`], for a pattern that may contain [`LITERAL_STAR`] / [`LITERAL_QUESTION`]:
+/// the evaluator encodes `${*}` that way so it is not taken for a wildcard.
+pub fn matches_encoded(pattern: &[u8], text: &[u8]) -> bool {
+    match_bytes(pattern, text, literal_eq)
+}
+
+/// Byte equality where the escape bytes equal the characters they stand for.
+fn literal_eq(p: u8, t: u8) -> bool {
+    p == t || (p == LITERAL_STAR && t == b'*') || (p == LITERAL_QUESTION && t == b'?')
+}
+
+/// Is every string matched by `inner` also matched by `outer`? Exact in the sense that it never
+/// answers `true` wrongly; used to prove one policy grants no more than another.
+pub fn subsumes(outer: &str, inner: &str) -> bool {
+    subsumes_with(outer, inner, |a, b| a == b)
+}
+
+/// [`subsumes`] comparing characters ASCII-case-insensitively (action patterns).
+pub fn subsumes_ignore_case(outer: &str, inner: &str) -> bool {
+    subsumes_with(outer, inner, |a, b| a.eq_ignore_ascii_case(&b))
+}
+
+/// Could some string be matched by both patterns? Compares ignoring ASCII case, so it may answer
+/// `true` for case-sensitive patterns that do not overlap, but never `false` when they do.
+pub fn may_overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (tokens(a), tokens(b));
+    // can[i][j]: a[i..] and b[j..] match a common string; filled from the ends backwards.
+    let w = b.len() + 1;
+    let mut can = vec![false; (a.len() + 1) * w];
+    for i in (0..=a.len()).rev() {
+        for j in (0..=b.len()).rev() {
+            can[i * w + j] = match (a.get(i), b.get(j)) {
+                (None, None) => true,
+                (Some(Tok::Star), _) => can[(i + 1) * w + j] || (j < b.len() && can[i * w + j + 1]),
+                (_, Some(Tok::Star)) => can[i * w + j + 1] || (i < a.len() && can[(i + 1) * w + j]),
+                (None, _) | (_, None) => false,
+                (Some(Tok::Char(x)), Some(Tok::Char(y))) => {
+                    x.eq_ignore_ascii_case(y) && can[(i + 1) * w + j + 1]
+                }
+                _ => can[(i + 1) * w + j + 1],
+            };
+        }
+    }
+    can[0]
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    Char(char),
+    One,
+    Star,
+}
+
+/// Splits a pattern into tokens, normalising every run of wildcards to its `?`s followed by one
+/// `*` (`*?` ≡ `?*`), so inclusion can be decided token by token.
+fn tokens(pattern: &str) -> Vec<Tok> {
+    let mut out = Vec::with_capacity(pattern.len());
+    let mut star = false;
+    for c in pattern.chars() {
+        match c {
+            '*' => star = true,
+            '?' => out.push(Tok::One),
+            c => {
+                if std::mem::take(&mut star) {
+                    out.push(Tok::Star);
+                }
+                out.push(Tok::Char(c));
+            }
+        }
+    }
+    if star {
+        out.push(Tok::Star);
+    }
+    out
+}
+
+fn subsumes_with(outer: &str, inner: &str, eq: impl Fn(char, char) -> bool) -> bool {
+    let (o, n) = (tokens(outer), tokens(inner));
+    // sub[j][i]: inner[i..] ⊆ outer[j..]. An outer `*` may absorb any inner token; an outer `?`
+    // only a single character (`?` or a literal); a literal only the same literal.
+    let w = n.len() + 1;
+    let mut sub = vec![false; (o.len() + 1) * w];
+    for j in (0..=o.len()).rev() {
+        for i in (0..=n.len()).rev() {
+            sub[j * w + i] = match (o.get(j), n.get(i)) {
+                (None, inner) => inner.is_none(),
+                (Some(Tok::Star), inner) => {
+                    sub[(j + 1) * w + i] || (inner.is_some() && sub[j * w + i + 1])
+                }
+                (Some(Tok::One), Some(Tok::One | Tok::Char(_))) => sub[(j + 1) * w + i + 1],
+                (Some(Tok::Char(a)), Some(Tok::Char(b))) => eq(*a, *b) && sub[(j + 1) * w + i + 1],
+                _ => false,
+            };
+        }
+    }
+    sub[0]
+}
+
 fn match_bytes(pattern: &[u8], text: &[u8], eq: impl Fn(u8, u8) -> bool) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
     // Position after the last `*` seen, and the text position it is currently matched up to.
@@ -95,5 +199,43 @@ mod tests {
             "ec2:DescribeInstances"
         ));
         assert!(!matches_ignore_case("ec2:Describe?*", "ec2:Describe"));
+    }
+
+    #[test]
+    fn encoded_literals_are_not_wildcards() {
+        let p = [b'a', LITERAL_STAR, b'b'];
+        assert!(matches_encoded(&p, b"a*b"));
+        assert!(!matches_encoded(&p, b"axb"));
+        assert!(matches_encoded(&[LITERAL_QUESTION, b'*'], b"?x"));
+        assert!(!matches_encoded(&[LITERAL_QUESTION, b'*'], b"xx"));
+    }
+
+    #[test]
+    fn subsumption() {
+        assert!(subsumes("s3:*", "s3:Get*"));
+        assert!(subsumes("s3:Get*", "s3:GetObject"));
+        assert!(!subsumes("s3:GetObject", "s3:Get*"));
+        assert!(!subsumes("s3:Get*", "s3:*"));
+        assert!(subsumes("a*", "a?"));
+        assert!(!subsumes("a?", "a*"));
+        assert!(subsumes("*", "*"));
+        assert!(subsumes("?*", "*?"), "wildcard runs are normalised");
+        assert!(subsumes("*a*", "*a*a*"));
+        assert!(!subsumes("*a*a*", "*a*"));
+        assert!(!subsumes("arn:aws:s3:::B/*", "arn:aws:s3:::b/x"));
+        assert!(subsumes_ignore_case("S3:get*", "s3:GetObject"));
+        assert!(!subsumes("", "?"));
+        assert!(subsumes("", ""));
+    }
+
+    #[test]
+    fn overlap() {
+        assert!(may_overlap("s3:Get*", "s3:*Object"));
+        assert!(may_overlap("*", ""));
+        assert!(may_overlap("a?c", "*c"));
+        assert!(may_overlap("S3:get*", "s3:GetObject"));
+        assert!(!may_overlap("s3:Get*", "s3:Put*"));
+        assert!(!may_overlap("a?", "abc"));
+        assert!(!may_overlap("*x", "*y"));
     }
 }

@@ -1,0 +1,1552 @@
+//! AWS's policy evaluation logic for one request, over policies compiled once.
+//!
+//! See <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html>.
+//! Compilation lowercases and indexes action patterns (literal actions by interned id, wildcard
+//! ones by service), pre-parses condition values and splits policy variables, so that evaluating
+//! a request allocates nothing beyond the returned list of matched statements.
+
+use crate::policy::context::{Caller, Context, Env};
+use crate::policy::document::{
+    ActionBlock, BaseOperator, Condition, ConditionOperator, Effect, Policy, PrincipalBlock,
+    PrincipalType, Principals, ResourceBlock, SetQualifier, Statement,
+};
+use crate::policy::values::{Cidr, Instant, parse_date, parse_number};
+use crate::policy::variables::Template;
+use crate::policy::wildcard::{is_literal, matches, matches_encoded};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+use std::ops::Range;
+
+/// The outcome of evaluating one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Decision {
+    Allowed,
+    ExplicitlyDenied,
+    ImplicitlyDenied,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "Allowed",
+            Decision::ExplicitlyDenied => "ExplicitlyDenied",
+            Decision::ImplicitlyDenied => "ImplicitlyDenied",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The role a policy plays in evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum PolicyKind {
+    #[serde(rename = "identity")]
+    Identity,
+    #[serde(rename = "boundary")]
+    PermissionsBoundary,
+    #[serde(rename = "scp")]
+    ServiceControlPolicy,
+    #[serde(rename = "session")]
+    SessionPolicy,
+    #[serde(rename = "resource")]
+    ResourcePolicy,
+}
+
+impl PolicyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::Identity => "identity",
+            PolicyKind::PermissionsBoundary => "boundary",
+            PolicyKind::ServiceControlPolicy => "scp",
+            PolicyKind::SessionPolicy => "session",
+            PolicyKind::ResourcePolicy => "resource",
+        }
+    }
+}
+
+impl fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One request to decide.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub action: &'a str,
+    /// The resource ARN; `"*"` when the action takes none.
+    pub resource: &'a str,
+    /// The caller's ARN (or account id, or service name); needed for resource policies.
+    pub principal: Option<&'a str>,
+    pub context: &'a Context,
+}
+
+/// A statement that took part in the decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchedStatement {
+    pub kind: PolicyKind,
+    /// Position among the policies of the same kind, in insertion order.
+    pub policy_index: usize,
+    pub label: Option<String>,
+    pub statement_index: usize,
+    pub sid: Option<String>,
+    #[serde(serialize_with = "serialize_effect")]
+    pub effect: Effect,
+}
+
+fn serialize_effect<S: serde::Serializer>(effect: &Effect, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(effect.as_str())
+}
+
+/// A decision and the statements behind it: the matching Deny statements when explicitly
+/// denied; the Allow statements of every path that granted it when allowed; every matching
+/// Allow when implicitly denied, so users see e.g. that the identity policy allowed but the
+/// boundary did not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Evaluation {
+    pub decision: Decision,
+    pub matched: Vec<MatchedStatement>,
+}
+
+impl Default for Evaluation {
+    fn default() -> Self {
+        Evaluation {
+            decision: Decision::ImplicitlyDenied,
+            matched: Vec::new(),
+        }
+    }
+}
+
+/// Collects policies for a [`PolicySet`].
+#[derive(Clone, Debug, Default)]
+pub struct PolicySetBuilder {
+    policies: Vec<(PolicyKind, Policy, Option<String>)>,
+}
+
+impl PolicySetBuilder {
+    /// Adds a policy of any kind, with an optional label (a file name) for reports.
+    pub fn add(mut self, kind: PolicyKind, policy: Policy, label: Option<String>) -> Self {
+        self.policies.push((kind, policy, label));
+        self
+    }
+
+    pub fn identity(self, policy: Policy) -> Self {
+        self.add(PolicyKind::Identity, policy, None)
+    }
+    pub fn boundary(self, policy: Policy) -> Self {
+        self.add(PolicyKind::PermissionsBoundary, policy, None)
+    }
+    pub fn scp(self, policy: Policy) -> Self {
+        self.add(PolicyKind::ServiceControlPolicy, policy, None)
+    }
+    pub fn session(self, policy: Policy) -> Self {
+        self.add(PolicyKind::SessionPolicy, policy, None)
+    }
+    pub fn resource_policy(self, policy: Policy) -> Self {
+        self.add(PolicyKind::ResourcePolicy, policy, None)
+    }
+
+    pub fn identity_labeled(self, policy: Policy, label: impl Into<String>) -> Self {
+        self.add(PolicyKind::Identity, policy, Some(label.into()))
+    }
+    pub fn boundary_labeled(self, policy: Policy, label: impl Into<String>) -> Self {
+        self.add(PolicyKind::PermissionsBoundary, policy, Some(label.into()))
+    }
+    pub fn scp_labeled(self, policy: Policy, label: impl Into<String>) -> Self {
+        self.add(PolicyKind::ServiceControlPolicy, policy, Some(label.into()))
+    }
+    pub fn session_labeled(self, policy: Policy, label: impl Into<String>) -> Self {
+        self.add(PolicyKind::SessionPolicy, policy, Some(label.into()))
+    }
+    pub fn resource_policy_labeled(self, policy: Policy, label: impl Into<String>) -> Self {
+        self.add(PolicyKind::ResourcePolicy, policy, Some(label.into()))
+    }
+
+    pub fn build(self) -> PolicySet {
+        let mut set = PolicySet {
+            policies: Vec::with_capacity(self.policies.len()),
+            statements: Vec::new(),
+            interner: Interner::default(),
+            counts: [0; KINDS],
+        };
+        for (kind, policy, label) in self.policies {
+            let index = set.counts[kind as usize];
+            set.counts[kind as usize] += 1;
+            let start = set.statements.len();
+            let policy_id = set.policies.len() as u32;
+            for (statement_index, st) in policy.statements.iter().enumerate() {
+                set.statements.push(CompiledStatement::compile(
+                    st,
+                    policy.substitutes_variables(),
+                    &mut set.interner,
+                    policy_id,
+                    statement_index,
+                ));
+            }
+            set.policies.push(CompiledPolicy {
+                kind,
+                index,
+                label,
+                statements: start..set.statements.len(),
+            });
+        }
+        set
+    }
+}
+
+const KINDS: usize = 5;
+
+/// Policies compiled once for fast repeated evaluation.
+#[derive(Clone, Debug)]
+pub struct PolicySet {
+    policies: Vec<CompiledPolicy>,
+    statements: Vec<CompiledStatement>,
+    interner: Interner,
+    /// Number of policies per [`PolicyKind`] (as index).
+    counts: [usize; KINDS],
+}
+
+#[derive(Clone, Debug)]
+struct CompiledPolicy {
+    kind: PolicyKind,
+    index: usize,
+    label: Option<String>,
+    statements: Range<usize>,
+}
+
+impl PolicySet {
+    pub fn builder() -> PolicySetBuilder {
+        PolicySetBuilder::default()
+    }
+
+    pub fn evaluate(&self, req: &Request) -> Evaluation {
+        let mut out = Evaluation::default();
+        self.evaluate_into(req, &mut out);
+        out
+    }
+
+    /// [`PolicySet::evaluate`] into a reused [`Evaluation`], keeping its `matched` buffer.
+    pub fn evaluate_into(&self, req: &Request, out: &mut Evaluation) {
+        let mut lower_buf = [0u8; 128];
+        let owned;
+        let action = if req.action.len() <= lower_buf.len() {
+            let buf = &mut lower_buf[..req.action.len()];
+            buf.copy_from_slice(req.action.as_bytes());
+            buf.make_ascii_lowercase();
+            std::str::from_utf8(buf).expect("ASCII lowercasing keeps UTF-8 valid")
+        } else {
+            owned = req.action.to_ascii_lowercase();
+            owned.as_str()
+        };
+        let probe = self.interner.probe(action);
+        let caller = Caller::parse(req.principal);
+        let env = Env::new(req.context, caller);
+        let mut scratch = Vec::new();
+        let mut hits = Hits::default();
+
+        let mut denied = false;
+        let mut allowed_by = [0usize; KINDS];
+        for policy in &self.policies {
+            let is_resource = policy.kind == PolicyKind::ResourcePolicy;
+            let mut allows = false;
+            for (i, st) in self.statements[policy.statements.clone()]
+                .iter()
+                .enumerate()
+            {
+                if st.applies(&probe, req, &caller, &env, &mut scratch, is_resource) {
+                    hits.push(policy.statements.start + i);
+                    match st.effect {
+                        Effect::Deny => denied = true,
+                        Effect::Allow => allows = true,
+                    }
+                }
+            }
+            allowed_by[policy.kind as usize] += usize::from(allows);
+        }
+
+        let kind_ok = |kind: PolicyKind| {
+            let n = self.counts[kind as usize];
+            let a = allowed_by[kind as usize];
+            match kind {
+                // Every permissions boundary must allow; session policies and SCPs (taken as
+                // the policies attached at one level) need any one.
+                PolicyKind::PermissionsBoundary => a == n,
+                _ => n == 0 || a > 0,
+            }
+        };
+        let scp_ok = kind_ok(PolicyKind::ServiceControlPolicy);
+        let identity_path = allowed_by[PolicyKind::Identity as usize] > 0
+            && kind_ok(PolicyKind::PermissionsBoundary)
+            && kind_ok(PolicyKind::SessionPolicy)
+            && scp_ok;
+        let resource_allows = allowed_by[PolicyKind::ResourcePolicy as usize] > 0 && scp_ok;
+        // A resource policy alone grants access only within the caller's own account.
+        let resource_path = resource_allows && same_account(req.resource, &caller);
+
+        let decision = if denied {
+            Decision::ExplicitlyDenied
+        } else if identity_path || resource_path {
+            Decision::Allowed
+        } else {
+            Decision::ImplicitlyDenied
+        };
+        let shown = |st: &CompiledStatement, kind: PolicyKind| match decision {
+            Decision::ExplicitlyDenied => st.effect == Effect::Deny,
+            Decision::ImplicitlyDenied => true,
+            Decision::Allowed => match kind {
+                PolicyKind::Identity
+                | PolicyKind::PermissionsBoundary
+                | PolicyKind::SessionPolicy => identity_path,
+                // Across accounts AWS wants both policies, so the resource policy's allows
+                // are part of the grant even though they do not decide it alone.
+                PolicyKind::ResourcePolicy => resource_allows,
+                PolicyKind::ServiceControlPolicy => true,
+            },
+        };
+        out.decision = decision;
+        out.matched.clear();
+        for &si in hits.as_slice() {
+            let st = &self.statements[si as usize];
+            let policy = &self.policies[st.policy as usize];
+            if shown(st, policy.kind) {
+                out.matched.push(MatchedStatement {
+                    kind: policy.kind,
+                    policy_index: policy.index,
+                    label: policy.label.clone(),
+                    statement_index: st.index,
+                    sid: st.sid.clone(),
+                    effect: st.effect,
+                });
+            }
+        }
+    }
+}
+
+/// Is the resource in the caller's account? Resources whose ARN has no account (S3, `*`) count
+/// as the caller's; so do all resources for callers without an account (anonymous callers and
+/// service principals), which have no identity policies to consult.
+fn same_account(resource: &str, caller: &Caller) -> bool {
+    let Some(account) = caller.account else {
+        return true;
+    };
+    if !resource.starts_with("arn:") {
+        return true;
+    }
+    match resource.split(':').nth(4) {
+        Some("") | None => true,
+        Some(owner) => owner == account,
+    }
+}
+
+/// Indices of matching statements: inline for the usual handful, spilling beyond.
+#[derive(Default)]
+struct Hits {
+    inline: [u32; 16],
+    len: usize,
+    spill: Vec<u32>,
+}
+
+impl Hits {
+    fn push(&mut self, statement: usize) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = statement as u32;
+            self.len += 1;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline);
+            }
+            self.spill.push(statement as u32);
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        if self.spill.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spill
+        }
+    }
+}
+
+/// Interned ids of literal actions and of services named in patterns, so that a statement
+/// tests set membership of an integer instead of hashing the action again.
+#[derive(Clone, Debug, Default)]
+struct Interner {
+    actions: FxHashMap<Box<str>, u32>,
+    services: FxHashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    fn intern(map: &mut FxHashMap<Box<str>, u32>, s: &str) -> u32 {
+        let next = map.len() as u32;
+        *map.entry(s.into()).or_insert(next)
+    }
+
+    fn probe<'a>(&self, action: &'a str) -> ActionProbe<'a> {
+        let (service, name) = action.split_once(':').unwrap_or(("", action));
+        ActionProbe {
+            action,
+            name,
+            action_id: self.actions.get(action).copied(),
+            service_id: self.services.get(service).copied(),
+        }
+    }
+}
+
+/// The lowercased request action and its interned ids.
+struct ActionProbe<'a> {
+    action: &'a str,
+    /// The part after `service:`.
+    name: &'a str,
+    action_id: Option<u32>,
+    service_id: Option<u32>,
+}
+
+#[derive(Clone, Debug)]
+struct CompiledStatement {
+    policy: u32,
+    index: usize,
+    sid: Option<String>,
+    effect: Effect,
+    actions: ActionMatcher,
+    /// `None` (trust policies): any resource.
+    resources: Option<ResourceMatcher>,
+    principals: Option<PrincipalMatcher>,
+    conditions: Box<[CompiledCondition]>,
+}
+
+impl CompiledStatement {
+    fn compile(
+        st: &Statement,
+        substitute: bool,
+        interner: &mut Interner,
+        policy: u32,
+        index: usize,
+    ) -> Self {
+        CompiledStatement {
+            policy,
+            index,
+            sid: st.sid.clone(),
+            effect: st.effect,
+            actions: ActionMatcher::compile(st.action.as_ref(), interner),
+            resources: st.resource.as_ref().map(|r| {
+                let (negated, patterns) = match r {
+                    ResourceBlock::Resource(p) => (false, p),
+                    ResourceBlock::NotResource(p) => (true, p),
+                };
+                ResourceMatcher::compile(negated, patterns, substitute)
+            }),
+            principals: st.principal.as_ref().map(PrincipalMatcher::compile),
+            conditions: st
+                .conditions
+                .iter()
+                .map(|c| CompiledCondition::compile(c, substitute))
+                .collect(),
+        }
+    }
+
+    fn applies(
+        &self,
+        probe: &ActionProbe,
+        req: &Request,
+        caller: &Caller,
+        env: &Env,
+        scratch: &mut Vec<u8>,
+        resource_policy: bool,
+    ) -> bool {
+        self.actions.matches(probe)
+            && self
+                .resources
+                .as_ref()
+                .is_none_or(|r| r.matches(req.resource, env, scratch))
+            && (!resource_policy || self.principals.as_ref().is_some_and(|p| p.matches(caller)))
+            && self.conditions.iter().all(|c| c.holds(env, scratch))
+    }
+}
+
+/// `Action`/`NotAction`, lowercased and indexed.
+#[derive(Clone, Debug, Default)]
+struct ActionMatcher {
+    negated: bool,
+    /// A `*` pattern.
+    any: bool,
+    literal: FxHashSet<u32>,
+    /// Services granted whole (`s3:*`).
+    services: FxHashSet<u32>,
+    /// Wildcard patterns on the part after `service:`, by service.
+    by_service: FxHashMap<u32, Vec<Box<str>>>,
+    /// Patterns with a wildcard in the service part (`*:Get*`), matched on the whole action.
+    other: Vec<Box<str>>,
+}
+
+impl ActionMatcher {
+    /// A statement without `Action`/`NotAction` (which IAM rejects) matches nothing.
+    fn compile(block: Option<&ActionBlock>, interner: &mut Interner) -> Self {
+        let mut m = ActionMatcher::default();
+        let patterns = match block {
+            None => return m,
+            Some(ActionBlock::Action(p)) => p,
+            Some(ActionBlock::NotAction(p)) => {
+                m.negated = true;
+                p
+            }
+        };
+        for pattern in patterns {
+            let p = pattern.to_ascii_lowercase();
+            let service = p.split_once(':').map(|(s, _)| s);
+            match service {
+                _ if p.bytes().all(|b| b == b'*') => m.any = true,
+                Some(s) if is_literal(s) => {
+                    let name = &p[s.len() + 1..];
+                    if is_literal(name) {
+                        m.literal
+                            .insert(Interner::intern(&mut interner.actions, &p));
+                    } else {
+                        let id = Interner::intern(&mut interner.services, s);
+                        if name.bytes().all(|b| b == b'*') {
+                            m.services.insert(id);
+                        } else {
+                            m.by_service.entry(id).or_default().push(name.into());
+                        }
+                    }
+                }
+                _ => m.other.push(p.into()),
+            }
+        }
+        m
+    }
+
+    fn matches(&self, probe: &ActionProbe) -> bool {
+        let hit = self.any
+            || probe.action_id.is_some_and(|id| self.literal.contains(&id))
+            || probe.service_id.is_some_and(|s| {
+                self.services.contains(&s)
+                    || self
+                        .by_service
+                        .get(&s)
+                        .is_some_and(|ps| ps.iter().any(|p| matches(p, probe.name)))
+            })
+            || self.other.iter().any(|p| matches(p, probe.action));
+        hit != self.negated
+    }
+}
+
+/// `Resource`/`NotResource`, case-sensitive, with policy variables.
+#[derive(Clone, Debug)]
+struct ResourceMatcher {
+    negated: bool,
+    /// A `*` pattern, the common case, decided without looking at the resource.
+    any: bool,
+    patterns: Vec<Template>,
+}
+
+impl ResourceMatcher {
+    fn compile(negated: bool, patterns: &[String], substitute: bool) -> Self {
+        let mut m = ResourceMatcher {
+            negated,
+            any: false,
+            patterns: Vec::new(),
+        };
+        for p in patterns {
+            if p == "*" {
+                m.any = true;
+            } else {
+                m.patterns.push(Template::compile(p, substitute, true));
+            }
+        }
+        m
+    }
+
+    fn matches(&self, resource: &str, env: &Env, scratch: &mut Vec<u8>) -> bool {
+        let hit = self.any
+            || self.patterns.iter().any(|t| {
+                t.resolve(env, scratch)
+                    .is_some_and(|p| matches_encoded(p, resource.as_bytes()))
+            });
+        hit != self.negated
+    }
+}
+
+/// `Principal`/`NotPrincipal` of a resource policy.
+#[derive(Clone, Debug)]
+struct PrincipalMatcher {
+    negated: bool,
+    entries: Vec<PrincipalEntry>,
+}
+
+#[derive(Clone, Debug)]
+enum PrincipalEntry {
+    Any,
+    /// An account id or `arn:aws:iam::ACCT:root`: every principal of the account.
+    Account(Box<str>),
+    /// A role: itself and its sessions (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`).
+    Role {
+        arn: Box<str>,
+        account: Box<str>,
+        name: Box<str>,
+    },
+    Exact(Box<str>),
+    /// Service names compare case-insensitively.
+    Service(Box<str>),
+}
+
+impl PrincipalMatcher {
+    fn compile(block: &PrincipalBlock) -> Self {
+        let (negated, principals) = match block {
+            PrincipalBlock::Principal(p) => (false, p),
+            PrincipalBlock::NotPrincipal(p) => (true, p),
+        };
+        let entries = match principals {
+            Principals::Any => vec![PrincipalEntry::Any],
+            Principals::Specific(map) => map
+                .iter()
+                .flat_map(|(ty, values)| values.iter().map(move |v| PrincipalEntry::new(*ty, v)))
+                .collect(),
+        };
+        PrincipalMatcher { negated, entries }
+    }
+
+    fn matches(&self, caller: &Caller) -> bool {
+        self.entries.iter().any(|e| e.matches(caller)) != self.negated
+    }
+}
+
+impl PrincipalEntry {
+    fn new(ty: PrincipalType, value: &str) -> Self {
+        match ty {
+            PrincipalType::Service => return PrincipalEntry::Service(value.into()),
+            PrincipalType::Aws if value == "*" => return PrincipalEntry::Any,
+            PrincipalType::Aws => {}
+            PrincipalType::Federated | PrincipalType::CanonicalUser => {
+                return PrincipalEntry::Exact(value.into());
+            }
+        }
+        if crate::policy::context::is_account_id(value) {
+            return PrincipalEntry::Account(value.into());
+        }
+        let parts: Vec<&str> = value.splitn(6, ':').collect();
+        match parts[..] {
+            ["arn", _, "iam", _, account, "root"] => PrincipalEntry::Account(account.into()),
+            ["arn", _, "iam", _, account, res] if res.starts_with("role/") => {
+                PrincipalEntry::Role {
+                    arn: value.into(),
+                    account: account.into(),
+                    name: res.rsplit('/').next().unwrap_or(res).into(),
+                }
+            }
+            _ => PrincipalEntry::Exact(value.into()),
+        }
+    }
+
+    fn matches(&self, caller: &Caller) -> bool {
+        match self {
+            PrincipalEntry::Any => true,
+            PrincipalEntry::Account(a) => caller.account == Some(&**a),
+            PrincipalEntry::Role { arn, account, name } => {
+                caller.arn == Some(&**arn)
+                    || (caller.account == Some(&**account)
+                        && caller.assumed_role.is_some_and(|(role, _)| role == &**name))
+            }
+            PrincipalEntry::Exact(p) => caller.arn == Some(&**p),
+            PrincipalEntry::Service(s) => caller.arn.is_some_and(|a| a.eq_ignore_ascii_case(s)),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct CompiledCondition {
+    op: ConditionOperator,
+    /// ASCII-lowercased: condition keys are case-insensitive.
+    key: Box<str>,
+    values: CondValues,
+}
+
+/// Policy values parsed for their operator; a value that does not parse matches nothing.
+#[derive(Clone, Debug)]
+enum CondValues {
+    /// String, ARN and binary operators; variables substituted for String* and Arn*.
+    Strings(Box<[Template]>),
+    Numbers(Box<[Option<f64>]>, Ordering),
+    Dates(Box<[Option<Instant>]>, Ordering),
+    Cidrs(Box<[Option<Cidr>]>),
+    /// `Null`: `Some(true)` tests that the key is absent.
+    Null(Box<[Option<bool>]>),
+}
+
+/// How a context value must compare with a policy value (negation is applied separately).
+#[derive(Clone, Copy, Debug)]
+enum Ordering {
+    Eq,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Ordering {
+    fn holds<T: PartialOrd>(self, ctx: T, policy: T) -> bool {
+        match self {
+            Ordering::Eq => ctx == policy,
+            Ordering::Lt => ctx < policy,
+            Ordering::Le => ctx <= policy,
+            Ordering::Gt => ctx > policy,
+            Ordering::Ge => ctx >= policy,
+        }
+    }
+}
+
+impl CompiledCondition {
+    fn compile(c: &Condition, substitute: bool) -> Self {
+        use BaseOperator::*;
+        let base = c.operator.base;
+        let strings = |substitute: bool, escape: bool| {
+            CondValues::Strings(
+                c.values
+                    .iter()
+                    .map(|v| Template::compile(v, substitute, escape))
+                    .collect(),
+            )
+        };
+        let values = match base {
+            StringEquals | StringNotEquals | StringEqualsIgnoreCase | StringNotEqualsIgnoreCase => {
+                strings(substitute, false)
+            }
+            StringLike | StringNotLike | ArnEquals | ArnLike | ArnNotEquals | ArnNotLike => {
+                strings(substitute, true)
+            }
+            Bool | BinaryEquals => strings(false, false),
+            NumericEquals
+            | NumericNotEquals
+            | NumericLessThan
+            | NumericLessThanEquals
+            | NumericGreaterThan
+            | NumericGreaterThanEquals => CondValues::Numbers(
+                c.values.iter().map(|v| parse_number(v)).collect(),
+                ordering(base),
+            ),
+            DateEquals
+            | DateNotEquals
+            | DateLessThan
+            | DateLessThanEquals
+            | DateGreaterThan
+            | DateGreaterThanEquals => CondValues::Dates(
+                c.values.iter().map(|v| parse_date(v)).collect(),
+                ordering(base),
+            ),
+            IpAddress | NotIpAddress => {
+                CondValues::Cidrs(c.values.iter().map(|v| Cidr::parse(v)).collect())
+            }
+            Null => CondValues::Null(
+                c.values
+                    .iter()
+                    .map(|v| match v.to_ascii_lowercase().as_str() {
+                        "true" => Some(true),
+                        "false" => Some(false),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+        };
+        CompiledCondition {
+            op: c.operator,
+            key: c.key.to_ascii_lowercase().into(),
+            values,
+        }
+    }
+
+    fn holds(&self, env: &Env, scratch: &mut Vec<u8>) -> bool {
+        let values = env.lookup(&self.key);
+        if let CondValues::Null(tests) = &self.values {
+            let absent = values.is_none();
+            return tests.contains(&Some(absent));
+        }
+        let negated = self.op.base.is_negated();
+        let Some(values) = values else {
+            // ForAllValues over no values is vacuously true: AWS's well-known pitfall, an Allow
+            // with `ForAllValues:StringEquals` on `aws:TagKeys` also allows untagged requests.
+            return self.op.if_exists
+                || match self.op.set {
+                    Some(SetQualifier::ForAllValues) => true,
+                    Some(SetQualifier::ForAnyValue) => false,
+                    None => negated,
+                };
+        };
+        match self.op.set {
+            // Without a qualifier a negated operator holds when no context value matches.
+            None => values.iter().any(|v| self.matches(v, env, scratch)) != negated,
+            Some(SetQualifier::ForAnyValue) => values
+                .iter()
+                .any(|v| self.matches(v, env, scratch) != negated),
+            Some(SetQualifier::ForAllValues) => values
+                .iter()
+                .all(|v| self.matches(v, env, scratch) != negated),
+        }
+    }
+
+    /// Does one context value match any of the policy values, under the operator taken
+    /// without its negation?
+    fn matches(&self, value: &str, env: &Env, scratch: &mut Vec<u8>) -> bool {
+        use BaseOperator::*;
+        match &self.values {
+            CondValues::Strings(templates) => templates.iter().any(|t| {
+                let Some(p) = t.resolve(env, scratch) else {
+                    return false;
+                };
+                match self.op.base {
+                    StringEqualsIgnoreCase | StringNotEqualsIgnoreCase => {
+                        std::str::from_utf8(p).is_ok_and(|p| eq_ignore_case(p, value))
+                    }
+                    StringLike | StringNotLike => matches_encoded(p, value.as_bytes()),
+                    ArnEquals | ArnLike | ArnNotEquals | ArnNotLike => arn_matches(p, value),
+                    Bool => p.eq_ignore_ascii_case(value.as_bytes()),
+                    _ => p == value.as_bytes(),
+                }
+            }),
+            CondValues::Numbers(numbers, ord) => parse_number(value)
+                .is_some_and(|v| numbers.iter().flatten().any(|p| ord.holds(v, *p))),
+            CondValues::Dates(dates, ord) => {
+                parse_date(value).is_some_and(|v| dates.iter().flatten().any(|p| ord.holds(v, *p)))
+            }
+            CondValues::Cidrs(cidrs) => {
+                let addr = value.split_once('/').map_or(value, |(a, _)| a).trim();
+                addr.parse::<IpAddr>()
+                    .is_ok_and(|ip| cidrs.iter().flatten().any(|c| c.contains(ip)))
+            }
+            CondValues::Null(_) => false,
+        }
+    }
+}
+
+/// Unicode case-insensitive equality without allocating.
+fn eq_ignore_case(a: &str, b: &str) -> bool {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+fn ordering(base: BaseOperator) -> Ordering {
+    use BaseOperator::*;
+    match base {
+        NumericLessThan | DateLessThan => Ordering::Lt,
+        NumericLessThanEquals | DateLessThanEquals => Ordering::Le,
+        NumericGreaterThan | DateGreaterThan => Ordering::Gt,
+        NumericGreaterThanEquals | DateGreaterThanEquals => Ordering::Ge,
+        _ => Ordering::Eq,
+    }
+}
+
+/// ARN operators compare the six colon-separated components separately (the last may contain
+/// `:`), each with wildcards. A pattern with fewer than six components (such as `*`) is matched
+/// against the whole value instead.
+fn arn_matches(pattern: &[u8], value: &str) -> bool {
+    if pattern.iter().filter(|&&b| b == b':').count() < 5 {
+        return matches_encoded(pattern, value.as_bytes());
+    }
+    let mut p = pattern.splitn(6, |&b| b == b':');
+    let mut v = value.as_bytes().splitn(6, |&b| b == b':');
+    loop {
+        match (p.next(), v.next()) {
+            (Some(a), Some(b)) if matches_encoded(a, b) => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
+
+    /// A 2012-10-17 policy with the given statement(s).
+    fn pol(statements: &str) -> Policy {
+        Policy::parse(&format!(
+            r#"{{"Version":"2012-10-17","Statement":{statements}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn allow(action: &str, resource: &str) -> Policy {
+        pol(&format!(
+            r#"{{"Effect":"Allow","Action":"{action}","Resource":"{resource}"}}"#
+        ))
+    }
+
+    fn deny(action: &str, resource: &str) -> Policy {
+        pol(&format!(
+            r#"{{"Sid":"No","Effect":"Deny","Action":"{action}","Resource":"{resource}"}}"#
+        ))
+    }
+
+    fn run(set: &PolicySet, action: &str, resource: &str, principal: &str) -> Evaluation {
+        let ctx = Context::new();
+        set.evaluate(&Request {
+            action,
+            resource,
+            principal: Some(principal),
+            context: &ctx,
+        })
+    }
+
+    fn decide(set: &PolicySet, action: &str, resource: &str) -> Decision {
+        run(set, action, resource, ALICE).decision
+    }
+
+    /// Does an allow-everything statement with this `Condition` block allow, given `ctx`?
+    fn cond(condition: &str, ctx: &Context) -> bool {
+        cond_versioned(condition, ctx, "2012-10-17")
+    }
+
+    fn cond_versioned(condition: &str, ctx: &Context, version: &str) -> bool {
+        let p = Policy::parse(&format!(
+            r#"{{"Version":"{version}","Statement":{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{condition}}}}}"#
+        ))
+        .unwrap();
+        let set = PolicySet::builder().identity(p).build();
+        let req = Request {
+            action: "s3:GetObject",
+            resource: "arn:aws:s3:::b/k",
+            principal: Some(ALICE),
+            context: ctx,
+        };
+        set.evaluate(&req).decision == Decision::Allowed
+    }
+
+    fn ctx(pairs: &[(&str, &str)]) -> Context {
+        let mut c = Context::new();
+        for (k, v) in pairs {
+            c.insert(k, *v);
+        }
+        c
+    }
+
+    #[test]
+    fn explicit_deny_beats_allow_across_policies() {
+        let set = PolicySet::builder()
+            .identity(allow("s3:*", "*"))
+            .scp_labeled(deny("s3:DeleteObject", "*"), "scp.json")
+            .scp(allow("*", "*"))
+            .build();
+        let e = run(&set, "s3:DeleteObject", "arn:aws:s3:::b/k", ALICE);
+        assert_eq!(e.decision, Decision::ExplicitlyDenied);
+        assert_eq!(e.matched.len(), 1);
+        let m = &e.matched[0];
+        assert_eq!(m.kind, PolicyKind::ServiceControlPolicy);
+        assert_eq!((m.policy_index, m.statement_index), (0, 0));
+        assert_eq!(m.label.as_deref(), Some("scp.json"));
+        assert_eq!(m.sid.as_deref(), Some("No"));
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+    }
+
+    #[test]
+    fn implicit_deny_when_nothing_allows() {
+        let set = PolicySet::builder().identity(allow("s3:Get*", "*")).build();
+        let e = run(&set, "ec2:RunInstances", "*", ALICE);
+        assert_eq!(e.decision, Decision::ImplicitlyDenied);
+        assert!(e.matched.is_empty());
+        assert_eq!(
+            decide(&PolicySet::builder().build(), "s3:GetObject", "*"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn boundary_caps_identity_allow() {
+        let set = PolicySet::builder()
+            .identity(allow("s3:*", "*"))
+            .boundary(allow("s3:Get*", "*"))
+            .build();
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+        let e = run(&set, "s3:PutObject", "*", ALICE);
+        assert_eq!(e.decision, Decision::ImplicitlyDenied);
+        // The identity policy allowed; the boundary did not: the report shows exactly that.
+        assert_eq!(e.matched.len(), 1);
+        assert_eq!(e.matched[0].kind, PolicyKind::Identity);
+    }
+
+    #[test]
+    fn every_boundary_must_allow() {
+        let set = PolicySet::builder()
+            .identity(allow("*", "*"))
+            .boundary(allow("s3:*", "*"))
+            .boundary(allow("s3:Get*", "*"))
+            .build();
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+        assert_eq!(
+            decide(&set, "s3:PutObject", "*"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn scp_caps() {
+        let set = PolicySet::builder()
+            .identity(allow("*", "*"))
+            .scp(allow("s3:*", "*"))
+            .scp(allow("sqs:*", "*"))
+            .build();
+        assert_eq!(decide(&set, "sqs:SendMessage", "*"), Decision::Allowed);
+        assert_eq!(
+            decide(&set, "ec2:RunInstances", "*"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn session_policy_caps() {
+        let set = PolicySet::builder()
+            .identity(allow("s3:*", "*"))
+            .session(allow("s3:GetObject", "*"))
+            .build();
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+        assert_eq!(
+            decide(&set, "s3:PutObject", "*"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    fn bucket_policy(principal: &str) -> Policy {
+        pol(&format!(
+            r#"{{"Effect":"Allow","Principal":{principal},"Action":"sqs:SendMessage","Resource":"*"}}"#
+        ))
+    }
+
+    #[test]
+    fn same_account_resource_policy_alone_allows() {
+        let set = PolicySet::builder()
+            .resource_policy(bucket_policy(&format!(r#"{{"AWS":"{ALICE}"}}"#)))
+            .build();
+        let q = "arn:aws:sqs:us-east-1:111122223333:q";
+        let e = run(&set, "sqs:SendMessage", q, ALICE);
+        assert_eq!(e.decision, Decision::Allowed);
+        assert_eq!(e.matched[0].kind, PolicyKind::ResourcePolicy);
+        let bob = "arn:aws:iam::111122223333:user/bob";
+        assert_eq!(
+            run(&set, "sqs:SendMessage", q, bob).decision,
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn cross_account_needs_both() {
+        let q = "arn:aws:sqs:us-east-1:444455556666:q";
+        let resource_only = PolicySet::builder()
+            .resource_policy(bucket_policy(r#"{"AWS":"111122223333"}"#))
+            .build();
+        assert_eq!(
+            decide(&resource_only, "sqs:SendMessage", q),
+            Decision::ImplicitlyDenied
+        );
+        let both = PolicySet::builder()
+            .identity(allow("sqs:SendMessage", q))
+            .resource_policy(bucket_policy(r#"{"AWS":"111122223333"}"#))
+            .build();
+        let e = run(&both, "sqs:SendMessage", q, ALICE);
+        assert_eq!(e.decision, Decision::Allowed);
+        assert_eq!(e.matched.len(), 2);
+        // The other account's policies are not in the set: the identity side decides.
+        let identity_only = PolicySet::builder()
+            .identity(allow("sqs:SendMessage", q))
+            .build();
+        assert_eq!(
+            decide(&identity_only, "sqs:SendMessage", q),
+            Decision::Allowed
+        );
+    }
+
+    #[test]
+    fn resource_policy_principals() {
+        let role = "arn:aws:iam::111122223333:role/app/Worker";
+        let set = PolicySet::builder()
+            .resource_policy(bucket_policy(&format!(r#"{{"AWS":"{role}"}}"#)))
+            .build();
+        let session = "arn:aws:sts::111122223333:assumed-role/Worker/i-123";
+        let other = "arn:aws:sts::111122223333:assumed-role/Other/i-123";
+        assert_eq!(
+            run(&set, "sqs:SendMessage", "*", session).decision,
+            Decision::Allowed
+        );
+        assert_eq!(
+            run(&set, "sqs:SendMessage", "*", role).decision,
+            Decision::Allowed
+        );
+        assert_eq!(
+            run(&set, "sqs:SendMessage", "*", other).decision,
+            Decision::ImplicitlyDenied
+        );
+        let root = PolicySet::builder()
+            .resource_policy(bucket_policy(r#"{"AWS":"arn:aws:iam::111122223333:root"}"#))
+            .build();
+        assert_eq!(
+            run(&root, "sqs:SendMessage", "*", other).decision,
+            Decision::Allowed
+        );
+        let service = PolicySet::builder()
+            .resource_policy(bucket_policy(r#"{"Service":"sns.amazonaws.com"}"#))
+            .build();
+        let sns = "sns.amazonaws.com";
+        assert_eq!(
+            run(&service, "sqs:SendMessage", "*", sns).decision,
+            Decision::Allowed
+        );
+        assert_eq!(
+            run(&service, "sqs:SendMessage", "*", ALICE).decision,
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn not_principal_inverts() {
+        let set = PolicySet::builder()
+            .identity(allow("*", "*"))
+            .resource_policy(pol(&format!(
+                r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":"{ALICE}"}},"Action":"*","Resource":"*"}}"#
+            )))
+            .build();
+        let bob = "arn:aws:iam::111122223333:user/bob";
+        assert_eq!(
+            run(&set, "s3:GetObject", "*", ALICE).decision,
+            Decision::Allowed
+        );
+        assert_eq!(
+            run(&set, "s3:GetObject", "*", bob).decision,
+            Decision::ExplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn not_action_and_not_resource() {
+        let set = PolicySet::builder()
+            .identity(pol(
+                r#"{"Effect":"Allow","NotAction":["iam:*","s3:Delete*"],"NotResource":"arn:aws:s3:::secret/*"}"#,
+            ))
+            .build();
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::b/k"),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decide(&set, "iam:CreateUser", "*"),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            decide(&set, "s3:DeleteObject", "*"),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::secret/k"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn actions_ignore_case_resources_do_not() {
+        let set = PolicySet::builder()
+            .identity(allow("S3:getobject", "arn:aws:s3:::Bucket/*"))
+            .identity(allow("EC2:Describe*", "*"))
+            .identity(allow("*:List?uckets", "*"))
+            .build();
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::Bucket/k"),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::bucket/k"),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            decide(&set, "ec2:describeinstances", "*"),
+            Decision::Allowed
+        );
+        assert_eq!(decide(&set, "s3:ListBuckets", "*"), Decision::Allowed);
+        assert_eq!(
+            decide(&set, "s3:ListBucket", "*"),
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn trust_policy_without_resource_matches_any_resource() {
+        let set = PolicySet::builder()
+            .resource_policy(pol(
+                r#"{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}"#,
+            ))
+            .build();
+        let role = "arn:aws:iam::111122223333:role/R";
+        let e = run(&set, "sts:AssumeRole", role, "ec2.amazonaws.com");
+        assert_eq!(e.decision, Decision::Allowed);
+    }
+
+    #[test]
+    fn allowed_lists_every_granting_statement() {
+        let set = PolicySet::builder()
+            .identity_labeled(allow("s3:*", "*"), "a.json")
+            .identity(deny("ec2:*", "*"))
+            .boundary(pol(
+                r#"[{"Effect":"Allow","Action":"sqs:*","Resource":"*"},{"Sid":"B","Effect":"Allow","Action":"s3:Get*","Resource":"*"}]"#,
+            ))
+            .build();
+        let e = run(&set, "s3:GetObject", "*", ALICE);
+        assert_eq!(e.decision, Decision::Allowed);
+        let got: Vec<_> = e
+            .matched
+            .iter()
+            .map(|m| {
+                (
+                    m.kind,
+                    m.policy_index,
+                    m.statement_index,
+                    m.label.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (PolicyKind::Identity, 0, 0, Some("a.json")),
+                (PolicyKind::PermissionsBoundary, 0, 1, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn many_matching_statements_are_all_reported() {
+        let statements: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"Sid":"S{i}","Effect":"Allow","Action":"s3:*","Resource":"*"}}"#))
+            .collect();
+        let set = PolicySet::builder()
+            .identity(pol(&format!("[{}]", statements.join(","))))
+            .build();
+        let e = run(&set, "s3:GetObject", "*", ALICE);
+        assert_eq!(e.matched.len(), 40);
+        assert_eq!(e.matched[39].sid.as_deref(), Some("S39"));
+    }
+
+    #[test]
+    fn serializes_as_documented() {
+        let set = PolicySet::builder().identity(allow("s3:*", "*")).build();
+        let json = serde_json::to_value(run(&set, "s3:GetObject", "*", ALICE)).unwrap();
+        assert_eq!(json["decision"], "Allowed");
+        assert_eq!(json["matched"][0]["kind"], "identity");
+        assert_eq!(json["matched"][0]["policyIndex"], 0);
+        assert_eq!(json["matched"][0]["effect"], "Allow");
+        assert_eq!(Decision::ExplicitlyDenied.to_string(), "ExplicitlyDenied");
+        assert_eq!(PolicyKind::PermissionsBoundary.as_str(), "boundary");
+    }
+
+    #[test]
+    fn string_operators() {
+        let c = ctx(&[("aws:RequestedRegion", "eu-west-1")]);
+        assert!(cond(
+            r#"{"StringEquals":{"AWS:requestedregion":["us-east-1","eu-west-1"]}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"StringEquals":{"aws:RequestedRegion":"EU-west-1"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"StringEqualsIgnoreCase":{"aws:RequestedRegion":"EU-WEST-1"}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"StringNotEquals":{"aws:RequestedRegion":"eu-west-1"}}"#,
+            &c
+        ));
+        assert!(cond(r#"{"StringLike":{"aws:RequestedRegion":"eu-*"}}"#, &c));
+        assert!(!cond(
+            r#"{"StringNotLike":{"aws:RequestedRegion":"eu-?est-1"}}"#,
+            &c
+        ));
+    }
+
+    #[test]
+    fn missing_key_plain_false_negated_true_if_exists_true() {
+        let c = Context::new();
+        assert!(!cond(r#"{"StringEquals":{"aws:RequestedRegion":"x"}}"#, &c));
+        assert!(cond(
+            r#"{"StringNotEquals":{"aws:RequestedRegion":"x"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#,
+            &c
+        ));
+        assert!(cond(r#"{"ArnNotLike":{"aws:SourceArn":"arn:*"}}"#, &c));
+        assert!(cond(
+            r#"{"StringEqualsIfExists":{"aws:RequestedRegion":"x"}}"#,
+            &c
+        ));
+        let present = ctx(&[("aws:RequestedRegion", "y")]);
+        assert!(!cond(
+            r#"{"StringEqualsIfExists":{"aws:RequestedRegion":"x"}}"#,
+            &present
+        ));
+    }
+
+    #[test]
+    fn numeric_operators() {
+        let c = ctx(&[("aws:MultiFactorAuthAge", "300")]);
+        assert!(cond(
+            r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"NumericGreaterThan":{"aws:MultiFactorAuthAge":3600}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"NumericEquals":{"aws:MultiFactorAuthAge":"300.0"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"NumericLessThanEquals":{"aws:MultiFactorAuthAge":300}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"NumericNotEquals":{"aws:MultiFactorAuthAge":300}}"#,
+            &c
+        ));
+        let bad = ctx(&[("aws:MultiFactorAuthAge", "soon")]);
+        assert!(!cond(
+            r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}}"#,
+            &bad
+        ));
+    }
+
+    #[test]
+    fn date_operators() {
+        let c = ctx(&[("aws:CurrentTime", "2024-06-01T12:00:00Z")]);
+        assert!(cond(
+            r#"{"DateLessThan":{"aws:CurrentTime":"2025-01-01T00:00:00Z"}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"DateGreaterThan":{"aws:CurrentTime":"2025-01-01"}}"#,
+            &c
+        ));
+        let epoch = ctx(&[("aws:EpochTime", "1717243200")]);
+        assert!(cond(
+            r#"{"DateEquals":{"aws:EpochTime":"2024-06-01T12:00:00Z"}}"#,
+            &epoch
+        ));
+        assert!(cond(
+            r#"{"DateGreaterThanEquals":{"aws:EpochTime":"1717243200"}}"#,
+            &epoch
+        ));
+    }
+
+    #[test]
+    fn bool_and_binary_operators() {
+        let c = ctx(&[("aws:SecureTransport", "true"), ("k:bin", "QmluYXJ5")]);
+        assert!(cond(r#"{"Bool":{"aws:SecureTransport":true}}"#, &c));
+        assert!(!cond(r#"{"Bool":{"aws:SecureTransport":"false"}}"#, &c));
+        assert!(cond(r#"{"BinaryEquals":{"k:bin":"QmluYXJ5"}}"#, &c));
+        assert!(!cond(r#"{"BinaryEquals":{"k:bin":"qmluyxj5"}}"#, &c));
+    }
+
+    #[test]
+    fn ip_address_v4_and_v6() {
+        let v4 = ctx(&[("aws:SourceIp", "203.0.113.7")]);
+        assert!(cond(
+            r#"{"IpAddress":{"aws:SourceIp":["10.0.0.0/8","203.0.113.0/24"]}}"#,
+            &v4
+        ));
+        assert!(!cond(
+            r#"{"NotIpAddress":{"aws:SourceIp":"203.0.113.0/24"}}"#,
+            &v4
+        ));
+        let v6 = ctx(&[("aws:SourceIp", "2001:db8::1")]);
+        assert!(cond(
+            r#"{"IpAddress":{"aws:SourceIp":"2001:db8::/32"}}"#,
+            &v6
+        ));
+        assert!(!cond(
+            r#"{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}"#,
+            &v6
+        ));
+    }
+
+    #[test]
+    fn arn_operators_compare_components() {
+        let c = ctx(&[(
+            "aws:SourceArn",
+            "arn:aws:sns:us-east-1:111122223333:topic:sub",
+        )]);
+        assert!(cond(
+            r#"{"ArnLike":{"aws:SourceArn":"arn:aws:sns:*:111122223333:*"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"ArnEquals":{"aws:SourceArn":"arn:aws:sns:us-east-1:111122223333:topic:sub"}}"#,
+            &c
+        ));
+        // `*` does not cross a component boundary.
+        assert!(!cond(
+            r#"{"ArnLike":{"aws:SourceArn":"arn:aws:*:111122223333:topic:*"}}"#,
+            &c
+        ));
+        assert!(!cond(
+            r#"{"ArnNotLike":{"aws:SourceArn":"arn:aws:sns:*:*:*"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"ArnNotEquals":{"aws:SourceArn":"arn:aws:sns:*:444455556666:*"}}"#,
+            &c
+        ));
+    }
+
+    #[test]
+    fn null_tests_presence() {
+        let c = ctx(&[("aws:TokenIssueTime", "2024-01-01T00:00:00Z")]);
+        assert!(cond(r#"{"Null":{"aws:TokenIssueTime":"false"}}"#, &c));
+        assert!(!cond(r#"{"Null":{"aws:TokenIssueTime":"true"}}"#, &c));
+        assert!(cond(
+            r#"{"Null":{"aws:TokenIssueTime":true}}"#,
+            &Context::new()
+        ));
+    }
+
+    fn tags(values: &[&str]) -> Context {
+        let mut c = Context::new();
+        c.insert_all(
+            "aws:TagKeys",
+            values.iter().map(|v| v.to_string()).collect(),
+        );
+        c
+    }
+
+    #[test]
+    fn for_all_values() {
+        let op = r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["env","team"]}}"#;
+        assert!(cond(op, &tags(&["env", "team"])));
+        assert!(!cond(op, &tags(&["env", "owner"])));
+        // Vacuously true without values: the reason such Allows need a Null check too.
+        assert!(cond(op, &tags(&[])));
+        assert!(cond(op, &Context::new()));
+    }
+
+    #[test]
+    fn for_any_value() {
+        let op = r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["env","team"]}}"#;
+        assert!(cond(op, &tags(&["owner", "team"])));
+        assert!(!cond(op, &tags(&["owner"])));
+        assert!(!cond(op, &Context::new()));
+        let if_exists = r#"{"ForAnyValue:StringEqualsIfExists":{"aws:TagKeys":"env"}}"#;
+        assert!(cond(if_exists, &Context::new()));
+        let negated = r#"{"ForAnyValue:StringNotEquals":{"aws:TagKeys":["env"]}}"#;
+        assert!(cond(negated, &tags(&["env", "x"])));
+        assert!(!cond(negated, &tags(&["env"])));
+    }
+
+    #[test]
+    fn multi_valued_key_without_qualifier() {
+        let c = tags(&["env", "owner"]);
+        assert!(cond(r#"{"StringEquals":{"aws:TagKeys":"owner"}}"#, &c));
+        assert!(!cond(r#"{"StringNotEquals":{"aws:TagKeys":"owner"}}"#, &c));
+        assert!(cond(r#"{"StringNotEquals":{"aws:TagKeys":"x"}}"#, &c));
+    }
+
+    #[test]
+    fn derived_principal_keys() {
+        let c = Context::new();
+        assert!(cond(
+            r#"{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}"#,
+            &c
+        ));
+        assert!(cond(
+            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/alice"}}"#,
+            &c
+        ));
+        assert!(cond(r#"{"StringEquals":{"aws:username":"alice"}}"#, &c));
+        // The context overrides what would be derived.
+        let other = ctx(&[("aws:username", "mallory")]);
+        assert!(!cond(
+            r#"{"StringEquals":{"aws:username":"alice"}}"#,
+            &other
+        ));
+    }
+
+    fn home_policy(version: &str, resource: &str) -> PolicySet {
+        let p = Policy::parse(&format!(
+            r#"{{"Version":"{version}","Statement":{{"Effect":"Allow","Action":"s3:*","Resource":"{resource}"}}}}"#
+        ))
+        .unwrap();
+        PolicySet::builder().identity(p).build()
+    }
+
+    #[test]
+    fn variables_in_resources() {
+        let set = home_policy("2012-10-17", "arn:aws:s3:::home/${aws:username}/*");
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::home/alice/x"),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::home/bob/x"),
+            Decision::ImplicitlyDenied
+        );
+        // Without a principal there is no user name and no default: the pattern matches nothing.
+        let ctx = Context::new();
+        let anonymous = Request {
+            action: "s3:GetObject",
+            resource: "arn:aws:s3:::home//x",
+            principal: None,
+            context: &ctx,
+        };
+        assert_eq!(
+            set.evaluate(&anonymous).decision,
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn variable_defaults_and_literals() {
+        let set = home_policy(
+            "2012-10-17",
+            "arn:aws:s3:::t/${aws:PrincipalTag/team, 'none'}/${*}",
+        );
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::t/none/*"),
+            Decision::Allowed
+        );
+        // `${*}` is a literal asterisk, not a wildcard.
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::t/none/x"),
+            Decision::ImplicitlyDenied
+        );
+        let tagged = ctx(&[("aws:PrincipalTag/team", "blue")]);
+        let req = Request {
+            action: "s3:GetObject",
+            resource: "arn:aws:s3:::t/blue/*",
+            principal: Some(ALICE),
+            context: &tagged,
+        };
+        assert_eq!(set.evaluate(&req).decision, Decision::Allowed);
+    }
+
+    #[test]
+    fn no_substitution_under_2008_10_17() {
+        let set = home_policy("2008-10-17", "arn:aws:s3:::home/${aws:username}/*");
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::home/alice/x"),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            decide(&set, "s3:GetObject", "arn:aws:s3:::home/${aws:username}/x"),
+            Decision::Allowed
+        );
+        let c = ctx(&[("s3:prefix", "alice/")]);
+        let op = r#"{"StringLike":{"s3:prefix":"${aws:username}/"}}"#;
+        assert!(cond(op, &c));
+        assert!(!cond_versioned(op, &c, "2008-10-17"));
+    }
+}
