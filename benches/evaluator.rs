@@ -2,7 +2,7 @@
 //! A benchmark, not a test: `cargo bench --bench evaluator`.
 
 use iam_tailor::policy::Policy;
-use iam_tailor::policy::eval::{Context, PolicySet, Request};
+use iam_tailor::policy::{Context, PolicySet, Request};
 use std::hint::black_box;
 use std::time::Instant;
 

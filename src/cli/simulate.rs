@@ -6,8 +6,7 @@
 //! chunks and written in input order.
 
 use super::{Format, read_policy};
-use crate::policy::eval::{Context, Decision, Evaluation, PolicySet, Request};
-use crate::policy::{Policy, PolicyKind};
+use crate::policy::{Context, Decision, Evaluation, Policy, PolicyKind, PolicySet, Request};
 use anyhow::Context as _;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -84,9 +83,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             builder.resource_policy_labeled(read_policy(path)?, &path.display().to_string());
     }
     let set = builder.build();
-    let mut context = Context::new();
+    // A key given more than once is one multi-valued key.
+    let mut grouped: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     for (k, v) in &args.context {
-        context.insert(k, v.clone());
+        grouped.entry(k).or_default().push(v.clone());
+    }
+    let mut context = Context::new();
+    for (k, vs) in grouped {
+        context.insert_all(k, vs);
     }
     let action = args.action.as_deref().expect("clap requires --action");
     let evaluation = set.evaluate(&Request {

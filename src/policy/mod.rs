@@ -1,5 +1,7 @@
 //! The IAM policy language: documents, the evaluator and the linter.
 
+pub mod analysis;
+pub mod canonical;
 pub mod context;
 pub mod document;
 pub mod eval;
