@@ -1,6 +1,7 @@
 //! The IAM policy language: documents, the evaluator and the linter.
 
 pub mod document;
+pub mod lint;
 pub mod values;
 pub mod wildcard;
 
