@@ -1,4 +1,5 @@
 //! iam-tailor: shrink AWS IAM roles to what they actually use.
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod policy;
