@@ -6,6 +6,7 @@
 //! on the parsed model next to the raw JSON, so findings can name the exact JSON path the user
 //! wrote (`Statement[2].Action[1]`), which the model loses (null members, string-or-array).
 
+mod catalog_checks;
 mod redundancy;
 mod security;
 mod structure;
@@ -128,6 +129,7 @@ pub fn lint_with(text: &str, kind: PolicyType, options: &LintOptions<'_>) -> Vec
     let doc = Doc::new(&policy, &value, kind, *options);
     let mut out = Vec::new();
     structure::check(&doc, text, &mut out);
+    catalog_checks::check(&doc, &mut out);
     security::check(&doc, &mut out);
     redundancy::check(&doc, &mut out);
     sort(&mut out);

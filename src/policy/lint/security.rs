@@ -136,6 +136,19 @@ fn on_all_resources(st: &Statement) -> bool {
     }
 }
 
+/// Could the statement's resources include an IAM role? PassRole on a bucket ARN passes
+/// nothing.
+fn may_name_a_role(st: &Statement) -> bool {
+    match &st.resource {
+        Some(ResourceBlock::Resource(list)) => list.iter().any(|r| match r.split(':').nth(2) {
+            Some(service) => wildcard::matches(service, "iam"),
+            None => wildcard::matches(r, "arn:aws:iam::1:role/x"),
+        }),
+        Some(ResourceBlock::NotResource(_)) => true,
+        None => false,
+    }
+}
+
 /// PassRole on every role lets the holder hand any role, admin included, to a service.
 fn check_pass_role_everywhere(s: &StatementView<'_>, out: &mut Vec<Finding>) {
     if !on_all_resources(s.st) || has_restricting_condition(s.st, "iam:PassedToService") {
@@ -187,7 +200,11 @@ fn check_escalation(s: &StatementView<'_>, out: &mut Vec<Finding>) {
 /// PassRole plus a service that runs code as the passed role gives the holder that role's
 /// permissions.
 fn check_pass_role_with_compute(allows: &[&StatementView<'_>], out: &mut Vec<Finding>) {
-    let Some(pass_path) = allows.iter().find_map(|s| s.granting_path("iam:PassRole")) else {
+    let Some(pass_path) = allows
+        .iter()
+        .filter(|s| may_name_a_role(s.st))
+        .find_map(|s| s.granting_path("iam:PassRole"))
+    else {
         return;
     };
     let compute: Vec<&str> = PASS_ROLE_TARGETS
@@ -368,5 +385,257 @@ fn check_federated(s: &StatementView<'_>, out: &mut Vec<Finding>) {
                 ),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{LintOptions, PolicyType, lint, lint_with};
+    use super::*;
+
+    fn at(text: &str, kind: PolicyType, code: &str) -> Vec<String> {
+        lint(text, kind)
+            .into_iter()
+            .filter(|f| f.code == code)
+            .map(|f| f.path)
+            .collect()
+    }
+
+    fn identity(statements: &str) -> String {
+        format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#)
+    }
+
+    fn trust(statement: &str) -> String {
+        format!(r#"{{"Version":"2012-10-17","Statement":[{statement}]}}"#)
+    }
+
+    #[test]
+    fn not_action_and_not_resource_in_allow() {
+        let text = identity(
+            r#"{"Effect":"Allow","NotAction":"iam:*","NotResource":"arn:aws:s3:::b"},
+               {"Effect":"Deny","NotAction":"s3:*","NotResource":"arn:aws:s3:::b"}"#,
+        );
+        let i = PolicyType::Identity;
+        assert_eq!(
+            at(&text, i, "ALLOW_WITH_NOT_ACTION"),
+            vec!["Statement[0].NotAction"]
+        );
+        assert_eq!(
+            at(&text, i, "ALLOW_WITH_NOT_RESOURCE"),
+            vec!["Statement[0].NotResource"]
+        );
+    }
+
+    #[test]
+    fn full_access_only_for_allow() {
+        let text = identity(
+            r#"{"Effect":"Allow","Action":["s3:GetObject","*:*"],"Resource":"arn:aws:s3:::b/*"},
+               {"Effect":"Deny","Action":"*","Resource":"*"}"#,
+        );
+        assert_eq!(
+            at(&text, PolicyType::Identity, "FULL_ACCESS"),
+            vec!["Statement[0].Action[1]"]
+        );
+    }
+
+    #[test]
+    fn pass_role_on_star_needs_passed_to_service() {
+        let open =
+            identity(r#"{"Effect":"Allow","Action":["s3:GetObject","iam:Pass*"],"Resource":"*"}"#);
+        assert_eq!(
+            at(&open, PolicyType::Identity, "PASS_ROLE_ALL_RESOURCES"),
+            vec!["Statement[0].Action[1]"]
+        );
+        let scoped = identity(
+            r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"*","Condition":{"StringEquals":{"iam:PassedToService":"ec2.amazonaws.com"}}}"#,
+        );
+        assert!(at(&scoped, PolicyType::Identity, "PASS_ROLE_ALL_RESOURCES").is_empty());
+        let negated = identity(
+            r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"*","Condition":{"StringNotEquals":{"iam:PassedToService":"ec2.amazonaws.com"}}}"#,
+        );
+        assert_eq!(
+            at(&negated, PolicyType::Identity, "PASS_ROLE_ALL_RESOURCES").len(),
+            1
+        );
+        let one_role = identity(
+            r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::111122223333:role/app"}"#,
+        );
+        assert!(at(&one_role, PolicyType::Identity, "PASS_ROLE_ALL_RESOURCES").is_empty());
+    }
+
+    #[test]
+    fn escalation_actions_grouped_per_item() {
+        let text = identity(
+            r#"{"Effect":"Allow","Action":["iam:Put*Policy","iam:CreateAccessKey","iam:Get*"],"Resource":"*"},
+               {"Effect":"Allow","Action":"iam:AttachRolePolicy","Resource":"arn:aws:iam::111122223333:role/x"}"#,
+        );
+        let f: Vec<_> = lint(&text, PolicyType::Identity)
+            .into_iter()
+            .filter(|f| f.code == "PRIVILEGE_ESCALATION")
+            .collect();
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!(f[0].path, "Statement[0].Action[0]");
+        assert!(
+            f[0].message
+                .contains("iam:PutGroupPolicy, iam:PutRolePolicy, iam:PutUserPolicy on"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            !f[0].message.contains("CreateAccessKey"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[1].path, "Statement[0].Action[1]");
+    }
+
+    #[test]
+    fn pass_role_with_compute_across_statements() {
+        let text = identity(
+            r#"{"Effect":"Allow","Action":"lambda:CreateFunction","Resource":"*"},
+               {"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::111122223333:role/fn"}"#,
+        );
+        let f: Vec<_> = lint(&text, PolicyType::Identity)
+            .into_iter()
+            .filter(|f| f.code == "PASS_ROLE_PRIVILEGE_ESCALATION")
+            .collect();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].path, "Statement[1].Action");
+        assert!(f[0].message.contains("lambda:CreateFunction"));
+        let bucket_only =
+            identity(r#"{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::b"}"#);
+        assert!(
+            at(
+                &bucket_only,
+                PolicyType::Identity,
+                "PASS_ROLE_PRIVILEGE_ESCALATION"
+            )
+            .is_empty()
+        );
+        let denied = identity(
+            r#"{"Effect":"Deny","Action":"lambda:CreateFunction","Resource":"*"},
+               {"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::111122223333:role/fn"}"#,
+        );
+        assert!(
+            at(
+                &denied,
+                PolicyType::Identity,
+                "PASS_ROLE_PRIVILEGE_ESCALATION"
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn any_principal_needs_a_restricting_condition() {
+        let t = PolicyType::Trust;
+        let star = trust(r#"{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}"#);
+        assert_eq!(
+            at(&star, t, "ANY_PRINCIPAL"),
+            vec!["Statement[0].Principal"]
+        );
+        let aws_star = trust(
+            r#"{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:root","*"]},"Action":"sts:AssumeRole"}"#,
+        );
+        assert_eq!(
+            at(&aws_star, t, "ANY_PRINCIPAL"),
+            vec!["Statement[0].Principal.AWS[1]"]
+        );
+        let org = trust(
+            r#"{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-abc"}}}"#,
+        );
+        assert!(at(&org, t, "ANY_PRINCIPAL").is_empty());
+        let bucket = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#;
+        assert_eq!(
+            at(bucket, PolicyType::Resource, "ANY_PRINCIPAL"),
+            vec!["Statement.Principal"]
+        );
+    }
+
+    #[test]
+    fn cross_account_needs_external_id_unless_own_account() {
+        let text = trust(
+            r#"{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:root","444455556666","arn:aws:iam::111122223333:role/ci"]},"Action":"sts:AssumeRole"}"#,
+        );
+        assert_eq!(
+            at(
+                &text,
+                PolicyType::Trust,
+                "CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"
+            ),
+            vec![
+                "Statement[0].Principal.AWS[0]",
+                "Statement[0].Principal.AWS[1]",
+                "Statement[0].Principal.AWS[2]"
+            ]
+        );
+        let own = LintOptions {
+            account: Some("111122223333"),
+        };
+        let f: Vec<_> = lint_with(&text, PolicyType::Trust, &own)
+            .into_iter()
+            .filter(|f| f.code == "CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID")
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(f, vec!["Statement[0].Principal.AWS[1]"]);
+        let with_id = trust(
+            r#"{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"x"}}}"#,
+        );
+        assert!(
+            at(
+                &with_id,
+                PolicyType::Trust,
+                "CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            principal_account("arn:aws:sts::444455556666:assumed-role/r/s"),
+            Some("444455556666")
+        );
+    }
+
+    #[test]
+    fn federated_principals_need_audience() {
+        let t = PolicyType::Trust;
+        let eks = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC";
+        let bare = trust(&format!(
+            r#"{{"Effect":"Allow","Principal":{{"Federated":"{eks}"}},"Action":"sts:AssumeRoleWithWebIdentity"}}"#
+        ));
+        assert_eq!(
+            at(&bare, t, "WEB_IDENTITY_WITHOUT_AUDIENCE"),
+            vec!["Statement[0].Principal.Federated"]
+        );
+        assert_eq!(
+            at(&bare, t, "EKS_WITHOUT_SUBJECT"),
+            vec!["Statement[0].Principal.Federated"]
+        );
+        let full = trust(&format!(
+            r#"{{"Effect":"Allow","Principal":{{"Federated":"{eks}"}},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{{"StringEquals":{{"oidc.eks.us-east-1.amazonaws.com/id/ABC:aud":"sts.amazonaws.com","oidc.eks.us-east-1.amazonaws.com/id/ABC:sub":"system:serviceaccount:ns:sa"}}}}}}"#
+        ));
+        assert!(lint(&full, t).is_empty(), "{:?}", lint(&full, t));
+
+        let github = trust(
+            r#"{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com"}}}"#,
+        );
+        assert!(at(&github, t, "WEB_IDENTITY_WITHOUT_AUDIENCE").is_empty());
+        assert_eq!(at(&github, t, "WEB_IDENTITY_WITHOUT_SUBJECT").len(), 1);
+
+        let cognito = trust(
+            r#"{"Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"sts:AssumeRoleWithWebIdentity"}"#,
+        );
+        assert_eq!(at(&cognito, t, "WEB_IDENTITY_WITHOUT_AUDIENCE").len(), 1);
+
+        let saml = trust(
+            r#"{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::111122223333:saml-provider/Okta"},"Action":"sts:AssumeRoleWithSAML"}"#,
+        );
+        assert_eq!(
+            at(&saml, t, "SAML_WITHOUT_AUDIENCE"),
+            vec!["Statement[0].Principal.Federated"]
+        );
+        let saml_ok = trust(
+            r#"{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::111122223333:saml-provider/Okta"},"Action":"sts:AssumeRoleWithSAML","Condition":{"StringEquals":{"SAML:aud":"https://signin.aws.amazon.com/saml"}}}"#,
+        );
+        assert!(lint(&saml_ok, t).is_empty(), "{:?}", lint(&saml_ok, t));
     }
 }
