@@ -234,7 +234,7 @@ fn action_problem(action: &str) -> Option<String> {
 
 /// `*`, or `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` as IAM checks it: a known partition
 /// (or a wildcard matching one), a service, no region for IAM and S3 buckets, IAM resource
-/// types, and IAM's legacy rule that a short ARN must not contain an empty component (`::`).
+/// types (plus `root`, which IAM accepts), and IAM's legacy rule that a short ARN must not contain an empty component (`::`).
 fn resource_problem(resource: &str) -> Option<String> {
     if resource == "*" {
         return None;
@@ -284,8 +284,10 @@ fn resource_problem(resource: &str) -> Option<String> {
                     "IAM resource \"{resource}\" cannot contain a region: IAM is global"
                 ));
             }
-            let type_ok =
-                rest.starts_with('*') || IAM_RESOURCE_PREFIXES.iter().any(|p| rest.starts_with(p));
+            // `root` names the account's root user (AWS's own managed policies use it).
+            let type_ok = rest.starts_with('*')
+                || rest == "root"
+                || IAM_RESOURCE_PREFIXES.iter().any(|p| rest.starts_with(p));
             if parts.len() > 5 && !type_ok {
                 return Some(format!(
                     "IAM resource \"{resource}\" must be \"*\" or start with {}",
@@ -502,6 +504,7 @@ mod tests {
             "arn:aws:s33:::x",
             "arn:aws:iam:::user/example_bucket",
             "arn:aws:iam::*:*",
+            "arn:aws:iam::*:root",
             "arn:aws:s3:us-west-2:123456789012:accesspoint/x",
             "arn:aws:ec2:us-east-1::example_bucket",
             "arn:aws-cn:s3:::b",
@@ -522,6 +525,7 @@ mod tests {
             "arn:aws::::example_bucket",
             "arn:aws:iam:::example_bucket",
             "arn:aws:iam:us-east-1::user/x",
+            "arn:aws:iam::111122223333:rooted",
             "arn:aws:s3:us-east-1::example_bucket",
         ] {
             assert!(resource_problem(bad).is_some(), "{bad}");
