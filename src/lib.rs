@@ -2,4 +2,5 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod cli;
 pub mod policy;

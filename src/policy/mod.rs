@@ -1,10 +1,11 @@
-//! The IAM policy language: documents, the evaluator and the linter.
+//! The IAM policy language: documents, the evaluator, analysis and the linter.
 
 pub mod analysis;
 pub mod canonical;
 pub mod context;
 pub mod document;
 pub mod eval;
+pub mod lint;
 pub mod values;
 pub mod variables;
 pub mod wildcard;
