@@ -87,11 +87,23 @@ fn main() {
             };
             let service = action.split(':').next().unwrap_or("s3").to_string();
             let resource = if service == "s3" {
-                format!("arn:aws:s3:::bucket-{}/obj-{}", rng.below(50), rng.below(1000))
+                format!(
+                    "arn:aws:s3:::bucket-{}/obj-{}",
+                    rng.below(50),
+                    rng.below(1000)
+                )
             } else {
-                format!("arn:aws:{service}:us-east-1:111122223333:resource/r-{}", rng.below(50))
+                format!(
+                    "arn:aws:{service}:us-east-1:111122223333:resource/r-{}",
+                    rng.below(50)
+                )
             };
-            Req { role, action, resource, context: rng.below(3) == 0 }
+            Req {
+                role,
+                action,
+                resource,
+                context: rng.below(3) == 0,
+            }
         })
         .collect();
 

@@ -23,8 +23,14 @@ fn write_temp(name: &str, content: &str) -> std::path::PathBuf {
     path
 }
 
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policies/checkout-api.json");
-const BOUNDARY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policies/boundary.json");
+const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/policies/checkout-api.json"
+);
+const BOUNDARY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/policies/boundary.json"
+);
 
 #[test]
 fn lint_exit_codes() {
@@ -32,7 +38,10 @@ fn lint_exit_codes() {
         "clean.json",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#,
     );
-    assert_eq!(run(&["lint", clean.to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(
+        run(&["lint", clean.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
 
     // The example grants iam:PassRole on * without iam:PassedToService: a security warning.
     let o = run(&["lint", EXAMPLE, "--format", "json"]);
@@ -47,20 +56,34 @@ fn lint_exit_codes() {
         }
     }
 
-    let broken = write_temp("broken.json", r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":{},"Resource":"*"}}"#);
+    let broken = write_temp(
+        "broken.json",
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":{},"Resource":"*"}}"#,
+    );
     let o = run(&["lint", broken.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("Statement.Action"), "{}", stdout(&o));
 
-    assert_eq!(run(&["lint", "/nonexistent/policy.json"]).status.code(), Some(2));
-    assert_eq!(run(&["lint", EXAMPLE, "--kind", "bogus"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["lint", "/nonexistent/policy.json"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["lint", EXAMPLE, "--kind", "bogus"]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn simulate_first_line_is_the_decision() {
     let o = run(&[
-        "simulate", "--policy", EXAMPLE, "--action", "s3:GetObject",
-        "--resource", "arn:aws:s3:::checkout-orders/a.json",
+        "simulate",
+        "--policy",
+        EXAMPLE,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::checkout-orders/a.json",
     ]);
     assert_eq!(o.status.code(), Some(0));
     let text = stdout(&o);
@@ -68,22 +91,51 @@ fn simulate_first_line_is_the_decision() {
     assert!(text.contains("Orders"), "deciding statement named: {text}");
 
     let o = run(&[
-        "simulate", "--policy", EXAMPLE, "--boundary", BOUNDARY, "--action", "lambda:CreateFunction",
-        "--resource", "arn:aws:lambda:us-east-1:111122223333:function:f", "--format", "json",
+        "simulate",
+        "--policy",
+        EXAMPLE,
+        "--boundary",
+        BOUNDARY,
+        "--action",
+        "lambda:CreateFunction",
+        "--resource",
+        "arn:aws:lambda:us-east-1:111122223333:function:f",
+        "--format",
+        "json",
     ]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["decision"], "ImplicitlyDenied");
     assert!(v["matched"].is_array());
 
     let o = run(&[
-        "simulate", "--policy", EXAMPLE, "--action", "s3:DeleteObject",
-        "--resource", "arn:aws:s3:::checkout-orders/a", "--context", "aws:SecureTransport=false",
+        "simulate",
+        "--policy",
+        EXAMPLE,
+        "--action",
+        "s3:DeleteObject",
+        "--resource",
+        "arn:aws:s3:::checkout-orders/a",
+        "--context",
+        "aws:SecureTransport=false",
     ]);
     assert_eq!(stdout(&o).lines().next(), Some("ExplicitlyDenied"));
 
-    assert_eq!(run(&["simulate", "--policy", EXAMPLE]).status.code(), Some(2));
     assert_eq!(
-        run(&["simulate", "--policy", EXAMPLE, "--action", "s3:GetObject", "--context", "novalue"]).status.code(),
+        run(&["simulate", "--policy", EXAMPLE]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&[
+            "simulate",
+            "--policy",
+            EXAMPLE,
+            "--action",
+            "s3:GetObject",
+            "--context",
+            "novalue"
+        ])
+        .status
+        .code(),
         Some(2)
     );
 }
@@ -91,7 +143,8 @@ fn simulate_first_line_is_the_decision() {
 #[test]
 fn batch_keeps_order_and_survives_bad_lines() {
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"ForAllValues:StringEquals":{"aws:TagKeys":["a","b"]}}}]}"#;
-    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+    let deny =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
     let lines = [
         format!(r#"{{"identityPolicies":[{doc}],"request":{{"action":"s3:GetObject","resource":"arn:aws:s3:::b/k"}}}}"#),
         format!(r#"{{"identityPolicies":[{doc}],"request":{{"action":"s3:PutObject","resource":"arn:aws:s3:::b/k"}}}}"#),
@@ -107,7 +160,12 @@ fn batch_keeps_order_and_survives_bad_lines() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all((lines.join("\n") + "\n").as_bytes())
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     let out: Vec<serde_json::Value> = stdout(&o)
@@ -121,7 +179,10 @@ fn batch_keeps_order_and_survives_bad_lines() {
     assert_eq!(out[3]["decision"], "ExplicitlyDenied");
     assert_eq!(out[4]["decision"], "ImplicitlyDenied");
     let err = out[5]["error"].as_str().unwrap();
-    assert!(err.contains("identityPolicies[0]") && err.contains("Effect"), "{err}");
+    assert!(
+        err.contains("identityPolicies[0]") && err.contains("Effect"),
+        "{err}"
+    );
     assert_eq!(out[6]["decision"], "Allowed");
 }
 
@@ -134,7 +195,8 @@ fn expand_lists_actions_with_access_levels() {
     assert!(text.lines().any(|l| l == "iam:PassRole\tWrite"));
     assert!(text.lines().any(|l| l.starts_with("sqs:SendMessage\t")));
     assert!(!text.lines().any(|l| l.starts_with("s3:DeleteObject\t")));
+    // Catalog order: by service, then action name ignoring case.
     let mut sorted: Vec<&str> = text.lines().collect();
-    sorted.sort();
+    sorted.sort_by_key(|l| l.to_ascii_lowercase());
     assert_eq!(sorted, text.lines().collect::<Vec<_>>(), "output is sorted");
 }

@@ -6,7 +6,10 @@ use std::process::{Command, Stdio};
 
 #[test]
 fn documented_evaluation_cases() {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/evaluation-cases.jsonl");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/evaluation-cases.jsonl"
+    );
     let cases: Vec<serde_json::Value> = std::fs::read_to_string(fixture)
         .unwrap()
         .lines()
@@ -20,7 +23,12 @@ fn documented_evaluation_cases() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     let decisions: Vec<serde_json::Value> = String::from_utf8(output.stdout)
@@ -35,5 +43,10 @@ fn documented_evaluation_cases() {
         .filter(|(c, d)| d["decision"] != c["expect"])
         .map(|(c, d)| format!("{}: expected {}, got {}", c["name"], c["expect"], d))
         .collect();
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

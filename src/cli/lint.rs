@@ -20,7 +20,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Format::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
         Format::Text => {
             for f in &findings {
-                let at = if f.path.is_empty() { "document" } else { &f.path };
+                let at = if f.path.is_empty() {
+                    "document"
+                } else {
+                    &f.path
+                };
                 println!(
                     "{}: {} {} at {}: {}",
                     args.file.display(),

@@ -10,7 +10,11 @@ mod simulate;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "iam-tailor", version, about = "Shrink AWS IAM roles to what they actually use")]
+#[command(
+    name = "iam-tailor",
+    version,
+    about = "Shrink AWS IAM roles to what they actually use"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,7 +25,7 @@ enum Command {
     /// Validate a policy document like IAM Access Analyzer's ValidatePolicy.
     Lint(lint::Args),
     /// Evaluate one request (or a JSON Lines batch) against policies as AWS would.
-    Simulate(simulate::Args),
+    Simulate(Box<simulate::Args>),
     /// List the catalog actions a policy allows, with their access level.
     Expand(expand::Args),
 }
@@ -38,7 +42,7 @@ pub enum Format {
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Lint(args) => lint::run(args),
-        Command::Simulate(args) => simulate::run(args),
+        Command::Simulate(args) => simulate::run(*args),
         Command::Expand(args) => expand::run(args),
     };
     match result {

@@ -67,20 +67,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     let mut builder = PolicySet::builder();
     for path in &args.policies {
-        builder = builder.identity_labeled(read_policy(path)?, &path.display().to_string());
+        builder = builder.identity_labeled(read_policy(path)?, path.display().to_string());
     }
     if let Some(path) = &args.boundary {
-        builder = builder.boundary_labeled(read_policy(path)?, &path.display().to_string());
+        builder = builder.boundary_labeled(read_policy(path)?, path.display().to_string());
     }
     for path in &args.scps {
-        builder = builder.scp_labeled(read_policy(path)?, &path.display().to_string());
+        builder = builder.scp_labeled(read_policy(path)?, path.display().to_string());
     }
     for path in &args.session_policies {
-        builder = builder.session_labeled(read_policy(path)?, &path.display().to_string());
+        builder = builder.session_labeled(read_policy(path)?, path.display().to_string());
     }
     if let Some(path) = &args.resource_policy {
-        builder =
-            builder.resource_policy_labeled(read_policy(path)?, &path.display().to_string());
+        builder = builder.resource_policy_labeled(read_policy(path)?, path.display().to_string());
     }
     let set = builder.build();
     // A key given more than once is one multi-valued key.
@@ -190,9 +189,12 @@ impl Scalar {
 }
 
 /// Compiled policy sets by the raw text of their documents, one cache per worker thread.
+/// The documents a set was compiled from, compared in full on a hash hit.
+type SetKey = Vec<(PolicyKind, Box<str>)>;
+
 #[derive(Default)]
 struct SetCache {
-    entries: FxHashMap<u64, Vec<(Vec<(PolicyKind, Box<str>)>, Arc<PolicySet>)>>,
+    entries: FxHashMap<u64, Vec<(SetKey, Arc<PolicySet>)>>,
     len: usize,
 }
 
@@ -267,7 +269,7 @@ impl SetCache {
 
 /// Evaluates one JSON line; the error text becomes `{"error": …}` for that line.
 fn evaluate_line(line: &str, cache: &mut SetCache) -> Result<Decision, String> {
-    let parsed: BatchLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let mut parsed: BatchLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let mut docs: Vec<(PolicyKind, &str)> = Vec::with_capacity(
         parsed.identity_policies.len()
             + parsed.permission_boundaries.len()
@@ -277,8 +279,14 @@ fn evaluate_line(line: &str, cache: &mut SetCache) -> Result<Decision, String> {
     );
     let groups = [
         (PolicyKind::Identity, &parsed.identity_policies),
-        (PolicyKind::PermissionsBoundary, &parsed.permission_boundaries),
-        (PolicyKind::ServiceControlPolicy, &parsed.service_control_policies),
+        (
+            PolicyKind::PermissionsBoundary,
+            &parsed.permission_boundaries,
+        ),
+        (
+            PolicyKind::ServiceControlPolicy,
+            &parsed.service_control_policies,
+        ),
         (PolicyKind::SessionPolicy, &parsed.session_policies),
     ];
     for (kind, group) in groups {
@@ -289,7 +297,7 @@ fn evaluate_line(line: &str, cache: &mut SetCache) -> Result<Decision, String> {
     }
     let set = cache.get(&docs)?;
     let mut context = Context::new();
-    for (key, value) in parsed.request.context {
+    for (key, value) in std::mem::take(&mut parsed.request.context) {
         match value {
             ContextValue::One(v) => context.insert(&key, v.into_text()),
             ContextValue::Many(vs) => {
@@ -315,9 +323,7 @@ fn run_batch(path: &std::path::Path) -> anyhow::Result<i32> {
     let input: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
-        Box::new(
-            std::fs::File::open(path).with_context(|| format!("{}", path.display()))?,
-        )
+        Box::new(std::fs::File::open(path).with_context(|| format!("{}", path.display()))?)
     };
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let stdout = std::io::stdout();
@@ -328,9 +334,9 @@ fn run_batch(path: &std::path::Path) -> anyhow::Result<i32> {
         lines.clear();
         for _ in 0..CHUNK_LINES {
             let mut line = String::new();
-            let n = reader
-                .read_line(&mut line)
-                .with_context(|| format!("{}: line {}", path.display(), line_no + lines.len() + 1))?;
+            let n = reader.read_line(&mut line).with_context(|| {
+                format!("{}: line {}", path.display(), line_no + lines.len() + 1)
+            })?;
             if n == 0 {
                 break;
             }

@@ -282,7 +282,7 @@ pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
         .iter()
         .flat_map(|p| p.statements.iter())
         .filter(|s| s.effect == Effect::Deny)
-        .map(|s| canonical_statement_of(s))
+        .map(canonical_statement_of)
         .collect();
     let mut reasons = Vec::new();
     for cand in candidate_statements
@@ -290,7 +290,10 @@ pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
         .filter(|c| c.statement.effect == Effect::Allow)
     {
         let st = cand.statement;
-        if matches!(st.principal, Some(PrincipalBlock::Principal(_) | PrincipalBlock::NotPrincipal(_))) {
+        if matches!(
+            st.principal,
+            Some(PrincipalBlock::Principal(_) | PrincipalBlock::NotPrincipal(_))
+        ) {
             reasons.push(format!(
                 "{}: an identity policy statement names a Principal",
                 cand.name()
@@ -397,8 +400,20 @@ mod tests {
         assert_eq!(get.access_level, AccessLevel::Read);
         assert!(!get.conditional);
         assert!(!allowed.iter().any(|a| a.action == "s3:GetObjectAcl"));
-        assert!(allowed.iter().find(|a| a.action == "s3:GetObjectTagging").unwrap().conditional);
-        assert!(allowed.iter().find(|a| a.action == "sqs:SendMessage").unwrap().conditional);
+        assert!(
+            allowed
+                .iter()
+                .find(|a| a.action == "s3:GetObjectTagging")
+                .unwrap()
+                .conditional
+        );
+        assert!(
+            allowed
+                .iter()
+                .find(|a| a.action == "sqs:SendMessage")
+                .unwrap()
+                .conditional
+        );
         assert!(!allowed.iter().any(|a| a.action == "s3:PutObject"));
         let mut sorted = allowed.clone();
         sorted.sort_by(|a, b| a.action.cmp(&b.action));
@@ -407,7 +422,9 @@ mod tests {
 
     #[test]
     fn not_action_expands_over_the_catalog() {
-        let power_user = p(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":["iam:*","organizations:*"],"Resource":"*"}]}"#);
+        let power_user = p(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":["iam:*","organizations:*"],"Resource":"*"}]}"#,
+        );
         let allowed = allowed_actions(&[power_user]);
         assert!(allowed.iter().any(|a| a.action == "s3:GetObject"));
         assert!(!allowed.iter().any(|a| a.action.starts_with("iam:")));
@@ -444,23 +461,31 @@ mod tests {
     #[test]
     fn undecidable_forms_cannot_be_proven() {
         let current = [allow(r#""*""#, r#""*""#)];
-        let not_action = p(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}"#);
+        let not_action = p(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}"#,
+        );
         let Proof::CannotProve(reasons) = grants_no_new_access(&[not_action], &current) else {
             panic!("NotAction must not be proven");
         };
         assert!(reasons[0].contains("NotAction"));
-        let not_resource = p(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","NotResource":"arn:aws:s3:::x/*"}]}"#);
+        let not_resource = p(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","NotResource":"arn:aws:s3:::x/*"}]}"#,
+        );
         assert!(!grants_no_new_access(&[not_resource], &current).is_proven());
     }
 
     #[test]
     fn conditions_in_current_must_be_carried_by_the_candidate() {
-        let current = [p(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*",
-            "Condition":{"StringEquals":{"aws:SourceVpc":"vpc-1"}}}]}"#)];
+        let current = [p(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*",
+            "Condition":{"StringEquals":{"aws:SourceVpc":"vpc-1"}}}]}"#,
+        )];
         let plain = allow(r#""s3:GetObject""#, r#""*""#);
         assert!(!grants_no_new_access(&[plain], &current).is_proven());
-        let same_condition = p(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*",
-            "Condition":{"StringEquals":{"aws:SourceVpc":"vpc-1"},"Bool":{"aws:SecureTransport":"true"}}}]}"#);
+        let same_condition = p(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*",
+            "Condition":{"StringEquals":{"aws:SourceVpc":"vpc-1"},"Bool":{"aws:SecureTransport":"true"}}}]}"#,
+        );
         assert!(grants_no_new_access(&[same_condition], &current).is_proven());
     }
 
@@ -486,8 +511,14 @@ mod tests {
 
     #[test]
     fn variables_cover_only_identical_patterns() {
-        let current = [allow(r#""s3:GetObject""#, r#""arn:aws:s3:::home/${aws:username}/*""#)];
-        let same = allow(r#""s3:GetObject""#, r#""arn:aws:s3:::home/${aws:username}/*""#);
+        let current = [allow(
+            r#""s3:GetObject""#,
+            r#""arn:aws:s3:::home/${aws:username}/*""#,
+        )];
+        let same = allow(
+            r#""s3:GetObject""#,
+            r#""arn:aws:s3:::home/${aws:username}/*""#,
+        );
         assert!(grants_no_new_access(&[same], &current).is_proven());
         let literal = allow(r#""s3:GetObject""#, r#""arn:aws:s3:::home/alice/*""#);
         assert!(!grants_no_new_access(&[literal], &current).is_proven());

@@ -96,9 +96,8 @@ fn canonical_statement(s: &Statement) -> Statement {
             values: sorted(&c.values),
         })
         .collect();
-    conditions.sort_by(|a, b| {
-        (a.operator.to_string(), &a.key).cmp(&(b.operator.to_string(), &b.key))
-    });
+    conditions
+        .sort_by(|a, b| (a.operator.to_string(), &a.key).cmp(&(b.operator.to_string(), &b.key)));
     conditions.dedup();
     Statement {
         // An empty Sid means no Sid.
