@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -316,59 +316,132 @@ fn evaluate_line(line: &str, cache: &mut SetCache) -> Result<Decision, String> {
         .decision)
 }
 
-/// Lines per parallel chunk: large enough to amortize scheduling, small enough to stream.
-const CHUNK_LINES: usize = 8192;
+/// Bytes per block handed from the reader thread to the workers: large enough to amortize
+/// scheduling, small enough that memory stays flat however long the input is.
+const BLOCK_BYTES: usize = 8 << 20;
+
+/// A block of whole lines and the number of the first one.
+struct Block {
+    bytes: Vec<u8>,
+    first_line: usize,
+}
+
+/// Reads `input` into blocks that end at a newline, on its own thread, so reading overlaps
+/// evaluation; at most two blocks wait at a time.
+fn spawn_reader(
+    mut input: Box<dyn Read + Send>,
+) -> (
+    std::sync::mpsc::Receiver<std::io::Result<Block>>,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(2);
+    let handle = std::thread::spawn(move || {
+        let mut carry: Vec<u8> = Vec::new();
+        let mut first_line = 0usize;
+        loop {
+            let mut bytes = std::mem::take(&mut carry);
+            let start = bytes.len();
+            bytes.resize(start + BLOCK_BYTES, 0);
+            let n = match read_full(&mut input, &mut bytes[start..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            bytes.truncate(start + n);
+            let eof = n == 0;
+            if !eof {
+                // Keep the partial last line for the next block.
+                match memchr::memrchr(b'\n', &bytes) {
+                    Some(pos) => carry = bytes.split_off(pos + 1),
+                    None => {
+                        carry = bytes;
+                        continue;
+                    }
+                }
+            }
+            if bytes.is_empty() {
+                return;
+            }
+            let lines = memchr::memchr_iter(b'\n', &bytes).count()
+                + usize::from(eof && !bytes.ends_with(b"\n"));
+            if tx.send(Ok(Block { bytes, first_line })).is_err() || eof {
+                return;
+            }
+            first_line += lines;
+        }
+    });
+    (rx, handle)
+}
+
+/// Fills `buf` as far as the input allows; 0 only at end of input.
+fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The output line for one input line (empty for a blank line).
+fn answer(line: &[u8], line_no: usize) -> String {
+    let result = std::str::from_utf8(line)
+        .map_err(|e| format!("not UTF-8: {e}"))
+        .and_then(|text| {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            CACHE
+                .with(|cache| evaluate_line(text, &mut cache.borrow_mut()))
+                .map(Some)
+        });
+    match result {
+        Ok(None) => String::new(),
+        Ok(Some(decision)) => format!("{{\"decision\":\"{decision}\"}}\n"),
+        Err(e) => format!(
+            "{}\n",
+            serde_json::json!({"error": format!("line {line_no}: {e}")})
+        ),
+    }
+}
 
 fn run_batch(path: &std::path::Path) -> anyhow::Result<i32> {
-    let input: Box<dyn Read> = if path.as_os_str() == "-" {
+    let input: Box<dyn Read + Send> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
         Box::new(std::fs::File::open(path).with_context(|| format!("{}", path.display()))?)
     };
-    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let (blocks, reader) = spawn_reader(input);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut lines: Vec<String> = Vec::with_capacity(CHUNK_LINES);
-    let mut line_no = 0usize;
-    loop {
-        lines.clear();
-        for _ in 0..CHUNK_LINES {
-            let mut line = String::new();
-            let n = reader.read_line(&mut line).with_context(|| {
-                format!("{}: line {}", path.display(), line_no + lines.len() + 1)
-            })?;
-            if n == 0 {
-                break;
-            }
-            lines.push(line);
+    for block in blocks {
+        let block = block.with_context(|| format!("reading {}", path.display()))?;
+        let mut ranges = Vec::new();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &block.bytes) {
+            ranges.push(start..end);
+            start = end + 1;
         }
-        if lines.is_empty() {
-            break;
+        if start < block.bytes.len() {
+            ranges.push(start..block.bytes.len());
         }
-        let first = line_no;
-        let outputs: Vec<String> = lines
-            .par_iter()
+        let outputs: Vec<String> = ranges
+            .into_par_iter()
             .enumerate()
-            .map(|(i, line)| {
-                let trimmed = line.trim();
-                if trimmed.is_empty() {
-                    return String::new();
-                }
-                let result = CACHE.with(|cache| evaluate_line(trimmed, &mut cache.borrow_mut()));
-                match result {
-                    Ok(decision) => format!("{{\"decision\":\"{decision}\"}}\n"),
-                    Err(e) => format!(
-                        "{}\n",
-                        serde_json::json!({"error": format!("line {}: {e}", first + i + 1)})
-                    ),
-                }
-            })
+            .map(|(i, range)| answer(&block.bytes[range], block.first_line + i + 1))
             .collect();
         for o in &outputs {
             out.write_all(o.as_bytes())?;
         }
-        line_no += lines.len();
     }
     out.flush()?;
+    reader.join().expect("the reader thread does not panic");
     Ok(0)
 }
