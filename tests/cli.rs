@@ -1,7 +1,8 @@
 //! The command line as users call it: exit codes, output formats, batch error handling.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_iam-tailor"))
@@ -154,24 +155,7 @@ fn batch_keeps_order_and_survives_bad_lines() {
         r#"{"identityPolicies":[{"Statement":{"Effect":"Maybe"}}],"request":{"action":"s3:GetObject"}}"#.to_string(),
         format!(r#"{{"identityPolicies":[{doc}],"request":{{"action":"s3:GetObject","resource":"arn:aws:s3:::b/k","context":{{"aws:TagKeys":["b"]}}}}}}"#),
     ];
-    let mut child = bin()
-        .args(["simulate", "--requests", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all((lines.join("\n") + "\n").as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(0));
-    let out: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let out = common::simulate_batch(&(lines.join("\n") + "\n"));
     assert_eq!(out.len(), lines.len());
     assert_eq!(out[0]["decision"], "Allowed");
     assert_eq!(out[1]["decision"], "ImplicitlyDenied");

@@ -1,8 +1,7 @@
 //! Evaluation cases written from AWS's documented policy evaluation logic, run end to end
 //! through `simulate --requests` (tests/fixtures/evaluation-cases.jsonl: name, expect, case).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
 #[test]
 fn documented_evaluation_cases() {
@@ -17,25 +16,7 @@ fn documented_evaluation_cases() {
         .collect();
     assert!(cases.len() >= 60, "fixture has {} cases", cases.len());
     let input: String = cases.iter().map(|c| format!("{}\n", c["case"])).collect();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iam-tailor"))
-        .args(["simulate", "--requests", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    let decisions: Vec<serde_json::Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let decisions = common::simulate_batch(&input);
     assert_eq!(decisions.len(), cases.len());
     let failures: Vec<String> = cases
         .iter()
