@@ -16,6 +16,7 @@ use super::wildcard::{
     is_literal, matches, matches_ignore_case, may_overlap, subsumes, subsumes_ignore_case,
 };
 use crate::catalog::{AccessLevel, ActionId, catalog};
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -142,6 +143,9 @@ struct Located<'a> {
     policy_index: usize,
     statement_index: usize,
     statement: &'a Statement,
+    /// The lower-cased literal entries of its `Action`, so a literal lookup is one hash probe
+    /// (managed policies list thousands of actions).
+    literal_actions: FxHashSet<String>,
 }
 
 impl Located<'_> {
@@ -174,6 +178,14 @@ fn located(policies: &[Policy]) -> Vec<Located<'_>> {
                     policy_index,
                     statement_index,
                     statement,
+                    literal_actions: match &statement.action {
+                        Some(ActionBlock::Action(patterns)) => patterns
+                            .iter()
+                            .filter(|p| is_literal(p))
+                            .map(|p| p.to_ascii_lowercase())
+                            .collect(),
+                        _ => FxHashSet::default(),
+                    },
                 })
         })
         .collect()
@@ -209,40 +221,43 @@ fn conditions_implied(statement: &[Condition], required: &[Condition]) -> bool {
     })
 }
 
-/// Does the current Allow statement cover `action` on `resource` for the candidate statement?
-fn allow_covers(cur: &Located, action: &str, resource: &str, cand: &Located) -> bool {
-    let st = cur.statement;
-    if st.effect != Effect::Allow
-        || st.principal.is_some()
-        || !conditions_implied(&st.conditions, &cand.statement.conditions)
-    {
-        return false;
-    }
-    let action_ok = match &st.action {
+/// Can the current statement grant anything an identity policy grants? (an Allow, no Principal)
+fn usable_allow(cur: &Located) -> bool {
+    cur.statement.effect == Effect::Allow && cur.statement.principal.is_none()
+}
+
+/// Does the current statement's Action/NotAction cover every action `action` matches?
+/// (`lowered` is `action` in lower case, computed once by the caller.)
+fn action_covered(cur: &Located, action: &str, lowered: &str) -> bool {
+    match &cur.statement.action {
         Some(ActionBlock::Action(patterns)) => {
-            patterns.iter().any(|p| subsumes_ignore_case(p, action))
+            (is_literal(action) && cur.literal_actions.contains(lowered))
+                || patterns
+                    .iter()
+                    .filter(|p| !is_literal(p) || !is_literal(action))
+                    .any(|p| subsumes_ignore_case(p, action))
         }
-        Some(ActionBlock::NotAction(patterns)) => {
-            let lowered = action.to_ascii_lowercase();
-            patterns
-                .iter()
-                .all(|p| !may_overlap(&p.to_ascii_lowercase(), &lowered))
-        }
+        Some(ActionBlock::NotAction(patterns)) => patterns
+            .iter()
+            .all(|p| !may_overlap(&p.to_ascii_lowercase(), lowered)),
         None => false,
-    };
-    action_ok
-        && match &st.resource {
-            Some(ResourceBlock::Resource(patterns)) => patterns
-                .iter()
-                .any(|q| resource_covers(q, cur.policy, resource, cand.policy)),
-            Some(ResourceBlock::NotResource(patterns)) => {
-                !has_variable(resource)
-                    && patterns
-                        .iter()
-                        .all(|q| !has_variable(q) && !may_overlap(q, resource))
-            }
-            None => true,
+    }
+}
+
+/// Does the current statement's Resource/NotResource cover every resource `resource` matches?
+fn resource_covered(cur: &Located, resource: &str, cand: &Located) -> bool {
+    match &cur.statement.resource {
+        Some(ResourceBlock::Resource(patterns)) => patterns
+            .iter()
+            .any(|q| resource_covers(q, cur.policy, resource, cand.policy)),
+        Some(ResourceBlock::NotResource(patterns)) => {
+            !has_variable(resource)
+                && patterns
+                    .iter()
+                    .all(|q| !has_variable(q) && !may_overlap(q, resource))
         }
+        None => true,
+    }
 }
 
 /// Could the current Deny statement take away part of `action` on `resource`?
@@ -323,11 +338,26 @@ pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
             }
             None => &star,
         };
-        for action in actions {
-            for resource in resources {
-                if !current_statements
+        // Which current statements can serve this candidate statement at all (their
+        // conditions are implied by its own), and, per resource, which cover that resource:
+        // computed once, not once per action, since statements list many of both.
+        let usable: Vec<&Located> = current_statements
+            .iter()
+            .filter(|cur| {
+                usable_allow(cur) && conditions_implied(&cur.statement.conditions, &st.conditions)
+            })
+            .collect();
+        for resource in resources {
+            let covering: Vec<&Located> = usable
+                .iter()
+                .copied()
+                .filter(|cur| resource_covered(cur, resource, cand))
+                .collect();
+            for action in actions {
+                let lowered = action.to_ascii_lowercase();
+                if !covering
                     .iter()
-                    .any(|cur| allow_covers(cur, action, resource, cand))
+                    .any(|cur| action_covered(cur, action, &lowered))
                 {
                     reasons.push(format!(
                         "{}: {action} on {resource} is not allowed by any single current statement",

@@ -41,17 +41,30 @@ fn literal_eq(p: u8, t: u8) -> bool {
 /// Is every string matched by `inner` also matched by `outer`? Exact in the sense that it never
 /// answers `true` wrongly; used to prove one policy grants no more than another.
 pub fn subsumes(outer: &str, inner: &str) -> bool {
+    // A literal is one string: inclusion is plain matching, without the DP's allocation.
+    if is_literal(inner) {
+        return matches(outer, inner);
+    }
     subsumes_with(outer, inner, |a, b| a == b)
 }
 
 /// [`subsumes`] comparing characters ASCII-case-insensitively (action patterns).
 pub fn subsumes_ignore_case(outer: &str, inner: &str) -> bool {
+    if is_literal(inner) {
+        return matches_ignore_case(outer, inner);
+    }
     subsumes_with(outer, inner, |a, b| a.eq_ignore_ascii_case(&b))
 }
 
 /// Could some string be matched by both patterns? Compares ignoring ASCII case, so it may answer
 /// `true` for case-sensitive patterns that do not overlap, but never `false` when they do.
 pub fn may_overlap(a: &str, b: &str) -> bool {
+    match (is_literal(a), is_literal(b)) {
+        (true, true) => return a.eq_ignore_ascii_case(b),
+        (false, true) => return matches_ignore_case(a, b),
+        (true, false) => return matches_ignore_case(b, a),
+        (false, false) => {}
+    }
     let (a, b) = (tokens(a), tokens(b));
     // can[i][j]: a[i..] and b[j..] match a common string; filled from the ends backwards.
     let w = b.len() + 1;
@@ -103,7 +116,18 @@ fn tokens(pattern: &str) -> Vec<Tok> {
     out
 }
 
+/// The text before the first wildcard.
+fn literal_prefix(pattern: &str) -> &str {
+    &pattern[..pattern.find(['*', '?']).unwrap_or(pattern.len())]
+}
+
 fn subsumes_with(outer: &str, inner: &str, eq: impl Fn(char, char) -> bool) -> bool {
+    // Quick reject, which spares most pairs the DP: outer's literal prefix must start inner's,
+    // and cannot reach past inner's own first wildcard (a literal never covers a wildcard).
+    let (op, ip) = (literal_prefix(outer), literal_prefix(inner));
+    if op.len() > ip.len() || !op.chars().zip(ip.chars()).all(|(a, b)| eq(a, b)) {
+        return false;
+    }
     let (o, n) = (tokens(outer), tokens(inner));
     // sub[j][i]: inner[i..] ⊆ outer[j..]. An outer `*` may absorb any inner token; an outer `?`
     // only a single character (`?` or a literal); a literal only the same literal.
