@@ -106,6 +106,22 @@ fn simulate_first_line_is_the_decision() {
     ]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["decision"], "ImplicitlyDenied");
+    let o = run(&[
+        "simulate",
+        "--policy",
+        EXAMPLE,
+        "--boundary",
+        BOUNDARY,
+        "--action",
+        "lambda:CreateFunction",
+        "--resource",
+        "arn:aws:lambda:us-east-1:111122223333:function:f",
+    ]);
+    assert!(
+        stdout(&o).contains("no Allow in: boundary"),
+        "{}",
+        stdout(&o)
+    );
     assert!(v["matched"].is_array());
 
     let o = run(&[

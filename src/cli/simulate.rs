@@ -106,13 +106,37 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 "matched": evaluation.matched,
             }))?
         ),
-        Format::Text => print!("{}", describe(&evaluation)),
+        Format::Text => {
+            let given: Vec<PolicyKind> = [
+                (PolicyKind::Identity, !args.policies.is_empty()),
+                (PolicyKind::PermissionsBoundary, args.boundary.is_some()),
+                (PolicyKind::ServiceControlPolicy, !args.scps.is_empty()),
+                (PolicyKind::SessionPolicy, !args.session_policies.is_empty()),
+                (PolicyKind::ResourcePolicy, args.resource_policy.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(kind, present)| present.then_some(kind))
+            .collect();
+            print!("{}", describe(&evaluation, &given))
+        }
     }
     Ok(0)
 }
 
-fn describe(evaluation: &Evaluation) -> String {
+/// The decision, the deciding statements and, for an implicit deny, which of the given
+/// policies had no matching Allow (a request needs one from each gate).
+fn describe(evaluation: &Evaluation, given: &[PolicyKind]) -> String {
     let mut out = format!("{}\n", evaluation.decision);
+    if evaluation.decision == Decision::ImplicitlyDenied {
+        let missing: Vec<&str> = given
+            .iter()
+            .filter(|kind| !evaluation.matched.iter().any(|m| m.kind == **kind))
+            .map(|kind| kind.as_str())
+            .collect();
+        if !missing.is_empty() {
+            out.push_str(&format!("  no Allow in: {}\n", missing.join(", ")));
+        }
+    }
     for m in &evaluation.matched {
         let policy = match &m.label {
             Some(label) => format!("{} policy {label}", m.kind.as_str()),
