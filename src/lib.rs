@@ -1,6 +1,7 @@
 //! iam-tailor: shrink AWS IAM roles to what they actually use.
 #![forbid(unsafe_code)]
 
+pub mod aws;
 pub mod catalog;
 pub mod cli;
 pub mod cloudtrail;

@@ -1,0 +1,294 @@
+//! Reading CloudTrail log files from S3.
+//!
+//! Trails write `AWSLogs/[o-ORGID/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/…json.gz`. Listing a
+//! large trail bucket is the slow part of a scan, so the walk descends the layout level by
+//! level with `/`-delimited listings and, given a time window, lists only the day prefixes
+//! inside it.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::DisplayErrorContext;
+use std::fmt;
+use std::str::FromStr;
+
+/// `s3://bucket/prefix`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// Empty, or ending in `/` after normalization unless it names a deeper key prefix.
+    pub prefix: String,
+}
+
+impl FromStr for S3Location {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let rest = s
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("{s:?}: expected s3://bucket/prefix"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("{s:?}: the bucket name is empty"));
+        }
+        Ok(S3Location {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for S3Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// A failed S3 call, with what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} s3://{bucket}/{key}: {message}")]
+pub struct S3Error {
+    pub operation: &'static str,
+    pub bucket: String,
+    pub key: String,
+    pub message: String,
+}
+
+/// An S3 client for `config`; path-style addressing when an endpoint is configured
+/// (`AWS_ENDPOINT_URL`), which S3-compatible servers such as moto need.
+pub fn client(config: &aws_config::SdkConfig) -> Client {
+    let builder =
+        aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
+    Client::from_conf(builder.build())
+}
+
+/// One `/`-delimited listing level: (sub-prefixes, object keys).
+async fn list_level(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    delimiter: bool,
+) -> Result<(Vec<String>, Vec<String>), S3Error> {
+    let (mut prefixes, mut keys) = (Vec::new(), Vec::new());
+    let mut token: Option<String> = None;
+    loop {
+        let mut request = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take());
+        if delimiter {
+            request = request.delimiter("/");
+        }
+        let page = request.send().await.map_err(|e| S3Error {
+            operation: "ListObjectsV2",
+            bucket: bucket.to_string(),
+            key: prefix.to_string(),
+            message: DisplayErrorContext(&e).to_string(),
+        })?;
+        prefixes.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_string)),
+        );
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+        match page.next_continuation_token() {
+            Some(next) if page.is_truncated().unwrap_or(false) => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    Ok((prefixes, keys))
+}
+
+/// A calendar day, for building `YYYY/MM/DD/` prefixes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+}
+
+impl Day {
+    /// The UTC day containing `nanos` since the epoch.
+    pub fn of(nanos: i128) -> Day {
+        let days = nanos.div_euclid(86_400 * 1_000_000_000) as i64;
+        // H. Hinnant's civil_from_days.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Day { year, month, day }
+    }
+
+    /// The days from the one containing `from` to the one containing `to` (exclusive bound).
+    pub fn range(from: i128, to: i128) -> Vec<Day> {
+        const DAY: i128 = 86_400 * 1_000_000_000;
+        let mut out = Vec::new();
+        let mut t = from.div_euclid(DAY) * DAY;
+        while t < to {
+            out.push(Day::of(t));
+            t += DAY;
+        }
+        out
+    }
+
+    fn prefix(&self) -> String {
+        format!("{:04}/{:02}/{:02}/", self.year, self.month, self.day)
+    }
+}
+
+/// What a walk listed: the day (or deeper) prefixes it read in full, and the log files found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TrailListing {
+    pub listed_prefixes: Vec<String>,
+    pub keys: Vec<String>,
+    /// Digest and Insight folders passed over.
+    pub skipped_folders: Vec<String>,
+}
+
+fn is_account(segment: &str) -> bool {
+    segment.len() == 12 && segment.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Finds the trail's log files under `location`: only the days of `days` when given.
+pub async fn list_trail(
+    client: &Client,
+    location: &S3Location,
+    days: Option<&[Day]>,
+) -> Result<TrailListing, S3Error> {
+    let mut listing = TrailListing::default();
+    let mut pending = vec![location.prefix.clone()];
+    let mut full: Vec<String> = Vec::new();
+    while let Some(prefix) = pending.pop() {
+        // Where in the layout this prefix is: the segments after the last `AWSLogs/`.
+        let Some(at) = prefix.rfind("AWSLogs/") else {
+            let (children, _) = list_level(client, &location.bucket, &prefix, true).await?;
+            let logs: Vec<String> = children
+                .into_iter()
+                .filter(|c| c.ends_with("AWSLogs/"))
+                .collect();
+            if logs.is_empty() {
+                // Not the CloudTrail layout: read everything under it.
+                full.push(prefix);
+            } else {
+                pending.extend(logs);
+            }
+            continue;
+        };
+        let segments: Vec<&str> = prefix[at + "AWSLogs/".len()..]
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let after_account = segments.iter().position(|s| is_account(s));
+        match (after_account, segments.len()) {
+            // AWSLogs/ or AWSLogs/o-ORG/: descend to organizations and accounts.
+            (None, n) if n <= 1 => {
+                let (children, _) = list_level(client, &location.bucket, &prefix, true).await?;
+                for child in children {
+                    let name = child.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+                    if is_account(name) || (n == 0 && name.starts_with("o-")) {
+                        pending.push(child);
+                    }
+                }
+            }
+            // …/ACCOUNT/: only CloudTrail/, never the digest or insight folders.
+            (Some(i), n) if n == i + 1 => {
+                let (children, _) = list_level(client, &location.bucket, &prefix, true).await?;
+                for child in children {
+                    if child.ends_with("/CloudTrail/") {
+                        pending.push(child);
+                    } else {
+                        listing.skipped_folders.push(child);
+                    }
+                }
+            }
+            // …/ACCOUNT/CloudTrail/: one prefix per region.
+            (Some(i), n) if n == i + 2 && segments[i + 1] == "CloudTrail" => {
+                let (children, _) = list_level(client, &location.bucket, &prefix, true).await?;
+                pending.extend(children);
+            }
+            // …/CloudTrail/REGION/: the days of the window, or everything.
+            (Some(i), n) if n == i + 3 && segments[i + 1] == "CloudTrail" => match days {
+                Some(days) => full.extend(days.iter().map(|d| format!("{prefix}{}", d.prefix()))),
+                None => full.push(prefix),
+            },
+            // Deeper, or a layout this walk does not know: read it all.
+            _ => full.push(prefix),
+        }
+    }
+    full.sort();
+    for prefix in full {
+        let (_, keys) = list_level(client, &location.bucket, &prefix, false).await?;
+        listing.keys.extend(keys.into_iter().filter(|k| {
+            (k.ends_with(".json.gz") || k.ends_with(".json"))
+                && !k.contains("/CloudTrail-Digest/")
+                && !k.contains("/CloudTrail-Insight/")
+        }));
+        listing.listed_prefixes.push(prefix);
+    }
+    listing.keys.sort();
+    listing.skipped_folders.sort();
+    Ok(listing)
+}
+
+/// Downloads one object.
+pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, S3Error> {
+    let error = |message: String| S3Error {
+        operation: "GetObject",
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        message,
+    };
+    let output = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| error(DisplayErrorContext(&e).to_string()))?;
+    let body = output
+        .body
+        .collect()
+        .await
+        .map_err(|e| error(e.to_string()))?;
+    Ok(body.into_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        let l: S3Location = "s3://trail-logs/org/".parse().unwrap();
+        assert_eq!(l.bucket, "trail-logs");
+        assert_eq!(l.prefix, "org/");
+        assert_eq!("s3://b".parse::<S3Location>().unwrap().prefix, "");
+        assert!("https://b/x".parse::<S3Location>().is_err());
+        assert!("s3:///x".parse::<S3Location>().is_err());
+    }
+
+    #[test]
+    fn days_cover_the_window() {
+        let d = |s: &str| crate::policy::values::parse_date(s).unwrap();
+        let days = Day::range(d("2024-02-28T23:00:00Z"), d("2024-03-01T00:00:01Z"));
+        let names: Vec<String> = days.iter().map(Day::prefix).collect();
+        assert_eq!(names, ["2024/02/28/", "2024/02/29/", "2024/03/01/"]);
+        assert_eq!(
+            Day::of(d("1969-12-31T23:59:59Z")),
+            Day {
+                year: 1969,
+                month: 12,
+                day: 31
+            }
+        );
+        assert!(Day::range(d("2024-01-02T00:00:00Z"), d("2024-01-02T00:00:00Z")).is_empty());
+    }
+}

@@ -1,0 +1,86 @@
+//! The S3 trail walk against a real S3 API (moto): layout discovery, day prefixes inside the
+//! window only, digest folders skipped, object download.
+
+mod moto;
+
+use iam_tailor::aws::s3::{Day, S3Location, get_object, list_trail};
+use iam_tailor::policy::values::parse_date;
+
+async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
+    let server = moto::Moto::start();
+    let s3 = server.s3();
+    s3.create_bucket().bucket("trail").send().await.unwrap();
+    let acct = "AWSLogs/111122223333";
+    let keys = [
+        format!("{acct}/CloudTrail/us-east-1/2024/07/30/a.json.gz"),
+        format!("{acct}/CloudTrail/us-east-1/2024/07/31/b.json.gz"),
+        format!("{acct}/CloudTrail/eu-west-1/2024/07/31/c.json.gz"),
+        format!("{acct}/CloudTrail/us-east-1/2024/08/02/d.json.gz"),
+        format!("{acct}/CloudTrail/us-east-1/2024/07/31/readme.txt"),
+        format!("{acct}/CloudTrail-Digest/us-east-1/2024/07/31/digest.json.gz"),
+        "AWSLogs/o-abc123def4/444455556666/CloudTrail/us-east-1/2024/07/31/e.json.gz".to_string(),
+    ];
+    for key in &keys {
+        put(&s3, "trail", key, key.as_bytes()).await;
+    }
+    let location: S3Location = "s3://trail/".parse().unwrap();
+    let days = Day::range(
+        parse_date("2024-07-31T00:00:00Z").unwrap(),
+        parse_date("2024-08-01T00:00:00Z").unwrap(),
+    );
+    let listing = list_trail(&s3, &location, Some(&days)).await.unwrap();
+    assert_eq!(
+        listing.keys,
+        [keys[2].clone(), keys[1].clone(), keys[6].clone()]
+    );
+    assert_eq!(
+        listing.listed_prefixes,
+        [
+            "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/07/31/",
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2024/07/31/",
+            "AWSLogs/o-abc123def4/444455556666/CloudTrail/us-east-1/2024/07/31/",
+        ]
+    );
+    assert_eq!(
+        listing.skipped_folders,
+        ["AWSLogs/111122223333/CloudTrail-Digest/"]
+    );
+
+    // Without a window every log file is found; the digest never is.
+    let all = list_trail(&s3, &location, None).await.unwrap();
+    assert_eq!(all.keys.len(), 5, "{:?}", all.keys);
+    assert!(
+        all.keys
+            .iter()
+            .all(|k| !k.contains("Digest") && k.ends_with(".json.gz"))
+    );
+
+    // A prefix below the account level works too.
+    let region: S3Location = format!("s3://trail/{acct}/CloudTrail/us-east-1/")
+        .parse()
+        .unwrap();
+    let listing = list_trail(&s3, &region, Some(&days)).await.unwrap();
+    assert_eq!(listing.keys, [keys[1].clone()]);
+
+    assert_eq!(
+        get_object(&s3, "trail", &keys[1]).await.unwrap(),
+        keys[1].as_bytes()
+    );
+    let missing = get_object(&s3, "trail", "nope").await.unwrap_err();
+    assert!(
+        missing.to_string().contains("GetObject s3://trail/nope"),
+        "{missing}"
+    );
+}
