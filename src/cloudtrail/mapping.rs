@@ -246,8 +246,17 @@ impl<'r, 'a> Context<'r, 'a> {
             return vec!["*".to_string()];
         }
         let name = action.full_name();
-        if let Some(source) = self.copy_source(action) {
-            return vec![source];
+        // A copy reads the source and writes the target; its `resources` list both objects
+        // without saying which is which, so both sides come from the parameters.
+        let copies = matches!(self.event_name, "CopyObject" | "UploadPartCopy");
+        if copies && action.service() == "s3" && action.name() == "GetObject" {
+            if let Some(source) = self.copy_source() {
+                return vec![source];
+            }
+            notes.push(format!(
+                "{name}: no copy source in requestParameters (x-amz-copy-source); used *"
+            ));
+            return vec!["*".to_string()];
         }
         // ARNs the record names itself, then ARNs passed as parameters (roleArn, topicArn,
         // a functionName or secretId given as an ARN, a queue URL).
@@ -257,6 +266,7 @@ impl<'r, 'a> Context<'r, 'a> {
                 .is_empty()
         };
         let listed: Vec<String> = (self.record.resources.iter().flatten())
+            .filter(|_| !copies)
             .filter_map(|r| r.arn.as_deref())
             .filter(|arn| fits(arn))
             .map(str::to_string)
@@ -284,12 +294,9 @@ impl<'r, 'a> Context<'r, 'a> {
         }
     }
 
-    /// CopyObject and UploadPartCopy read the object named by the copy source, not the target.
-    fn copy_source(&self, action: ActionRef<'static>) -> Option<String> {
-        let copies = matches!(self.event_name, "CopyObject" | "UploadPartCopy");
-        if !copies || action.service() != "s3" || action.name() != "GetObject" {
-            return None;
-        }
+    /// The object ARN of a copy's source: `bucket/key`, possibly URL-encoded, with a
+    /// leading `/` or a trailing `?versionId=`.
+    fn copy_source(&self) -> Option<String> {
         let source = (self.params)
             .strings("x-amz-copy-source")
             .into_iter()

@@ -209,6 +209,22 @@ fn copy_object_reads_the_decoded_source_and_writes_the_target() {
 }
 
 #[test]
+fn copy_ignores_listed_resources_and_notes_a_missing_source() {
+    let json = r#"{"eventSource":"s3.amazonaws.com","eventName":"CopyObject","awsRegion":"us-east-1",
+        "requestParameters":{"bucketName":"dst","key":"k"},
+        "resources":[{"ARN":"arn:aws:s3:::src/k"},{"ARN":"arn:aws:s3:::dst/k"}]}"#;
+    let (g, notes) = map(json).unwrap();
+    assert_eq!(
+        g,
+        pairs(&[
+            ("s3:GetObject", "*"),
+            ("s3:PutObject", "arn:aws:s3:::dst/k")
+        ])
+    );
+    assert_eq!(notes.len(), 1);
+}
+
+#[test]
 fn delete_objects_covers_each_listed_key_or_the_bucket() {
     let listed = r#"{"bucketName":"b","delete":{"Object":[{"Key":"x"},{"Key":"y"}]}}"#;
     assert_eq!(
