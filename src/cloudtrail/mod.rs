@@ -1,5 +1,6 @@
 //! CloudTrail: read records, choose the principal's, map them to IAM actions and resources.
 
+pub mod mapping;
 pub mod record;
 pub mod usage;
 
