@@ -4,4 +4,5 @@
 pub mod catalog;
 pub mod cli;
 pub mod cloudtrail;
+pub mod generate;
 pub mod policy;
