@@ -21,6 +21,9 @@ fn sid_base(service: &str, level: AccessLevel) -> String {
     camel(service) + &camel(level.as_str())
 }
 
+/// One statement's (actions, resources).
+type Piece = (Vec<String>, Vec<String>);
+
 fn statement(sid: String, actions: &[String], resources: &[String]) -> Statement {
     Statement {
         sid: Some(sid),
@@ -66,7 +69,7 @@ fn split(
     sid: &str,
     actions: &[String],
     resources: &[String],
-) -> Result<Vec<(Vec<String>, Vec<String>)>, GenerateError> {
+) -> Result<Vec<Piece>, GenerateError> {
     let size = size_of(&statement(sid.to_string(), actions, resources));
     if budget.fits_alone(size) {
         return Ok(vec![(actions.to_vec(), resources.to_vec())]);
@@ -131,7 +134,8 @@ pub(super) fn layout(
     for (action, resources) in grants {
         let level = cat
             .action(action)
-            .map_or(AccessLevel::Write, |a| a.access_level());
+            .expect("grants hold catalog actions")
+            .access_level();
         let service = action.split(':').next().unwrap_or_default().to_string();
         groups
             .entry((service, level))

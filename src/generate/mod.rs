@@ -39,7 +39,8 @@ pub enum Granularity {
     Service,
 }
 
-/// `--keep ACTION[=ARN]`: granted even if unused (on `*` unless an ARN is given).
+/// `--keep ACTION[=ARN]`: granted even if unused. With an ARN, on that ARN too; without one,
+/// on `*` when the action was not used (a used action keeps its used resources).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Keep {
     pub action: String,
@@ -132,6 +133,7 @@ pub struct Generated {
     pub notes: Vec<String>,
 }
 
+/// Why no policy could be generated.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
     #[error("unknown action {action}{suggestion}")]
