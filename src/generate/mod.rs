@@ -173,6 +173,12 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
         entry.0.extend(action_usage.resources.keys().cloned());
         entry.1 += action_usage.seen.count;
     }
+    // A misspelt --forbid would silently forbid nothing.
+    for pattern in &opts.forbid {
+        if cat.expand(pattern).is_empty() {
+            notes.push(format!("--forbid {pattern} matches no known action"));
+        }
+    }
     let mut grants: BTreeMap<String, Patterns> = BTreeMap::new();
     for (action, (arns, count)) in used {
         if let Some(pattern) = forbidding(&opts.forbid, &action) {

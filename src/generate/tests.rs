@@ -282,7 +282,7 @@ fn forbidden_actions_are_reported_not_granted() {
     let g = gen_with(
         &u,
         GenerateOptions {
-            forbid: vec!["IAM:*".to_string()],
+            forbid: vec!["IAM:*".to_string(), "iam:Creat*Usr".to_string()],
             keep: vec!["iam:DeleteUser".parse().unwrap()],
             ..GenerateOptions::default()
         },
@@ -300,6 +300,11 @@ fn forbidden_actions_are_reported_not_granted() {
         }]
     );
     assert!(g.notes.iter().any(|n| n.contains("iam:DeleteUser")));
+    assert!(
+        g.notes
+            .iter()
+            .any(|n| n == "--forbid iam:Creat*Usr matches no known action")
+    );
 }
 
 #[test]
