@@ -5,4 +5,5 @@ pub mod aws;
 pub mod catalog;
 pub mod cli;
 pub mod cloudtrail;
+pub mod generate;
 pub mod policy;

@@ -1,0 +1,374 @@
+//! Usage → a deterministic least-privilege policy, and what a role is granted but never used.
+//!
+//! [`generate`] grants exactly the catalog actions the principal used, on the resources it used
+//! them on (collapsed per [`Granularity`]), plus `--keep`, minus `--forbid`, cut to what the
+//! role's current policies provably grant, laid out in canonical documents that fit IAM's size
+//! limit. Every map is a `BTreeMap`, so the output depends only on the input.
+
+mod collapse;
+mod layout;
+mod render;
+mod report;
+#[cfg(test)]
+mod tests;
+
+pub use render::{to_cloudformation, to_json, to_terraform};
+pub use report::{
+    DeniedCall, Report, UnmappedCall, Unused, UnusedGroup, UsedAction, render_unused, report,
+    unused,
+};
+
+use crate::catalog::catalog;
+use crate::cloudtrail::usage::Usage;
+use crate::policy::analysis::{Proof, grants_no_new_access};
+use crate::policy::wildcard::{matches_ignore_case, subsumes};
+use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock, Statement, Version};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+/// How finely resources are listed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Granularity {
+    /// Every ARN as seen.
+    Exact,
+    /// Many ARNs under one resource collapse to a wildcard inside that resource.
+    #[default]
+    Prefix,
+    /// Actions only: every action on `*`.
+    Service,
+}
+
+/// `--keep ACTION[=ARN]`: granted even if unused. With an ARN, on that ARN too; without one,
+/// on `*` when the action was not used (a used action keeps its used resources).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keep {
+    pub action: String,
+    pub resource: Option<String>,
+}
+
+impl FromStr for Keep {
+    type Err = GenerateError;
+
+    /// `s3:DeleteObject` or `s3:DeleteObject=arn:aws:s3:::backups/*`; the action must be a
+    /// catalog action (a typo would silently keep nothing).
+    fn from_str(s: &str) -> Result<Keep, GenerateError> {
+        let (action, resource) = match s.split_once('=') {
+            Some((a, r)) if !r.is_empty() => (a, Some(r.to_string())),
+            Some(_) => return Err(GenerateError::EmptyKeepResource(s.to_string())),
+            None => (s, None),
+        };
+        let known = catalog()
+            .action(action)
+            .ok_or_else(|| unknown_action(action))?;
+        Ok(Keep {
+            action: known.full_name(),
+            resource,
+        })
+    }
+}
+
+fn unknown_action(action: &str) -> GenerateError {
+    GenerateError::UnknownAction {
+        action: action.to_string(),
+        suggestion: catalog()
+            .suggest_action(action)
+            .map(|s| format!(" (did you mean {s}?)"))
+            .unwrap_or_default(),
+    }
+}
+
+/// What to generate; [`Default`] is prefix granularity, threshold 10, IAM's 6,144 characters.
+#[derive(Clone, Debug)]
+pub struct GenerateOptions {
+    pub granularity: Granularity,
+    /// Under prefix granularity, a folder with more entries than this becomes `folder*`.
+    pub collapse_threshold: usize,
+    /// Characters without white space per document (IAM: 6,144 for a managed policy).
+    pub max_size: usize,
+    pub keep: Vec<Keep>,
+    /// Action patterns (`iam:*`, case-insensitive) never granted.
+    pub forbid: Vec<String>,
+    /// The role's current policies; when given, the output is cut to what they grant.
+    pub current: Vec<Policy>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            granularity: Granularity::Prefix,
+            collapse_threshold: 10,
+            max_size: 6144,
+            keep: Vec::new(),
+            forbid: Vec::new(),
+            current: Vec::new(),
+        }
+    }
+}
+
+/// An (action, resource) that was used or kept but left out because the current policies do
+/// not provably grant it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    pub action: String,
+    pub resource: String,
+    pub reason: String,
+}
+
+/// A used action that a `--forbid` pattern kept out of the policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ForbiddenUse {
+    pub action: String,
+    pub pattern: String,
+    pub count: u64,
+}
+
+/// The generated policy documents and what the user should know about them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generated {
+    /// Canonical documents, each within `max_size`; empty when nothing is granted.
+    pub policies: Vec<Policy>,
+    pub dropped: Vec<Dropped>,
+    pub forbidden_used: Vec<ForbiddenUse>,
+    pub notes: Vec<String>,
+}
+
+/// Why no policy could be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("unknown action {action}{suggestion}")]
+    UnknownAction { action: String, suggestion: String },
+    #[error("--keep {0}: the ARN after '=' is empty")]
+    EmptyKeepResource(String),
+    #[error(
+        "{action} on {resource} alone makes a {size}-character policy; the limit is {max_size}"
+    )]
+    StatementTooLarge {
+        action: String,
+        resource: String,
+        size: usize,
+        max_size: usize,
+    },
+}
+
+/// Resource patterns of one action, each with the narrower patterns (used ARNs) it stands for,
+/// which the current-policy cut falls back to when the wide pattern cannot be proven.
+type Patterns = BTreeMap<String, BTreeSet<String>>;
+
+/// Generates the least-privilege policy for `usage`; see the module docs.
+pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, GenerateError> {
+    let cat = catalog();
+    let mut notes = Vec::new();
+    let mut forbidden_used = Vec::new();
+    // Canonical action name → (ARNs, uses); usage keys may differ from the catalog only in case.
+    let mut used: BTreeMap<String, (BTreeSet<String>, u64)> = BTreeMap::new();
+    for (name, action_usage) in &usage.actions {
+        let Some(action) = cat.action(name) else {
+            notes.push(format!(
+                "{name} is not in the catalog, so it is not granted"
+            ));
+            continue;
+        };
+        let entry = used.entry(action.full_name()).or_default();
+        entry.0.extend(action_usage.resources.keys().cloned());
+        entry.1 += action_usage.seen.count;
+    }
+    // A misspelt --forbid would silently forbid nothing.
+    for pattern in &opts.forbid {
+        if cat.expand(pattern).is_empty() {
+            notes.push(format!("--forbid {pattern} matches no known action"));
+        }
+    }
+    let mut grants: BTreeMap<String, Patterns> = BTreeMap::new();
+    for (action, (arns, count)) in used {
+        if let Some(pattern) = forbidding(&opts.forbid, &action) {
+            forbidden_used.push(ForbiddenUse {
+                action,
+                pattern: pattern.to_string(),
+                count,
+            });
+            continue;
+        }
+        let patterns = patterns_for(&action, arns, opts);
+        grants.insert(action, patterns);
+    }
+    for keep in &opts.keep {
+        let action = cat
+            .action(&keep.action)
+            .ok_or_else(|| unknown_action(&keep.action))?
+            .full_name();
+        if let Some(pattern) = forbidding(&opts.forbid, &action) {
+            notes.push(format!(
+                "--keep {action} is forbidden by {pattern}, so it is not granted"
+            ));
+            continue;
+        }
+        match &keep.resource {
+            Some(resource) => {
+                grants
+                    .entry(action)
+                    .or_default()
+                    .insert(resource.clone(), BTreeSet::from([resource.clone()]));
+            }
+            None => {
+                grants
+                    .entry(action)
+                    .or_insert_with(|| Patterns::from([("*".to_string(), BTreeSet::new())]));
+            }
+        }
+    }
+    for patterns in grants.values_mut() {
+        drop_subsumed(patterns);
+    }
+    let mut dropped = Vec::new();
+    if !opts.current.is_empty() {
+        for (action, patterns) in &mut grants {
+            *patterns = cut(
+                action,
+                std::mem::take(patterns),
+                &opts.current,
+                &mut dropped,
+            );
+        }
+        grants.retain(|_, patterns| !patterns.is_empty());
+    }
+    let grants: BTreeMap<String, BTreeSet<String>> = grants
+        .into_iter()
+        .map(|(action, patterns)| (action, patterns.into_keys().collect()))
+        .collect();
+    let policies = layout::layout(&grants, opts.max_size)?;
+    if policies.is_empty() {
+        notes.push("nothing to grant: no used or kept action remains".to_string());
+    } else if policies.len() > 1 {
+        notes.push(format!(
+            "split into {} documents to keep each within {} characters",
+            policies.len(),
+            opts.max_size
+        ));
+    }
+    Ok(Generated {
+        policies,
+        dropped,
+        forbidden_used,
+        notes,
+    })
+}
+
+/// The first `--forbid` pattern that matches `action`, ignoring case.
+fn forbidding<'a>(forbid: &'a [String], action: &str) -> Option<&'a str> {
+    forbid
+        .iter()
+        .find(|p| matches_ignore_case(p, action))
+        .map(String::as_str)
+}
+
+/// The resource patterns of a used action under the chosen granularity.
+fn patterns_for(action: &str, arns: BTreeSet<String>, opts: &GenerateOptions) -> Patterns {
+    // An unscoped use (or none recorded) needs `*`; anything narrower would break the caller.
+    if arns.is_empty() || arns.contains("*") || opts.granularity == Granularity::Service {
+        return Patterns::from([("*".to_string(), arns)]);
+    }
+    match opts.granularity {
+        Granularity::Exact => arns
+            .into_iter()
+            .map(|arn| (arn.clone(), BTreeSet::from([arn])))
+            .collect(),
+        _ => collapse::collapse(action, &arns, opts.collapse_threshold),
+    }
+}
+
+/// Folds patterns another pattern of the same action already covers into it (a kept ARN under
+/// a collapsed folder; anything beside `*`).
+fn drop_subsumed(patterns: &mut Patterns) {
+    let wide: Vec<String> = patterns
+        .keys()
+        .filter(|p| p.contains(['*', '?']))
+        .cloned()
+        .collect();
+    for outer in wide {
+        if !patterns.contains_key(&outer) {
+            continue;
+        }
+        let inner: Vec<String> = patterns
+            .keys()
+            .filter(|p| **p != outer && subsumes(&outer, p))
+            .cloned()
+            .collect();
+        for p in inner {
+            let sources = patterns.remove(&p).unwrap_or_default();
+            let merged = patterns.get_mut(&outer).expect("outer is present");
+            merged.insert(p);
+            merged.extend(sources);
+        }
+    }
+}
+
+/// Keeps the patterns `current` provably grants. A wide pattern that cannot be proven falls
+/// back to the ARNs it stands for, each proven on its own; what is left out goes to `dropped`.
+fn cut(
+    action: &str,
+    patterns: Patterns,
+    current: &[Policy],
+    dropped: &mut Vec<Dropped>,
+) -> Patterns {
+    let mut kept = Patterns::new();
+    for (pattern, sources) in patterns {
+        let reason = match prove(action, &pattern, current) {
+            Proof::Proven => {
+                kept.insert(pattern, sources);
+                continue;
+            }
+            Proof::CannotProve(reasons) => reasons,
+        };
+        let narrower: Vec<String> = sources.into_iter().filter(|s| *s != pattern).collect();
+        if narrower.is_empty() {
+            dropped.push(Dropped {
+                action: action.to_string(),
+                resource: pattern,
+                reason: reason_text(reason),
+            });
+            continue;
+        }
+        for source in narrower {
+            match prove(action, &source, current) {
+                Proof::Proven => {
+                    kept.insert(source.clone(), BTreeSet::from([source]));
+                }
+                Proof::CannotProve(reasons) => dropped.push(Dropped {
+                    action: action.to_string(),
+                    resource: source,
+                    reason: reason_text(reasons),
+                }),
+            }
+        }
+    }
+    kept
+}
+
+/// Does `current` grant `action` on `resource`? Asked of the prover with a one-statement
+/// candidate, so each granted pair is proven on its own and the union is proven too.
+fn prove(action: &str, resource: &str, current: &[Policy]) -> Proof {
+    let candidate = Policy {
+        version: Some(Version::V2012_10_17),
+        id: None,
+        statements: vec![Statement {
+            sid: None,
+            effect: Effect::Allow,
+            principal: None,
+            action: Some(ActionBlock::Action(vec![action.to_string()])),
+            resource: Some(ResourceBlock::Resource(vec![resource.to_string()])),
+            conditions: Vec::new(),
+        }],
+    };
+    grants_no_new_access(&[candidate], current)
+}
+
+/// The prover's reasons without the name of the one-statement candidate, which means nothing
+/// to the user.
+fn reason_text(reasons: Vec<String>) -> String {
+    reasons
+        .iter()
+        .map(|r| r.strip_prefix("policy 0 Statement[0]: ").unwrap_or(r))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
