@@ -308,3 +308,198 @@ pub(crate) fn pseudo_event(record: &Record) -> Option<&'static str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(json: &str) -> Record<'_> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn session(issuer: &str) -> String {
+        format!(
+            r#"{{"userIdentity":{{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/x/s",
+              "sessionContext":{{"sessionIssuer":{{"type":"Role","arn":"{issuer}"}}}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn parses_principals() {
+        let role = "arn:aws:iam::111122223333:role/service/app";
+        assert_eq!(
+            PrincipalFilter::parse(role),
+            Ok(PrincipalFilter::Role {
+                arn: Some(role.into()),
+                name: "app".into()
+            })
+        );
+        let user = "arn:aws-us-gov:iam::111122223333:user/ops/alice";
+        assert_eq!(
+            PrincipalFilter::parse(user),
+            Ok(PrincipalFilter::User { arn: user.into() })
+        );
+        assert_eq!(
+            PrincipalFilter::parse(" app-role "),
+            Ok(PrincipalFilter::Role {
+                arn: None,
+                name: "app-role".into()
+            })
+        );
+        let session = PrincipalFilter::parse("arn:aws:sts::111122223333:assumed-role/app/i-1");
+        assert!(session.unwrap_err().contains("arn:aws:iam::111122223333:role/app"));
+        for bad in [
+            "",
+            "role/app",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::111122223333:group/g",
+            "arn:aws:iam::1111:role/app",
+            "arn:aws:iam:us-east-1:111122223333:role/app",
+            "arn:aws:iam::111122223333:role/",
+        ] {
+            assert!(PrincipalFilter::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn role_filters_match_sessions_by_issuer() {
+        let by_arn = PrincipalFilter::parse("arn:aws:iam::111122223333:role/service/app").unwrap();
+        let by_name = PrincipalFilter::parse("app").unwrap();
+        let same = session("arn:aws:iam::111122223333:role/service/app");
+        let other_path = session("arn:aws:iam::111122223333:role/app");
+        let other_account = session("arn:aws:iam::444455556666:role/other/app");
+        let other_name = session("arn:aws:iam::111122223333:role/service/app2");
+        for (json, arn, name) in [
+            (&same, true, true),
+            (&other_path, false, true),
+            (&other_account, false, true),
+            (&other_name, false, false),
+        ] {
+            assert_eq!(by_arn.matches(&record(json)), arn, "{json}");
+            assert_eq!(by_name.matches(&record(json)), name, "{json}");
+        }
+        // A record made as the role itself (no session context).
+        let direct = r#"{"userIdentity":{"type":"AWSService","arn":"arn:aws:iam::111122223333:role/service/app"}}"#;
+        assert!(by_arn.matches(&record(direct)));
+        // A user named `app` is not the role `app`.
+        let user = r#"{"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/app"}}"#;
+        assert!(!by_name.matches(&record(user)));
+        assert!(!by_arn.matches(&record("{}")));
+    }
+
+    #[test]
+    fn user_filters_match_the_user_and_its_federated_sessions() {
+        let alice = PrincipalFilter::parse("arn:aws:iam::111122223333:user/alice").unwrap();
+        let direct = r#"{"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"}}"#;
+        let federated = r#"{"userIdentity":{"type":"FederatedUser","arn":"arn:aws:sts::111122223333:federated-user/f",
+            "sessionContext":{"sessionIssuer":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"}}}}"#;
+        let bob = r#"{"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/bob"}}"#;
+        let root = r#"{"userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:user/alice"}}"#;
+        assert!(alice.matches(&record(direct)));
+        assert!(alice.matches(&record(federated)));
+        assert!(!alice.matches(&record(bob)));
+        assert!(!alice.matches(&record(root)));
+    }
+
+    #[test]
+    fn parses_since() {
+        let now = 1_000_000 * NANOS;
+        assert_eq!(parse_since("90d", now), Ok(now - 90 * 86_400 * NANOS));
+        assert_eq!(parse_since("12h", now), Ok(now - 12 * 3_600 * NANOS));
+        assert_eq!(parse_since("30m", now), Ok(now - 30 * 60 * NANOS));
+        assert_eq!(parse_since("2w", now), Ok(now - 14 * 86_400 * NANOS));
+        for bad in ["", "d", "90", "-1d", "1.5d", "90 d", "3y", "99999999999999999999999999999999999999d"] {
+            assert!(parse_since(bad, now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats_times_like_parse_date_reads_them() {
+        for secs in [0, 59, 86_399, 951_782_400, 1_722_427_012, 253_402_300_799, -1] {
+            let text = format_time(secs).unwrap();
+            assert!(is_fixed_form(&text), "{text}");
+            assert_eq!(parse_date(&text), Some(i128::from(secs) * NANOS), "{text}");
+        }
+        assert_eq!(format_time(951_782_400).unwrap(), "2000-02-29T00:00:00Z");
+        assert_eq!(format_time(253_402_300_800), None);
+        assert_eq!(format_time(-62_167_219_201), None);
+    }
+
+    #[test]
+    fn windows_compare_text_and_fall_back_to_dates() {
+        let at = |s: &str| parse_date(s).unwrap();
+        // Inclusive from, exclusive to; a from with a fraction of a second rounds up.
+        let window = Window::new(Some(at("2024-01-01T00:00:00Z")), Some(at("2024-02-01T00:00:00Z")));
+        assert_eq!(window.check(Some("2024-01-01T00:00:00Z")), When::Inside);
+        assert_eq!(window.check(Some("2024-01-31T23:59:59Z")), When::Inside);
+        assert_eq!(window.check(Some("2023-12-31T23:59:59Z")), When::Outside);
+        assert_eq!(window.check(Some("2024-02-01T00:00:00Z")), When::Outside);
+        // Other forms are parsed.
+        assert_eq!(window.check(Some("2024-01-01T01:00:00+02:00")), When::Outside);
+        assert_eq!(window.check(Some("2024-01-31T23:59:59.999Z")), When::Inside);
+        assert_eq!(window.check(Some("yesterday")), When::Invalid);
+        assert_eq!(window.check(None), When::Missing);
+        let fraction = Window::new(Some(at("2024-01-01T00:00:00Z") + 1), None);
+        assert_eq!(fraction.check(Some("2024-01-01T00:00:00Z")), When::Outside);
+        assert_eq!(fraction.check(Some("2024-01-01T00:00:01Z")), When::Inside);
+        let until = Window::new(None, Some(at("2024-01-01T00:00:00Z") + 1));
+        assert_eq!(until.check(Some("2024-01-01T00:00:00Z")), When::Inside);
+        assert_eq!(until.check(Some("2024-01-01T00:00:01Z")), When::Outside);
+        // Bounds beyond four-digit years are compared as dates.
+        let far = Window::new(Some(-100_000 * 366 * 86_400 * NANOS), None);
+        assert_eq!(far.check(Some("2024-01-01T00:00:00Z")), When::Inside);
+        // No window: every record, with or without a time.
+        assert_eq!(Window::new(None, None).check(None), When::Inside);
+    }
+
+    #[test]
+    fn denials_are_authorization_failures_only() {
+        for code in [
+            "AccessDenied",
+            "AccessDeniedException",
+            "UnauthorizedOperation",
+            "Client.UnauthorizedOperation",
+            "UnauthorizedAccess",
+            "Client.UnauthorizedAccess",
+            "AuthorizationError",
+            "AuthorizationErrorException",
+            "Forbidden",
+            "NotAuthorized",
+            "UnauthorizedException",
+            "AccessDeniedFault",
+            "accessdenied",
+            "KMS.NotAuthorizedException",
+        ] {
+            assert!(is_denied(code), "{code}");
+        }
+        for code in [
+            "NoSuchKey",
+            "ResourceNotFoundException",
+            "ThrottlingException",
+            "ValidationException",
+            "EntityTemporarilyUnmodifiableException",
+            "AuthorizationAlreadyExistsFault",
+        ] {
+            assert!(!is_denied(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn sign_in_and_service_events_are_pseudo_events() {
+        let event = |source: &str, name: &str, kind: &str| {
+            let json = format!(r#"{{"eventSource":"{source}","eventName":"{name}","eventType":"{kind}"}}"#);
+            pseudo_event(&record(&json))
+        };
+        assert_eq!(event("signin.amazonaws.com", "ConsoleLogin", "AwsConsoleSignIn"), Some("console-sign-in"));
+        assert_eq!(event("signin.amazonaws.com", "GetSigninToken", "AwsApiCall"), Some("console-sign-in"));
+        assert_eq!(event("kms.amazonaws.com", "RotateKey", "AwsServiceEvent"), Some("service-event"));
+        assert_eq!(event("cloudtrail.amazonaws.com", "x", "AwsCloudTrailInsight"), Some("insight-event"));
+        assert_eq!(event("s3.amazonaws.com", "GetObject", "AwsVpceEvent"), Some("vpce-event"));
+        assert_eq!(event("sso.amazonaws.com", "Federate", "AwsApiCall"), Some("sso-sign-in"));
+        assert_eq!(event("sso-oauth.amazonaws.com", "CreateToken", "AwsApiCall"), Some("sso-sign-in"));
+        // Calls to IAM actions of the same services are real use.
+        assert_eq!(event("sso.amazonaws.com", "ListPermissionSets", "AwsApiCall"), None);
+        assert_eq!(event("signin.amazonaws.com", "CreateOAuth2Token", "AwsApiCall"), None);
+        assert_eq!(event("s3.amazonaws.com", "GetObject", "AwsApiCall"), None);
+    }
+}
