@@ -260,6 +260,36 @@ impl<'a> ActionRef<'a> {
     }
 }
 
+/// Two handles are equal when they name the same action of the same catalog.
+impl PartialEq for ActionRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.catalog, other.catalog) && self.id == other.id
+    }
+}
+
+impl Eq for ActionRef<'_> {}
+
+impl std::hash::Hash for ActionRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+/// Ids follow the catalog's order, so this sorts by service, then name (case-insensitively);
+/// the catalog's address only breaks ties between catalogs, to stay consistent with `Eq`.
+impl Ord for ActionRef<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let address = |a: &Self| std::ptr::from_ref(a.catalog) as usize;
+        (self.id, address(self)).cmp(&(other.id, address(other)))
+    }
+}
+
+impl PartialOrd for ActionRef<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl fmt::Debug for ActionRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.service(), self.name())

@@ -1,0 +1,475 @@
+//! One CloudTrail record → the IAM actions it exercised and the resources it used them on.
+//!
+//! The event source gives the IAM service prefix (through a table of the few renames), the
+//! event name gives the action (API version suffix stripped, then a table of the calls whose
+//! IAM action is named differently), and the resources come from the record's `resources`
+//! list or are built from `requestParameters` through the catalog's ARN templates. Nothing is
+//! invented: every action is a catalog action, and what cannot be built becomes `*` plus a note.
+
+mod params;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use crate::catalog::{ActionRef, ActionResourceType, catalog};
+use crate::cloudtrail::Record;
+use params::Params;
+
+/// One permission a record exercised.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Grant {
+    /// A catalog action, never invented.
+    pub action: ActionRef<'static>,
+    /// An ARN, or `*`.
+    pub resource: String,
+}
+
+/// What a record exercised.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mapping {
+    /// Sorted, de-duplicated.
+    pub grants: Vec<Grant>,
+    /// Why a grant is broader than the call, e.g. an ARN that could not be built.
+    pub notes: Vec<String>,
+}
+
+/// Why a record maps to nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unmapped {
+    /// The eventSource has no catalog service prefix.
+    UnknownService,
+    /// No catalog action for the eventName.
+    UnknownAction,
+    /// No eventSource or eventName.
+    MissingFields,
+}
+
+/// eventSource hosts (without `.amazonaws.com`) whose IAM prefix is spelled differently,
+/// sorted. Mostly from iam-dataset's `cloudtrail_service_mappings` (MIT, commit cf9b6c5);
+/// every other host is its own prefix.
+const SERVICE_RENAMES: &[(&str, &str)] = &[
+    ("agreement-marketplace", "aws-marketplace"),
+    ("amazonmq", "mq"),
+    ("api.sagemaker", "sagemaker"),
+    ("application-insights", "applicationinsights"),
+    ("bedrock-runtime", "bedrock"),
+    ("billingconsole", "billing"),
+    ("chime-sdk-identity", "chime"),
+    ("chime-sdk-media-pipelines", "chime"),
+    ("chime-sdk-meetings", "chime"),
+    ("chime-sdk-messaging", "chime"),
+    ("chime-sdk-voice", "chime"),
+    ("cloudcontrolapi", "cloudformation"),
+    ("contact-lens", "connect"),
+    ("discovery-marketplace", "aws-marketplace"),
+    ("email", "ses"),
+    ("management-marketplace", "aws-marketplace-management"),
+    ("marketplacecatalog", "aws-marketplace"),
+    ("metering-marketplace", "aws-marketplace"),
+    ("migrationhub", "mgh"),
+    ("models.lex", "lex"),
+    ("monitoring", "cloudwatch"),
+    ("opensearchservice", "es"),
+    ("participant-connect", "connect"),
+    ("pinpoint", "mobiletargeting"),
+    ("pricelist", "pricing"),
+    ("qconnect", "wisdom"),
+    ("rdsdata", "rds-data"),
+    ("reporting-marketplace", "aws-marketplace"),
+    ("runtime.lex", "lex"),
+    ("runtime.sagemaker", "sagemaker"),
+    ("servicecatalog-appregistry", "servicecatalog"),
+    ("streams.dynamodb", "dynamodb"),
+    ("tagging", "tag"),
+    ("taxconsole", "tax"),
+    ("transcribestreaming", "transcribe"),
+];
+
+/// eventSource ("monitoring.amazonaws.com") → IAM service prefix ("cloudwatch"), checked
+/// against the catalog.
+pub fn service_prefix(event_source: &str) -> Option<&'static str> {
+    let host = event_source
+        .strip_suffix(".amazonaws.com")
+        .unwrap_or(event_source);
+    let prefix = SERVICE_RENAMES
+        .binary_search_by(|(h, _)| h.cmp(&host))
+        .map_or(host, |i| SERVICE_RENAMES[i].1);
+    // The catalog's own spelling, which lives as long as the catalog.
+    catalog()
+        .service_actions(prefix)
+        .next()
+        .map(|a| a.service())
+}
+
+/// The committed override table: `prefix<TAB>EventName<TAB>action[,action…]` lines.
+const ACTION_OVERRIDES: &str = include_str!("action-overrides.tsv");
+
+/// (prefix, event name, actions) from [`ACTION_OVERRIDES`], sorted case-insensitively.
+type Override = (&'static str, &'static str, Vec<ActionRef<'static>>);
+
+fn overrides() -> &'static [Override] {
+    static TABLE: OnceLock<Vec<Override>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table: Vec<Override> = ACTION_OVERRIDES
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|line| {
+                let mut fields = line.split('\t');
+                let (Some(prefix), Some(name), Some(actions)) =
+                    (fields.next(), fields.next(), fields.next())
+                else {
+                    panic!("action-overrides.tsv: malformed line {line:?}");
+                };
+                // Unknown actions are dropped here and caught by a unit test.
+                let actions = actions
+                    .split(',')
+                    .filter_map(|a| catalog().action(a))
+                    .collect();
+                (prefix, name, actions)
+            })
+            .collect();
+        table.sort_by(|a, b| lower_key(a.0, a.1).cmp(lower_key(b.0, b.1)));
+        table
+    })
+}
+
+/// Case-insensitive (prefix, name) key, compared without allocating.
+fn lower_key<'a>(prefix: &'a str, name: &'a str) -> impl Iterator<Item = u8> + 'a {
+    prefix
+        .bytes()
+        .chain([b'\t'])
+        .chain(name.bytes())
+        .map(|b| b.to_ascii_lowercase())
+}
+
+/// `Invoke20150331` → `Invoke`, `GetFunction20150331v2` → `GetFunction`: Lambda (and a few
+/// others) log the API version after the operation name.
+fn strip_api_version(event_name: &str) -> &str {
+    let bytes = event_name.as_bytes();
+    let mut end = bytes.len();
+    // Optional `vN` after the date.
+    let digits = bytes
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits > 0 && digits < end && bytes[end - digits - 1] == b'v' {
+        end -= digits + 1;
+    }
+    let date = bytes[..end]
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let plausible = |d: &[u8]| d.starts_with(b"19") || d.starts_with(b"20");
+    if date == 8 && end > 8 && plausible(&bytes[end - 8..end]) {
+        &event_name[..end - 8]
+    } else {
+        event_name
+    }
+}
+
+/// eventName → catalog actions for a service prefix (usually one; `CopyObject` gives two).
+/// Empty when the catalog has no such action.
+pub fn actions_for(prefix: &str, event_name: &str) -> Vec<ActionRef<'static>> {
+    let name = strip_api_version(event_name);
+    let table = overrides();
+    if let Ok(i) = table.binary_search_by(|o| lower_key(o.0, o.1).cmp(lower_key(prefix, name))) {
+        return table[i].2.clone();
+    }
+    let mut full = String::with_capacity(prefix.len() + 1 + name.len());
+    full.push_str(prefix);
+    full.push(':');
+    full.push_str(name);
+    catalog().action(&full).into_iter().collect()
+}
+
+/// The IAM actions and resources one record exercised.
+pub fn map_record(record: &Record<'_>) -> Result<Mapping, Unmapped> {
+    let (Some(source), Some(event_name)) = (&record.event_source, &record.event_name) else {
+        return Err(Unmapped::MissingFields);
+    };
+    let prefix = service_prefix(source).ok_or(Unmapped::UnknownService)?;
+    let actions = actions_for(prefix, event_name);
+    if actions.is_empty() {
+        return Err(Unmapped::UnknownAction);
+    }
+    let context = Context::new(record, strip_api_version(event_name));
+    let mut mapping = Mapping::default();
+    for action in actions {
+        for resource in context.resources(action, &mut mapping.notes) {
+            mapping.grants.push(Grant { action, resource });
+        }
+    }
+    mapping.grants.sort();
+    mapping.grants.dedup();
+    mapping.notes.sort();
+    mapping.notes.dedup();
+    Ok(mapping)
+}
+
+/// What ARNs are built from: the record's place and its request parameters.
+struct Context<'r, 'a> {
+    record: &'r Record<'a>,
+    event_name: &'r str,
+    partition: &'static str,
+    region: &'r str,
+    account: &'r str,
+    params: Params<'a>,
+}
+
+impl<'r, 'a> Context<'r, 'a> {
+    fn new(record: &'r Record<'a>, event_name: &'r str) -> Self {
+        let region = record.aws_region.as_deref().unwrap_or("");
+        let account = record
+            .recipient_account_id
+            .as_deref()
+            .or_else(|| record.user_identity.as_ref()?.account_id.as_deref())
+            .unwrap_or("");
+        Context {
+            record,
+            event_name,
+            partition: partition_of(region),
+            region,
+            account,
+            params: Params::new(record.request_parameters),
+        }
+    }
+
+    /// The resources `action` was used on: ARNs, or `["*"]` (with a note when the action
+    /// could have been scoped).
+    fn resources(&self, action: ActionRef<'static>, notes: &mut Vec<String>) -> Vec<String> {
+        let types: Vec<ActionResourceType> = action.resource_types().collect();
+        if types.is_empty() {
+            return vec!["*".to_string()];
+        }
+        let name = action.full_name();
+        if let Some(source) = self.copy_source(action) {
+            return vec![source];
+        }
+        // ARNs the record names itself, then ARNs passed as parameters (roleArn, topicArn,
+        // a functionName or secretId given as an ARN, a queue URL).
+        let fits = |arn: &str| {
+            !catalog()
+                .resource_types_for_action_arn(&name, arn)
+                .is_empty()
+        };
+        let listed: Vec<String> = (self.record.resources.iter().flatten())
+            .filter_map(|r| r.arn.as_deref())
+            .filter(|arn| fits(arn))
+            .map(str::to_string)
+            .collect();
+        if !listed.is_empty() {
+            return listed;
+        }
+        let passed: Vec<String> = self
+            .params
+            .arns(self.partition)
+            .into_iter()
+            .filter(|arn| fits(arn))
+            .collect();
+        if !passed.is_empty() {
+            return passed;
+        }
+        match self.build(&types) {
+            Ok(arns) => arns,
+            Err(missing) => {
+                notes.push(format!(
+                    "{name}: no ARN could be built from requestParameters (missing {missing}); used *"
+                ));
+                vec!["*".to_string()]
+            }
+        }
+    }
+
+    /// CopyObject and UploadPartCopy read the object named by the copy source, not the target.
+    fn copy_source(&self, action: ActionRef<'static>) -> Option<String> {
+        let copies = matches!(self.event_name, "CopyObject" | "UploadPartCopy");
+        if !copies || action.service() != "s3" || action.name() != "GetObject" {
+            return None;
+        }
+        let source = (self.params)
+            .strings("x-amz-copy-source")
+            .into_iter()
+            .chain(self.params.strings("copySource"))
+            .next()?;
+        let source = source.split_once("?versionId=").map_or(&*source, |s| s.0);
+        let source = percent_decode(source.trim_start_matches('/'));
+        Some(format!("arn:{}:s3:::{source}", self.partition))
+    }
+
+    /// ARNs from the catalog templates: among the required resource types (else all), the
+    /// first whose variables all have values. Err names the variable missing from the
+    /// template that came closest (most request-parameter variables filled).
+    fn build(&self, types: &[ActionResourceType]) -> Result<Vec<String>, String> {
+        let required = types.iter().any(|t| t.required);
+        let mut closest: Option<Missing> = None;
+        for t in types.iter().filter(|t| t.required || !required) {
+            for template in t.resource_type.arn_templates.iter() {
+                match self.fill(template) {
+                    Ok(arns) => return Ok(arns),
+                    Err(m) if closest.as_ref().is_none_or(|c| m.filled > c.filled) => {
+                        closest = Some(m);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        Err(closest.map(|m| m.variable).unwrap_or_default())
+    }
+
+    /// Expands one ARN template; a variable with several values (a list of instance ids)
+    /// gives one ARN per value.
+    fn fill(&self, template: &str) -> Result<Vec<String>, Missing> {
+        let mut arns = vec![String::new()];
+        let mut filled = 0;
+        let mut rest = template;
+        while let Some(start) = rest.find("${") {
+            let Some(len) = rest[start..].find('}') else {
+                break;
+            };
+            let var = &rest[start + 2..start + len];
+            let literal = &rest[..start];
+            let values: Vec<Cow<str>> = match var {
+                "Partition" => vec![self.partition.into()],
+                "Region" if !self.region.is_empty() => vec![self.region.into()],
+                "Account" if !self.account.is_empty() => vec![self.account.into()],
+                _ => self.variable(var),
+            };
+            if values.is_empty() {
+                let variable = format!("${{{var}}}");
+                return Err(Missing { variable, filled });
+            }
+            if !matches!(var, "Partition" | "Region" | "Account") {
+                filled += 1;
+            }
+            arns = arns
+                .iter()
+                .flat_map(|arn| {
+                    values.iter().map(move |v| {
+                        let mut next = String::with_capacity(arn.len() + literal.len() + v.len());
+                        next.push_str(arn);
+                        next.push_str(literal);
+                        next.push_str(v);
+                        next
+                    })
+                })
+                .collect();
+            rest = &rest[start + len + 1..];
+        }
+        for arn in &mut arns {
+            arn.push_str(rest);
+        }
+        Ok(arns)
+    }
+
+    /// Values for one template variable from the request parameters: the parameter of the
+    /// same name (case-insensitive), else the known aliases, reshaped where the ARN needs it.
+    fn variable(&self, var: &str) -> Vec<Cow<'a, str>> {
+        let p = &self.params;
+        match var {
+            "ObjectName" => {
+                let keys = p.first_of(&["key", "delete.objects.key", "delete.object.key"]);
+                if keys.is_empty() && self.event_name == "DeleteObjects" {
+                    // The keys are not always logged; the call covered some objects.
+                    return vec!["*".into()];
+                }
+                keys
+            }
+            "RoleNameWithPath" => p.strings("roleName"),
+            "UserNameWithPath" | "AwsUserName" => p.strings("userName"),
+            "ParameterNameWithoutLeadingSlash" => (p.first_of(&["name", "names"]).into_iter())
+                .map(|n| strip_leading_slash(n))
+                .collect(),
+            "SecretId" => (p.strings("secretId").into_iter())
+                .filter(|s| !s.starts_with("arn:"))
+                .map(|name| format!("{name}-??????").into())
+                .collect(),
+            "FunctionName" => (p.strings("functionName").into_iter())
+                .filter(|f| !f.starts_with("arn:"))
+                .map(|f| match f.split_once(':') {
+                    Some((name, _qualifier)) => name.to_string().into(),
+                    None => f,
+                })
+                .collect(),
+            "KeyId" => (p.strings("keyId").into_iter())
+                .filter(|k| !k.starts_with("arn:") && !k.starts_with("alias/"))
+                .collect(),
+            "TableName" => {
+                p.first_of(&["tableName", "requestItems.*", "transactItems.get.tableName"])
+            }
+            "InstanceId" => p.first_of(&[
+                "instanceId",
+                "instanceIds",
+                "instancesSet.items.instanceId",
+                "target",
+            ]),
+            "ImageId" => p.first_of(&["imageId", "instancesSet.items.imageId"]),
+            "SecurityGroupId" => p.first_of(&["groupId"]),
+            "TrailName" => p.first_of(&["trailName", "name"]),
+            "SnapshotName" => p.first_of(&["snapshotName", "dBSnapshotIdentifier"]),
+            _ => p.strings(var),
+        }
+    }
+}
+
+/// A template variable without a value, and how many request-parameter variables before it
+/// had one (to name the most telling gap in the note).
+struct Missing {
+    variable: String,
+    filled: usize,
+}
+
+/// The partition a region belongs to.
+fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
+/// SSM parameter ARNs hold the name without its leading slash.
+fn strip_leading_slash(name: Cow<'_, str>) -> Cow<'_, str> {
+    match name {
+        Cow::Borrowed(s) => Cow::Borrowed(s.strip_prefix('/').unwrap_or(s)),
+        Cow::Owned(s) => match s.strip_prefix('/') {
+            Some(stripped) => Cow::Owned(stripped.to_string()),
+            None => Cow::Owned(s),
+        },
+    }
+}
+
+/// Decodes `%XX` escapes (S3 copy sources are URL-encoded); invalid escapes stay as written.
+fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
