@@ -17,15 +17,19 @@ const USER: &str = "arn:aws:iam::056392974792:user/christophe";
 /// Every record of the corpus, parsed without the scanner.
 fn records() -> Vec<Value> {
     fn walk(dir: &Path, out: &mut Vec<Value>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for path in entries {
             if path.is_dir() {
                 walk(&path, out);
             } else if path.to_string_lossy().ends_with(".json.gz") {
-                let file: Value =
-                    serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap()))
-                        .unwrap();
+                let file: Value = serde_json::from_reader(flate2::read::GzDecoder::new(
+                    std::fs::File::open(&path).unwrap(),
+                ))
+                .unwrap();
                 out.extend(file["Records"].as_array().unwrap().iter().cloned());
             }
         }
@@ -57,13 +61,20 @@ fn every_file_and_record_is_read() {
     assert_eq!(usage.stats.files_scanned, 36);
     assert_eq!(usage.stats.records_scanned, records.len() as u64);
     assert!(
-        !usage.stats.skipped.keys().any(|k| k.starts_with("malformed")),
+        !usage
+            .stats
+            .skipped
+            .keys()
+            .any(|k| k.starts_with("malformed")),
         "{:?}",
         usage.stats.skipped
     );
     assert_eq!(chosen(&usage), records.len() as u64);
     for action in usage.actions.keys() {
-        assert!(catalog().action_exists(action), "{action} is not in the catalog");
+        assert!(
+            catalog().action_exists(action),
+            "{action} is not in the catalog"
+        );
     }
     assert!(usage.actions.len() > 20, "{:?}", usage.actions.keys());
 }
@@ -119,7 +130,10 @@ fn denied_attempts_are_found_and_not_granted() {
                 && r["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] == STRATUS_ROLE
         });
         let action = format!("{}:{name}", source.trim_end_matches(".amazonaws.com"));
-        assert!(used || !ec2.actions.contains_key(&action), "{action} granted");
+        assert!(
+            used || !ec2.actions.contains_key(&action),
+            "{action} granted"
+        );
     }
 }
 

@@ -190,7 +190,8 @@ where
     fn lines(&mut self, text: &'a [u8]) -> Result<(), Stop<E>> {
         let mut start = 0;
         while start < text.len() {
-            let mut stream = serde_json::Deserializer::from_slice(&text[start..]).into_iter::<&RawValue>();
+            let mut stream =
+                serde_json::Deserializer::from_slice(&text[start..]).into_iter::<&RawValue>();
             loop {
                 match stream.next() {
                     None => return Ok(()),
@@ -333,7 +334,8 @@ mod tests {
         assert_eq!(names(r#"{"Records":null}"#), (vec![], None));
         let array = r#" [{"eventName":"A"}, {"eventName":"B"}] "#;
         assert_eq!(names(array), (vec!["A".into(), "B".into()], None));
-        let lines = "{\"eventName\":\"A\"}\n\n{\"eventName\":\"B\"}\r\n{\n \"eventName\": \"C\"\n}\n";
+        let lines =
+            "{\"eventName\":\"A\"}\n\n{\"eventName\":\"B\"}\r\n{\n \"eventName\": \"C\"\n}\n";
         assert_eq!(
             names(lines),
             (vec!["A".into(), "B".into(), "C".into()], None)
@@ -356,7 +358,8 @@ mod tests {
             (vec!["A".into()], Some("malformed at Some(1)".into()))
         );
         // In JSON Lines, reading resumes on the next line.
-        let lines = "{\"eventName\":\"A\"}\n{\"eventName\":\"B\n{\"eventName\":\"C\"}\n{\"eventName\":1}\n";
+        let lines =
+            "{\"eventName\":\"A\"}\n{\"eventName\":\"B\n{\"eventName\":\"C\"}\n{\"eventName\":1}\n";
         assert_eq!(
             names(lines),
             (vec!["A".into(), "!".into(), "C".into(), "!".into()], None)

@@ -31,7 +31,7 @@ pub enum ScanError {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     /// A malformed file or record under `strict`; `index` is the record's, when known.
-    #[error("{file}: record {}: {reason}", index.map_or("?".to_string(), |i| i.to_string()))]
+    #[error("{file}: {}{reason}", index.map_or(String::new(), |i| format!("record {i}: ")))]
     Strict {
         file: String,
         index: Option<usize>,
@@ -200,7 +200,11 @@ impl<'o> Scanner<'o> {
         let time = time.unwrap_or_default();
         let source = record.event_source.as_deref().unwrap_or_default();
         let name = record.event_name.as_deref().unwrap_or_default();
-        if let Some(code) = record.error_code.as_deref().filter(|c| select::is_denied(c)) {
+        if let Some(code) = record
+            .error_code
+            .as_deref()
+            .filter(|c| select::is_denied(c))
+        {
             let key = (source.to_string(), name.to_string(), code.to_string());
             return usage.denied.entry(key).or_default().record(time);
         }

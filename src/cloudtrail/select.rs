@@ -94,8 +94,7 @@ impl PrincipalFilter {
 /// IAM's name characters: letters, digits and `+=,.@_-`.
 fn is_name(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
@@ -186,8 +185,14 @@ impl Window {
             return When::Missing;
         };
         let mut parsed = None;
-        let after_from = self.from.as_ref().map(|b| b.cmp(time, &mut parsed).map(|o| o.is_ge()));
-        let before_to = self.to.as_ref().map(|b| b.cmp(time, &mut parsed).map(|o| o.is_lt()));
+        let after_from = self
+            .from
+            .as_ref()
+            .map(|b| b.cmp(time, &mut parsed).map(|o| o.is_ge()));
+        let before_to = self
+            .to
+            .as_ref()
+            .map(|b| b.cmp(time, &mut parsed).map(|o| o.is_lt()));
         match (after_from, before_to) {
             (Some(None), _) | (_, Some(None)) => When::Invalid,
             (Some(Some(false)), _) | (_, Some(Some(false))) => When::Outside,
@@ -244,7 +249,8 @@ pub(crate) fn is_denied(error_code: &str) -> bool {
         "ForbiddenException",
     ];
     let lower = error_code.to_ascii_lowercase();
-    WORDS.iter().any(|w| lower.contains(w)) || CODES.iter().any(|c| c.eq_ignore_ascii_case(error_code))
+    WORDS.iter().any(|w| lower.contains(w))
+        || CODES.iter().any(|c| c.eq_ignore_ascii_case(error_code))
 }
 
 /// Why a record is not an API call made with the principal's permissions, if it is not: the
@@ -347,7 +353,11 @@ mod tests {
             })
         );
         let session = PrincipalFilter::parse("arn:aws:sts::111122223333:assumed-role/app/i-1");
-        assert!(session.unwrap_err().contains("arn:aws:iam::111122223333:role/app"));
+        assert!(
+            session
+                .unwrap_err()
+                .contains("arn:aws:iam::111122223333:role/app")
+        );
         for bad in [
             "",
             "role/app",
@@ -382,7 +392,8 @@ mod tests {
         let direct = r#"{"userIdentity":{"type":"AWSService","arn":"arn:aws:iam::111122223333:role/service/app"}}"#;
         assert!(by_arn.matches(&record(direct)));
         // A user named `app` is not the role `app`.
-        let user = r#"{"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/app"}}"#;
+        let user =
+            r#"{"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/app"}}"#;
         assert!(!by_name.matches(&record(user)));
         assert!(!by_arn.matches(&record("{}")));
     }
@@ -390,11 +401,14 @@ mod tests {
     #[test]
     fn user_filters_match_the_user_and_its_federated_sessions() {
         let alice = PrincipalFilter::parse("arn:aws:iam::111122223333:user/alice").unwrap();
-        let direct = r#"{"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"}}"#;
+        let direct =
+            r#"{"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"}}"#;
         let federated = r#"{"userIdentity":{"type":"FederatedUser","arn":"arn:aws:sts::111122223333:federated-user/f",
             "sessionContext":{"sessionIssuer":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"}}}}"#;
-        let bob = r#"{"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/bob"}}"#;
-        let root = r#"{"userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:user/alice"}}"#;
+        let bob =
+            r#"{"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/bob"}}"#;
+        let root =
+            r#"{"userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:user/alice"}}"#;
         assert!(alice.matches(&record(direct)));
         assert!(alice.matches(&record(federated)));
         assert!(!alice.matches(&record(bob)));
@@ -408,14 +422,31 @@ mod tests {
         assert_eq!(parse_since("12h", now), Ok(now - 12 * 3_600 * NANOS));
         assert_eq!(parse_since("30m", now), Ok(now - 30 * 60 * NANOS));
         assert_eq!(parse_since("2w", now), Ok(now - 14 * 86_400 * NANOS));
-        for bad in ["", "d", "90", "-1d", "1.5d", "90 d", "3y", "99999999999999999999999999999999999999d"] {
+        for bad in [
+            "",
+            "d",
+            "90",
+            "-1d",
+            "1.5d",
+            "90 d",
+            "3y",
+            "99999999999999999999999999999999999999d",
+        ] {
             assert!(parse_since(bad, now).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn formats_times_like_parse_date_reads_them() {
-        for secs in [0, 59, 86_399, 951_782_400, 1_722_427_012, 253_402_300_799, -1] {
+        for secs in [
+            0,
+            59,
+            86_399,
+            951_782_400,
+            1_722_427_012,
+            253_402_300_799,
+            -1,
+        ] {
             let text = format_time(secs).unwrap();
             assert!(is_fixed_form(&text), "{text}");
             assert_eq!(parse_date(&text), Some(i128::from(secs) * NANOS), "{text}");
@@ -429,13 +460,19 @@ mod tests {
     fn windows_compare_text_and_fall_back_to_dates() {
         let at = |s: &str| parse_date(s).unwrap();
         // Inclusive from, exclusive to; a from with a fraction of a second rounds up.
-        let window = Window::new(Some(at("2024-01-01T00:00:00Z")), Some(at("2024-02-01T00:00:00Z")));
+        let window = Window::new(
+            Some(at("2024-01-01T00:00:00Z")),
+            Some(at("2024-02-01T00:00:00Z")),
+        );
         assert_eq!(window.check(Some("2024-01-01T00:00:00Z")), When::Inside);
         assert_eq!(window.check(Some("2024-01-31T23:59:59Z")), When::Inside);
         assert_eq!(window.check(Some("2023-12-31T23:59:59Z")), When::Outside);
         assert_eq!(window.check(Some("2024-02-01T00:00:00Z")), When::Outside);
         // Other forms are parsed.
-        assert_eq!(window.check(Some("2024-01-01T01:00:00+02:00")), When::Outside);
+        assert_eq!(
+            window.check(Some("2024-01-01T01:00:00+02:00")),
+            When::Outside
+        );
         assert_eq!(window.check(Some("2024-01-31T23:59:59.999Z")), When::Inside);
         assert_eq!(window.check(Some("yesterday")), When::Invalid);
         assert_eq!(window.check(None), When::Missing);
@@ -487,19 +524,48 @@ mod tests {
     #[test]
     fn sign_in_and_service_events_are_pseudo_events() {
         let event = |source: &str, name: &str, kind: &str| {
-            let json = format!(r#"{{"eventSource":"{source}","eventName":"{name}","eventType":"{kind}"}}"#);
+            let json = format!(
+                r#"{{"eventSource":"{source}","eventName":"{name}","eventType":"{kind}"}}"#
+            );
             pseudo_event(&record(&json))
         };
-        assert_eq!(event("signin.amazonaws.com", "ConsoleLogin", "AwsConsoleSignIn"), Some("console-sign-in"));
-        assert_eq!(event("signin.amazonaws.com", "GetSigninToken", "AwsApiCall"), Some("console-sign-in"));
-        assert_eq!(event("kms.amazonaws.com", "RotateKey", "AwsServiceEvent"), Some("service-event"));
-        assert_eq!(event("cloudtrail.amazonaws.com", "x", "AwsCloudTrailInsight"), Some("insight-event"));
-        assert_eq!(event("s3.amazonaws.com", "GetObject", "AwsVpceEvent"), Some("vpce-event"));
-        assert_eq!(event("sso.amazonaws.com", "Federate", "AwsApiCall"), Some("sso-sign-in"));
-        assert_eq!(event("sso-oauth.amazonaws.com", "CreateToken", "AwsApiCall"), Some("sso-sign-in"));
+        assert_eq!(
+            event("signin.amazonaws.com", "ConsoleLogin", "AwsConsoleSignIn"),
+            Some("console-sign-in")
+        );
+        assert_eq!(
+            event("signin.amazonaws.com", "GetSigninToken", "AwsApiCall"),
+            Some("console-sign-in")
+        );
+        assert_eq!(
+            event("kms.amazonaws.com", "RotateKey", "AwsServiceEvent"),
+            Some("service-event")
+        );
+        assert_eq!(
+            event("cloudtrail.amazonaws.com", "x", "AwsCloudTrailInsight"),
+            Some("insight-event")
+        );
+        assert_eq!(
+            event("s3.amazonaws.com", "GetObject", "AwsVpceEvent"),
+            Some("vpce-event")
+        );
+        assert_eq!(
+            event("sso.amazonaws.com", "Federate", "AwsApiCall"),
+            Some("sso-sign-in")
+        );
+        assert_eq!(
+            event("sso-oauth.amazonaws.com", "CreateToken", "AwsApiCall"),
+            Some("sso-sign-in")
+        );
         // Calls to IAM actions of the same services are real use.
-        assert_eq!(event("sso.amazonaws.com", "ListPermissionSets", "AwsApiCall"), None);
-        assert_eq!(event("signin.amazonaws.com", "CreateOAuth2Token", "AwsApiCall"), None);
+        assert_eq!(
+            event("sso.amazonaws.com", "ListPermissionSets", "AwsApiCall"),
+            None
+        );
+        assert_eq!(
+            event("signin.amazonaws.com", "CreateOAuth2Token", "AwsApiCall"),
+            None
+        );
         assert_eq!(event("s3.amazonaws.com", "GetObject", "AwsApiCall"), None);
     }
 }
