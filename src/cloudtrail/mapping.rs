@@ -246,8 +246,17 @@ impl<'r, 'a> Context<'r, 'a> {
             return vec!["*".to_string()];
         }
         let name = action.full_name();
-        if let Some(source) = self.copy_source(action) {
-            return vec![source];
+        // A copy reads the source and writes the target; its `resources` list both objects
+        // without saying which is which, so both sides come from the parameters.
+        let copies = matches!(self.event_name, "CopyObject" | "UploadPartCopy");
+        if copies && action.service() == "s3" && action.name() == "GetObject" {
+            if let Some(source) = self.copy_source() {
+                return vec![source];
+            }
+            notes.push(format!(
+                "{name}: no copy source in requestParameters (x-amz-copy-source); used *"
+            ));
+            return vec!["*".to_string()];
         }
         // ARNs the record names itself, then ARNs passed as parameters (roleArn, topicArn,
         // a functionName or secretId given as an ARN, a queue URL).
@@ -257,6 +266,7 @@ impl<'r, 'a> Context<'r, 'a> {
                 .is_empty()
         };
         let listed: Vec<String> = (self.record.resources.iter().flatten())
+            .filter(|_| !copies)
             .filter_map(|r| r.arn.as_deref())
             .filter(|arn| fits(arn))
             .map(str::to_string)
@@ -284,12 +294,9 @@ impl<'r, 'a> Context<'r, 'a> {
         }
     }
 
-    /// CopyObject and UploadPartCopy read the object named by the copy source, not the target.
-    fn copy_source(&self, action: ActionRef<'static>) -> Option<String> {
-        let copies = matches!(self.event_name, "CopyObject" | "UploadPartCopy");
-        if !copies || action.service() != "s3" || action.name() != "GetObject" {
-            return None;
-        }
+    /// The object ARN of a copy's source: `bucket/key`, possibly URL-encoded, with a
+    /// leading `/` or a trailing `?versionId=`.
+    fn copy_source(&self) -> Option<String> {
         let source = (self.params)
             .strings("x-amz-copy-source")
             .into_iter()
@@ -300,16 +307,29 @@ impl<'r, 'a> Context<'r, 'a> {
         Some(format!("arn:{}:s3:::{source}", self.partition))
     }
 
+    /// Is the SSM document of the call one of AWS's own (`AWS-…`, `Amazon…`)?
+    fn aws_owned_document(&self) -> bool {
+        (self.params.strings("documentName").iter())
+            .any(|d| d.starts_with("AWS-") || d.starts_with("Amazon"))
+    }
+
     /// ARNs from the catalog templates: among the required resource types (else all), the
-    /// first whose variables all have values. Err names the variable missing from the
-    /// template that came closest (most request-parameter variables filled).
+    /// first whose variables all have values from the request. A template without request
+    /// variables (bedrock's `marketplace/model-endpoint/all-access`) says nothing about the
+    /// call, so it is used only when it is the sole candidate. Err names the variable missing
+    /// from the template that came closest (most request variables filled).
     fn build(&self, types: &[ActionResourceType]) -> Result<Vec<String>, String> {
         let required = types.iter().any(|t| t.required);
+        let candidates: Vec<_> = types.iter().filter(|t| t.required || !required).collect();
         let mut closest: Option<Missing> = None;
-        for t in types.iter().filter(|t| t.required || !required) {
+        let mut fixed = None;
+        for t in &candidates {
             for template in t.resource_type.arn_templates.iter() {
                 match self.fill(template) {
-                    Ok(arns) => return Ok(arns),
+                    Ok((arns, filled)) if filled > 0 => return Ok(arns),
+                    Ok((arns, _)) => {
+                        fixed.get_or_insert(arns);
+                    }
                     Err(m) if closest.as_ref().is_none_or(|c| m.filled > c.filled) => {
                         closest = Some(m);
                     }
@@ -317,12 +337,15 @@ impl<'r, 'a> Context<'r, 'a> {
                 }
             }
         }
-        Err(closest.map(|m| m.variable).unwrap_or_default())
+        match fixed {
+            Some(arns) if candidates.len() == 1 => Ok(arns),
+            _ => Err(closest.map_or_else(|| "a request value".to_string(), |m| m.variable)),
+        }
     }
 
-    /// Expands one ARN template; a variable with several values (a list of instance ids)
-    /// gives one ARN per value.
-    fn fill(&self, template: &str) -> Result<Vec<String>, Missing> {
+    /// Expands one ARN template, with the number of request variables it took; a variable
+    /// with several values (a list of instance ids) gives one ARN per value.
+    fn fill(&self, template: &str) -> Result<(Vec<String>, usize), Missing> {
         let mut arns = vec![String::new()];
         let mut filled = 0;
         let mut rest = template;
@@ -335,8 +358,12 @@ impl<'r, 'a> Context<'r, 'a> {
             let values: Vec<Cow<str>> = match var {
                 "Partition" => vec![self.partition.into()],
                 "Region" if !self.region.is_empty() => vec![self.region.into()],
+                // AWS-owned SSM documents (AWS-RunShellScript) have no account in their ARN.
+                "Account" if template.contains(":document/") && self.aws_owned_document() => {
+                    vec!["".into()]
+                }
                 "Account" if !self.account.is_empty() => vec![self.account.into()],
-                _ => self.variable(var),
+                _ => self.variable(var, template),
             };
             if values.is_empty() {
                 let variable = format!("${{{var}}}");
@@ -362,14 +389,24 @@ impl<'r, 'a> Context<'r, 'a> {
         for arn in &mut arns {
             arn.push_str(rest);
         }
-        Ok(arns)
+        Ok((arns, filled))
     }
 
     /// Values for one template variable from the request parameters: the parameter of the
     /// same name (case-insensitive), else the known aliases, reshaped where the ARN needs it.
-    fn variable(&self, var: &str) -> Vec<Cow<'a, str>> {
+    fn variable(&self, var: &str, template: &str) -> Vec<Cow<'a, str>> {
         let p = &self.params;
         match var {
+            // Bedrock's many `${ResourceId}` types: a modelId names a foundation model, or an
+            // inference profile when it starts with a geography (`us.anthropic.…`).
+            "ResourceId" if template.contains(":foundation-model/") => (p.strings("modelId"))
+                .into_iter()
+                .filter(|m| !m.starts_with("arn:") && !is_profile_id(m))
+                .collect(),
+            "ResourceId" if template.contains(":inference-profile/") => (p.strings("modelId"))
+                .into_iter()
+                .filter(|m| is_profile_id(m))
+                .collect(),
             "ObjectName" => {
                 let keys = p.first_of(&["key", "delete.objects.key", "delete.object.key"]);
                 if keys.is_empty() && self.event_name == "DeleteObjects" {
@@ -410,6 +447,7 @@ impl<'r, 'a> Context<'r, 'a> {
             "SecurityGroupId" => p.first_of(&["groupId"]),
             "TrailName" => p.first_of(&["trailName", "name"]),
             "SnapshotName" => p.first_of(&["snapshotName", "dBSnapshotIdentifier"]),
+            "FederatedUserName" => p.first_of(&["federatedUserName", "name"]),
             _ => p.strings(var),
         }
     }
@@ -420,6 +458,16 @@ impl<'r, 'a> Context<'r, 'a> {
 struct Missing {
     variable: String,
     filled: usize,
+}
+
+/// Cross-region inference profile ids start with a geography: `us.anthropic.claude-…`.
+fn is_profile_id(model_id: &str) -> bool {
+    model_id.split_once('.').is_some_and(|(geo, _)| {
+        matches!(
+            geo,
+            "us" | "eu" | "apac" | "jp" | "au" | "ca" | "us-gov" | "global"
+        )
+    })
 }
 
 /// The partition a region belongs to.

@@ -1,7 +1,10 @@
 use super::*;
 
-/// Maps a record given as JSON and returns (action, resource) pairs as text.
-fn map(json: &str) -> Result<(Vec<(String, String)>, Vec<String>), Unmapped> {
+/// (action, resource) pairs as text, and the notes.
+type Mapped = (Vec<(String, String)>, Vec<String>);
+
+/// Maps a record given as JSON.
+fn map(json: &str) -> Result<Mapped, Unmapped> {
     let record: Record = serde_json::from_str(json).expect("fixture parses");
     let mapping = map_record(&record)?;
     let grants = (mapping.grants.iter())
@@ -206,6 +209,22 @@ fn copy_object_reads_the_decoded_source_and_writes_the_target() {
 }
 
 #[test]
+fn copy_ignores_listed_resources_and_notes_a_missing_source() {
+    let json = r#"{"eventSource":"s3.amazonaws.com","eventName":"CopyObject","awsRegion":"us-east-1",
+        "requestParameters":{"bucketName":"dst","key":"k"},
+        "resources":[{"ARN":"arn:aws:s3:::src/k"},{"ARN":"arn:aws:s3:::dst/k"}]}"#;
+    let (g, notes) = map(json).unwrap();
+    assert_eq!(
+        g,
+        pairs(&[
+            ("s3:GetObject", "*"),
+            ("s3:PutObject", "arn:aws:s3:::dst/k")
+        ])
+    );
+    assert_eq!(notes.len(), 1);
+}
+
+#[test]
 fn delete_objects_covers_each_listed_key_or_the_bucket() {
     let listed = r#"{"bucketName":"b","delete":{"Object":[{"Key":"x"},{"Key":"y"}]}}"#;
     assert_eq!(
@@ -398,12 +417,24 @@ fn unbuildable_arn_gives_star_and_a_note() {
 #[test]
 fn required_resource_type_is_preferred() {
     // ssm:SendCommand requires the document; the instances are an optional type.
-    let params = r#"{"documentName":"Doc","instanceIds":["i-1"]}"#;
+    let params = r#"{"documentName":"MyDoc","instanceIds":["i-1"]}"#;
     assert_eq!(
         grants("ssm", "SendCommand", params),
         pairs(&[(
             "ssm:SendCommand",
-            "arn:aws:ssm:us-east-1:111122223333:document/Doc"
+            "arn:aws:ssm:us-east-1:111122223333:document/MyDoc"
+        )])
+    );
+    // AWS's own documents have no account.
+    assert_eq!(
+        grants(
+            "ssm",
+            "SendCommand",
+            r#"{"documentName":"AWS-RunShellScript"}"#
+        ),
+        pairs(&[(
+            "ssm:SendCommand",
+            "arn:aws:ssm:us-east-1::document/AWS-RunShellScript"
         )])
     );
     // ssm:StartSession requires none: the first type whose variables are all there.
@@ -434,4 +465,34 @@ fn percent_decoding_keeps_invalid_escapes() {
     assert_eq!(percent_decode("a%2Fb%20c"), "a/b c");
     assert_eq!(percent_decode("100%zz"), "100%zz");
     assert_eq!(percent_decode("%E2%82%AC"), "€");
+}
+
+#[test]
+fn templates_without_request_values_do_not_win_over_the_model_id() {
+    // bedrock:InvokeModel has a dozen required types, one of them variable-free.
+    assert_eq!(
+        grants(
+            "bedrock",
+            "InvokeModel",
+            r#"{"modelId":"anthropic.claude-v2"}"#
+        ),
+        pairs(&[(
+            "bedrock:InvokeModel",
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2"
+        )])
+    );
+    assert_eq!(
+        grants(
+            "bedrock",
+            "InvokeModel",
+            r#"{"modelId":"us.anthropic.claude-v2"}"#
+        ),
+        pairs(&[(
+            "bedrock:InvokeModel",
+            "arn:aws:bedrock:us-east-1:111122223333:inference-profile/us.anthropic.claude-v2"
+        )])
+    );
+    let (g, notes) = map(&record("bedrock", "InvokeModel", "null")).unwrap();
+    assert_eq!(g, pairs(&[("bedrock:InvokeModel", "*")]));
+    assert_eq!(notes.len(), 1);
 }

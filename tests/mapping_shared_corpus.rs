@@ -1,0 +1,188 @@
+//! Maps every record of the shared CloudTrail corpus (real, published attack simulations):
+//! every action must be a catalog action, every resource an ARN or `*`, and almost every
+//! record must map.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use iam_tailor::catalog::catalog;
+use iam_tailor::cloudtrail::Record;
+use iam_tailor::cloudtrail::mapping::{Mapping, Unmapped, map_record};
+
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/cloudtrail");
+
+#[derive(serde::Deserialize)]
+struct Log<'a> {
+    #[serde(borrow, rename = "Records")]
+    records: Vec<Record<'a>>,
+}
+
+fn gz_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("corpus directory") {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            gz_files(&path, out);
+        } else if path.to_string_lossy().ends_with(".json.gz") {
+            out.push(path);
+        }
+    }
+}
+
+/// The decompressed text of every corpus file, by file name.
+fn corpus() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    gz_files(Path::new(CORPUS), &mut files);
+    files.sort();
+    assert!(!files.is_empty(), "no .json.gz under {CORPUS}");
+    (files.into_iter())
+        .map(|path| {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+                .read_to_string(&mut text)
+                .unwrap();
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                text,
+            )
+        })
+        .collect()
+}
+
+fn event(r: &Record) -> (String, String) {
+    let text = |s: &Option<std::borrow::Cow<str>>| s.as_deref().unwrap_or("").to_string();
+    (text(&r.event_source), text(&r.event_name))
+}
+
+#[test]
+fn every_record_maps_to_catalog_actions_and_arns() {
+    let files = corpus();
+    let (mut total, mut mapped) = (0usize, 0usize);
+    let mut unmapped: BTreeMap<(String, String), (Unmapped, usize)> = BTreeMap::new();
+    for (name, text) in &files {
+        let log: Log = serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for record in &log.records {
+            total += 1;
+            match map_record(record) {
+                Ok(Mapping { grants, .. }) => {
+                    mapped += 1;
+                    assert!(
+                        !grants.is_empty(),
+                        "{name}: {:?} has no grants",
+                        event(record)
+                    );
+                    for g in grants {
+                        assert!(catalog().action_exists(&g.action.full_name()));
+                        assert!(
+                            g.resource == "*" || g.resource.starts_with("arn:"),
+                            "{name}: {} on {}",
+                            g.action,
+                            g.resource
+                        );
+                    }
+                }
+                Err(why) => unmapped.entry(event(record)).or_insert((why, 0)).1 += 1,
+            }
+        }
+    }
+    for ((source, name), (why, n)) in &unmapped {
+        println!("unmapped: {source} {name} ({why:?}, {n} records)");
+    }
+    println!("{mapped} of {total} records mapped");
+    // Only what is no IAM permission at all may stay unmapped (console sign-in).
+    let allowed = [("signin.amazonaws.com", "ConsoleLogin")];
+    for (source, name) in unmapped.keys() {
+        assert!(
+            allowed.contains(&(source.as_str(), name.as_str())),
+            "unmapped: {source} {name}"
+        );
+    }
+    assert!(total > 400, "corpus shrank to {total} records");
+}
+
+/// The grants of the first record with this event name in the file, as text.
+fn grants_of(files: &[(String, String)], file: &str, event_name: &str) -> Vec<(String, String)> {
+    let (_, text) = files.iter().find(|(n, _)| n == file).expect("corpus file");
+    let log: Log = serde_json::from_str(text).unwrap();
+    let record = (log.records.iter())
+        .find(|r| r.event_name.as_deref() == Some(event_name))
+        .expect("record");
+    (map_record(record).unwrap().grants.into_iter())
+        .map(|g| (g.action.full_name(), g.resource))
+        .collect()
+}
+
+#[test]
+fn known_records_map_to_known_grants() {
+    let files = corpus();
+    let one = |action: &str, resource: &str| vec![(action.to_string(), resource.to_string())];
+
+    let secret = grants_of(
+        &files,
+        "aws.credential-access.secretsmanager-retrieve-secrets.json.gz",
+        "GetSecretValue",
+    );
+    assert_eq!(secret.len(), 1);
+    assert_eq!(secret[0].0, "secretsmanager:GetSecretValue");
+    assert!(
+        secret[0].1.starts_with("arn:aws:secretsmanager:") && secret[0].1.contains(":secret:"),
+        "{secret:?}"
+    );
+
+    assert_eq!(
+        grants_of(
+            &files,
+            "aws.persistence.lambda-overwrite-code.json.gz",
+            "UpdateFunctionCode20150331v2"
+        ),
+        one(
+            "lambda:UpdateFunctionCode",
+            "arn:aws:lambda:ap-westeast-2r:266106314375:function:stratus-red-team-olc-func-vayhjqkdav"
+        )
+    );
+
+    assert_eq!(
+        grants_of(&files, "ec2_proxy_s3_exfiltration.json.gz", "GetObject"),
+        one(
+            "s3:GetObject",
+            "arn:aws:s3:::mordors3stack-s3bucket-llp2yingx64a/ring.txt"
+        )
+    );
+    assert_eq!(
+        grants_of(&files, "ec2_proxy_s3_exfiltration.json.gz", "ListObjects"),
+        one(
+            "s3:ListBucket",
+            "arn:aws:s3:::mordors3stack-s3bucket-llp2yingx64a"
+        )
+    );
+    assert_eq!(
+        grants_of(&files, "ec2_proxy_s3_exfiltration.json.gz", "ListBuckets"),
+        one("s3:ListAllMyBuckets", "*")
+    );
+
+    assert_eq!(
+        grants_of(
+            &files,
+            "aws.impact.bedrock-invoke-model.json.gz",
+            "InvokeModel"
+        ),
+        one(
+            "bedrock:InvokeModel",
+            "arn:aws:bedrock:megov-northeast-1r::foundation-model/anthropic.claude-3-sonnet-20240229-v1:0"
+        )
+    );
+
+    let attach = grants_of(
+        &files,
+        "aws.persistence.iam-create-backdoor-role.json.gz",
+        "AttachRolePolicy",
+    );
+    assert_eq!(attach.len(), 1);
+    assert_eq!(attach[0].0, "iam:AttachRolePolicy");
+    assert!(
+        attach[0]
+            .1
+            .ends_with(":role/stratus-red-team-malicious-iam-role"),
+        "{attach:?}"
+    );
+}
