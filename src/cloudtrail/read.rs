@@ -112,6 +112,7 @@ pub(crate) fn for_each_record<'a, E>(
     text: &'a [u8],
     each: impl FnMut(usize, Result<Record<'a>, serde_json::Error>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
+    let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
     let mut reader = Records {
         each,
         next_index: 0,
@@ -132,8 +133,7 @@ pub(crate) fn for_each_record<'a, E>(
 /// Whether the text is one JSON document holding the records (an array, or an object whose first
 /// key is `Records`, as CloudTrail writes it) rather than a sequence of records.
 fn is_document(text: &[u8]) -> bool {
-    let text = skip_whitespace(text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text));
-    match text.split_first() {
+    match skip_whitespace(text).split_first() {
         Some((b'[', _)) => true,
         Some((b'{', rest)) => skip_whitespace(rest).starts_with(b"\"Records\""),
         _ => false,
@@ -174,7 +174,6 @@ where
     }
 
     fn document(&mut self, text: &'a [u8]) -> Result<(), Stop<E>> {
-        let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
         let mut de = serde_json::Deserializer::from_slice(text);
         let result = Document(&mut *self)
             .deserialize(&mut de)
@@ -334,8 +333,7 @@ mod tests {
         assert_eq!(names(r#"{"Records":null}"#), (vec![], None));
         let array = r#" [{"eventName":"A"}, {"eventName":"B"}] "#;
         assert_eq!(names(array), (vec!["A".into(), "B".into()], None));
-        let lines =
-            "{\"eventName\":\"A\"}\n\n{\"eventName\":\"B\"}\r\n{\n \"eventName\": \"C\"\n}\n";
+        let lines = "\u{feff}{\"eventName\":\"A\"}\n\n{\"eventName\":\"B\"}\r\n{\n \"eventName\": \"C\"\n}\n";
         assert_eq!(
             names(lines),
             (vec!["A".into(), "B".into(), "C".into()], None)
