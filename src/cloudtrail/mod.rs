@@ -1,8 +1,13 @@
 //! CloudTrail: read records, choose the principal's, map them to IAM actions and resources.
 
 pub mod mapping;
+mod read;
 pub mod record;
+pub mod scan;
+pub mod select;
 pub mod usage;
 
 pub use record::{Record, RecordResource, SessionIssuer, UserIdentity};
+pub use scan::{ScanError, ScanOptions, scan_file_bytes, scan_paths};
+pub use select::{PrincipalFilter, parse_since};
 pub use usage::{ActionUsage, ScanStats, Seen, Usage};

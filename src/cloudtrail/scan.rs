@@ -1,0 +1,224 @@
+//! Scanning CloudTrail files into a [`Usage`]: files in parallel, each into its own `Usage`,
+//! merged at the end (merging is order-independent, so the result does not depend on threads).
+
+use super::mapping::map_record;
+use super::read::{self, Stop};
+use super::select::{self, PrincipalFilter, When, Window};
+use super::{Record, Usage};
+use crate::policy::values::Instant;
+use rayon::prelude::*;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What to scan for.
+#[derive(Clone, Debug, Default)]
+pub struct ScanOptions {
+    /// Whose records to use; `None` uses every record.
+    pub principal: Option<PrincipalFilter>,
+    /// Inclusive lower bound on `eventTime`, in nanoseconds since the epoch.
+    pub from: Option<Instant>,
+    /// Exclusive upper bound on `eventTime`.
+    pub to: Option<Instant>,
+    /// Whether a malformed file or record is an error rather than a skip.
+    pub strict: bool,
+    /// Threads to read files with; 0 uses every core.
+    pub threads: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    /// A malformed file or record under `strict`; `index` is the record's, when known.
+    #[error("{file}: {}{reason}", index.map_or(String::new(), |i| format!("record {i}: ")))]
+    Strict {
+        file: String,
+        index: Option<usize>,
+        reason: String,
+    },
+}
+
+/// Scans local files and directories (recursively, in sorted order).
+pub fn scan_paths(paths: &[PathBuf], opts: &ScanOptions) -> Result<Usage, ScanError> {
+    let mut usage = Usage::default();
+    let files = read::collect_files(paths, &mut usage.stats.skipped)
+        .map_err(|(path, source)| ScanError::Io { path, source })?;
+    let scanner = Scanner::new(opts);
+    // Under `strict`, the error reported is the first in file order, whichever thread finds one
+    // first: files after a failed one are skipped, files before it still run.
+    let first_failure = AtomicUsize::new(usize::MAX);
+    let scan = || {
+        files
+            .par_iter()
+            .enumerate()
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(raw, text), (i, path)| {
+                    if i > first_failure.load(Ordering::Relaxed) {
+                        return Ok(Usage::default());
+                    }
+                    let mut usage = Usage::default();
+                    scanner
+                        .file(path, raw, text, &mut usage)
+                        .map(|()| usage)
+                        .map_err(|e| {
+                            first_failure.fetch_min(i, Ordering::Relaxed);
+                            (i, e)
+                        })
+                },
+            )
+            .reduce(
+                || Ok(Usage::default()),
+                |a, b| match (a, b) {
+                    (Ok(mut a), Ok(b)) => {
+                        a.merge(b);
+                        Ok(a)
+                    }
+                    (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+                    (Err(a), Err(b)) => Err(if a.0 < b.0 { a } else { b }),
+                },
+            )
+    };
+    let scanned = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| ScanError::Io {
+            path: PathBuf::from("<thread pool>"),
+            source: io::Error::other(e),
+        })?
+        .install(scan)
+        .map_err(|(_, e)| e)?;
+    usage.merge(scanned);
+    Ok(usage)
+}
+
+/// Scans one file's bytes (gzip or not, detected by its magic bytes) into `usage`: the building
+/// block for sources other than local files. `name` identifies the file in errors.
+pub fn scan_file_bytes(
+    name: &str,
+    bytes: &[u8],
+    opts: &ScanOptions,
+    usage: &mut Usage,
+) -> Result<(), ScanError> {
+    Scanner::new(opts).bytes(name, bytes, &mut Vec::new(), usage)
+}
+
+/// The options, prepared once for every file.
+struct Scanner<'o> {
+    opts: &'o ScanOptions,
+    window: Window,
+}
+
+impl<'o> Scanner<'o> {
+    fn new(opts: &'o ScanOptions) -> Self {
+        Self {
+            opts,
+            window: Window::new(opts.from, opts.to),
+        }
+    }
+
+    /// Reads the file at `path` into `raw` (buffers are reused from file to file) and scans it.
+    fn file(
+        &self,
+        path: &std::path::Path,
+        raw: &mut Vec<u8>,
+        text: &mut Vec<u8>,
+        usage: &mut Usage,
+    ) -> Result<(), ScanError> {
+        let io_error = |source| ScanError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        raw.clear();
+        let mut file = std::fs::File::open(path).map_err(io_error)?;
+        io::Read::read_to_end(&mut file, raw).map_err(io_error)?;
+        self.bytes(&path.display().to_string(), raw, text, usage)
+    }
+
+    fn bytes(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        buffer: &mut Vec<u8>,
+        usage: &mut Usage,
+    ) -> Result<(), ScanError> {
+        usage.stats.files_scanned += 1;
+        let strict = |index, reason: String| ScanError::Strict {
+            file: name.to_string(),
+            index,
+            reason,
+        };
+        let text = match read::decompress(bytes, buffer) {
+            Ok(text) => text,
+            Err(e) if self.opts.strict => return Err(strict(None, format!("gzip: {e}"))),
+            Err(_) => {
+                usage.skip("malformed-file");
+                return Ok(());
+            }
+        };
+        let result = read::for_each_record(text, |index, record| {
+            usage.stats.records_scanned += 1;
+            match record {
+                Ok(record) => self.record(&record, usage),
+                Err(e) if self.opts.strict => return Err(strict(Some(index), e.to_string())),
+                Err(_) => usage.skip("malformed-record"),
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(Stop::Callback(e)) => Err(e),
+            Err(Stop::Malformed { index, error }) if self.opts.strict => {
+                Err(strict(index, error.to_string()))
+            }
+            Err(Stop::Malformed { .. }) => {
+                usage.skip("malformed-file");
+                Ok(())
+            }
+        }
+    }
+
+    /// Chooses the record or not, and adds what it used, or was denied, to `usage`.
+    fn record(&self, record: &Record, usage: &mut Usage) {
+        if let Some(principal) = &self.opts.principal
+            && !principal.matches(record)
+        {
+            return;
+        }
+        let time = record.event_time.as_deref();
+        match self.window.check(time) {
+            When::Inside => {}
+            When::Outside => return,
+            When::Missing => return usage.skip("no-event-time"),
+            When::Invalid => return usage.skip("invalid-event-time"),
+        }
+        if let Some(reason) = select::pseudo_event(record) {
+            return usage.skip(reason);
+        }
+        usage.stats.records_matched += 1;
+        let time = time.unwrap_or_default();
+        let source = record.event_source.as_deref().unwrap_or_default();
+        let name = record.event_name.as_deref().unwrap_or_default();
+        if let Some(code) = record
+            .error_code
+            .as_deref()
+            .filter(|c| select::is_denied(c))
+        {
+            let key = (source.to_string(), name.to_string(), code.to_string());
+            return usage.denied.entry(key).or_default().record(time);
+        }
+        match map_record(record) {
+            Ok(mapping) => {
+                for grant in &mapping.grants {
+                    usage.record_use(&grant.action.full_name(), &grant.resource, time);
+                }
+                usage.notes.extend(mapping.notes);
+            }
+            Err(_) => {
+                let key = (source.to_string(), name.to_string());
+                usage.unmapped.entry(key).or_default().record(time);
+            }
+        }
+    }
+}
