@@ -4,8 +4,11 @@
 //! SECURITY_WARNING), 2 usage or I/O error.
 
 mod expand;
+mod generate;
 mod lint;
 mod simulate;
+mod trail;
+mod unused;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +31,10 @@ enum Command {
     Simulate(Box<simulate::Args>),
     /// List the catalog actions a policy allows, with their access level.
     Expand(expand::Args),
+    /// Generate a least-privilege policy from a principal's CloudTrail activity.
+    Generate(Box<generate::Args>),
+    /// List the granted actions a principal did not use.
+    Unused(Box<unused::Args>),
 }
 
 /// Output format shared by the commands.
@@ -44,6 +51,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Lint(args) => lint::run(args),
         Command::Simulate(args) => simulate::run(*args),
         Command::Expand(args) => expand::run(args),
+        Command::Generate(args) => generate::run(*args),
+        Command::Unused(args) => unused::run(*args),
     };
     match result {
         Ok(code) => code,

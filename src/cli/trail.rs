@@ -1,0 +1,203 @@
+//! The CloudTrail arguments `generate` and `unused` share, and scanning the sources they name.
+
+use crate::aws::s3::{self, Day, S3Location};
+use crate::cloudtrail::{
+    PrincipalFilter, ScanOptions, Usage, parse_since, scan_file_bytes, scan_paths,
+};
+use crate::policy::values::{Instant, parse_date};
+use anyhow::{Context, bail};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct TrailArgs {
+    /// CloudTrail logs: files, directories (recursive; .json and .json.gz) or s3://bucket/prefix.
+    #[arg(
+        long = "cloudtrail",
+        required = true,
+        value_name = "PATH|s3://BUCKET/PREFIX"
+    )]
+    sources: Vec<String>,
+    /// Whose activity: a role ARN (matches its assumed-role sessions), a bare role name, or an
+    /// IAM user ARN. Without it every record counts.
+    #[arg(long)]
+    principal: Option<String>,
+    /// Look back this far from now: 90d, 12h, 2w.
+    #[arg(long, conflicts_with = "from")]
+    since: Option<String>,
+    /// Window start, RFC 3339 (inclusive).
+    #[arg(long)]
+    from: Option<String>,
+    /// Window end, RFC 3339 (exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// Fail on the first malformed file or record instead of counting and skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Threads for reading files (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// AWS region for the S3 client (default: the environment's, else us-east-1).
+    #[arg(long)]
+    region: Option<String>,
+}
+
+fn now_nanos() -> Instant {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as Instant)
+}
+
+fn instant(flag: &str, text: &str) -> anyhow::Result<Instant> {
+    parse_date(text)
+        .with_context(|| format!("--{flag} {text:?}: expected RFC 3339, e.g. 2026-08-01T00:00:00Z"))
+}
+
+impl TrailArgs {
+    fn options(&self) -> anyhow::Result<ScanOptions> {
+        let principal = self
+            .principal
+            .as_deref()
+            .map(PrincipalFilter::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--principal: {e}"))?;
+        let from = match (&self.since, &self.from) {
+            (Some(since), _) => {
+                Some(parse_since(since, now_nanos()).map_err(|e| anyhow::anyhow!("--since: {e}"))?)
+            }
+            (None, Some(from)) => Some(instant("from", from)?),
+            (None, None) => None,
+        };
+        let to = self.to.as_deref().map(|t| instant("to", t)).transpose()?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            bail!("the window is empty: --from/--since is not before --to");
+        }
+        Ok(ScanOptions {
+            principal,
+            from,
+            to,
+            strict: self.strict,
+            threads: self.threads,
+        })
+    }
+
+    /// Scans every source into one `Usage`.
+    pub fn scan(&self) -> anyhow::Result<Usage> {
+        let options = self.options()?;
+        let (s3_sources, local): (Vec<&String>, Vec<&String>) =
+            self.sources.iter().partition(|s| s.starts_with("s3://"));
+        let mut usage = if local.is_empty() {
+            Usage::default()
+        } else {
+            let paths: Vec<PathBuf> = local.iter().map(PathBuf::from).collect();
+            scan_paths(&paths, &options)?
+        };
+        if !s3_sources.is_empty() {
+            let locations = s3_sources
+                .iter()
+                .map(|s| s.parse::<S3Location>().map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            usage.merge(runtime.block_on(scan_s3(&locations, &options, self.region.as_deref()))?);
+        }
+        Ok(usage)
+    }
+}
+
+/// Downloads and scans the trail's files, a few at a time so memory stays bounded.
+async fn scan_s3(
+    locations: &[S3Location],
+    options: &ScanOptions,
+    region: Option<&str>,
+) -> anyhow::Result<Usage> {
+    let config = crate::aws::sdk_config(region).await;
+    let client = s3::client(&config);
+    // Only the day prefixes of the window are listed; without a lower bound, all of them.
+    let days = options
+        .from
+        .map(|from| Day::range(from, options.to.unwrap_or_else(now_nanos)));
+    let mut files: Vec<(String, String)> = Vec::new();
+    for location in locations {
+        let listing = s3::list_trail(&client, location, days.as_deref()).await?;
+        files.extend(
+            listing
+                .keys
+                .into_iter()
+                .map(|k| (location.bucket.clone(), k)),
+        );
+    }
+    let parallel = if options.threads == 0 {
+        std::thread::available_parallelism().map_or(4, |n| n.get()) * 2
+    } else {
+        options.threads
+    };
+    let progress = std::io::stderr().is_terminal() && files.len() > 1;
+    let total = files.len();
+    let mut usage = Usage::default();
+    let mut results: Vec<(usize, anyhow::Result<Usage>)> = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut queue = files.into_iter().enumerate();
+    let mut done = 0usize;
+    loop {
+        while tasks.len() < parallel {
+            let Some((index, (bucket, key))) = queue.next() else {
+                break;
+            };
+            let client = client.clone();
+            let options = options.clone();
+            tasks.spawn(async move {
+                let result = async {
+                    let bytes = s3::get_object(&client, &bucket, &key).await?;
+                    let name = format!("s3://{bucket}/{key}");
+                    tokio::task::spawn_blocking(move || {
+                        let mut usage = Usage::default();
+                        scan_file_bytes(&name, &bytes, &options, &mut usage).map(|()| usage)
+                    })
+                    .await?
+                    .map_err(anyhow::Error::from)
+                }
+                .await;
+                (index, result)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        results.push(joined?);
+        done += 1;
+        if progress {
+            eprint!("\r{done}/{total} files");
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    // Report the first failure in listing order, so the error does not depend on timing.
+    results.sort_by_key(|(index, _)| *index);
+    for (_, result) in results {
+        usage.merge(result?);
+    }
+    Ok(usage)
+}
+
+/// The one-line summary every scan prints on stderr.
+pub fn summary(usage: &Usage) -> String {
+    let s = &usage.stats;
+    let skipped: u64 = s.skipped.values().sum();
+    let denied: u64 = usage.denied.values().map(|d| d.count).sum();
+    let unmapped: u64 = usage.unmapped.values().map(|d| d.count).sum();
+    format!(
+        "{} files, {} records scanned, {} matched, {} skipped; {} actions used, {} denied attempts, {} unmapped calls",
+        s.files_scanned,
+        s.records_scanned,
+        s.records_matched,
+        skipped,
+        usage.actions.len(),
+        denied,
+        unmapped
+    )
+}

@@ -1,0 +1,323 @@
+//! `generate` and `unused` as users run them: local logs, S3 logs (moto), formats, the cut to
+//! the current policies, the report, and determinism across thread counts.
+
+mod moto;
+
+use std::process::{Command, Output};
+
+const ROLE: &str = "arn:aws:iam::111122223333:role/checkout-api";
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cloudtrail");
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/cloudtrail");
+const CURRENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/policies/checkout-api.json"
+);
+
+fn iam_tailor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iam-tailor"))
+        .args(args)
+        .output()
+        .expect("runs iam-tailor")
+}
+
+fn ok_stdout(args: &[&str]) -> String {
+    let o = iam_tailor(args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn generates_the_example_role_policy() {
+    let dir = tempdir();
+    let report = dir.path().join("report.json");
+    let out = ok_stdout(&[
+        "generate",
+        "--cloudtrail",
+        EXAMPLES,
+        "--principal",
+        ROLE,
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let policy = iam_tailor::policy::Policy::parse(&out).unwrap();
+    assert_eq!(
+        policy.canonical_json_pretty() + "\n",
+        out,
+        "printed in canonical form"
+    );
+    let allowed = iam_tailor::policy::analysis::allowed_actions(std::slice::from_ref(&policy));
+    let actions: Vec<&str> = allowed.iter().map(|a| a.action.as_str()).collect();
+    for used in [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "sqs:SendMessage",
+        "dynamodb:GetItem",
+        "kms:Decrypt",
+    ] {
+        assert!(actions.contains(&used), "{used} missing from {actions:?}");
+    }
+    // Denied attempts and other principals' calls are never granted.
+    assert!(!actions.contains(&"iam:ListRoles"));
+    assert!(!actions.contains(&"s3:DeleteObject"));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["filesScanned"], 3);
+    assert_eq!(report["denied"][0]["eventName"], "ListRoles");
+    assert_eq!(report["revisions"][0].as_str().unwrap(), policy.revision());
+}
+
+#[test]
+fn output_does_not_depend_on_threads() {
+    let one = ok_stdout(&[
+        "generate",
+        "--cloudtrail",
+        SHARED,
+        "--cloudtrail",
+        EXAMPLES,
+        "--threads",
+        "1",
+        "--granularity",
+        "exact",
+    ]);
+    let four = ok_stdout(&[
+        "generate",
+        "--cloudtrail",
+        SHARED,
+        "--cloudtrail",
+        EXAMPLES,
+        "--threads",
+        "4",
+        "--granularity",
+        "exact",
+    ]);
+    assert_eq!(one, four);
+    assert!(one.len() > 1000, "a real policy came out");
+}
+
+#[test]
+fn current_policies_cut_the_output_and_formats_agree() {
+    let dir = tempdir();
+    let report = dir.path().join("report.json");
+    let out = ok_stdout(&[
+        "generate",
+        "--cloudtrail",
+        EXAMPLES,
+        "--principal",
+        ROLE,
+        "--current",
+        CURRENT,
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let policy = iam_tailor::policy::Policy::parse(&out).unwrap();
+    let current =
+        iam_tailor::policy::Policy::parse(&std::fs::read_to_string(CURRENT).unwrap()).unwrap();
+    assert!(iam_tailor::policy::analysis::grants_no_new_access(&[policy], &[current]).is_proven());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let dropped: Vec<&str> = report["dropped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        dropped.contains(&"dynamodb:GetItem") && dropped.contains(&"kms:Decrypt"),
+        "{dropped:?}"
+    );
+
+    let terraform = ok_stdout(&[
+        "generate",
+        "--cloudtrail",
+        EXAMPLES,
+        "--principal",
+        ROLE,
+        "--format",
+        "terraform",
+    ]);
+    assert!(terraform.contains("data \"aws_iam_policy_document\""));
+    assert!(terraform.contains("\"arn:aws:sqs:us-east-1:111122223333:checkout-events\""));
+    let cloudformation = ok_stdout(&[
+        "generate",
+        "--cloudtrail",
+        EXAMPLES,
+        "--principal",
+        ROLE,
+        "--format",
+        "cloudformation",
+    ]);
+    assert!(cloudformation.contains("AWS::IAM::ManagedPolicy"));
+}
+
+#[test]
+fn unused_lists_what_was_granted_but_not_used() {
+    let out = ok_stdout(&[
+        "unused",
+        "--policy",
+        CURRENT,
+        "--cloudtrail",
+        EXAMPLES,
+        "--principal",
+        ROLE,
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let groups = v["groups"].as_array().unwrap();
+    let all: Vec<&str> = groups
+        .iter()
+        .flat_map(|g| g["actions"].as_array().unwrap())
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(all.contains(&"sqs:DeleteQueue"));
+    assert!(all.contains(&"iam:PassRole"));
+    assert!(
+        !all.contains(&"sqs:SendMessage"),
+        "used actions are not unused"
+    );
+    assert!(!all.contains(&"s3:GetObject"));
+    assert_eq!(
+        groups[0]["accessLevel"], "PermissionsManagement",
+        "most dangerous first"
+    );
+}
+
+#[test]
+fn bad_input_is_reported_not_fatal_unless_strict() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("bad.json"),
+        "{\"Records\": [{\"eventName\": 3}, ",
+    )
+    .unwrap();
+    let out = iam_tailor(&[
+        "generate",
+        "--cloudtrail",
+        dir.path().to_str().unwrap(),
+        "--cloudtrail",
+        EXAMPLES,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped"));
+    let strict = iam_tailor(&[
+        "generate",
+        "--strict",
+        "--cloudtrail",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(strict.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&strict.stderr).contains("bad.json"),
+        "{}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
+    assert_eq!(
+        iam_tailor(&["generate", "--cloudtrail", "/nonexistent"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        iam_tailor(&["generate", "--cloudtrail", EXAMPLES, "--since", "soon"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+/// The same logs read from S3 (moto) give the same policy as read locally; the window limits
+/// which days are read.
+#[test]
+fn s3_logs_match_local_logs() {
+    let server = moto::Moto::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let s3 = server.s3();
+    runtime.block_on(async {
+        s3.create_bucket().bucket("org-trail").send().await.unwrap();
+        for entry in walk(std::path::Path::new(EXAMPLES)) {
+            let key = entry
+                .strip_prefix(EXAMPLES)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_start_matches('/')
+                .to_string();
+            let body = std::fs::read(&entry).unwrap();
+            s3.put_object()
+                .bucket("org-trail")
+                .key(format!("logs/{key}"))
+                .body(body.into())
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let run = |source: &str, extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iam-tailor"));
+        cmd.args([
+            "generate",
+            "--cloudtrail",
+            source,
+            "--principal",
+            ROLE,
+            "--granularity",
+            "exact",
+        ])
+        .args(extra)
+        .env("AWS_ENDPOINT_URL", &server.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE");
+        let o = cmd.output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
+    };
+    let (local, _) = run(EXAMPLES, &[]);
+    let (remote, stderr) = run("s3://org-trail/logs/", &[]);
+    assert_eq!(remote, local);
+    assert!(stderr.contains("3 files"), "{stderr}");
+    let window = [
+        "--from",
+        "2026-11-21T00:00:00Z",
+        "--to",
+        "2026-11-22T00:00:00Z",
+    ];
+    let (_, stderr) = run("s3://org-trail/logs/", &window);
+    assert!(
+        stderr.contains("1 files"),
+        "only the one day in the window is read: {stderr}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
