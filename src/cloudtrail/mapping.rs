@@ -271,15 +271,20 @@ impl<'r, 'a> Context<'r, 'a> {
             .filter(|arn| fits(arn))
             .map(str::to_string)
             .collect();
-        if !listed.is_empty() {
-            return listed;
-        }
         let passed: Vec<String> = self
             .params
             .arns(self.partition)
             .into_iter()
             .filter(|arn| fits(arn))
             .collect();
+        let required: Vec<&ActionResourceType> = types.iter().filter(|t| t.required).collect();
+        if required.len() >= 2 && !required_types_are_alternatives(action) {
+            let known: Vec<String> = listed.into_iter().chain(passed).collect();
+            return self.every_required(&name, &required, &known, notes);
+        }
+        if !listed.is_empty() {
+            return listed;
+        }
         if !passed.is_empty() {
             return passed;
         }
@@ -292,6 +297,57 @@ impl<'r, 'a> Context<'r, 'a> {
                 vec!["*".to_string()]
             }
         }
+    }
+
+    /// ARNs for every required resource type of an action that needs them all at once
+    /// (`ec2:RunInstances` needs its image, instance, network interface, security group and
+    /// subnet): a policy naming only some would deny the call. Each type gets the ARNs the
+    /// record names, else one built from the request, else its template with `*` for what the
+    /// record does not say (still within the account and region), with a note.
+    fn every_required(
+        &self,
+        name: &str,
+        required: &[&ActionResourceType],
+        known: &[String],
+        notes: &mut Vec<String>,
+    ) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut widened: Vec<&str> = Vec::new();
+        for t in required {
+            let type_name = t.resource_type.name;
+            let named: Vec<String> = (known.iter())
+                .filter(|arn| {
+                    catalog()
+                        .resource_types_for_action_arn(name, arn)
+                        .iter()
+                        .any(|rt| rt.resource_type.name == type_name)
+                })
+                .cloned()
+                .collect();
+            if !named.is_empty() {
+                out.extend(named);
+                continue;
+            }
+            let templates = || t.resource_type.arn_templates.iter();
+            if let Some(arns) = templates().find_map(|tpl| self.fill(tpl, false).ok()) {
+                out.extend(arns.0);
+                continue;
+            }
+            if let Some(arns) = templates().find_map(|tpl| self.fill(tpl, true).ok()) {
+                out.extend(arns.0);
+                widened.push(type_name);
+            }
+        }
+        if !widened.is_empty() {
+            notes.push(format!(
+                "{name} needs all its resource types and the record does not name its {}; \
+                 used a wildcard for them within the account and region",
+                widened.join(", ")
+            ));
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The object ARN of a copy's source: `bucket/key`, possibly URL-encoded, with a
@@ -325,7 +381,7 @@ impl<'r, 'a> Context<'r, 'a> {
         let mut fixed = None;
         for t in &candidates {
             for template in t.resource_type.arn_templates.iter() {
-                match self.fill(template) {
+                match self.fill(template, false) {
                     Ok((arns, filled)) if filled > 0 => return Ok(arns),
                     Ok((arns, _)) => {
                         fixed.get_or_insert(arns);
@@ -345,7 +401,8 @@ impl<'r, 'a> Context<'r, 'a> {
 
     /// Expands one ARN template, with the number of request variables it took; a variable
     /// with several values (a list of instance ids) gives one ARN per value.
-    fn fill(&self, template: &str) -> Result<(Vec<String>, usize), Missing> {
+    /// With `wildcard`, a variable without a value becomes `*` instead of an error.
+    fn fill(&self, template: &str, wildcard: bool) -> Result<(Vec<String>, usize), Missing> {
         let mut arns = vec![String::new()];
         let mut filled = 0;
         let mut rest = template;
@@ -365,10 +422,14 @@ impl<'r, 'a> Context<'r, 'a> {
                 "Account" if !self.account.is_empty() => vec![self.account.into()],
                 _ => self.variable(var, template),
             };
-            if values.is_empty() {
+            let values = if values.is_empty() && wildcard {
+                vec![Cow::Borrowed("*")]
+            } else if values.is_empty() {
                 let variable = format!("${{{var}}}");
                 return Err(Missing { variable, filled });
-            }
+            } else {
+                values
+            };
             if !matches!(var, "Partition" | "Region" | "Account") {
                 filled += 1;
             }
@@ -458,6 +519,15 @@ impl<'r, 'a> Context<'r, 'a> {
 struct Missing {
     variable: String,
     filled: usize,
+}
+
+/// Bedrock lists its model types (foundation model, inference profile, provisioned model, …)
+/// as required, but a call uses one of them: the others are alternatives, not companions.
+fn required_types_are_alternatives(action: ActionRef<'static>) -> bool {
+    action.service() == "bedrock"
+        && action
+            .resource_types()
+            .any(|t| t.required && t.resource_type.name == "foundation-model")
 }
 
 /// Cross-region inference profile ids start with a geography: `us.anthropic.claude-…`.

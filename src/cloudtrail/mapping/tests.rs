@@ -496,3 +496,79 @@ fn templates_without_request_values_do_not_win_over_the_model_id() {
     assert_eq!(g, pairs(&[("bedrock:InvokeModel", "*")]));
     assert_eq!(notes.len(), 1);
 }
+
+#[test]
+fn actions_needing_several_resource_types_name_them_all() {
+    // glue:GetTable needs the root catalog, the database and the table together.
+    let (got, notes) = map(&record(
+        "glue",
+        "GetTable",
+        r#"{"databaseName":"sales","name":"orders"}"#,
+    ))
+    .unwrap();
+    let resources: Vec<&str> = got.iter().map(|(_, r)| r.as_str()).collect();
+    assert!(
+        resources.contains(&"arn:aws:glue:us-east-1:111122223333:database/sales"),
+        "{got:?}"
+    );
+    assert!(
+        resources.contains(&"arn:aws:glue:us-east-1:111122223333:catalog"),
+        "{got:?}"
+    );
+    assert!(
+        resources.iter().any(|r| r.contains(":table/sales/")),
+        "{got:?}"
+    );
+    assert!(got.iter().all(|(a, _)| a == "glue:GetTable"));
+    assert!(
+        notes.is_empty() || notes.iter().all(|n| n.contains("wildcard")),
+        "{notes:?}"
+    );
+
+    // ec2:RunInstances: the record names the image and subnet, not the instance to be.
+    let (got, notes) = map(&record(
+        "ec2",
+        "RunInstances",
+        r#"{"instancesSet":{"items":[{"imageId":"ami-0abc"}]},"subnetId":"subnet-1","instanceType":"t3.micro"}"#,
+    ))
+    .unwrap();
+    let resources: Vec<&str> = got.iter().map(|(_, r)| r.as_str()).collect();
+    assert!(
+        resources.contains(&"arn:aws:ec2:us-east-1::image/ami-0abc"),
+        "{got:?}"
+    );
+    assert!(
+        resources.contains(&"arn:aws:ec2:us-east-1:111122223333:instance/*"),
+        "{got:?}"
+    );
+    assert!(
+        resources.contains(&"arn:aws:ec2:us-east-1:111122223333:security-group/*"),
+        "{got:?}"
+    );
+    assert!(
+        !resources.contains(&"*"),
+        "stays within the account: {got:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("ec2:RunInstances") && n.contains("instance")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn bedrock_model_types_stay_alternatives() {
+    let got = grants(
+        "bedrock-runtime",
+        "InvokeModel",
+        r#"{"modelId":"anthropic.claude-v2"}"#,
+    );
+    assert_eq!(
+        got,
+        pairs(&[(
+            "bedrock:InvokeModel",
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2"
+        )])
+    );
+}
