@@ -80,6 +80,7 @@ impl TrailArgs {
             to,
             strict: self.strict,
             threads: self.threads,
+            progress: std::io::stderr().is_terminal(),
         })
     }
 

@@ -24,6 +24,8 @@ pub struct ScanOptions {
     pub strict: bool,
     /// Threads to read files with; 0 uses every core.
     pub threads: usize,
+    /// Show `files done/total` on stderr while scanning (the CLI sets it for a terminal).
+    pub progress: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,7 @@ pub fn scan_paths(paths: &[PathBuf], opts: &ScanOptions) -> Result<Usage, ScanEr
     // Under `strict`, the error reported is the first in file order, whichever thread finds one
     // first: files after a failed one are skipped, files before it still run.
     let first_failure = AtomicUsize::new(usize::MAX);
+    let progress = Progress::new(opts.progress, files.len());
     let scan = || {
         files
             .par_iter()
@@ -59,13 +62,12 @@ pub fn scan_paths(paths: &[PathBuf], opts: &ScanOptions) -> Result<Usage, ScanEr
                         return Ok(Usage::default());
                     }
                     let mut usage = Usage::default();
-                    scanner
-                        .file(path, raw, text, &mut usage)
-                        .map(|()| usage)
-                        .map_err(|e| {
-                            first_failure.fetch_min(i, Ordering::Relaxed);
-                            (i, e)
-                        })
+                    let result = scanner.file(path, raw, text, &mut usage);
+                    progress.file_done();
+                    result.map(|()| usage).map_err(|e| {
+                        first_failure.fetch_min(i, Ordering::Relaxed);
+                        (i, e)
+                    })
                 },
             )
             .reduce(
@@ -88,9 +90,43 @@ pub fn scan_paths(paths: &[PathBuf], opts: &ScanOptions) -> Result<Usage, ScanEr
             source: io::Error::other(e),
         })?
         .install(scan)
-        .map_err(|(_, e)| e)?;
-    usage.merge(scanned);
+        .map_err(|(_, e)| e);
+    progress.finish();
+    usage.merge(scanned?);
     Ok(usage)
+}
+
+/// A `done/total files` counter on stderr, redrawn about 200 times over a scan at most.
+struct Progress {
+    enabled: bool,
+    total: usize,
+    done: AtomicUsize,
+}
+
+impl Progress {
+    fn new(enabled: bool, total: usize) -> Self {
+        Progress {
+            enabled: enabled && total > 1,
+            total,
+            done: AtomicUsize::new(0),
+        }
+    }
+
+    fn file_done(&self) {
+        if !self.enabled {
+            return;
+        }
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if done == self.total || done.is_multiple_of((self.total / 200).max(1)) {
+            eprint!("\rscanning CloudTrail: {done}/{} files", self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[2K");
+        }
+    }
 }
 
 /// Scans one file's bytes (gzip or not, detected by its magic bytes) into `usage`: the building
