@@ -35,19 +35,22 @@ fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-#[test]
-fn generates_the_example_role_policy() {
+/// Runs `generate` for the example role with `extra` arguments; returns the policy text and
+/// the `--report` JSON.
+fn generate_with_report(extra: &[&str]) -> (String, serde_json::Value) {
     let dir = tempdir();
     let report = dir.path().join("report.json");
-    let out = ok_stdout(&[
-        "generate",
-        "--cloudtrail",
-        EXAMPLES,
-        "--principal",
-        ROLE,
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let mut args = vec!["generate", "--cloudtrail", EXAMPLES, "--principal", ROLE];
+    args.extend_from_slice(extra);
+    args.extend(["--report", report.to_str().unwrap()]);
+    let out = ok_stdout(&args);
+    let report = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    (out, report)
+}
+
+#[test]
+fn generates_the_example_role_policy() {
+    let (out, report) = generate_with_report(&[]);
     let policy = iam_tailor::policy::Policy::parse(&out).unwrap();
     assert_eq!(
         policy.canonical_json_pretty() + "\n",
@@ -69,8 +72,6 @@ fn generates_the_example_role_policy() {
     // Denied attempts and other principals' calls are never granted.
     assert!(!actions.contains(&"iam:ListRoles"));
     assert!(!actions.contains(&"s3:DeleteObject"));
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(report["filesScanned"], 3);
     assert_eq!(report["denied"][0]["eventName"], "ListRoles");
     assert_eq!(report["revisions"][0].as_str().unwrap(), policy.revision());
@@ -106,25 +107,11 @@ fn output_does_not_depend_on_threads() {
 
 #[test]
 fn current_policies_cut_the_output_and_formats_agree() {
-    let dir = tempdir();
-    let report = dir.path().join("report.json");
-    let out = ok_stdout(&[
-        "generate",
-        "--cloudtrail",
-        EXAMPLES,
-        "--principal",
-        ROLE,
-        "--current",
-        CURRENT,
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let (out, report) = generate_with_report(&["--current", CURRENT]);
     let policy = iam_tailor::policy::Policy::parse(&out).unwrap();
     let current =
         iam_tailor::policy::Policy::parse(&std::fs::read_to_string(CURRENT).unwrap()).unwrap();
     assert!(iam_tailor::policy::analysis::grants_no_new_access(&[policy], &[current]).is_proven());
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let dropped: Vec<&str> = report["dropped"]
         .as_array()
         .unwrap()
