@@ -5,5 +5,6 @@ pub mod aws;
 pub mod catalog;
 pub mod cli;
 pub mod cloudtrail;
+pub mod controller;
 pub mod generate;
 pub mod policy;

@@ -35,6 +35,8 @@ enum Command {
     Generate(Box<generate::Args>),
     /// List the granted actions a principal did not use.
     Unused(Box<unused::Args>),
+    /// Print the LeastPrivilegeRole CustomResourceDefinition (YAML).
+    Crd,
 }
 
 /// Output format shared by the commands.
@@ -53,6 +55,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Expand(args) => expand::run(args),
         Command::Generate(args) => generate::run(*args),
         Command::Unused(args) => unused::run(*args),
+        Command::Crd => {
+            print!("{}", crate::controller::crd::crd_yaml());
+            Ok(0)
+        }
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,319 @@
+//! The `LeastPrivilegeRole` custom resource (group `iamtailor.dev`, short name `lpr`).
+//!
+//! The Rust types are the source of truth: `iam-tailor crd` prints the CRD generated from them,
+//! `crds/leastprivilegeroles.iamtailor.dev.yaml` is that output committed, and a test fails
+//! when the two differ. Validation lives in the schema (enums, patterns) because the
+//! Kubernetes versions this must run on (1.20+) have no CEL rules.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A role iam-tailor keeps at least privilege.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(
+    group = "iamtailor.dev",
+    version = "v1alpha1",
+    kind = "LeastPrivilegeRole",
+    namespaced,
+    shortname = "lpr",
+    status = "LeastPrivilegeRoleStatus",
+    printcolumn = r#"{"name":"Role","type":"string","jsonPath":".spec.roleName"}"#,
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
+    printcolumn = r#"{"name":"InSync","type":"string","jsonPath":".status.conditions[?(@.type==\"InSync\")].status"}"#,
+    printcolumn = r#"{"name":"Unused","type":"integer","jsonPath":".status.analysis.unusedActions"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LeastPrivilegeRoleSpec {
+    /// The IAM role's name. Give this or `roleArn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[\w+=,.@-]{1,64}$"))]
+    pub role_name: Option<String>,
+    /// The IAM role's ARN (for a role with a path, or in another account with `assumeRoleArn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"))]
+    pub role_arn: Option<String>,
+    /// A role the operator assumes to reach the role's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"))]
+    pub assume_role_arn: Option<String>,
+    /// Observe only reports; Recommend also proposes a policy; Enforce applies approved ones.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Where the role's CloudTrail logs are.
+    pub cloud_trail: CloudTrailSource,
+    /// How far back generation looks: `90d`, `12h`, `2w`.
+    #[serde(default = "default_window")]
+    #[schemars(regex(pattern = r"^\d+[mhdw]$"))]
+    pub window: String,
+    /// How often the analysis runs again.
+    #[serde(default = "default_regenerate_every")]
+    #[schemars(regex(pattern = r"^\d+[mhdw]$"))]
+    pub regenerate_every: String,
+    /// Manual: apply only the revision named in `approvedRevision`. Automatic: apply proposals
+    /// that only remove access.
+    #[serde(default)]
+    pub approval: Approval,
+    /// The proposal revision a human approved (Manual approval), `sha256:…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(sha256:[0-9a-f]{64})?$"))]
+    pub approved_revision: Option<String>,
+    /// Permissions always kept, used or not (rare events the window may miss).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep: Vec<KeepRule>,
+    /// Action patterns never granted, even if used (`iam:*`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forbid: Vec<String>,
+    /// Enforce: detach the managed policies iam-tailor did not make, or keep them.
+    #[serde(default)]
+    pub attached_policies: AttachedPolicies,
+    /// Enforce: delete the inline policies iam-tailor did not make, or keep them.
+    #[serde(default)]
+    pub inline_policies: InlinePolicies,
+    /// How often the live role is compared with the applied policy, and what to do on drift.
+    #[serde(default)]
+    pub drift: DriftSpec,
+    /// On deletion of this resource: leave the role as it is, or put the backup back.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+fn default_window() -> String {
+    "90d".to_string()
+}
+
+fn default_regenerate_every() -> String {
+    "24h".to_string()
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Observe,
+    Recommend,
+    Enforce,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum Approval {
+    #[default]
+    Manual,
+    Automatic,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum AttachedPolicies {
+    #[default]
+    Detach,
+    Keep,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum InlinePolicies {
+    #[default]
+    Delete,
+    Keep,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum DriftAction {
+    #[default]
+    Revert,
+    Report,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    #[default]
+    Retain,
+    Restore,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudTrailSource {
+    /// Trail log files in S3 (`AWSLogs/…` below `prefix`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3TrailSource>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct S3TrailSource {
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeepRule {
+    pub actions: Vec<String>,
+    /// Resource ARNs or patterns; all resources when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Why: shown in reports and reviews.
+    pub reason: String,
+    /// After this date (`YYYY-MM-DD`) the rule no longer applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\d{4}-\d{2}-\d{2}$"))]
+    pub expires: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftSpec {
+    #[serde(default = "default_drift_interval")]
+    #[schemars(regex(pattern = r"^\d+[smhd]$"))]
+    pub interval: String,
+    #[serde(default)]
+    pub action: DriftAction,
+}
+
+fn default_drift_interval() -> String {
+    "5m".to_string()
+}
+
+impl Default for DriftSpec {
+    fn default() -> Self {
+        DriftSpec {
+            interval: default_drift_interval(),
+            action: DriftAction::default(),
+        }
+    }
+}
+
+/// What the operator last observed and did.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LeastPrivilegeRoleStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Analyzed, ProposalReady, Approved, InSync, Drifted, Ready.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<Proposal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Applied>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<Backup>,
+    /// The last applied revisions, newest first (at most 10), for rollback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Applied>,
+}
+
+/// A Kubernetes-style condition; `lastTransitionTime` changes only when `status` does.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// True, False or Unknown.
+    pub status: String,
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    /// RFC 3339.
+    pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Analysis {
+    pub window_start: String,
+    pub window_end: String,
+    pub files_scanned: u64,
+    pub events_scanned: u64,
+    pub events_matched: u64,
+    pub used_actions: u64,
+    pub granted_actions: u64,
+    pub unused_actions: u64,
+    pub denied_attempts: u64,
+    pub unmapped: u64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Proposal {
+    /// `sha256:` of the canonical policy JSON.
+    pub revision: String,
+    /// The canonical JSON of the proposed policy documents.
+    pub policy: String,
+    pub generated_at: String,
+    /// Catalog actions the proposal takes away from the role.
+    pub removes: u64,
+    /// Catalog actions the proposal would add (0 unless something is wrong).
+    pub adds: u64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    pub revision: String,
+    pub applied_at: String,
+    #[serde(default)]
+    pub policy_arns: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Backup {
+    /// The ConfigMap (same namespace) holding the role's original state.
+    pub config_map: String,
+}
+
+/// The CRD as YAML, exactly as committed in `crds/`.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crd = LeastPrivilegeRole::crd();
+    format!(
+        "# Generated by `iam-tailor crd` from src/controller/crd.rs; do not edit.\n---\n{}",
+        serde_norway::to_string(&crd).expect("the CRD serializes")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_a_minimal_spec() {
+        let spec: LeastPrivilegeRoleSpec = serde_json::from_str(
+            r#"{"roleName":"checkout-api","cloudTrail":{"s3":{"bucket":"org-trail-logs"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.mode, Mode::Observe);
+        assert_eq!(spec.approval, Approval::Manual);
+        assert_eq!(spec.window, "90d");
+        assert_eq!(spec.regenerate_every, "24h");
+        assert_eq!(spec.drift.interval, "5m");
+        assert_eq!(spec.drift.action, DriftAction::Revert);
+        assert_eq!(spec.deletion_policy, DeletionPolicy::Retain);
+        assert_eq!(spec.attached_policies, AttachedPolicies::Detach);
+    }
+
+    #[test]
+    fn crd_has_names_columns_and_status_subresource() {
+        let yaml = crd_yaml();
+        for needle in [
+            "name: leastprivilegeroles.iamtailor.dev",
+            "- lpr",
+            "jsonPath: .spec.roleName",
+            "jsonPath: .status.analysis.unusedActions",
+            "status: {}",
+            "- Observe",
+            "- Enforce",
+        ] {
+            assert!(yaml.contains(needle), "{needle} missing from the CRD");
+        }
+    }
+}

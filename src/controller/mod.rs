@@ -1,0 +1,5 @@
+//! The `LeastPrivilegeRole` operator.
+
+pub mod crd;
+
+pub use crd::{LeastPrivilegeRole, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
