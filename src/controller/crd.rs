@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
     namespaced,
     shortname = "lpr",
     status = "LeastPrivilegeRoleStatus",
+    doc = "An IAM role that iam-tailor observes, right-sizes from its CloudTrail activity and keeps at least privilege.",
     printcolumn = r#"{"name":"Role","type":"string","jsonPath":".spec.roleName"}"#,
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"InSync","type":"string","jsonPath":".status.conditions[?(@.type==\"InSync\")].status"}"#,
