@@ -144,8 +144,10 @@ pub struct CloudTrailSource {
 pub struct S3TrailSource {
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
     pub bucket: String,
-    #[serde(default)]
-    pub prefix: String,
+    /// Key prefix above `AWSLogs/`; none when the trail writes at the bucket root. (Optional
+    /// rather than defaulted: Kubernetes 1.20 rejects an empty-string schema default.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }
@@ -219,8 +221,8 @@ pub struct Condition {
     /// True, False or Unknown.
     pub status: String,
     pub reason: String,
-    #[serde(default)]
-    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// RFC 3339.
     pub last_transition_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
