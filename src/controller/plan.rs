@@ -1,0 +1,997 @@
+//! The pure core of reconcile: spec + what the shell observed → IAM operations, status, events.
+//!
+//! Reconcile observes (Kubernetes and AWS reads), calls [`plan`], applies
+//! [`Plan::operations`] in order, then writes [`Plan::status`] and records [`Plan::events`].
+//! Nothing here does I/O or reads the clock, so every decision is unit-tested from fixtures.
+//!
+//! The status a plan returns describes the role *after* its operations succeed; when an
+//! operation fails the shell reports that instead of writing it.
+//!
+//! A proposal may hold several documents (IAM's size limit). Its `policy` is the JSON array of
+//! the documents' compact canonical JSON, in generator order, and its revision is
+//! `sha256:` of exactly that string ([`set_revision`]), so anyone can check it from the
+//! status alone. Document *i* (from 0) becomes the managed policy `iam-tailor-<role>` for
+//! i = 0 and `iam-tailor-<role>-<i+1>` after that, at path `/` in the role's account.
+
+use super::crd::{
+    Analysis, Applied, Approval, AttachedPolicies, Backup, Condition, DeletionPolicy, DriftAction,
+    InlinePolicies, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode, Proposal,
+};
+use crate::generate::Generated;
+use crate::policy::Policy;
+use crate::policy::analysis::{Proof, allowed_actions, grants_no_new_access};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How many earlier applied revisions the status keeps for rollback.
+const HISTORY_LIMIT: usize = 10;
+/// Retry interval while the role does not exist: someone has to create it, no hurry.
+const ROLE_NOT_FOUND_RETRY_SECS: u64 = 600;
+/// After writing, look again soon to confirm the role reads back as planned.
+const VERIFY_AFTER_SECS: u64 = 30;
+
+/// What the shell observed this time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observed {
+    /// The resource's `metadata.name`: names the backup ConfigMap.
+    pub name: String,
+    /// The resource's `metadata.generation`.
+    pub generation: i64,
+    /// RFC 3339, from the caller's clock.
+    pub now: String,
+    /// The status as last written (default for a new resource).
+    pub previous: LeastPrivilegeRoleStatus,
+    pub role: RoleState,
+    /// Whether the backup ConfigMap ([`backup_config_map`]) exists.
+    pub backup_exists: bool,
+    /// Present when the shell ran a generation this time (create, spec change,
+    /// `regenerateEvery` elapsed).
+    pub analysis: Option<AnalysisResult>,
+}
+
+/// The IAM role as read this time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoleState {
+    NotFound,
+    Found(LiveRole),
+}
+
+/// What the role holds, as read from IAM.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveRole {
+    pub name: String,
+    pub arn: String,
+    /// Inline policy name → document.
+    pub inline: BTreeMap<String, Policy>,
+    pub attached: Vec<AttachedPolicy>,
+    pub permissions_boundary: Option<String>,
+}
+
+/// A managed policy attached to the role.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttachedPolicy {
+    pub arn: String,
+    pub name: String,
+    /// The policy's default version.
+    pub document: Policy,
+    /// Made by iam-tailor (the shell decides, e.g. from a tag); such policies are never
+    /// backed up and are detached when the applied revision no longer names them.
+    pub managed_by_iam_tailor: bool,
+}
+
+/// One run of the generator, done by the shell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalysisResult {
+    /// The counts published in `status.analysis` (granted and unused included).
+    pub analysis: Analysis,
+    /// Generated with `current` = the role's live policies, `keep` and `forbid` from the spec.
+    pub generated: Generated,
+}
+
+/// One IAM (or ConfigMap) write, applied by the shell in the order given.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Operation {
+    /// Store the role's original state in a ConfigMap before the first change, for Restore.
+    BackupRole {
+        config_map: String,
+        snapshot: BackupSnapshot,
+    },
+    /// Make the managed policy `name` hold `document` as its default version: create it, or
+    /// add a version (pruning to IAM's 5); nothing when the default already has this content.
+    PutManagedPolicy {
+        name: String,
+        arn: String,
+        /// Compact canonical JSON.
+        document: String,
+    },
+    AttachPolicy {
+        arn: String,
+    },
+    DetachPolicy {
+        arn: String,
+    },
+    PutInlinePolicy {
+        name: String,
+        document: String,
+    },
+    DeleteInlinePolicy {
+        name: String,
+    },
+    SetPermissionsBoundary {
+        arn: String,
+    },
+    DeletePermissionsBoundary,
+    /// Delete one of iam-tailor's managed policies (all its versions); gone already is done.
+    DeleteManagedPolicy {
+        arn: String,
+    },
+}
+
+/// The role as it was before iam-tailor changed it: what Restore puts back.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSnapshot {
+    pub role_name: String,
+    pub role_arn: String,
+    /// Inline policy name → compact canonical JSON.
+    pub inline: BTreeMap<String, String>,
+    /// Attached managed policy ARNs, sorted.
+    pub attached: Vec<String>,
+    /// Customer-managed policy ARN → its default document (canonical JSON), for the record:
+    /// iam-tailor never edits them, so Restore does not write them back.
+    pub customer_managed: BTreeMap<String, String>,
+    pub permissions_boundary: Option<String>,
+}
+
+impl BackupSnapshot {
+    /// The snapshot of `live`, leaving out iam-tailor's own policies.
+    pub fn of(live: &LiveRole) -> BackupSnapshot {
+        let theirs = || live.attached.iter().filter(|a| !a.managed_by_iam_tailor);
+        let mut attached: Vec<String> = theirs().map(|a| a.arn.clone()).collect();
+        attached.sort();
+        attached.dedup();
+        BackupSnapshot {
+            role_name: live.name.clone(),
+            role_arn: live.arn.clone(),
+            inline: live
+                .inline
+                .iter()
+                .map(|(name, doc)| (name.clone(), doc.canonical_json()))
+                .collect(),
+            attached,
+            customer_managed: theirs()
+                .filter(|a| !is_aws_managed(&a.arn))
+                .map(|a| (a.arn.clone(), a.document.canonical_json()))
+                .collect(),
+            permissions_boundary: live.permissions_boundary.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+/// A Kubernetes Event the shell records on the resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedEvent {
+    pub type_: EventType,
+    /// UpperCamelCase.
+    pub reason: String,
+    pub note: String,
+}
+
+/// When to reconcile again if nothing changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requeue {
+    After(u64),
+    /// Only a change to the resource helps (an invalid spec).
+    AwaitChange,
+}
+
+/// Everything reconcile does this time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub operations: Vec<Operation>,
+    pub status: LeastPrivilegeRoleStatus,
+    pub events: Vec<PlannedEvent>,
+    pub requeue: Requeue,
+}
+
+/// The backup ConfigMap's name for the resource `name`.
+pub fn backup_config_map(name: &str) -> String {
+    format!("iam-tailor-backup-{name}")
+}
+
+/// The name of iam-tailor's managed policy for document `index` (from 0) of `role`'s proposal.
+pub fn managed_policy_name(role: &str, index: usize) -> String {
+    match index {
+        0 => format!("iam-tailor-{role}"),
+        i => format!("iam-tailor-{role}-{}", i + 1),
+    }
+}
+
+/// The ARN of the managed policy `name` at path `/` in the account of `role_arn`.
+pub fn managed_policy_arn(role_arn: &str, name: &str) -> String {
+    let account_prefix: Vec<&str> = role_arn.split(':').take(5).collect();
+    format!("{}:policy/{name}", account_prefix.join(":"))
+}
+
+/// The JSON array of the documents' canonical JSON: `status.proposal.policy`.
+pub fn set_json(documents: &[Policy]) -> String {
+    let parts: Vec<String> = documents.iter().map(Policy::canonical_json).collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// `sha256:` of [`set_json`]: the revision of a policy set.
+pub fn set_revision(documents: &[Policy]) -> String {
+    sha256(&set_json(documents))
+}
+
+fn sha256(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The documents of a proposal, parsed back from its `policy`.
+fn proposal_documents(proposal: &Proposal) -> Result<Vec<Policy>, String> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(&proposal.policy)
+        .map_err(|e| format!("status.proposal.policy is not a JSON array: {e}"))?;
+    values
+        .iter()
+        .map(|v| Policy::from_value(v).map_err(|e| format!("status.proposal.policy: {e}")))
+        .collect()
+}
+
+fn is_aws_managed(arn: &str) -> bool {
+    arn.contains(":aws:policy/")
+}
+
+/// `90d`, `5m`, … in seconds; `units` lists the suffixes allowed. Zero is not a duration.
+fn parse_duration(text: &str, units: &str) -> Option<u64> {
+    let unit = text.chars().last()?;
+    let digits = &text[..text.len() - unit.len_utf8()];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !units.contains(unit) {
+        return None;
+    }
+    let per = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return None,
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)?
+        .checked_mul(per)
+}
+
+/// The spec errors the schema cannot express, all of them, so one edit can fix them all.
+fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<(), String> {
+    let mut errors = Vec::new();
+    let given = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+    match (given(&spec.role_name), given(&spec.role_arn)) {
+        (true, true) => errors.push("give roleName or roleArn, not both".to_string()),
+        (false, false) => errors.push("give roleName or roleArn".to_string()),
+        _ => {}
+    }
+    for (field, value, units) in [
+        ("window", &spec.window, "mhdw"),
+        ("regenerateEvery", &spec.regenerate_every, "mhdw"),
+        ("drift.interval", &spec.drift.interval, "smhd"),
+    ] {
+        if parse_duration(value, units).is_none() {
+            errors.push(format!(
+                "{field} {value:?} is not a positive number followed by one of {units}"
+            ));
+        }
+    }
+    if spec.mode != Mode::Observe && spec.cloud_trail.s3.is_none() {
+        errors.push(format!(
+            "mode {:?} needs cloudTrail.s3 to generate a policy from",
+            spec.mode
+        ));
+    }
+    if let Some(rev) = spec.approved_revision.as_deref().filter(|r| !r.is_empty()) {
+        let hex = rev.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            errors.push(format!("approvedRevision {rev:?} is not sha256:<64 hex>"));
+        }
+    }
+    for (i, keep) in spec.keep.iter().enumerate() {
+        if keep.actions.is_empty() {
+            errors.push(format!("keep[{i}] lists no actions"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+const CONDITION_TYPES: [&str; 6] = [
+    "Analyzed",
+    "ProposalReady",
+    "Approved",
+    "InSync",
+    "Drifted",
+    "Ready",
+];
+
+const TRUE: &str = "True";
+const FALSE: &str = "False";
+const UNKNOWN: &str = "Unknown";
+
+/// Collects the plan; conditions are set by type and emitted in [`CONDITION_TYPES`] order.
+struct Builder<'a> {
+    observed: &'a Observed,
+    status: LeastPrivilegeRoleStatus,
+    /// Type → (status, reason, message).
+    conditions: BTreeMap<&'static str, (&'static str, &'static str, String)>,
+    operations: Vec<Operation>,
+    events: Vec<PlannedEvent>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(observed: &'a Observed) -> Self {
+        let mut status = observed.previous.clone();
+        status.observed_generation = Some(observed.generation);
+        Builder {
+            observed,
+            status,
+            conditions: BTreeMap::new(),
+            operations: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn set(
+        &mut self,
+        type_: &'static str,
+        status: &'static str,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) {
+        self.conditions
+            .insert(type_, (status, reason, message.into()));
+    }
+
+    fn event(&mut self, type_: EventType, reason: &str, note: impl Into<String>) {
+        self.events.push(PlannedEvent {
+            type_,
+            reason: reason.to_string(),
+            note: note.into(),
+        });
+    }
+
+    /// Unset conditions become Unknown; `lastTransitionTime` stays as it was unless the
+    /// condition's status changed, so a steady state writes an identical status.
+    fn finish(mut self, requeue: Requeue) -> Plan {
+        let previous = &self.observed.previous.conditions;
+        let conditions = CONDITION_TYPES
+            .iter()
+            .map(|type_| {
+                let (status, reason, message) =
+                    self.conditions
+                        .remove(type_)
+                        .unwrap_or((UNKNOWN, "Pending", String::new()));
+                let last_transition_time = previous
+                    .iter()
+                    .find(|c| c.type_ == *type_ && c.status == status)
+                    .map(|c| c.last_transition_time.clone())
+                    .unwrap_or_else(|| self.observed.now.clone());
+                Condition {
+                    type_: type_.to_string(),
+                    status: status.to_string(),
+                    reason: reason.to_string(),
+                    message,
+                    last_transition_time,
+                    observed_generation: Some(self.observed.generation),
+                }
+            })
+            .collect();
+        self.status.conditions = conditions;
+        Plan {
+            operations: self.operations,
+            status: self.status,
+            events: self.events,
+            requeue,
+        }
+    }
+}
+
+/// The role as the spec names it, for messages.
+fn role_label(spec: &LeastPrivilegeRoleSpec) -> &str {
+    spec.role_name
+        .as_deref()
+        .or(spec.role_arn.as_deref())
+        .unwrap_or("")
+}
+
+/// Inline documents and attached default versions: everything the role is granted.
+fn live_documents(live: &LiveRole) -> Vec<Policy> {
+    live.inline
+        .values()
+        .chain(live.attached.iter().map(|a| &a.document))
+        .cloned()
+        .collect()
+}
+
+/// The proposal for `documents`, with removes/adds counted in catalog actions against `live`.
+fn propose(documents: &[Policy], live: &LiveRole, now: &str) -> Proposal {
+    let names = |policies: &[Policy]| -> BTreeSet<String> {
+        allowed_actions(policies)
+            .into_iter()
+            .map(|a| a.action)
+            .collect()
+    };
+    let granted = names(&live_documents(live));
+    let proposed = names(documents);
+    Proposal {
+        revision: set_revision(documents),
+        policy: set_json(documents),
+        generated_at: now.to_string(),
+        removes: granted.difference(&proposed).count() as u64,
+        adds: proposed.difference(&granted).count() as u64,
+    }
+}
+
+/// What the role should hold: iam-tailor's documents attached under their names.
+struct Target {
+    revision: String,
+    /// (name, ARN) per document, in document order.
+    policies: Vec<(String, String)>,
+    /// The documents, when known; drift of an applied revision whose documents the status no
+    /// longer holds can be detected (by revision) but not put back.
+    documents: Option<Vec<Policy>>,
+}
+
+impl Target {
+    fn proposal(live: &LiveRole, revision: &str, documents: Vec<Policy>) -> Target {
+        Target {
+            revision: revision.to_string(),
+            policies: (0..documents.len())
+                .map(|i| {
+                    let name = managed_policy_name(&live.name, i);
+                    let arn = managed_policy_arn(&live.arn, &name);
+                    (name, arn)
+                })
+                .collect(),
+            documents: Some(documents),
+        }
+    }
+
+    fn applied(applied: &Applied, documents: Option<Vec<Policy>>) -> Target {
+        let policies: Vec<(String, String)> = applied
+            .policy_arns
+            .iter()
+            .map(|arn| {
+                let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
+                (name, arn.clone())
+            })
+            .collect();
+        Target {
+            revision: applied.revision.clone(),
+            documents: documents.filter(|d| d.len() == policies.len()),
+            policies,
+        }
+    }
+}
+
+/// The operations that bring `live` to `target`, and what differs in words (for drift).
+struct Convergence {
+    operations: Vec<Operation>,
+    changes: Vec<String>,
+}
+
+/// Puts and attaches come before any detach or delete, so the role never holds less than
+/// the target while it switches.
+fn converge(spec: &LeastPrivilegeRoleSpec, live: &LiveRole, target: &Target) -> Convergence {
+    let attached: BTreeMap<&str, &AttachedPolicy> =
+        live.attached.iter().map(|a| (a.arn.as_str(), a)).collect();
+    let (mut puts, mut attaches, mut detaches, mut deletes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut changes = Vec::new();
+    for (i, (name, arn)) in target.policies.iter().enumerate() {
+        let wanted = target.documents.as_ref().map(|d| d[i].canonical_json());
+        let put = |document: String| Operation::PutManagedPolicy {
+            name: name.clone(),
+            arn: arn.clone(),
+            document,
+        };
+        match (attached.get(arn.as_str()), wanted) {
+            (Some(a), Some(wanted)) => {
+                if a.document.canonical_json() != wanted {
+                    changes.push(format!("content of {name} changed"));
+                    puts.push(put(wanted));
+                }
+            }
+            (Some(_), None) => {}
+            (None, wanted) => {
+                changes.push(format!("{name} detached"));
+                puts.extend(wanted.map(put));
+                attaches.push(Operation::AttachPolicy { arn: arn.clone() });
+            }
+        }
+    }
+    if target.documents.is_none() {
+        let live_set: Option<Vec<Policy>> = target
+            .policies
+            .iter()
+            .map(|(_, arn)| attached.get(arn.as_str()).map(|a| a.document.clone()))
+            .collect();
+        if live_set.is_some_and(|docs| set_revision(&docs) != target.revision) {
+            changes.push(format!(
+                "content of iam-tailor's policies no longer matches {} (its documents are no \
+                 longer in the status, so it cannot be put back)",
+                target.revision
+            ));
+        }
+    }
+    let ours: BTreeSet<&str> = target.policies.iter().map(|(_, a)| a.as_str()).collect();
+    for (arn, a) in &attached {
+        if ours.contains(arn) {
+            continue;
+        }
+        if a.managed_by_iam_tailor {
+            changes.push(format!("stale iam-tailor policy {} attached", a.name));
+        } else if spec.attached_policies == AttachedPolicies::Detach {
+            changes.push(format!("{} attached out of band", a.name));
+        } else {
+            continue;
+        }
+        detaches.push(Operation::DetachPolicy {
+            arn: arn.to_string(),
+        });
+    }
+    if spec.inline_policies == InlinePolicies::Delete {
+        for name in live.inline.keys() {
+            changes.push(format!("inline policy {name} added"));
+            deletes.push(Operation::DeleteInlinePolicy { name: name.clone() });
+        }
+    }
+    let mut operations = puts;
+    operations.extend(attaches);
+    operations.extend(detaches);
+    operations.extend(deletes);
+    Convergence {
+        operations,
+        changes,
+    }
+}
+
+/// The event recorded for each write.
+fn operation_event(op: &Operation) -> PlannedEvent {
+    let (reason, note) = match op {
+        Operation::BackupRole { config_map, .. } => (
+            "BackedUp",
+            format!("saved the role's original policies in ConfigMap {config_map}"),
+        ),
+        Operation::PutManagedPolicy { name, .. } => {
+            ("PolicyPut", format!("put managed policy {name}"))
+        }
+        Operation::AttachPolicy { arn } => ("PolicyAttached", format!("attached {arn}")),
+        Operation::DetachPolicy { arn } => ("PolicyDetached", format!("detached {arn}")),
+        Operation::PutInlinePolicy { name, .. } => {
+            ("InlinePolicyPut", format!("put inline policy {name}"))
+        }
+        Operation::DeleteInlinePolicy { name } => (
+            "InlinePolicyDeleted",
+            format!("deleted inline policy {name}"),
+        ),
+        Operation::SetPermissionsBoundary { arn } => (
+            "PermissionsBoundarySet",
+            format!("set permissions boundary {arn}"),
+        ),
+        Operation::DeletePermissionsBoundary => (
+            "PermissionsBoundaryDeleted",
+            "removed the permissions boundary".to_string(),
+        ),
+        Operation::DeleteManagedPolicy { arn } => {
+            ("PolicyDeleted", format!("deleted managed policy {arn}"))
+        }
+    };
+    PlannedEvent {
+        type_: EventType::Normal,
+        reason: reason.to_string(),
+        note,
+    }
+}
+
+/// Spec + observation → operations, status and events; see the module docs.
+pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
+    let mut b = Builder::new(observed);
+    if let Err(message) = validate(spec) {
+        b.set("Ready", FALSE, "InvalidSpec", message);
+        return b.finish(Requeue::AwaitChange);
+    }
+    let steady = [
+        parse_duration(&spec.drift.interval, "smhd"),
+        parse_duration(&spec.regenerate_every, "mhdw"),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(300);
+
+    if let Some(result) = &observed.analysis {
+        let a = &result.analysis;
+        let mut note = format!(
+            "{} of {} granted actions used, {} unused",
+            a.used_actions, a.granted_actions, a.unused_actions
+        );
+        if !result.generated.dropped.is_empty() {
+            note.push_str(&format!(
+                "; {} used (action, resource) pairs left out: the role's policies do not grant them",
+                result.generated.dropped.len()
+            ));
+        }
+        b.event(EventType::Normal, "Analyzed", note);
+        b.status.analysis = Some(a.clone());
+    }
+    match &b.status.analysis {
+        Some(a) => {
+            let message = format!("CloudTrail {} to {}", a.window_start, a.window_end);
+            b.set("Analyzed", TRUE, "Analyzed", message);
+        }
+        None => b.set("Analyzed", UNKNOWN, "AwaitingAnalysis", "no analysis yet"),
+    }
+
+    let live = match &observed.role {
+        RoleState::NotFound => {
+            b.set(
+                "Ready",
+                FALSE,
+                "RoleNotFound",
+                format!("role {} not found", role_label(spec)),
+            );
+            return b.finish(Requeue::After(ROLE_NOT_FOUND_RETRY_SECS));
+        }
+        RoleState::Found(live) => live,
+    };
+
+    if spec.mode == Mode::Observe {
+        b.status.proposal = None;
+        b.set(
+            "ProposalReady",
+            FALSE,
+            "ObserveMode",
+            "mode Observe only reports",
+        );
+    } else {
+        if let Some(result) = &observed.analysis {
+            let proposal = propose(&result.generated.policies, live, &observed.now);
+            let previous = b.status.proposal.as_ref().map(|p| p.revision.as_str());
+            if previous != Some(proposal.revision.as_str()) {
+                b.event(
+                    EventType::Normal,
+                    "ProposalReady",
+                    format!(
+                        "proposal {} removes {} actions, adds {}",
+                        proposal.revision, proposal.removes, proposal.adds
+                    ),
+                );
+            }
+            b.status.proposal = Some(proposal);
+        }
+        match &b.status.proposal {
+            Some(p) => {
+                let message = format!(
+                    "{} removes {} actions, adds {}",
+                    p.revision, p.removes, p.adds
+                );
+                b.set("ProposalReady", TRUE, "ProposalReady", message);
+            }
+            None => b.set(
+                "ProposalReady",
+                UNKNOWN,
+                "AwaitingAnalysis",
+                "no proposal yet",
+            ),
+        }
+    }
+
+    let proposal = b.status.proposal.clone();
+    let parsed = proposal.as_ref().map(|p| (p, proposal_documents(p)));
+    // A problem that makes Ready False; drift adds its own below.
+    let mut problem: Option<(&'static str, String)> = None;
+    let mut may_revert = spec.mode == Mode::Enforce && spec.drift.action == DriftAction::Revert;
+    let mut applying = None;
+    if spec.mode != Mode::Enforce {
+        let message = format!("mode {:?} never writes to IAM", spec.mode);
+        b.set("Approved", FALSE, "NotEnforcing", message);
+    } else {
+        match &parsed {
+            None => b.set("Approved", UNKNOWN, "AwaitingProposal", "no proposal yet"),
+            Some((_, Err(e))) => {
+                b.set("Approved", FALSE, "InvalidProposal", e.clone());
+                problem = Some(("InvalidProposal", e.clone()));
+            }
+            Some((p, Ok(docs))) => {
+                let applied = b.status.applied.as_ref().map(|a| a.revision.as_str());
+                if applied == Some(p.revision.as_str()) {
+                    let message = format!("{} is applied", p.revision);
+                    b.set("Approved", TRUE, "Applied", message);
+                } else if docs.is_empty() {
+                    b.set(
+                        "Approved",
+                        FALSE,
+                        "EmptyProposal",
+                        "the proposal grants nothing; iam-tailor does not strip a role of all access",
+                    );
+                } else {
+                    match grants_no_new_access(docs, &live_documents(live)) {
+                        Proof::CannotProve(reasons) => {
+                            let message = format!(
+                                "{} may grant access the role does not have: {}",
+                                p.revision,
+                                reasons.join("; ")
+                            );
+                            b.event(EventType::Warning, "NotProvablyNarrower", message.clone());
+                            b.set("Approved", FALSE, "NotProvablyNarrower", message.clone());
+                            problem = Some(("NotProvablyNarrower", message));
+                            // Nothing is written while a proposal cannot be proven safe.
+                            may_revert = false;
+                        }
+                        Proof::Proven => {
+                            let approved = match spec.approval {
+                                Approval::Automatic => p.adds == 0,
+                                Approval::Manual => {
+                                    spec.approved_revision.as_deref() == Some(p.revision.as_str())
+                                }
+                            };
+                            if approved {
+                                let message =
+                                    format!("{} approved ({:?})", p.revision, spec.approval);
+                                b.set("Approved", TRUE, "Approved", message);
+                                applying = Some(((*p).clone(), docs.clone()));
+                            } else {
+                                let why = match spec.approval {
+                                    Approval::Manual => String::new(),
+                                    Approval::Automatic => format!(
+                                        "it adds {} actions, so Automatic approval does not apply it; ",
+                                        p.adds
+                                    ),
+                                };
+                                let message = format!(
+                                    "{why}set spec.approvedRevision to {} to apply it",
+                                    p.revision
+                                );
+                                b.set("Approved", FALSE, "AwaitingApproval", message);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if let Some((p, documents)) = applying {
+        let target = Target::proposal(live, &p.revision, documents);
+        b.operations = converge(spec, live, &target).operations;
+        let applied = Applied {
+            revision: p.revision.clone(),
+            applied_at: observed.now.clone(),
+            policy_arns: target.policies.iter().map(|(_, arn)| arn.clone()).collect(),
+        };
+        if let Some(previous) = b.status.applied.take() {
+            b.status.history.insert(0, previous);
+            b.status.history.truncate(HISTORY_LIMIT);
+        }
+        let names: Vec<&str> = target.policies.iter().map(|(n, _)| n.as_str()).collect();
+        b.event(
+            EventType::Normal,
+            "PolicyApplied",
+            format!(
+                "applied {} as {}; removes {} actions",
+                p.revision,
+                names.join(", "),
+                p.removes
+            ),
+        );
+        b.status.applied = Some(applied);
+        let message = format!("{} applied", p.revision);
+        b.set("InSync", TRUE, "Applied", message.clone());
+        b.set("Drifted", FALSE, "Applied", message);
+    } else if let Some(applied) = b.status.applied.clone() {
+        let documents = match &parsed {
+            Some((p, Ok(docs))) if p.revision == applied.revision => Some(docs.clone()),
+            _ => None,
+        };
+        let target = Target::applied(&applied, documents);
+        let convergence = converge(spec, live, &target);
+        if convergence.changes.is_empty() {
+            let message = format!("the role holds {}", applied.revision);
+            b.set("InSync", TRUE, "InSync", message.clone());
+            b.set("Drifted", FALSE, "InSync", message);
+        } else {
+            let what = convergence.changes.join("; ");
+            let revert = may_revert && !convergence.operations.is_empty();
+            let (reason, note) = if revert {
+                ("Reverting", format!("{what}; reverting"))
+            } else {
+                ("Reported", what.clone())
+            };
+            b.event(EventType::Warning, "Drifted", note.clone());
+            b.set("InSync", FALSE, "Drifted", what.clone());
+            b.set("Drifted", TRUE, reason, note);
+            if revert {
+                b.operations = convergence.operations;
+            } else if problem.is_none() {
+                problem = Some(("Drifted", what));
+            }
+        }
+    } else {
+        b.set("InSync", UNKNOWN, "NothingApplied", "nothing applied yet");
+        b.set("Drifted", FALSE, "NothingApplied", "nothing applied yet");
+    }
+
+    let config_map = backup_config_map(&observed.name);
+    if !b.operations.is_empty() {
+        if observed.backup_exists {
+            b.status.backup = Some(Backup { config_map });
+        } else if b.status.backup.is_some() {
+            // A new backup now would hold iam-tailor's changes, not the original.
+            b.event(
+                EventType::Warning,
+                "BackupMissing",
+                format!("ConfigMap {config_map} is gone; Restore on deletion cannot work"),
+            );
+        } else {
+            let snapshot = BackupSnapshot::of(live);
+            b.operations.insert(
+                0,
+                Operation::BackupRole {
+                    config_map: config_map.clone(),
+                    snapshot,
+                },
+            );
+            b.status.backup = Some(Backup { config_map });
+        }
+        let events: Vec<PlannedEvent> = b.operations.iter().map(operation_event).collect();
+        b.events.extend(events);
+    } else if observed.backup_exists && b.status.backup.is_none() {
+        // A backup whose status write was lost: name it again.
+        b.status.backup = Some(Backup { config_map });
+    }
+
+    match problem {
+        Some((reason, message)) => b.set("Ready", FALSE, reason, message),
+        None => b.set("Ready", TRUE, "Ready", ""),
+    }
+    let requeue = if b.operations.is_empty() {
+        steady
+    } else {
+        VERIFY_AFTER_SECS
+    };
+    b.finish(Requeue::After(requeue))
+}
+
+/// The finalizer's cleanup. Retain leaves the role as it is. Restore puts `backup` back
+/// exactly (inline documents, attachments, boundary) and then detaches and deletes
+/// iam-tailor's managed policies, adding before removing. The status is left as it was.
+pub fn plan_cleanup(
+    spec: &LeastPrivilegeRoleSpec,
+    observed: &Observed,
+    backup: Option<&BackupSnapshot>,
+) -> Plan {
+    let mut events = Vec::new();
+    let mut operations = Vec::new();
+    let mut event = |type_, reason: &str, note: String| {
+        events.push(PlannedEvent {
+            type_,
+            reason: reason.to_string(),
+            note,
+        })
+    };
+    match (spec.deletion_policy, &observed.role, backup) {
+        (DeletionPolicy::Retain, _, _) => event(
+            EventType::Normal,
+            "Retained",
+            "deletionPolicy Retain: the role keeps its current policies".to_string(),
+        ),
+        (DeletionPolicy::Restore, RoleState::NotFound, _) => event(
+            EventType::Normal,
+            "RoleGone",
+            "the role no longer exists; nothing to restore".to_string(),
+        ),
+        (DeletionPolicy::Restore, RoleState::Found(_), None) => {
+            if let Some(b) = &observed.previous.backup {
+                event(
+                    EventType::Warning,
+                    "BackupMissing",
+                    format!(
+                        "ConfigMap {} is gone, so the role cannot be restored; set \
+                         deletionPolicy: Retain to delete without restoring",
+                        b.config_map
+                    ),
+                );
+            } else {
+                event(
+                    EventType::Normal,
+                    "NothingToRestore",
+                    "iam-tailor never changed the role".to_string(),
+                );
+            }
+        }
+        (DeletionPolicy::Restore, RoleState::Found(live), Some(backup)) => {
+            operations = restore(live, backup, &observed.previous);
+            events.extend(operations.iter().map(operation_event));
+        }
+    }
+    Plan {
+        operations,
+        status: observed.previous.clone(),
+        events,
+        requeue: Requeue::AwaitChange,
+    }
+}
+
+/// Operations that turn `live` back into `backup`, then remove iam-tailor's policies.
+fn restore(
+    live: &LiveRole,
+    backup: &BackupSnapshot,
+    status: &LeastPrivilegeRoleStatus,
+) -> Vec<Operation> {
+    let mut ops = Vec::new();
+    for (name, document) in &backup.inline {
+        if live.inline.get(name).map(Policy::canonical_json).as_ref() != Some(document) {
+            ops.push(Operation::PutInlinePolicy {
+                name: name.clone(),
+                document: document.clone(),
+            });
+        }
+    }
+    let attached: BTreeSet<&str> = live.attached.iter().map(|a| a.arn.as_str()).collect();
+    for arn in &backup.attached {
+        if !attached.contains(arn.as_str()) {
+            ops.push(Operation::AttachPolicy { arn: arn.clone() });
+        }
+    }
+    if live.permissions_boundary != backup.permissions_boundary {
+        ops.push(match &backup.permissions_boundary {
+            Some(arn) => Operation::SetPermissionsBoundary { arn: arn.clone() },
+            None => Operation::DeletePermissionsBoundary,
+        });
+    }
+    let original: BTreeSet<&str> = backup.attached.iter().map(String::as_str).collect();
+    for arn in attached.iter().filter(|arn| !original.contains(*arn)) {
+        ops.push(Operation::DetachPolicy {
+            arn: arn.to_string(),
+        });
+    }
+    for name in live.inline.keys() {
+        if !backup.inline.contains_key(name) {
+            ops.push(Operation::DeleteInlinePolicy { name: name.clone() });
+        }
+    }
+    let ours: BTreeSet<&str> = live
+        .attached
+        .iter()
+        .filter(|a| a.managed_by_iam_tailor)
+        .map(|a| a.arn.as_str())
+        .chain(
+            status
+                .applied
+                .iter()
+                .chain(&status.history)
+                .flat_map(|a| a.policy_arns.iter().map(String::as_str)),
+        )
+        .filter(|arn| !original.contains(arn))
+        .collect();
+    ops.extend(ours.into_iter().map(|arn| Operation::DeleteManagedPolicy {
+        arn: arn.to_string(),
+    }));
+    ops
+}
+
+#[cfg(test)]
+mod tests;

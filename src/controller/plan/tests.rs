@@ -1,0 +1,658 @@
+use super::*;
+use crate::controller::crd::{CloudTrailSource, S3TrailSource};
+
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/checkout-api";
+const OURS: &str = "arn:aws:iam::123456789012:policy/iam-tailor-checkout-api";
+const OURS_2: &str = "arn:aws:iam::123456789012:policy/iam-tailor-checkout-api-2";
+const S3_FULL: &str = "arn:aws:iam::aws:policy/AmazonS3FullAccess";
+const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/boundary";
+const T0: &str = "2025-01-01T00:00:00Z";
+const T1: &str = "2025-01-02T00:00:00Z";
+
+fn doc(action: &str, resource: &str) -> Policy {
+    Policy::parse(&format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"{resource}"}}]}}"#
+    ))
+    .unwrap()
+}
+
+fn get_orders() -> Policy {
+    doc("s3:GetObject", "arn:aws:s3:::orders/*")
+}
+
+fn spec(mode: Mode, approval: Approval) -> LeastPrivilegeRoleSpec {
+    LeastPrivilegeRoleSpec {
+        role_name: Some("checkout-api".to_string()),
+        mode,
+        approval,
+        cloud_trail: CloudTrailSource {
+            s3: Some(S3TrailSource {
+                bucket: "org-trail-logs".to_string(),
+                ..Default::default()
+            }),
+        },
+        window: "90d".to_string(),
+        regenerate_every: "24h".to_string(),
+        ..Default::default()
+    }
+}
+
+fn attached(arn: &str, document: Policy) -> AttachedPolicy {
+    AttachedPolicy {
+        arn: arn.to_string(),
+        name: arn.rsplit('/').next().unwrap().to_string(),
+        document,
+        managed_by_iam_tailor: arn.contains("/iam-tailor-"),
+    }
+}
+
+/// The role before iam-tailor: S3 full access, an inline DynamoDB policy, a boundary.
+fn original_role() -> LiveRole {
+    LiveRole {
+        name: "checkout-api".to_string(),
+        arn: ROLE_ARN.to_string(),
+        inline: BTreeMap::from([("legacy".to_string(), doc("dynamodb:GetItem", "*"))]),
+        attached: vec![attached(S3_FULL, doc("s3:*", "*"))],
+        permissions_boundary: Some(BOUNDARY.to_string()),
+    }
+}
+
+fn analysis(policies: Vec<Policy>) -> AnalysisResult {
+    AnalysisResult {
+        analysis: Analysis {
+            window_start: "2024-10-03T00:00:00Z".to_string(),
+            window_end: T0.to_string(),
+            used_actions: 1,
+            granted_actions: 200,
+            unused_actions: 199,
+            ..Default::default()
+        },
+        generated: Generated {
+            policies,
+            dropped: Vec::new(),
+            forbidden_used: Vec::new(),
+            notes: Vec::new(),
+        },
+    }
+}
+
+fn observed(
+    previous: LeastPrivilegeRoleStatus,
+    role: LiveRole,
+    analysis: Option<AnalysisResult>,
+) -> Observed {
+    Observed {
+        name: "checkout".to_string(),
+        generation: 1,
+        now: T0.to_string(),
+        backup_exists: previous.backup.is_some(),
+        previous,
+        role: RoleState::Found(role),
+        analysis,
+    }
+}
+
+fn condition<'a>(plan: &'a Plan, type_: &str) -> &'a Condition {
+    plan.status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap()
+}
+
+fn assert_condition(plan: &Plan, type_: &str, status: &str, reason: &str) {
+    let c = condition(plan, type_);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        (status, reason),
+        "{type_}: {c:?}"
+    );
+}
+
+fn position(plan: &Plan, wanted: impl Fn(&Operation) -> bool) -> usize {
+    plan.operations
+        .iter()
+        .position(wanted)
+        .unwrap_or_else(|| panic!("operation missing from {:#?}", plan.operations))
+}
+
+/// IAM as a model: applies operations to `role`, with `store` holding managed policies by ARN.
+fn apply(role: &LiveRole, ops: &[Operation], store: &mut BTreeMap<String, Policy>) -> LiveRole {
+    let mut role = role.clone();
+    for a in &role.attached {
+        store.entry(a.arn.clone()).or_insert(a.document.clone());
+    }
+    for op in ops {
+        match op {
+            Operation::BackupRole { .. } => {}
+            Operation::PutManagedPolicy { arn, document, .. } => {
+                let document = Policy::parse(document).unwrap();
+                store.insert(arn.clone(), document.clone());
+                for a in role.attached.iter_mut().filter(|a| a.arn == *arn) {
+                    a.document = document.clone();
+                }
+            }
+            Operation::AttachPolicy { arn } => {
+                role.attached.push(attached(arn, store[arn].clone()))
+            }
+            Operation::DetachPolicy { arn } => role.attached.retain(|a| a.arn != *arn),
+            Operation::PutInlinePolicy { name, document } => {
+                role.inline
+                    .insert(name.clone(), Policy::parse(document).unwrap());
+            }
+            Operation::DeleteInlinePolicy { name } => {
+                role.inline.remove(name);
+            }
+            Operation::SetPermissionsBoundary { arn } => {
+                role.permissions_boundary = Some(arn.clone())
+            }
+            Operation::DeletePermissionsBoundary => role.permissions_boundary = None,
+            Operation::DeleteManagedPolicy { arn } => {
+                store.remove(arn);
+            }
+        }
+    }
+    role
+}
+
+/// Enforce/Automatic applied to the original role: the plan and the role afterwards.
+fn enforced(s: &LeastPrivilegeRoleSpec, policies: Vec<Policy>) -> (Plan, LiveRole) {
+    let plan = plan(
+        s,
+        &observed(
+            Default::default(),
+            original_role(),
+            Some(analysis(policies)),
+        ),
+    );
+    let role = apply(&original_role(), &plan.operations, &mut BTreeMap::new());
+    (plan, role)
+}
+
+/// The next reconcile: a day later, no new analysis, the backup in place.
+fn next(previous: &Plan, role: LiveRole) -> Observed {
+    let mut o = observed(previous.status.clone(), role, None);
+    o.now = T1.to_string();
+    o
+}
+
+#[test]
+fn invalid_spec_lists_every_reason_and_writes_nothing() {
+    let mut s = spec(Mode::Enforce, Approval::Automatic);
+    s.role_arn = Some(ROLE_ARN.to_string());
+    s.window = "90x".to_string();
+    s.drift.interval = "0m".to_string();
+    s.cloud_trail.s3 = None;
+    let p = plan(&s, &observed(Default::default(), original_role(), None));
+    assert!(p.operations.is_empty());
+    assert_eq!(p.requeue, Requeue::AwaitChange);
+    assert_condition(&p, "Ready", FALSE, "InvalidSpec");
+    let message = &condition(&p, "Ready").message;
+    for needle in ["not both", "window", "drift.interval", "cloudTrail.s3"] {
+        assert!(message.contains(needle), "{needle} missing from {message}");
+    }
+    assert_eq!(p.status.observed_generation, Some(1));
+}
+
+#[test]
+fn role_not_found_retries_slowly() {
+    let mut o = observed(Default::default(), original_role(), None);
+    o.role = RoleState::NotFound;
+    let p = plan(&spec(Mode::Enforce, Approval::Automatic), &o);
+    assert!(p.operations.is_empty());
+    assert_condition(&p, "Ready", FALSE, "RoleNotFound");
+    assert_eq!(p.requeue, Requeue::After(ROLE_NOT_FOUND_RETRY_SECS));
+}
+
+#[test]
+fn observe_publishes_the_analysis_only() {
+    let o = observed(
+        Default::default(),
+        original_role(),
+        Some(analysis(vec![get_orders()])),
+    );
+    let p = plan(&spec(Mode::Observe, Approval::Automatic), &o);
+    assert!(p.operations.is_empty());
+    assert_eq!(p.status.analysis.as_ref().unwrap().unused_actions, 199);
+    assert!(p.status.proposal.is_none());
+    assert_condition(&p, "Analyzed", TRUE, "Analyzed");
+    assert_condition(&p, "Approved", FALSE, "NotEnforcing");
+    assert_condition(&p, "Ready", TRUE, "Ready");
+    // 5m drift interval < 24h regeneration.
+    assert_eq!(p.requeue, Requeue::After(300));
+    // Without a new analysis the previous one stays.
+    let again = plan(
+        &spec(Mode::Observe, Approval::Automatic),
+        &next(&p, original_role()),
+    );
+    assert_eq!(again.status.analysis, p.status.analysis);
+}
+
+#[test]
+fn recommend_proposes_without_writing() {
+    for approval in [Approval::Manual, Approval::Automatic] {
+        let o = observed(
+            Default::default(),
+            original_role(),
+            Some(analysis(vec![get_orders()])),
+        );
+        let p = plan(&spec(Mode::Recommend, approval), &o);
+        assert!(p.operations.is_empty());
+        let proposal = p.status.proposal.as_ref().unwrap();
+        assert_eq!(proposal.revision, set_revision(&[get_orders()]));
+        assert_eq!(proposal.revision, sha256(&proposal.policy));
+        assert_eq!(
+            proposal.policy,
+            format!("[{}]", get_orders().canonical_json())
+        );
+        assert_eq!(proposal.generated_at, T0);
+        assert_eq!(proposal.adds, 0);
+        assert!(
+            proposal.removes > 100,
+            "s3:* and dynamodb:GetItem minus one action"
+        );
+        assert_condition(&p, "ProposalReady", TRUE, "ProposalReady");
+        assert_condition(&p, "Approved", FALSE, "NotEnforcing");
+        assert!(p.events.iter().any(|e| e.reason == "ProposalReady"));
+    }
+}
+
+#[test]
+fn enforce_applies_in_order_then_stays_quiet() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (p, role) = enforced(&s, vec![get_orders()]);
+    let backup = position(&p, |o| matches!(o, Operation::BackupRole { .. }));
+    let put = position(
+        &p,
+        |o| matches!(o, Operation::PutManagedPolicy { arn, .. } if arn == OURS),
+    );
+    let attach = position(&p, |o| {
+        *o == Operation::AttachPolicy {
+            arn: OURS.to_string(),
+        }
+    });
+    let detach = position(&p, |o| {
+        *o == Operation::DetachPolicy {
+            arn: S3_FULL.to_string(),
+        }
+    });
+    let delete = position(&p, |o| {
+        *o == Operation::DeleteInlinePolicy {
+            name: "legacy".to_string(),
+        }
+    });
+    assert!(backup < put && put < attach && attach < detach && attach < delete);
+    assert_eq!(p.operations.len(), 5);
+    let Operation::BackupRole {
+        config_map,
+        snapshot,
+    } = &p.operations[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(config_map, "iam-tailor-backup-checkout");
+    assert_eq!(snapshot, &BackupSnapshot::of(&original_role()));
+    assert_eq!(snapshot.attached, [S3_FULL]);
+    assert_eq!(p.status.backup.as_ref().unwrap().config_map, *config_map);
+    let applied = p.status.applied.as_ref().unwrap();
+    assert_eq!(applied.revision, set_revision(&[get_orders()]));
+    assert_eq!(applied.policy_arns, [OURS]);
+    assert_eq!(applied.applied_at, T0);
+    assert_condition(&p, "Approved", TRUE, "Approved");
+    assert_condition(&p, "InSync", TRUE, "Applied");
+    assert_condition(&p, "Ready", TRUE, "Ready");
+    for reason in [
+        "BackedUp",
+        "PolicyPut",
+        "PolicyAttached",
+        "PolicyDetached",
+        "InlinePolicyDeleted",
+        "PolicyApplied",
+    ] {
+        assert!(p.events.iter().any(|e| e.reason == reason), "{reason}");
+    }
+    assert_eq!(p.requeue, Requeue::After(VERIFY_AFTER_SECS));
+
+    // Next time the role holds exactly the applied revision: nothing to do, nothing changes.
+    let again = plan(&s, &next(&p, role));
+    assert!(again.operations.is_empty(), "{:#?}", again.operations);
+    assert!(again.events.is_empty(), "{:#?}", again.events);
+    assert_condition(&again, "InSync", TRUE, "InSync");
+    assert_condition(&again, "Drifted", FALSE, "InSync");
+    assert_eq!(again.status.applied, p.status.applied);
+    assert!(again.status.history.is_empty());
+    assert_eq!(again.requeue, Requeue::After(300));
+}
+
+#[test]
+fn last_transition_time_changes_only_with_the_status() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (p, role) = enforced(&s, vec![get_orders()]);
+    let quiet = plan(&s, &next(&p, role.clone()));
+    for c in &quiet.status.conditions {
+        let before = p
+            .status
+            .conditions
+            .iter()
+            .find(|b| b.type_ == c.type_)
+            .unwrap();
+        if before.status == c.status {
+            assert_eq!(c.last_transition_time, T0, "{c:?}");
+        } else {
+            assert_eq!(c.last_transition_time, T1, "{c:?}");
+        }
+    }
+    // Reason changed (Applied → InSync), status did not: the time stays.
+    assert_eq!(condition(&quiet, "InSync").last_transition_time, T0);
+    // A drift flips InSync and Drifted: their time moves, Analyzed's does not.
+    let mut drifted = role;
+    drifted.attached.push(attached(ADMIN, doc("*", "*")));
+    let mut o = next(&quiet, drifted);
+    o.now = "2025-01-03T00:00:00Z".to_string();
+    let d = plan(&s, &o);
+    assert_eq!(condition(&d, "InSync").last_transition_time, o.now);
+    assert_eq!(condition(&d, "Drifted").last_transition_time, o.now);
+    assert_eq!(condition(&d, "Analyzed").last_transition_time, T0);
+    assert!(
+        d.status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == Some(1))
+    );
+    let types: Vec<&str> = d
+        .status
+        .conditions
+        .iter()
+        .map(|c| c.type_.as_str())
+        .collect();
+    assert_eq!(types, CONDITION_TYPES);
+}
+
+#[test]
+fn manual_waits_for_the_approved_revision() {
+    let s = spec(Mode::Enforce, Approval::Manual);
+    let o = observed(
+        Default::default(),
+        original_role(),
+        Some(analysis(vec![get_orders()])),
+    );
+    let waiting = plan(&s, &o);
+    assert!(waiting.operations.is_empty());
+    assert!(waiting.status.applied.is_none());
+    assert_condition(&waiting, "Approved", FALSE, "AwaitingApproval");
+    assert_condition(&waiting, "Ready", TRUE, "Ready");
+    let revision = waiting.status.proposal.as_ref().unwrap().revision.clone();
+    assert!(condition(&waiting, "Approved").message.contains(&revision));
+
+    // Approving another revision changes nothing.
+    let mut other = s.clone();
+    other.approved_revision = Some(format!("sha256:{}", "0".repeat(64)));
+    let still = plan(&other, &next(&waiting, original_role()));
+    assert!(still.operations.is_empty());
+    assert_condition(&still, "Approved", FALSE, "AwaitingApproval");
+
+    let mut approved = s;
+    approved.approved_revision = Some(revision.clone());
+    let p = plan(&approved, &next(&waiting, original_role()));
+    assert_condition(&p, "Approved", TRUE, "Approved");
+    assert!(matches!(p.operations[0], Operation::BackupRole { .. }));
+    assert_eq!(p.status.applied.as_ref().unwrap().revision, revision);
+}
+
+#[test]
+fn never_widens_whatever_the_approval() {
+    // The role lacks iam:PassRole; a proposal granting it is refused, even approved, and
+    // nothing at all is written: no backup, no drift revert.
+    let widening = vec![get_orders(), doc("iam:PassRole", "*")];
+    let revision = set_revision(&widening);
+    for approval in [Approval::Manual, Approval::Automatic] {
+        let mut s = spec(Mode::Enforce, approval);
+        s.approved_revision = Some(revision.clone());
+        let o = observed(
+            Default::default(),
+            original_role(),
+            Some(analysis(widening.clone())),
+        );
+        let p = plan(&s, &o);
+        assert!(p.operations.is_empty(), "{:#?}", p.operations);
+        assert!(p.status.applied.is_none());
+        assert_condition(&p, "Approved", FALSE, "NotProvablyNarrower");
+        assert_condition(&p, "Ready", FALSE, "NotProvablyNarrower");
+        assert!(condition(&p, "Approved").message.contains("iam:PassRole"));
+        assert!(
+            p.events
+                .iter()
+                .any(|e| e.type_ == EventType::Warning && e.reason == "NotProvablyNarrower")
+        );
+        assert_eq!(p.status.proposal.as_ref().unwrap().adds, 1);
+    }
+
+    // With a revision applied and the role drifted, the unprovable proposal still blocks writes.
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, mut role) = enforced(&s, vec![get_orders()]);
+    role.inline.insert("s3-all".to_string(), doc("s3:*", "*"));
+    let mut o = next(&first, role);
+    o.analysis = Some(analysis(vec![doc("iam:PassRole", "*")]));
+    let p = plan(&s, &o);
+    assert!(p.operations.is_empty());
+    assert_condition(&p, "Drifted", TRUE, "Reported");
+    assert_condition(&p, "Ready", FALSE, "NotProvablyNarrower");
+}
+
+#[test]
+fn drift_is_reverted_or_reported() {
+    let (first, role) = enforced(
+        &spec(Mode::Enforce, Approval::Automatic),
+        vec![get_orders()],
+    );
+    let mut drifted = role.clone();
+    drifted.attached.push(attached(ADMIN, doc("*", "*")));
+    drifted
+        .inline
+        .insert("s3-all".to_string(), doc("s3:*", "*"));
+
+    let revert = spec(Mode::Enforce, Approval::Automatic);
+    let p = plan(&revert, &next(&first, drifted.clone()));
+    assert_eq!(
+        p.operations,
+        [
+            Operation::DetachPolicy {
+                arn: ADMIN.to_string()
+            },
+            Operation::DeleteInlinePolicy {
+                name: "s3-all".to_string()
+            },
+        ]
+    );
+    let warning = p.events.iter().find(|e| e.reason == "Drifted").unwrap();
+    assert_eq!(warning.type_, EventType::Warning);
+    assert!(
+        warning
+            .note
+            .contains("AdministratorAccess attached out of band")
+    );
+    assert!(warning.note.contains("inline policy s3-all added"));
+    assert_condition(&p, "Drifted", TRUE, "Reverting");
+    assert_condition(&p, "InSync", FALSE, "Drifted");
+    assert_eq!(p.status.applied, first.status.applied);
+    let reverted = apply(&drifted, &p.operations, &mut BTreeMap::new());
+    assert_eq!(reverted, role);
+
+    let mut report = revert.clone();
+    report.drift.action = DriftAction::Report;
+    let p = plan(&report, &next(&first, drifted.clone()));
+    assert!(p.operations.is_empty());
+    assert_condition(&p, "Drifted", TRUE, "Reported");
+    assert_condition(&p, "Ready", FALSE, "Drifted");
+
+    // Observe and Recommend report drift of what was applied earlier, and never write.
+    for mode in [Mode::Observe, Mode::Recommend] {
+        let p = plan(
+            &spec(mode, Approval::Automatic),
+            &next(&first, drifted.clone()),
+        );
+        assert!(p.operations.is_empty());
+        assert_condition(&p, "Drifted", TRUE, "Reported");
+    }
+}
+
+#[test]
+fn drifted_content_is_put_back() {
+    let s = spec(Mode::Enforce, Approval::Manual);
+    let mut approved = s.clone();
+    approved.approved_revision = Some(set_revision(&[get_orders()]));
+    let o = observed(
+        Default::default(),
+        original_role(),
+        Some(analysis(vec![get_orders()])),
+    );
+    let first = plan(&approved, &o);
+    let mut role = apply(&original_role(), &first.operations, &mut BTreeMap::new());
+    role.attached[0].document = doc("s3:*", "*");
+    let p = plan(&approved, &next(&first, role.clone()));
+    assert_eq!(
+        p.operations,
+        [Operation::PutManagedPolicy {
+            name: "iam-tailor-checkout-api".to_string(),
+            arn: OURS.to_string(),
+            document: get_orders().canonical_json(),
+        }]
+    );
+    assert!(p.events.iter().any(|e| {
+        e.note
+            .contains("content of iam-tailor-checkout-api changed")
+    }));
+
+    // Detached out of band: put and re-attach.
+    role.attached.clear();
+    let p = plan(&approved, &next(&first, role));
+    assert!(matches!(
+        p.operations[0],
+        Operation::PutManagedPolicy { .. }
+    ));
+    assert_eq!(
+        p.operations[1],
+        Operation::AttachPolicy {
+            arn: OURS.to_string()
+        }
+    );
+}
+
+#[test]
+fn backup_only_before_the_first_change_and_stale_splits_are_detached() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let two = vec![
+        get_orders(),
+        doc("dynamodb:GetItem", "arn:aws:dynamodb:*:*:table/orders"),
+    ];
+    let (first, role) = enforced(&s, two);
+    assert_eq!(
+        first.status.applied.as_ref().unwrap().policy_arns,
+        [OURS, OURS_2]
+    );
+    assert_eq!(role.attached.len(), 2);
+
+    let mut o = next(&first, role);
+    o.analysis = Some(analysis(vec![get_orders()]));
+    let p = plan(&s, &o);
+    assert!(
+        !p.operations
+            .iter()
+            .any(|op| matches!(op, Operation::BackupRole { .. }))
+    );
+    assert_eq!(
+        p.operations,
+        [Operation::DetachPolicy {
+            arn: OURS_2.to_string()
+        }]
+    );
+    assert_eq!(p.status.applied.as_ref().unwrap().policy_arns, [OURS]);
+    assert_eq!(p.status.history, [first.status.applied.clone().unwrap()]);
+    assert_eq!(p.status.backup, first.status.backup);
+}
+
+#[test]
+fn keep_leaves_other_policies_alone() {
+    let mut s = spec(Mode::Enforce, Approval::Automatic);
+    s.attached_policies = AttachedPolicies::Keep;
+    s.inline_policies = InlinePolicies::Keep;
+    let (p, role) = enforced(&s, vec![get_orders()]);
+    assert_eq!(
+        p.operations.len(),
+        3,
+        "backup, put, attach: {:#?}",
+        p.operations
+    );
+    assert_eq!(role.inline.len(), 1);
+    assert_eq!(role.attached.len(), 2);
+    assert!(plan(&s, &next(&p, role)).operations.is_empty());
+}
+
+#[test]
+fn cleanup_retains_or_restores_exactly() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, mut role) = enforced(&s, vec![get_orders()]);
+    role.permissions_boundary = None;
+    let Operation::BackupRole { snapshot, .. } = &first.operations[0] else {
+        unreachable!()
+    };
+    let o = next(&first, role.clone());
+
+    let retain = plan_cleanup(&s, &o, Some(snapshot));
+    assert!(retain.operations.is_empty());
+    assert_eq!(retain.events[0].reason, "Retained");
+
+    let mut restore_spec = s;
+    restore_spec.deletion_policy = DeletionPolicy::Restore;
+    let p = plan_cleanup(&restore_spec, &o, Some(snapshot));
+    assert_eq!(
+        p.operations,
+        [
+            Operation::PutInlinePolicy {
+                name: "legacy".to_string(),
+                document: doc("dynamodb:GetItem", "*").canonical_json(),
+            },
+            Operation::AttachPolicy {
+                arn: S3_FULL.to_string()
+            },
+            Operation::SetPermissionsBoundary {
+                arn: BOUNDARY.to_string()
+            },
+            Operation::DetachPolicy {
+                arn: OURS.to_string()
+            },
+            Operation::DeleteManagedPolicy {
+                arn: OURS.to_string()
+            },
+        ]
+    );
+    let mut store = BTreeMap::from([(S3_FULL.to_string(), doc("s3:*", "*"))]);
+    assert_eq!(apply(&role, &p.operations, &mut store), original_role());
+    assert!(!store.contains_key(OURS));
+
+    // The backup is gone: nothing is written, and the user is told how to let go.
+    let missing = plan_cleanup(&restore_spec, &o, None);
+    assert!(missing.operations.is_empty());
+    assert_eq!(missing.events[0].type_, EventType::Warning);
+    assert_eq!(missing.events[0].reason, "BackupMissing");
+}
+
+#[test]
+fn durations_parse() {
+    assert_eq!(parse_duration("90d", "mhdw"), Some(90 * 86_400));
+    assert_eq!(parse_duration("2w", "mhdw"), Some(14 * 86_400));
+    assert_eq!(parse_duration("30s", "smhd"), Some(30));
+    for bad in [
+        "",
+        "d",
+        "0d",
+        "+5d",
+        "5",
+        "5s",
+        "5 d",
+        "99999999999999999999d",
+    ] {
+        assert_eq!(parse_duration(bad, "mhdw"), None, "{bad}");
+    }
+}
