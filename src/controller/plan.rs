@@ -392,7 +392,7 @@ impl<'a> Builder<'a> {
                     type_: type_.to_string(),
                     status: status.to_string(),
                     reason: reason.to_string(),
-                    message,
+                    message: Some(message).filter(|m| !m.is_empty()),
                     last_transition_time,
                     observed_generation: Some(self.observed.generation),
                 }

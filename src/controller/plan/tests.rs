@@ -188,7 +188,7 @@ fn invalid_spec_lists_every_reason_and_writes_nothing() {
     assert!(p.operations.is_empty());
     assert_eq!(p.requeue, Requeue::AwaitChange);
     assert_condition(&p, "Ready", FALSE, "InvalidSpec");
-    let message = &condition(&p, "Ready").message;
+    let message = condition(&p, "Ready").message.clone().unwrap_or_default();
     for needle in ["not both", "window", "drift.interval", "cloudTrail.s3"] {
         assert!(message.contains(needle), "{needle} missing from {message}");
     }
@@ -383,7 +383,13 @@ fn manual_waits_for_the_approved_revision() {
     assert_condition(&waiting, "Approved", FALSE, "AwaitingApproval");
     assert_condition(&waiting, "Ready", TRUE, "Ready");
     let revision = waiting.status.proposal.as_ref().unwrap().revision.clone();
-    assert!(condition(&waiting, "Approved").message.contains(&revision));
+    assert!(
+        condition(&waiting, "Approved")
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains(&revision)
+    );
 
     // Approving another revision changes nothing.
     let mut other = s.clone();
@@ -419,7 +425,13 @@ fn never_widens_whatever_the_approval() {
         assert!(p.status.applied.is_none());
         assert_condition(&p, "Approved", FALSE, "NotProvablyNarrower");
         assert_condition(&p, "Ready", FALSE, "NotProvablyNarrower");
-        assert!(condition(&p, "Approved").message.contains("iam:PassRole"));
+        assert!(
+            condition(&p, "Approved")
+                .message
+                .as_deref()
+                .unwrap_or("")
+                .contains("iam:PassRole")
+        );
         assert!(
             p.events
                 .iter()
