@@ -1,6 +1,7 @@
 //! The only place that calls AWS. Everything else works on plain data, so it can be tested
 //! without a network and reasoned about without credentials.
 
+pub mod iam;
 pub mod s3;
 
 /// An AWS SDK client configuration from the environment (credentials chain, region,

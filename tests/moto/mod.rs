@@ -57,6 +57,20 @@ impl Moto {
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }
+
+    /// An IAM client for this server with throwaway credentials.
+    #[allow(dead_code)] // not every test file that starts moto uses IAM
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let config = aws_sdk_iam::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .build();
+        aws_sdk_iam::Client::from_conf(config)
+    }
 }
 
 impl Drop for Moto {

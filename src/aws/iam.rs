@@ -1,0 +1,556 @@
+//! Reading a role's permissions from IAM and applying the plan's [`Operation`]s to it.
+//!
+//! Each function is one idempotent step, so the shell can re-run a partly applied plan: the
+//! deletes treat "already gone" as done, and [`put_managed_policy`] writes nothing when the
+//! default version already holds the document.
+//!
+//! [`Operation`]: crate::controller::plan::Operation
+
+use crate::controller::plan::{AttachedPolicy, LiveRole};
+use crate::policy::Policy;
+use aws_sdk_iam::Client;
+use aws_sdk_iam::config::http::HttpResponse;
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::types::Tag;
+use std::collections::BTreeMap;
+
+/// The tag that marks a managed policy as iam-tailor's own (value `true`).
+pub const MANAGED_TAG_KEY: &str = "iam-tailor.dev/managed";
+
+/// IAM keeps at most this many versions of a managed policy.
+const MAX_POLICY_VERSIONS: usize = 5;
+
+/// A failed IAM call. The SDK has already retried transient failures by the time one of
+/// these is returned; `Throttled` and `retryable` tell the shell to requeue soon rather than
+/// report a lasting error.
+#[derive(Debug, thiserror::Error)]
+pub enum IamError {
+    /// The role or policy does not exist (`NoSuchEntity`).
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("{operation} {target}: throttled: {message}")]
+    Throttled {
+        operation: &'static str,
+        target: String,
+        message: String,
+    },
+    #[error("{operation} {target}: {message}")]
+    Api {
+        operation: &'static str,
+        target: String,
+        message: String,
+        /// A server-side (5xx) or network failure, or a concurrent modification.
+        retryable: bool,
+    },
+    /// A policy document that does not parse, read from IAM or given to write.
+    #[error("{target}: policy document: {message}")]
+    BadDocument { target: String, message: String },
+}
+
+impl IamError {
+    /// Whether trying again later may succeed without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            IamError::Throttled { .. } => true,
+            IamError::Api { retryable, .. } => *retryable,
+            IamError::NotFound { .. } | IamError::BadDocument { .. } => false,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    NotFound,
+    Throttled,
+    Other { retryable: bool },
+}
+
+/// Classifies a failure by IAM's error code and the HTTP status; `transient` for timeouts
+/// and connection failures, which carry neither.
+fn classify(code: Option<&str>, status: Option<u16>, transient: bool) -> Kind {
+    match code {
+        Some("NoSuchEntity") => Kind::NotFound,
+        Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded") => Kind::Throttled,
+        _ => Kind::Other {
+            retryable: transient
+                || matches!(code, Some("ServiceFailure" | "ConcurrentModification"))
+                || status.is_some_and(|s| s >= 500),
+        },
+    }
+}
+
+/// Maps an SDK failure of `operation` on `target` (e.g. `role web`), keeping the SDK's full
+/// error chain as the message.
+fn sdk_error<E>(operation: &'static str, target: &str, error: SdkError<E, HttpResponse>) -> IamError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let transient = matches!(
+        error,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+    );
+    let kind = classify(error.code(), status, transient);
+    let message = DisplayErrorContext(&error).to_string();
+    let target = target.to_string();
+    match kind {
+        Kind::NotFound => IamError::NotFound { what: target },
+        Kind::Throttled => IamError::Throttled {
+            operation,
+            target,
+            message,
+        },
+        Kind::Other { retryable } => IamError::Api {
+            operation,
+            target,
+            message,
+            retryable,
+        },
+    }
+}
+
+/// For deletes: something already gone is what the caller wanted.
+fn gone_is_done(result: Result<(), IamError>) -> Result<(), IamError> {
+    match result {
+        Err(IamError::NotFound { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// An IAM client for `config`.
+pub fn client(config: &aws_config::SdkConfig) -> Client {
+    Client::new(config)
+}
+
+/// IAM returns documents URL-encoded (RFC 3986); decode, then parse.
+fn decode_document(target: &str, encoded: &str) -> Result<Policy, IamError> {
+    let bad = |message: String| IamError::BadDocument {
+        target: target.to_string(),
+        message,
+    };
+    let text = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .map_err(|e| bad(format!("not UTF-8 after URL-decoding: {e}")))?;
+    Policy::parse(&text).map_err(|e| bad(e.to_string()))
+}
+
+fn parse_document(target: &str, document: &str) -> Result<Policy, IamError> {
+    Policy::parse(document).map_err(|e| IamError::BadDocument {
+        target: target.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// AWS-managed policies live in the pseudo-account `aws` (`arn:aws:iam::aws:policy/…`, in
+/// every partition); iam-tailor never owns them.
+fn is_aws_managed(arn: &str) -> bool {
+    arn.split(':').nth(4) == Some("aws")
+}
+
+/// Reads a role's full permission state: inline and attached policies with their documents,
+/// and the permissions boundary. `NotFound` means the role does not exist.
+pub async fn read_role(client: &Client, role_name: &str) -> Result<LiveRole, IamError> {
+    let target = format!("role {role_name}");
+    let output = client
+        .get_role()
+        .role_name(role_name)
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetRole", &target, e))?;
+    let role = output.role().ok_or_else(|| IamError::Api {
+        operation: "GetRole",
+        target: target.clone(),
+        message: "the response has no role".to_string(),
+        retryable: false,
+    })?;
+
+    let names = client
+        .list_role_policies()
+        .role_name(role_name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_error("ListRolePolicies", &target, e))?;
+    let mut inline = BTreeMap::new();
+    for name in names {
+        let policy_target = format!("role {role_name} inline policy {name}");
+        let result = client
+            .get_role_policy()
+            .role_name(role_name)
+            .policy_name(&name)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetRolePolicy", &policy_target, e));
+        let output = match result {
+            Ok(output) => output,
+            // Deleted since the listing: the role no longer has it.
+            Err(IamError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let document = decode_document(&policy_target, output.policy_document())?;
+        inline.insert(name, document);
+    }
+
+    let listed = client
+        .list_attached_role_policies()
+        .role_name(role_name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_error("ListAttachedRolePolicies", &target, e))?;
+    let mut attached = Vec::with_capacity(listed.len());
+    for policy in listed {
+        let (Some(arn), Some(name)) = (policy.policy_arn(), policy.policy_name()) else {
+            continue;
+        };
+        match read_attached(client, arn, name).await {
+            Ok(policy) => attached.push(policy),
+            // Detached and deleted since the listing.
+            Err(IamError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+
+    Ok(LiveRole {
+        name: role.role_name().to_string(),
+        arn: role.arn().to_string(),
+        inline,
+        attached,
+        permissions_boundary: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_string),
+    })
+}
+
+/// A managed policy's default version and whether iam-tailor made it.
+async fn read_attached(client: &Client, arn: &str, name: &str) -> Result<AttachedPolicy, IamError> {
+    let target = format!("policy {arn}");
+    let (_, document) = default_document(client, arn).await?;
+    let managed_by_iam_tailor = !is_aws_managed(arn)
+        && client
+            .list_policy_tags()
+            .policy_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error("ListPolicyTags", &target, e))?
+            .iter()
+            .any(|tag| tag.key() == MANAGED_TAG_KEY && tag.value() == "true");
+    Ok(AttachedPolicy {
+        arn: arn.to_string(),
+        name: name.to_string(),
+        document,
+        managed_by_iam_tailor,
+    })
+}
+
+/// The default version's id and document of the managed policy `arn`.
+async fn default_document(client: &Client, arn: &str) -> Result<(String, Policy), IamError> {
+    let target = format!("policy {arn}");
+    let missing = |operation: &'static str, what: &str| IamError::Api {
+        operation,
+        target: target.clone(),
+        message: format!("the response has no {what}"),
+        retryable: false,
+    };
+    let policy = client
+        .get_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetPolicy", &target, e))?;
+    let version_id = policy
+        .policy()
+        .and_then(|p| p.default_version_id())
+        .ok_or_else(|| missing("GetPolicy", "default version id"))?;
+    let version = client
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(version_id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetPolicyVersion", &target, e))?;
+    let encoded = version
+        .policy_version()
+        .and_then(|v| v.document())
+        .ok_or_else(|| missing("GetPolicyVersion", "document"))?;
+    let document = decode_document(&format!("{target} version {version_id}"), encoded)?;
+    Ok((version_id.to_string(), document))
+}
+
+/// Versions of `arn` that are not the default, oldest first.
+async fn non_default_versions(client: &Client, arn: &str) -> Result<Vec<String>, IamError> {
+    let mut versions = client
+        .list_policy_versions()
+        .policy_arn(arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_error("ListPolicyVersions", &format!("policy {arn}"), e))?;
+    versions.retain(|v| !v.is_default_version());
+    // Version ids count up (`v1`, `v2`, …): the tie-break when creation times are equal.
+    let number = |id: Option<&str>| {
+        id.and_then(|id| id.strip_prefix('v'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    };
+    versions.sort_by(|a, b| {
+        let key = |v: &aws_sdk_iam::types::PolicyVersion| {
+            (
+                v.create_date().map(|d| d.as_nanos()),
+                number(v.version_id()),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    Ok(versions
+        .into_iter()
+        .filter_map(|v| v.version_id().map(str::to_string))
+        .collect())
+}
+
+async fn delete_version(client: &Client, arn: &str, version_id: &str) -> Result<(), IamError> {
+    gone_is_done(
+        client
+            .delete_policy_version()
+            .policy_arn(arn)
+            .version_id(version_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| {
+                sdk_error(
+                    "DeletePolicyVersion",
+                    &format!("policy {arn} version {version_id}"),
+                    e,
+                )
+            }),
+    )
+}
+
+/// Makes the managed policy `name` (at `arn`) hold `document` as its default version: creates
+/// it tagged as iam-tailor's, or adds a version when the default differs in canonical form.
+/// Returns whether anything was written.
+pub async fn put_managed_policy(
+    client: &Client,
+    name: &str,
+    arn: &str,
+    document: &str,
+) -> Result<bool, IamError> {
+    let target = format!("policy {arn}");
+    let wanted = parse_document(&target, document)?;
+    let current = match default_document(client, arn).await {
+        Ok((_, current)) => Some(current.revision()),
+        Err(IamError::NotFound { .. }) => {
+            let tag = Tag::builder()
+                .key(MANAGED_TAG_KEY)
+                .value("true")
+                .build()
+                .expect("key and value are set");
+            client
+                .create_policy()
+                .policy_name(name)
+                .policy_document(document)
+                .tags(tag)
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreatePolicy", &target, e))?;
+            return Ok(true);
+        }
+        // A default IAM holds but iam-tailor cannot read is replaced like any other.
+        Err(IamError::BadDocument { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    if current == Some(wanted.revision()) {
+        return Ok(false);
+    }
+    let older = non_default_versions(client, arn).await?;
+    // `older` leaves out the default; with the new version there will be `older.len() + 2`.
+    let excess = (older.len() + 2).saturating_sub(MAX_POLICY_VERSIONS);
+    for version_id in &older[..excess] {
+        delete_version(client, arn, version_id).await?;
+    }
+    client
+        .create_policy_version()
+        .policy_arn(arn)
+        .policy_document(document)
+        .set_as_default(true)
+        .send()
+        .await
+        .map_err(|e| sdk_error("CreatePolicyVersion", &target, e))?;
+    Ok(true)
+}
+
+/// Deletes one of iam-tailor's managed policies: IAM refuses to delete a policy that still
+/// has non-default versions, so those go first. Already gone is done.
+pub async fn delete_managed_policy(client: &Client, arn: &str) -> Result<(), IamError> {
+    let older = match non_default_versions(client, arn).await {
+        Ok(older) => older,
+        Err(IamError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for version_id in &older {
+        delete_version(client, arn, version_id).await?;
+    }
+    gone_is_done(
+        client
+            .delete_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| sdk_error("DeletePolicy", &format!("policy {arn}"), e)),
+    )
+}
+
+/// Attaches the managed policy `arn` to `role` (a no-op in IAM when already attached).
+pub async fn attach(client: &Client, role: &str, arn: &str) -> Result<(), IamError> {
+    client
+        .attach_role_policy()
+        .role_name(role)
+        .policy_arn(arn)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| sdk_error("AttachRolePolicy", &format!("role {role} policy {arn}"), e))
+}
+
+/// Detaches the managed policy `arn` from `role`; not attached is done.
+pub async fn detach(client: &Client, role: &str, arn: &str) -> Result<(), IamError> {
+    gone_is_done(
+        client
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| sdk_error("DetachRolePolicy", &format!("role {role} policy {arn}"), e)),
+    )
+}
+
+/// Creates or replaces the inline policy `name` of `role`.
+pub async fn put_inline(
+    client: &Client,
+    role: &str,
+    name: &str,
+    document: &str,
+) -> Result<(), IamError> {
+    client
+        .put_role_policy()
+        .role_name(role)
+        .policy_name(name)
+        .policy_document(document)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| {
+            sdk_error(
+                "PutRolePolicy",
+                &format!("role {role} inline policy {name}"),
+                e,
+            )
+        })
+}
+
+/// Deletes the inline policy `name` of `role`; already gone is done.
+pub async fn delete_inline(client: &Client, role: &str, name: &str) -> Result<(), IamError> {
+    gone_is_done(
+        client
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| {
+                sdk_error(
+                    "DeleteRolePolicy",
+                    &format!("role {role} inline policy {name}"),
+                    e,
+                )
+            }),
+    )
+}
+
+/// Sets `role`'s permissions boundary to the managed policy `arn`.
+pub async fn set_boundary(client: &Client, role: &str, arn: &str) -> Result<(), IamError> {
+    client
+        .put_role_permissions_boundary()
+        .role_name(role)
+        .permissions_boundary(arn)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| sdk_error("PutRolePermissionsBoundary", &format!("role {role}"), e))
+}
+
+/// Removes `role`'s permissions boundary.
+pub async fn delete_boundary(client: &Client, role: &str) -> Result<(), IamError> {
+    client
+        .delete_role_permissions_boundary()
+        .role_name(role)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| sdk_error("DeleteRolePermissionsBoundary", &format!("role {role}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified_by_code_then_status() {
+        assert_eq!(
+            classify(Some("NoSuchEntity"), Some(404), false),
+            Kind::NotFound
+        );
+        assert_eq!(
+            classify(Some("Throttling"), Some(400), false),
+            Kind::Throttled
+        );
+        assert_eq!(
+            classify(Some("ServiceFailure"), Some(500), false),
+            Kind::Other { retryable: true }
+        );
+        assert_eq!(
+            classify(None, Some(503), false),
+            Kind::Other { retryable: true }
+        );
+        assert_eq!(classify(None, None, true), Kind::Other { retryable: true });
+        assert_eq!(
+            classify(Some("MalformedPolicyDocument"), Some(400), false),
+            Kind::Other { retryable: false }
+        );
+    }
+
+    #[test]
+    fn aws_managed_policies_are_recognized_in_every_partition() {
+        assert!(is_aws_managed(
+            "arn:aws:iam::aws:policy/AdministratorAccess"
+        ));
+        assert!(is_aws_managed("arn:aws-cn:iam::aws:policy/ReadOnlyAccess"));
+        assert!(!is_aws_managed("arn:aws:iam::123456789012:policy/aws"));
+    }
+
+    #[test]
+    fn documents_are_url_decoded_before_parsing() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22*%22%7D%5D%7D";
+        let policy = decode_document("t", encoded).unwrap();
+        assert_eq!(policy.statements.len(), 1);
+        assert!(matches!(
+            decode_document("t", "%7Bnot json"),
+            Err(IamError::BadDocument { .. })
+        ));
+    }
+}

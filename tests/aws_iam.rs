@@ -1,0 +1,180 @@
+//! The IAM reads and writes against a real IAM API (moto): URL-encoded documents, AWS-managed
+//! policies, the 5-version limit, idempotent deletes.
+
+mod moto;
+
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use iam_tailor::aws::iam::{self, IamError};
+use iam_tailor::policy::Policy;
+use iam_tailor::policy::document::{ActionBlock, Effect};
+
+const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+const S3_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+
+/// A distinct document per `i`.
+fn bucket_reader(i: usize) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bucket-{i}/*"}}]}}"#
+    )
+}
+
+/// (version ids, the default's id) of the managed policy `arn`.
+async fn versions(client: &aws_sdk_iam::Client, arn: &str) -> (Vec<String>, String) {
+    let output = client
+        .list_policy_versions()
+        .policy_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    let ids = output
+        .versions()
+        .iter()
+        .map(|v| v.version_id().unwrap().to_string())
+        .collect();
+    let default = output
+        .versions()
+        .iter()
+        .find(|v| v.is_default_version())
+        .and_then(|v| v.version_id())
+        .unwrap()
+        .to_string();
+    (ids, default)
+}
+
+async fn default_revision(client: &aws_sdk_iam::Client, role: &str, arn: &str) -> String {
+    let live = iam::read_role(client, role).await.unwrap();
+    let policy = live.attached.iter().find(|a| a.arn == arn).unwrap();
+    policy.document.revision()
+}
+
+#[tokio::test]
+async fn reads_and_writes_a_role() {
+    let server = moto::Moto::start();
+    let client = server.iam();
+
+    let missing = iam::read_role(&client, "nobody").await;
+    assert!(
+        matches!(missing, Err(IamError::NotFound { .. })),
+        "{missing:?}"
+    );
+
+    client
+        .create_role()
+        .role_name("web")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    iam::attach(&client, "web", ADMIN).await.unwrap();
+    iam::put_inline(&client, "web", "s3-all", S3_ALL)
+        .await
+        .unwrap();
+
+    let live = iam::read_role(&client, "web").await.unwrap();
+    assert_eq!(live.name, "web");
+    assert!(live.arn.ends_with(":role/web"), "{}", live.arn);
+    assert_eq!(live.inline.keys().collect::<Vec<_>>(), ["s3-all"]);
+    let inline = &live.inline["s3-all"];
+    assert_eq!(inline.statements.len(), 1);
+    assert_eq!(
+        inline.statements[0].action,
+        Some(ActionBlock::Action(vec!["s3:*".to_string()]))
+    );
+    assert_eq!(live.attached.len(), 1);
+    let admin = &live.attached[0];
+    assert_eq!(admin.arn, ADMIN);
+    assert_eq!(admin.name, "AdministratorAccess");
+    assert!(!admin.managed_by_iam_tailor);
+    assert!(
+        admin
+            .document
+            .statements
+            .iter()
+            .any(|s| s.effect == Effect::Allow
+                && s.action == Some(ActionBlock::Action(vec!["*".to_string()]))),
+        "{:?}",
+        admin.document
+    );
+    assert_eq!(live.permissions_boundary, None);
+
+    iam::set_boundary(&client, "web", ADMIN).await.unwrap();
+    let live = iam::read_role(&client, "web").await.unwrap();
+    assert_eq!(live.permissions_boundary.as_deref(), Some(ADMIN));
+    iam::delete_boundary(&client, "web").await.unwrap();
+    let live = iam::read_role(&client, "web").await.unwrap();
+    assert_eq!(live.permissions_boundary, None);
+
+    // iam-tailor's own managed policy, in the role's account.
+    let account = live.arn.split(':').nth(4).unwrap();
+    let arn = format!("arn:aws:iam::{account}:policy/iam-tailor-web");
+    let name = "iam-tailor-web";
+    assert!(
+        iam::put_managed_policy(&client, name, &arn, &bucket_reader(0))
+            .await
+            .unwrap()
+    );
+    assert_eq!(versions(&client, &arn).await.0.len(), 1);
+    // The same content, spelled differently: nothing to write.
+    let respelled = bucket_reader(0).replace(r#""s3:GetObject""#, r#"["S3:getobject"]"#);
+    assert_ne!(respelled, bucket_reader(0));
+    assert!(
+        !iam::put_managed_policy(&client, name, &arn, &respelled)
+            .await
+            .unwrap()
+    );
+    assert_eq!(versions(&client, &arn).await.0.len(), 1);
+
+    iam::attach(&client, "web", &arn).await.unwrap();
+    for i in 1..=6 {
+        let document = bucket_reader(i);
+        assert!(
+            iam::put_managed_policy(&client, name, &arn, &document)
+                .await
+                .unwrap(),
+            "document {i}"
+        );
+        let (ids, default) = versions(&client, &arn).await;
+        assert!(ids.len() <= 5, "{ids:?}");
+        assert_eq!(ids.len(), (i + 1).min(5), "{ids:?}");
+        // The newest version is the default and holds the document.
+        assert_eq!(default, format!("v{}", i + 1));
+        assert_eq!(
+            default_revision(&client, "web", &arn).await,
+            Policy::parse(&document).unwrap().revision()
+        );
+    }
+
+    let live = iam::read_role(&client, "web").await.unwrap();
+    let ours = live.attached.iter().find(|a| a.arn == arn).unwrap();
+    assert!(ours.managed_by_iam_tailor);
+    assert_eq!(ours.name, name);
+    assert!(
+        !live
+            .attached
+            .iter()
+            .find(|a| a.arn == ADMIN)
+            .unwrap()
+            .managed_by_iam_tailor
+    );
+
+    for _ in 0..2 {
+        iam::detach(&client, "web", &arn).await.unwrap();
+        iam::delete_inline(&client, "web", "s3-all").await.unwrap();
+        iam::delete_managed_policy(&client, &arn).await.unwrap();
+    }
+    let live = iam::read_role(&client, "web").await.unwrap();
+    assert!(live.inline.is_empty(), "{:?}", live.inline);
+    assert_eq!(
+        live.attached.iter().map(|a| &a.arn).collect::<Vec<_>>(),
+        [ADMIN]
+    );
+    let gone = client
+        .get_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Some("NoSuchEntity"), "{gone:?}");
+}
