@@ -359,7 +359,8 @@ impl<'r, 'a> Context<'r, 'a> {
             .chain(self.params.strings("copySource"))
             .next()?;
         let source = source.split_once("?versionId=").map_or(&*source, |s| s.0);
-        let source = percent_decode(source.trim_start_matches('/'));
+        let source = percent_encoding::percent_decode_str(source.trim_start_matches('/'))
+            .decode_utf8_lossy();
         Some(format!("arn:{}:s3:::{source}", self.partition))
     }
 
@@ -564,30 +565,4 @@ fn strip_leading_slash(name: Cow<'_, str>) -> Cow<'_, str> {
             None => Cow::Owned(s),
         },
     }
-}
-
-/// Decodes `%XX` escapes (S3 copy sources are URL-encoded); invalid escapes stay as written.
-fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_string();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -21,7 +21,6 @@ use crate::generate::Generated;
 use crate::policy::Policy;
 use crate::policy::analysis::{Proof, allowed_actions, grants_no_new_access};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How many earlier applied revisions the status keeps for rollback.
@@ -228,13 +227,7 @@ pub fn set_json(documents: &[Policy]) -> String {
 
 /// `sha256:` of [`set_json`]: the revision of a policy set.
 pub fn set_revision(documents: &[Policy]) -> String {
-    sha256(&set_json(documents))
-}
-
-fn sha256(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    crate::policy::canonical::sha256_revision(&set_json(documents))
 }
 
 /// The documents of a proposal, parsed back from its `policy`.

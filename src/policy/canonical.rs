@@ -45,14 +45,19 @@ impl Policy {
 
     /// `sha256:<hex>` of the compact canonical JSON.
     pub fn revision(&self) -> String {
-        let digest = Sha256::digest(self.canonical_json().as_bytes());
-        let mut out = String::with_capacity(7 + 64);
-        out.push_str("sha256:");
-        for byte in digest.iter() {
-            out.push_str(&format!("{byte:02x}"));
-        }
-        out
+        sha256_revision(&self.canonical_json())
     }
+}
+
+/// `sha256:<hex>` of `text`: the form every iam-tailor revision takes.
+pub fn sha256_revision(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for byte in digest.iter() {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
 }
 
 fn sorted(items: &[String]) -> Vec<String> {

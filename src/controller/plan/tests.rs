@@ -241,7 +241,10 @@ fn recommend_proposes_without_writing() {
         assert!(p.operations.is_empty());
         let proposal = p.status.proposal.as_ref().unwrap();
         assert_eq!(proposal.revision, set_revision(&[get_orders()]));
-        assert_eq!(proposal.revision, sha256(&proposal.policy));
+        assert_eq!(
+            proposal.revision,
+            crate::policy::canonical::sha256_revision(&proposal.policy)
+        );
         assert_eq!(
             proposal.policy,
             format!("[{}]", get_orders().canonical_json())
