@@ -242,6 +242,10 @@ pub struct Analysis {
     pub unused_actions: u64,
     pub denied_attempts: u64,
     pub unmapped: u64,
+    /// `sha256:` of the spec fields this analysis depends on; when they change it runs again.
+    /// Other edits (such as `approvedRevision`) keep it, so approving does not regenerate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

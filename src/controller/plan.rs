@@ -196,7 +196,11 @@ pub enum Requeue {
 pub struct Plan {
     pub operations: Vec<Operation>,
     pub status: LeastPrivilegeRoleStatus,
+    /// What the observation showed (analysis, proposal, drift): recorded whatever happens next.
+    /// Each operation has its own event ([`operation_event`]), recorded as it succeeds.
     pub events: Vec<PlannedEvent>,
+    /// Events that are true only once every operation succeeded (PolicyApplied).
+    pub completion: Vec<PlannedEvent>,
     pub requeue: Requeue,
 }
 
@@ -245,7 +249,7 @@ fn is_aws_managed(arn: &str) -> bool {
 }
 
 /// `90d`, `5m`, … in seconds; `units` lists the suffixes allowed. Zero is not a duration.
-fn parse_duration(text: &str, units: &str) -> Option<u64> {
+pub fn parse_duration(text: &str, units: &str) -> Option<u64> {
     let unit = text.chars().last()?;
     let digits = &text[..text.len() - unit.len_utf8()];
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !units.contains(unit) {
@@ -267,7 +271,7 @@ fn parse_duration(text: &str, units: &str) -> Option<u64> {
 }
 
 /// The spec errors the schema cannot express, all of them, so one edit can fix them all.
-fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<(), String> {
+pub fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<(), String> {
     let mut errors = Vec::new();
     let given = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
     match (given(&spec.role_name), given(&spec.role_arn)) {
@@ -286,11 +290,8 @@ fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<(), String> {
             ));
         }
     }
-    if spec.mode != Mode::Observe && spec.cloud_trail.s3.is_none() {
-        errors.push(format!(
-            "mode {:?} needs cloudTrail.s3 to generate a policy from",
-            spec.mode
-        ));
+    if spec.cloud_trail.s3.is_none() {
+        errors.push("cloudTrail.s3 is needed: it is where the role's activity is read".to_string());
     }
     if let Some(rev) = spec.approved_revision.as_deref().filter(|r| !r.is_empty()) {
         let hex = rev.strip_prefix("sha256:").unwrap_or("");
@@ -301,6 +302,17 @@ fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<(), String> {
     for (i, keep) in spec.keep.iter().enumerate() {
         if keep.actions.is_empty() {
             errors.push(format!("keep[{i}] lists no actions"));
+        }
+        for action in &keep.actions {
+            // A misspelt action would silently keep nothing.
+            if let Err(e) = action.parse::<crate::generate::Keep>() {
+                errors.push(format!("keep[{i}].actions: {e}"));
+            }
+        }
+        if let Some(expires) = &keep.expires
+            && crate::policy::values::parse_date(expires).is_none()
+        {
+            errors.push(format!("keep[{i}].expires {expires:?} is not a date"));
         }
     }
     if errors.is_empty() {
@@ -331,6 +343,7 @@ struct Builder<'a> {
     conditions: BTreeMap<&'static str, (&'static str, &'static str, String)>,
     operations: Vec<Operation>,
     events: Vec<PlannedEvent>,
+    completion: Vec<PlannedEvent>,
 }
 
 impl<'a> Builder<'a> {
@@ -343,6 +356,7 @@ impl<'a> Builder<'a> {
             conditions: BTreeMap::new(),
             operations: Vec::new(),
             events: Vec::new(),
+            completion: Vec::new(),
         }
     }
 
@@ -396,6 +410,7 @@ impl<'a> Builder<'a> {
             operations: self.operations,
             status: self.status,
             events: self.events,
+            completion: self.completion,
             requeue,
         }
     }
@@ -561,8 +576,8 @@ fn converge(spec: &LeastPrivilegeRoleSpec, live: &LiveRole, target: &Target) -> 
     }
 }
 
-/// The event recorded for each write.
-fn operation_event(op: &Operation) -> PlannedEvent {
+/// The event recorded for each write once it succeeded.
+pub fn operation_event(op: &Operation) -> PlannedEvent {
     let (reason, note) = match op {
         Operation::BackupRole { config_map, .. } => (
             "BackedUp",
@@ -780,16 +795,16 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
             b.status.history.truncate(HISTORY_LIMIT);
         }
         let names: Vec<&str> = target.policies.iter().map(|(n, _)| n.as_str()).collect();
-        b.event(
-            EventType::Normal,
-            "PolicyApplied",
-            format!(
+        b.completion.push(PlannedEvent {
+            type_: EventType::Normal,
+            reason: "PolicyApplied".to_string(),
+            note: format!(
                 "applied {} as {}; removes {} actions",
                 p.revision,
                 names.join(", "),
                 p.removes
             ),
-        );
+        });
         b.status.applied = Some(applied);
         let message = format!("{} applied", p.revision);
         b.set("InSync", TRUE, "Applied", message.clone());
@@ -849,8 +864,6 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
             );
             b.status.backup = Some(Backup { config_map });
         }
-        let events: Vec<PlannedEvent> = b.operations.iter().map(operation_event).collect();
-        b.events.extend(events);
     } else if observed.backup_exists && b.status.backup.is_none() {
         // A backup whose status write was lost: name it again.
         b.status.backup = Some(Backup { config_map });
@@ -868,6 +881,71 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     b.finish(Requeue::After(requeue))
 }
 
+/// `sha256:` of the spec fields an analysis depends on ([`Analysis::inputs`]).
+pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
+    let inputs = serde_json::json!({
+        "roleName": spec.role_name,
+        "roleArn": spec.role_arn,
+        "assumeRoleArn": spec.assume_role_arn,
+        "cloudTrail": spec.cloud_trail,
+        "window": spec.window,
+        "keep": spec.keep,
+        "forbid": spec.forbid,
+        "proposes": spec.mode != Mode::Observe,
+    });
+    crate::policy::canonical::sha256_revision(&inputs.to_string())
+}
+
+/// Whether to analyze now: never analyzed, the inputs changed, the last one is older than
+/// `regenerateEvery`, or its end time does not parse (a hand-edited status).
+pub fn analysis_due(
+    spec: &LeastPrivilegeRoleSpec,
+    previous: &LeastPrivilegeRoleStatus,
+    now: crate::policy::values::Instant,
+) -> bool {
+    let Some(last) = &previous.analysis else {
+        return true;
+    };
+    if last.inputs.as_deref() != Some(analysis_inputs(spec).as_str()) {
+        return true;
+    }
+    let every = parse_duration(&spec.regenerate_every, "mhdw").unwrap_or(86_400);
+    match crate::policy::values::parse_date(&last.window_end) {
+        Some(end) => now - end >= i128::from(every) * 1_000_000_000,
+        None => true,
+    }
+}
+
+/// The status to write when reconcile failed: Ready=False with the failure, everything else
+/// as `base` says, so a half-done apply is reported rather than claimed.
+pub fn failed(
+    base: &LeastPrivilegeRoleStatus,
+    generation: i64,
+    now: &str,
+    reason: &str,
+    message: &str,
+) -> LeastPrivilegeRoleStatus {
+    let mut status = base.clone();
+    let last_transition_time = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.status == FALSE)
+        .map_or_else(|| now.to_string(), |c| c.last_transition_time.clone());
+    let ready = Condition {
+        type_: "Ready".to_string(),
+        status: FALSE.to_string(),
+        reason: reason.to_string(),
+        message: Some(message.to_string()).filter(|m| !m.is_empty()),
+        last_transition_time,
+        observed_generation: Some(generation),
+    };
+    match status.conditions.iter_mut().find(|c| c.type_ == "Ready") {
+        Some(c) => *c = ready,
+        None => status.conditions.push(ready),
+    }
+    status
+}
+
 /// The finalizer's cleanup. Retain leaves the role as it is. Restore puts `backup` back
 /// exactly (inline documents, attachments, boundary) and then detaches and deletes
 /// iam-tailor's managed policies, adding before removing. The status is left as it was.
@@ -877,6 +955,7 @@ pub fn plan_cleanup(
     backup: Option<&BackupSnapshot>,
 ) -> Plan {
     let mut events = Vec::new();
+    let mut completion = Vec::new();
     let mut operations = Vec::new();
     let mut event = |type_, reason: &str, note: String| {
         events.push(PlannedEvent {
@@ -917,13 +996,26 @@ pub fn plan_cleanup(
         }
         (DeletionPolicy::Restore, RoleState::Found(live), Some(backup)) => {
             operations = restore(live, backup, &observed.previous);
-            events.extend(operations.iter().map(operation_event));
+            let note = format!(
+                "restored the role's original policies from ConfigMap {}",
+                observed
+                    .previous
+                    .backup
+                    .as_ref()
+                    .map_or("?", |b| b.config_map.as_str())
+            );
+            completion.push(PlannedEvent {
+                type_: EventType::Normal,
+                reason: "Restored".to_string(),
+                note,
+            });
         }
     }
     Plan {
         operations,
         status: observed.previous.clone(),
         events,
+        completion,
         requeue: Requeue::AwaitChange,
     }
 }

@@ -313,7 +313,14 @@ fn enforce_applies_in_order_then_stays_quiet() {
         "InlinePolicyDeleted",
         "PolicyApplied",
     ] {
-        assert!(p.events.iter().any(|e| e.reason == reason), "{reason}");
+        let recorded = p
+            .events
+            .iter()
+            .chain(&p.completion)
+            .cloned()
+            .chain(p.operations.iter().map(operation_event))
+            .any(|e| e.reason == reason);
+        assert!(recorded, "{reason}");
     }
     assert_eq!(p.requeue, Requeue::After(VERIFY_AFTER_SECS));
 
@@ -670,4 +677,96 @@ fn durations_parse() {
     ] {
         assert_eq!(parse_duration(bad, "mhdw"), None, "{bad}");
     }
+}
+
+#[test]
+fn keep_actions_and_dates_are_validated() {
+    let mut s = spec(Mode::Recommend, Approval::Manual);
+    s.keep = vec![crate::controller::crd::KeepRule {
+        actions: vec!["s3:DeleteObjekt".to_string()],
+        resources: Vec::new(),
+        reason: "purge".to_string(),
+        expires: Some("2027-13-01".to_string()),
+    }];
+    let message = validate(&s).unwrap_err();
+    assert!(message.contains("keep[0].actions"), "{message}");
+    assert!(
+        message.contains("s3:DeleteObject"),
+        "a suggestion: {message}"
+    );
+    assert!(message.contains("keep[0].expires"), "{message}");
+    s.keep[0].actions = vec!["s3:DeleteObject".to_string()];
+    s.keep[0].expires = Some("2027-03-01".to_string());
+    assert_eq!(validate(&s), Ok(()));
+}
+
+#[test]
+fn analysis_runs_when_new_stale_or_inputs_change_but_not_on_approval() {
+    let day = 86_400 * 1_000_000_000i128;
+    let t0 = crate::policy::values::parse_date(T0).unwrap();
+    let mut s = spec(Mode::Enforce, Approval::Manual);
+    assert!(analysis_due(&s, &Default::default(), t0));
+    let mut status = LeastPrivilegeRoleStatus::default();
+    let mut a = analysis(vec![get_orders()]).analysis;
+    a.inputs = Some(analysis_inputs(&s));
+    status.analysis = Some(a);
+    assert!(!analysis_due(&s, &status, t0 + day / 2));
+    assert!(
+        analysis_due(&s, &status, t0 + day),
+        "regenerateEvery 24h elapsed"
+    );
+    s.approved_revision = Some(format!("sha256:{}", "0".repeat(64)));
+    s.drift.interval = "10s".to_string();
+    assert!(
+        !analysis_due(&s, &status, t0 + day / 2),
+        "approving does not regenerate"
+    );
+    s.forbid = vec!["iam:*".to_string()];
+    assert!(analysis_due(&s, &status, t0 + day / 2), "forbid changed");
+    let mut observe = spec(Mode::Observe, Approval::Manual);
+    observe.approved_revision = s.approved_revision.clone();
+    assert_ne!(
+        analysis_inputs(&observe),
+        analysis_inputs(&spec(Mode::Recommend, Approval::Manual))
+    );
+    assert_eq!(
+        analysis_inputs(&spec(Mode::Recommend, Approval::Manual)),
+        analysis_inputs(&spec(Mode::Enforce, Approval::Automatic)),
+        "Recommend → Enforce keeps the reviewed proposal"
+    );
+}
+
+#[test]
+fn failure_marks_ready_false_and_keeps_the_rest() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, _) = enforced(&s, vec![get_orders()]);
+    let status = failed(
+        &first.status,
+        2,
+        T1,
+        "ApplyFailed",
+        "AttachRolePolicy: denied",
+    );
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "ApplyFailed")
+    );
+    assert_eq!(ready.last_transition_time, T1);
+    assert_eq!(ready.observed_generation, Some(2));
+    assert_eq!(status.applied, first.status.applied);
+    assert_eq!(status.conditions.len(), first.status.conditions.len());
+    // Failing again keeps the transition time.
+    let again = failed(&status, 2, "2025-01-03T00:00:00Z", "Throttled", "slow down");
+    let ready = again
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.last_transition_time, T1);
+    assert_eq!(ready.reason, "Throttled");
 }
