@@ -44,7 +44,9 @@ async fn versions(client: &aws_sdk_iam::Client, arn: &str) -> (Vec<String>, Stri
 }
 
 async fn default_revision(client: &aws_sdk_iam::Client, role: &str, arn: &str) -> String {
-    let live = iam::read_role(client, role).await.unwrap();
+    let live = iam::read_role(&iam::Iam::from(client.clone()), role)
+        .await
+        .unwrap();
     let policy = live.attached.iter().find(|a| a.arn == arn).unwrap();
     policy.document.revision()
 }
@@ -53,8 +55,9 @@ async fn default_revision(client: &aws_sdk_iam::Client, role: &str, arn: &str) -
 async fn reads_and_writes_a_role() {
     let server = moto::Moto::start();
     let client = server.iam();
+    let api = iam::Iam::from(client.clone());
 
-    let missing = iam::read_role(&client, "nobody").await;
+    let missing = iam::read_role(&api, "nobody").await;
     assert!(
         matches!(missing, Err(IamError::NotFound { .. })),
         "{missing:?}"
@@ -67,12 +70,12 @@ async fn reads_and_writes_a_role() {
         .send()
         .await
         .unwrap();
-    iam::attach(&client, "web", ADMIN).await.unwrap();
-    iam::put_inline(&client, "web", "s3-all", S3_ALL)
+    iam::attach(&api, "web", ADMIN).await.unwrap();
+    iam::put_inline(&api, "web", "s3-all", S3_ALL)
         .await
         .unwrap();
 
-    let live = iam::read_role(&client, "web").await.unwrap();
+    let live = iam::read_role(&api, "web").await.unwrap();
     assert_eq!(live.name, "web");
     assert!(live.arn.ends_with(":role/web"), "{}", live.arn);
     assert_eq!(live.inline.keys().collect::<Vec<_>>(), ["s3-all"]);
@@ -99,11 +102,11 @@ async fn reads_and_writes_a_role() {
     );
     assert_eq!(live.permissions_boundary, None);
 
-    iam::set_boundary(&client, "web", ADMIN).await.unwrap();
-    let live = iam::read_role(&client, "web").await.unwrap();
+    iam::set_boundary(&api, "web", ADMIN).await.unwrap();
+    let live = iam::read_role(&api, "web").await.unwrap();
     assert_eq!(live.permissions_boundary.as_deref(), Some(ADMIN));
-    iam::delete_boundary(&client, "web").await.unwrap();
-    let live = iam::read_role(&client, "web").await.unwrap();
+    iam::delete_boundary(&api, "web").await.unwrap();
+    let live = iam::read_role(&api, "web").await.unwrap();
     assert_eq!(live.permissions_boundary, None);
 
     // iam-tailor's own managed policy, in the role's account.
@@ -111,7 +114,7 @@ async fn reads_and_writes_a_role() {
     let arn = format!("arn:aws:iam::{account}:policy/iam-tailor-web");
     let name = "iam-tailor-web";
     assert!(
-        iam::put_managed_policy(&client, name, &arn, &bucket_reader(0))
+        iam::put_managed_policy(&api, name, &arn, &bucket_reader(0))
             .await
             .unwrap()
     );
@@ -120,17 +123,17 @@ async fn reads_and_writes_a_role() {
     let respelled = bucket_reader(0).replace(r#""s3:GetObject""#, r#"["S3:getobject"]"#);
     assert_ne!(respelled, bucket_reader(0));
     assert!(
-        !iam::put_managed_policy(&client, name, &arn, &respelled)
+        !iam::put_managed_policy(&api, name, &arn, &respelled)
             .await
             .unwrap()
     );
     assert_eq!(versions(&client, &arn).await.0.len(), 1);
 
-    iam::attach(&client, "web", &arn).await.unwrap();
+    iam::attach(&api, "web", &arn).await.unwrap();
     for i in 1..=6 {
         let document = bucket_reader(i);
         assert!(
-            iam::put_managed_policy(&client, name, &arn, &document)
+            iam::put_managed_policy(&api, name, &arn, &document)
                 .await
                 .unwrap(),
             "document {i}"
@@ -146,7 +149,7 @@ async fn reads_and_writes_a_role() {
         );
     }
 
-    let live = iam::read_role(&client, "web").await.unwrap();
+    let live = iam::read_role(&api, "web").await.unwrap();
     let ours = live.attached.iter().find(|a| a.arn == arn).unwrap();
     assert!(ours.managed_by_iam_tailor);
     assert_eq!(ours.name, name);
@@ -160,11 +163,11 @@ async fn reads_and_writes_a_role() {
     );
 
     for _ in 0..2 {
-        iam::detach(&client, "web", &arn).await.unwrap();
-        iam::delete_inline(&client, "web", "s3-all").await.unwrap();
-        iam::delete_managed_policy(&client, &arn).await.unwrap();
+        iam::detach(&api, "web", &arn).await.unwrap();
+        iam::delete_inline(&api, "web", "s3-all").await.unwrap();
+        iam::delete_managed_policy(&api, &arn).await.unwrap();
     }
-    let live = iam::read_role(&client, "web").await.unwrap();
+    let live = iam::read_role(&api, "web").await.unwrap();
     assert!(live.inline.is_empty(), "{:?}", live.inline);
     assert_eq!(
         live.attached.iter().map(|a| &a.arn).collect::<Vec<_>>(),

@@ -6,6 +6,7 @@
 //!
 //! [`Operation`]: crate::controller::plan::Operation
 
+use super::RateLimiter;
 use crate::controller::plan::{AttachedPolicy, LiveRole};
 use crate::policy::Policy;
 use aws_sdk_iam::Client;
@@ -13,6 +14,7 @@ use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The tag that marks a managed policy as iam-tailor's own (value `true`).
 pub const MANAGED_TAG_KEY: &str = "iam-tailor.dev/managed";
@@ -117,9 +119,39 @@ fn gone_is_done(result: Result<(), IamError>) -> Result<(), IamError> {
     }
 }
 
-/// An IAM client for `config`.
-pub fn client(config: &aws_config::SdkConfig) -> Client {
-    Client::new(config)
+/// An IAM client whose calls share a rate limit (on top of the SDK's own retries), so many
+/// resources reconciling at once stay under IAM's account-wide request quota.
+#[derive(Clone, Debug)]
+pub struct Iam {
+    client: Client,
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+impl Iam {
+    pub fn new(config: &aws_config::SdkConfig, limiter: Option<Arc<RateLimiter>>) -> Iam {
+        Iam {
+            client: Client::new(config),
+            limiter,
+        }
+    }
+
+    /// The client, once the rate limit allows the next call.
+    async fn call(&self) -> &Client {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
+        &self.client
+    }
+}
+
+/// Unlimited: for the CLI and tests.
+impl From<Client> for Iam {
+    fn from(client: Client) -> Iam {
+        Iam {
+            client,
+            limiter: None,
+        }
+    }
 }
 
 /// IAM returns documents URL-encoded (RFC 3986); decode, then parse.
@@ -149,9 +181,11 @@ fn is_aws_managed(arn: &str) -> bool {
 
 /// Reads a role's full permission state: inline and attached policies with their documents,
 /// and the permissions boundary. `NotFound` means the role does not exist.
-pub async fn read_role(client: &Client, role_name: &str) -> Result<LiveRole, IamError> {
+pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError> {
     let target = format!("role {role_name}");
-    let output = client
+    let output = iam
+        .call()
+        .await
         .get_role()
         .role_name(role_name)
         .send()
@@ -164,7 +198,9 @@ pub async fn read_role(client: &Client, role_name: &str) -> Result<LiveRole, Iam
         retryable: false,
     })?;
 
-    let names = client
+    let names = iam
+        .call()
+        .await
         .list_role_policies()
         .role_name(role_name)
         .into_paginator()
@@ -176,7 +212,9 @@ pub async fn read_role(client: &Client, role_name: &str) -> Result<LiveRole, Iam
     let mut inline = BTreeMap::new();
     for name in names {
         let policy_target = format!("role {role_name} inline policy {name}");
-        let result = client
+        let result = iam
+            .call()
+            .await
             .get_role_policy()
             .role_name(role_name)
             .policy_name(&name)
@@ -193,7 +231,9 @@ pub async fn read_role(client: &Client, role_name: &str) -> Result<LiveRole, Iam
         inline.insert(name, document);
     }
 
-    let listed = client
+    let listed = iam
+        .call()
+        .await
         .list_attached_role_policies()
         .role_name(role_name)
         .into_paginator()
@@ -207,7 +247,7 @@ pub async fn read_role(client: &Client, role_name: &str) -> Result<LiveRole, Iam
         let (Some(arn), Some(name)) = (policy.policy_arn(), policy.policy_name()) else {
             continue;
         };
-        match read_attached(client, arn, name).await {
+        match read_attached(iam, arn, name).await {
             Ok(policy) => attached.push(policy),
             // Detached and deleted since the listing.
             Err(IamError::NotFound { .. }) => {}
@@ -228,11 +268,13 @@ pub async fn read_role(client: &Client, role_name: &str) -> Result<LiveRole, Iam
 }
 
 /// A managed policy's default version and whether iam-tailor made it.
-async fn read_attached(client: &Client, arn: &str, name: &str) -> Result<AttachedPolicy, IamError> {
+async fn read_attached(iam: &Iam, arn: &str, name: &str) -> Result<AttachedPolicy, IamError> {
     let target = format!("policy {arn}");
-    let (_, document) = default_document(client, arn).await?;
+    let (_, document) = default_document(iam, arn).await?;
     let managed_by_iam_tailor = !is_aws_managed(arn)
-        && client
+        && iam
+            .call()
+            .await
             .list_policy_tags()
             .policy_arn(arn)
             .into_paginator()
@@ -252,7 +294,7 @@ async fn read_attached(client: &Client, arn: &str, name: &str) -> Result<Attache
 }
 
 /// The default version's id and document of the managed policy `arn`.
-async fn default_document(client: &Client, arn: &str) -> Result<(String, Policy), IamError> {
+async fn default_document(iam: &Iam, arn: &str) -> Result<(String, Policy), IamError> {
     let target = format!("policy {arn}");
     let missing = |operation: &'static str, what: &str| IamError::Api {
         operation,
@@ -260,7 +302,9 @@ async fn default_document(client: &Client, arn: &str) -> Result<(String, Policy)
         message: format!("the response has no {what}"),
         retryable: false,
     };
-    let policy = client
+    let policy = iam
+        .call()
+        .await
         .get_policy()
         .policy_arn(arn)
         .send()
@@ -270,7 +314,9 @@ async fn default_document(client: &Client, arn: &str) -> Result<(String, Policy)
         .policy()
         .and_then(|p| p.default_version_id())
         .ok_or_else(|| missing("GetPolicy", "default version id"))?;
-    let version = client
+    let version = iam
+        .call()
+        .await
         .get_policy_version()
         .policy_arn(arn)
         .version_id(version_id)
@@ -286,8 +332,10 @@ async fn default_document(client: &Client, arn: &str) -> Result<(String, Policy)
 }
 
 /// Versions of `arn` that are not the default, oldest first.
-async fn non_default_versions(client: &Client, arn: &str) -> Result<Vec<String>, IamError> {
-    let mut versions = client
+async fn non_default_versions(iam: &Iam, arn: &str) -> Result<Vec<String>, IamError> {
+    let mut versions = iam
+        .call()
+        .await
         .list_policy_versions()
         .policy_arn(arn)
         .into_paginator()
@@ -318,9 +366,10 @@ async fn non_default_versions(client: &Client, arn: &str) -> Result<Vec<String>,
         .collect())
 }
 
-async fn delete_version(client: &Client, arn: &str, version_id: &str) -> Result<(), IamError> {
+async fn delete_version(iam: &Iam, arn: &str, version_id: &str) -> Result<(), IamError> {
     gone_is_done(
-        client
+        iam.call()
+            .await
             .delete_policy_version()
             .policy_arn(arn)
             .version_id(version_id)
@@ -341,14 +390,14 @@ async fn delete_version(client: &Client, arn: &str, version_id: &str) -> Result<
 /// it tagged as iam-tailor's, or adds a version when the default differs in canonical form.
 /// Returns whether anything was written.
 pub async fn put_managed_policy(
-    client: &Client,
+    iam: &Iam,
     name: &str,
     arn: &str,
     document: &str,
 ) -> Result<bool, IamError> {
     let target = format!("policy {arn}");
     let wanted = parse_document(&target, document)?;
-    let current = match default_document(client, arn).await {
+    let current = match default_document(iam, arn).await {
         Ok((_, current)) => Some(current.revision()),
         Err(IamError::NotFound { .. }) => {
             let tag = Tag::builder()
@@ -356,7 +405,8 @@ pub async fn put_managed_policy(
                 .value("true")
                 .build()
                 .expect("key and value are set");
-            client
+            iam.call()
+                .await
                 .create_policy()
                 .policy_name(name)
                 .policy_document(document)
@@ -373,13 +423,14 @@ pub async fn put_managed_policy(
     if current == Some(wanted.revision()) {
         return Ok(false);
     }
-    let older = non_default_versions(client, arn).await?;
+    let older = non_default_versions(iam, arn).await?;
     // `older` leaves out the default; with the new version there will be `older.len() + 2`.
     let excess = (older.len() + 2).saturating_sub(MAX_POLICY_VERSIONS);
     for version_id in &older[..excess] {
-        delete_version(client, arn, version_id).await?;
+        delete_version(iam, arn, version_id).await?;
     }
-    client
+    iam.call()
+        .await
         .create_policy_version()
         .policy_arn(arn)
         .policy_document(document)
@@ -392,17 +443,18 @@ pub async fn put_managed_policy(
 
 /// Deletes one of iam-tailor's managed policies: IAM refuses to delete a policy that still
 /// has non-default versions, so those go first. Already gone is done.
-pub async fn delete_managed_policy(client: &Client, arn: &str) -> Result<(), IamError> {
-    let older = match non_default_versions(client, arn).await {
+pub async fn delete_managed_policy(iam: &Iam, arn: &str) -> Result<(), IamError> {
+    let older = match non_default_versions(iam, arn).await {
         Ok(older) => older,
         Err(IamError::NotFound { .. }) => return Ok(()),
         Err(e) => return Err(e),
     };
     for version_id in &older {
-        delete_version(client, arn, version_id).await?;
+        delete_version(iam, arn, version_id).await?;
     }
     gone_is_done(
-        client
+        iam.call()
+            .await
             .delete_policy()
             .policy_arn(arn)
             .send()
@@ -413,8 +465,9 @@ pub async fn delete_managed_policy(client: &Client, arn: &str) -> Result<(), Iam
 }
 
 /// Attaches the managed policy `arn` to `role` (a no-op in IAM when already attached).
-pub async fn attach(client: &Client, role: &str, arn: &str) -> Result<(), IamError> {
-    client
+pub async fn attach(iam: &Iam, role: &str, arn: &str) -> Result<(), IamError> {
+    iam.call()
+        .await
         .attach_role_policy()
         .role_name(role)
         .policy_arn(arn)
@@ -425,9 +478,10 @@ pub async fn attach(client: &Client, role: &str, arn: &str) -> Result<(), IamErr
 }
 
 /// Detaches the managed policy `arn` from `role`; not attached is done.
-pub async fn detach(client: &Client, role: &str, arn: &str) -> Result<(), IamError> {
+pub async fn detach(iam: &Iam, role: &str, arn: &str) -> Result<(), IamError> {
     gone_is_done(
-        client
+        iam.call()
+            .await
             .detach_role_policy()
             .role_name(role)
             .policy_arn(arn)
@@ -439,13 +493,9 @@ pub async fn detach(client: &Client, role: &str, arn: &str) -> Result<(), IamErr
 }
 
 /// Creates or replaces the inline policy `name` of `role`.
-pub async fn put_inline(
-    client: &Client,
-    role: &str,
-    name: &str,
-    document: &str,
-) -> Result<(), IamError> {
-    client
+pub async fn put_inline(iam: &Iam, role: &str, name: &str, document: &str) -> Result<(), IamError> {
+    iam.call()
+        .await
         .put_role_policy()
         .role_name(role)
         .policy_name(name)
@@ -463,9 +513,10 @@ pub async fn put_inline(
 }
 
 /// Deletes the inline policy `name` of `role`; already gone is done.
-pub async fn delete_inline(client: &Client, role: &str, name: &str) -> Result<(), IamError> {
+pub async fn delete_inline(iam: &Iam, role: &str, name: &str) -> Result<(), IamError> {
     gone_is_done(
-        client
+        iam.call()
+            .await
             .delete_role_policy()
             .role_name(role)
             .policy_name(name)
@@ -483,8 +534,9 @@ pub async fn delete_inline(client: &Client, role: &str, name: &str) -> Result<()
 }
 
 /// Sets `role`'s permissions boundary to the managed policy `arn`.
-pub async fn set_boundary(client: &Client, role: &str, arn: &str) -> Result<(), IamError> {
-    client
+pub async fn set_boundary(iam: &Iam, role: &str, arn: &str) -> Result<(), IamError> {
+    iam.call()
+        .await
         .put_role_permissions_boundary()
         .role_name(role)
         .permissions_boundary(arn)
@@ -495,8 +547,9 @@ pub async fn set_boundary(client: &Client, role: &str, arn: &str) -> Result<(), 
 }
 
 /// Removes `role`'s permissions boundary.
-pub async fn delete_boundary(client: &Client, role: &str) -> Result<(), IamError> {
-    client
+pub async fn delete_boundary(iam: &Iam, role: &str) -> Result<(), IamError> {
+    iam.call()
+        .await
         .delete_role_permissions_boundary()
         .role_name(role)
         .send()

@@ -22,3 +22,67 @@ pub async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
     }
     config
 }
+
+/// Spaces AWS calls to an average of `per_second`, allowing a burst of that many after a
+/// quiet second. IAM's request quota is per account, and the SDK's retries only react to
+/// throttling after it happened; this keeps a busy operator from causing it.
+#[derive(Debug)]
+pub struct RateLimiter {
+    interval: std::time::Duration,
+    /// When the next call may start, before burst credit.
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl RateLimiter {
+    /// `None` for 0: no limit.
+    pub fn per_second(per_second: u32) -> Option<RateLimiter> {
+        (per_second > 0).then(|| RateLimiter {
+            interval: std::time::Duration::from_secs(1) / per_second,
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        })
+    }
+
+    /// Waits for this call's turn.
+    pub async fn acquire(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let burst_floor = now
+                .checked_sub(std::time::Duration::from_secs(1))
+                .unwrap_or(now);
+            let at = (*next).max(burst_floor);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimiter;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn averages_the_rate_after_a_burst() {
+        let limiter = RateLimiter::per_second(10).unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await; // idle: burst credit
+        let start = tokio::time::Instant::now();
+        for _ in 0..10 {
+            limiter.acquire().await;
+        }
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "a burst of 10 waits not"
+        );
+        for _ in 0..20 {
+            limiter.acquire().await;
+        }
+        let elapsed = start.elapsed();
+        assert!(
+            (Duration::from_millis(1_900)..=Duration::from_millis(2_100)).contains(&elapsed),
+            "20 more at 10/s take 2 s, took {elapsed:?}"
+        );
+        assert!(RateLimiter::per_second(0).is_none());
+    }
+}
