@@ -5,6 +5,7 @@
 //! level with `/`-delimited listings and, given a time window, lists only the day prefixes
 //! inside it.
 
+use crate::cloudtrail::{ScanError, ScanOptions, Usage, scan_file_bytes};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 use std::fmt;
@@ -259,6 +260,83 @@ pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<
         .await
         .map_err(|e| error(e.to_string()))?;
     Ok(body.into_bytes().to_vec())
+}
+
+/// A trail scan that failed: a listing or download, or a malformed file under `strict`.
+#[derive(Debug, thiserror::Error)]
+pub enum TrailError {
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+}
+
+/// Lists (only `days`, when given) and scans the trail's files under `locations`, `parallel`
+/// downloads at a time so memory stays bounded. The result does not depend on timing: files
+/// merge in listing order and the first failure in that order is the one reported.
+pub async fn scan_trail(
+    client: &Client,
+    locations: &[S3Location],
+    days: Option<&[Day]>,
+    options: &ScanOptions,
+    parallel: usize,
+) -> Result<Usage, TrailError> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for location in locations {
+        let listing = list_trail(client, location, days).await?;
+        files.extend(
+            listing
+                .keys
+                .into_iter()
+                .map(|k| (location.bucket.clone(), k)),
+        );
+    }
+    let progress = options.progress && files.len() > 1;
+    let total = files.len();
+    let mut results: Vec<(usize, Result<Usage, TrailError>)> = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut queue = files.into_iter().enumerate();
+    loop {
+        while tasks.len() < parallel.max(1) {
+            let Some((index, (bucket, key))) = queue.next() else {
+                break;
+            };
+            let client = client.clone();
+            let options = options.clone();
+            tasks.spawn(async move {
+                let result = match get_object(&client, &bucket, &key).await {
+                    Ok(bytes) => {
+                        let name = format!("s3://{bucket}/{key}");
+                        tokio::task::spawn_blocking(move || {
+                            let mut usage = Usage::default();
+                            scan_file_bytes(&name, &bytes, &options, &mut usage).map(|()| usage)
+                        })
+                        .await
+                        .expect("a scan does not panic")
+                        .map_err(TrailError::from)
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                (index, result)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        results.push(joined.expect("a scan task does not panic"));
+        if progress {
+            eprint!("\r{}/{total} files", results.len());
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    results.sort_by_key(|(index, _)| *index);
+    let mut usage = Usage::default();
+    for (_, result) in results {
+        usage.merge(result?);
+    }
+    Ok(usage)
 }
 
 #[cfg(test)]

@@ -1,9 +1,7 @@
 //! The CloudTrail arguments `generate` and `unused` share, and scanning the sources they name.
 
 use crate::aws::s3::{self, Day, S3Location};
-use crate::cloudtrail::{
-    PrincipalFilter, ScanOptions, Usage, parse_since, scan_file_bytes, scan_paths,
-};
+use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage, parse_since, scan_paths};
 use crate::policy::values::{Instant, parse_date};
 use anyhow::{Context, bail};
 use std::io::IsTerminal;
@@ -103,86 +101,23 @@ impl TrailArgs {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            usage.merge(runtime.block_on(scan_s3(&locations, &options, self.region.as_deref()))?);
+            let parallel = if options.threads == 0 {
+                std::thread::available_parallelism().map_or(4, |n| n.get()) * 2
+            } else {
+                options.threads
+            };
+            let region = self.region.as_deref();
+            usage.merge(runtime.block_on(async {
+                let config = crate::aws::sdk_config(region).await;
+                let client = s3::client(&config);
+                let days = options
+                    .from
+                    .map(|from| Day::range(from, options.to.unwrap_or_else(now_nanos)));
+                s3::scan_trail(&client, &locations, days.as_deref(), &options, parallel).await
+            })?);
         }
         Ok(usage)
     }
-}
-
-/// Downloads and scans the trail's files, a few at a time so memory stays bounded.
-async fn scan_s3(
-    locations: &[S3Location],
-    options: &ScanOptions,
-    region: Option<&str>,
-) -> anyhow::Result<Usage> {
-    let config = crate::aws::sdk_config(region).await;
-    let client = s3::client(&config);
-    // Only the day prefixes of the window are listed; without a lower bound, all of them.
-    let days = options
-        .from
-        .map(|from| Day::range(from, options.to.unwrap_or_else(now_nanos)));
-    let mut files: Vec<(String, String)> = Vec::new();
-    for location in locations {
-        let listing = s3::list_trail(&client, location, days.as_deref()).await?;
-        files.extend(
-            listing
-                .keys
-                .into_iter()
-                .map(|k| (location.bucket.clone(), k)),
-        );
-    }
-    let parallel = if options.threads == 0 {
-        std::thread::available_parallelism().map_or(4, |n| n.get()) * 2
-    } else {
-        options.threads
-    };
-    let progress = std::io::stderr().is_terminal() && files.len() > 1;
-    let total = files.len();
-    let mut usage = Usage::default();
-    let mut results: Vec<(usize, anyhow::Result<Usage>)> = Vec::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut queue = files.into_iter().enumerate();
-    let mut done = 0usize;
-    loop {
-        while tasks.len() < parallel {
-            let Some((index, (bucket, key))) = queue.next() else {
-                break;
-            };
-            let client = client.clone();
-            let options = options.clone();
-            tasks.spawn(async move {
-                let result = async {
-                    let bytes = s3::get_object(&client, &bucket, &key).await?;
-                    let name = format!("s3://{bucket}/{key}");
-                    tokio::task::spawn_blocking(move || {
-                        let mut usage = Usage::default();
-                        scan_file_bytes(&name, &bytes, &options, &mut usage).map(|()| usage)
-                    })
-                    .await?
-                    .map_err(anyhow::Error::from)
-                }
-                .await;
-                (index, result)
-            });
-        }
-        let Some(joined) = tasks.join_next().await else {
-            break;
-        };
-        results.push(joined?);
-        done += 1;
-        if progress {
-            eprint!("\r{done}/{total} files");
-        }
-    }
-    if progress {
-        eprintln!();
-    }
-    // Report the first failure in listing order, so the error does not depend on timing.
-    results.sort_by_key(|(index, _)| *index);
-    for (_, result) in results {
-        usage.merge(result?);
-    }
-    Ok(usage)
 }
 
 /// The one-line summary every scan prints on stderr.
