@@ -917,7 +917,7 @@ pub fn analysis_due(
 }
 
 /// The status to write when reconcile failed: Ready=False with the failure, everything else
-/// as `base` says, so a half-done apply is reported rather than claimed.
+/// as `base` says.
 pub fn failed(
     base: &LeastPrivilegeRoleStatus,
     generation: i64,
@@ -926,34 +926,96 @@ pub fn failed(
     message: &str,
 ) -> LeastPrivilegeRoleStatus {
     let mut status = base.clone();
+    set_condition(
+        &mut status,
+        "Ready",
+        FALSE,
+        reason,
+        message,
+        generation,
+        now,
+    );
+    status
+}
+
+/// The status when `plan`'s operations stopped part-way: what the observation showed
+/// (analysis, proposal, drift) stands, nothing new is claimed applied, the backup is named
+/// only if it was written, and Ready and InSync say what failed. The next reconcile finishes.
+pub fn apply_failed(
+    plan: &Plan,
+    previous: &LeastPrivilegeRoleStatus,
+    backed_up: bool,
+    generation: i64,
+    now: &str,
+    message: &str,
+) -> LeastPrivilegeRoleStatus {
+    let mut status = plan.status.clone();
+    status.applied = previous.applied.clone();
+    status.history = previous.history.clone();
+    if !backed_up {
+        status.backup = previous.backup.clone();
+    }
+    let reason = "ApplyFailed";
+    set_condition(
+        &mut status,
+        "InSync",
+        FALSE,
+        reason,
+        message,
+        generation,
+        now,
+    );
+    set_condition(
+        &mut status,
+        "Ready",
+        FALSE,
+        reason,
+        message,
+        generation,
+        now,
+    );
+    status
+}
+
+/// Sets one condition, keeping `lastTransitionTime` unless its status changes.
+fn set_condition(
+    status: &mut LeastPrivilegeRoleStatus,
+    type_: &str,
+    value: &str,
+    reason: &str,
+    message: &str,
+    generation: i64,
+    now: &str,
+) {
     let last_transition_time = status
         .conditions
         .iter()
-        .find(|c| c.type_ == "Ready" && c.status == FALSE)
+        .find(|c| c.type_ == type_ && c.status == value)
         .map_or_else(|| now.to_string(), |c| c.last_transition_time.clone());
-    let ready = Condition {
-        type_: "Ready".to_string(),
-        status: FALSE.to_string(),
+    let condition = Condition {
+        type_: type_.to_string(),
+        status: value.to_string(),
         reason: reason.to_string(),
         message: Some(message.to_string()).filter(|m| !m.is_empty()),
         last_transition_time,
         observed_generation: Some(generation),
     };
-    match status.conditions.iter_mut().find(|c| c.type_ == "Ready") {
-        Some(c) => *c = ready,
-        None => status.conditions.push(ready),
+    match status.conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => *c = condition,
+        None => status.conditions.push(condition),
     }
-    status
 }
 
 /// The finalizer's cleanup. Retain leaves the role as it is. Restore puts `backup` back
 /// exactly (inline documents, attachments, boundary) and then detaches and deletes
 /// iam-tailor's managed policies, adding before removing. The status is left as it was.
+/// `Err` says why deletion has to wait (Restore without a backup): letting go would silently
+/// leave the role as iam-tailor made it.
 pub fn plan_cleanup(
     spec: &LeastPrivilegeRoleSpec,
     observed: &Observed,
     backup: Option<&BackupSnapshot>,
-) -> Plan {
+) -> Result<Plan, String> {
     let mut events = Vec::new();
     let mut completion = Vec::new();
     let mut operations = Vec::new();
@@ -977,15 +1039,11 @@ pub fn plan_cleanup(
         ),
         (DeletionPolicy::Restore, RoleState::Found(_), None) => {
             if let Some(b) = &observed.previous.backup {
-                event(
-                    EventType::Warning,
-                    "BackupMissing",
-                    format!(
-                        "ConfigMap {} is gone, so the role cannot be restored; set \
-                         deletionPolicy: Retain to delete without restoring",
-                        b.config_map
-                    ),
-                );
+                return Err(format!(
+                    "ConfigMap {} is gone, so the role cannot be restored; set \
+                     deletionPolicy: Retain to delete without restoring",
+                    b.config_map
+                ));
             } else {
                 event(
                     EventType::Normal,
@@ -1011,13 +1069,13 @@ pub fn plan_cleanup(
             });
         }
     }
-    Plan {
+    Ok(Plan {
         operations,
         status: observed.previous.clone(),
         events,
         completion,
         requeue: Requeue::AwaitChange,
-    }
+    })
 }
 
 /// Operations that turn `live` back into `backup`, then remove iam-tailor's policies.

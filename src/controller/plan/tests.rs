@@ -621,13 +621,13 @@ fn cleanup_retains_or_restores_exactly() {
     };
     let o = next(&first, role.clone());
 
-    let retain = plan_cleanup(&s, &o, Some(snapshot));
+    let retain = plan_cleanup(&s, &o, Some(snapshot)).unwrap();
     assert!(retain.operations.is_empty());
     assert_eq!(retain.events[0].reason, "Retained");
 
     let mut restore_spec = s;
     restore_spec.deletion_policy = DeletionPolicy::Restore;
-    let p = plan_cleanup(&restore_spec, &o, Some(snapshot));
+    let p = plan_cleanup(&restore_spec, &o, Some(snapshot)).unwrap();
     assert_eq!(
         p.operations,
         [
@@ -653,11 +653,15 @@ fn cleanup_retains_or_restores_exactly() {
     assert_eq!(apply(&role, &p.operations, &mut store), original_role());
     assert!(!store.contains_key(OURS));
 
-    // The backup is gone: nothing is written, and the user is told how to let go.
-    let missing = plan_cleanup(&restore_spec, &o, None);
-    assert!(missing.operations.is_empty());
-    assert_eq!(missing.events[0].type_, EventType::Warning);
-    assert_eq!(missing.events[0].reason, "BackupMissing");
+    // The backup is gone: deletion waits, and the user is told how to let go.
+    let missing = plan_cleanup(&restore_spec, &o, None).unwrap_err();
+    assert!(missing.contains("deletionPolicy: Retain"), "{missing}");
+    // Never changed: nothing to restore, deletion goes ahead.
+    let mut untouched = observed(Default::default(), original_role(), None);
+    untouched.previous.backup = None;
+    let p = plan_cleanup(&restore_spec, &untouched, None).unwrap();
+    assert!(p.operations.is_empty());
+    assert_eq!(p.events[0].reason, "NothingToRestore");
 }
 
 #[test]
@@ -769,4 +773,31 @@ fn failure_marks_ready_false_and_keeps_the_rest() {
         .unwrap();
     assert_eq!(ready.last_transition_time, T1);
     assert_eq!(ready.reason, "Throttled");
+}
+
+#[test]
+fn a_half_done_apply_claims_nothing() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let o = observed(
+        Default::default(),
+        original_role(),
+        Some(analysis(vec![get_orders()])),
+    );
+    let p = plan(&s, &o);
+    assert!(p.status.applied.is_some());
+    // The put failed after the backup was written.
+    let status = apply_failed(&p, &o.previous, true, 1, T0, "PutPolicyVersion: denied");
+    assert_eq!(status.applied, None);
+    assert_eq!(status.backup, p.status.backup, "the backup was written");
+    assert_eq!(status.proposal, p.status.proposal, "the proposal stands");
+    for type_ in ["InSync", "Ready"] {
+        let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "ApplyFailed")
+        );
+    }
+    // The backup itself failed: no backup is named.
+    let status = apply_failed(&p, &o.previous, false, 1, T0, "ConfigMap: forbidden");
+    assert_eq!(status.backup, None);
 }
