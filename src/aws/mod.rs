@@ -23,6 +23,21 @@ pub async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
     config
 }
 
+/// `base` with credentials from assuming `role_arn` (refreshed by the provider as they
+/// expire), for roles in other accounts. STS honours `AWS_ENDPOINT_URL` like every client.
+pub async fn assume_role(base: &aws_config::SdkConfig, role_arn: &str) -> aws_config::SdkConfig {
+    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+        .session_name("iam-tailor")
+        .configure(base)
+        .build()
+        .await;
+    base.to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            provider,
+        ))
+        .build()
+}
+
 /// Spaces AWS calls to an average of `per_second`, allowing a burst of that many after a
 /// quiet second. IAM's request quota is per account, and the SDK's retries only react to
 /// throttling after it happened; this keeps a busy operator from causing it.

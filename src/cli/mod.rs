@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 the command's "bad" outcome (lint found an ERROR or
 //! SECURITY_WARNING), 2 usage or I/O error.
 
+mod controller;
 mod expand;
 mod generate;
 mod lint;
@@ -37,6 +38,8 @@ enum Command {
     Unused(Box<unused::Args>),
     /// Print the LeastPrivilegeRole CustomResourceDefinition (YAML).
     Crd,
+    /// Run the operator: reconcile LeastPrivilegeRoles against IAM.
+    Controller(Box<controller::Args>),
 }
 
 /// Output format shared by the commands.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Expand(args) => expand::run(args),
         Command::Generate(args) => generate::run(*args),
         Command::Unused(args) => unused::run(*args),
+        Command::Controller(args) => controller::run(*args),
         Command::Crd => {
             print!("{}", crate::controller::crd::crd_yaml());
             Ok(0)

@@ -1,0 +1,80 @@
+//! `iam-tailor controller`: run the operator.
+
+use crate::controller::run::{Settings, run as run_operator};
+use std::net::SocketAddr;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Watch LeastPrivilegeRoles in this namespace only (default: all namespaces).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Where to serve /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// IAM calls per second across all resources, on top of the SDK's retries (0: no limit).
+    #[arg(long, default_value_t = 10)]
+    aws_rate_limit: u32,
+    /// Resources reconciled at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: u16,
+    /// Reconcile only while holding a coordination.k8s.io/v1 Lease (for more than one replica).
+    #[arg(long)]
+    leader_election: bool,
+    /// The Lease's namespace (default: --namespace, else $POD_NAMESPACE, else default).
+    #[arg(long)]
+    lease_namespace: Option<String>,
+    #[arg(long, default_value = "iam-tailor")]
+    lease_name: String,
+    /// Log lines as text or JSON (one object per line). RUST_LOG sets the level (default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The pod name when Kubernetes provides it, else the host name; with the process id, so two
+/// processes on one host are two identities.
+fn identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "iam-tailor".to_string());
+    format!("{host}-{}", std::process::id())
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+    let settings = Settings {
+        namespace: args.namespace,
+        metrics_addr: args.metrics_addr,
+        aws_rate_limit: args.aws_rate_limit,
+        concurrency: args.concurrency.max(1),
+        leader_election: args.leader_election,
+        lease_namespace: args.lease_namespace,
+        lease_name: args.lease_name,
+        identity: identity(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_operator(settings))?;
+    Ok(0)
+}

@@ -1,0 +1,773 @@
+//! The shell around [`plan`]: observe (Kubernetes and AWS reads) → [`plan`] → apply the
+//! operations in order, stopping at the first failure → write the status by server-side apply
+//! → record Events. Everything that decides lives in `plan`; this file only moves data.
+
+use super::crd::{Analysis, LeastPrivilegeRole, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
+use super::plan::{
+    self, AnalysisResult, BackupSnapshot, EventType, LiveRole, Observed, Operation, Plan,
+    PlannedEvent, Requeue, RoleState,
+};
+use super::telemetry::Metrics;
+use crate::aws::iam::{self, Iam, IamError};
+use crate::aws::s3::{self, Day, S3Location, TrailError};
+use crate::aws::{RateLimiter, assume_role};
+use crate::catalog::catalog;
+use crate::cloudtrail::{PrincipalFilter, ScanOptions};
+use crate::generate::{GenerateError, GenerateOptions, Keep, generate};
+use crate::policy::Policy;
+use crate::policy::analysis::allowed_actions;
+use crate::policy::values::{Instant, parse_date};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
+use kube::runtime::finalizer::{self, Event as Finalizer, finalizer};
+use kube::{Resource, ResourceExt};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The one field manager for everything iam-tailor writes with server-side apply.
+pub const FIELD_MANAGER: &str = "iam-tailor";
+/// Held while iam-tailor may still have to put a role back (deletionPolicy: Restore).
+pub const FINALIZER: &str = "iamtailor.dev/cleanup";
+/// The backup ConfigMap's key holding the [`BackupSnapshot`] as JSON.
+pub const BACKUP_KEY: &str = "backup.json";
+/// Trail files downloaded at once per analysis.
+const DOWNLOADS_IN_FLIGHT: usize = 8;
+/// Retry for failures that need someone to act (permissions, a broken backup).
+const PERMANENT_RETRY: Duration = Duration::from_secs(600);
+
+/// A reconcile that failed, by stage; [`Error::metric_label`] names the stage in metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading the role: {0}")]
+    ReadRole(#[source] IamError),
+    #[error("reading CloudTrail: {0}")]
+    Trail(#[source] TrailError),
+    #[error("generating the policy: {0}")]
+    Generate(#[source] GenerateError),
+    #[error("{0}")]
+    Apply(#[source] IamError),
+    #[error("backup ConfigMap {name}: {reason}")]
+    Backup { name: String, reason: String },
+    #[error("{0}")]
+    Principal(String),
+    #[error("deletion waits: {0}")]
+    RestoreBlocked(String),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[source] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<finalizer::Error<Error>>),
+}
+
+impl Error {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::ReadRole(_) => "read_role",
+            Error::Trail(_) => "cloudtrail",
+            Error::Generate(_) => "generate",
+            Error::Apply(_) => "apply",
+            Error::Principal(_) => "principal",
+            Error::Backup { .. } => "backup",
+            Error::RestoreBlocked(_) => "restore_blocked",
+            Error::Kube(_) => "kubernetes",
+            Error::Finalizer(inner) => match inner.as_ref() {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
+                    e.metric_label()
+                }
+                _ => "finalizer",
+            },
+        }
+    }
+
+    /// The condition reason written for this failure.
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::ReadRole(e) | Error::Apply(e) if matches!(e, IamError::Throttled { .. }) => {
+                "Throttled"
+            }
+            Error::ReadRole(_) => "RoleReadFailed",
+            Error::Trail(_) => "CloudTrailReadFailed",
+            Error::Generate(_) | Error::Principal(_) => "GenerateFailed",
+            Error::Apply(_) => "ApplyFailed",
+            Error::Backup { .. } => "BackupFailed",
+            Error::RestoreBlocked(_) => "BackupMissing",
+            Error::Kube(_) | Error::Finalizer(_) => "KubernetesError",
+        }
+    }
+
+    /// Transient failures back off and retry; the rest wait for someone to act.
+    fn is_retryable(&self) -> bool {
+        match self {
+            Error::ReadRole(e) | Error::Apply(e) => e.is_retryable(),
+            // Listing and downloads already had the SDK's retries; a missing bucket or a
+            // denied read needs a person.
+            Error::Trail(TrailError::S3(_)) => true,
+            Error::Trail(TrailError::Scan(_)) | Error::Generate(_) | Error::Principal(_) => false,
+            Error::Backup { .. } | Error::RestoreBlocked(_) => false,
+            Error::Kube(_) => true,
+            Error::Finalizer(inner) => match inner.as_ref() {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
+                    e.is_retryable()
+                }
+                _ => true,
+            },
+        }
+    }
+}
+
+/// AWS clients per `assumeRoleArn` (none: the operator's own credentials), made once.
+pub struct Aws {
+    base: aws_config::SdkConfig,
+    limiter: Option<Arc<RateLimiter>>,
+    assumed: tokio::sync::Mutex<HashMap<String, aws_config::SdkConfig>>,
+}
+
+impl Aws {
+    /// `calls_per_second` limits IAM calls across all resources (0: unlimited).
+    pub fn new(base: aws_config::SdkConfig, calls_per_second: u32) -> Aws {
+        Aws {
+            base,
+            limiter: RateLimiter::per_second(calls_per_second).map(Arc::new),
+            assumed: Default::default(),
+        }
+    }
+
+    async fn config(&self, assume_role_arn: Option<&str>) -> aws_config::SdkConfig {
+        let Some(arn) = assume_role_arn.filter(|a| !a.is_empty()) else {
+            return self.base.clone();
+        };
+        let mut assumed = self.assumed.lock().await;
+        if let Some(config) = assumed.get(arn) {
+            return config.clone();
+        }
+        let config = assume_role(&self.base, arn).await;
+        assumed.insert(arn.to_string(), config.clone());
+        config
+    }
+
+    async fn iam(&self, spec: &LeastPrivilegeRoleSpec) -> Iam {
+        let config = self.config(spec.assume_role_arn.as_deref()).await;
+        Iam::new(&config, self.limiter.clone())
+    }
+
+    async fn s3(&self, spec: &LeastPrivilegeRoleSpec, region: Option<&str>) -> s3::Client {
+        let mut config = self.config(spec.assume_role_arn.as_deref()).await;
+        if let Some(region) = region {
+            config = config
+                .to_builder()
+                .region(aws_config::Region::new(region.to_string()))
+                .build();
+        }
+        s3::client(&config)
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: kube::Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub aws: Aws,
+    /// Consecutive failures per resource, for backoff.
+    failures: Mutex<HashMap<(String, String), u32>>,
+}
+
+impl Context {
+    pub fn new(client: kube::Client, recorder: Recorder, metrics: Arc<Metrics>, aws: Aws) -> Self {
+        Context {
+            client,
+            recorder,
+            metrics,
+            aws,
+            failures: Default::default(),
+        }
+    }
+}
+
+fn key(lpr: &LeastPrivilegeRole) -> (String, String) {
+    (lpr.namespace().unwrap_or_default(), lpr.name_any())
+}
+
+/// kube-runtime's reconcile entry point: the finalizer decides between apply and cleanup.
+pub async fn reconcile(lpr: Arc<LeastPrivilegeRole>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    ctx.metrics.reconciled();
+    let namespace = lpr.namespace().unwrap_or_default();
+    let api: Api<LeastPrivilegeRole> = Api::namespaced(ctx.client.clone(), &namespace);
+    let key = key(&lpr);
+    let result = finalizer(&api, FINALIZER, lpr, |event| async {
+        match event {
+            Finalizer::Apply(lpr) => apply(&lpr, &ctx).await,
+            Finalizer::Cleanup(lpr) => cleanup(&lpr, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics
+        .reconcile_duration(started.elapsed().as_secs_f64());
+    if result.is_ok() {
+        ctx.failures.lock().expect("not poisoned").remove(&key);
+    }
+    result
+}
+
+/// Transient failures back off exponentially (5 s … 5 min); the rest retry slowly, since
+/// what fixes them (permissions, a bucket policy) is not a change to the resource.
+pub fn error_policy(lpr: Arc<LeastPrivilegeRole>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error(error.metric_label());
+    tracing::warn!(
+        namespace = lpr.namespace().unwrap_or_default(),
+        name = lpr.name_any(),
+        error = %error,
+        "reconcile failed"
+    );
+    if !error.is_retryable() {
+        return Action::requeue(PERMANENT_RETRY);
+    }
+    let mut failures = ctx.failures.lock().expect("not poisoned");
+    let count = failures.entry(key(&lpr)).or_insert(0);
+    *count = (*count + 1).min(10);
+    Action::requeue(Duration::from_secs((5u64 << (*count - 1)).min(300)))
+}
+
+/// The time now: RFC 3339 to the second (what the status shows) and as an [`Instant`].
+fn now() -> (String, Instant) {
+    let now = Timestamp::now();
+    (rfc3339(now.as_nanosecond()), now.as_nanosecond())
+}
+
+fn rfc3339(nanos: Instant) -> String {
+    Timestamp::from_nanosecond(nanos)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// The role's name as IAM calls need it (an ARN's last path segment).
+fn role_name(spec: &LeastPrivilegeRoleSpec) -> String {
+    match (&spec.role_name, &spec.role_arn) {
+        (Some(name), _) if !name.is_empty() => name.clone(),
+        (_, Some(arn)) => arn.rsplit('/').next().unwrap_or(arn).to_string(),
+        _ => String::new(),
+    }
+}
+
+async fn apply(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Error> {
+    let previous = lpr.status.clone().unwrap_or_default();
+    let generation = lpr.metadata.generation.unwrap_or(0);
+    let (now_text, now) = now();
+    match observe_plan_apply(lpr, ctx, &previous, generation, &now_text, now).await {
+        Ok(action) => Ok(action),
+        Err(Failure { error, status }) => {
+            let status = status.unwrap_or_else(|| {
+                plan::failed(
+                    &previous,
+                    generation,
+                    &now_text,
+                    error.reason(),
+                    &error.to_string(),
+                )
+            });
+            if let Err(e) = write_status(lpr, ctx, &previous, &status).await {
+                tracing::warn!(error = %e, "writing the failure status failed");
+            }
+            publish(
+                ctx,
+                lpr,
+                &PlannedEvent {
+                    type_: EventType::Warning,
+                    reason: error.reason().to_string(),
+                    note: error.to_string(),
+                },
+            )
+            .await;
+            Err(error)
+        }
+    }
+}
+
+/// A failed reconcile and, when the plan got as far as writing, the status that says so.
+struct Failure {
+    error: Error,
+    status: Option<LeastPrivilegeRoleStatus>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure {
+            error,
+            status: None,
+        }
+    }
+}
+
+async fn observe_plan_apply(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    previous: &LeastPrivilegeRoleStatus,
+    generation: i64,
+    now_text: &str,
+    now: Instant,
+) -> Result<Action, Failure> {
+    let spec = &lpr.spec;
+    let mut observed = Observed {
+        name: lpr.name_any(),
+        generation,
+        now: now_text.to_string(),
+        previous: previous.clone(),
+        role: RoleState::NotFound,
+        backup_exists: false,
+        analysis: None,
+    };
+    if plan::validate(spec).is_err() {
+        // The plan reports the spec's problems; nothing is read until they are fixed.
+        let plan = plan::plan(spec, &observed);
+        return finish(lpr, ctx, previous, plan, None, now_text).await;
+    }
+    let iam = ctx.aws.iam(spec).await;
+    observed.role = match iam::read_role(&iam, &role_name(spec)).await {
+        Ok(live) => RoleState::Found(live),
+        Err(IamError::NotFound { .. }) => RoleState::NotFound,
+        Err(e) => return Err(Error::ReadRole(e).into()),
+    };
+    let config_maps: Api<ConfigMap> =
+        Api::namespaced(ctx.client.clone(), &lpr.namespace().unwrap_or_default());
+    observed.backup_exists = config_maps
+        .get_opt(&plan::backup_config_map(&observed.name))
+        .await
+        .map_err(Error::Kube)?
+        .is_some();
+    if let RoleState::Found(live) = &observed.role
+        && plan::analysis_due(spec, previous, now)
+    {
+        let result = analyze(lpr, ctx, live, now_text, now).await?;
+        let key = key(lpr);
+        ctx.metrics.set_unused_actions(
+            &key.0,
+            &key.1,
+            &live.name,
+            result.analysis.unused_actions,
+        );
+        observed.analysis = Some(result);
+    }
+    let plan = plan::plan(spec, &observed);
+    let live = match &observed.role {
+        RoleState::Found(live) => Some(live),
+        RoleState::NotFound => None,
+    };
+    match live {
+        Some(live) => finish(lpr, ctx, previous, plan, Some((&iam, live)), now_text).await,
+        None => finish(lpr, ctx, previous, plan, None, now_text).await,
+    }
+}
+
+/// Scans the window's trail files for the role and generates its policy, cut to what the
+/// role holds now.
+async fn analyze(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    live: &LiveRole,
+    now_text: &str,
+    now: Instant,
+) -> Result<AnalysisResult, Error> {
+    let spec = &lpr.spec;
+    let started = std::time::Instant::now();
+    let source = spec
+        .cloud_trail
+        .s3
+        .as_ref()
+        .expect("validate() requires cloudTrail.s3");
+    let window = plan::parse_duration(&spec.window, "mhdw").expect("validate() checked window");
+    let from = now - i128::from(window) * 1_000_000_000;
+    let location = S3Location {
+        bucket: source.bucket.clone(),
+        prefix: source.prefix.clone().unwrap_or_default(),
+    };
+    let principal = PrincipalFilter::parse(&live.arn)
+        .map_err(|e| Error::Principal(format!("role ARN {}: {e}", live.arn)))?;
+    let options = ScanOptions {
+        principal: Some(principal),
+        from: Some(from),
+        to: Some(now),
+        strict: false,
+        threads: 1,
+        progress: false,
+    };
+    let client = ctx.aws.s3(spec, source.region.as_deref()).await;
+    let days = Day::range(from, now);
+    let usage = s3::scan_trail(
+        &client,
+        std::slice::from_ref(&location),
+        Some(&days),
+        &options,
+        DOWNLOADS_IN_FLIGHT,
+    )
+    .await
+    .map_err(Error::Trail)?;
+
+    let current: Vec<Policy> = live
+        .inline
+        .values()
+        .chain(live.attached.iter().map(|a| &a.document))
+        .cloned()
+        .collect();
+    let today = &now_text[..10];
+    let mut keep = Vec::new();
+    for rule in &spec.keep {
+        // An expired rule no longer applies; the date compares as text (YYYY-MM-DD).
+        if rule.expires.as_deref().is_some_and(|e| e < today) {
+            continue;
+        }
+        for action in &rule.actions {
+            let parsed: Keep = action.parse().map_err(Error::Generate)?;
+            if rule.resources.is_empty() {
+                keep.push(parsed);
+            } else {
+                keep.extend(rule.resources.iter().map(|r| Keep {
+                    action: parsed.action.clone(),
+                    resource: Some(r.clone()),
+                }));
+            }
+        }
+    }
+    let options = GenerateOptions {
+        keep,
+        forbid: spec.forbid.clone(),
+        current: current.clone(),
+        ..Default::default()
+    };
+    let (generated, granted) = tokio::task::spawn_blocking(move || {
+        let generated = generate(&usage, &options).map(|g| (g, usage));
+        let granted: BTreeSet<String> = allowed_actions(&current)
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        (generated, granted)
+    })
+    .await
+    .expect("generation does not panic");
+    let (generated, usage) = generated.map_err(Error::Generate)?;
+    let used: BTreeSet<String> = usage
+        .actions
+        .keys()
+        .filter_map(|name| catalog().action(name).map(|a| a.full_name()))
+        .collect();
+    let stats = &usage.stats;
+    let analysis = Analysis {
+        window_start: rfc3339(from),
+        window_end: now_text.to_string(),
+        files_scanned: stats.files_scanned,
+        events_scanned: stats.records_scanned,
+        events_matched: stats.records_matched,
+        used_actions: used.len() as u64,
+        granted_actions: granted.len() as u64,
+        unused_actions: granted.difference(&used).count() as u64,
+        denied_attempts: usage.denied.values().map(|d| d.count).sum(),
+        unmapped: usage.unmapped.values().map(|d| d.count).sum(),
+        inputs: Some(plan::analysis_inputs(spec)),
+    };
+    ctx.metrics
+        .scan_duration(started.elapsed().as_secs_f64());
+    Ok(AnalysisResult {
+        analysis,
+        generated,
+    })
+}
+
+/// Applies `plan`'s operations in order, then writes its status and records its events.
+async fn finish(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    previous: &LeastPrivilegeRoleStatus,
+    plan: Plan,
+    role: Option<(&Iam, &LiveRole)>,
+    now: &str,
+) -> Result<Action, Failure> {
+    for event in &plan.events {
+        publish(ctx, lpr, event).await;
+    }
+    let key = key(lpr);
+    if plan.events.iter().any(|e| e.reason == "Drifted") {
+        ctx.metrics.drift_detected(&key.0, &key.1);
+    }
+    if let Some((iam, live)) = role {
+        let mut backed_up = false;
+        for operation in &plan.operations {
+            match perform(lpr, ctx, iam, &live.name, operation).await {
+                Ok(()) => {
+                    backed_up |= matches!(operation, Operation::BackupRole { .. });
+                    publish(ctx, lpr, &plan::operation_event(operation)).await;
+                }
+                Err(error) => {
+                    let status = plan::apply_failed(
+                        &plan,
+                        previous,
+                        backed_up,
+                        lpr.metadata.generation.unwrap_or(0),
+                        now,
+                        &error.to_string(),
+                    );
+                    return Err(Failure {
+                        error,
+                        status: Some(status),
+                    });
+                }
+            }
+        }
+    }
+    for event in &plan.completion {
+        publish(ctx, lpr, event).await;
+        if event.reason == "PolicyApplied" {
+            ctx.metrics.applied(&key.0, &key.1);
+        }
+    }
+    write_status(lpr, ctx, previous, &plan.status)
+        .await
+        .map_err(Error::Kube)?;
+    Ok(action(plan.requeue))
+}
+
+fn action(requeue: Requeue) -> Action {
+    match requeue {
+        Requeue::After(secs) => Action::requeue(Duration::from_secs(secs)),
+        Requeue::AwaitChange => Action::await_change(),
+    }
+}
+
+/// One operation against IAM (or the backup ConfigMap).
+async fn perform(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    iam: &Iam,
+    role: &str,
+    operation: &Operation,
+) -> Result<(), Error> {
+    let result = match operation {
+        Operation::BackupRole {
+            config_map,
+            snapshot,
+        } => return write_backup(lpr, ctx, config_map, snapshot).await,
+        Operation::PutManagedPolicy {
+            name,
+            arn,
+            document,
+        } => iam::put_managed_policy(iam, name, arn, document)
+            .await
+            .map(|_| ()),
+        Operation::AttachPolicy { arn } => iam::attach(iam, role, arn).await,
+        Operation::DetachPolicy { arn } => iam::detach(iam, role, arn).await,
+        Operation::PutInlinePolicy { name, document } => {
+            iam::put_inline(iam, role, name, document).await
+        }
+        Operation::DeleteInlinePolicy { name } => iam::delete_inline(iam, role, name).await,
+        Operation::SetPermissionsBoundary { arn } => iam::set_boundary(iam, role, arn).await,
+        Operation::DeletePermissionsBoundary => iam::delete_boundary(iam, role).await,
+        Operation::DeleteManagedPolicy { arn } => iam::delete_managed_policy(iam, arn).await,
+    };
+    ctx.metrics.aws_write(operation_label(operation));
+    result.map_err(Error::Apply)
+}
+
+fn operation_label(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::BackupRole { .. } => "BackupRole",
+        Operation::PutManagedPolicy { .. } => "PutManagedPolicy",
+        Operation::AttachPolicy { .. } => "AttachRolePolicy",
+        Operation::DetachPolicy { .. } => "DetachRolePolicy",
+        Operation::PutInlinePolicy { .. } => "PutRolePolicy",
+        Operation::DeleteInlinePolicy { .. } => "DeleteRolePolicy",
+        Operation::SetPermissionsBoundary { .. } => "PutRolePermissionsBoundary",
+        Operation::DeletePermissionsBoundary => "DeleteRolePermissionsBoundary",
+        Operation::DeleteManagedPolicy { .. } => "DeletePolicy",
+    }
+}
+
+/// Creates the backup ConfigMap; one that exists already holds the original and is kept.
+async fn write_backup(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    name: &str,
+    snapshot: &BackupSnapshot,
+) -> Result<(), Error> {
+    let api: Api<ConfigMap> =
+        Api::namespaced(ctx.client.clone(), &lpr.namespace().unwrap_or_default());
+    let json = serde_json::to_string_pretty(snapshot).expect("a snapshot serializes");
+    let config_map = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(BTreeMap::from([
+                (
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "iam-tailor".to_string(),
+                ),
+                ("iamtailor.dev/resource".to_string(), lpr.name_any()),
+            ])),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(BACKUP_KEY.to_string(), json)])),
+        ..Default::default()
+    };
+    match api.create(&PostParams::default(), &config_map).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(e) => Err(Error::Backup {
+            name: name.to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Reads the backup ConfigMap, if there is one.
+async fn read_backup(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+) -> Result<Option<BackupSnapshot>, Error> {
+    let Some(name) = lpr
+        .status
+        .as_ref()
+        .and_then(|s| s.backup.as_ref())
+        .map(|b| b.config_map.clone())
+    else {
+        return Ok(None);
+    };
+    let api: Api<ConfigMap> =
+        Api::namespaced(ctx.client.clone(), &lpr.namespace().unwrap_or_default());
+    let Some(config_map) = api.get_opt(&name).await.map_err(Error::Kube)? else {
+        return Ok(None);
+    };
+    let json = config_map
+        .data
+        .as_ref()
+        .and_then(|d| d.get(BACKUP_KEY))
+        .ok_or_else(|| Error::Backup {
+            name: name.clone(),
+            reason: format!("no {BACKUP_KEY} key"),
+        })?;
+    serde_json::from_str(json)
+        .map(Some)
+        .map_err(|e| Error::Backup {
+            name,
+            reason: format!("{BACKUP_KEY}: {e}"),
+        })
+}
+
+/// The finalizer's cleanup: Retain lets go; Restore puts the backup back first.
+async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Error> {
+    let spec = &lpr.spec;
+    let previous = lpr.status.clone().unwrap_or_default();
+    let (now_text, _) = now();
+    let mut observed = Observed {
+        name: lpr.name_any(),
+        generation: lpr.metadata.generation.unwrap_or(0),
+        now: now_text,
+        previous: previous.clone(),
+        role: RoleState::NotFound,
+        backup_exists: false,
+        analysis: None,
+    };
+    let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
+    let mut iam = None;
+    let mut backup = None;
+    if restoring && plan::validate(spec).is_ok() {
+        let client = ctx.aws.iam(spec).await;
+        observed.role = match iam::read_role(&client, &role_name(spec)).await {
+            Ok(live) => RoleState::Found(live),
+            Err(IamError::NotFound { .. }) => RoleState::NotFound,
+            Err(e) => return Err(Error::ReadRole(e)),
+        };
+        backup = read_backup(lpr, ctx).await?;
+        observed.backup_exists = backup.is_some();
+        iam = Some(client);
+    }
+    let plan = match plan::plan_cleanup(spec, &observed, backup.as_ref()) {
+        Ok(plan) => plan,
+        Err(reason) => {
+            let error = Error::RestoreBlocked(reason);
+            publish(
+                ctx,
+                lpr,
+                &PlannedEvent {
+                    type_: EventType::Warning,
+                    reason: error.reason().to_string(),
+                    note: error.to_string(),
+                },
+            )
+            .await;
+            return Err(error);
+        }
+    };
+    for event in &plan.events {
+        publish(ctx, lpr, event).await;
+    }
+    if let (Some(iam), RoleState::Found(live)) = (&iam, &observed.role) {
+        for operation in &plan.operations {
+            perform(lpr, ctx, iam, &live.name, operation).await?;
+            publish(ctx, lpr, &plan::operation_event(operation)).await;
+        }
+    }
+    for event in &plan.completion {
+        publish(ctx, lpr, event).await;
+    }
+    let key = key(lpr);
+    ctx.metrics.forget(&key.0, &key.1);
+    Ok(Action::await_change())
+}
+
+/// Writes `status` by server-side apply, unless it is what was last written: a steady state
+/// makes no writes, so it triggers no further reconciles.
+async fn write_status(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    previous: &LeastPrivilegeRoleStatus,
+    status: &LeastPrivilegeRoleStatus,
+) -> Result<(), kube::Error> {
+    if lpr.status.is_some() && status == previous {
+        return Ok(());
+    }
+    let api: Api<LeastPrivilegeRole> =
+        Api::namespaced(ctx.client.clone(), &lpr.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": LeastPrivilegeRole::api_version(&()),
+        "kind": LeastPrivilegeRole::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &lpr.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Records `event` on the resource; a failure to record is logged, never fatal.
+async fn publish(ctx: &Context, lpr: &LeastPrivilegeRole, event: &PlannedEvent) {
+    let mut note = event.note.clone();
+    if note.len() > 1000 {
+        let mut end = 997;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+        note.push_str("...");
+    }
+    let kube_event = Event {
+        type_: match event.type_ {
+            EventType::Normal => KubeEventType::Normal,
+            EventType::Warning => KubeEventType::Warning,
+        },
+        reason: event.reason.clone(),
+        note: Some(note),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx
+        .recorder
+        .publish(&kube_event, &lpr.object_ref(&()))
+        .await
+    {
+        tracing::warn!(error = %e, reason = event.reason, "recording an event failed");
+    }
+}

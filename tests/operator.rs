@@ -1,0 +1,597 @@
+//! The operator end to end: the `iam-tailor controller` binary against a real kube-apiserver
+//! (1.20) and a real IAM/S3/STS API (moto). One story, in order:
+//! Observe reports; Enforce + Automatic shrinks role `app` to what its trail shows; an
+//! out-of-band attach is detected and reverted; Manual approval waits for `approvedRevision`;
+//! deleting with Restore puts the original policies back exactly. Invalid specs and missing
+//! roles are reported on the resource.
+
+mod control_plane;
+mod moto;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use futures::{StreamExt, TryStreamExt};
+use iam_tailor::aws::iam::{self, Iam};
+use iam_tailor::controller::plan::LiveRole;
+use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
+use iam_tailor::policy::Policy;
+use iam_tailor::policy::analysis::allowed_actions;
+use iam_tailor::policy::context::Context as RequestContext;
+use iam_tailor::policy::eval::{Decision, PolicySet, Request};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::{WatchStreamExt, watcher};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ACCOUNT: &str = "123456789012";
+const NS: &str = "payments";
+const BUCKET: &str = "org-trail-logs";
+const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+const S3_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+/// What role `app` does in its trail (and so all it may do after enforcement).
+const APP_USES: [&str; 7] = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:PutObject",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
+];
+
+/// The operator binary, stopped (only the process this started) when dropped.
+struct Operator {
+    child: Child,
+    log: PathBuf,
+    metrics: String,
+}
+
+impl Operator {
+    fn start(kubeconfig: &std::path::Path, aws_endpoint: &str, dir: &std::path::Path) -> Operator {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let log = dir.join("operator.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_iam-tailor"))
+            .args([
+                "controller",
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+                "--log-format",
+                "json",
+                "--leader-election",
+                "--lease-namespace",
+                "default",
+            ])
+            .env("KUBECONFIG", kubeconfig)
+            .env("AWS_ENDPOINT_URL", aws_endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("RUST_LOG", "info,iam_tailor=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the iam-tailor binary runs");
+        Operator {
+            child,
+            log,
+            metrics: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// GET `path` from the telemetry server: (status code, body).
+    async fn get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&self.metrics).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let code = response[9..12].parse().unwrap();
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (code, body.to_string())
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One CloudTrail record of `role`'s session calling `source` `name`.
+fn record(role: &str, time: &str, source: &str, name: &str, params: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLE:pod-1",
+            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/pod-1"),
+            "accountId": ACCOUNT,
+            "sessionContext": {"sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAEXAMPLE",
+                "arn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                "accountId": ACCOUNT,
+                "userName": role
+            }}
+        },
+        "eventTime": time,
+        "eventSource": format!("{source}.amazonaws.com"),
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "requestParameters": params,
+        "eventType": "AwsApiCall",
+        "recipientAccountId": ACCOUNT
+    })
+}
+
+/// `app` works with its orders bucket, table and queue; `worker` only reads the queue;
+/// `viewer` reads one object. A denied call by `app` is reported, never granted.
+fn trail_records(day: &str) -> Vec<serde_json::Value> {
+    let t = |h: u32| format!("{day}T{h:02}:00:00Z");
+    let queue = format!("https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/orders");
+    let mut records = vec![
+        record("app", &t(1), "s3", "GetObject", serde_json::json!({"bucketName": "orders", "key": "2026/a.json"})),
+        record("app", &t(2), "s3", "PutObject", serde_json::json!({"bucketName": "orders", "key": "2026/b.json"})),
+        record("app", &t(3), "s3", "ListObjects", serde_json::json!({"bucketName": "orders", "prefix": "2026/"})),
+        record("app", &t(4), "dynamodb", "GetItem", serde_json::json!({"tableName": "orders"})),
+        record("app", &t(5), "dynamodb", "PutItem", serde_json::json!({"tableName": "orders"})),
+        record("app", &t(6), "sqs", "SendMessage", serde_json::json!({"queueUrl": queue})),
+        record("app", &t(7), "sqs", "ReceiveMessage", serde_json::json!({"queueUrl": queue})),
+        record("worker", &t(8), "sqs", "ReceiveMessage", serde_json::json!({"queueUrl": queue})),
+        record("viewer", &t(9), "s3", "GetObject", serde_json::json!({"bucketName": "reports", "key": "q3.csv"})),
+    ];
+    let mut denied = record("app", &t(10), "iam", "ListRoles", serde_json::json!({}));
+    denied["errorCode"] = "AccessDenied".into();
+    records.push(denied);
+    records
+}
+
+async fn put_trail(s3: &aws_sdk_s3::Client) {
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    for days_ago in [1i64, 2] {
+        let day = k8s_openapi::jiff::Timestamp::now()
+            .checked_sub(k8s_openapi::jiff::SignedDuration::from_hours(24 * days_ago))
+            .unwrap()
+            .strftime("%Y-%m-%d")
+            .to_string();
+        let body = serde_json::json!({"Records": trail_records(&day)}).to_string();
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(body.as_bytes()).unwrap();
+        let key = format!(
+            "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{}T0000Z_x.json.gz",
+            day.replace('-', "/"),
+            day.replace('-', "")
+        );
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(gz.finish().unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// A role with AdministratorAccess and an inline `s3:*`: broad, as roles tend to be.
+async fn broad_role(client: &aws_sdk_iam::Client, name: &str) {
+    client
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    client
+        .attach_role_policy()
+        .role_name(name)
+        .policy_arn(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_role_policy()
+        .role_name(name)
+        .policy_name("s3-all")
+        .policy_document(S3_ALL)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn apply_crds(client: &kube::Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crds");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let crd: CustomResourceDefinition = serde_norway::from_str(&text).unwrap();
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(&name, &PatchParams::apply("kubectl").force(), &Patch::Apply(&crd))
+            .await
+            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(crds.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    }
+}
+
+fn lpr(name: &str, spec: &str) -> LeastPrivilegeRole {
+    serde_norway::from_str(&format!(
+        "apiVersion: iamtailor.dev/v1alpha1\nkind: LeastPrivilegeRole\nmetadata: {{name: {name}}}\nspec:\n{spec}"
+    ))
+    .unwrap()
+}
+
+fn condition<'a>(status: &'a LeastPrivilegeRoleStatus, type_: &str) -> Option<(&'a str, &'a str)> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.as_str(), c.reason.as_str()))
+}
+
+/// Polls `name` until `done` holds for its status (90 s at most).
+async fn wait_for(
+    api: &Api<LeastPrivilegeRole>,
+    name: &str,
+    operator: &Operator,
+    what: &str,
+    done: impl Fn(&LeastPrivilegeRoleStatus) -> bool,
+) -> LeastPrivilegeRoleStatus {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let status = api.get(name).await.unwrap().status.unwrap_or_default();
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {what} did not happen; status: {status:#?}\noperator log:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn read(client: &aws_sdk_iam::Client, role: &str) -> LiveRole {
+    iam::read_role(&Iam::from(client.clone()), role).await.unwrap()
+}
+
+fn documents(live: &LiveRole) -> Vec<Policy> {
+    live.inline
+        .values()
+        .chain(live.attached.iter().map(|a| &a.document))
+        .cloned()
+        .collect()
+}
+
+async fn events(client: &kube::Client, object: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), NS);
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object))
+        .collect()
+}
+
+fn reasons(events: &[Event]) -> BTreeSet<String> {
+    events.iter().filter_map(|e| e.reason.clone()).collect()
+}
+
+#[tokio::test]
+async fn operator_story() {
+    let started = Instant::now();
+    let server = control_plane::ControlPlane::start();
+    let aws = moto::Moto::start();
+    let kube = server.client().await;
+    let aws_iam = aws.iam();
+    let dir = tempfile::tempdir().unwrap();
+
+    apply_crds(&kube).await;
+    let namespaces: Api<Namespace> = Api::all(kube.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": NS}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    for role in ["app", "worker", "viewer"] {
+        broad_role(&aws_iam, role).await;
+    }
+    put_trail(&aws.s3()).await;
+    let original_app = read(&aws_iam, "app").await;
+
+    let operator = Operator::start(&server.kubeconfig, &aws.endpoint, dir.path());
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    let create = |object: LeastPrivilegeRole| {
+        let roles = roles.clone();
+        async move { roles.create(&PostParams::default(), &object).await.unwrap() }
+    };
+
+    // Observe: an analysis, nothing written.
+    create(lpr(
+        "viewer",
+        "  roleName: viewer\n  mode: Observe\n  cloudTrail: {s3: {bucket: org-trail-logs}}\n",
+    ))
+    .await;
+    let viewer = wait_for(&roles, "viewer", &operator, "Analyzed", |s| {
+        condition(s, "Analyzed") == Some(("True", "Analyzed"))
+    })
+    .await;
+    let analysis = viewer.analysis.clone().unwrap();
+    assert_eq!(analysis.used_actions, 1, "{analysis:?}");
+    assert_eq!(analysis.files_scanned, 2);
+    assert!(analysis.unused_actions > 10_000, "AdministratorAccess: {analysis:?}");
+    assert_eq!(condition(&viewer, "ProposalReady"), Some(("False", "ObserveMode")));
+    assert!(viewer.proposal.is_none());
+    assert_eq!(read(&aws_iam, "viewer").await.attached.len(), 1);
+
+    // Enforce + Automatic: the role shrinks to what it used.
+    create(lpr(
+        "app",
+        "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  deletionPolicy: Restore\n  \
+         cloudTrail: {s3: {bucket: org-trail-logs, region: us-east-1}}\n  forbid: [\"iam:*\"]\n  \
+         drift: {interval: 2s, action: Revert}\n",
+    ))
+    .await;
+    let app = wait_for(&roles, "app", &operator, "enforcement", |s| {
+        ["Analyzed", "ProposalReady", "Approved", "InSync", "Ready"]
+            .iter()
+            .all(|t| condition(s, t).is_some_and(|(status, _)| status == "True"))
+    })
+    .await;
+    let analysis = app.analysis.clone().unwrap();
+    assert_eq!(analysis.used_actions, APP_USES.len() as u64, "{analysis:?}");
+    assert_eq!(analysis.denied_attempts, 2, "one denied ListRoles a day");
+    let proposal = app.proposal.clone().unwrap();
+    assert_eq!(proposal.adds, 0);
+    assert_eq!(app.applied.as_ref().unwrap().revision, proposal.revision);
+    let live = read(&aws_iam, "app").await;
+    assert!(live.inline.is_empty(), "inline s3-all deleted: {live:#?}");
+    let attached: Vec<&str> = live.attached.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(attached, ["iam-tailor-app"], "AdministratorAccess detached");
+    // The role's effective access is exactly what it used, on what it used it on.
+    let granted: BTreeSet<String> = allowed_actions(&documents(&live))
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    let used: BTreeSet<String> = APP_USES.iter().map(|a| a.to_string()).collect();
+    assert_eq!(granted, used);
+    let mut set = PolicySet::builder();
+    for document in documents(&live) {
+        set = set.identity(document);
+    }
+    let set = set.build();
+    let context = RequestContext::new();
+    let decide = |action: &str, resource: &str| {
+        set.evaluate(&Request {
+            action,
+            resource,
+            principal: None,
+            context: &context,
+        })
+        .decision
+    };
+    let table = format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders");
+    let queue = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:orders");
+    for (action, resource) in [
+        ("s3:GetObject", "arn:aws:s3:::orders/2026/a.json"),
+        ("s3:PutObject", "arn:aws:s3:::orders/2026/b.json"),
+        ("s3:ListBucket", "arn:aws:s3:::orders"),
+        ("dynamodb:PutItem", table.as_str()),
+        ("sqs:SendMessage", queue.as_str()),
+    ] {
+        assert_eq!(decide(action, resource), Decision::Allowed, "{action} {resource}");
+    }
+    for (action, resource) in [
+        ("s3:GetObject", "arn:aws:s3:::payroll/salaries.csv"),
+        ("s3:DeleteObject", "arn:aws:s3:::orders/2026/a.json"),
+        ("iam:ListRoles", "*"),
+        ("dynamodb:DeleteTable", table.as_str()),
+    ] {
+        assert_eq!(decide(action, resource), Decision::ImplicitlyDenied, "{action} {resource}");
+    }
+    // The original state was saved first.
+    let config_maps: Api<ConfigMap> = Api::namespaced(kube.clone(), NS);
+    let backup_name = app.backup.as_ref().unwrap().config_map.clone();
+    let backup = config_maps.get(&backup_name).await.unwrap();
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&backup.data.unwrap()["backup.json"]).unwrap();
+    assert_eq!(snapshot["attached"], serde_json::json!([ADMIN]));
+    assert!(snapshot["inline"]["s3-all"].as_str().unwrap().contains("s3:*"));
+    let recorded = reasons(&events(&kube, "app").await);
+    for reason in [
+        "Analyzed",
+        "ProposalReady",
+        "BackedUp",
+        "PolicyPut",
+        "PolicyAttached",
+        "PolicyDetached",
+        "InlinePolicyDeleted",
+        "PolicyApplied",
+    ] {
+        assert!(recorded.contains(reason), "{reason} not in {recorded:?}");
+    }
+
+    // Drift: AdministratorAccess attached out of band is seen and taken off again.
+    let stream = watcher(roles.clone(), watcher::Config::default().fields("metadata.name=app"))
+        .applied_objects()
+        .boxed();
+    let drift_seen = tokio::spawn(async move {
+        let mut stream = stream;
+        while let Some(object) = stream.try_next().await.unwrap() {
+            let status = object.status.unwrap_or_default();
+            if condition(&status, "Drifted").is_some_and(|(s, _)| s == "True") {
+                return status;
+            }
+        }
+        unreachable!("the watch ended")
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let attached_at = Instant::now();
+    aws_iam
+        .attach_role_policy()
+        .role_name("app")
+        .policy_arn(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let drifted = tokio::time::timeout(Duration::from_secs(60), drift_seen)
+        .await
+        .unwrap_or_else(|_| panic!("no Drifted=True; log:\n{}", operator.log_tail()))
+        .unwrap();
+    let message = drifted
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Drifted")
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("AdministratorAccess attached out of band"), "{message}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read(&aws_iam, "app").await.attached.len() != 1 {
+        assert!(Instant::now() < deadline, "not reverted:\n{}", operator.log_tail());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("drift reverted {:?} after the attach", attached_at.elapsed());
+    let drift_events: Vec<Event> = events(&kube, "app")
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("Drifted"))
+        .collect();
+    assert!(
+        drift_events.iter().any(|e| e.type_.as_deref() == Some("Warning")
+            && e.note.as_deref().unwrap_or("").contains("AdministratorAccess")),
+        "{drift_events:#?}"
+    );
+    wait_for(&roles, "app", &operator, "InSync again", |s| {
+        condition(s, "InSync") == Some(("True", "InSync"))
+    })
+    .await;
+
+    // Manual approval: a proposal, and no write until its revision is approved. The operator
+    // reaches this role through STS (assumeRoleArn), as for another account.
+    create(lpr(
+        "worker",
+        "  roleName: worker\n  mode: Enforce\n  approval: Manual\n  \
+         assumeRoleArn: arn:aws:iam::123456789012:role/iam-tailor-access\n  \
+         cloudTrail: {s3: {bucket: org-trail-logs}}\n",
+    ))
+    .await;
+    let worker = wait_for(&roles, "worker", &operator, "a proposal", |s| {
+        condition(s, "ProposalReady") == Some(("True", "ProposalReady"))
+            && condition(s, "Approved").is_some()
+    })
+    .await;
+    assert_eq!(condition(&worker, "Approved"), Some(("False", "AwaitingApproval")));
+    let revision = worker.proposal.clone().unwrap().revision;
+    tokio::time::sleep(Duration::from_secs(3)).await; // room for a wrong write to happen
+    let live = read(&aws_iam, "worker").await;
+    assert_eq!(live.attached.len(), 1, "nothing attached before approval");
+    assert_eq!(live.attached[0].arn, ADMIN);
+    assert_eq!(live.inline.len(), 1);
+    assert!(
+        config_maps
+            .get_opt("iam-tailor-backup-worker")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let approve = serde_json::json!({"spec": {"approvedRevision": revision}});
+    roles
+        .patch("worker", &PatchParams::default(), &Patch::Merge(&approve))
+        .await
+        .unwrap();
+    let worker = wait_for(&roles, "worker", &operator, "the approved apply", |s| {
+        condition(s, "InSync") == Some(("True", "Applied"))
+            || condition(s, "InSync") == Some(("True", "InSync"))
+    })
+    .await;
+    assert_eq!(worker.applied.unwrap().revision, revision, "the approved revision");
+    let live = read(&aws_iam, "worker").await;
+    let granted: Vec<String> = allowed_actions(&documents(&live))
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(granted, ["sqs:ReceiveMessage"]);
+
+    // Reported on the resource: an invalid spec, a missing role.
+    create(lpr(
+        "both",
+        "  roleName: app\n  roleArn: arn:aws:iam::123456789012:role/app\n  \
+         cloudTrail: {s3: {bucket: org-trail-logs}}\n",
+    ))
+    .await;
+    create(lpr(
+        "ghost",
+        "  roleName: ghost\n  cloudTrail: {s3: {bucket: org-trail-logs}}\n",
+    ))
+    .await;
+    wait_for(&roles, "both", &operator, "InvalidSpec", |s| {
+        condition(s, "Ready") == Some(("False", "InvalidSpec"))
+    })
+    .await;
+    wait_for(&roles, "ghost", &operator, "RoleNotFound", |s| {
+        condition(s, "Ready") == Some(("False", "RoleNotFound"))
+    })
+    .await;
+
+    // Metrics and health.
+    assert_eq!(operator.get("/healthz").await.0, 200);
+    assert_eq!(operator.get("/readyz").await.0, 200);
+    let (code, metrics) = operator.get("/metrics").await;
+    assert_eq!(code, 200);
+    for needle in [
+        "iam_tailor_reconciles_total",
+        "iam_tailor_drift_detections_total{",
+        "iam_tailor_policy_applies_total{",
+        "iam_tailor_unused_actions{",
+        "iam_tailor_scan_duration_seconds",
+        "iam_tailor_leader 1",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from:\n{metrics}");
+    }
+
+    // Delete with Restore: the original policies are back exactly, iam-tailor's are gone.
+    roles.delete("app", &DeleteParams::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while roles.get_opt("app").await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "not deleted:\n{}", operator.log_tail());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let restored = read(&aws_iam, "app").await;
+    assert_eq!(restored, original_app);
+    let ours = aws_iam
+        .get_policy()
+        .policy_arn(format!("arn:aws:iam::{ACCOUNT}:policy/iam-tailor-app"))
+        .send()
+        .await;
+    assert!(ours.is_err(), "iam-tailor-app deleted");
+    assert!(reasons(&events(&kube, "app").await).contains("Restored"));
+    eprintln!("operator story: {:?}", started.elapsed());
+}
