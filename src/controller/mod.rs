@@ -1,6 +1,7 @@
 //! The `LeastPrivilegeRole` operator.
 
 pub mod crd;
+pub mod leader;
 pub mod plan;
 pub mod reconcile;
 pub mod run;
