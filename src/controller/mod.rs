@@ -2,5 +2,6 @@
 
 pub mod crd;
 pub mod plan;
+pub mod telemetry;
 
 pub use crd::{LeastPrivilegeRole, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
