@@ -118,7 +118,13 @@ impl Drop for Operator {
 }
 
 /// One CloudTrail record of `role`'s session calling `source` `name`.
-fn record(role: &str, time: &str, source: &str, name: &str, params: serde_json::Value) -> serde_json::Value {
+fn record(
+    role: &str,
+    time: &str,
+    source: &str,
+    name: &str,
+    params: serde_json::Value,
+) -> serde_json::Value {
     serde_json::json!({
         "eventVersion": "1.09",
         "userIdentity": {
@@ -150,15 +156,69 @@ fn trail_records(day: &str) -> Vec<serde_json::Value> {
     let t = |h: u32| format!("{day}T{h:02}:00:00Z");
     let queue = format!("https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/orders");
     let mut records = vec![
-        record("app", &t(1), "s3", "GetObject", serde_json::json!({"bucketName": "orders", "key": "2026/a.json"})),
-        record("app", &t(2), "s3", "PutObject", serde_json::json!({"bucketName": "orders", "key": "2026/b.json"})),
-        record("app", &t(3), "s3", "ListObjects", serde_json::json!({"bucketName": "orders", "prefix": "2026/"})),
-        record("app", &t(4), "dynamodb", "GetItem", serde_json::json!({"tableName": "orders"})),
-        record("app", &t(5), "dynamodb", "PutItem", serde_json::json!({"tableName": "orders"})),
-        record("app", &t(6), "sqs", "SendMessage", serde_json::json!({"queueUrl": queue})),
-        record("app", &t(7), "sqs", "ReceiveMessage", serde_json::json!({"queueUrl": queue})),
-        record("worker", &t(8), "sqs", "ReceiveMessage", serde_json::json!({"queueUrl": queue})),
-        record("viewer", &t(9), "s3", "GetObject", serde_json::json!({"bucketName": "reports", "key": "q3.csv"})),
+        record(
+            "app",
+            &t(1),
+            "s3",
+            "GetObject",
+            serde_json::json!({"bucketName": "orders", "key": "2026/a.json"}),
+        ),
+        record(
+            "app",
+            &t(2),
+            "s3",
+            "PutObject",
+            serde_json::json!({"bucketName": "orders", "key": "2026/b.json"}),
+        ),
+        record(
+            "app",
+            &t(3),
+            "s3",
+            "ListObjects",
+            serde_json::json!({"bucketName": "orders", "prefix": "2026/"}),
+        ),
+        record(
+            "app",
+            &t(4),
+            "dynamodb",
+            "GetItem",
+            serde_json::json!({"tableName": "orders"}),
+        ),
+        record(
+            "app",
+            &t(5),
+            "dynamodb",
+            "PutItem",
+            serde_json::json!({"tableName": "orders"}),
+        ),
+        record(
+            "app",
+            &t(6),
+            "sqs",
+            "SendMessage",
+            serde_json::json!({"queueUrl": queue}),
+        ),
+        record(
+            "app",
+            &t(7),
+            "sqs",
+            "ReceiveMessage",
+            serde_json::json!({"queueUrl": queue}),
+        ),
+        record(
+            "worker",
+            &t(8),
+            "sqs",
+            "ReceiveMessage",
+            serde_json::json!({"queueUrl": queue}),
+        ),
+        record(
+            "viewer",
+            &t(9),
+            "s3",
+            "GetObject",
+            serde_json::json!({"bucketName": "reports", "key": "q3.csv"}),
+        ),
     ];
     let mut denied = record("app", &t(10), "iam", "ListRoles", serde_json::json!({}));
     denied["errorCode"] = "AccessDenied".into();
@@ -225,9 +285,13 @@ async fn apply_crds(client: &kube::Client) {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         let crd: CustomResourceDefinition = serde_norway::from_str(&text).unwrap();
         let name = crd.metadata.name.clone().unwrap();
-        crds.patch(&name, &PatchParams::apply("kubectl").force(), &Patch::Apply(&crd))
-            .await
-            .unwrap();
+        crds.patch(
+            &name,
+            &PatchParams::apply("kubectl").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap();
         tokio::time::timeout(
             Duration::from_secs(30),
             await_condition(crds.clone(), &name, conditions::is_crd_established()),
@@ -277,7 +341,9 @@ async fn wait_for(
 }
 
 async fn read(client: &aws_sdk_iam::Client, role: &str) -> LiveRole {
-    iam::read_role(&Iam::from(client.clone()), role).await.unwrap()
+    iam::read_role(&Iam::from(client.clone()), role)
+        .await
+        .unwrap()
 }
 
 fn documents(live: &LiveRole) -> Vec<Policy> {
@@ -347,8 +413,14 @@ async fn operator_story() {
     let analysis = viewer.analysis.clone().unwrap();
     assert_eq!(analysis.used_actions, 1, "{analysis:?}");
     assert_eq!(analysis.files_scanned, 2);
-    assert!(analysis.unused_actions > 10_000, "AdministratorAccess: {analysis:?}");
-    assert_eq!(condition(&viewer, "ProposalReady"), Some(("False", "ObserveMode")));
+    assert!(
+        analysis.unused_actions > 10_000,
+        "AdministratorAccess: {analysis:?}"
+    );
+    assert_eq!(
+        condition(&viewer, "ProposalReady"),
+        Some(("False", "ObserveMode"))
+    );
     assert!(viewer.proposal.is_none());
     assert_eq!(read(&aws_iam, "viewer").await.attached.len(), 1);
 
@@ -407,7 +479,11 @@ async fn operator_story() {
         ("dynamodb:PutItem", table.as_str()),
         ("sqs:SendMessage", queue.as_str()),
     ] {
-        assert_eq!(decide(action, resource), Decision::Allowed, "{action} {resource}");
+        assert_eq!(
+            decide(action, resource),
+            Decision::Allowed,
+            "{action} {resource}"
+        );
     }
     for (action, resource) in [
         ("s3:GetObject", "arn:aws:s3:::payroll/salaries.csv"),
@@ -415,7 +491,11 @@ async fn operator_story() {
         ("iam:ListRoles", "*"),
         ("dynamodb:DeleteTable", table.as_str()),
     ] {
-        assert_eq!(decide(action, resource), Decision::ImplicitlyDenied, "{action} {resource}");
+        assert_eq!(
+            decide(action, resource),
+            Decision::ImplicitlyDenied,
+            "{action} {resource}"
+        );
     }
     // The original state was saved first.
     let config_maps: Api<ConfigMap> = Api::namespaced(kube.clone(), NS);
@@ -424,7 +504,12 @@ async fn operator_story() {
     let snapshot: serde_json::Value =
         serde_json::from_str(&backup.data.unwrap()["backup.json"]).unwrap();
     assert_eq!(snapshot["attached"], serde_json::json!([ADMIN]));
-    assert!(snapshot["inline"]["s3-all"].as_str().unwrap().contains("s3:*"));
+    assert!(
+        snapshot["inline"]["s3-all"]
+            .as_str()
+            .unwrap()
+            .contains("s3:*")
+    );
     let recorded = reasons(&events(&kube, "app").await);
     for reason in [
         "Analyzed",
@@ -440,9 +525,12 @@ async fn operator_story() {
     }
 
     // Drift: AdministratorAccess attached out of band is seen and taken off again.
-    let stream = watcher(roles.clone(), watcher::Config::default().fields("metadata.name=app"))
-        .applied_objects()
-        .boxed();
+    let stream = watcher(
+        roles.clone(),
+        watcher::Config::default().fields("metadata.name=app"),
+    )
+    .applied_objects()
+    .boxed();
     let drift_seen = tokio::spawn(async move {
         let mut stream = stream;
         while let Some(object) = stream.try_next().await.unwrap() {
@@ -472,21 +560,36 @@ async fn operator_story() {
         .find(|c| c.type_ == "Drifted")
         .and_then(|c| c.message.clone())
         .unwrap_or_default();
-    assert!(message.contains("AdministratorAccess attached out of band"), "{message}");
+    assert!(
+        message.contains("AdministratorAccess attached out of band"),
+        "{message}"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while read(&aws_iam, "app").await.attached.len() != 1 {
-        assert!(Instant::now() < deadline, "not reverted:\n{}", operator.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "not reverted:\n{}",
+            operator.log_tail()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    eprintln!("drift reverted {:?} after the attach", attached_at.elapsed());
+    eprintln!(
+        "drift reverted {:?} after the attach",
+        attached_at.elapsed()
+    );
     let drift_events: Vec<Event> = events(&kube, "app")
         .await
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("Drifted"))
         .collect();
     assert!(
-        drift_events.iter().any(|e| e.type_.as_deref() == Some("Warning")
-            && e.note.as_deref().unwrap_or("").contains("AdministratorAccess")),
+        drift_events
+            .iter()
+            .any(|e| e.type_.as_deref() == Some("Warning")
+                && e.note
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("AdministratorAccess")),
         "{drift_events:#?}"
     );
     wait_for(&roles, "app", &operator, "InSync again", |s| {
@@ -508,7 +611,10 @@ async fn operator_story() {
             && condition(s, "Approved").is_some()
     })
     .await;
-    assert_eq!(condition(&worker, "Approved"), Some(("False", "AwaitingApproval")));
+    assert_eq!(
+        condition(&worker, "Approved"),
+        Some(("False", "AwaitingApproval"))
+    );
     let revision = worker.proposal.clone().unwrap().revision;
     tokio::time::sleep(Duration::from_secs(3)).await; // room for a wrong write to happen
     let live = read(&aws_iam, "worker").await;
@@ -532,7 +638,11 @@ async fn operator_story() {
             || condition(s, "InSync") == Some(("True", "InSync"))
     })
     .await;
-    assert_eq!(worker.applied.unwrap().revision, revision, "the approved revision");
+    assert_eq!(
+        worker.applied.unwrap().revision,
+        revision,
+        "the approved revision"
+    );
     let live = read(&aws_iam, "worker").await;
     let granted: Vec<String> = allowed_actions(&documents(&live))
         .into_iter()
@@ -574,14 +684,21 @@ async fn operator_story() {
         "iam_tailor_scan_duration_seconds",
         "iam_tailor_leader 1",
     ] {
-        assert!(metrics.contains(needle), "{needle} missing from:\n{metrics}");
+        assert!(
+            metrics.contains(needle),
+            "{needle} missing from:\n{metrics}"
+        );
     }
 
     // Delete with Restore: the original policies are back exactly, iam-tailor's are gone.
     roles.delete("app", &DeleteParams::default()).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while roles.get_opt("app").await.unwrap().is_some() {
-        assert!(Instant::now() < deadline, "not deleted:\n{}", operator.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "not deleted:\n{}",
+            operator.log_tail()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let restored = read(&aws_iam, "app").await;

@@ -32,9 +32,9 @@ pub async fn assume_role(base: &aws_config::SdkConfig, role_arn: &str) -> aws_co
         .build()
         .await;
     base.to_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            provider,
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
         .build()
 }
 

@@ -5,5 +5,6 @@ pub mod leader;
 pub mod plan;
 pub mod reconcile;
 pub mod run;
+pub mod telemetry;
 
 pub use crd::{LeastPrivilegeRole, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};

@@ -16,7 +16,7 @@ use crate::cloudtrail::{PrincipalFilter, ScanOptions};
 use crate::generate::{GenerateError, GenerateOptions, Keep, generate};
 use crate::policy::Policy;
 use crate::policy::analysis::allowed_actions;
-use crate::policy::values::{Instant, parse_date};
+use crate::policy::values::Instant;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
@@ -153,7 +153,7 @@ impl Aws {
         Iam::new(&config, self.limiter.clone())
     }
 
-    async fn s3(&self, spec: &LeastPrivilegeRoleSpec, region: Option<&str>) -> s3::Client {
+    async fn s3(&self, spec: &LeastPrivilegeRoleSpec, region: Option<&str>) -> aws_sdk_s3::Client {
         let mut config = self.config(spec.assume_role_arn.as_deref()).await;
         if let Some(region) = region {
             config = config
@@ -344,12 +344,8 @@ async fn observe_plan_apply(
     {
         let result = analyze(lpr, ctx, live, now_text, now).await?;
         let key = key(lpr);
-        ctx.metrics.set_unused_actions(
-            &key.0,
-            &key.1,
-            &live.name,
-            result.analysis.unused_actions,
-        );
+        ctx.metrics
+            .set_unused_actions(&key.0, &key.1, &live.name, result.analysis.unused_actions);
         observed.analysis = Some(result);
     }
     let plan = plan::plan(spec, &observed);
@@ -468,8 +464,7 @@ async fn analyze(
         unmapped: usage.unmapped.values().map(|d| d.count).sum(),
         inputs: Some(plan::analysis_inputs(spec)),
     };
-    ctx.metrics
-        .scan_duration(started.elapsed().as_secs_f64());
+    ctx.metrics.scan_duration(started.elapsed().as_secs_f64());
     Ok(AnalysisResult {
         analysis,
         generated,

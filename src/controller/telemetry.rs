@@ -1,0 +1,427 @@
+//! The operator's Prometheus metrics and the small HTTP server that exposes them
+//! (`/metrics`) next to the kubelet's probes (`/healthz`, `/readyz`).
+//!
+//! [`Metrics`] is shared by every reconcile task through an `Arc`; each method is a few atomic
+//! operations, so reconcile calls them inline.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// What prometheus-client's text encoder produces (it ends with `# EOF`).
+const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A CloudTrail scan reads from a few files to a few hundred thousand: 0.1 s to 5 min.
+const SCAN_BUCKETS: [f64; 11] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+/// A reconcile without a scan is a few IAM calls; with one it lasts as long as the scan.
+const RECONCILE_BUCKETS: [f64; 13] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    namespace: String,
+    name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabels {
+    namespace: String,
+    name: String,
+    role: String,
+}
+
+/// The operator's metrics and the registry that renders them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Counter,
+    reconcile_errors: Family<ReasonLabels, Counter>,
+    drift_detections: Family<ResourceLabels, Counter>,
+    policy_applies: Family<ResourceLabels, Counter>,
+    aws_writes: Family<OperationLabels, Counter>,
+    unused_actions: Family<RoleLabels, Gauge<u64, AtomicU64>>,
+    /// The role each resource last reported unused actions for: the `role` label is not known
+    /// when the resource is deleted (or renamed in its spec), yet its series must go.
+    unused_roles: Mutex<HashMap<ResourceLabels, String>>,
+    scan_duration: Histogram,
+    reconcile_duration: Histogram,
+    leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut metrics = Self {
+            registry: Registry::default(),
+            reconciles: Counter::default(),
+            reconcile_errors: Family::default(),
+            drift_detections: Family::default(),
+            policy_applies: Family::default(),
+            aws_writes: Family::default(),
+            unused_actions: Family::default(),
+            unused_roles: Mutex::default(),
+            scan_duration: Histogram::new(SCAN_BUCKETS),
+            reconcile_duration: Histogram::new(RECONCILE_BUCKETS),
+            leader: Gauge::default(),
+        };
+        // The registry holds clones that share the metrics' atomics.
+        let registry = &mut metrics.registry;
+        registry.register(
+            "iam_tailor_reconciles",
+            "Reconciles completed",
+            metrics.reconciles.clone(),
+        );
+        registry.register(
+            "iam_tailor_reconcile_errors",
+            "Reconciles that failed, by reason",
+            metrics.reconcile_errors.clone(),
+        );
+        registry.register(
+            "iam_tailor_drift_detections",
+            "Times a role was found changed outside iam-tailor",
+            metrics.drift_detections.clone(),
+        );
+        registry.register(
+            "iam_tailor_policy_applies",
+            "Policy revisions written to IAM",
+            metrics.policy_applies.clone(),
+        );
+        registry.register(
+            "iam_tailor_aws_writes",
+            "IAM write calls, by operation",
+            metrics.aws_writes.clone(),
+        );
+        registry.register(
+            "iam_tailor_unused_actions",
+            "Actions a role is granted but did not use in the analysis window",
+            metrics.unused_actions.clone(),
+        );
+        registry.register_with_unit(
+            "iam_tailor_scan_duration",
+            "Time to scan CloudTrail for one analysis",
+            Unit::Seconds,
+            metrics.scan_duration.clone(),
+        );
+        registry.register_with_unit(
+            "iam_tailor_reconcile_duration",
+            "Time for one reconcile, scan included",
+            Unit::Seconds,
+            metrics.reconcile_duration.clone(),
+        );
+        registry.register(
+            "iam_tailor_leader",
+            "1 while this replica holds the leader lease",
+            metrics.leader.clone(),
+        );
+        metrics
+    }
+
+    pub fn reconciled(&self) {
+        self.reconciles.inc();
+    }
+
+    /// `reason` must come from a small fixed set (an error kind, not a message): each value
+    /// is a series.
+    pub fn reconcile_error(&self, reason: &str) {
+        self.reconcile_errors
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn drift_detected(&self, namespace: &str, name: &str) {
+        self.drift_detections
+            .get_or_create(&resource(namespace, name))
+            .inc();
+    }
+
+    pub fn applied(&self, namespace: &str, name: &str) {
+        self.policy_applies
+            .get_or_create(&resource(namespace, name))
+            .inc();
+    }
+
+    /// `operation` is the IAM API name (`PutRolePolicy`, `CreatePolicyVersion`, …).
+    pub fn aws_write(&self, operation: &str) {
+        self.aws_writes
+            .get_or_create(&OperationLabels {
+                operation: operation.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A resource targets one role; when that changes, the old role's series is dropped.
+    pub fn set_unused_actions(&self, namespace: &str, name: &str, role: &str, unused: u64) {
+        let key = resource(namespace, name);
+        let mut roles = self.lock_unused_roles();
+        if let Some(previous) = roles.insert(key.clone(), role.to_owned())
+            && previous != role
+        {
+            self.unused_actions.remove(&role_labels(&key, previous));
+        }
+        self.unused_actions
+            .get_or_create(&role_labels(&key, role.to_owned()))
+            .set(unused);
+    }
+
+    /// Drops a deleted resource's series, so they stop being exported rather than go stale.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        let key = resource(namespace, name);
+        self.drift_detections.remove(&key);
+        self.policy_applies.remove(&key);
+        if let Some(role) = self.lock_unused_roles().remove(&key) {
+            self.unused_actions.remove(&role_labels(&key, role));
+        }
+    }
+
+    pub fn scan_duration(&self, seconds: f64) {
+        self.scan_duration.observe(seconds);
+    }
+
+    pub fn reconcile_duration(&self, seconds: f64) {
+        self.reconcile_duration.observe(seconds);
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// OpenMetrics text, as served at `/metrics`.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String does not fail");
+        text
+    }
+
+    /// A panic elsewhere while holding the lock leaves the map consistent (each update is a
+    /// single insert or remove), so a poisoned lock is still usable.
+    fn lock_unused_roles(&self) -> std::sync::MutexGuard<'_, HashMap<ResourceLabels, String>> {
+        self.unused_roles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn resource(namespace: &str, name: &str) -> ResourceLabels {
+    ResourceLabels {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+fn role_labels(resource: &ResourceLabels, role: String) -> RoleLabels {
+    RoleLabels {
+        namespace: resource.namespace.clone(),
+        name: resource.name.clone(),
+        role,
+    }
+}
+
+#[derive(Clone)]
+struct ServerState {
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+}
+
+/// Serves `GET /metrics`, `/healthz` (200 while the process runs) and `/readyz` (200 once
+/// `ready` is set, 503 before, so no traffic or leader work is expected of a replica still
+/// starting). Returns when `shutdown` resolves and open requests have finished.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz_handler))
+        .with_state(ServerState { metrics, ready });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn metrics_handler(State(state): State<ServerState>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+        state.metrics.render(),
+    )
+}
+
+async fn readyz_handler(State(state): State<ServerState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `text` has exactly this line (a substring could match a longer series).
+    fn has_line(text: &str, line: &str) -> bool {
+        text.lines().any(|l| l == line)
+    }
+
+    #[test]
+    fn metrics_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Metrics>();
+    }
+
+    #[test]
+    fn renders_every_family_with_help_type_and_labels() {
+        let m = Metrics::new();
+        m.reconciled();
+        m.reconciled();
+        m.reconcile_error("AwsThrottled");
+        m.drift_detected("team-a", "checkout");
+        m.applied("team-a", "checkout");
+        m.aws_write("PutRolePolicy");
+        m.aws_write("PutRolePolicy");
+        m.set_unused_actions("team-a", "checkout", "checkout-api", 42);
+        m.scan_duration(1.5);
+        m.reconcile_duration(0.2);
+        m.set_leader(true);
+        let text = m.render();
+
+        for (name, kind) in [
+            ("iam_tailor_reconciles", "counter"),
+            ("iam_tailor_reconcile_errors", "counter"),
+            ("iam_tailor_drift_detections", "counter"),
+            ("iam_tailor_policy_applies", "counter"),
+            ("iam_tailor_aws_writes", "counter"),
+            ("iam_tailor_unused_actions", "gauge"),
+            ("iam_tailor_scan_duration_seconds", "histogram"),
+            ("iam_tailor_reconcile_duration_seconds", "histogram"),
+            ("iam_tailor_leader", "gauge"),
+        ] {
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "no HELP for {name}:\n{text}"
+            );
+            assert!(
+                has_line(&text, &format!("# TYPE {name} {kind}")),
+                "no TYPE for {name}:\n{text}"
+            );
+        }
+        for line in [
+            "iam_tailor_reconciles_total 2",
+            r#"iam_tailor_reconcile_errors_total{reason="AwsThrottled"} 1"#,
+            r#"iam_tailor_drift_detections_total{namespace="team-a",name="checkout"} 1"#,
+            r#"iam_tailor_policy_applies_total{namespace="team-a",name="checkout"} 1"#,
+            r#"iam_tailor_aws_writes_total{operation="PutRolePolicy"} 2"#,
+            r#"iam_tailor_unused_actions{namespace="team-a",name="checkout",role="checkout-api"} 42"#,
+            "iam_tailor_leader 1",
+            "# EOF",
+        ] {
+            assert!(has_line(&text, line), "missing {line:?}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn histograms_count_and_sum_observations() {
+        let m = Metrics::new();
+        m.scan_duration(0.5);
+        m.scan_duration(2.0);
+        m.scan_duration(400.0);
+        m.reconcile_duration(0.25);
+        let text = m.render();
+        for line in [
+            "iam_tailor_scan_duration_seconds_count 3",
+            "iam_tailor_scan_duration_seconds_sum 402.5",
+            r#"iam_tailor_scan_duration_seconds_bucket{le="0.1"} 0"#,
+            r#"iam_tailor_scan_duration_seconds_bucket{le="0.5"} 1"#,
+            r#"iam_tailor_scan_duration_seconds_bucket{le="300.0"} 2"#,
+            r#"iam_tailor_scan_duration_seconds_bucket{le="+Inf"} 3"#,
+            "iam_tailor_reconcile_duration_seconds_count 1",
+            "iam_tailor_reconcile_duration_seconds_sum 0.25",
+        ] {
+            assert!(has_line(&text, line), "missing {line:?}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn forget_removes_only_that_resources_series() {
+        let m = Metrics::new();
+        for name in ["checkout", "billing"] {
+            m.drift_detected("team-a", name);
+            m.applied("team-a", name);
+            m.set_unused_actions("team-a", name, &format!("{name}-role"), 3);
+        }
+        m.aws_write("AttachRolePolicy");
+        m.forget("team-a", "checkout");
+        let text = m.render();
+        assert!(!text.contains(r#"name="checkout""#), "{text}");
+        for line in [
+            r#"iam_tailor_drift_detections_total{namespace="team-a",name="billing"} 1"#,
+            r#"iam_tailor_policy_applies_total{namespace="team-a",name="billing"} 1"#,
+            r#"iam_tailor_unused_actions{namespace="team-a",name="billing",role="billing-role"} 3"#,
+            r#"iam_tailor_aws_writes_total{operation="AttachRolePolicy"} 1"#,
+        ] {
+            assert!(has_line(&text, line), "missing {line:?}:\n{text}");
+        }
+        // Forgetting twice, or a resource never seen, is harmless.
+        m.forget("team-a", "checkout");
+        m.forget("team-b", "never");
+    }
+
+    #[test]
+    fn a_new_role_replaces_the_old_roles_series() {
+        let m = Metrics::new();
+        m.set_unused_actions("team-a", "checkout", "old-role", 7);
+        m.set_unused_actions("team-a", "checkout", "new-role", 5);
+        m.set_unused_actions("team-a", "checkout", "new-role", 4);
+        let text = m.render();
+        assert!(!text.contains("old-role"), "{text}");
+        assert!(has_line(
+            &text,
+            r#"iam_tailor_unused_actions{namespace="team-a",name="checkout",role="new-role"} 4"#
+        ));
+        m.forget("team-a", "checkout");
+        assert!(!m.render().contains("iam_tailor_unused_actions"));
+    }
+
+    #[test]
+    fn leader_gauge_follows_the_lease() {
+        let m = Metrics::new();
+        m.set_leader(true);
+        m.set_leader(false);
+        assert!(has_line(&m.render(), "iam_tailor_leader 0"));
+    }
+}
