@@ -671,6 +671,25 @@ async fn operator_story() {
     })
     .await;
 
+    // In sync means no writes: over several 2 s drift checks of `app`, no AWS write and no
+    // status write.
+    let writes = |metrics: &str| -> Vec<String> {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("iam_tailor_aws_writes_total"))
+            .map(str::to_string)
+            .collect()
+    };
+    let before = writes(&operator.get("/metrics").await.1);
+    let version = roles.get("app").await.unwrap().metadata.resource_version;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(writes(&operator.get("/metrics").await.1), before);
+    assert!(before.iter().any(|l| l.contains("DetachRolePolicy")), "{before:?}");
+    assert_eq!(
+        roles.get("app").await.unwrap().metadata.resource_version,
+        version
+    );
+
     // Metrics and health.
     assert_eq!(operator.get("/healthz").await.0, 200);
     assert_eq!(operator.get("/readyz").await.0, 200);
