@@ -25,6 +25,10 @@ pub struct Args {
     lease_namespace: Option<String>,
     #[arg(long, default_value = "iam-tailor")]
     lease_name: String,
+    /// How long a Lease holds without renewal: how soon a standby takes over from a leader
+    /// that died without releasing it. Renewed every third of it.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    lease_duration_seconds: u64,
     /// Log lines as text or JSON (one object per line). RUST_LOG sets the level (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -70,6 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         leader_election: args.leader_election,
         lease_namespace: args.lease_namespace,
         lease_name: args.lease_name,
+        lease_duration: std::time::Duration::from_secs(args.lease_duration_seconds),
         identity: identity(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -30,6 +30,8 @@ pub struct Settings {
     /// The Lease's namespace (default: the watched namespace, else the pod's, else default).
     pub lease_namespace: Option<String>,
     pub lease_name: String,
+    /// Renewed every third of it.
+    pub lease_duration: Duration,
     /// This process in the Lease and in Events: the pod name, else the host name.
     pub identity: String,
 }
@@ -77,8 +79,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 namespace,
                 name: settings.lease_name.clone(),
                 identity: settings.identity.clone(),
-                lease_duration: Duration::from_secs(15),
-                renew_every: Duration::from_secs(5),
+                lease_duration: settings.lease_duration,
+                renew_every: settings.lease_duration / 3,
             },
         );
         tracing::info!(identity = settings.identity, "waiting for the leader Lease");
