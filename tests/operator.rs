@@ -684,7 +684,10 @@ async fn operator_story() {
     let version = roles.get("app").await.unwrap().metadata.resource_version;
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert_eq!(writes(&operator.get("/metrics").await.1), before);
-    assert!(before.iter().any(|l| l.contains("DetachRolePolicy")), "{before:?}");
+    assert!(
+        before.iter().any(|l| l.contains("DetachRolePolicy")),
+        "{before:?}"
+    );
     assert_eq!(
         roles.get("app").await.unwrap().metadata.resource_version,
         version

@@ -204,9 +204,22 @@ pub struct Plan {
     pub requeue: Requeue,
 }
 
-/// The backup ConfigMap's name for the resource `name`.
+/// The backup ConfigMap's name for the resource `name`: `iam-tailor-backup-<name>`, or for
+/// names too long for that (object names stop at 253 characters) a cut of it plus a hash of
+/// the whole name, so two long names still get two ConfigMaps.
 pub fn backup_config_map(name: &str) -> String {
-    format!("iam-tailor-backup-{name}")
+    const PREFIX: &str = "iam-tailor-backup-";
+    const MAX: usize = 253;
+    if PREFIX.len() + name.len() <= MAX {
+        return format!("{PREFIX}{name}");
+    }
+    let hash = crate::policy::canonical::sha256_revision(name);
+    let digest = &hash["sha256:".len()..][..16];
+    let keep = MAX - PREFIX.len() - 1 - digest.len();
+    // Names are lower-case DNS subdomains (ASCII), so any byte index is a char boundary; a
+    // cut must not end in '.' or '-'.
+    let cut = name[..keep].trim_end_matches(['.', '-']);
+    format!("{PREFIX}{cut}-{digest}")
 }
 
 /// The name of iam-tailor's managed policy for document `index` (from 0) of `role`'s proposal.

@@ -648,6 +648,27 @@ async fn read_backup(
         })
 }
 
+async fn delete_backup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<(), Error> {
+    let name = lpr
+        .status
+        .as_ref()
+        .and_then(|s| s.backup.as_ref())
+        .map_or_else(
+            || plan::backup_config_map(&lpr.name_any()),
+            |b| b.config_map.clone(),
+        );
+    let api: Api<ConfigMap> =
+        Api::namespaced(ctx.client.clone(), &lpr.namespace().unwrap_or_default());
+    match api.delete(&name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(e) => Err(Error::Backup {
+            name,
+            reason: e.to_string(),
+        }),
+    }
+}
+
 /// The finalizer's cleanup: Retain lets go; Restore puts the backup back first.
 async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Error> {
     let spec = &lpr.spec;
@@ -665,16 +686,24 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
     let mut iam = None;
     let mut backup = None;
-    if restoring && plan::validate(spec).is_ok() {
-        let client = ctx.aws.iam(spec).await;
-        observed.role = match iam::read_role(&client, &role_name(spec)).await {
-            Ok(live) => RoleState::Found(live),
-            Err(IamError::NotFound { .. }) => RoleState::NotFound,
-            Err(e) => return Err(Error::ReadRole(e)),
-        };
+    if restoring {
         backup = read_backup(lpr, ctx).await?;
         observed.backup_exists = backup.is_some();
-        iam = Some(client);
+        // The role the backup was taken from is the one to put back, even if the spec has
+        // been edited since (or broken).
+        let role = match &backup {
+            Some(b) => Some(b.role_name.clone()),
+            None => plan::validate(spec).is_ok().then(|| role_name(spec)),
+        };
+        if let Some(role) = role {
+            let client = ctx.aws.iam(spec).await;
+            observed.role = match iam::read_role(&client, &role).await {
+                Ok(live) => RoleState::Found(live),
+                Err(IamError::NotFound { .. }) => RoleState::NotFound,
+                Err(e) => return Err(Error::ReadRole(e)),
+            };
+            iam = Some(client);
+        }
     }
     let plan = match plan::plan_cleanup(spec, &observed, backup.as_ref()) {
         Ok(plan) => plan,
@@ -700,6 +729,11 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         for operation in &plan.operations {
             perform(lpr, ctx, iam, &live.name, operation).await?;
             publish(ctx, lpr, &plan::operation_event(operation)).await;
+        }
+        // The role holds the backup's state again, so the backup has done its job. (Retain
+        // keeps it: it is then the only record of the original.)
+        if backup.is_some() {
+            delete_backup(lpr, ctx).await?;
         }
     }
     for event in &plan.completion {

@@ -801,3 +801,16 @@ fn a_half_done_apply_claims_nothing() {
     let status = apply_failed(&p, &o.previous, false, 1, T0, "ConfigMap: forbidden");
     assert_eq!(status.backup, None);
 }
+
+#[test]
+fn backup_names_fit_even_for_long_resource_names() {
+    assert_eq!(backup_config_map("app"), "iam-tailor-backup-app");
+    let long_a = format!("{}a", "x".repeat(252));
+    let long_b = format!("{}b", "x".repeat(252));
+    let (a, b) = (backup_config_map(&long_a), backup_config_map(&long_b));
+    assert!(a.len() <= 253 && b.len() <= 253, "{} {}", a.len(), b.len());
+    assert_ne!(a, b);
+    assert!(a.starts_with("iam-tailor-backup-xxx"));
+    let dotted = format!("{}.{}", "x".repeat(217), "y".repeat(35));
+    assert!(!backup_config_map(&dotted).contains(".-"));
+}
