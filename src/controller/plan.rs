@@ -417,7 +417,33 @@ impl<'a> Builder<'a> {
                     observed_generation: Some(self.observed.generation),
                 }
             })
-            .collect();
+            .collect::<Vec<Condition>>();
+        // Ready and Approved transitions are what people watch for: each gets an Event,
+        // unless one with the same reason is already planned.
+        for c in conditions
+            .iter()
+            .filter(|c| c.type_ == "Ready" || c.type_ == "Approved")
+        {
+            let before = previous.iter().find(|p| p.type_ == c.type_);
+            // A new reason for Ready=False is news (InvalidSpec → RoleNotFound); for Approved
+            // only the status is (Approved → Applied is the expected next step).
+            let changed = before.is_none_or(|p| {
+                p.status != c.status || (c.type_ == "Ready" && p.reason != c.reason)
+            });
+            let planned = self.events.iter().any(|e| e.reason == c.reason);
+            if changed && !planned && c.status != UNKNOWN {
+                let type_ = if c.type_ == "Ready" && c.status == FALSE {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                };
+                let note = c
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| format!("{} is {}", c.type_, c.status));
+                self.event(type_, &c.reason.clone(), note);
+            }
+        }
         self.status.conditions = conditions;
         Plan {
             operations: self.operations,

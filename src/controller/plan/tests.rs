@@ -814,3 +814,47 @@ fn backup_names_fit_even_for_long_resource_names() {
     let dotted = format!("{}.{}", "x".repeat(217), "y".repeat(35));
     assert!(!backup_config_map(&dotted).contains(".-"));
 }
+
+#[test]
+fn ready_and_approval_transitions_are_events_once() {
+    let mut bad = spec(Mode::Enforce, Approval::Manual);
+    bad.window = "soon".to_string();
+    let p = plan(&bad, &observed(Default::default(), original_role(), None));
+    let e = p.events.iter().find(|e| e.reason == "InvalidSpec").unwrap();
+    assert_eq!(e.type_, EventType::Warning);
+    assert!(e.note.contains("window"), "{}", e.note);
+    // Still invalid next time: no new event.
+    let again = plan(&bad, &next(&p, original_role()));
+    assert!(again.events.is_empty(), "{:#?}", again.events);
+
+    // Manual approval pending: said once, with the revision to approve.
+    let s = spec(Mode::Enforce, Approval::Manual);
+    let o = observed(
+        Default::default(),
+        original_role(),
+        Some(analysis(vec![get_orders()])),
+    );
+    let p = plan(&s, &o);
+    let e = p
+        .events
+        .iter()
+        .find(|e| e.reason == "AwaitingApproval")
+        .unwrap();
+    assert!(
+        e.note.contains(&set_revision(&[get_orders()])),
+        "{}",
+        e.note
+    );
+    assert!(plan(&s, &next(&p, original_role())).events.is_empty());
+
+    // The role disappears: Ready turns False with a new reason, a Warning.
+    let mut gone = next(&p, original_role());
+    gone.role = RoleState::NotFound;
+    let p = plan(&s, &gone);
+    let e = p
+        .events
+        .iter()
+        .find(|e| e.reason == "RoleNotFound")
+        .unwrap();
+    assert_eq!(e.type_, EventType::Warning);
+}
