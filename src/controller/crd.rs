@@ -269,6 +269,10 @@ pub struct Applied {
     pub applied_at: String,
     #[serde(default)]
     pub policy_arns: Vec<String>,
+    /// The role's permissions boundary when this was applied (none if absent): removing it
+    /// later widens the role, so that is drift too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

@@ -499,6 +499,8 @@ struct Target {
     /// The documents, when known; drift of an applied revision whose documents the status no
     /// longer holds can be detected (by revision) but not put back.
     documents: Option<Vec<Policy>>,
+    /// The permissions boundary the role should have.
+    boundary: Option<String>,
 }
 
 impl Target {
@@ -513,6 +515,7 @@ impl Target {
                 })
                 .collect(),
             documents: Some(documents),
+            boundary: live.permissions_boundary.clone(),
         }
     }
 
@@ -529,6 +532,7 @@ impl Target {
             revision: applied.revision.clone(),
             documents: documents.filter(|d| d.len() == policies.len()),
             policies,
+            boundary: applied.permissions_boundary.clone(),
         }
     }
 }
@@ -605,7 +609,27 @@ fn converge(spec: &LeastPrivilegeRoleSpec, live: &LiveRole, target: &Target) -> 
             deletes.push(Operation::DeleteInlinePolicy { name: name.clone() });
         }
     }
-    let mut operations = puts;
+    // A removed boundary is put back (that narrows the role); a new or different one is
+    // reported and left alone, since replacing or removing it could widen the role.
+    let mut boundary = Vec::new();
+    if live.permissions_boundary != target.boundary {
+        match (&target.boundary, &live.permissions_boundary) {
+            (Some(wanted), None) => {
+                changes.push(format!("permissions boundary {wanted} removed"));
+                boundary.push(Operation::SetPermissionsBoundary {
+                    arn: wanted.clone(),
+                });
+            }
+            (_, Some(now)) => changes.push(format!(
+                "permissions boundary is now {now}, not {}; not changed back, since that \
+                 could widen the role",
+                target.boundary.as_deref().unwrap_or("none")
+            )),
+            (None, None) => {}
+        }
+    }
+    let mut operations = boundary;
+    operations.extend(puts);
     operations.extend(attaches);
     operations.extend(detaches);
     operations.extend(deletes);
@@ -828,6 +852,7 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
             revision: p.revision.clone(),
             applied_at: observed.now.clone(),
             policy_arns: target.policies.iter().map(|(_, arn)| arn.clone()).collect(),
+            permissions_boundary: live.permissions_boundary.clone(),
         };
         if let Some(previous) = b.status.applied.take() {
             b.status.history.insert(0, previous);

@@ -858,3 +858,36 @@ fn ready_and_approval_transitions_are_events_once() {
         .unwrap();
     assert_eq!(e.type_, EventType::Warning);
 }
+
+#[test]
+fn a_removed_boundary_is_put_back_a_changed_one_only_reported() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, mut role) = enforced(&s, vec![get_orders()]);
+    assert_eq!(
+        first
+            .status
+            .applied
+            .as_ref()
+            .unwrap()
+            .permissions_boundary
+            .as_deref(),
+        Some(BOUNDARY)
+    );
+    role.permissions_boundary = None;
+    let p = plan(&s, &next(&first, role.clone()));
+    assert_eq!(
+        p.operations,
+        [Operation::SetPermissionsBoundary {
+            arn: BOUNDARY.to_string()
+        }]
+    );
+    assert_condition(&p, "Drifted", TRUE, "Reverting");
+
+    role.permissions_boundary = Some(ADMIN.to_string());
+    let p = plan(&s, &next(&first, role));
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_condition(&p, "Drifted", TRUE, "Reported");
+    assert_condition(&p, "Ready", FALSE, "Drifted");
+    let message = condition(&p, "Drifted").message.clone().unwrap();
+    assert!(message.contains("could widen"), "{message}");
+}
