@@ -1,0 +1,123 @@
+//! The operator's own AWS permissions in `examples/aws`: the policy lints clean, grants exactly
+//! the IAM calls `src/aws/iam.rs` makes, and the CloudFormation template carries the same policy.
+
+use iam_tailor::policy::lint::{PolicyType, Severity, lint};
+use iam_tailor::policy::{ActionBlock, Policy};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn repo(path: &str) -> String {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+fn operator_policy() -> Policy {
+    Policy::parse(&repo("examples/aws/operator-policy.json")).unwrap()
+}
+
+fn pascal(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The SDK operations called through the rate-limited client: `.call().await.get_role()`.
+fn iam_calls() -> BTreeSet<String> {
+    let source = repo("src/aws/iam.rs");
+    source
+        .split(".call()")
+        .skip(1)
+        .filter_map(|rest| {
+            let rest = rest.trim_start().strip_prefix(".await")?.trim_start();
+            let name: String = rest
+                .strip_prefix('.')?
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                .collect();
+            Some(format!("iam:{}", pascal(&name)))
+        })
+        .collect()
+}
+
+fn blocking(text: &str, kind: PolicyType) -> Vec<String> {
+    lint(text, kind)
+        .into_iter()
+        .filter(|f| matches!(f.severity, Severity::Error | Severity::SecurityWarning))
+        .map(|f| format!("{} {} {}", f.code, f.path, f.message))
+        .collect()
+}
+
+#[test]
+fn operator_policy_lints_clean() {
+    let findings = blocking(
+        &repo("examples/aws/operator-policy.json"),
+        PolicyType::Identity,
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn operator_policy_grants_exactly_the_iam_calls_the_operator_makes() {
+    let calls = iam_calls();
+    assert!(
+        calls.contains("iam:GetRole") && calls.len() > 10,
+        "{calls:?}"
+    );
+    let granted: BTreeSet<String> = operator_policy()
+        .statements
+        .iter()
+        .flat_map(|s| match &s.action {
+            Some(ActionBlock::Action(actions)) => actions.clone(),
+            _ => Vec::new(),
+        })
+        .filter(|a| a.starts_with("iam:"))
+        .collect();
+    // CreatePolicy with tags also needs TagPolicy.
+    let mut wanted = calls;
+    wanted.insert("iam:TagPolicy".to_string());
+    assert_eq!(granted, wanted);
+}
+
+#[test]
+fn cloudformation_carries_the_same_policy() {
+    // `!Sub` and `!GetAtt` are YAML tags; read the template as plain YAML without them.
+    let text = repo("examples/aws/operator-role.cfn.yaml")
+        .replace("!Sub ", "")
+        .replace("!GetAtt ", "");
+    let template: serde_json::Value = serde_norway::from_str(&text).unwrap();
+    let role = &template["Resources"]["OperatorRole"]["Properties"];
+    let document = role["Policies"][0]["PolicyDocument"]
+        .as_str()
+        .unwrap()
+        .replace("${AWS::AccountId}", "111122223333")
+        .replace("${TrailBucket}", "org-trail-logs");
+    let policy = Policy::parse(&document).unwrap();
+    assert_eq!(policy.canonical_json(), operator_policy().canonical_json());
+
+    let trust = role["AssumeRolePolicyDocument"]
+        .as_str()
+        .unwrap()
+        .replace("${AWS::Partition}", "aws")
+        .replace("${AWS::AccountId}", "111122223333")
+        .replace(
+            "${OidcProvider}",
+            "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
+        )
+        .replace("${Namespace}", "iam-tailor")
+        .replace("${ServiceAccount}", "iam-tailor");
+    let findings = blocking(&trust, PolicyType::Trust);
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn terraform_reads_the_same_policy_file() {
+    let terraform = repo("examples/aws/operator-role.tf");
+    assert!(terraform.contains(r#"file("${path.module}/operator-policy.json")"#));
+    assert!(terraform.contains("sts:AssumeRoleWithWebIdentity"));
+}
