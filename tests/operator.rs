@@ -7,36 +7,24 @@
 
 mod control_plane;
 mod moto;
+mod operator_env;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use futures::{StreamExt, TryStreamExt};
-use iam_tailor::aws::iam::{self, Iam};
-use iam_tailor::controller::plan::LiveRole;
-use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
-use iam_tailor::policy::Policy;
+use iam_tailor::controller::LeastPrivilegeRole;
 use iam_tailor::policy::analysis::allowed_actions;
 use iam_tailor::policy::context::Context as RequestContext;
 use iam_tailor::policy::eval::{Decision, PolicySet, Request};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
+use operator_env::{
+    ACCOUNT, ADMIN, NS, Operator, apply_crds, broad_role, condition, create_namespace, documents,
+    events, lpr, put_trail, read, reasons, wait_for,
+};
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ACCOUNT: &str = "123456789012";
-const NS: &str = "payments";
-const BUCKET: &str = "org-trail-logs";
-const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
-const S3_ALL: &str =
-    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
-const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 /// What role `app` does in its trail (and so all it may do after enforcement).
 const APP_USES: [&str; 7] = [
     "dynamodb:GetItem",
@@ -48,327 +36,6 @@ const APP_USES: [&str; 7] = [
     "sqs:SendMessage",
 ];
 
-/// The operator binary, stopped (only the process this started) when dropped.
-struct Operator {
-    child: Child,
-    log: PathBuf,
-    metrics: String,
-}
-
-impl Operator {
-    fn start(kubeconfig: &std::path::Path, aws_endpoint: &str, dir: &std::path::Path) -> Operator {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let log = dir.join("operator.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_iam-tailor"))
-            .args([
-                "controller",
-                "--metrics-addr",
-                &format!("127.0.0.1:{port}"),
-                "--log-format",
-                "json",
-                "--leader-election",
-                "--lease-namespace",
-                "default",
-            ])
-            .env("KUBECONFIG", kubeconfig)
-            .env("AWS_ENDPOINT_URL", aws_endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("RUST_LOG", "info,iam_tailor=debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("the iam-tailor binary runs");
-        Operator {
-            child,
-            log,
-            metrics: format!("127.0.0.1:{port}"),
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    /// GET `path` from the telemetry server: (status code, body).
-    async fn get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(&self.metrics).await.unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let code = response[9..12].parse().unwrap();
-        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        (code, body.to_string())
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One CloudTrail record of `role`'s session calling `source` `name`.
-fn record(
-    role: &str,
-    time: &str,
-    source: &str,
-    name: &str,
-    params: serde_json::Value,
-) -> serde_json::Value {
-    serde_json::json!({
-        "eventVersion": "1.09",
-        "userIdentity": {
-            "type": "AssumedRole",
-            "principalId": "AROAEXAMPLE:pod-1",
-            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/pod-1"),
-            "accountId": ACCOUNT,
-            "sessionContext": {"sessionIssuer": {
-                "type": "Role",
-                "principalId": "AROAEXAMPLE",
-                "arn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
-                "accountId": ACCOUNT,
-                "userName": role
-            }}
-        },
-        "eventTime": time,
-        "eventSource": format!("{source}.amazonaws.com"),
-        "eventName": name,
-        "awsRegion": "us-east-1",
-        "requestParameters": params,
-        "eventType": "AwsApiCall",
-        "recipientAccountId": ACCOUNT
-    })
-}
-
-/// `app` works with its orders bucket, table and queue; `worker` only reads the queue;
-/// `viewer` reads one object. A denied call by `app` is reported, never granted.
-fn trail_records(day: &str) -> Vec<serde_json::Value> {
-    let t = |h: u32| format!("{day}T{h:02}:00:00Z");
-    let queue = format!("https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/orders");
-    let mut records = vec![
-        record(
-            "app",
-            &t(1),
-            "s3",
-            "GetObject",
-            serde_json::json!({"bucketName": "orders", "key": "2026/a.json"}),
-        ),
-        record(
-            "app",
-            &t(2),
-            "s3",
-            "PutObject",
-            serde_json::json!({"bucketName": "orders", "key": "2026/b.json"}),
-        ),
-        record(
-            "app",
-            &t(3),
-            "s3",
-            "ListObjects",
-            serde_json::json!({"bucketName": "orders", "prefix": "2026/"}),
-        ),
-        record(
-            "app",
-            &t(4),
-            "dynamodb",
-            "GetItem",
-            serde_json::json!({"tableName": "orders"}),
-        ),
-        record(
-            "app",
-            &t(5),
-            "dynamodb",
-            "PutItem",
-            serde_json::json!({"tableName": "orders"}),
-        ),
-        record(
-            "app",
-            &t(6),
-            "sqs",
-            "SendMessage",
-            serde_json::json!({"queueUrl": queue}),
-        ),
-        record(
-            "app",
-            &t(7),
-            "sqs",
-            "ReceiveMessage",
-            serde_json::json!({"queueUrl": queue}),
-        ),
-        record(
-            "worker",
-            &t(8),
-            "sqs",
-            "ReceiveMessage",
-            serde_json::json!({"queueUrl": queue}),
-        ),
-        record(
-            "viewer",
-            &t(9),
-            "s3",
-            "GetObject",
-            serde_json::json!({"bucketName": "reports", "key": "q3.csv"}),
-        ),
-    ];
-    let mut denied = record("app", &t(10), "iam", "ListRoles", serde_json::json!({}));
-    denied["errorCode"] = "AccessDenied".into();
-    records.push(denied);
-    records
-}
-
-async fn put_trail(s3: &aws_sdk_s3::Client) {
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    for days_ago in [1i64, 2] {
-        let day = k8s_openapi::jiff::Timestamp::now()
-            .checked_sub(k8s_openapi::jiff::SignedDuration::from_hours(24 * days_ago))
-            .unwrap()
-            .strftime("%Y-%m-%d")
-            .to_string();
-        let body = serde_json::json!({"Records": trail_records(&day)}).to_string();
-        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-        gz.write_all(body.as_bytes()).unwrap();
-        let key = format!(
-            "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{}T0000Z_x.json.gz",
-            day.replace('-', "/"),
-            day.replace('-', "")
-        );
-        s3.put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(gz.finish().unwrap().into())
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
-/// A role with AdministratorAccess and an inline `s3:*`: broad, as roles tend to be.
-async fn broad_role(client: &aws_sdk_iam::Client, name: &str) {
-    client
-        .create_role()
-        .role_name(name)
-        .assume_role_policy_document(TRUST)
-        .send()
-        .await
-        .unwrap();
-    client
-        .attach_role_policy()
-        .role_name(name)
-        .policy_arn(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    client
-        .put_role_policy()
-        .role_name(name)
-        .policy_name("s3-all")
-        .policy_document(S3_ALL)
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn apply_crds(client: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crds");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let crd: CustomResourceDefinition = serde_norway::from_str(&text).unwrap();
-        let name = crd.metadata.name.clone().unwrap();
-        crds.patch(
-            &name,
-            &PatchParams::apply("kubectl").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap();
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    }
-}
-
-fn lpr(name: &str, spec: &str) -> LeastPrivilegeRole {
-    serde_norway::from_str(&format!(
-        "apiVersion: iamtailor.dev/v1alpha1\nkind: LeastPrivilegeRole\nmetadata: {{name: {name}}}\nspec:\n{spec}"
-    ))
-    .unwrap()
-}
-
-fn condition<'a>(status: &'a LeastPrivilegeRoleStatus, type_: &str) -> Option<(&'a str, &'a str)> {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.as_str(), c.reason.as_str()))
-}
-
-/// Polls `name` until `done` holds for its status (90 s at most).
-async fn wait_for(
-    api: &Api<LeastPrivilegeRole>,
-    name: &str,
-    operator: &Operator,
-    what: &str,
-    done: impl Fn(&LeastPrivilegeRoleStatus) -> bool,
-) -> LeastPrivilegeRoleStatus {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let status = api.get(name).await.unwrap().status.unwrap_or_default();
-        if done(&status) {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name}: {what} did not happen; status: {status:#?}\noperator log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-async fn read(client: &aws_sdk_iam::Client, role: &str) -> LiveRole {
-    iam::read_role(&Iam::from(client.clone()), role)
-        .await
-        .unwrap()
-}
-
-fn documents(live: &LiveRole) -> Vec<Policy> {
-    live.inline
-        .values()
-        .chain(live.attached.iter().map(|a| &a.document))
-        .cloned()
-        .collect()
-}
-
-async fn events(client: &kube::Client, object: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), NS);
-    api.list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object))
-        .collect()
-}
-
-fn reasons(events: &[Event]) -> BTreeSet<String> {
-    events.iter().filter_map(|e| e.reason.clone()).collect()
-}
-
 #[tokio::test]
 async fn operator_story() {
     let started = Instant::now();
@@ -379,21 +46,20 @@ async fn operator_story() {
     let dir = tempfile::tempdir().unwrap();
 
     apply_crds(&kube).await;
-    let namespaces: Api<Namespace> = Api::all(kube.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(serde_json::json!({"metadata": {"name": NS}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    create_namespace(&kube, NS).await;
     for role in ["app", "worker", "viewer"] {
         broad_role(&aws_iam, role).await;
     }
     put_trail(&aws.s3()).await;
     let original_app = read(&aws_iam, "app").await;
 
-    let operator = Operator::start(&server.kubeconfig, &aws.endpoint, dir.path());
+    let operator = Operator::start(
+        &server.kubeconfig,
+        &aws.endpoint,
+        dir.path(),
+        &["--leader-election", "--lease-namespace", "default"],
+        &[],
+    );
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     let create = |object: LeastPrivilegeRole| {
         let roles = roles.clone();

@@ -1020,24 +1020,17 @@ pub fn apply_failed(
         status.backup = previous.backup.clone();
     }
     let reason = "ApplyFailed";
-    set_condition(
-        &mut status,
-        "InSync",
-        FALSE,
-        reason,
-        message,
-        generation,
-        now,
-    );
-    set_condition(
-        &mut status,
-        "Ready",
-        FALSE,
-        reason,
-        message,
-        generation,
-        now,
-    );
+    for type_ in ["InSync", "Ready"] {
+        // The plan set these as if its operations succeeded; the transition time counts from
+        // what the resource showed before, so failing the same way again writes an identical
+        // status (which triggers no reconcile of its own: retries follow the error backoff).
+        if let Some(before) = previous.conditions.iter().find(|c| c.type_ == type_)
+            && let Some(condition) = status.conditions.iter_mut().find(|c| c.type_ == type_)
+        {
+            *condition = before.clone();
+        }
+        set_condition(&mut status, type_, FALSE, reason, message, generation, now);
+    }
     status
 }
 

@@ -891,3 +891,34 @@ fn a_removed_boundary_is_put_back_a_changed_one_only_reported() {
     let message = condition(&p, "Drifted").message.clone().unwrap();
     assert!(message.contains("could widen"), "{message}");
 }
+
+#[test]
+fn failing_the_same_way_again_writes_the_same_status() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let o = observed(
+        Default::default(),
+        original_role(),
+        Some(analysis(vec![get_orders()])),
+    );
+    let first = apply_failed(&plan(&s, &o), &o.previous, true, 1, T0, "throttled");
+    // A day later the next reconcile plans the same apply (the backup exists now) and fails
+    // at the same step.
+    let mut again = observed(first.clone(), original_role(), None);
+    again.now = T1.to_string();
+    let second = apply_failed(
+        &plan(&s, &again),
+        &again.previous,
+        false,
+        1,
+        T1,
+        "throttled",
+    );
+    assert_eq!(second, first);
+    for type_ in ["InSync", "Ready"] {
+        let c = second.conditions.iter().find(|c| c.type_ == type_).unwrap();
+        assert_eq!(c.last_transition_time, T0, "{type_}");
+    }
+    // Recovering is a transition.
+    let recovered = plan(&s, &again);
+    assert_eq!(condition(&recovered, "Ready").last_transition_time, T1);
+}

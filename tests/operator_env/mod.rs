@@ -1,0 +1,459 @@
+//! The operator under test and its surroundings, shared by the end-to-end operator tests: the
+//! `iam-tailor controller` process ([`Operator`], stopped when dropped), a CloudTrail in S3 for
+//! the roles it tailors, broad IAM roles, the CRDs, and helpers that read what the operator did
+//! (resource status, Events, the role in IAM).
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use iam_tailor::aws::iam::{self, Iam};
+use iam_tailor::controller::plan::LiveRole;
+use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
+use iam_tailor::policy::Policy;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT: &str = "123456789012";
+/// The namespace the tests' LeastPrivilegeRoles live in.
+pub const NS: &str = "payments";
+pub const BUCKET: &str = "org-trail-logs";
+pub const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+pub const S3_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+pub const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// The operator binary, stopped (only the process this started) when dropped.
+pub struct Operator {
+    child: Child,
+    log: PathBuf,
+    metrics: String,
+}
+
+impl Operator {
+    /// Starts `iam-tailor controller` against the API server of `kubeconfig` and the AWS API
+    /// at `aws_endpoint`, serving metrics on a free loopback port and logging (JSON) to a file
+    /// in `dir` named after that port, so several replicas can share `dir`. `args` are added to
+    /// the command line (e.g. `--leader-election`); `env` is set last, so it overrides.
+    pub fn start(
+        kubeconfig: &Path,
+        aws_endpoint: &str,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let log = dir.join(format!("operator-{port}.log"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_iam-tailor"));
+        command
+            .args([
+                "controller",
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+                "--log-format",
+                "json",
+            ])
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("AWS_ENDPOINT_URL", aws_endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("RUST_LOG", "info,iam_tailor=debug");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the iam-tailor binary runs");
+        Operator {
+            child,
+            log,
+            metrics: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// GET `path` from the telemetry server: (status code, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&self.metrics).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let code = response[9..12].parse().unwrap();
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (code, body.to_string())
+    }
+
+    /// Waits (30 s at most) until the telemetry server answers `/healthz`.
+    #[allow(dead_code)] // only the replica tests read a replica's metrics before it leads
+    pub async fn wait_up(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(&self.metrics).await.is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "the operator exited with {status}; log:\n{}",
+                    self.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the operator serves no /healthz; log:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(self.get("/healthz").await.0, 200);
+    }
+
+    /// The process id of the operator this started.
+    #[allow(dead_code)] // only the replica tests signal the process
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM (a graceful shutdown) to this operator, and only to it.
+    #[allow(dead_code)] // only the replica tests signal the process
+    pub fn terminate(&mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "the operator already exited"
+        );
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM {}", self.child.id());
+    }
+
+    /// Sends SIGKILL: the process dies without releasing anything.
+    #[allow(dead_code)] // only the replica tests signal the process
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+    }
+
+    /// Waits (polling, `timeout` at most) for the process to exit.
+    #[allow(dead_code)] // only the replica tests stop an operator before the end
+    pub async fn exited(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the operator did not exit within {timeout:?}; log:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the sample `series` (metric name with its labels, exactly as rendered) in
+/// `metrics`; `None` when the series is not there.
+#[allow(dead_code)] // not every operator test reads metrics
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().unwrap())
+    })
+}
+
+/// One CloudTrail record of `role`'s session calling `source` `name`.
+pub fn record(
+    role: &str,
+    time: &str,
+    source: &str,
+    name: &str,
+    params: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLE:pod-1",
+            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/pod-1"),
+            "accountId": ACCOUNT,
+            "sessionContext": {"sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAEXAMPLE",
+                "arn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                "accountId": ACCOUNT,
+                "userName": role
+            }}
+        },
+        "eventTime": time,
+        "eventSource": format!("{source}.amazonaws.com"),
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "requestParameters": params,
+        "eventType": "AwsApiCall",
+        "recipientAccountId": ACCOUNT
+    })
+}
+
+/// `app` works with its orders bucket, table and queue; `worker` only reads the queue;
+/// `viewer` reads one object. A denied call by `app` is reported, never granted.
+pub fn trail_records(day: &str) -> Vec<serde_json::Value> {
+    let t = |h: u32| format!("{day}T{h:02}:00:00Z");
+    let queue = format!("https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/orders");
+    let mut records = vec![
+        record(
+            "app",
+            &t(1),
+            "s3",
+            "GetObject",
+            serde_json::json!({"bucketName": "orders", "key": "2026/a.json"}),
+        ),
+        record(
+            "app",
+            &t(2),
+            "s3",
+            "PutObject",
+            serde_json::json!({"bucketName": "orders", "key": "2026/b.json"}),
+        ),
+        record(
+            "app",
+            &t(3),
+            "s3",
+            "ListObjects",
+            serde_json::json!({"bucketName": "orders", "prefix": "2026/"}),
+        ),
+        record(
+            "app",
+            &t(4),
+            "dynamodb",
+            "GetItem",
+            serde_json::json!({"tableName": "orders"}),
+        ),
+        record(
+            "app",
+            &t(5),
+            "dynamodb",
+            "PutItem",
+            serde_json::json!({"tableName": "orders"}),
+        ),
+        record(
+            "app",
+            &t(6),
+            "sqs",
+            "SendMessage",
+            serde_json::json!({"queueUrl": queue}),
+        ),
+        record(
+            "app",
+            &t(7),
+            "sqs",
+            "ReceiveMessage",
+            serde_json::json!({"queueUrl": queue}),
+        ),
+        record(
+            "worker",
+            &t(8),
+            "sqs",
+            "ReceiveMessage",
+            serde_json::json!({"queueUrl": queue}),
+        ),
+        record(
+            "viewer",
+            &t(9),
+            "s3",
+            "GetObject",
+            serde_json::json!({"bucketName": "reports", "key": "q3.csv"}),
+        ),
+    ];
+    let mut denied = record("app", &t(10), "iam", "ListRoles", serde_json::json!({}));
+    denied["errorCode"] = "AccessDenied".into();
+    records.push(denied);
+    records
+}
+
+/// Uploads [`trail_records`] for yesterday and the day before into [`BUCKET`], laid out as
+/// CloudTrail writes them.
+pub async fn put_trail(s3: &aws_sdk_s3::Client) {
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    for days_ago in [1i64, 2] {
+        let day = k8s_openapi::jiff::Timestamp::now()
+            .checked_sub(k8s_openapi::jiff::SignedDuration::from_hours(24 * days_ago))
+            .unwrap()
+            .strftime("%Y-%m-%d")
+            .to_string();
+        let body = serde_json::json!({"Records": trail_records(&day)}).to_string();
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(body.as_bytes()).unwrap();
+        let key = format!(
+            "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{}T0000Z_x.json.gz",
+            day.replace('-', "/"),
+            day.replace('-', "")
+        );
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(gz.finish().unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// A role with AdministratorAccess and an inline `s3:*`: broad, as roles tend to be.
+pub async fn broad_role(client: &aws_sdk_iam::Client, name: &str) {
+    client
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    client
+        .attach_role_policy()
+        .role_name(name)
+        .policy_arn(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_role_policy()
+        .role_name(name)
+        .policy_name("s3-all")
+        .policy_document(S3_ALL)
+        .send()
+        .await
+        .unwrap();
+}
+
+pub async fn apply_crds(client: &kube::Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crds");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let crd: CustomResourceDefinition = serde_norway::from_str(&text).unwrap();
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(
+            &name,
+            &PatchParams::apply("kubectl").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(crds.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    }
+}
+
+pub async fn create_namespace(client: &kube::Client, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap(),
+        )
+        .await
+        .unwrap();
+}
+
+pub fn lpr(name: &str, spec: &str) -> LeastPrivilegeRole {
+    serde_norway::from_str(&format!(
+        "apiVersion: iamtailor.dev/v1alpha1\nkind: LeastPrivilegeRole\nmetadata: {{name: {name}}}\nspec:\n{spec}"
+    ))
+    .unwrap()
+}
+
+pub fn condition<'a>(
+    status: &'a LeastPrivilegeRoleStatus,
+    type_: &str,
+) -> Option<(&'a str, &'a str)> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.as_str(), c.reason.as_str()))
+}
+
+/// Polls `name` until `done` holds for its status (90 s at most).
+pub async fn wait_for(
+    api: &Api<LeastPrivilegeRole>,
+    name: &str,
+    operator: &Operator,
+    what: &str,
+    done: impl Fn(&LeastPrivilegeRoleStatus) -> bool,
+) -> LeastPrivilegeRoleStatus {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let status = api.get(name).await.unwrap().status.unwrap_or_default();
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {what} did not happen; status: {status:#?}\noperator log:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[allow(dead_code)] // the replica tests do not look into IAM
+pub async fn read(client: &aws_sdk_iam::Client, role: &str) -> LiveRole {
+    iam::read_role(&Iam::from(client.clone()), role)
+        .await
+        .unwrap()
+}
+
+/// Every policy document `live` holds (inline and attached).
+#[allow(dead_code)] // the replica tests do not look into IAM
+pub fn documents(live: &LiveRole) -> Vec<Policy> {
+    live.inline
+        .values()
+        .chain(live.attached.iter().map(|a| &a.document))
+        .cloned()
+        .collect()
+}
+
+/// The Events recorded on the LeastPrivilegeRole `object` in [`NS`].
+pub async fn events(client: &kube::Client, object: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), NS);
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object))
+        .collect()
+}
+
+#[allow(dead_code)] // the replica tests check who reported, not what
+pub fn reasons(events: &[Event]) -> BTreeSet<String> {
+    events.iter().filter_map(|e| e.reason.clone()).collect()
+}

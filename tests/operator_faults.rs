@@ -1,0 +1,640 @@
+//! The operator when IAM fails partway through an apply: the `iam-tailor controller` binary
+//! against a real kube-apiserver and moto, with a [`FaultProxy`] between the operator and moto
+//! that fails chosen IAM actions. A failed apply leaves the role no wider than before and holding
+//! at least the approved policy, says so on the resource (Ready=False, a Warning Event, no
+//! `status.applied`), is counted in the metrics, and the next reconcile after IAM recovers
+//! finishes the job.
+
+mod control_plane;
+mod moto;
+mod operator_env;
+
+use iam_tailor::controller::LeastPrivilegeRole;
+use iam_tailor::controller::plan::LiveRole;
+use iam_tailor::policy::Policy;
+use iam_tailor::policy::analysis::{Proof, grants_no_new_access};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams};
+use operator_env::{
+    NS, Operator, apply_crds, broad_role, condition, create_namespace, documents, events, lpr,
+    put_trail, read, reasons, sample, wait_for,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The error a faulted request gets, as IAM's query protocol returns errors.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// HTTP 400 `Throttling`: the account's IAM request rate was exceeded.
+    Throttling,
+    /// HTTP 500 `ServiceFailure`: IAM failed on its side.
+    ServiceFailure,
+}
+
+impl Fault {
+    fn response(self) -> Vec<u8> {
+        let (status, type_, code, message) = match self {
+            Fault::Throttling => ("400 Bad Request", "Sender", "Throttling", "Rate exceeded"),
+            Fault::ServiceFailure => (
+                "500 Internal Server Error",
+                "Receiver",
+                "ServiceFailure",
+                "Request processing has failed because of an unknown error",
+            ),
+        };
+        let body = format!(
+            "<ErrorResponse><Error><Type>{type_}</Type><Code>{code}</Code>\
+             <Message>{message}</Message></Error><RequestId>x</RequestId></ErrorResponse>"
+        );
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+}
+
+#[derive(Default)]
+struct ProxyState {
+    /// IAM action → (how many more requests to fail, how).
+    faults: HashMap<String, (u32, Fault)>,
+    /// Every IAM request in arrival order.
+    log: Vec<Logged>,
+}
+
+/// One IAM request the proxy saw.
+struct Logged {
+    action: String,
+    /// Answered with a fault, else forwarded to moto.
+    failed: bool,
+    at: Instant,
+}
+
+/// A test double for the network between the operator and AWS: it forwards every HTTP/1.1
+/// request unchanged to the real moto server and returns moto's response, except that it
+/// answers the next `n` IAM requests of a chosen action with an error instead ([`Self::fail`]).
+/// Other services (S3, STS) are only forwarded. One request per connection: it asks moto to
+/// close and tells the client it closes, so every response is delimited by the connection.
+struct FaultProxy {
+    endpoint: String,
+    state: Arc<Mutex<ProxyState>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
+    async fn start(upstream: &str) -> FaultProxy {
+        let upstream = upstream
+            .strip_prefix("http://")
+            .expect("an http:// endpoint")
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(ProxyState::default()));
+        let accept = tokio::spawn({
+            let state = state.clone();
+            async move {
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (upstream, state) = (upstream.clone(), state.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = exchange(client, &upstream, &state).await {
+                            eprintln!("FaultProxy: {e}");
+                        }
+                    });
+                }
+            }
+        });
+        FaultProxy {
+            endpoint,
+            state,
+            accept,
+        }
+    }
+
+    /// Answers the next `times` IAM requests for `action` (e.g. `DetachRolePolicy`) with
+    /// `fault`.
+    fn fail(&self, action: &str, times: u32, fault: Fault) {
+        let mut state = self.state.lock().unwrap();
+        state.faults.insert(action.to_string(), (times, fault));
+    }
+
+    /// Forwards everything from now on.
+    fn heal(&self) {
+        self.state.lock().unwrap().faults.clear();
+    }
+
+    /// When the IAM requests for `action` answered with a fault so far arrived, in order.
+    fn failed(&self, action: &str) -> Vec<Instant> {
+        let state = self.state.lock().unwrap();
+        state
+            .log
+            .iter()
+            .filter(|l| l.action == action && l.failed)
+            .map(|l| l.at)
+            .collect()
+    }
+
+    /// IAM actions forwarded to moto so far, in order.
+    fn forwarded(&self) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .log
+            .iter()
+            .filter(|l| !l.failed)
+            .map(|l| l.action.clone())
+            .collect()
+    }
+
+    /// When the IAM requests for `action` forwarded to moto so far arrived, in order.
+    fn forwarded_at(&self, action: &str) -> Vec<Instant> {
+        let state = self.state.lock().unwrap();
+        state
+            .log
+            .iter()
+            .filter(|l| l.action == action && !l.failed)
+            .map(|l| l.at)
+            .collect()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// One request from `client`: answered with a fault, or forwarded to `upstream`.
+async fn exchange(
+    mut client: TcpStream,
+    upstream: &str,
+    state: &Mutex<ProxyState>,
+) -> std::io::Result<()> {
+    let Some((head, body)) = read_request(&mut client).await? else {
+        return Ok(());
+    };
+    let fault = iam_action(&head, &body).and_then(|action| {
+        let mut state = state.lock().unwrap();
+        let fault = match state.faults.get_mut(&action) {
+            Some((remaining, fault)) if *remaining > 0 => {
+                *remaining -= 1;
+                Some(*fault)
+            }
+            _ => None,
+        };
+        state.log.push(Logged {
+            action,
+            failed: fault.is_some(),
+            at: Instant::now(),
+        });
+        fault
+    });
+    let response = match fault {
+        Some(fault) => fault.response(),
+        None => forward(upstream, &head, &body).await?,
+    };
+    client.write_all(&response).await?;
+    client.shutdown().await
+}
+
+/// The request head (up to the blank line, as text) and its `Content-Length` body; `None` when
+/// the client closed without sending one.
+async fn read_request(client: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return if buffer.is_empty() {
+                Ok(None)
+            } else {
+                Err(std::io::Error::other("the request head was cut short"))
+            };
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buffer[..end].to_vec()).map_err(std::io::Error::other)?;
+    if header(&head, "transfer-encoding").is_some() {
+        return Err(std::io::Error::other(
+            "chunked request bodies are not supported",
+        ));
+    }
+    let length: usize = header(&head, "content-length").map_or(Ok(0), |v| {
+        v.parse()
+            .map_err(|_| std::io::Error::other("bad Content-Length"))
+    })?;
+    let mut body = buffer[end..].to_vec();
+    while body.len() < length {
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("the request body was cut short"));
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Ok(Some((head, body)))
+}
+
+/// The value of the first header `name` (lower case) in `head`.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then_some(value.trim())
+    })
+}
+
+/// The action of an IAM query-protocol request: `Action=…` in the form-encoded POST body of a
+/// request signed for the `iam` service.
+fn iam_action(head: &str, body: &[u8]) -> Option<String> {
+    if !head.starts_with("POST ") || !header(head, "authorization")?.contains("/iam/aws4_request") {
+        return None;
+    }
+    std::str::from_utf8(body)
+        .ok()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_string)
+}
+
+/// `head` with its `Connection` headers replaced by `Connection: close`.
+fn closing(head: &str) -> String {
+    let mut lines: Vec<&str> = head
+        .trim_end_matches("\r\n")
+        .split("\r\n")
+        .filter(|line| {
+            let key = line.split(':').next().unwrap_or("").trim();
+            !key.eq_ignore_ascii_case("connection") && !key.eq_ignore_ascii_case("keep-alive")
+        })
+        .collect();
+    lines.push("Connection: close");
+    format!("{}\r\n\r\n", lines.join("\r\n"))
+}
+
+/// Sends the request to `upstream` on a new connection and returns the whole response, its
+/// head saying the connection closes after it.
+async fn forward(upstream: &str, head: &str, body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut server = TcpStream::connect(upstream).await?;
+    server.write_all(closing(head).as_bytes()).await?;
+    server.write_all(body).await?;
+    let mut response = Vec::new();
+    server.read_to_end(&mut response).await?;
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4)
+        .ok_or_else(|| std::io::Error::other("moto's response has no head"))?;
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let mut relayed = closing(&head).into_bytes();
+    relayed.extend_from_slice(&response[end..]);
+    Ok(relayed)
+}
+
+/// A kube-apiserver, moto with role `app` (AdministratorAccess + inline `s3:*`) and its trail,
+/// the proxy in front of moto, and the operator talking to AWS through the proxy.
+struct World {
+    // Dropped in this order: the operator first, then what it talks to.
+    operator: Operator,
+    proxy: FaultProxy,
+    _aws: moto::Moto,
+    _server: control_plane::ControlPlane,
+    _dir: tempfile::TempDir,
+    kube: kube::Client,
+    iam: aws_sdk_iam::Client,
+    roles: Api<LeastPrivilegeRole>,
+    /// Role `app` as it was before the operator started.
+    original: LiveRole,
+}
+
+impl World {
+    /// Everything up and running; `faults` are set before the operator starts.
+    async fn start(faults: impl FnOnce(&FaultProxy)) -> World {
+        let server = control_plane::ControlPlane::start();
+        let aws = moto::Moto::start();
+        let kube = server.client().await;
+        let iam = aws.iam();
+        let dir = tempfile::tempdir().unwrap();
+        apply_crds(&kube).await;
+        create_namespace(&kube, NS).await;
+        broad_role(&iam, "app").await;
+        put_trail(&aws.s3()).await;
+        let original = read(&iam, "app").await;
+        let proxy = FaultProxy::start(&aws.endpoint).await;
+        faults(&proxy);
+        let operator = Operator::start(&server.kubeconfig, &proxy.endpoint, dir.path(), &[], &[]);
+        let roles = Api::namespaced(kube.clone(), NS);
+        World {
+            operator,
+            proxy,
+            _aws: aws,
+            _server: server,
+            _dir: dir,
+            kube,
+            iam,
+            roles,
+            original,
+        }
+    }
+
+    /// Enforce + Automatic for role `app`: the first reconcile applies.
+    async fn enforce_app(&self) {
+        let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                    cloudTrail: {s3: {bucket: org-trail-logs}}\n  forbid: [\"iam:*\"]\n";
+        self.roles
+            .create(&PostParams::default(), &lpr("app", spec))
+            .await
+            .unwrap();
+    }
+
+    /// Polls /metrics until `series` is at least `value` (30 s at most).
+    async fn metric_reaches(&self, series: &str, value: f64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let metrics = self.operator.get("/metrics").await.1;
+            if sample(&metrics, series).is_some_and(|v| v >= value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{series} did not reach {value}:\n{metrics}\noperator log:\n{}",
+                self.operator.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The proposal's documents, parsed from `status.proposal.policy`.
+fn proposed(status: &iam_tailor::controller::LeastPrivilegeRoleStatus) -> Vec<Policy> {
+    let policy = &status.proposal.as_ref().expect("a proposal").policy;
+    let values: Vec<serde_json::Value> = serde_json::from_str(policy).unwrap();
+    values
+        .iter()
+        .map(|v| Policy::from_value(v).unwrap())
+        .collect()
+}
+
+fn attached_names(live: &LiveRole) -> Vec<&str> {
+    let mut names: Vec<&str> = live.attached.iter().map(|a| a.name.as_str()).collect();
+    names.sort_unstable();
+    names
+}
+
+const APPLY_ERRORS: &str = r#"iam_tailor_reconcile_errors_total{reason="apply"}"#;
+
+/// DetachRolePolicy throttled past the SDK's 3 attempts: the managed policy is put and attached,
+/// AdministratorAccess stays (so the role is no wider than before and no narrower than
+/// approved), the failure is on the resource and in the metrics, and once IAM answers again the
+/// operator finishes: AdministratorAccess detached, the inline policy deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_finishes() {
+    let started = Instant::now();
+    // Until healed: every attempt of every reconcile fails.
+    let world =
+        World::start(|proxy| proxy.fail("DetachRolePolicy", 1_000, Fault::Throttling)).await;
+    let (proxy, operator) = (&world.proxy, &world.operator);
+    world.enforce_app().await;
+
+    let failing = wait_for(&world.roles, "app", operator, "the failed apply", |s| {
+        condition(s, "Ready") == Some(("False", "ApplyFailed"))
+    })
+    .await;
+    let failed_at = Instant::now();
+    assert!(
+        proxy.failed("DetachRolePolicy").len() >= 3,
+        "the SDK tries 3 times before the reconcile fails"
+    );
+    assert_eq!(
+        condition(&failing, "InSync"),
+        Some(("False", "ApplyFailed"))
+    );
+    let message = failing
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("DetachRolePolicy") && message.contains("throttled"),
+        "{message}"
+    );
+    assert_eq!(failing.applied, None, "nothing is claimed applied");
+    assert!(failing.backup.is_some(), "the backup was written first");
+
+    // The role: the approved policy was put and attached; the detach and everything after it
+    // (the inline delete) did not happen.
+    let live = read(&world.iam, "app").await;
+    assert_eq!(
+        attached_names(&live),
+        ["AdministratorAccess", "iam-tailor-app"]
+    );
+    assert!(live.inline.contains_key("s3-all"), "{live:#?}");
+    assert_eq!(
+        grants_no_new_access(&documents(&live), &documents(&world.original)),
+        Proof::Proven,
+        "no wider than before"
+    );
+    assert_eq!(
+        grants_no_new_access(&proposed(&failing), &documents(&live)),
+        Proof::Proven,
+        "no narrower than the approved proposal"
+    );
+    let ours = live
+        .attached
+        .iter()
+        .find(|a| a.name == "iam-tailor-app")
+        .unwrap();
+    assert_eq!(
+        iam_tailor::controller::plan::set_revision(std::slice::from_ref(&ours.document)),
+        failing.proposal.as_ref().unwrap().revision,
+        "the attached policy is the proposal"
+    );
+    let writes = proxy.forwarded();
+    let writes: Vec<&str> = writes
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("Get") && !a.starts_with("List"))
+        .collect();
+    assert_eq!(
+        writes,
+        ["CreatePolicy", "AttachRolePolicy"],
+        "put and attach first"
+    );
+
+    let warnings: Vec<_> = events(&world.kube, "app")
+        .await
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Throttled")
+                && e.note.as_deref().unwrap_or("").contains("DetachRolePolicy")),
+        "{warnings:#?}"
+    );
+    world.metric_reaches(APPLY_ERRORS, 1.0).await;
+
+    // Failing the same way again writes nothing: a status write would trigger a reconcile of
+    // its own, and retries would not back off.
+    let version = world
+        .roles
+        .get("app")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    world.metric_reaches(APPLY_ERRORS, 2.0).await;
+    let still = world.roles.get("app").await.unwrap();
+    assert_eq!(
+        still.metadata.resource_version, version,
+        "the same failure rewrote the status: {:#?}",
+        still.status
+    );
+    let live = read(&world.iam, "app").await;
+    assert_eq!(
+        attached_names(&live),
+        ["AdministratorAccess", "iam-tailor-app"]
+    );
+
+    // IAM answers again: the next reconcile finishes.
+    proxy.heal();
+    let healed_at = Instant::now();
+    let done = wait_for(&world.roles, "app", operator, "the finished apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+            && condition(s, "Ready") == Some(("True", "Ready"))
+    })
+    .await;
+    eprintln!(
+        "failing for {:?}; finished {:?} after healing",
+        healed_at - failed_at,
+        healed_at.elapsed()
+    );
+    // The retry after the second failure waited out the operator's backoff (10 s).
+    let last_fault = *proxy.failed("DetachRolePolicy").last().unwrap();
+    let detached = proxy.forwarded_at("DetachRolePolicy")[0];
+    assert!(
+        detached - last_fault >= Duration::from_secs(8),
+        "retried {:?} after the last failure",
+        detached - last_fault
+    );
+    assert_eq!(
+        done.applied.as_ref().unwrap().revision,
+        done.proposal.as_ref().unwrap().revision
+    );
+    let live = read(&world.iam, "app").await;
+    assert_eq!(
+        attached_names(&live),
+        ["iam-tailor-app"],
+        "AdministratorAccess detached"
+    );
+    assert!(live.inline.is_empty(), "inline s3-all deleted: {live:#?}");
+    let recorded = reasons(&events(&world.kube, "app").await);
+    for reason in ["PolicyDetached", "InlinePolicyDeleted", "PolicyApplied"] {
+        assert!(recorded.contains(reason), "{reason} not in {recorded:?}");
+    }
+    eprintln!("throttled detach: {:?}", started.elapsed());
+}
+
+/// CreatePolicy (the first write of the first apply; PutPolicyVersion only replaces an existing
+/// policy) fails with HTTP 500 past the SDK's attempts: nothing was attached or detached, so
+/// the role is exactly as it was; once IAM recovers the apply completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_error_on_create_policy_leaves_the_role_as_it_was() {
+    let started = Instant::now();
+    let world =
+        World::start(|proxy| proxy.fail("CreatePolicy", 1_000, Fault::ServiceFailure)).await;
+    let (proxy, operator) = (&world.proxy, &world.operator);
+    world.enforce_app().await;
+
+    let failing = wait_for(&world.roles, "app", operator, "the failed apply", |s| {
+        condition(s, "Ready") == Some(("False", "ApplyFailed"))
+    })
+    .await;
+    assert!(
+        proxy.failed("CreatePolicy").len() >= 3,
+        "the SDK retries a 500 before the reconcile fails"
+    );
+    assert_eq!(failing.applied, None);
+    assert!(
+        proxy
+            .forwarded()
+            .iter()
+            .all(|a| a.starts_with("Get") || a.starts_with("List")),
+        "IAM writes reached moto: {:?}",
+        proxy.forwarded()
+    );
+    assert_eq!(
+        read(&world.iam, "app").await,
+        world.original,
+        "the role is as it was"
+    );
+    assert!(
+        world
+            .iam
+            .get_policy()
+            .policy_arn("arn:aws:iam::123456789012:policy/iam-tailor-app")
+            .send()
+            .await
+            .is_err(),
+        "no managed policy was created"
+    );
+    // The backup came first and stands, so a later delete with Restore still works.
+    let backup = failing.backup.as_ref().expect("the backup is named");
+    let config_maps: Api<ConfigMap> = Api::namespaced(world.kube.clone(), NS);
+    assert!(
+        config_maps
+            .get_opt(&backup.config_map)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let warnings: Vec<_> = events(&world.kube, "app")
+        .await
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("ApplyFailed")
+                && e.note.as_deref().unwrap_or("").contains("CreatePolicy")),
+        "{warnings:#?}"
+    );
+    world.metric_reaches(APPLY_ERRORS, 1.0).await;
+
+    proxy.heal();
+    let healed_at = Instant::now();
+    let done = wait_for(&world.roles, "app", operator, "the finished apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+            && condition(s, "Ready") == Some(("True", "Ready"))
+    })
+    .await;
+    eprintln!("finished {:?} after healing", healed_at.elapsed());
+    assert_eq!(
+        done.applied.as_ref().unwrap().revision,
+        done.proposal.as_ref().unwrap().revision
+    );
+    let live = read(&world.iam, "app").await;
+    assert_eq!(attached_names(&live), ["iam-tailor-app"]);
+    assert!(live.inline.is_empty());
+    assert_eq!(
+        proxy
+            .forwarded()
+            .iter()
+            .filter(|a| *a == "CreatePolicy")
+            .count(),
+        1
+    );
+    eprintln!("server error on CreatePolicy: {:?}", started.elapsed());
+}
