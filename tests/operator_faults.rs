@@ -406,7 +406,7 @@ async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_fini
     world.enforce_app().await;
 
     let failing = wait_for(&world.roles, "app", operator, "the failed apply", |s| {
-        condition(s, "Ready") == Some(("False", "ApplyFailed"))
+        condition(s, "Ready") == Some(("False", "Throttled"))
     })
     .await;
     let failed_at = Instant::now();
@@ -414,9 +414,11 @@ async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_fini
         proxy.failed("DetachRolePolicy").len() >= 3,
         "the SDK tries 3 times before the reconcile fails"
     );
-    assert_eq!(
-        condition(&failing, "InSync"),
-        Some(("False", "ApplyFailed"))
+    assert_eq!(condition(&failing, "InSync"), Some(("False", "Throttled")));
+    let drifted = condition(&failing, "Drifted");
+    assert!(
+        drifted.is_none_or(|(s, _)| s != "False"),
+        "not claimed in sync: {drifted:?}"
     );
     let message = failing
         .conditions

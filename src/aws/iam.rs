@@ -93,7 +93,13 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
     );
     let kind = classify(error.code(), status, transient);
-    let message = DisplayErrorContext(&error).to_string();
+    // IAM's own code and message when it answered; the SDK's whole error chain (which
+    // includes the raw response) only for failures without one, such as timeouts.
+    let message = match (error.code(), error.message()) {
+        (Some(code), Some(text)) => format!("{code}: {text}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(&error).to_string(),
+    };
     let target = target.to_string();
     match kind {
         Kind::NotFound => IamError::NotFound { what: target },

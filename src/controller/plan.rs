@@ -1011,6 +1011,7 @@ pub fn apply_failed(
     backed_up: bool,
     generation: i64,
     now: &str,
+    reason: &str,
     message: &str,
 ) -> LeastPrivilegeRoleStatus {
     let mut status = plan.status.clone();
@@ -1019,7 +1020,30 @@ pub fn apply_failed(
     if !backed_up {
         status.backup = previous.backup.clone();
     }
-    let reason = "ApplyFailed";
+    // A new revision was being applied: "Drifted=False, applied" is not true yet, so Drifted
+    // stays as it was. (Drift being reverted stays Drifted=True.)
+    let applying = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Drifted" && c.reason == "Applied");
+    if applying {
+        match previous.conditions.iter().find(|c| c.type_ == "Drifted") {
+            Some(before) => {
+                if let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == "Drifted") {
+                    *c = before.clone();
+                }
+            }
+            None => set_condition(
+                &mut status,
+                "Drifted",
+                UNKNOWN,
+                reason,
+                message,
+                generation,
+                now,
+            ),
+        }
+    }
     for type_ in ["InSync", "Ready"] {
         // The plan set these as if its operations succeeded; the transition time counts from
         // what the resource showed before, so failing the same way again writes an identical

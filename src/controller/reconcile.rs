@@ -502,6 +502,7 @@ async fn finish(
                         backed_up,
                         lpr.metadata.generation.unwrap_or(0),
                         now,
+                        error.reason(),
                         &error.to_string(),
                     );
                     return Err(Failure {

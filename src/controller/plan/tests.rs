@@ -786,7 +786,15 @@ fn a_half_done_apply_claims_nothing() {
     let p = plan(&s, &o);
     assert!(p.status.applied.is_some());
     // The put failed after the backup was written.
-    let status = apply_failed(&p, &o.previous, true, 1, T0, "PutPolicyVersion: denied");
+    let status = apply_failed(
+        &p,
+        &o.previous,
+        true,
+        1,
+        T0,
+        "ApplyFailed",
+        "PutPolicyVersion: denied",
+    );
     assert_eq!(status.applied, None);
     assert_eq!(status.backup, p.status.backup, "the backup was written");
     assert_eq!(status.proposal, p.status.proposal, "the proposal stands");
@@ -797,8 +805,25 @@ fn a_half_done_apply_claims_nothing() {
             ("False", "ApplyFailed")
         );
     }
+    let drifted = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Drifted")
+        .unwrap();
+    assert_eq!(
+        drifted.status, "Unknown",
+        "not claimed in sync: {drifted:?}"
+    );
     // The backup itself failed: no backup is named.
-    let status = apply_failed(&p, &o.previous, false, 1, T0, "ConfigMap: forbidden");
+    let status = apply_failed(
+        &p,
+        &o.previous,
+        false,
+        1,
+        T0,
+        "ApplyFailed",
+        "ConfigMap: forbidden",
+    );
     assert_eq!(status.backup, None);
 }
 
@@ -900,7 +925,15 @@ fn failing_the_same_way_again_writes_the_same_status() {
         original_role(),
         Some(analysis(vec![get_orders()])),
     );
-    let first = apply_failed(&plan(&s, &o), &o.previous, true, 1, T0, "throttled");
+    let first = apply_failed(
+        &plan(&s, &o),
+        &o.previous,
+        true,
+        1,
+        T0,
+        "Throttled",
+        "throttled",
+    );
     // A day later the next reconcile plans the same apply (the backup exists now) and fails
     // at the same step.
     let mut again = observed(first.clone(), original_role(), None);
@@ -911,6 +944,7 @@ fn failing_the_same_way_again_writes_the_same_status() {
         false,
         1,
         T1,
+        "Throttled",
         "throttled",
     );
     assert_eq!(second, first);
