@@ -98,6 +98,15 @@ impl Error {
         }
     }
 
+    /// The Warning Event recorded on the resource.
+    fn event(&self) -> PlannedEvent {
+        PlannedEvent {
+            type_: EventType::Warning,
+            reason: self.reason().to_string(),
+            note: self.to_string(),
+        }
+    }
+
     /// Transient failures back off and retry; the rest wait for someone to act.
     fn is_retryable(&self) -> bool {
         match self {
@@ -273,16 +282,7 @@ async fn apply(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Error>
             if let Err(e) = write_status(lpr, ctx, &previous, &status).await {
                 tracing::warn!(error = %e, "writing the failure status failed");
             }
-            publish(
-                ctx,
-                lpr,
-                &PlannedEvent {
-                    type_: EventType::Warning,
-                    reason: error.reason().to_string(),
-                    note: error.to_string(),
-                },
-            )
-            .await;
+            publish(ctx, lpr, &error.event()).await;
             Err(error)
         }
     }
@@ -327,11 +327,7 @@ async fn observe_plan_apply(
         return finish(lpr, ctx, previous, plan, None, now_text).await;
     }
     let iam = ctx.aws.iam(spec).await;
-    observed.role = match iam::read_role(&iam, &role_name(spec)).await {
-        Ok(live) => RoleState::Found(live),
-        Err(IamError::NotFound { .. }) => RoleState::NotFound,
-        Err(e) => return Err(Error::ReadRole(e).into()),
-    };
+    observed.role = read_role_state(&iam, &role_name(spec)).await?;
     let config_maps: Api<ConfigMap> =
         Api::namespaced(ctx.client.clone(), &lpr.namespace().unwrap_or_default());
     observed.backup_exists = config_maps
@@ -356,6 +352,15 @@ async fn observe_plan_apply(
     match live {
         Some(live) => finish(lpr, ctx, previous, plan, Some((&iam, live)), now_text).await,
         None => finish(lpr, ctx, previous, plan, None, now_text).await,
+    }
+}
+
+/// The role as IAM has it; a missing role is a state, not an error.
+async fn read_role_state(iam: &Iam, name: &str) -> Result<RoleState, Error> {
+    match iam::read_role(iam, name).await {
+        Ok(live) => Ok(RoleState::Found(live)),
+        Err(IamError::NotFound { .. }) => Ok(RoleState::NotFound),
+        Err(e) => Err(Error::ReadRole(e)),
     }
 }
 
@@ -698,11 +703,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         };
         if let Some(role) = role {
             let client = ctx.aws.iam(spec).await;
-            observed.role = match iam::read_role(&client, &role).await {
-                Ok(live) => RoleState::Found(live),
-                Err(IamError::NotFound { .. }) => RoleState::NotFound,
-                Err(e) => return Err(Error::ReadRole(e)),
-            };
+            observed.role = read_role_state(&client, &role).await?;
             iam = Some(client);
         }
     }
@@ -710,16 +711,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         Ok(plan) => plan,
         Err(reason) => {
             let error = Error::RestoreBlocked(reason);
-            publish(
-                ctx,
-                lpr,
-                &PlannedEvent {
-                    type_: EventType::Warning,
-                    reason: error.reason().to_string(),
-                    note: error.to_string(),
-                },
-            )
-            .await;
+            publish(ctx, lpr, &error.event()).await;
             return Err(error);
         }
     };
