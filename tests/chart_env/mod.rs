@@ -93,6 +93,14 @@ impl Operator {
 
 impl Drop for Operator {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The log's directory goes with the test: keep the whole log for a failure.
+            let kept =
+                std::env::temp_dir().join(format!("iam-tailor-operator-{}.log", self.child.id()));
+            if std::fs::copy(&self.log, &kept).is_ok() {
+                eprintln!("operator log: {}", kept.display());
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
