@@ -1,0 +1,346 @@
+//! What the chart's end-to-end test (`tests/chart_rbac.rs`) needs to run the operator story:
+//! the operator process, the CloudTrail corpus in moto, broad roles, waiting on conditions.
+//! Copied from `tests/operator.rs` (which keeps its own copy for now); to be shared with it.
+#![allow(dead_code)] // not every test file uses every helper
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use iam_tailor::aws::iam::{self, Iam};
+use iam_tailor::controller::plan::LiveRole;
+use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
+use iam_tailor::policy::Policy;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const BUCKET: &str = "org-trail-logs";
+pub const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+pub const S3_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+pub const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+/// What role `app` does in its trail (and so all it may do after enforcement).
+pub const APP_USES: [&str; 7] = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:PutObject",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
+];
+
+/// The operator binary, stopped (only the process this started) when dropped.
+pub struct Operator {
+    child: Child,
+    log: PathBuf,
+    pub metrics: String,
+}
+
+impl Operator {
+    /// Runs `iam-tailor ARGS…` with exactly the environment `env` (plus PATH and HOME), its
+    /// standard error into `dir`/operator.log. `args` must serve metrics on `metrics`.
+    pub fn start(args: &[String], env: &[(String, String)], metrics: &str, dir: &Path) -> Operator {
+        let log = dir.join("operator.log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_iam-tailor"));
+        command.args(args).env_clear();
+        for variable in ["PATH", "HOME"] {
+            if let Some(value) = std::env::var_os(variable) {
+                command.env(variable, value);
+            }
+        }
+        let child = command
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the iam-tailor binary runs");
+        Operator {
+            child,
+            log,
+            metrics: metrics.to_string(),
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Whole log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET `path` from the telemetry server: (status code, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&self.metrics).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let code = response[9..12].parse().unwrap();
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (code, body.to_string())
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The log's directory goes with the test: keep the whole log for a failure.
+            let kept =
+                std::env::temp_dir().join(format!("iam-tailor-operator-{}.log", self.child.id()));
+            if std::fs::copy(&self.log, &kept).is_ok() {
+                eprintln!("operator log: {}", kept.display());
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port (for the operator's telemetry server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// One CloudTrail record of `role`'s session calling `source` `name`.
+pub fn record(
+    role: &str,
+    time: &str,
+    source: &str,
+    name: &str,
+    params: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLE:pod-1",
+            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/pod-1"),
+            "accountId": ACCOUNT,
+            "sessionContext": {"sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAEXAMPLE",
+                "arn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                "accountId": ACCOUNT,
+                "userName": role
+            }}
+        },
+        "eventTime": time,
+        "eventSource": format!("{source}.amazonaws.com"),
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "requestParameters": params,
+        "eventType": "AwsApiCall",
+        "recipientAccountId": ACCOUNT
+    })
+}
+
+/// `app` works with its orders bucket, table and queue; `worker` only reads the queue;
+/// `viewer` reads one object. A denied call by `app` is reported, never granted.
+pub fn trail_records(day: &str) -> Vec<serde_json::Value> {
+    let t = |h: u32| format!("{day}T{h:02}:00:00Z");
+    let queue = format!("https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/orders");
+    let mut records = vec![
+        record(
+            "app",
+            &t(1),
+            "s3",
+            "GetObject",
+            serde_json::json!({"bucketName": "orders", "key": "2026/a.json"}),
+        ),
+        record(
+            "app",
+            &t(2),
+            "s3",
+            "PutObject",
+            serde_json::json!({"bucketName": "orders", "key": "2026/b.json"}),
+        ),
+        record(
+            "app",
+            &t(3),
+            "s3",
+            "ListObjects",
+            serde_json::json!({"bucketName": "orders", "prefix": "2026/"}),
+        ),
+        record(
+            "app",
+            &t(4),
+            "dynamodb",
+            "GetItem",
+            serde_json::json!({"tableName": "orders"}),
+        ),
+        record(
+            "app",
+            &t(5),
+            "dynamodb",
+            "PutItem",
+            serde_json::json!({"tableName": "orders"}),
+        ),
+        record(
+            "app",
+            &t(6),
+            "sqs",
+            "SendMessage",
+            serde_json::json!({"queueUrl": queue}),
+        ),
+        record(
+            "app",
+            &t(7),
+            "sqs",
+            "ReceiveMessage",
+            serde_json::json!({"queueUrl": queue}),
+        ),
+        record(
+            "worker",
+            &t(8),
+            "sqs",
+            "ReceiveMessage",
+            serde_json::json!({"queueUrl": queue}),
+        ),
+        record(
+            "viewer",
+            &t(9),
+            "s3",
+            "GetObject",
+            serde_json::json!({"bucketName": "reports", "key": "q3.csv"}),
+        ),
+    ];
+    let mut denied = record("app", &t(10), "iam", "ListRoles", serde_json::json!({}));
+    denied["errorCode"] = "AccessDenied".into();
+    records.push(denied);
+    records
+}
+
+pub async fn put_trail(s3: &aws_sdk_s3::Client) {
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    for days_ago in [1i64, 2] {
+        let day = k8s_openapi::jiff::Timestamp::now()
+            .checked_sub(k8s_openapi::jiff::SignedDuration::from_hours(24 * days_ago))
+            .unwrap()
+            .strftime("%Y-%m-%d")
+            .to_string();
+        let body = serde_json::json!({"Records": trail_records(&day)}).to_string();
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(body.as_bytes()).unwrap();
+        let key = format!(
+            "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{}T0000Z_x.json.gz",
+            day.replace('-', "/"),
+            day.replace('-', "")
+        );
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(gz.finish().unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// A role with AdministratorAccess and an inline `s3:*`: broad, as roles tend to be.
+pub async fn broad_role(client: &aws_sdk_iam::Client, name: &str) {
+    client
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    client
+        .attach_role_policy()
+        .role_name(name)
+        .policy_arn(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_role_policy()
+        .role_name(name)
+        .policy_name("s3-all")
+        .policy_document(S3_ALL)
+        .send()
+        .await
+        .unwrap();
+}
+
+pub fn lpr(name: &str, spec: &str) -> LeastPrivilegeRole {
+    serde_norway::from_str(&format!(
+        "apiVersion: iamtailor.dev/v1alpha1\nkind: LeastPrivilegeRole\nmetadata: {{name: {name}}}\nspec:\n{spec}"
+    ))
+    .unwrap()
+}
+
+pub fn condition<'a>(
+    status: &'a LeastPrivilegeRoleStatus,
+    type_: &str,
+) -> Option<(&'a str, &'a str)> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.as_str(), c.reason.as_str()))
+}
+
+/// Polls `name` until `done` holds for its status (90 s at most).
+pub async fn wait_for(
+    api: &Api<LeastPrivilegeRole>,
+    name: &str,
+    operator: &Operator,
+    what: &str,
+    done: impl Fn(&LeastPrivilegeRoleStatus) -> bool,
+) -> LeastPrivilegeRoleStatus {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let status = api.get(name).await.unwrap().status.unwrap_or_default();
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {what} did not happen; status: {status:#?}\noperator log:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub async fn read(client: &aws_sdk_iam::Client, role: &str) -> LiveRole {
+    iam::read_role(&Iam::from(client.clone()), role)
+        .await
+        .unwrap()
+}
+
+pub fn documents(live: &LiveRole) -> Vec<Policy> {
+    live.inline
+        .values()
+        .chain(live.attached.iter().map(|a| &a.document))
+        .cloned()
+        .collect()
+}
+
+pub async fn events(client: &kube::Client, namespace: &str, object: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object))
+        .collect()
+}
+
+pub fn reasons(events: &[Event]) -> BTreeSet<String> {
+    events.iter().filter_map(|e| e.reason.clone()).collect()
+}

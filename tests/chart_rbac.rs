@@ -1,0 +1,698 @@
+//! The Helm chart on a real kube-apiserver (1.20) with moto for AWS: the README's "Install with
+//! Helm" commands install it, then the operator binary runs with the Deployment's own arguments
+//! and environment, authenticated only as the chart's ServiceAccount (a `kubectl create token`
+//! token). The operator story must work under exactly the chart's RBAC — shrink a role with the
+//! backup ConfigMap and Events, revert drift, wait for a Manual approval, restore on delete — and
+//! what the chart does not grant must be refused (403). Once cluster-wide (ClusterRole, two
+//! replicas so leader election and its Lease Role) and once for one namespace (Role there).
+
+mod chart_env;
+mod control_plane;
+mod k8s_tools;
+mod moto;
+
+use chart_env::{
+    ADMIN, APP_USES, Operator, broad_role, condition, documents, events, free_port, lpr, put_trail,
+    read, reasons, wait_for,
+};
+use iam_tailor::controller::LeastPrivilegeRole;
+use iam_tailor::policy::analysis::allowed_actions;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The README installs the release `iam-tailor` into namespace `iam-tailor`; its ServiceAccount
+/// (the release's full name) is `iam-tailor` too.
+const RELEASE_NS: &str = "iam-tailor";
+const ACCOUNT_NAME: &str = "iam-tailor";
+/// Where the LeastPrivilegeRoles live (the README's `watchNamespace`).
+const NS: &str = "payments";
+const CRD: &str = "leastprivilegeroles.iamtailor.dev";
+
+/// A control plane and moto, with a place for helm's state, kubeconfigs and logs.
+struct Env {
+    server: control_plane::ControlPlane,
+    aws: moto::Moto,
+    admin: kube::Client,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let server = control_plane::ControlPlane::start();
+        let aws = moto::Moto::start();
+        let admin = server.client().await;
+        Env {
+            server,
+            aws,
+            admin,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Runs a README block with bash (`set -euo pipefail`) in the repository, with helm and
+    /// kubectl on PATH, the admin kubeconfig, and helm's state in the temporary directory.
+    fn run_readme_block(&self, block: &str) {
+        let mut command = Command::new("bash");
+        command
+            .args(["-euo", "pipefail", "-c", block])
+            .current_dir(k8s_tools::repo())
+            .env("PATH", k8s_tools::path_with_tools())
+            .env("KUBECONFIG", &self.server.kubeconfig);
+        k8s_tools::isolate_helm(&mut command, &self.dir.path().join("helm"));
+        let started = Instant::now();
+        k8s_tools::run(&mut command);
+        eprintln!("README block ran in {:?}:\n{block}", started.elapsed());
+    }
+
+    fn kubectl(&self, kubeconfig: &Path) -> Command {
+        let mut command = Command::new(k8s_tools::kubectl_path());
+        command.arg("--kubeconfig").arg(kubeconfig);
+        command
+    }
+
+    async fn create_namespace(&self, name: &str) {
+        let namespaces: Api<Namespace> = Api::all(self.admin.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the chart's CRD serves.
+    async fn crd_established(&self) {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.admin.clone());
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(crds, CRD, conditions::is_crd_established()),
+        )
+        .await
+        .expect("the chart's CRD is established within 30 s")
+        .unwrap();
+    }
+
+    /// A kubeconfig for the same apiserver (server and CA from the admin's) that authenticates
+    /// with a fresh TokenRequest token of the chart's ServiceAccount, and nothing else.
+    fn service_account_kubeconfig(&self) -> PathBuf {
+        let token = k8s_tools::run(self.kubectl(&self.server.kubeconfig).args([
+            "create",
+            "token",
+            ACCOUNT_NAME,
+            "--namespace",
+            RELEASE_NS,
+            "--duration",
+            "1h",
+        ]));
+        let token = token.trim();
+        assert!(token.starts_with("eyJ"), "a JWT: {token}");
+        let admin: serde_json::Value =
+            serde_norway::from_str(&std::fs::read_to_string(&self.server.kubeconfig).unwrap())
+                .unwrap();
+        let cluster = &admin["clusters"][0]["cluster"];
+        let user = format!("system:serviceaccount:{RELEASE_NS}:{ACCOUNT_NAME}");
+        let config = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "test", "cluster": {
+                "server": cluster["server"],
+                "certificate-authority-data": cluster["certificate-authority-data"],
+            }}],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{"name": "operator", "context": {"cluster": "test", "user": user}}],
+            "current-context": "operator",
+        });
+        let path = self.dir.path().join("operator.kubeconfig");
+        std::fs::write(&path, serde_norway::to_string(&config).unwrap()).unwrap();
+        path
+    }
+
+    /// The operator as the chart's Deployment runs it: its container's arguments and
+    /// environment (the downward API filled in as the kubelet would), with the metrics address
+    /// moved to a free loopback port, Kubernetes access through `kubeconfig` and AWS at moto.
+    async fn operator_from_chart(&self, kubeconfig: &Path) -> (Operator, Vec<String>) {
+        let deployments: Api<Deployment> = Api::namespaced(self.admin.clone(), RELEASE_NS);
+        let deployment = deployments.get(ACCOUNT_NAME).await.unwrap();
+        let pod = deployment.spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.service_account_name.as_deref(), Some(ACCOUNT_NAME));
+        let container = &pod.containers[0];
+        assert!(container.command.is_none(), "the image's entrypoint runs");
+        let metrics = format!("127.0.0.1:{}", free_port());
+        let chart_args = container.args.clone().unwrap();
+        let args: Vec<String> = chart_args
+            .iter()
+            .map(|arg| match arg.strip_prefix("--metrics-addr=") {
+                Some(_) => format!("--metrics-addr={metrics}"),
+                None => arg.clone(),
+            })
+            .collect();
+        assert!(
+            chart_args.iter().any(|a| a.starts_with("--metrics-addr=")),
+            "{chart_args:?}"
+        );
+        let mut env = Vec::new();
+        for var in container.env.clone().unwrap_or_default() {
+            let value = match (var.value, var.value_from) {
+                (Some(value), _) => value,
+                (None, Some(from)) => {
+                    match from.field_ref.expect("only fieldRefs").field_path.as_str() {
+                        "metadata.name" => "iam-tailor-7d9f-test".to_string(),
+                        "metadata.namespace" => RELEASE_NS.to_string(),
+                        other => panic!("unexpected fieldRef {other}"),
+                    }
+                }
+                (None, None) => String::new(),
+            };
+            env.push((var.name, value));
+        }
+        let names: BTreeSet<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
+        assert!(
+            ["POD_NAME", "POD_NAMESPACE", "AWS_REGION", "RUST_LOG"]
+                .iter()
+                .all(|n| names.contains(n)),
+            "{names:?}"
+        );
+        env.retain(|(name, _)| name != "AWS_ENDPOINT_URL");
+        for (name, value) in [
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("AWS_ENDPOINT_URL", &self.aws.endpoint),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ] {
+            env.push((name.to_string(), value.to_string()));
+        }
+        eprintln!("operator: iam-tailor {}", args.join(" "));
+        let operator = Operator::start(&args, &env, &metrics, self.dir.path());
+        (operator, chart_args)
+    }
+
+    /// Roles `app` and `worker` with broad access, `viewer` for a failing analysis, and their
+    /// trail in S3.
+    async fn aws_setup(&self) {
+        let iam = self.aws.iam();
+        for role in ["app", "worker", "viewer"] {
+            broad_role(&iam, role).await;
+        }
+        put_trail(&self.aws.s3()).await;
+    }
+}
+
+/// The operator story under the chart's RBAC, in namespace `ns`.
+async fn story(env: &Env, operator: &Operator, ns: &str) {
+    let started = Instant::now();
+    let aws_iam = env.aws.iam();
+    let original_app = read(&aws_iam, "app").await;
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(env.admin.clone(), ns);
+    let config_maps: Api<ConfigMap> = Api::namespaced(env.admin.clone(), ns);
+    let create = |object: LeastPrivilegeRole| {
+        let roles = roles.clone();
+        async move { roles.create(&PostParams::default(), &object).await.unwrap() }
+    };
+
+    // A failing analysis (no such bucket) is retried, and its Warning Event recorded each
+    // time: created once, then patched.
+    create(lpr(
+        "broken",
+        "  roleName: viewer\n  mode: Observe\n  cloudTrail: {s3: {bucket: no-such-bucket}}\n",
+    ))
+    .await;
+
+    // Enforce + Automatic: the role shrinks to what it used, after a backup ConfigMap.
+    create(lpr(
+        "app",
+        "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  deletionPolicy: Restore\n  \
+         cloudTrail: {s3: {bucket: org-trail-logs, region: us-east-1}}\n  forbid: [\"iam:*\"]\n  \
+         drift: {interval: 2s, action: Revert}\n",
+    ))
+    .await;
+    let app = wait_for(&roles, "app", operator, "enforcement", |s| {
+        ["Analyzed", "ProposalReady", "Approved", "InSync", "Ready"]
+            .iter()
+            .all(|t| condition(s, t).is_some_and(|(status, _)| status == "True"))
+    })
+    .await;
+    let live = read(&aws_iam, "app").await;
+    assert!(live.inline.is_empty(), "inline s3-all deleted: {live:#?}");
+    let attached: Vec<&str> = live.attached.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(attached, ["iam-tailor-app"], "AdministratorAccess detached");
+    let granted: BTreeSet<String> = allowed_actions(&documents(&live))
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(granted, APP_USES.iter().map(|a| a.to_string()).collect());
+    let backup_name = app.backup.as_ref().unwrap().config_map.clone();
+    let backup = config_maps.get(&backup_name).await.unwrap();
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&backup.data.unwrap()["backup.json"]).unwrap();
+    assert_eq!(snapshot["attached"], serde_json::json!([ADMIN]));
+    let recorded = reasons(&events(&env.admin, ns, "app").await);
+    for reason in [
+        "Analyzed",
+        "BackedUp",
+        "PolicyPut",
+        "PolicyAttached",
+        "PolicyDetached",
+        "InlinePolicyDeleted",
+        "PolicyApplied",
+    ] {
+        assert!(recorded.contains(reason), "{reason} not in {recorded:?}");
+    }
+
+    // Drift: AdministratorAccess attached out of band is taken off again.
+    aws_iam
+        .attach_role_policy()
+        .role_name("app")
+        .policy_arn(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read(&aws_iam, "app").await.attached.len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "drift not reverted:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !events(&env.admin, ns, "app")
+        .await
+        .iter()
+        .any(|e| e.reason.as_deref() == Some("Drifted") && e.type_.as_deref() == Some("Warning"))
+    {
+        assert!(Instant::now() < deadline, "no Drifted Warning Event");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Manual approval: a proposal, and no write until its revision is approved.
+    create(lpr(
+        "worker",
+        "  roleName: worker\n  mode: Enforce\n  approval: Manual\n  \
+         cloudTrail: {s3: {bucket: org-trail-logs}}\n",
+    ))
+    .await;
+    let worker = wait_for(&roles, "worker", operator, "a proposal", |s| {
+        condition(s, "ProposalReady") == Some(("True", "ProposalReady"))
+            && condition(s, "Approved").is_some()
+    })
+    .await;
+    assert_eq!(
+        condition(&worker, "Approved"),
+        Some(("False", "AwaitingApproval"))
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await; // room for a wrong write to happen
+    let live = read(&aws_iam, "worker").await;
+    assert_eq!(live.attached.len(), 1, "nothing attached before approval");
+    assert_eq!(live.attached[0].arn, ADMIN);
+    let revision = worker.proposal.unwrap().revision;
+    roles
+        .patch(
+            "worker",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"spec": {"approvedRevision": revision}})),
+        )
+        .await
+        .unwrap();
+    let worker = wait_for(&roles, "worker", operator, "the approved apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    assert_eq!(worker.applied.unwrap().revision, revision);
+    let granted: Vec<String> = allowed_actions(&documents(&read(&aws_iam, "worker").await))
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(granted, ["sqs:ReceiveMessage"]);
+
+    // Delete with Restore: the original policies are back exactly and the backup is deleted.
+    roles.delete("app", &DeleteParams::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while roles.get_opt("app").await.unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "not deleted:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(read(&aws_iam, "app").await, original_app);
+    assert!(config_maps.get_opt(&backup_name).await.unwrap().is_none());
+    assert!(reasons(&events(&env.admin, ns, "app").await).contains("Restored"));
+
+    // The failing analysis' Event was recorded again: by a patch (events.k8s.io series).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let repeated = events(&env.admin, ns, "broken")
+            .await
+            .iter()
+            .any(|e: &Event| {
+                e.type_.as_deref() == Some("Warning")
+                    && e.series.as_ref().is_some_and(|s| s.count >= 2)
+            });
+        if repeated {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no repeated Warning on `broken`: {:#?}\n{}",
+            events(&env.admin, ns, "broken").await,
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Nothing the operator tried was refused: every write it needed was granted.
+    let log = operator.log();
+    // (kube's Api errors show the apiserver's "… is forbidden: User …" and `code: 403`.)
+    for needle in ["is forbidden", "code: 403"] {
+        let refused: Vec<&str> = log.lines().filter(|l| l.contains(needle)).collect();
+        assert!(refused.is_empty(), "the operator was refused: {refused:#?}");
+    }
+    eprintln!("story in {ns}: {:?}", started.elapsed());
+}
+
+/// `kubectl auth can-i ARGS…` as the operator: true for yes, false for no.
+fn can_i(env: &Env, kubeconfig: &Path, args: &[&str]) -> bool {
+    let output = k8s_tools::output(env.kubectl(kubeconfig).args(["auth", "can-i"]).args(args));
+    let answer = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    match (output.status.code(), answer.as_str()) {
+        (Some(0), "yes") => true,
+        (Some(1), "no") => false,
+        _ => panic!(
+            "kubectl auth can-i {args:?}: {:?} {answer}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
+}
+
+/// Asserts each (arguments, expected) answer of `kubectl auth can-i`.
+fn assert_can_i(env: &Env, kubeconfig: &Path, table: &[(&str, bool)]) {
+    let mut wrong = Vec::new();
+    for (question, expected) in table {
+        let args: Vec<&str> = question.split_whitespace().collect();
+        if can_i(env, kubeconfig, &args) != *expected {
+            wrong.push(format!("can-i {question}: expected {expected}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// What the chart grants in the watched namespace `ns`, and what it must not grant there.
+fn watched_namespace_answers(ns: &str) -> Vec<(String, bool)> {
+    [
+        ("list leastprivilegeroles.iamtailor.dev", true),
+        ("watch leastprivilegeroles.iamtailor.dev", true),
+        ("patch leastprivilegeroles.iamtailor.dev", true),
+        (
+            "patch leastprivilegeroles.iamtailor.dev --subresource=status",
+            true,
+        ),
+        ("get configmaps", true),
+        ("create configmaps", true),
+        ("delete configmaps", true),
+        ("create events.events.k8s.io", true),
+        ("patch events.events.k8s.io", true),
+        // Not granted:
+        ("get leastprivilegeroles.iamtailor.dev", false),
+        ("create leastprivilegeroles.iamtailor.dev", false),
+        ("update leastprivilegeroles.iamtailor.dev", false),
+        ("delete leastprivilegeroles.iamtailor.dev", false),
+        (
+            "update leastprivilegeroles.iamtailor.dev --subresource=status",
+            false,
+        ),
+        ("list configmaps", false),
+        ("watch configmaps", false),
+        ("update configmaps", false),
+        ("patch configmaps", false),
+        ("get secrets", false),
+        ("list secrets", false),
+        ("create pods", false),
+        ("create events", false),
+        ("delete events.events.k8s.io", false),
+        ("create leases.coordination.k8s.io", false),
+        ("create rolebindings.rbac.authorization.k8s.io", false),
+    ]
+    .iter()
+    .map(|(q, a)| (format!("{q} --namespace {ns}"), *a))
+    .collect()
+}
+
+/// Requests the operator's token makes that the apiserver must refuse with 403.
+async fn assert_forbidden<T: std::fmt::Debug>(what: &str, result: Result<T, kube::Error>) {
+    match result {
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            assert!(status.is_forbidden(), "{what}: {status:?}");
+        }
+        other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
+    }
+}
+
+async fn token_client(kubeconfig: &Path) -> kube::Client {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+fn config_map(name: &str) -> ConfigMap {
+    serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "data": {"k": "v"}}))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cluster_wide_chart_rbac() {
+    let started = Instant::now();
+    let env = Env::start().await;
+    let blocks = k8s_tools::readme_blocks("Install with Helm");
+    assert_eq!(blocks.len(), 2, "two install variants in the README");
+    env.run_readme_block(&blocks[0]);
+    env.crd_established().await;
+    env.create_namespace(NS).await;
+    env.create_namespace("elsewhere").await;
+    env.aws_setup().await;
+
+    let kubeconfig = env.service_account_kubeconfig();
+    let (operator, chart_args) = env.operator_from_chart(&kubeconfig).await;
+    for arg in [
+        "--leader-election",
+        "--lease-namespace=iam-tailor",
+        "--lease-name=iam-tailor",
+    ] {
+        assert!(chart_args.iter().any(|a| a == arg), "{chart_args:?}");
+    }
+    assert!(!chart_args.iter().any(|a| a.starts_with("--namespace")));
+    story(&env, &operator, NS).await;
+
+    // It led through the Lease the chart's Role lets it create and renew.
+    let leases: Api<Lease> = Api::namespaced(env.admin.clone(), RELEASE_NS);
+    let holder = leases
+        .get("iam-tailor")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity
+        .unwrap_or_default();
+    assert!(holder.starts_with("iam-tailor-7d9f-test-"), "{holder}");
+
+    // What the chart grants, and only that.
+    let mut table = watched_namespace_answers(NS);
+    table.extend(watched_namespace_answers("elsewhere").into_iter().filter(
+        // Cluster-wide: the same rules hold in every namespace.
+        |(q, _)| !q.contains("leases"),
+    ));
+    for (question, answer) in [
+        (
+            "list leastprivilegeroles.iamtailor.dev --all-namespaces",
+            true,
+        ),
+        (
+            "watch leastprivilegeroles.iamtailor.dev --all-namespaces",
+            true,
+        ),
+        (
+            "get leases.coordination.k8s.io/iam-tailor -n iam-tailor",
+            true,
+        ),
+        (
+            "update leases.coordination.k8s.io/iam-tailor -n iam-tailor",
+            true,
+        ),
+        ("create leases.coordination.k8s.io -n iam-tailor", true),
+        ("get leases.coordination.k8s.io/other -n iam-tailor", false),
+        (
+            "update leases.coordination.k8s.io/other -n iam-tailor",
+            false,
+        ),
+        (
+            "delete leases.coordination.k8s.io/iam-tailor -n iam-tailor",
+            false,
+        ),
+        ("list leases.coordination.k8s.io -n iam-tailor", false),
+        (
+            "get leases.coordination.k8s.io/iam-tailor -n payments",
+            false,
+        ),
+        ("list secrets --all-namespaces", false),
+        ("list configmaps --all-namespaces", false),
+        (
+            "create customresourcedefinitions.apiextensions.k8s.io",
+            false,
+        ),
+        ("list namespaces", false),
+    ] {
+        table.push((question.to_string(), answer));
+    }
+    let table: Vec<(&str, bool)> = table.iter().map(|(q, a)| (q.as_str(), *a)).collect();
+    assert_can_i(&env, &kubeconfig, &table);
+
+    // Real requests with its token: refused.
+    let client = token_client(&kubeconfig).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
+    assert_forbidden("list Secrets", secrets.list(&ListParams::default()).await).await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
+    assert_forbidden(
+        "list ConfigMaps",
+        config_maps.list(&ListParams::default()).await,
+    )
+    .await;
+    let mine = config_maps
+        .create(&PostParams::default(), &config_map("probe"))
+        .await
+        .expect("creating a ConfigMap is granted");
+    assert_forbidden(
+        "update a ConfigMap",
+        config_maps
+            .replace("probe", &PostParams::default(), &mine)
+            .await,
+    )
+    .await;
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(client.clone(), NS);
+    assert_forbidden(
+        "create a LeastPrivilegeRole",
+        roles
+            .create(
+                &PostParams::default(),
+                &lpr("sneaky", "  roleName: x\n  cloudTrail: {s3: {bucket: b}}\n"),
+            )
+            .await,
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
+    assert_forbidden("list Leases", leases.list(&ListParams::default()).await).await;
+    // kubectl with the token kubeconfig says the same.
+    let output = k8s_tools::output(env.kubectl(&kubeconfig).args(["get", "secrets", "-n", NS]));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Forbidden")
+            && stderr.contains("system:serviceaccount:iam-tailor:iam-tailor"),
+        "{stderr}"
+    );
+    eprintln!("cluster-wide chart RBAC: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn one_namespace_chart_rbac() {
+    let started = Instant::now();
+    let env = Env::start().await;
+    // The watched namespace exists before the chart's Role goes into it.
+    env.create_namespace(NS).await;
+    env.create_namespace("elsewhere").await;
+    let blocks = k8s_tools::readme_blocks("Install with Helm");
+    assert_eq!(blocks.len(), 2, "two install variants in the README");
+    env.run_readme_block(&blocks[1]);
+    env.crd_established().await;
+    env.aws_setup().await;
+
+    let kubeconfig = env.service_account_kubeconfig();
+    let (operator, chart_args) = env.operator_from_chart(&kubeconfig).await;
+    assert!(
+        chart_args.iter().any(|a| a == "--namespace=payments"),
+        "{chart_args:?}"
+    );
+    assert!(
+        !chart_args.iter().any(|a| a == "--leader-election"),
+        "one replica: {chart_args:?}"
+    );
+
+    // A resource in another namespace: neither watched nor reachable.
+    let elsewhere: Api<LeastPrivilegeRole> = Api::namespaced(env.admin.clone(), "elsewhere");
+    elsewhere
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "outside",
+                "  roleName: app\n  mode: Observe\n  cloudTrail: {s3: {bucket: org-trail-logs}}\n",
+            ),
+        )
+        .await
+        .unwrap();
+
+    story(&env, &operator, NS).await;
+
+    let outside = elsewhere.get("outside").await.unwrap();
+    assert!(outside.status.is_none(), "{:?}", outside.status);
+    assert!(outside.metadata.finalizers.is_none());
+
+    let mut table = watched_namespace_answers(NS);
+    for (question, answer) in [
+        (
+            "list leastprivilegeroles.iamtailor.dev --all-namespaces",
+            false,
+        ),
+        ("list leastprivilegeroles.iamtailor.dev -n elsewhere", false),
+        (
+            "patch leastprivilegeroles.iamtailor.dev -n elsewhere",
+            false,
+        ),
+        ("create configmaps -n elsewhere", false),
+        ("get configmaps -n elsewhere", false),
+        ("create configmaps -n iam-tailor", false),
+        ("create events.events.k8s.io -n elsewhere", false),
+        ("create leases.coordination.k8s.io -n iam-tailor", false),
+        (
+            "get leases.coordination.k8s.io/iam-tailor -n iam-tailor",
+            false,
+        ),
+    ] {
+        table.push((question.to_string(), answer));
+    }
+    let table: Vec<(&str, bool)> = table.iter().map(|(q, a)| (q.as_str(), *a)).collect();
+    assert_can_i(&env, &kubeconfig, &table);
+
+    let client = token_client(&kubeconfig).await;
+    let elsewhere_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "elsewhere");
+    assert_forbidden(
+        "create a ConfigMap in another namespace",
+        elsewhere_maps
+            .create(&PostParams::default(), &config_map("probe"))
+            .await,
+    )
+    .await;
+    let all_roles: Api<LeastPrivilegeRole> = Api::all(client.clone());
+    assert_forbidden(
+        "list LeastPrivilegeRoles in all namespaces",
+        all_roles.list(&ListParams::default()).await,
+    )
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
+    assert_forbidden("list Secrets", secrets.list(&ListParams::default()).await).await;
+    eprintln!("one-namespace chart RBAC: {:?}", started.elapsed());
+}
