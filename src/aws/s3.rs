@@ -53,6 +53,22 @@ pub struct S3Error {
     pub message: String,
 }
 
+/// S3's own code and message when it answered, else the SDK's error chain (timeouts,
+/// connection failures). Never the request id: a repeated failure must read the same, or
+/// every retry would write a new status.
+fn sdk_message<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    match (error.code(), error.message()) {
+        (Some(code), Some(text)) => format!("{code}: {text}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(error).to_string(),
+    }
+}
+
 /// An S3 client for `config`; path-style addressing when an endpoint is configured
 /// (`AWS_ENDPOINT_URL`), which S3-compatible servers such as moto need.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
@@ -83,7 +99,7 @@ async fn list_level(
             operation: "ListObjectsV2",
             bucket: bucket.to_string(),
             key: prefix.to_string(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: sdk_message(&e),
         })?;
         prefixes.extend(
             page.common_prefixes()
@@ -253,7 +269,7 @@ pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<
         .key(key)
         .send()
         .await
-        .map_err(|e| error(DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| error(sdk_message(&e)))?;
     let body = output
         .body
         .collect()
