@@ -6,24 +6,22 @@
 //! what the chart does not grant must be refused (403). Once cluster-wide (ClusterRole, two
 //! replicas so leader election and its Lease Role) and once for one namespace (Role there).
 
-mod chart_env;
 mod control_plane;
 mod k8s_tools;
 mod moto;
+mod operator_env;
 
-use chart_env::{
-    ADMIN, APP_USES, Operator, broad_role, condition, documents, events, free_port, lpr, put_trail,
-    read, reasons, wait_for,
-};
 use iam_tailor::controller::LeastPrivilegeRole;
 use iam_tailor::policy::analysis::allowed_actions;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
+use operator_env::{
+    ADMIN, APP_USES, NS, Operator, broad_role, condition, crd_established, create_namespace,
+    documents, events, free_port, lpr, put_trail, read, reasons, wait_for,
+};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,8 +31,6 @@ use std::time::{Duration, Instant};
 /// (the release's full name) is `iam-tailor` too.
 const RELEASE_NS: &str = "iam-tailor";
 const ACCOUNT_NAME: &str = "iam-tailor";
-/// Where the LeastPrivilegeRoles live (the README's `watchNamespace`).
-const NS: &str = "payments";
 const CRD: &str = "leastprivilegeroles.iamtailor.dev";
 
 /// A control plane and moto, with a place for helm's state, kubeconfigs and logs.
@@ -77,29 +73,6 @@ impl Env {
         let mut command = Command::new(k8s_tools::kubectl_path());
         command.arg("--kubeconfig").arg(kubeconfig);
         command
-    }
-
-    async fn create_namespace(&self, name: &str) {
-        let namespaces: Api<Namespace> = Api::all(self.admin.clone());
-        namespaces
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap(),
-            )
-            .await
-            .unwrap();
-    }
-
-    /// Waits until the chart's CRD serves.
-    async fn crd_established(&self) {
-        let crds: Api<CustomResourceDefinition> = Api::all(self.admin.clone());
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(crds, CRD, conditions::is_crd_established()),
-        )
-        .await
-        .expect("the chart's CRD is established within 30 s")
-        .unwrap();
     }
 
     /// A kubeconfig for the same apiserver (server and CA from the admin's) that authenticates
@@ -192,7 +165,7 @@ impl Env {
             env.push((name.to_string(), value.to_string()));
         }
         eprintln!("operator: iam-tailor {}", args.join(" "));
-        let operator = Operator::start(&args, &env, &metrics, self.dir.path());
+        let operator = Operator::start_exact(&metrics, self.dir.path(), &args, &env);
         (operator, chart_args)
     }
 
@@ -482,9 +455,9 @@ async fn cluster_wide_chart_rbac() {
     let blocks = k8s_tools::readme_blocks("Install with Helm");
     assert_eq!(blocks.len(), 2, "two install variants in the README");
     env.run_readme_block(&blocks[0]);
-    env.crd_established().await;
-    env.create_namespace(NS).await;
-    env.create_namespace("elsewhere").await;
+    crd_established(&env.admin, CRD).await;
+    create_namespace(&env.admin, NS).await;
+    create_namespace(&env.admin, "elsewhere").await;
     env.aws_setup().await;
 
     let kubeconfig = env.service_account_kubeconfig();
@@ -613,12 +586,12 @@ async fn one_namespace_chart_rbac() {
     let started = Instant::now();
     let env = Env::start().await;
     // The watched namespace exists before the chart's Role goes into it.
-    env.create_namespace(NS).await;
-    env.create_namespace("elsewhere").await;
+    create_namespace(&env.admin, NS).await;
+    create_namespace(&env.admin, "elsewhere").await;
     let blocks = k8s_tools::readme_blocks("Install with Helm");
     assert_eq!(blocks.len(), 2, "two install variants in the README");
     env.run_readme_block(&blocks[1]);
-    env.crd_established().await;
+    crd_established(&env.admin, CRD).await;
     env.aws_setup().await;
 
     let kubeconfig = env.service_account_kubeconfig();

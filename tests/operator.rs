@@ -19,22 +19,11 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use operator_env::{
-    ACCOUNT, ADMIN, NS, Operator, apply_crds, broad_role, condition, create_namespace, documents,
-    events, lpr, put_trail, read, reasons, wait_for,
+    ACCOUNT, ADMIN, APP_USES, NS, Operator, apply_crds, broad_role, condition, create_namespace,
+    documents, events, lpr, put_trail, read, reasons, wait_for,
 };
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-
-/// What role `app` does in its trail (and so all it may do after enforcement).
-const APP_USES: [&str; 7] = [
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "s3:GetObject",
-    "s3:ListBucket",
-    "s3:PutObject",
-    "sqs:ReceiveMessage",
-    "sqs:SendMessage",
-];
 
 #[tokio::test]
 async fn operator_story() {
@@ -176,7 +165,7 @@ async fn operator_story() {
             .unwrap()
             .contains("s3:*")
     );
-    let recorded = reasons(&events(&kube, "app").await);
+    let recorded = reasons(&events(&kube, NS, "app").await);
     for reason in [
         "Analyzed",
         "ProposalReady",
@@ -243,7 +232,7 @@ async fn operator_story() {
         "drift reverted {:?} after the attach",
         attached_at.elapsed()
     );
-    let drift_events: Vec<Event> = events(&kube, "app")
+    let drift_events: Vec<Event> = events(&kube, NS, "app")
         .await
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("Drifted"))
@@ -397,6 +386,6 @@ async fn operator_story() {
         .send()
         .await;
     assert!(ours.is_err(), "iam-tailor-app deleted");
-    assert!(reasons(&events(&kube, "app").await).contains("Restored"));
+    assert!(reasons(&events(&kube, NS, "app").await).contains("Restored"));
     eprintln!("operator story: {:?}", started.elapsed());
 }

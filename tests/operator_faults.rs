@@ -473,7 +473,7 @@ async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_fini
         "put and attach first"
     );
 
-    let warnings: Vec<_> = events(&world.kube, "app")
+    let warnings: Vec<_> = events(&world.kube, NS, "app")
         .await
         .into_iter()
         .filter(|e| e.type_.as_deref() == Some("Warning"))
@@ -541,7 +541,7 @@ async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_fini
         "AdministratorAccess detached"
     );
     assert!(live.inline.is_empty(), "inline s3-all deleted: {live:#?}");
-    let recorded = reasons(&events(&world.kube, "app").await);
+    let recorded = reasons(&events(&world.kube, NS, "app").await);
     for reason in ["PolicyDetached", "InlinePolicyDeleted", "PolicyApplied"] {
         assert!(recorded.contains(reason), "{reason} not in {recorded:?}");
     }
@@ -601,7 +601,7 @@ async fn a_server_error_on_create_policy_leaves_the_role_as_it_was() {
             .unwrap()
             .is_some()
     );
-    let warnings: Vec<_> = events(&world.kube, "app")
+    let warnings: Vec<_> = events(&world.kube, NS, "app")
         .await
         .into_iter()
         .filter(|e| e.type_.as_deref() == Some("Warning"))

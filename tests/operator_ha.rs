@@ -112,7 +112,7 @@ async fn observed_by(
         condition(s, "Analyzed") == Some(("True", "Analyzed"))
     })
     .await;
-    let events = events(kube, name).await;
+    let events = events(kube, NS, name).await;
     assert!(!events.is_empty());
     for event in &events {
         assert_eq!(

@@ -1,7 +1,8 @@
-//! The operator under test and its surroundings, shared by the end-to-end operator tests: the
-//! `iam-tailor controller` process ([`Operator`], stopped when dropped), a CloudTrail in S3 for
-//! the roles it tailors, broad IAM roles, the CRDs, and helpers that read what the operator did
-//! (resource status, Events, the role in IAM).
+//! The operator under test and its surroundings, shared by the end-to-end operator tests
+//! (`tests/operator*.rs`) and the chart's (`tests/chart_rbac.rs`): the `iam-tailor` process
+//! ([`Operator`], stopped when dropped), a CloudTrail in S3 for the roles it tailors, broad IAM
+//! roles, the CRDs, and helpers that read what the operator did (resource status, Events, the
+//! role in IAM).
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -21,13 +22,24 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub const ACCOUNT: &str = "123456789012";
-/// The namespace the tests' LeastPrivilegeRoles live in.
+/// The namespace the tests' LeastPrivilegeRoles live in (the README's `watchNamespace` too).
 pub const NS: &str = "payments";
 pub const BUCKET: &str = "org-trail-logs";
 pub const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 pub const S3_ALL: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
 pub const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+/// What role `app` does in its trail (and so all it may do after enforcement).
+#[allow(dead_code)] // the fault and replica tests do not check what `app` is narrowed to
+pub const APP_USES: [&str; 7] = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:PutObject",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
+];
 
 /// The operator binary, stopped (only the process this started) when dropped.
 pub struct Operator {
@@ -38,9 +50,10 @@ pub struct Operator {
 
 impl Operator {
     /// Starts `iam-tailor controller` against the API server of `kubeconfig` and the AWS API
-    /// at `aws_endpoint`, serving metrics on a free loopback port and logging (JSON) to a file
-    /// in `dir` named after that port, so several replicas can share `dir`. `args` are added to
-    /// the command line (e.g. `--leader-election`); `env` is set last, so it overrides.
+    /// at `aws_endpoint`, serving metrics on a [`free_port`] and logging (JSON) into `dir`.
+    /// `args` are added to the command line (e.g. `--leader-election`); `env` is set last, so
+    /// it overrides. The rest of the environment is the test's.
+    #[allow(dead_code)] // the chart test runs the chart's command line, with `start_exact`
     pub fn start(
         kubeconfig: &Path,
         aws_endpoint: &str,
@@ -48,17 +61,13 @@ impl Operator {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Operator {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let log = dir.join(format!("operator-{port}.log"));
+        let metrics = format!("127.0.0.1:{}", free_port());
         let mut command = Command::new(env!("CARGO_BIN_EXE_iam-tailor"));
         command
             .args([
                 "controller",
                 "--metrics-addr",
-                &format!("127.0.0.1:{port}"),
+                &metrics,
                 "--log-format",
                 "json",
             ])
@@ -72,6 +81,36 @@ impl Operator {
         for (key, value) in env {
             command.env(key, value);
         }
+        Operator::spawn(command, metrics, dir)
+    }
+
+    /// Runs `iam-tailor ARGS…` with exactly the environment `env` (plus PATH and HOME), as a
+    /// Deployment would: nothing is added to `args` and nothing else of the test's environment
+    /// is passed on. `args` must serve metrics at `metrics` (e.g. on a [`free_port`]); the log
+    /// goes into `dir`.
+    #[allow(dead_code)] // only the chart test runs a command line of its own
+    pub fn start_exact(
+        metrics: &str,
+        dir: &Path,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Operator {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_iam-tailor"));
+        command.args(args).env_clear();
+        for variable in ["PATH", "HOME"] {
+            if let Some(value) = std::env::var_os(variable) {
+                command.env(variable, value);
+            }
+        }
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        Operator::spawn(command, metrics.to_string(), dir)
+    }
+
+    /// Spawns `command` (an operator serving metrics at `metrics`), its standard error into a
+    /// file in `dir` named after the metrics port, so several replicas can share `dir`.
+    fn spawn(mut command: Command, metrics: String, dir: &Path) -> Operator {
+        let port = metrics.rsplit_once(':').expect("metrics is HOST:PORT").1;
+        let log = dir.join(format!("operator-{port}.log"));
         let child = command
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -80,7 +119,7 @@ impl Operator {
         Operator {
             child,
             log,
-            metrics: format!("127.0.0.1:{port}"),
+            metrics,
         }
     }
 
@@ -88,6 +127,12 @@ impl Operator {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// The whole log.
+    #[allow(dead_code)] // only the chart test searches the whole log
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// GET `path` from the telemetry server: (status code, body).
@@ -170,14 +215,30 @@ impl Operator {
 
 impl Drop for Operator {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The log's directory goes with the test: keep the whole log for a failure.
+            let kept =
+                std::env::temp_dir().join(format!("iam-tailor-operator-{}.log", self.child.id()));
+            if std::fs::copy(&self.log, &kept).is_ok() {
+                eprintln!("operator log: {}", kept.display());
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// A free loopback port (for the operator's telemetry server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
 /// The value of the sample `series` (metric name with its labels, exactly as rendered) in
 /// `metrics`; `None` when the series is not there.
-#[allow(dead_code)] // not every operator test reads metrics
+#[allow(dead_code)] // only the fault and replica tests read metric samples
 pub fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|line| {
         let (name, value) = line.rsplit_once(' ')?;
@@ -348,6 +409,9 @@ pub async fn broad_role(client: &aws_sdk_iam::Client, name: &str) {
         .unwrap();
 }
 
+/// Applies the CRDs in `crds/` (as `kubectl apply --server-side` would) and waits until they
+/// serve.
+#[allow(dead_code)] // the chart test installs the CRD with the chart
 pub async fn apply_crds(client: &kube::Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crds");
@@ -362,14 +426,20 @@ pub async fn apply_crds(client: &kube::Client) {
         )
         .await
         .unwrap();
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        crd_established(client, &name).await;
     }
+}
+
+/// Waits (30 s at most) until the CustomResourceDefinition `name` is established.
+pub async fn crd_established(client: &kube::Client, name: &str) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds, name, conditions::is_crd_established()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the CRD {name} is not established within 30 s"))
+    .unwrap();
 }
 
 pub async fn create_namespace(client: &kube::Client, name: &str) {
@@ -441,9 +511,9 @@ pub fn documents(live: &LiveRole) -> Vec<Policy> {
         .collect()
 }
 
-/// The Events recorded on the LeastPrivilegeRole `object` in [`NS`].
-pub async fn events(client: &kube::Client, object: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), NS);
+/// The Events recorded on the object `object` in `namespace`.
+pub async fn events(client: &kube::Client, namespace: &str, object: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
     api.list(&ListParams::default())
         .await
         .unwrap()
