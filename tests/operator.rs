@@ -325,6 +325,47 @@ async fn operator_story() {
         condition(s, "Ready") == Some(("False", "RoleNotFound"))
     })
     .await;
+    // A trail bucket that does not exist: reported, and retried with backoff — the repeated
+    // failure reads the same, so it writes no new status (which would reconcile at once).
+    create(lpr(
+        "nobucket",
+        "  roleName: viewer\n  cloudTrail: {s3: {bucket: no-such-trail-bucket}}\n",
+    ))
+    .await;
+    let failing = wait_for(&roles, "nobucket", &operator, "CloudTrailReadFailed", |s| {
+        condition(s, "Ready") == Some(("False", "CloudTrailReadFailed"))
+    })
+    .await;
+    let message = failing
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(
+        message
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("NoSuchBucket"),
+        "{message:?}"
+    );
+    let version = roles
+        .get("nobucket")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    tokio::time::sleep(Duration::from_secs(8)).await; // covers the 5 s first retry
+    assert_eq!(
+        roles
+            .get("nobucket")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        version,
+        "the same failure rewrote the status"
+    );
 
     // In sync means no writes: over several 2 s drift checks of `app`, no AWS write and no
     // status write.

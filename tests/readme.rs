@@ -9,7 +9,9 @@ use std::process::Command;
 fn the_command_line_section_runs() {
     let blocks = k8s_tools::readme_blocks("The command line");
     assert_eq!(blocks.len(), 1, "{blocks:#?}");
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_iam-tailor")).parent().unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_iam-tailor"))
+        .parent()
+        .unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     let output = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &blocks[0]])
