@@ -477,3 +477,32 @@ fn include_crds_renders_the_committed_crd() {
     .unwrap();
     assert_eq!(crds[0], &committed);
 }
+
+/// The Argo CD example's Helm values are ones the chart knows, and they arrive.
+#[test]
+fn gitops_example_values_render() {
+    let text =
+        std::fs::read_to_string(repo().join("examples/gitops/argocd-application.yaml")).unwrap();
+    let apps = k8s_tools::yaml_documents(&text);
+    let values = &apps[0]["spec"]["source"]["helm"]["valuesObject"];
+    assert!(values.is_object(), "{:#}", apps[0]);
+    assert_eq!(apps[0]["spec"]["source"]["path"], "charts/iam-tailor");
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("values.yaml");
+    std::fs::write(&file, serde_json::to_string(values).unwrap()).unwrap();
+    let docs = template(
+        home.path(),
+        "iam-tailor",
+        "iam-tailor",
+        &["--values", file.to_str().unwrap()],
+    );
+    let account = find(&docs, "ServiceAccount", "iam-tailor");
+    assert_eq!(
+        account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    );
+    assert_eq!(
+        env(&docs, "AWS_REGION").unwrap()["value"],
+        values["aws"]["region"]
+    );
+}
