@@ -20,7 +20,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use operator_env::{
     ADMIN, APP_USES, NS, Operator, broad_role, condition, crd_established, create_namespace,
-    documents, events, free_port, lpr, put_trail, read, reasons, wait_for,
+    events, free_port, lpr, put_trail, read, reasons, wait_for,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -218,7 +218,7 @@ async fn story(env: &Env, operator: &Operator, ns: &str) {
     assert!(live.inline.is_empty(), "inline s3-all deleted: {live:#?}");
     let attached: Vec<&str> = live.attached.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(attached, ["iam-tailor-app"], "AdministratorAccess detached");
-    let granted: BTreeSet<String> = allowed_actions(&documents(&live))
+    let granted: BTreeSet<String> = allowed_actions(&live.documents())
         .into_iter()
         .map(|a| a.action)
         .collect();
@@ -302,7 +302,7 @@ async fn story(env: &Env, operator: &Operator, ns: &str) {
     })
     .await;
     assert_eq!(worker.applied.unwrap().revision, revision);
-    let granted: Vec<String> = allowed_actions(&documents(&read(&aws_iam, "worker").await))
+    let granted: Vec<String> = allowed_actions(&read(&aws_iam, "worker").await.documents())
         .into_iter()
         .map(|a| a.action)
         .collect();

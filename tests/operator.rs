@@ -20,7 +20,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use operator_env::{
     ACCOUNT, ADMIN, APP_USES, NS, Operator, apply_crds, broad_role, condition, create_namespace,
-    documents, events, lpr, put_trail, read, reasons, wait_for,
+    events, lpr, put_trail, read, reasons, wait_for,
 };
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -104,14 +104,14 @@ async fn operator_story() {
     let attached: Vec<&str> = live.attached.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(attached, ["iam-tailor-app"], "AdministratorAccess detached");
     // The role's effective access is exactly what it used, on what it used it on.
-    let granted: BTreeSet<String> = allowed_actions(&documents(&live))
+    let granted: BTreeSet<String> = allowed_actions(&live.documents())
         .into_iter()
         .map(|a| a.action)
         .collect();
     let used: BTreeSet<String> = APP_USES.iter().map(|a| a.to_string()).collect();
     assert_eq!(granted, used);
     let mut set = PolicySet::builder();
-    for document in documents(&live) {
+    for document in live.documents() {
         set = set.identity(document);
     }
     let set = set.build();
@@ -299,7 +299,7 @@ async fn operator_story() {
         "the approved revision"
     );
     let live = read(&aws_iam, "worker").await;
-    let granted: Vec<String> = allowed_actions(&documents(&live))
+    let granted: Vec<String> = allowed_actions(&live.documents())
         .into_iter()
         .map(|a| a.action)
         .collect();

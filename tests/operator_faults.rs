@@ -16,8 +16,8 @@ use iam_tailor::policy::analysis::{Proof, grants_no_new_access};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use operator_env::{
-    NS, Operator, apply_crds, broad_role, condition, create_namespace, documents, events, lpr,
-    put_trail, read, reasons, sample, wait_for,
+    NS, Operator, apply_crds, broad_role, condition, create_namespace, events, lpr, put_trail,
+    read, reasons, sample, wait_for,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -374,7 +374,7 @@ impl World {
     }
 }
 
-/// The proposal's documents, parsed from `status.proposal.policy`.
+/// The proposal's parsed from `status.proposal.policy`.
 fn proposed(status: &iam_tailor::controller::LeastPrivilegeRoleStatus) -> Vec<Policy> {
     let policy = &status.proposal.as_ref().expect("a proposal").policy;
     let values: Vec<serde_json::Value> = serde_json::from_str(policy).unwrap();
@@ -442,12 +442,12 @@ async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_fini
     );
     assert!(live.inline.contains_key("s3-all"), "{live:#?}");
     assert_eq!(
-        grants_no_new_access(&documents(&live), &documents(&world.original)),
+        grants_no_new_access(&live.documents(), &world.original.documents()),
         Proof::Proven,
         "no wider than before"
     );
     assert_eq!(
-        grants_no_new_access(&proposed(&failing), &documents(&live)),
+        grants_no_new_access(&proposed(&failing), &live.documents()),
         Proof::Proven,
         "no narrower than the approved proposal"
     );

@@ -67,6 +67,17 @@ pub struct LiveRole {
     pub permissions_boundary: Option<String>,
 }
 
+impl LiveRole {
+    /// Inline documents and attached default versions: everything the role is granted.
+    pub fn documents(&self) -> Vec<Policy> {
+        self.inline
+            .values()
+            .chain(self.attached.iter().map(|a| &a.document))
+            .cloned()
+            .collect()
+    }
+}
+
 /// A managed policy attached to the role.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AttachedPolicy {
@@ -463,15 +474,6 @@ fn role_label(spec: &LeastPrivilegeRoleSpec) -> &str {
         .unwrap_or("")
 }
 
-/// Inline documents and attached default versions: everything the role is granted.
-fn live_documents(live: &LiveRole) -> Vec<Policy> {
-    live.inline
-        .values()
-        .chain(live.attached.iter().map(|a| &a.document))
-        .cloned()
-        .collect()
-}
-
 /// The proposal for `documents`, with removes/adds counted in catalog actions against `live`.
 fn propose(documents: &[Policy], live: &LiveRole, now: &str) -> Proposal {
     let names = |policies: &[Policy]| -> BTreeSet<String> {
@@ -480,7 +482,7 @@ fn propose(documents: &[Policy], live: &LiveRole, now: &str) -> Proposal {
             .map(|a| a.action)
             .collect()
     };
-    let granted = names(&live_documents(live));
+    let granted = names(&live.documents());
     let proposed = names(documents);
     Proposal {
         revision: set_revision(documents),
@@ -799,7 +801,7 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
                         "the proposal grants nothing; iam-tailor does not strip a role of all access",
                     );
                 } else {
-                    match grants_no_new_access(docs, &live_documents(live)) {
+                    match grants_no_new_access(docs, &live.documents()) {
                         Proof::CannotProve(reasons) => {
                             let message = format!(
                                 "{} may grant access the role does not have: {}",

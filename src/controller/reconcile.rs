@@ -14,7 +14,6 @@ use crate::aws::{RateLimiter, assume_role};
 use crate::catalog::catalog;
 use crate::cloudtrail::{PrincipalFilter, ScanOptions};
 use crate::generate::{GenerateError, GenerateOptions, Keep, generate};
-use crate::policy::Policy;
 use crate::policy::analysis::allowed_actions;
 use crate::policy::values::Instant;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -345,14 +344,11 @@ async fn observe_plan_apply(
         observed.analysis = Some(result);
     }
     let plan = plan::plan(spec, &observed);
-    let live = match &observed.role {
-        RoleState::Found(live) => Some(live),
+    let role = match &observed.role {
+        RoleState::Found(live) => Some((&iam, live)),
         RoleState::NotFound => None,
     };
-    match live {
-        Some(live) => finish(lpr, ctx, previous, plan, Some((&iam, live)), now_text).await,
-        None => finish(lpr, ctx, previous, plan, None, now_text).await,
-    }
+    finish(lpr, ctx, previous, plan, role, now_text).await
 }
 
 /// The role as IAM has it; a missing role is a state, not an error.
@@ -408,12 +404,7 @@ async fn analyze(
     .await
     .map_err(Error::Trail)?;
 
-    let current: Vec<Policy> = live
-        .inline
-        .values()
-        .chain(live.attached.iter().map(|a| &a.document))
-        .cloned()
-        .collect();
+    let current = live.documents();
     let today = &now_text[..10];
     let mut keep = Vec::new();
     for rule in &spec.keep {

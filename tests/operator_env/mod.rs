@@ -9,7 +9,6 @@ use flate2::write::GzEncoder;
 use iam_tailor::aws::iam::{self, Iam};
 use iam_tailor::controller::plan::LiveRole;
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
-use iam_tailor::policy::Policy;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -499,16 +498,6 @@ pub async fn read(client: &aws_sdk_iam::Client, role: &str) -> LiveRole {
     iam::read_role(&Iam::from(client.clone()), role)
         .await
         .unwrap()
-}
-
-/// Every policy document `live` holds (inline and attached).
-#[allow(dead_code)] // the replica tests do not look into IAM
-pub fn documents(live: &LiveRole) -> Vec<Policy> {
-    live.inline
-        .values()
-        .chain(live.attached.iter().map(|a| &a.document))
-        .cloned()
-        .collect()
 }
 
 /// The Events recorded on the object `object` in `namespace`.
