@@ -1,8 +1,27 @@
 //! The only place that calls AWS. Everything else works on plain data, so it can be tested
 //! without a network and reasoned about without credentials.
 
+pub mod access_analyzer;
 pub mod iam;
 pub mod s3;
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// The service's own code and message when it answered (`Code: message`), else the SDK's
+/// error chain (timeouts, connection failures). Never the request id: a repeated failure must
+/// read the same, or every retry would write a new status. `SdkError` and the metadata trait
+/// are the same smithy types in every aws-sdk crate.
+pub(crate) fn sdk_message<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match (error.code(), error.message()) {
+        (Some(code), Some(text)) => format!("{code}: {text}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(error).to_string(),
+    }
+}
 
 /// An AWS SDK client configuration from the environment (credentials chain, region,
 /// `AWS_ENDPOINT_URL`), with `region` overriding the environment's region when given.

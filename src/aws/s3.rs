@@ -5,9 +5,9 @@
 //! level with `/`-delimited listings and, given a time window, lists only the day prefixes
 //! inside it.
 
+use super::sdk_message;
 use crate::cloudtrail::{ScanError, ScanOptions, Usage, scan_file_bytes};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::DisplayErrorContext;
 use std::fmt;
 use std::str::FromStr;
 
@@ -51,22 +51,6 @@ pub struct S3Error {
     pub bucket: String,
     pub key: String,
     pub message: String,
-}
-
-/// S3's own code and message when it answered, else the SDK's error chain (timeouts,
-/// connection failures). Never the request id: a repeated failure must read the same, or
-/// every retry would write a new status.
-fn sdk_message<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    use aws_sdk_s3::error::ProvideErrorMetadata;
-    match (error.code(), error.message()) {
-        (Some(code), Some(text)) => format!("{code}: {text}"),
-        (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(error).to_string(),
-    }
 }
 
 /// An S3 client for `config`; path-style addressing when an endpoint is configured

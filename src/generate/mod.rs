@@ -5,6 +5,7 @@
 //! role's current policies provably grant, laid out in canonical documents that fit IAM's size
 //! limit. Every map is a `BTreeMap`, so the output depends only on the input.
 
+pub mod analyzer;
 mod collapse;
 mod layout;
 mod render;
