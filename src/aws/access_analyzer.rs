@@ -6,7 +6,7 @@
 //! restarts instead of blocking on it.
 
 use super::{RateLimiter, sdk_message};
-use crate::policy::lint::Severity;
+use crate::policy::lint::{self, Severity};
 use aws_sdk_accessanalyzer::Client;
 use aws_sdk_accessanalyzer::config::http::HttpResponse;
 use aws_sdk_accessanalyzer::error::{ProvideErrorMetadata, SdkError};
@@ -14,7 +14,7 @@ use aws_sdk_accessanalyzer::primitives::DateTime;
 use aws_sdk_accessanalyzer::types::{
     Access, AccessCheckPolicyType, CheckAccessNotGrantedResult, CheckNoNewAccessResult,
     CloudTrailDetails, JobStatus, PathElement, PolicyGenerationDetails, PolicyType, Trail,
-    ValidatePolicyFinding, ValidatePolicyFindingType,
+    ValidatePolicyFinding, ValidatePolicyFindingType, ValidatePolicyResourceType,
 };
 use std::sync::Arc;
 
@@ -106,6 +106,16 @@ impl AccessAnalyzer {
             limiter.acquire().await;
         }
         &self.client
+    }
+}
+
+/// Unlimited: for the CLI and tests.
+impl From<Client> for AccessAnalyzer {
+    fn from(client: Client) -> Self {
+        AccessAnalyzer {
+            client,
+            limiter: None,
+        }
     }
 }
 
@@ -275,11 +285,20 @@ fn remote_finding(f: &ValidatePolicyFinding) -> RemoteFinding {
     }
 }
 
-/// ValidatePolicy on an identity policy, every page, most severe first.
+/// ValidatePolicy on a document attached as `kind`, every page, most severe first.
 pub async fn validate_policy(
     analyzer: &AccessAnalyzer,
     document: &str,
+    kind: lint::PolicyType,
 ) -> Result<Vec<RemoteFinding>, AnalyzerError> {
+    let (policy_type, resource_type) = match kind {
+        lint::PolicyType::Identity => (PolicyType::IdentityPolicy, None),
+        lint::PolicyType::Trust => (
+            PolicyType::ResourcePolicy,
+            Some(ValidatePolicyResourceType::RoleTrust),
+        ),
+        lint::PolicyType::Resource => (PolicyType::ResourcePolicy, None),
+    };
     let mut findings = Vec::new();
     let mut next: Option<String> = None;
     loop {
@@ -288,7 +307,8 @@ pub async fn validate_policy(
             .await
             .validate_policy()
             .policy_document(document)
-            .policy_type(PolicyType::IdentityPolicy)
+            .policy_type(policy_type.clone())
+            .set_validate_policy_resource_type(resource_type.clone())
             .set_next_token(next.take())
             .send()
             .await

@@ -1,10 +1,48 @@
 use super::read_policy;
 use super::trail::{TrailArgs, summary};
+use crate::aws::access_analyzer::{self, AccessAnalyzer, GenerationJob, TrailSource, Window};
+use crate::cloudtrail::Usage;
+use crate::generate::analyzer::{Unresolved, from_generated};
 use crate::generate::{
     GenerateOptions, Granularity, Keep, generate, report, to_cloudformation, to_json, to_terraform,
 };
-use anyhow::Context;
+use anyhow::{Context, bail};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// Access Analyzer reads at most this much of a trail.
+const MAX_ANALYZER_WINDOW_SECONDS: i64 = 90 * 86_400;
+
+/// Where the used actions come from.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// iam-tailor's own: reads the CloudTrail log files.
+    #[default]
+    Builtin,
+    /// AWS IAM Access Analyzer's policy generation over a trail. Log files given with
+    /// --cloudtrail then only supply resource ARNs for its placeholders.
+    AccessAnalyzer,
+}
+
+/// The Access Analyzer engine's settings.
+#[derive(clap::Args, Debug)]
+struct AnalyzerArgs {
+    /// The trail Access Analyzer reads: arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME.
+    #[arg(long, value_name = "ARN")]
+    trail_arn: Option<String>,
+    /// The role Access Analyzer assumes to read the trail and its bucket.
+    #[arg(long, value_name = "ARN")]
+    access_role_arn: Option<String>,
+    /// A region whose events count (repeatable); without it, every region.
+    #[arg(long = "trail-region", value_name = "REGION")]
+    trail_regions: Vec<String>,
+    /// A value for a placeholder of the generated policy (repeatable), e.g. BucketName=orders.
+    #[arg(long, value_name = "NAME=VALUE")]
+    placeholder: Vec<String>,
+    /// Seconds between polls of the generation job.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    poll_seconds: u64,
+}
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PolicyFormat {
@@ -20,6 +58,12 @@ pub enum PolicyFormat {
 pub struct Args {
     #[command(flatten)]
     trail: TrailArgs,
+    /// builtin: read the log files; access-analyzer: run an Access Analyzer generation job
+    /// (exit status 1 when placeholders stay unresolved; the output leaves them out).
+    #[arg(long, value_enum, default_value_t)]
+    engine: Engine,
+    #[command(flatten)]
+    analyzer: AnalyzerArgs,
     /// exact: every ARN as seen; prefix: many ARNs under one parent become parent/*;
     /// service: actions only, on every resource.
     #[arg(long, value_enum, default_value_t)]
@@ -52,7 +96,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         .iter()
         .map(|f| read_policy(f))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let usage = args.trail.scan()?;
+    let (usage, unresolved) = match args.engine {
+        Engine::Builtin => {
+            if args.analyzer.trail_arn.is_some() {
+                bail!("--trail-arn needs --engine access-analyzer");
+            }
+            (args.trail.scan()?, Vec::new())
+        }
+        Engine::AccessAnalyzer => analyzer_usage(&args)?,
+    };
     let options = GenerateOptions {
         granularity: args.granularity,
         collapse_threshold: args.collapse_threshold,
@@ -75,9 +127,25 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let json = serde_json::to_string_pretty(&report(&usage, &generated))?;
         std::fs::write(path, json + "\n").with_context(|| format!("{}", path.display()))?;
     }
+    for u in &unresolved {
+        eprintln!(
+            "iam-tailor: unresolved {} in {} on {}: give --placeholder NAME=VALUE, or --cloudtrail logs with its ARNs",
+            u.placeholders.join(", "),
+            u.action,
+            u.resource
+        );
+    }
+    let source = match args.engine {
+        Engine::Builtin => summary(&usage),
+        Engine::AccessAnalyzer => format!(
+            "Access Analyzer: {} actions, {} unresolved",
+            usage.actions.len(),
+            unresolved.len()
+        ),
+    };
     eprintln!(
         "iam-tailor: {} → {} polic{} ({} dropped, {} forbidden uses)",
-        summary(&usage),
+        source,
         generated.policies.len(),
         if generated.policies.len() == 1 {
             "y"
@@ -87,5 +155,71 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         generated.dropped.len(),
         generated.forbidden_used.len()
     );
-    Ok(0)
+    Ok(if unresolved.is_empty() { 0 } else { 1 })
+}
+
+/// Runs an Access Analyzer generation job to its end and reads its policies, resolving
+/// placeholders from `--placeholder` values and the `--cloudtrail` logs' ARNs.
+fn analyzer_usage(args: &Args) -> anyhow::Result<(Usage, Vec<Unresolved>)> {
+    let a = &args.analyzer;
+    let needs = |flag: &str| format!("--engine access-analyzer needs {flag}");
+    let trail = TrailSource {
+        trail_arn: a.trail_arn.clone().with_context(|| needs("--trail-arn"))?,
+        access_role_arn: a
+            .access_role_arn
+            .clone()
+            .with_context(|| needs("--access-role-arn"))?,
+        all_regions: a.trail_regions.is_empty(),
+        regions: a.trail_regions.clone(),
+    };
+    let principal = args
+        .trail
+        .principal()
+        .filter(|p| p.starts_with("arn:"))
+        .with_context(|| needs("--principal ROLE_ARN"))?;
+    let mut values = BTreeMap::new();
+    for pair in &a.placeholder {
+        let (name, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--placeholder {pair:?}: expected NAME=VALUE"))?;
+        values.insert(name.to_string(), value.to_string());
+    }
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let (from, to) = args.trail.window()?;
+    let seconds = |nanos: i128| (nanos / 1_000_000_000) as i64;
+    let end = to.map_or(now.as_second(), seconds);
+    let start = from.map_or(end - MAX_ANALYZER_WINDOW_SECONDS, seconds);
+    if end - start > MAX_ANALYZER_WINDOW_SECONDS {
+        bail!("Access Analyzer reads at most 90 days of a trail: shorten --since/--from");
+    }
+    let logs = if args.trail.has_sources() {
+        Some(args.trail.scan()?)
+    } else {
+        None
+    };
+    let region = args.trail.region();
+    let poll = std::time::Duration::from_secs(a.poll_seconds.max(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let policies = runtime.block_on(async {
+        let config = crate::aws::sdk_config(region).await;
+        let analyzer = AccessAnalyzer::new(&config, None);
+        let window = Window { start, end };
+        let job =
+            access_analyzer::start_policy_generation(&analyzer, principal, &trail, window).await?;
+        eprintln!("iam-tailor: Access Analyzer policy generation job {job} started");
+        loop {
+            match access_analyzer::get_generated_policy(&analyzer, &job).await? {
+                GenerationJob::InProgress => tokio::time::sleep(poll).await,
+                GenerationJob::Succeeded { policies } => break anyhow::Ok(policies),
+                GenerationJob::Ended { status, reason } => {
+                    bail!("Access Analyzer job {job} ended {status}: {reason}")
+                }
+            }
+        }
+    })?;
+    let generated = from_generated(&policies, &values, logs.as_ref(), &now.to_string())
+        .map_err(anyhow::Error::msg)?;
+    Ok((generated.usage, generated.unresolved))
 }

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug)]
 pub struct TrailArgs {
     /// CloudTrail logs: files, directories (recursive; .json and .json.gz) or s3://bucket/prefix.
+    /// Optional with `--engine access-analyzer`, where they only supply resource ARNs.
     #[arg(
         long = "cloudtrail",
-        required = true,
+        required_unless_present = "trail_arn",
         value_name = "PATH|s3://BUCKET/PREFIX"
     )]
     sources: Vec<String>,
@@ -80,6 +81,26 @@ impl TrailArgs {
             threads: self.threads,
             progress: std::io::stderr().is_terminal(),
         })
+    }
+
+    /// The principal to analyse, as given.
+    pub fn principal(&self) -> Option<&str> {
+        self.principal.as_deref()
+    }
+
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// Whether any log source was given.
+    pub fn has_sources(&self) -> bool {
+        !self.sources.is_empty()
+    }
+
+    /// The window's bounds (nanoseconds since the epoch) as given, each `None` when open.
+    pub fn window(&self) -> anyhow::Result<(Option<Instant>, Option<Instant>)> {
+        let options = self.options()?;
+        Ok((options.from, options.to))
     }
 
     /// Scans every source into one `Usage`.

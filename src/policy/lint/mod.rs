@@ -33,6 +33,11 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Whether a finding of this severity stops a policy from being applied.
+    pub fn blocks(self) -> bool {
+        matches!(self, Severity::Error | Severity::SecurityWarning)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "ERROR",
@@ -138,9 +143,7 @@ pub fn lint_with(text: &str, kind: PolicyType, options: &LintOptions<'_>) -> Vec
 
 /// Does any finding stop a policy from being applied as is?
 pub fn has_blocking(findings: &[Finding]) -> bool {
-    findings
-        .iter()
-        .any(|f| matches!(f.severity, Severity::Error | Severity::SecurityWarning))
+    findings.iter().any(|f| f.severity.blocks())
 }
 
 /// The size IAM checks against its quotas: every character that is not white space.

@@ -2,8 +2,6 @@
 //! `aws_sdk_accessanalyzer::Client`: every call round-trips through the SDK's rest-json
 //! serializers and deserializers, including the error variants.
 
-// The test file and the double's directory share a name, so the module needs an explicit path.
-#[path = "access_analyzer_double/mod.rs"]
 mod access_analyzer_double;
 
 use access_analyzer_double::{
@@ -361,4 +359,352 @@ async fn the_checks_return_the_configured_pass_and_fail() {
         requests[1].body["access"][0]["actions"][0],
         "s3:DeleteBucket"
     );
+}
+
+// ---- iam-tailor's own client (src/aws/access_analyzer.rs) and CLI against the double ----
+
+use iam_tailor::aws::access_analyzer::{
+    self as analyzer, AccessAnalyzer, AnalyzerError, GenerationJob, TrailSource, Window,
+};
+use iam_tailor::policy::lint::{PolicyType as LintKind, Severity};
+use std::process::Command;
+
+fn ours(double: &AccessAnalyzerDouble) -> AccessAnalyzer {
+    AccessAnalyzer::from(client(double, RetryConfig::disabled()))
+}
+
+fn trail() -> TrailSource {
+    TrailSource {
+        trail_arn: TRAIL.into(),
+        access_role_arn: ACCESS_ROLE.into(),
+        regions: vec![],
+        all_regions: true,
+    }
+}
+
+const WINDOW: Window = Window {
+    start: 1_700_000_000,
+    end: 1_700_086_400,
+};
+
+#[tokio::test]
+async fn the_client_runs_a_job_and_sorts_start_faults_by_what_to_do() {
+    let double = AccessAnalyzerDouble::start();
+    double.set_in_progress_polls(1);
+    let aa = ours(&double);
+    let job = analyzer::start_policy_generation(&aa, ROLE, &trail(), WINDOW)
+        .await
+        .unwrap();
+    let sent = &double.requests()[0].body["cloudTrailDetails"];
+    assert_eq!(sent["trails"][0]["allRegions"], true);
+    assert_eq!(sent["startTime"], "2023-11-14T22:13:20Z");
+    assert_eq!(
+        analyzer::get_generated_policy(&aa, &job).await.unwrap(),
+        GenerationJob::InProgress
+    );
+    assert_eq!(
+        analyzer::get_generated_policy(&aa, &job).await.unwrap(),
+        GenerationJob::Succeeded {
+            policies: vec![DEFAULT_GENERATED_POLICY.to_string()]
+        }
+    );
+    assert!(
+        double.requests()[2]
+            .path
+            .contains("includeServiceLevelTemplate=true")
+    );
+
+    double.fail_next_start(StartFault::Conflict);
+    let err = analyzer::start_policy_generation(&aa, ROLE, &trail(), WINDOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AnalyzerError::Conflict { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    double.fail_next_start(StartFault::ServiceQuotaExceeded);
+    let err = analyzer::start_policy_generation(&aa, ROLE, &trail(), WINDOW)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AnalyzerError::QuotaExceeded { .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    double.fail_next_start(StartFault::Throttling {
+        retry_after_seconds: 1,
+    });
+    let err = analyzer::start_policy_generation(&aa, ROLE, &trail(), WINDOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AnalyzerError::Throttled { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("ThrottlingException: Rate exceeded"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_client_reports_findings_with_locations_and_checks_forbid_in_chunks() {
+    let double = AccessAnalyzerDouble::start();
+    double.set_findings(vec![
+        finding(
+            "SUGGESTION",
+            "EMPTY_ARRAY_ACTION",
+            "empty",
+            &["Statement", "2", "Action"],
+            (3, 1, 40),
+            (3, 5, 44),
+        ),
+        finding(
+            "SECURITY_WARNING",
+            "PASS_ROLE_WITH_STAR_IN_RESOURCE",
+            "PassRole on *",
+            &["Statement", "1", "Resource"],
+            (1, 150, 150),
+            (1, 153, 153),
+        ),
+    ]);
+    let aa = ours(&double);
+    let findings = analyzer::validate_policy(&aa, "{}", LintKind::Trust)
+        .await
+        .unwrap();
+    assert_eq!(
+        findings
+            .iter()
+            .map(|f| (f.severity, f.code.as_str(), f.locations.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            (
+                Severity::SecurityWarning,
+                "PASS_ROLE_WITH_STAR_IN_RESOURCE",
+                vec!["Statement[1].Resource (1:150)".to_string()]
+            ),
+            (
+                Severity::Suggestion,
+                "EMPTY_ARRAY_ACTION",
+                vec!["Statement[2].Action (3:1)".to_string()]
+            ),
+        ],
+        "most severe first"
+    );
+    let sent = &double.requests()[0].body;
+    assert_eq!(sent["policyType"], "RESOURCE_POLICY");
+    assert_eq!(
+        sent["validatePolicyResourceType"],
+        "AWS::IAM::AssumeRolePolicyDocument"
+    );
+
+    // 150 forbidden actions: two calls of at most 100; the double fails every call.
+    let actions: Vec<String> = (0..150).map(|i| format!("iam:Action{i}")).collect();
+    double.set_access_not_granted(Check::Fail(vec![("statement 0 grants it".into(), 0)]));
+    let verdict = analyzer::check_access_not_granted(&aa, "{}", &actions)
+        .await
+        .unwrap();
+    assert!(!verdict.passed);
+    assert_eq!(verdict.reasons.len(), 2);
+    let sizes: Vec<usize> = double
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/policy/check-access-not-granted")
+        .map(|r| r.body["access"][0]["actions"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![100, 50]);
+
+    let verdict = analyzer::check_no_new_access(&aa, "{}", "{}")
+        .await
+        .unwrap();
+    assert!(verdict.passed && verdict.reasons.is_empty());
+}
+
+// ---- the CLI ----
+
+const CHECKOUT: &str = "arn:aws:iam::111122223333:role/checkout-api";
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cloudtrail");
+
+/// What Access Analyzer would generate for the example role: its actions, resources as
+/// placeholders, and a service-level template for a service without action-level data.
+const CHECKOUT_GENERATED: &str = r#"{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":["dynamodb:GetItem","dynamodb:PutItem"],"Resource":"arn:aws:dynamodb:${Region}:${Account}:table/${TableName}"},
+ {"Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:${Region}:${Account}:key/${KeyId}"},
+ {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::${BucketName}"},
+ {"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::${BucketName}/${ObjectName}"},
+ {"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:${Region}:${Account}:secret:${SecretId}"},
+ {"Effect":"Allow","Action":"sqs:SendMessage","Resource":"arn:aws:sqs:${Region}:${Account}:${QueueName}"}]}"#;
+
+fn cli(double: &AccessAnalyzerDouble, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_iam-tailor"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL_ACCESSANALYZER", &double.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("runs iam-tailor")
+}
+
+const ENGINE: [&str; 10] = [
+    "generate",
+    "--engine",
+    "access-analyzer",
+    "--trail-arn",
+    TRAIL,
+    "--access-role-arn",
+    ACCESS_ROLE,
+    "--principal",
+    CHECKOUT,
+    "--poll-seconds=1",
+];
+
+#[test]
+fn hybrid_generation_equals_the_builtin_engine_when_both_saw_the_same_actions() {
+    let double = AccessAnalyzerDouble::start();
+    double.set_generated_policy(CHECKOUT_GENERATED);
+    let hybrid = cli(
+        &double,
+        &[&ENGINE[..], &["--cloudtrail", EXAMPLES]].concat(),
+    );
+    let stderr = String::from_utf8_lossy(&hybrid.stderr);
+    assert_eq!(hybrid.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("generation job 00000000-0000-4000-8000-000000000001 started"),
+        "{stderr}"
+    );
+    let builtin = cli(
+        &double,
+        &[
+            "generate",
+            "--cloudtrail",
+            EXAMPLES,
+            "--principal",
+            CHECKOUT,
+        ],
+    );
+    assert_eq!(builtin.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(hybrid.stdout).unwrap(),
+        String::from_utf8(builtin.stdout).unwrap()
+    );
+    // The job covered the default 90 days for the role.
+    let start = &double.requests()[0].body;
+    assert_eq!(start["policyGenerationDetails"]["principalArn"], CHECKOUT);
+    let window = |k: &str| {
+        aws_sdk_accessanalyzer::primitives::DateTime::from_str(
+            start["cloudTrailDetails"][k].as_str().unwrap(),
+            aws_sdk_accessanalyzer::primitives::DateTimeFormat::DateTime,
+        )
+        .unwrap()
+        .secs()
+    };
+    assert_eq!(window("endTime") - window("startTime"), 90 * 86_400);
+}
+
+#[test]
+fn unresolved_placeholders_fail_the_run_and_are_named_while_values_resolve_them() {
+    let double = AccessAnalyzerDouble::start();
+    double.set_in_progress_polls(0);
+    let out = cli(&double, &ENGINE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("unresolved BucketName, ObjectName in s3:GetObject"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains("${"), "{stdout}");
+    assert!(!stdout.contains("dynamodb:Query"), "{stdout}");
+
+    let values = [
+        "--placeholder=BucketName=orders",
+        "--placeholder=ObjectName=*",
+        "--placeholder=Region=us-east-1",
+        "--placeholder=Account=111122223333",
+        "--placeholder=TableName=carts",
+    ];
+    let out = cli(&double, &[&ENGINE[..], &values].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let resources: Vec<&str> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Resource"].as_array().unwrap())
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        resources,
+        [
+            "arn:aws:dynamodb:us-east-1:111122223333:table/carts",
+            "arn:aws:s3:::orders/*",
+            "arn:aws:s3:::orders/*"
+        ]
+    );
+}
+
+#[test]
+fn a_failed_job_and_a_long_window_are_errors() {
+    let double = AccessAnalyzerDouble::start();
+    let out = cli(&double, &[&ENGINE[..], &["--since", "91d"]].concat());
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at most 90 days"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(double.requests().is_empty(), "nothing was started");
+    double.fail_next_start(StartFault::ServiceQuotaExceeded);
+    let out = cli(&double, &ENGINE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("service quota exceeded"), "{stderr}");
+}
+
+#[test]
+fn lint_remote_adds_access_analyzer_findings_and_fails_on_a_security_warning() {
+    let double = AccessAnalyzerDouble::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.json");
+    std::fs::write(
+        &file,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let out = cli(&double, &["lint", "--remote", file]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no findings"));
+    double.set_findings(vec![finding(
+        "SECURITY_WARNING",
+        "PASS_ROLE_WITH_STAR_IN_RESOURCE",
+        "PassRole on *",
+        &["Statement", "0", "Resource"],
+        (1, 90, 90),
+        (1, 95, 95),
+    )]);
+    let out = cli(&double, &["lint", "--remote", file]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "SECURITY_WARNING PASS_ROLE_WITH_STAR_IN_RESOURCE (Access Analyzer) at Statement[0].Resource (1:90)"
+        ),
+        "{stdout}"
+    );
+    let out = cli(&double, &["lint", "--remote", "--format", "json", file]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["accessAnalyzer"][0]["code"],
+        "PASS_ROLE_WITH_STAR_IN_RESOURCE"
+    );
+    assert_eq!(json["local"], serde_json::json!([]));
+    // Without --remote nothing is sent.
+    let before = double.requests().len();
+    assert_eq!(cli(&double, &["lint", file]).status.code(), Some(0));
+    assert_eq!(double.requests().len(), before);
 }
