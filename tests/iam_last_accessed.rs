@@ -259,7 +259,7 @@ async fn a_job_still_running_at_the_timeout_is_retryable() {
     double.set_in_progress_polls(u32::MAX);
 
     let error =
-        iam::service_last_accessed(&Iam::from(client), &arn, POLL, Duration::from_millis(100))
+        iam::service_last_accessed(&Iam::from(client), &arn, POLL, Duration::from_millis(300))
             .await
             .unwrap_err();
     let IamError::Api { message, .. } = &error else {
@@ -272,9 +272,11 @@ async fn a_job_still_running_at_the_timeout_is_retryable() {
         .iter()
         .filter(|a| *a == "GetServiceLastAccessedDetails")
         .count();
+    // At least one poll (the timeout also covers starting the job, which asks moto), and it
+    // stopped: no more than one per interval.
     assert!(
-        (2..=11).contains(&polls),
-        "{polls} polls in 100 ms at 10 ms"
+        (1..=31).contains(&polls),
+        "{polls} polls in 300 ms at 10 ms"
     );
 }
 
