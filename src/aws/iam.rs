@@ -1,4 +1,5 @@
-//! Reading a role's permissions from IAM and applying the plan's [`Operation`]s to it.
+//! Reading a role's permissions (and when it last used them) from IAM and applying the plan's
+//! [`Operation`]s to it.
 //!
 //! Each function is one idempotent step, so the shell can re-run a partly applied plan: the
 //! deletes treat "already gone" as done, and [`put_managed_policy`] writes nothing when the
@@ -8,13 +9,16 @@
 
 use super::RateLimiter;
 use crate::controller::plan::{AttachedPolicy, LiveRole};
+use crate::generate::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use crate::policy::Policy;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_iam::types::{AccessAdvisorUsageGranularityType, JobStatusType, Tag};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The tag that marks a managed policy as iam-tailor's own (value `true`).
 pub const MANAGED_TAG_KEY: &str = "iam-tailor.dev/managed";
@@ -562,6 +566,114 @@ pub async fn delete_boundary(iam: &Iam, role: &str) -> Result<(), IamError> {
         .await
         .map(drop)
         .map_err(|e| sdk_error("DeleteRolePermissionsBoundary", &format!("role {role}"), e))
+}
+
+/// RFC 3339 in UTC, the form [`LastAccessed`] keeps.
+fn rfc3339(time: &DateTime) -> Option<String> {
+    time.fmt(DateTimeFormat::DateTime).ok()
+}
+
+fn service_entry(service: &aws_sdk_iam::types::ServiceLastAccessed) -> ServiceLastAccessed {
+    let namespace = &service.service_namespace;
+    let tracked = service.tracked_actions_last_accessed.as_deref();
+    ServiceLastAccessed {
+        namespace: namespace.clone(),
+        name: service.service_name.clone(),
+        last_authenticated: service.last_authenticated.as_ref().and_then(rfc3339),
+        // IAM leaves the list out for services it does not track per action (and for tracked
+        // ones when no tracked action was used).
+        action_level: tracked.is_some(),
+        actions: tracked
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| {
+                Some(ActionLastAccessed {
+                    // IAM names the action without its service prefix.
+                    action: format!("{namespace}:{}", a.action_name.as_deref()?),
+                    last_accessed: a.last_accessed_time.as_ref().and_then(rfc3339),
+                    region: a.last_accessed_region.clone(),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// When `role_arn` last used each service its policies allow and, for services IAM tracks per
+/// action, each tracked action. IAM computes this as a job: start it
+/// (GenerateServiceLastAccessedDetails, action level), then poll every `poll_interval` until
+/// it completes and read all its pages. A failed job is a lasting error; one still running
+/// after `timeout` is retryable (a later attempt starts a new job).
+pub async fn service_last_accessed(
+    iam: &Iam,
+    role_arn: &str,
+    poll_interval: Duration,
+    timeout: Duration,
+) -> Result<LastAccessed, IamError> {
+    const GENERATE: &str = "GenerateServiceLastAccessedDetails";
+    const GET: &str = "GetServiceLastAccessedDetails";
+    let target = format!("role {role_arn}");
+    let deadline = tokio::time::Instant::now() + timeout;
+    let api = |operation: &'static str, message: String, retryable: bool| IamError::Api {
+        operation,
+        target: target.clone(),
+        message,
+        retryable,
+    };
+    let started = iam
+        .call()
+        .await
+        .generate_service_last_accessed_details()
+        .arn(role_arn)
+        .granularity(AccessAdvisorUsageGranularityType::ActionLevel)
+        .send()
+        .await
+        .map_err(|e| sdk_error(GENERATE, &target, e))?;
+    let job_id = started
+        .job_id()
+        .ok_or_else(|| api(GENERATE, "the response has no job id".to_string(), false))?;
+
+    let mut services = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = iam
+            .call()
+            .await
+            .get_service_last_accessed_details()
+            .job_id(job_id)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| sdk_error(GET, &target, e))?;
+        match page.job_status() {
+            JobStatusType::Completed => {
+                services.extend(page.services_last_accessed().iter().map(service_entry));
+                match page.marker() {
+                    Some(next) if page.is_truncated() => marker = Some(next.to_string()),
+                    _ => return Ok(LastAccessed::new(services)),
+                }
+            }
+            JobStatusType::InProgress => {
+                if tokio::time::Instant::now() + poll_interval > deadline {
+                    let message = format!("job {job_id} still in progress after {timeout:?}");
+                    return Err(api(GET, message, true));
+                }
+                // Pages are only read from a completed job; start over if one was not.
+                services.clear();
+                tokio::time::sleep(poll_interval).await;
+            }
+            JobStatusType::Failed => {
+                let message = match page.error() {
+                    Some(e) => format!("job {job_id} failed: {}: {}", e.code(), e.message()),
+                    None => format!("job {job_id} failed without details"),
+                };
+                return Err(api(GET, message, false));
+            }
+            other => {
+                let message = format!("job {job_id}: unknown status {}", other.as_str());
+                return Err(api(GET, message, false));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

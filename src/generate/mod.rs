@@ -7,12 +7,18 @@
 
 pub mod analyzer;
 mod collapse;
+mod last_accessed;
 mod layout;
 mod render;
 mod report;
 #[cfg(test)]
 mod tests;
 
+pub use last_accessed::{
+    ActionLastAccessed, LastAccessed, NotRecentlyUsed, NotUsedSince, SeenByIam,
+    ServiceLastAccessed, ServiceSeenByIam, not_recently_used, seen_not_in_window,
+    services_seen_without_action_data,
+};
 pub use render::{to_cloudformation, to_json, to_terraform};
 pub use report::{
     DeniedCall, Report, UnmappedCall, Unused, UnusedGroup, UsedAction, render_unused, report,
