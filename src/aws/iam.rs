@@ -13,7 +13,7 @@ use crate::generate::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use crate::policy::Policy;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::http::HttpResponse;
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_iam::types::{AccessAdvisorUsageGranularityType, JobStatusType, Tag};
 use std::collections::BTreeMap;
@@ -97,13 +97,7 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
     );
     let kind = classify(error.code(), status, transient);
-    // IAM's own code and message when it answered; the SDK's whole error chain (which
-    // includes the raw response) only for failures without one, such as timeouts.
-    let message = match (error.code(), error.message()) {
-        (Some(code), Some(text)) => format!("{code}: {text}"),
-        (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(&error).to_string(),
-    };
+    let message = super::sdk_message(&error);
     let target = target.to_string();
     match kind {
         Kind::NotFound => IamError::NotFound { what: target },
