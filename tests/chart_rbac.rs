@@ -19,8 +19,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use operator_env::{
-    ADMIN, APP_USES, NS, Operator, broad_role, condition, crd_established, create_namespace,
-    events, free_port, lpr, put_trail, read, reasons, wait_for,
+    ADMIN, APP_USES, IamLastAccessedDouble, NS, Operator, broad_role, condition, crd_established,
+    create_namespace, events, free_port, lpr, put_trail, read, reasons, wait_for,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,7 @@ const CRD: &str = "leastprivilegeroles.iamtailor.dev";
 struct Env {
     server: control_plane::ControlPlane,
     aws: moto::Moto,
+    iam_double: IamLastAccessedDouble,
     admin: kube::Client,
     dir: tempfile::TempDir,
 }
@@ -48,6 +49,7 @@ impl Env {
         let admin = server.client().await;
         Env {
             server,
+            iam_double: IamLastAccessedDouble::start(&aws.endpoint),
             aws,
             admin,
             dir: tempfile::tempdir().unwrap(),
@@ -159,6 +161,8 @@ impl Env {
         for (name, value) in [
             ("KUBECONFIG", kubeconfig.to_str().unwrap()),
             ("AWS_ENDPOINT_URL", &self.aws.endpoint),
+            // moto has no last-accessed reports: IAM goes through the double in front of it.
+            ("AWS_ENDPOINT_URL_IAM", &self.iam_double.endpoint),
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
         ] {

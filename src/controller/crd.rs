@@ -5,6 +5,7 @@
 //! when the two differ. Validation lives in the schema (enums, patterns) because the
 //! Kubernetes versions this must run on (1.20+) have no CEL rules.
 
+use crate::generate::{NotUsedSince, SeenByIam, ServiceSeenByIam};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,11 @@ pub struct LeastPrivilegeRoleSpec {
     /// Permissions always kept, used or not (rare events the window may miss).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keep: Vec<KeepRule>,
+    /// How far back IAM's last-accessed data counts: an action IAM saw used this recently
+    /// that the CloudTrail window did not see is kept ("seen by IAM, not in the window").
+    #[serde(default = "default_last_accessed_window")]
+    #[schemars(regex(pattern = r"^\d+[mhdw]$"))]
+    pub last_accessed_window: String,
     /// Action patterns never granted, even if used (`iam:*`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forbid: Vec<String>,
@@ -82,6 +88,10 @@ pub struct LeastPrivilegeRoleSpec {
 
 fn default_window() -> String {
     "90d".to_string()
+}
+
+fn default_last_accessed_window() -> String {
+    "400d".to_string()
 }
 
 fn default_regenerate_every() -> String {
@@ -242,11 +252,37 @@ pub struct Analysis {
     pub unused_actions: u64,
     pub denied_attempts: u64,
     pub unmapped: u64,
+    /// IAM's last-accessed report for the role, a second opinion beside the trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_accessed: Option<LastAccessedReport>,
     /// `sha256:` of the spec fields this analysis depends on; when they change it runs again.
     /// Other edits (such as `approvedRevision`) keep it, so approving does not regenerate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<String>,
 }
+
+/// What IAM's last-accessed data says beyond the trail.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LastAccessedReport {
+    /// Granted services IAM saw unused within `lastAccessedWindow` (or never), with their
+    /// last use; at most [`REPORT_LIMIT`], `servicesNotRecentlyUsedCount` says how many in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services_not_recently_used: Vec<NotUsedSince>,
+    pub services_not_recently_used_count: u64,
+    /// The same for the actions IAM tracks one by one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions_not_recently_used: Vec<NotUsedSince>,
+    pub actions_not_recently_used_count: u64,
+    /// Services IAM saw used within the window without action-level data and without a use in
+    /// the trail: reported only, since keeping a whole service would widen the proposal; add
+    /// `keep` rules if the role needs them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen_without_action_data: Vec<ServiceSeenByIam>,
+}
+
+/// How many names each list of [`LastAccessedReport`] shows.
+pub const REPORT_LIMIT: usize = 50;
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -260,6 +296,10 @@ pub struct Proposal {
     pub removes: u64,
     /// Catalog actions the proposal would add (0 unless something is wrong).
     pub adds: u64,
+    /// Kept because IAM saw them used within `lastAccessedWindow` though the CloudTrail window
+    /// did not: "seen by IAM, not in the window".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen_by_iam: Vec<SeenByIam>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

@@ -17,7 +17,7 @@ use super::crd::{
     Analysis, Applied, Approval, AttachedPolicies, Backup, Condition, DeletionPolicy, DriftAction,
     InlinePolicies, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode, Proposal,
 };
-use crate::generate::Generated;
+use crate::generate::{Generated, SeenByIam};
 use crate::policy::Policy;
 use crate::policy::analysis::{Proof, allowed_actions, grants_no_new_access};
 use serde::{Deserialize, Serialize};
@@ -97,6 +97,8 @@ pub struct AnalysisResult {
     pub analysis: Analysis,
     /// Generated with `current` = the role's live policies, `keep` and `forbid` from the spec.
     pub generated: Generated,
+    /// Granted actions kept because IAM saw them used recently (in `generated` as keeps).
+    pub seen_by_iam: Vec<SeenByIam>,
 }
 
 /// One IAM (or ConfigMap) write, applied by the shell in the order given.
@@ -306,6 +308,7 @@ pub fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<(), String> {
     for (field, value, units) in [
         ("window", &spec.window, "mhdw"),
         ("regenerateEvery", &spec.regenerate_every, "mhdw"),
+        ("lastAccessedWindow", &spec.last_accessed_window, "mhdw"),
         ("drift.interval", &spec.drift.interval, "smhd"),
     ] {
         if parse_duration(value, units).is_none() {
@@ -474,8 +477,9 @@ fn role_label(spec: &LeastPrivilegeRoleSpec) -> &str {
         .unwrap_or("")
 }
 
-/// The proposal for `documents`, with removes/adds counted in catalog actions against `live`.
-fn propose(documents: &[Policy], live: &LiveRole, now: &str) -> Proposal {
+/// The proposal of `result`, with removes/adds counted in catalog actions against `live`.
+fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
+    let documents = &result.generated.policies;
     let names = |policies: &[Policy]| -> BTreeSet<String> {
         allowed_actions(policies)
             .into_iter()
@@ -490,6 +494,7 @@ fn propose(documents: &[Policy], live: &LiveRole, now: &str) -> Proposal {
         generated_at: now.to_string(),
         removes: granted.difference(&proposed).count() as u64,
         adds: proposed.difference(&granted).count() as u64,
+        seen_by_iam: result.seen_by_iam.clone(),
     }
 }
 
@@ -741,7 +746,7 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         );
     } else {
         if let Some(result) = &observed.analysis {
-            let proposal = propose(&result.generated.policies, live, &observed.now);
+            let proposal = propose(result, live, &observed.now);
             let previous = b.status.proposal.as_ref().map(|p| p.revision.as_str());
             if previous != Some(proposal.revision.as_str()) {
                 b.event(
@@ -955,6 +960,7 @@ pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
         "assumeRoleArn": spec.assume_role_arn,
         "cloudTrail": spec.cloud_trail,
         "window": spec.window,
+        "lastAccessedWindow": spec.last_accessed_window,
         "keep": spec.keep,
         "forbid": spec.forbid,
         "proposes": spec.mode != Mode::Observe,

@@ -2,7 +2,10 @@
 //! operations in order, stopping at the first failure → write the status by server-side apply
 //! → record Events. Everything that decides lives in `plan`; this file only moves data.
 
-use super::crd::{Analysis, LeastPrivilegeRole, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
+use super::crd::{
+    Analysis, LastAccessedReport, LeastPrivilegeRole, LeastPrivilegeRoleSpec,
+    LeastPrivilegeRoleStatus, REPORT_LIMIT,
+};
 use super::plan::{
     self, AnalysisResult, BackupSnapshot, EventType, LiveRole, Observed, Operation, Plan,
     PlannedEvent, Requeue, RoleState,
@@ -12,8 +15,11 @@ use crate::aws::iam::{self, Iam, IamError};
 use crate::aws::s3::{self, Day, S3Location, TrailError};
 use crate::aws::{RateLimiter, assume_role};
 use crate::catalog::catalog;
-use crate::cloudtrail::{PrincipalFilter, ScanOptions};
-use crate::generate::{GenerateError, GenerateOptions, Keep, generate};
+use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage};
+use crate::generate::{
+    GenerateError, GenerateOptions, Keep, LastAccessed, NotUsedSince, generate, not_recently_used,
+    seen_not_in_window, services_seen_without_action_data,
+};
 use crate::policy::analysis::allowed_actions;
 use crate::policy::values::Instant;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -33,6 +39,9 @@ pub const FIELD_MANAGER: &str = "iam-tailor";
 pub const FINALIZER: &str = "iamtailor.dev/cleanup";
 /// The backup ConfigMap's key holding the [`BackupSnapshot`] as JSON.
 pub const BACKUP_KEY: &str = "backup.json";
+/// How often, and how long, to wait for IAM's last-accessed report (seconds, usually).
+const LAST_ACCESSED_POLL: Duration = Duration::from_millis(500);
+const LAST_ACCESSED_TIMEOUT: Duration = Duration::from_secs(60);
 /// Trail files downloaded at once per analysis.
 const DOWNLOADS_IN_FLIGHT: usize = 8;
 /// Retry for failures that need someone to act (permissions, a broken backup).
@@ -45,6 +54,8 @@ pub enum Error {
     ReadRole(#[source] IamError),
     #[error("reading CloudTrail: {0}")]
     Trail(#[source] TrailError),
+    #[error("reading IAM's last-accessed data: {0}")]
+    LastAccessed(#[source] IamError),
     #[error("generating the policy: {0}")]
     Generate(#[source] GenerateError),
     #[error("{0}")]
@@ -66,6 +77,7 @@ impl Error {
         match self {
             Error::ReadRole(_) => "read_role",
             Error::Trail(_) => "cloudtrail",
+            Error::LastAccessed(_) => "last_accessed",
             Error::Generate(_) => "generate",
             Error::Apply(_) => "apply",
             Error::Principal(_) => "principal",
@@ -84,11 +96,14 @@ impl Error {
     /// The condition reason written for this failure.
     fn reason(&self) -> &'static str {
         match self {
-            Error::ReadRole(e) | Error::Apply(e) if matches!(e, IamError::Throttled { .. }) => {
+            Error::ReadRole(e) | Error::Apply(e) | Error::LastAccessed(e)
+                if matches!(e, IamError::Throttled { .. }) =>
+            {
                 "Throttled"
             }
             Error::ReadRole(_) => "RoleReadFailed",
             Error::Trail(_) => "CloudTrailReadFailed",
+            Error::LastAccessed(_) => "LastAccessedFailed",
             Error::Generate(_) | Error::Principal(_) => "GenerateFailed",
             Error::Apply(_) => "ApplyFailed",
             Error::Backup { .. } => "BackupFailed",
@@ -109,7 +124,7 @@ impl Error {
     /// Transient failures back off and retry; the rest wait for someone to act.
     fn is_retryable(&self) -> bool {
         match self {
-            Error::ReadRole(e) | Error::Apply(e) => e.is_retryable(),
+            Error::ReadRole(e) | Error::Apply(e) | Error::LastAccessed(e) => e.is_retryable(),
             // Listing and downloads already had the SDK's retries; a missing bucket or a
             // denied read needs a person.
             Error::Trail(TrailError::S3(_)) => true,
@@ -337,7 +352,7 @@ async fn observe_plan_apply(
     if let RoleState::Found(live) = &observed.role
         && plan::analysis_due(spec, previous, now)
     {
-        let result = analyze(lpr, ctx, live, now_text, now).await?;
+        let result = analyze(lpr, ctx, &iam, live, now_text, now).await?;
         let key = key(lpr);
         ctx.metrics
             .set_unused_actions(&key.0, &key.1, &live.name, result.analysis.unused_actions);
@@ -365,6 +380,7 @@ async fn read_role_state(iam: &Iam, name: &str) -> Result<RoleState, Error> {
 async fn analyze(
     lpr: &LeastPrivilegeRole,
     ctx: &Context,
+    iam: &Iam,
     live: &LiveRole,
     now_text: &str,
     now: Instant,
@@ -404,7 +420,24 @@ async fn analyze(
     .await
     .map_err(Error::Trail)?;
 
+    let used = used_actions(&usage);
+    let last_accessed =
+        iam::service_last_accessed(iam, &live.arn, LAST_ACCESSED_POLL, LAST_ACCESSED_TIMEOUT)
+            .await
+            .map_err(Error::LastAccessed)?;
+    let last_accessed_window = Duration::from_secs(
+        plan::parse_duration(&spec.last_accessed_window, "mhdw")
+            .expect("validate() checked lastAccessedWindow"),
+    );
+    let at = Timestamp::from_nanosecond(now).expect("the clock reads a valid time");
     let current = live.documents();
+    let granted: BTreeSet<String> = allowed_actions(&current)
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    let mut seen_by_iam = seen_not_in_window(&last_accessed, &used, at, last_accessed_window);
+    // Only what the role holds now can be kept; the rest IAM saw under earlier policies.
+    seen_by_iam.retain(|s| granted.contains(&s.action));
     let today = &now_text[..10];
     let mut keep = Vec::new();
     for rule in &spec.keep {
@@ -424,28 +457,21 @@ async fn analyze(
             }
         }
     }
+    keep.extend(seen_by_iam.iter().map(|s| Keep {
+        action: s.action.clone(),
+        resource: None,
+    }));
     let options = GenerateOptions {
         keep,
         forbid: spec.forbid.clone(),
         current: current.clone(),
         ..Default::default()
     };
-    let (generated, granted) = tokio::task::spawn_blocking(move || {
-        let generated = generate(&usage, &options).map(|g| (g, usage));
-        let granted: BTreeSet<String> = allowed_actions(&current)
-            .into_iter()
-            .map(|a| a.action)
-            .collect();
-        (generated, granted)
-    })
-    .await
-    .expect("generation does not panic");
-    let (generated, usage) = generated.map_err(Error::Generate)?;
-    let used: BTreeSet<String> = usage
-        .actions
-        .keys()
-        .filter_map(|name| catalog().action(name).map(|a| a.full_name()))
-        .collect();
+    let (generated, usage) =
+        tokio::task::spawn_blocking(move || generate(&usage, &options).map(|g| (g, usage)))
+            .await
+            .expect("generation does not panic")
+            .map_err(Error::Generate)?;
     let stats = &usage.stats;
     let analysis = Analysis {
         window_start: rfc3339(from),
@@ -458,13 +484,50 @@ async fn analyze(
         unused_actions: granted.difference(&used).count() as u64,
         denied_attempts: usage.denied.values().map(|d| d.count).sum(),
         unmapped: usage.unmapped.values().map(|d| d.count).sum(),
+        last_accessed: Some(last_accessed_report(
+            &last_accessed,
+            &used,
+            at,
+            last_accessed_window,
+        )),
         inputs: Some(plan::analysis_inputs(spec)),
     };
     ctx.metrics.scan_duration(started.elapsed().as_secs_f64());
     Ok(AnalysisResult {
         analysis,
         generated,
+        seen_by_iam,
     })
+}
+
+/// The catalog spelling of every action the trail saw used.
+fn used_actions(usage: &Usage) -> BTreeSet<String> {
+    usage
+        .actions
+        .keys()
+        .filter_map(|name| catalog().action(name).map(|a| a.full_name()))
+        .collect()
+}
+
+/// IAM's view for `status.analysis.lastAccessed`, lists cut to [`REPORT_LIMIT`].
+fn last_accessed_report(
+    last: &LastAccessed,
+    used: &BTreeSet<String>,
+    now: Timestamp,
+    window: Duration,
+) -> LastAccessedReport {
+    let stale = not_recently_used(last, now, window);
+    let cut = |mut list: Vec<NotUsedSince>| {
+        list.truncate(REPORT_LIMIT);
+        list
+    };
+    LastAccessedReport {
+        services_not_recently_used_count: stale.services.len() as u64,
+        services_not_recently_used: cut(stale.services),
+        actions_not_recently_used_count: stale.actions.len() as u64,
+        actions_not_recently_used: cut(stale.actions),
+        seen_without_action_data: services_seen_without_action_data(last, used, now, window),
+    }
 }
 
 /// Applies `plan`'s operations in order, then writes its status and records its events.

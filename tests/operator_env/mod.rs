@@ -4,6 +4,9 @@
 //! roles, the CRDs, and helpers that read what the operator did (resource status, Events, the
 //! role in IAM).
 
+#[path = "../iam_last_accessed_double/mod.rs"]
+pub mod iam_double;
+
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use iam_tailor::aws::iam::{self, Iam};
@@ -19,6 +22,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+pub use iam_double::IamLastAccessedDouble;
 
 pub const ACCOUNT: &str = "123456789012";
 /// The namespace the tests' LeastPrivilegeRoles live in (the README's `watchNamespace` too).
@@ -45,13 +50,17 @@ pub struct Operator {
     child: Child,
     log: PathBuf,
     metrics: String,
+    /// The IAM last-accessed double in front of moto, when [`Operator::start`] made one.
+    _iam_double: Option<IamLastAccessedDouble>,
 }
 
 impl Operator {
     /// Starts `iam-tailor controller` against the API server of `kubeconfig` and the AWS API
     /// at `aws_endpoint`, serving metrics on a [`free_port`] and logging (JSON) into `dir`.
     /// `args` are added to the command line (e.g. `--leader-election`); `env` is set last, so
-    /// it overrides. The rest of the environment is the test's.
+    /// it overrides. The rest of the environment is the test's. moto has no last-accessed
+    /// reports, so unless `env` names an `AWS_ENDPOINT_URL_IAM`, IAM calls go through an
+    /// [`IamLastAccessedDouble`] (empty reports) that forwards everything else to moto.
     #[allow(dead_code)] // the chart test runs the chart's command line, with `start_exact`
     pub fn start(
         kubeconfig: &Path,
@@ -77,10 +86,17 @@ impl Operator {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env("RUST_LOG", "info,iam_tailor=debug");
+        let iam_double = (!env.iter().any(|(key, _)| *key == "AWS_ENDPOINT_URL_IAM"))
+            .then(|| IamLastAccessedDouble::start(aws_endpoint));
+        if let Some(double) = &iam_double {
+            command.env("AWS_ENDPOINT_URL_IAM", &double.endpoint);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
-        Operator::spawn(command, metrics, dir)
+        let mut operator = Operator::spawn(command, metrics, dir);
+        operator._iam_double = iam_double;
+        operator
     }
 
     /// Runs `iam-tailor ARGS…` with exactly the environment `env` (plus PATH and HOME), as a
@@ -119,6 +135,7 @@ impl Operator {
             child,
             log,
             metrics,
+            _iam_double: None,
         }
     }
 

@@ -34,6 +34,7 @@ fn spec(mode: Mode, approval: Approval) -> LeastPrivilegeRoleSpec {
         },
         window: "90d".to_string(),
         regenerate_every: "24h".to_string(),
+        last_accessed_window: "400d".to_string(),
         ..Default::default()
     }
 }
@@ -74,6 +75,7 @@ fn analysis(policies: Vec<Policy>) -> AnalysisResult {
             forbidden_used: Vec::new(),
             notes: Vec::new(),
         },
+        seen_by_iam: Vec::new(),
     }
 }
 
