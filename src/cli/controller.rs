@@ -17,6 +17,9 @@ pub struct Args {
     /// Resources reconciled at once.
     #[arg(long, default_value_t = 4)]
     concurrency: u16,
+    /// Seconds between polls of a running Access Analyzer policy generation job.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    access_analyzer_poll_seconds: u64,
     /// Reconcile only while holding a coordination.k8s.io/v1 Lease (for more than one replica).
     #[arg(long)]
     leader_election: bool,
@@ -70,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         namespace: args.namespace,
         metrics_addr: args.metrics_addr,
         aws_rate_limit: args.aws_rate_limit,
+        access_analyzer_poll_seconds: args.access_analyzer_poll_seconds,
         concurrency: args.concurrency.max(1),
         leader_election: args.leader_election,
         lease_namespace: args.lease_namespace,

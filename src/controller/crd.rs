@@ -5,10 +5,12 @@
 //! when the two differ. Validation lives in the schema (enums, patterns) because the
 //! Kubernetes versions this must run on (1.20+) have no CEL rules.
 
+use crate::generate::analyzer::Unresolved;
 use crate::generate::{NotUsedSince, SeenByIam, ServiceSeenByIam};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A role iam-tailor keeps at least privilege.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -64,6 +66,10 @@ pub struct LeastPrivilegeRoleSpec {
     /// Permissions always kept, used or not (rare events the window may miss).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keep: Vec<KeepRule>,
+    /// Values for the placeholders of Access Analyzer's policies, by name
+    /// (`BucketName: orders`); a placeholder nothing fills keeps the proposal from being applied.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub placeholders: BTreeMap<String, String>,
     /// How far back IAM's last-accessed data counts: an action IAM saw used this recently
     /// that the CloudTrail window did not see is kept ("seen by IAM, not in the window").
     #[serde(default = "default_last_accessed_window")]
@@ -147,6 +153,27 @@ pub struct CloudTrailSource {
     /// Trail log files in S3 (`AWSLogs/…` below `prefix`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3TrailSource>,
+    /// IAM Access Analyzer policy generation over a trail, instead of reading the files. With
+    /// `s3` as well, Access Analyzer names the actions and the files supply resource ARNs for
+    /// its placeholders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_analyzer: Option<AccessAnalyzerSource>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessAnalyzerSource {
+    /// The trail Access Analyzer reads.
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail/.+$"))]
+    pub trail_arn: String,
+    /// The role Access Analyzer assumes to read the trail and its bucket.
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"))]
+    pub access_role_arn: String,
+    /// Regions whose events count; give these or `allRegions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_regions: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -211,6 +238,10 @@ pub struct LeastPrivilegeRoleStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
+    /// The Access Analyzer generation job of the analysis under way (or the last one, when it
+    /// failed): kept here so a restarted operator polls it instead of starting another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_job: Option<GenerationJob>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposal: Option<Proposal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,6 +292,18 @@ pub struct Analysis {
     pub inputs: Option<String>,
 }
 
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationJob {
+    pub job_id: String,
+    pub started_at: String,
+    /// The analysis inputs it was started for: a spec change abandons it.
+    pub inputs: String,
+    /// Why it ended without a policy; a new job starts after `regenerateEvery` or a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
 /// What IAM's last-accessed data says beyond the trail.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -300,6 +343,10 @@ pub struct Proposal {
     /// did not: "seen by IAM, not in the window".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seen_by_iam: Vec<SeenByIam>,
+    /// Access Analyzer placeholders neither `spec.placeholders` nor the trail's ARNs filled;
+    /// left out of the policy, and while any remain it is never applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unresolved_placeholders: Vec<Unresolved>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

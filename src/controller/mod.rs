@@ -3,6 +3,7 @@
 pub mod crd;
 pub mod leader;
 pub mod plan;
+pub mod queue;
 pub mod reconcile;
 pub mod run;
 pub mod telemetry;

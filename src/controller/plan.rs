@@ -15,8 +15,10 @@
 
 use super::crd::{
     Analysis, Applied, Approval, AttachedPolicies, Backup, Condition, DeletionPolicy, DriftAction,
-    InlinePolicies, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode, Proposal,
+    GenerationJob, InlinePolicies, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode,
+    Proposal,
 };
+use crate::generate::analyzer::Unresolved;
 use crate::generate::{Generated, SeenByIam};
 use crate::policy::Policy;
 use crate::policy::analysis::{Proof, allowed_actions, grants_no_new_access};
@@ -25,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// How many earlier applied revisions the status keeps for rollback.
 const HISTORY_LIMIT: usize = 10;
+/// Access Analyzer's policy generation looks back at most this far.
+pub const ANALYZER_MAX_WINDOW_SECS: u64 = 90 * 86_400;
 /// Retry interval while the role does not exist: someone has to create it, no hurry.
 const ROLE_NOT_FOUND_RETRY_SECS: u64 = 600;
 /// After writing, look again soon to confirm the role reads back as planned.
@@ -47,6 +51,24 @@ pub struct Observed {
     /// Present when the shell ran a generation this time (create, spec change,
     /// `regenerateEvery` elapsed).
     pub analysis: Option<AnalysisResult>,
+    /// Where an Access Analyzer generation stands when one is under way and no analysis came
+    /// of it this time.
+    pub analyzer: Option<Generation>,
+    /// How often to poll a running Access Analyzer job, in seconds.
+    pub analyzer_poll_secs: u64,
+}
+
+/// An Access Analyzer generation that has not (yet) given an analysis.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Generation {
+    /// Started now, or still running: poll again.
+    Running(GenerationJob),
+    /// Another job runs in the account (Access Analyzer runs one at a time): wait our turn.
+    Queued { message: String },
+    /// The account's daily job quota is used up.
+    QuotaExceeded { message: String },
+    /// The job ended without a policy ([`GenerationJob::failure`] says why).
+    Failed(GenerationJob),
 }
 
 /// The IAM role as read this time.
@@ -99,6 +121,8 @@ pub struct AnalysisResult {
     pub generated: Generated,
     /// Granted actions kept because IAM saw them used recently (in `generated` as keeps).
     pub seen_by_iam: Vec<SeenByIam>,
+    /// Access Analyzer placeholders nothing filled (left out of `generated`).
+    pub unresolved: Vec<Unresolved>,
 }
 
 /// One IAM (or ConfigMap) write, applied by the shell in the order given.
@@ -317,8 +341,26 @@ pub fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<(), String> {
             ));
         }
     }
-    if spec.cloud_trail.s3.is_none() {
-        errors.push("cloudTrail.s3 is needed: it is where the role's activity is read".to_string());
+    match (&spec.cloud_trail.s3, &spec.cloud_trail.access_analyzer) {
+        (None, None) => errors.push(
+            "give cloudTrail.s3 or cloudTrail.accessAnalyzer: where the role's activity is read"
+                .to_string(),
+        ),
+        (_, Some(aa)) => {
+            if aa.regions.is_empty() != aa.all_regions {
+                errors.push(
+                    "cloudTrail.accessAnalyzer: give regions or allRegions: true, not both"
+                        .to_string(),
+                );
+            }
+            if parse_duration(&spec.window, "mhdw").is_some_and(|w| w > ANALYZER_MAX_WINDOW_SECS) {
+                errors.push(format!(
+                    "window {:?}: Access Analyzer reads at most 90 days",
+                    spec.window
+                ));
+            }
+        }
+        _ => {}
     }
     if let Some(rev) = spec.approved_revision.as_deref().filter(|r| !r.is_empty()) {
         let hex = rev.strip_prefix("sha256:").unwrap_or("");
@@ -495,6 +537,7 @@ fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
         removes: granted.difference(&proposed).count() as u64,
         adds: proposed.difference(&granted).count() as u64,
         seen_by_iam: result.seen_by_iam.clone(),
+        unresolved_placeholders: result.unresolved.clone(),
     }
 }
 
@@ -714,13 +757,64 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         }
         b.event(EventType::Normal, "Analyzed", note);
         b.status.analysis = Some(a.clone());
+        b.status.generation_job = None;
     }
-    match &b.status.analysis {
-        Some(a) => {
+    // A problem that makes Ready False; drift and approval add their own below.
+    let mut problem: Option<(&'static str, String)> = None;
+    // Seconds until the next look when a generation job is under way.
+    let mut generation_requeue = None;
+    match (&b.status.analysis, &observed.analyzer) {
+        (_, Some(Generation::QuotaExceeded { message })) => {
+            let message = format!("Access Analyzer quota: {message}; retrying after 00:00 UTC");
+            b.set("Analyzed", FALSE, "QuotaExceeded", message.clone());
+            problem = Some(("QuotaExceeded", message));
+            generation_requeue = Some(seconds_to_utc_midnight(&observed.now));
+        }
+        (_, Some(Generation::Failed(job))) => {
+            let message = format!(
+                "Access Analyzer job {} failed: {}",
+                job.job_id,
+                job.failure.as_deref().unwrap_or("no reason given")
+            );
+            if b.status.generation_job.as_ref() != Some(job) {
+                b.event(EventType::Warning, "GenerationFailed", message.clone());
+            }
+            b.status.generation_job = Some(job.clone());
+            b.set("Analyzed", FALSE, "GenerationFailed", message.clone());
+            problem = Some(("GenerationFailed", message));
+        }
+        (None, Some(Generation::Running(job))) => {
+            let message = format!(
+                "Access Analyzer job {} running since {}",
+                job.job_id, job.started_at
+            );
+            b.status.generation_job = Some(job.clone());
+            b.set("Analyzed", UNKNOWN, "GenerationRunning", message);
+            generation_requeue = Some(observed.analyzer_poll_secs);
+        }
+        (None, Some(Generation::Queued { message })) => {
+            b.set(
+                "Analyzed",
+                UNKNOWN,
+                "WaitingForAccessAnalyzer",
+                message.clone(),
+            );
+            generation_requeue = Some(observed.analyzer_poll_secs);
+        }
+        (Some(a), generation) => {
+            // A regeneration under way keeps the last analysis until it is done.
+            match generation {
+                Some(Generation::Running(job)) => b.status.generation_job = Some(job.clone()),
+                _ if observed.analysis.is_none() => {}
+                _ => b.status.generation_job = None,
+            }
+            if generation.is_some() {
+                generation_requeue = Some(observed.analyzer_poll_secs);
+            }
             let message = format!("CloudTrail {} to {}", a.window_start, a.window_end);
             b.set("Analyzed", TRUE, "Analyzed", message);
         }
-        None => b.set("Analyzed", UNKNOWN, "AwaitingAnalysis", "no analysis yet"),
+        (None, None) => b.set("Analyzed", UNKNOWN, "AwaitingAnalysis", "no analysis yet"),
     }
 
     let live = match &observed.role {
@@ -779,8 +873,6 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
 
     let proposal = b.status.proposal.clone();
     let parsed = proposal.as_ref().map(|p| (p, proposal_documents(p)));
-    // A problem that makes Ready False; drift adds its own below.
-    let mut problem: Option<(&'static str, String)> = None;
     let mut may_revert = spec.mode == Mode::Enforce && spec.drift.action == DriftAction::Revert;
     let mut applying = None;
     if spec.mode != Mode::Enforce {
@@ -798,6 +890,26 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
                 if applied == Some(p.revision.as_str()) {
                     let message = format!("{} is applied", p.revision);
                     b.set("Approved", TRUE, "Applied", message);
+                } else if !p.unresolved_placeholders.is_empty() {
+                    let list: Vec<String> = p
+                        .unresolved_placeholders
+                        .iter()
+                        .map(|u| {
+                            format!(
+                                "{} in {} on {}",
+                                u.placeholders.join(", "),
+                                u.action,
+                                u.resource
+                            )
+                        })
+                        .collect();
+                    let message = format!(
+                        "{} leaves Access Analyzer placeholders unresolved: {}; give spec.placeholders or cloudTrail.s3 for their ARNs",
+                        p.revision,
+                        list.join("; ")
+                    );
+                    b.set("Approved", FALSE, "UnresolvedPlaceholders", message.clone());
+                    problem = Some(("UnresolvedPlaceholders", message));
                 } else if docs.is_empty() {
                     b.set(
                         "Approved",
@@ -949,7 +1061,22 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     } else {
         VERIFY_AFTER_SECS
     };
-    b.finish(Requeue::After(requeue))
+    b.finish(Requeue::After(
+        requeue.min(generation_requeue.unwrap_or(u64::MAX)),
+    ))
+}
+
+/// Seconds from `now` (RFC 3339) to the next 00:00 UTC, when Access Analyzer's daily quota
+/// starts again; an hour if `now` does not parse.
+fn seconds_to_utc_midnight(now: &str) -> u64 {
+    const DAY: i128 = 86_400;
+    match crate::policy::values::parse_date(now) {
+        Some(nanos) => {
+            let secs = nanos.div_euclid(1_000_000_000);
+            (DAY - secs.rem_euclid(DAY)) as u64
+        }
+        None => 3_600,
+    }
 }
 
 /// `sha256:` of the spec fields an analysis depends on ([`Analysis::inputs`]).
@@ -959,6 +1086,7 @@ pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
         "roleArn": spec.role_arn,
         "assumeRoleArn": spec.assume_role_arn,
         "cloudTrail": spec.cloud_trail,
+        "placeholders": spec.placeholders,
         "window": spec.window,
         "lastAccessedWindow": spec.last_accessed_window,
         "keep": spec.keep,

@@ -3,19 +3,24 @@
 //! → record Events. Everything that decides lives in `plan`; this file only moves data.
 
 use super::crd::{
-    Analysis, LastAccessedReport, LeastPrivilegeRole, LeastPrivilegeRoleSpec,
-    LeastPrivilegeRoleStatus, REPORT_LIMIT,
+    AccessAnalyzerSource, Analysis, GenerationJob, LastAccessedReport, LeastPrivilegeRole,
+    LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, REPORT_LIMIT,
 };
 use super::plan::{
-    self, AnalysisResult, BackupSnapshot, EventType, LiveRole, Observed, Operation, Plan,
-    PlannedEvent, Requeue, RoleState,
+    self, AnalysisResult, BackupSnapshot, EventType, Generation, LiveRole, Observed, Operation,
+    Plan, PlannedEvent, Requeue, RoleState,
 };
+use super::queue::AccountQueue;
 use super::telemetry::Metrics;
+use crate::aws::access_analyzer::{
+    self, AccessAnalyzer, AnalyzerError, GenerationJob as JobState, TrailSource, Window,
+};
 use crate::aws::iam::{self, Iam, IamError};
 use crate::aws::s3::{self, Day, S3Location, TrailError};
 use crate::aws::{RateLimiter, assume_role};
 use crate::catalog::catalog;
 use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage};
+use crate::generate::analyzer::{Unresolved, from_generated};
 use crate::generate::{
     GenerateError, GenerateOptions, Keep, LastAccessed, NotUsedSince, generate, not_recently_used,
     seen_not_in_window, services_seen_without_action_data,
@@ -56,6 +61,8 @@ pub enum Error {
     Trail(#[source] TrailError),
     #[error("reading IAM's last-accessed data: {0}")]
     LastAccessed(#[source] IamError),
+    #[error("Access Analyzer: {0}")]
+    Analyzer(#[source] AnalyzerError),
     #[error("generating the policy: {0}")]
     Generate(#[source] GenerateError),
     #[error("{0}")]
@@ -78,6 +85,7 @@ impl Error {
             Error::ReadRole(_) => "read_role",
             Error::Trail(_) => "cloudtrail",
             Error::LastAccessed(_) => "last_accessed",
+            Error::Analyzer(_) => "access_analyzer",
             Error::Generate(_) => "generate",
             Error::Apply(_) => "apply",
             Error::Principal(_) => "principal",
@@ -104,6 +112,8 @@ impl Error {
             Error::ReadRole(_) => "RoleReadFailed",
             Error::Trail(_) => "CloudTrailReadFailed",
             Error::LastAccessed(_) => "LastAccessedFailed",
+            Error::Analyzer(AnalyzerError::Throttled { .. }) => "Throttled",
+            Error::Analyzer(_) => "AccessAnalyzerFailed",
             Error::Generate(_) | Error::Principal(_) => "GenerateFailed",
             Error::Apply(_) => "ApplyFailed",
             Error::Backup { .. } => "BackupFailed",
@@ -125,6 +135,7 @@ impl Error {
     fn is_retryable(&self) -> bool {
         match self {
             Error::ReadRole(e) | Error::Apply(e) | Error::LastAccessed(e) => e.is_retryable(),
+            Error::Analyzer(e) => e.is_retryable(),
             // Listing and downloads already had the SDK's retries; a missing bucket or a
             // denied read needs a person.
             Error::Trail(TrailError::S3(_)) => true,
@@ -141,21 +152,40 @@ impl Error {
     }
 }
 
-/// AWS clients per `assumeRoleArn` (none: the operator's own credentials), made once.
+/// AWS clients per `assumeRoleArn` (none: the operator's own credentials), made once, and
+/// the turns resources of one account take at Access Analyzer's one generation job.
 pub struct Aws {
     base: aws_config::SdkConfig,
     limiter: Option<Arc<RateLimiter>>,
     assumed: tokio::sync::Mutex<HashMap<String, aws_config::SdkConfig>>,
+    analyzer_poll_secs: u64,
+    generation_turns: Mutex<AccountQueue>,
+    /// Per account, until when Access Analyzer's daily job quota is used up (next 00:00 UTC):
+    /// no job is started before then.
+    quota_until: Mutex<HashMap<String, Instant>>,
 }
 
 impl Aws {
-    /// `calls_per_second` limits IAM calls across all resources (0: unlimited).
-    pub fn new(base: aws_config::SdkConfig, calls_per_second: u32) -> Aws {
+    /// `calls_per_second` limits IAM calls across all resources (0: unlimited);
+    /// `analyzer_poll_secs` spaces polls of a running generation job.
+    pub fn new(base: aws_config::SdkConfig, calls_per_second: u32, analyzer_poll_secs: u64) -> Aws {
         Aws {
             base,
             limiter: RateLimiter::per_second(calls_per_second).map(Arc::new),
             assumed: Default::default(),
+            analyzer_poll_secs,
+            generation_turns: Default::default(),
+            quota_until: Default::default(),
         }
+    }
+
+    fn turns(&self) -> std::sync::MutexGuard<'_, AccountQueue> {
+        self.generation_turns.lock().expect("not poisoned")
+    }
+
+    async fn analyzer(&self, spec: &LeastPrivilegeRoleSpec) -> AccessAnalyzer {
+        let config = self.config(spec.assume_role_arn.as_deref()).await;
+        AccessAnalyzer::new(&config, self.limiter.clone())
     }
 
     async fn config(&self, assume_role_arn: Option<&str>) -> aws_config::SdkConfig {
@@ -334,6 +364,8 @@ async fn observe_plan_apply(
         role: RoleState::NotFound,
         backup_exists: false,
         analysis: None,
+        analyzer: None,
+        analyzer_poll_secs: ctx.aws.analyzer_poll_secs,
     };
     if plan::validate(spec).is_err() {
         // The plan reports the spec's problems; nothing is read until they are fixed.
@@ -352,7 +384,25 @@ async fn observe_plan_apply(
     if let RoleState::Found(live) = &observed.role
         && plan::analysis_due(spec, previous, now)
     {
-        let result = analyze(lpr, ctx, &iam, live, now_text, now).await?;
+        let started = std::time::Instant::now();
+        let (usage, unresolved) = match &spec.cloud_trail.access_analyzer {
+            None => (scan(lpr, ctx, live, now).await?, Vec::new()),
+            Some(source) => {
+                match analyzer_turn(lpr, ctx, source, live, previous, now_text, now).await? {
+                    Turn::Pending(state) => {
+                        observed.analyzer = Some(state);
+                        let plan = plan::plan(spec, &observed);
+                        return finish(lpr, ctx, previous, plan, Some((&iam, live)), now_text)
+                            .await;
+                    }
+                    Turn::Policies(policies) => {
+                        analyzer_usage(lpr, ctx, live, &policies, now_text, now).await?
+                    }
+                }
+            }
+        };
+        let result = analyze(lpr, &iam, live, now_text, now, usage, unresolved).await?;
+        ctx.metrics.scan_duration(started.elapsed().as_secs_f64());
         let key = key(lpr);
         ctx.metrics
             .set_unused_actions(&key.0, &key.1, &live.name, result.analysis.unused_actions);
@@ -375,25 +425,26 @@ async fn read_role_state(iam: &Iam, name: &str) -> Result<RoleState, Error> {
     }
 }
 
-/// Scans the window's trail files for the role and generates its policy, cut to what the
-/// role holds now.
-async fn analyze(
+/// The window's start for an analysis now.
+fn window_start(spec: &LeastPrivilegeRoleSpec, now: Instant) -> Instant {
+    let window = plan::parse_duration(&spec.window, "mhdw").expect("validate() checked window");
+    now - i128::from(window) * 1_000_000_000
+}
+
+/// Scans the window's trail files in S3 for the role.
+async fn scan(
     lpr: &LeastPrivilegeRole,
     ctx: &Context,
-    iam: &Iam,
     live: &LiveRole,
-    now_text: &str,
     now: Instant,
-) -> Result<AnalysisResult, Error> {
+) -> Result<Usage, Error> {
     let spec = &lpr.spec;
-    let started = std::time::Instant::now();
     let source = spec
         .cloud_trail
         .s3
         .as_ref()
-        .expect("validate() requires cloudTrail.s3");
-    let window = plan::parse_duration(&spec.window, "mhdw").expect("validate() checked window");
-    let from = now - i128::from(window) * 1_000_000_000;
+        .expect("called only with cloudTrail.s3");
+    let from = window_start(spec, now);
     let location = S3Location {
         bucket: source.bucket.clone(),
         prefix: source.prefix.clone().unwrap_or_default(),
@@ -410,7 +461,7 @@ async fn analyze(
     };
     let client = ctx.aws.s3(spec, source.region.as_deref()).await;
     let days = Day::range(from, now);
-    let usage = s3::scan_trail(
+    s3::scan_trail(
         &client,
         std::slice::from_ref(&location),
         Some(&days),
@@ -418,8 +469,176 @@ async fn analyze(
         DOWNLOADS_IN_FLIGHT,
     )
     .await
-    .map_err(Error::Trail)?;
+    .map_err(Error::Trail)
+}
 
+/// What a turn at Access Analyzer gave.
+enum Turn {
+    /// The job succeeded: its policy documents.
+    Policies(Vec<String>),
+    /// No policy yet (or none coming): the plan reports where it stands.
+    Pending(Generation),
+}
+
+/// One step of the Access Analyzer generation for the resource: poll the job its status names,
+/// or start one when its turn in the account comes.
+async fn analyzer_turn(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    source: &AccessAnalyzerSource,
+    live: &LiveRole,
+    previous: &LeastPrivilegeRoleStatus,
+    now_text: &str,
+    now: Instant,
+) -> Result<Turn, Error> {
+    let spec = &lpr.spec;
+    let analyzer = ctx.aws.analyzer(spec).await;
+    let inputs = plan::analysis_inputs(spec);
+    let account = live.arn.split(':').nth(4).unwrap_or_default().to_string();
+    let (namespace, name) = key(lpr);
+    let key = format!("{namespace}/{name}");
+    let job = previous
+        .generation_job
+        .clone()
+        .filter(|job| job.inputs == inputs);
+    if let Some(job) = job {
+        if job.failure.is_none() {
+            ctx.aws.turns().resume(&account, &key);
+            let state = access_analyzer::get_generated_policy(&analyzer, &job.job_id)
+                .await
+                .map_err(Error::Analyzer)?;
+            if state != JobState::InProgress {
+                ctx.aws.turns().finished(&account, &key);
+            }
+            return Ok(match state {
+                JobState::InProgress => Turn::Pending(Generation::Running(job)),
+                JobState::Succeeded { policies } => Turn::Policies(policies),
+                JobState::Ended { status, reason } => {
+                    Turn::Pending(Generation::Failed(GenerationJob {
+                        failure: Some(format!("{status}: {reason}")),
+                        ..job
+                    }))
+                }
+            });
+        }
+        // A failed job is tried again after regenerateEvery, or when the spec changes.
+        let every = plan::parse_duration(&spec.regenerate_every, "mhdw").unwrap_or(86_400);
+        let started = crate::policy::values::parse_date(&job.started_at).unwrap_or(0);
+        if now - started < i128::from(every) * 1_000_000_000 {
+            return Ok(Turn::Pending(Generation::Failed(job)));
+        }
+    }
+    const DAY: Instant = 86_400 * 1_000_000_000;
+    let quota = ctx
+        .aws
+        .quota_until
+        .lock()
+        .expect("not poisoned")
+        .get(&account)
+        .copied();
+    if let Some(until) = quota.filter(|until| now < *until) {
+        return Ok(Turn::Pending(Generation::QuotaExceeded {
+            message: format!(
+                "the account's daily policy generation jobs are used up until {}",
+                rfc3339(until)
+            ),
+        }));
+    }
+    if let Err(ahead) = ctx.aws.turns().try_start(&account, &key) {
+        return Ok(Turn::Pending(Generation::Queued {
+            message: format!(
+                "{ahead} other resource(s) of account {account} have their Access Analyzer job first"
+            ),
+        }));
+    }
+    let trail = TrailSource {
+        trail_arn: source.trail_arn.clone(),
+        access_role_arn: source.access_role_arn.clone(),
+        regions: source.regions.clone(),
+        all_regions: source.all_regions,
+    };
+    let seconds = |nanos: Instant| (nanos / 1_000_000_000) as i64;
+    let window = Window {
+        start: seconds(window_start(spec, now)),
+        end: seconds(now),
+    };
+    match access_analyzer::start_policy_generation(&analyzer, &live.arn, &trail, window).await {
+        Ok(job_id) => Ok(Turn::Pending(Generation::Running(GenerationJob {
+            job_id,
+            started_at: now_text.to_string(),
+            inputs,
+            failure: None,
+        }))),
+        Err(AnalyzerError::Conflict { message, .. }) => {
+            ctx.aws.turns().refused(&account, &key);
+            Ok(Turn::Pending(Generation::Queued {
+                message: format!(
+                    "another policy generation job runs in account {account}: {message}"
+                ),
+            }))
+        }
+        Err(AnalyzerError::QuotaExceeded { message, .. }) => {
+            ctx.aws.turns().finished(&account, &key);
+            let midnight = (now.div_euclid(DAY) + 1) * DAY;
+            ctx.aws
+                .quota_until
+                .lock()
+                .expect("not poisoned")
+                .insert(account.clone(), midnight);
+            Ok(Turn::Pending(Generation::QuotaExceeded { message }))
+        }
+        Err(error) => {
+            ctx.aws.turns().refused(&account, &key);
+            Err(Error::Analyzer(error))
+        }
+    }
+}
+
+/// Access Analyzer's policies as usage: placeholders filled from `spec.placeholders`, or
+/// from the trail files' ARNs when `cloudTrail.s3` is given too (whose counts, denied and
+/// unmapped calls the analysis then reports).
+async fn analyzer_usage(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    live: &LiveRole,
+    policies: &[String],
+    now_text: &str,
+    now: Instant,
+) -> Result<(Usage, Vec<Unresolved>), Error> {
+    let logs = match &lpr.spec.cloud_trail.s3 {
+        Some(_) => Some(scan(lpr, ctx, live, now).await?),
+        None => None,
+    };
+    let generated = from_generated(policies, &lpr.spec.placeholders, logs.as_ref(), now_text)
+        .map_err(|message| {
+            Error::Analyzer(AnalyzerError::Api {
+                operation: "GetGeneratedPolicy",
+                message,
+                retryable: false,
+            })
+        })?;
+    let mut usage = generated.usage;
+    if let Some(logs) = logs {
+        usage.stats = logs.stats;
+        usage.denied = logs.denied;
+        usage.unmapped = logs.unmapped;
+    }
+    Ok((usage, generated.unresolved))
+}
+
+/// Generates the role's policy from `usage`, cut to what the role holds now, with IAM's
+/// last-accessed data keeping what the window missed.
+async fn analyze(
+    lpr: &LeastPrivilegeRole,
+    iam: &Iam,
+    live: &LiveRole,
+    now_text: &str,
+    now: Instant,
+    usage: Usage,
+    unresolved: Vec<Unresolved>,
+) -> Result<AnalysisResult, Error> {
+    let spec = &lpr.spec;
+    let from = window_start(spec, now);
     let used = used_actions(&usage);
     let last_accessed =
         iam::service_last_accessed(iam, &live.arn, LAST_ACCESSED_POLL, LAST_ACCESSED_TIMEOUT)
@@ -492,11 +711,11 @@ async fn analyze(
         )),
         inputs: Some(plan::analysis_inputs(spec)),
     };
-    ctx.metrics.scan_duration(started.elapsed().as_secs_f64());
     Ok(AnalysisResult {
         analysis,
         generated,
         seen_by_iam,
+        unresolved,
     })
 }
 
@@ -742,6 +961,8 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         role: RoleState::NotFound,
         backup_exists: false,
         analysis: None,
+        analyzer: None,
+        analyzer_poll_secs: ctx.aws.analyzer_poll_secs,
     };
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
     let mut iam = None;

@@ -23,6 +23,8 @@ pub struct Settings {
     pub metrics_addr: SocketAddr,
     /// IAM calls per second across all resources (0: unlimited).
     pub aws_rate_limit: u32,
+    /// Seconds between polls of a running Access Analyzer generation job.
+    pub access_analyzer_poll_seconds: u64,
     /// Resources reconciled at once.
     pub concurrency: u16,
     /// Wait for a Lease before reconciling, so only one replica writes.
@@ -63,7 +65,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .list(&ListParams::default().limit(1))
         .await
         .context("listing LeastPrivilegeRoles failed; is the CRD installed (kubectl apply -f crds/) and may this identity list them?")?;
-    let aws = Aws::new(crate::aws::sdk_config(None).await, settings.aws_rate_limit);
+    let aws = Aws::new(
+        crate::aws::sdk_config(None).await,
+        settings.aws_rate_limit,
+        settings.access_analyzer_poll_seconds,
+    );
     ready.store(true, Ordering::SeqCst);
 
     let leadership = if settings.leader_election {

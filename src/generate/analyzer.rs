@@ -12,11 +12,15 @@ use crate::catalog::catalog;
 use crate::cloudtrail::usage::Usage;
 use crate::policy::wildcard::matches_ignore_case;
 use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An action/resource pair of the generated policy whose placeholders nothing resolved.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
 pub struct Unresolved {
     pub action: String,
     pub resource: String,

@@ -1,5 +1,6 @@
 use super::*;
 use crate::controller::crd::{CloudTrailSource, S3TrailSource};
+use crate::generate::analyzer::Unresolved;
 
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/checkout-api";
 const OURS: &str = "arn:aws:iam::123456789012:policy/iam-tailor-checkout-api";
@@ -31,6 +32,7 @@ fn spec(mode: Mode, approval: Approval) -> LeastPrivilegeRoleSpec {
                 bucket: "org-trail-logs".to_string(),
                 ..Default::default()
             }),
+            access_analyzer: None,
         },
         window: "90d".to_string(),
         regenerate_every: "24h".to_string(),
@@ -76,6 +78,7 @@ fn analysis(policies: Vec<Policy>) -> AnalysisResult {
             notes: Vec::new(),
         },
         seen_by_iam: Vec::new(),
+        unresolved: Vec::new(),
     }
 }
 
@@ -92,6 +95,8 @@ fn observed(
         previous,
         role: RoleState::Found(role),
         analysis,
+        analyzer: None,
+        analyzer_poll_secs: 30,
     }
 }
 
@@ -957,4 +962,136 @@ fn failing_the_same_way_again_writes_the_same_status() {
     // Recovering is a transition.
     let recovered = plan(&s, &again);
     assert_eq!(condition(&recovered, "Ready").last_transition_time, T1);
+}
+
+fn job(id: &str) -> GenerationJob {
+    GenerationJob {
+        job_id: id.to_string(),
+        started_at: T0.to_string(),
+        inputs: "sha256:inputs".to_string(),
+        failure: None,
+    }
+}
+
+#[test]
+fn unresolved_placeholders_are_never_applied() {
+    let mut result = analysis(vec![get_orders()]);
+    result.unresolved = vec![Unresolved {
+        action: "dynamodb:Query".to_string(),
+        resource: "arn:aws:dynamodb:${Region}:${Account}:table/${TableName}".to_string(),
+        placeholders: vec!["Region".into(), "Account".into(), "TableName".into()],
+    }];
+    let o = observed(Default::default(), original_role(), Some(result));
+    let p = plan(&spec(Mode::Enforce, Approval::Automatic), &o);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_condition(&p, "ProposalReady", TRUE, "ProposalReady");
+    assert_condition(&p, "Approved", FALSE, "UnresolvedPlaceholders");
+    assert_condition(&p, "Ready", FALSE, "UnresolvedPlaceholders");
+    let message = condition(&p, "Approved").message.clone().unwrap();
+    assert!(
+        message.contains("Region, Account, TableName in dynamodb:Query"),
+        "{message}"
+    );
+    let proposal = p.status.proposal.as_ref().unwrap();
+    assert_eq!(proposal.unresolved_placeholders.len(), 1);
+    // Even a human approval of that revision does not apply it.
+    let mut manual = spec(Mode::Enforce, Approval::Manual);
+    manual.approved_revision = Some(proposal.revision.clone());
+    let again = plan(&manual, &next(&p, original_role()));
+    assert!(again.operations.is_empty());
+    assert_condition(&again, "Approved", FALSE, "UnresolvedPlaceholders");
+}
+
+#[test]
+fn a_running_generation_job_is_kept_in_status_and_polled_soon() {
+    let mut o = observed(Default::default(), original_role(), None);
+    o.analyzer = Some(Generation::Running(job("j-1")));
+    o.analyzer_poll_secs = 7;
+    let p = plan(&spec(Mode::Recommend, Approval::Manual), &o);
+    assert_eq!(p.status.generation_job, Some(job("j-1")));
+    assert_condition(&p, "Analyzed", UNKNOWN, "GenerationRunning");
+    assert_condition(&p, "Ready", TRUE, "Ready");
+    assert_eq!(p.requeue, Requeue::After(7));
+    assert!(p.operations.is_empty());
+
+    // Its result clears the job; a regeneration under way keeps the last analysis.
+    let done = plan(
+        &spec(Mode::Recommend, Approval::Manual),
+        &Observed {
+            analysis: Some(analysis(vec![get_orders()])),
+            ..next(&p, original_role())
+        },
+    );
+    assert_eq!(done.status.generation_job, None);
+    assert_condition(&done, "Analyzed", TRUE, "Analyzed");
+    let mut again = next(&done, original_role());
+    again.analyzer = Some(Generation::Running(job("j-2")));
+    let regenerating = plan(&spec(Mode::Recommend, Approval::Manual), &again);
+    assert_condition(&regenerating, "Analyzed", TRUE, "Analyzed");
+    assert_eq!(regenerating.status.proposal, done.status.proposal);
+    assert_eq!(regenerating.status.generation_job, Some(job("j-2")));
+    assert_eq!(regenerating.requeue, Requeue::After(30));
+}
+
+#[test]
+fn waiting_for_the_account_is_not_a_problem_but_the_quota_is() {
+    let mut o = observed(Default::default(), original_role(), None);
+    o.analyzer = Some(Generation::Queued {
+        message: "1 other resource(s) of account 123456789012 first".to_string(),
+    });
+    let p = plan(&spec(Mode::Recommend, Approval::Manual), &o);
+    assert_condition(&p, "Analyzed", UNKNOWN, "WaitingForAccessAnalyzer");
+    assert_condition(&p, "Ready", TRUE, "Ready");
+    assert_eq!(p.requeue, Requeue::After(30));
+
+    let mut o = observed(Default::default(), original_role(), None);
+    o.now = "2025-01-01T23:00:00Z".to_string();
+    o.analyzer = Some(Generation::QuotaExceeded {
+        message: "ServiceQuotaExceededException: daily limit".to_string(),
+    });
+    // Drift checks go on meanwhile; with them hours apart, the next look is at 00:00 UTC.
+    let mut s = spec(Mode::Recommend, Approval::Manual);
+    s.drift.interval = "2h".to_string();
+    let p = plan(&s, &o);
+    assert_condition(&p, "Analyzed", FALSE, "QuotaExceeded");
+    assert_condition(&p, "Ready", FALSE, "QuotaExceeded");
+    assert_eq!(p.requeue, Requeue::After(3_600), "until 00:00 UTC");
+}
+
+#[test]
+fn a_failed_generation_job_is_reported_once_and_kept() {
+    let failed = GenerationJob {
+        failure: Some("FAILED: SERVICE_ERROR: trail unreadable".to_string()),
+        ..job("j-1")
+    };
+    let mut o = observed(Default::default(), original_role(), None);
+    o.analyzer = Some(Generation::Failed(failed.clone()));
+    let p = plan(&spec(Mode::Recommend, Approval::Manual), &o);
+    assert_condition(&p, "Analyzed", FALSE, "GenerationFailed");
+    assert_condition(&p, "Ready", FALSE, "GenerationFailed");
+    assert_eq!(p.status.generation_job, Some(failed.clone()));
+    assert!(p.events.iter().any(|e| e.reason == "GenerationFailed"));
+    let mut again = next(&p, original_role());
+    again.analyzer = Some(Generation::Failed(failed));
+    let p = plan(&spec(Mode::Recommend, Approval::Manual), &again);
+    assert!(!p.events.iter().any(|e| e.reason == "GenerationFailed"));
+}
+
+#[test]
+fn access_analyzer_sources_are_checked() {
+    let mut s = spec(Mode::Recommend, Approval::Manual);
+    s.cloud_trail.s3 = None;
+    s.cloud_trail.access_analyzer = Some(crate::controller::crd::AccessAnalyzerSource {
+        trail_arn: "arn:aws:cloudtrail:us-east-1:123456789012:trail/main".into(),
+        access_role_arn: "arn:aws:iam::123456789012:role/aa".into(),
+        regions: vec![],
+        all_regions: false,
+    });
+    s.window = "91d".to_string();
+    let message = validate(&s).unwrap_err();
+    assert!(message.contains("regions or allRegions"), "{message}");
+    assert!(message.contains("at most 90 days"), "{message}");
+    s.window = "90d".to_string();
+    s.cloud_trail.access_analyzer.as_mut().unwrap().all_regions = true;
+    assert_eq!(validate(&s), Ok(()));
 }
