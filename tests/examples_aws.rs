@@ -27,9 +27,10 @@ fn pascal(snake: &str) -> String {
         .collect()
 }
 
-/// The SDK operations called through the rate-limited client: `.call().await.get_role()`.
-fn iam_calls() -> BTreeSet<String> {
-    let source = repo("src/aws/iam.rs");
+/// The SDK operations `file` calls through the rate-limited client
+/// (`.call().await.get_role()`), as IAM actions of `service`.
+fn sdk_calls(file: &str, service: &str) -> BTreeSet<String> {
+    let source = repo(file);
     source
         .split(".call()")
         .skip(1)
@@ -40,7 +41,7 @@ fn iam_calls() -> BTreeSet<String> {
                 .chars()
                 .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
                 .collect();
-            Some(format!("iam:{}", pascal(&name)))
+            Some(format!("{service}:{}", pascal(&name)))
         })
         .collect()
 }
@@ -64,24 +65,35 @@ fn operator_policy_lints_clean() {
 
 #[test]
 fn operator_policy_grants_exactly_the_iam_calls_the_operator_makes() {
-    let calls = iam_calls();
+    let granted = |prefix: &str| -> BTreeSet<String> {
+        operator_policy()
+            .statements
+            .iter()
+            .flat_map(|s| match &s.action {
+                Some(ActionBlock::Action(actions)) => actions.clone(),
+                _ => Vec::new(),
+            })
+            .filter(|a| a.starts_with(prefix))
+            .collect()
+    };
+    let calls = sdk_calls("src/aws/iam.rs", "iam");
     assert!(
         calls.contains("iam:GetRole") && calls.len() > 10,
         "{calls:?}"
     );
-    let granted: BTreeSet<String> = operator_policy()
-        .statements
-        .iter()
-        .flat_map(|s| match &s.action {
-            Some(ActionBlock::Action(actions)) => actions.clone(),
-            _ => Vec::new(),
-        })
-        .filter(|a| a.starts_with("iam:"))
-        .collect();
-    // CreatePolicy with tags also needs TagPolicy.
+    // CreatePolicy with tags also needs TagPolicy; StartPolicyGeneration passes the trail
+    // reader role to Access Analyzer.
     let mut wanted = calls;
     wanted.insert("iam:TagPolicy".to_string());
-    assert_eq!(granted, wanted);
+    wanted.insert("iam:PassRole".to_string());
+    assert_eq!(granted("iam:"), wanted);
+
+    let calls = sdk_calls("src/aws/access_analyzer.rs", "access-analyzer");
+    assert!(
+        calls.contains("access-analyzer:StartPolicyGeneration") && calls.len() == 5,
+        "{calls:?}"
+    );
+    assert_eq!(granted("access-analyzer:"), calls);
 }
 
 #[test]
