@@ -308,3 +308,23 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn logs_are_required_except_for_the_access_analyzer_engine() {
+    for command in ["generate", "unused"] {
+        let o = iam_tailor(
+            &[command, "--principal", ROLE, "--policy", CURRENT]
+                [..if command == "unused" { 5 } else { 3 }],
+        );
+        assert_eq!(o.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("--cloudtrail"), "{command}: {stderr}");
+    }
+    let o = iam_tailor(&[
+        "generate",
+        "--trail-arn",
+        "arn:aws:cloudtrail:us-east-1:111122223333:trail/t",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--engine access-analyzer"));
+}

@@ -10,12 +10,8 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug)]
 pub struct TrailArgs {
     /// CloudTrail logs: files, directories (recursive; .json and .json.gz) or s3://bucket/prefix.
-    /// Optional with `--engine access-analyzer`, where they only supply resource ARNs.
-    #[arg(
-        long = "cloudtrail",
-        required_unless_present = "trail_arn",
-        value_name = "PATH|s3://BUCKET/PREFIX"
-    )]
+    /// Optional with `generate --engine access-analyzer`, where they only supply resource ARNs.
+    #[arg(long = "cloudtrail", value_name = "PATH|s3://BUCKET/PREFIX")]
     sources: Vec<String>,
     /// Whose activity: a role ARN (matches its assumed-role sessions), a bare role name, or an
     /// IAM user ARN. Without it every record counts.
@@ -105,6 +101,9 @@ impl TrailArgs {
 
     /// Scans every source into one `Usage`.
     pub fn scan(&self) -> anyhow::Result<Usage> {
+        if self.sources.is_empty() {
+            bail!("--cloudtrail PATH|s3://BUCKET/PREFIX is required");
+        }
         let options = self.options()?;
         let (s3_sources, local): (Vec<&String>, Vec<&String>) =
             self.sources.iter().partition(|s| s.starts_with("s3://"));
