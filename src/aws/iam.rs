@@ -7,7 +7,7 @@
 //!
 //! [`Operation`]: crate::controller::plan::Operation
 
-use super::RateLimiter;
+use super::{Limited, RateLimiter};
 use crate::controller::plan::{AttachedPolicy, LiveRole};
 use crate::generate::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use crate::policy::Policy;
@@ -123,7 +123,7 @@ fn gone_is_done(result: Result<(), IamError>) -> Result<(), IamError> {
     }
 }
 
-/// Awaits a write request sent on the rate-limited client ([`Iam::call`]): `Ok` once IAM
+/// Awaits a write request sent on the rate-limited client ([`Limited::call`]): `Ok` once IAM
 /// accepted it, else its failure as `operation` on `target`.
 async fn written<T, E>(
     operation: &'static str,
@@ -139,38 +139,13 @@ where
         .map_err(|e| sdk_error(operation, target, e))
 }
 
-/// An IAM client whose calls share a rate limit (on top of the SDK's own retries), so many
-/// resources reconciling at once stay under IAM's account-wide request quota.
-#[derive(Clone, Debug)]
-pub struct Iam {
-    client: Client,
-    limiter: Option<Arc<RateLimiter>>,
-}
+/// An IAM client whose calls share a rate limit, so many resources reconciling at once stay
+/// under IAM's account-wide request quota; `Iam::from(client)` is unlimited.
+pub type Iam = Limited<Client>;
 
 impl Iam {
     pub fn new(config: &aws_config::SdkConfig, limiter: Option<Arc<RateLimiter>>) -> Iam {
-        Iam {
-            client: Client::new(config),
-            limiter,
-        }
-    }
-
-    /// The client, once the rate limit allows the next call.
-    async fn call(&self) -> &Client {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire().await;
-        }
-        &self.client
-    }
-}
-
-/// Unlimited: for the CLI and tests.
-impl From<Client> for Iam {
-    fn from(client: Client) -> Iam {
-        Iam {
-            client,
-            limiter: None,
-        }
+        Limited::with_limiter(Client::new(config), limiter)
     }
 }
 
