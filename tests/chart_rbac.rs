@@ -12,15 +12,14 @@ mod moto;
 mod operator_env;
 
 use iam_tailor::controller::LeastPrivilegeRole;
-use iam_tailor::policy::analysis::allowed_actions;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
+use operator_env::story::{Story, broad_roles_and_trail};
 use operator_env::{
-    ADMIN, APP_USES, IamLastAccessedDouble, NS, Operator, broad_role, condition, crd_established,
-    create_namespace, events, free_port, lpr, put_trail, read, reasons, wait_for,
+    IamLastAccessedDouble, NS, Operator, crd_established, create_namespace, events, free_port, lpr,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -176,92 +175,31 @@ impl Env {
     /// Roles `app` and `worker` with broad access, `viewer` for a failing analysis, and their
     /// trail in S3.
     async fn aws_setup(&self) {
-        let iam = self.aws.iam();
-        for role in ["app", "worker", "viewer"] {
-            broad_role(&iam, role).await;
-        }
-        put_trail(&self.aws.s3()).await;
+        broad_roles_and_trail(&self.aws.iam(), &self.aws.s3()).await;
     }
 }
 
 /// The operator story under the chart's RBAC, in namespace `ns`.
 async fn story(env: &Env, operator: &Operator, ns: &str) {
     let started = Instant::now();
-    let aws_iam = env.aws.iam();
-    let original_app = read(&aws_iam, "app").await;
-    let roles: Api<LeastPrivilegeRole> = Api::namespaced(env.admin.clone(), ns);
-    let config_maps: Api<ConfigMap> = Api::namespaced(env.admin.clone(), ns);
-    let create = |object: LeastPrivilegeRole| {
-        let roles = roles.clone();
-        async move { roles.create(&PostParams::default(), &object).await.unwrap() }
-    };
+    let story = Story::new(&env.admin, env.aws.iam(), operator, ns).await;
 
     // A failing analysis (no such bucket) is retried, and its Warning Event recorded each
     // time: created once, then patched.
-    create(lpr(
-        "broken",
-        "  roleName: viewer\n  mode: Observe\n  cloudTrail: {s3: {bucket: no-such-bucket}}\n",
-    ))
-    .await;
+    story
+        .create(
+            "broken",
+            "  roleName: viewer\n  mode: Observe\n  cloudTrail: {s3: {bucket: no-such-bucket}}\n",
+        )
+        .await;
 
     // Enforce + Automatic: the role shrinks to what it used, after a backup ConfigMap.
-    create(lpr(
-        "app",
-        "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  deletionPolicy: Restore\n  \
-         cloudTrail: {s3: {bucket: org-trail-logs, region: us-east-1}}\n  forbid: [\"iam:*\"]\n  \
-         drift: {interval: 2s, action: Revert}\n",
-    ))
-    .await;
-    let app = wait_for(&roles, "app", operator, "enforcement", |s| {
-        ["Analyzed", "ProposalReady", "Approved", "InSync", "Ready"]
-            .iter()
-            .all(|t| condition(s, t).is_some_and(|(status, _)| status == "True"))
-    })
-    .await;
-    let live = read(&aws_iam, "app").await;
-    assert!(live.inline.is_empty(), "inline s3-all deleted: {live:#?}");
-    let attached: Vec<&str> = live.attached.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(attached, ["iam-tailor-app"], "AdministratorAccess detached");
-    let granted: BTreeSet<String> = allowed_actions(&live.documents())
-        .into_iter()
-        .map(|a| a.action)
-        .collect();
-    assert_eq!(granted, APP_USES.iter().map(|a| a.to_string()).collect());
-    let backup_name = app.backup.as_ref().unwrap().config_map.clone();
-    let backup = config_maps.get(&backup_name).await.unwrap();
-    let snapshot: serde_json::Value =
-        serde_json::from_str(&backup.data.unwrap()["backup.json"]).unwrap();
-    assert_eq!(snapshot["attached"], serde_json::json!([ADMIN]));
-    let recorded = reasons(&events(&env.admin, ns, "app").await);
-    for reason in [
-        "Analyzed",
-        "BackedUp",
-        "PolicyPut",
-        "PolicyAttached",
-        "PolicyDetached",
-        "InlinePolicyDeleted",
-        "PolicyApplied",
-    ] {
-        assert!(recorded.contains(reason), "{reason} not in {recorded:?}");
-    }
+    let app = story.enforce_app().await.status;
+    let backup_name = &app.backup.as_ref().unwrap().config_map;
 
-    // Drift: AdministratorAccess attached out of band is taken off again.
-    aws_iam
-        .attach_role_policy()
-        .role_name("app")
-        .policy_arn(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while read(&aws_iam, "app").await.attached.len() != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "drift not reverted:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // Drift: AdministratorAccess attached out of band is taken off again, with a Warning.
+    story.attach_admin_out_of_band().await;
+    story.drift_reverted().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !events(&env.admin, ns, "app")
         .await
@@ -273,59 +211,19 @@ async fn story(env: &Env, operator: &Operator, ns: &str) {
     }
 
     // Manual approval: a proposal, and no write until its revision is approved.
-    create(lpr(
-        "worker",
-        "  roleName: worker\n  mode: Enforce\n  approval: Manual\n  \
-         cloudTrail: {s3: {bucket: org-trail-logs}}\n",
-    ))
-    .await;
-    let worker = wait_for(&roles, "worker", operator, "a proposal", |s| {
-        condition(s, "ProposalReady") == Some(("True", "ProposalReady"))
-            && condition(s, "Approved").is_some()
-    })
-    .await;
-    assert_eq!(
-        condition(&worker, "Approved"),
-        Some(("False", "AwaitingApproval"))
-    );
-    tokio::time::sleep(Duration::from_secs(2)).await; // room for a wrong write to happen
-    let live = read(&aws_iam, "worker").await;
-    assert_eq!(live.attached.len(), 1, "nothing attached before approval");
-    assert_eq!(live.attached[0].arn, ADMIN);
-    let revision = worker.proposal.unwrap().revision;
-    roles
-        .patch(
-            "worker",
-            &PatchParams::default(),
-            &Patch::Merge(&serde_json::json!({"spec": {"approvedRevision": revision}})),
-        )
-        .await
-        .unwrap();
-    let worker = wait_for(&roles, "worker", operator, "the approved apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-    })
-    .await;
-    assert_eq!(worker.applied.unwrap().revision, revision);
-    let granted: Vec<String> = allowed_actions(&read(&aws_iam, "worker").await.documents())
-        .into_iter()
-        .map(|a| a.action)
-        .collect();
-    assert_eq!(granted, ["sqs:ReceiveMessage"]);
+    let (revision, _) = story.propose_worker("").await;
+    story.approve_worker(&revision).await;
 
     // Delete with Restore: the original policies are back exactly and the backup is deleted.
-    roles.delete("app", &DeleteParams::default()).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while roles.get_opt("app").await.unwrap().is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "not deleted:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(read(&aws_iam, "app").await, original_app);
-    assert!(config_maps.get_opt(&backup_name).await.unwrap().is_none());
-    assert!(reasons(&events(&env.admin, ns, "app").await).contains("Restored"));
+    story.delete_and_restore_app().await;
+    assert!(
+        story
+            .config_maps
+            .get_opt(backup_name)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The failing analysis' Event was recorded again: by a patch (events.k8s.io series).
     let deadline = Instant::now() + Duration::from_secs(30);

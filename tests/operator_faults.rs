@@ -9,8 +9,8 @@ mod control_plane;
 mod moto;
 mod operator_env;
 
-use iam_tailor::controller::LeastPrivilegeRole;
 use iam_tailor::controller::plan::LiveRole;
+use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use iam_tailor::policy::Policy;
 use iam_tailor::policy::analysis::{Proof, grants_no_new_access};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -317,8 +317,9 @@ struct World {
 }
 
 impl World {
-    /// Everything up and running; `faults` are set before the operator starts.
-    async fn start(faults: impl FnOnce(&FaultProxy)) -> World {
+    /// Everything up and running, the proxy failing every IAM request for `action` with
+    /// `fault` (each attempt of every reconcile) from before the operator starts until healed.
+    async fn start(action: &str, fault: Fault) -> World {
         let server = control_plane::ControlPlane::start();
         let aws = moto::Moto::start();
         let kube = server.client().await;
@@ -330,7 +331,7 @@ impl World {
         put_trail(&aws.s3()).await;
         let original = read(&iam, "app").await;
         let proxy = FaultProxy::start(&aws.endpoint).await;
-        faults(&proxy);
+        proxy.fail(action, 1_000, fault);
         let operator = Operator::start(&server.kubeconfig, &proxy.endpoint, dir.path(), &[], &[]);
         let roles = Api::namespaced(kube.clone(), NS);
         World {
@@ -346,14 +347,53 @@ impl World {
         }
     }
 
-    /// Enforce + Automatic for role `app`: the first reconcile applies.
-    async fn enforce_app(&self) {
+    /// Enforce + Automatic for role `app`, whose first reconcile applies: waits until the
+    /// apply has failed with Ready=False `reason`, and returns that status.
+    async fn failed_apply(&self, reason: &str) -> LeastPrivilegeRoleStatus {
         let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
                     cloudTrail: {s3: {bucket: org-trail-logs}}\n  forbid: [\"iam:*\"]\n";
         self.roles
             .create(&PostParams::default(), &lpr("app", spec))
             .await
             .unwrap();
+        let operator = &self.operator;
+        wait_for(&self.roles, "app", operator, "the failed apply", |s| {
+            condition(s, "Ready") == Some(("False", reason))
+        })
+        .await
+    }
+
+    /// Asserts a Warning Event `reason` on `app` whose note names the IAM `action`.
+    async fn assert_warning(&self, reason: &str, action: &str) {
+        let warnings: Vec<_> = events(&self.kube, NS, "app")
+            .await
+            .into_iter()
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
+            .collect();
+        assert!(
+            warnings.iter().any(|e| e.reason.as_deref() == Some(reason)
+                && e.note.as_deref().unwrap_or("").contains(action)),
+            "{warnings:#?}"
+        );
+    }
+
+    /// Lets every request through again and waits for the next reconcile to finish the apply
+    /// (InSync, Ready, the proposal's revision applied); returns when it healed.
+    async fn heal_and_finish(&self) -> Instant {
+        self.proxy.heal();
+        let healed_at = Instant::now();
+        let operator = &self.operator;
+        let done = wait_for(&self.roles, "app", operator, "the finished apply", |s| {
+            condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+                && condition(s, "Ready") == Some(("True", "Ready"))
+        })
+        .await;
+        eprintln!("finished {:?} after healing", healed_at.elapsed());
+        assert_eq!(
+            done.applied.as_ref().unwrap().revision,
+            done.proposal.as_ref().unwrap().revision
+        );
+        healed_at
     }
 
     /// Polls /metrics until `series` is at least `value` (30 s at most).
@@ -375,7 +415,7 @@ impl World {
 }
 
 /// The proposal's parsed from `status.proposal.policy`.
-fn proposed(status: &iam_tailor::controller::LeastPrivilegeRoleStatus) -> Vec<Policy> {
+fn proposed(status: &LeastPrivilegeRoleStatus) -> Vec<Policy> {
     let policy = &status.proposal.as_ref().expect("a proposal").policy;
     let values: Vec<serde_json::Value> = serde_json::from_str(policy).unwrap();
     values
@@ -399,16 +439,9 @@ const APPLY_ERRORS: &str = r#"iam_tailor_reconcile_errors_total{reason="apply"}"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_finishes() {
     let started = Instant::now();
-    // Until healed: every attempt of every reconcile fails.
-    let world =
-        World::start(|proxy| proxy.fail("DetachRolePolicy", 1_000, Fault::Throttling)).await;
-    let (proxy, operator) = (&world.proxy, &world.operator);
-    world.enforce_app().await;
-
-    let failing = wait_for(&world.roles, "app", operator, "the failed apply", |s| {
-        condition(s, "Ready") == Some(("False", "Throttled"))
-    })
-    .await;
+    let world = World::start("DetachRolePolicy", Fault::Throttling).await;
+    let proxy = &world.proxy;
+    let failing = world.failed_apply("Throttled").await;
     let failed_at = Instant::now();
     assert!(
         proxy.failed("DetachRolePolicy").len() >= 3,
@@ -473,18 +506,7 @@ async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_fini
         "put and attach first"
     );
 
-    let warnings: Vec<_> = events(&world.kube, NS, "app")
-        .await
-        .into_iter()
-        .filter(|e| e.type_.as_deref() == Some("Warning"))
-        .collect();
-    assert!(
-        warnings
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("Throttled")
-                && e.note.as_deref().unwrap_or("").contains("DetachRolePolicy")),
-        "{warnings:#?}"
-    );
+    world.assert_warning("Throttled", "DetachRolePolicy").await;
     world.metric_reaches(APPLY_ERRORS, 1.0).await;
 
     // Failing the same way again writes nothing: a status write would trigger a reconcile of
@@ -510,18 +532,8 @@ async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_fini
     );
 
     // IAM answers again: the next reconcile finishes.
-    proxy.heal();
-    let healed_at = Instant::now();
-    let done = wait_for(&world.roles, "app", operator, "the finished apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-            && condition(s, "Ready") == Some(("True", "Ready"))
-    })
-    .await;
-    eprintln!(
-        "failing for {:?}; finished {:?} after healing",
-        healed_at - failed_at,
-        healed_at.elapsed()
-    );
+    let healed_at = world.heal_and_finish().await;
+    eprintln!("failing for {:?} before healing", healed_at - failed_at);
     // The retry after the second failure waited out the operator's backoff (10 s).
     let last_fault = *proxy.failed("DetachRolePolicy").last().unwrap();
     let detached = proxy.forwarded_at("DetachRolePolicy")[0];
@@ -529,10 +541,6 @@ async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_fini
         detached - last_fault >= Duration::from_secs(8),
         "retried {:?} after the last failure",
         detached - last_fault
-    );
-    assert_eq!(
-        done.applied.as_ref().unwrap().revision,
-        done.proposal.as_ref().unwrap().revision
     );
     let live = read(&world.iam, "app").await;
     assert_eq!(
@@ -554,15 +562,9 @@ async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_fini
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_error_on_create_policy_leaves_the_role_as_it_was() {
     let started = Instant::now();
-    let world =
-        World::start(|proxy| proxy.fail("CreatePolicy", 1_000, Fault::ServiceFailure)).await;
-    let (proxy, operator) = (&world.proxy, &world.operator);
-    world.enforce_app().await;
-
-    let failing = wait_for(&world.roles, "app", operator, "the failed apply", |s| {
-        condition(s, "Ready") == Some(("False", "ApplyFailed"))
-    })
-    .await;
+    let world = World::start("CreatePolicy", Fault::ServiceFailure).await;
+    let proxy = &world.proxy;
+    let failing = world.failed_apply("ApplyFailed").await;
     assert!(
         proxy.failed("CreatePolicy").len() >= 3,
         "the SDK retries a 500 before the reconcile fails"
@@ -601,32 +603,10 @@ async fn a_server_error_on_create_policy_leaves_the_role_as_it_was() {
             .unwrap()
             .is_some()
     );
-    let warnings: Vec<_> = events(&world.kube, NS, "app")
-        .await
-        .into_iter()
-        .filter(|e| e.type_.as_deref() == Some("Warning"))
-        .collect();
-    assert!(
-        warnings
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("ApplyFailed")
-                && e.note.as_deref().unwrap_or("").contains("CreatePolicy")),
-        "{warnings:#?}"
-    );
+    world.assert_warning("ApplyFailed", "CreatePolicy").await;
     world.metric_reaches(APPLY_ERRORS, 1.0).await;
 
-    proxy.heal();
-    let healed_at = Instant::now();
-    let done = wait_for(&world.roles, "app", operator, "the finished apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-            && condition(s, "Ready") == Some(("True", "Ready"))
-    })
-    .await;
-    eprintln!("finished {:?} after healing", healed_at.elapsed());
-    assert_eq!(
-        done.applied.as_ref().unwrap().revision,
-        done.proposal.as_ref().unwrap().revision
-    );
+    world.heal_and_finish().await;
     let live = read(&world.iam, "app").await;
     assert_eq!(attached_names(&live), ["iam-tailor-app"]);
     assert!(live.inline.is_empty());

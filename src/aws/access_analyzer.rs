@@ -5,7 +5,7 @@
 //! controller can keep a generation job's id in status and poll it across reconciles and
 //! restarts instead of blocking on it.
 
-use super::{RateLimiter, sdk_message};
+use super::{Limited, RateLimiter, sdk_message};
 use crate::policy::lint::{self, Severity};
 use aws_sdk_accessanalyzer::Client;
 use aws_sdk_accessanalyzer::config::http::HttpResponse;
@@ -85,37 +85,14 @@ where
     }
 }
 
-/// An Access Analyzer client whose calls share the operator's AWS rate limit.
-#[derive(Clone, Debug)]
-pub struct AccessAnalyzer {
-    client: Client,
-    limiter: Option<Arc<RateLimiter>>,
-}
+/// An Access Analyzer client whose calls share the operator's AWS rate limit;
+/// `AccessAnalyzer::from(client)` is unlimited.
+pub type AccessAnalyzer = Limited<Client>;
 
 impl AccessAnalyzer {
     /// Honours `AWS_ENDPOINT_URL_ACCESSANALYZER` (and `AWS_ENDPOINT_URL`) like every client.
     pub fn new(config: &aws_config::SdkConfig, limiter: Option<Arc<RateLimiter>>) -> Self {
-        AccessAnalyzer {
-            client: Client::new(config),
-            limiter,
-        }
-    }
-
-    async fn call(&self) -> &Client {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire().await;
-        }
-        &self.client
-    }
-}
-
-/// Unlimited: for the CLI and tests.
-impl From<Client> for AccessAnalyzer {
-    fn from(client: Client) -> Self {
-        AccessAnalyzer {
-            client,
-            limiter: None,
-        }
+        Limited::with_limiter(Client::new(config), limiter)
     }
 }
 

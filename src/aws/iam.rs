@@ -7,7 +7,7 @@
 //!
 //! [`Operation`]: crate::controller::plan::Operation
 
-use super::RateLimiter;
+use super::{Limited, RateLimiter};
 use crate::controller::plan::{AttachedPolicy, LiveRole};
 use crate::generate::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use crate::policy::Policy;
@@ -123,38 +123,29 @@ fn gone_is_done(result: Result<(), IamError>) -> Result<(), IamError> {
     }
 }
 
-/// An IAM client whose calls share a rate limit (on top of the SDK's own retries), so many
-/// resources reconciling at once stay under IAM's account-wide request quota.
-#[derive(Clone, Debug)]
-pub struct Iam {
-    client: Client,
-    limiter: Option<Arc<RateLimiter>>,
+/// Awaits a write request sent on the rate-limited client ([`Limited::call`]): `Ok` once IAM
+/// accepted it, else its failure as `operation` on `target`.
+async fn written<T, E>(
+    operation: &'static str,
+    target: &str,
+    request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<(), IamError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    request
+        .await
+        .map(drop)
+        .map_err(|e| sdk_error(operation, target, e))
 }
+
+/// An IAM client whose calls share a rate limit, so many resources reconciling at once stay
+/// under IAM's account-wide request quota; `Iam::from(client)` is unlimited.
+pub type Iam = Limited<Client>;
 
 impl Iam {
     pub fn new(config: &aws_config::SdkConfig, limiter: Option<Arc<RateLimiter>>) -> Iam {
-        Iam {
-            client: Client::new(config),
-            limiter,
-        }
-    }
-
-    /// The client, once the rate limit allows the next call.
-    async fn call(&self) -> &Client {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire().await;
-        }
-        &self.client
-    }
-}
-
-/// Unlimited: for the CLI and tests.
-impl From<Client> for Iam {
-    fn from(client: Client) -> Iam {
-        Iam {
-            client,
-            limiter: None,
-        }
+        Limited::with_limiter(Client::new(config), limiter)
     }
 }
 
@@ -371,23 +362,15 @@ async fn non_default_versions(iam: &Iam, arn: &str) -> Result<Vec<String>, IamEr
 }
 
 async fn delete_version(iam: &Iam, arn: &str, version_id: &str) -> Result<(), IamError> {
-    gone_is_done(
-        iam.call()
-            .await
-            .delete_policy_version()
-            .policy_arn(arn)
-            .version_id(version_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| {
-                sdk_error(
-                    "DeletePolicyVersion",
-                    &format!("policy {arn} version {version_id}"),
-                    e,
-                )
-            }),
-    )
+    let target = format!("policy {arn} version {version_id}");
+    let request = iam
+        .call()
+        .await
+        .delete_policy_version()
+        .policy_arn(arn)
+        .version_id(version_id)
+        .send();
+    gone_is_done(written("DeletePolicyVersion", &target, request).await)
 }
 
 /// Makes the managed policy `name` (at `arn`) hold `document` as its default version: creates
@@ -409,15 +392,15 @@ pub async fn put_managed_policy(
                 .value("true")
                 .build()
                 .expect("key and value are set");
-            iam.call()
+            let request = iam
+                .call()
                 .await
                 .create_policy()
                 .policy_name(name)
                 .policy_document(document)
                 .tags(tag)
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreatePolicy", &target, e))?;
+                .send();
+            written("CreatePolicy", &target, request).await?;
             return Ok(true);
         }
         // A default IAM holds but iam-tailor cannot read is replaced like any other.
@@ -433,15 +416,15 @@ pub async fn put_managed_policy(
     for version_id in &older[..excess] {
         delete_version(iam, arn, version_id).await?;
     }
-    iam.call()
+    let request = iam
+        .call()
         .await
         .create_policy_version()
         .policy_arn(arn)
         .policy_document(document)
         .set_as_default(true)
-        .send()
-        .await
-        .map_err(|e| sdk_error("CreatePolicyVersion", &target, e))?;
+        .send();
+    written("CreatePolicyVersion", &target, request).await?;
     Ok(true)
 }
 
@@ -456,110 +439,86 @@ pub async fn delete_managed_policy(iam: &Iam, arn: &str) -> Result<(), IamError>
     for version_id in &older {
         delete_version(iam, arn, version_id).await?;
     }
-    gone_is_done(
-        iam.call()
-            .await
-            .delete_policy()
-            .policy_arn(arn)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| sdk_error("DeletePolicy", &format!("policy {arn}"), e)),
-    )
+    let request = iam.call().await.delete_policy().policy_arn(arn).send();
+    gone_is_done(written("DeletePolicy", &format!("policy {arn}"), request).await)
 }
 
 /// Attaches the managed policy `arn` to `role` (a no-op in IAM when already attached).
 pub async fn attach(iam: &Iam, role: &str, arn: &str) -> Result<(), IamError> {
-    iam.call()
+    let target = format!("role {role} policy {arn}");
+    let request = iam
+        .call()
         .await
         .attach_role_policy()
         .role_name(role)
         .policy_arn(arn)
-        .send()
-        .await
-        .map(drop)
-        .map_err(|e| sdk_error("AttachRolePolicy", &format!("role {role} policy {arn}"), e))
+        .send();
+    written("AttachRolePolicy", &target, request).await
 }
 
 /// Detaches the managed policy `arn` from `role`; not attached is done.
 pub async fn detach(iam: &Iam, role: &str, arn: &str) -> Result<(), IamError> {
-    gone_is_done(
-        iam.call()
-            .await
-            .detach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| sdk_error("DetachRolePolicy", &format!("role {role} policy {arn}"), e)),
-    )
+    let target = format!("role {role} policy {arn}");
+    let request = iam
+        .call()
+        .await
+        .detach_role_policy()
+        .role_name(role)
+        .policy_arn(arn)
+        .send();
+    gone_is_done(written("DetachRolePolicy", &target, request).await)
 }
 
 /// Creates or replaces the inline policy `name` of `role`.
 pub async fn put_inline(iam: &Iam, role: &str, name: &str, document: &str) -> Result<(), IamError> {
-    iam.call()
+    let target = format!("role {role} inline policy {name}");
+    let request = iam
+        .call()
         .await
         .put_role_policy()
         .role_name(role)
         .policy_name(name)
         .policy_document(document)
-        .send()
-        .await
-        .map(drop)
-        .map_err(|e| {
-            sdk_error(
-                "PutRolePolicy",
-                &format!("role {role} inline policy {name}"),
-                e,
-            )
-        })
+        .send();
+    written("PutRolePolicy", &target, request).await
 }
 
 /// Deletes the inline policy `name` of `role`; already gone is done.
 pub async fn delete_inline(iam: &Iam, role: &str, name: &str) -> Result<(), IamError> {
-    gone_is_done(
-        iam.call()
-            .await
-            .delete_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| {
-                sdk_error(
-                    "DeleteRolePolicy",
-                    &format!("role {role} inline policy {name}"),
-                    e,
-                )
-            }),
-    )
+    let target = format!("role {role} inline policy {name}");
+    let request = iam
+        .call()
+        .await
+        .delete_role_policy()
+        .role_name(role)
+        .policy_name(name)
+        .send();
+    gone_is_done(written("DeleteRolePolicy", &target, request).await)
 }
 
 /// Sets `role`'s permissions boundary to the managed policy `arn`.
 pub async fn set_boundary(iam: &Iam, role: &str, arn: &str) -> Result<(), IamError> {
-    iam.call()
+    let target = format!("role {role}");
+    let request = iam
+        .call()
         .await
         .put_role_permissions_boundary()
         .role_name(role)
         .permissions_boundary(arn)
-        .send()
-        .await
-        .map(drop)
-        .map_err(|e| sdk_error("PutRolePermissionsBoundary", &format!("role {role}"), e))
+        .send();
+    written("PutRolePermissionsBoundary", &target, request).await
 }
 
 /// Removes `role`'s permissions boundary.
 pub async fn delete_boundary(iam: &Iam, role: &str) -> Result<(), IamError> {
-    iam.call()
+    let target = format!("role {role}");
+    let request = iam
+        .call()
         .await
         .delete_role_permissions_boundary()
         .role_name(role)
-        .send()
-        .await
-        .map(drop)
-        .map_err(|e| sdk_error("DeleteRolePermissionsBoundary", &format!("role {role}"), e))
+        .send();
+    written("DeleteRolePermissionsBoundary", &target, request).await
 }
 
 /// RFC 3339 in UTC, the form [`LastAccessed`] keeps.

@@ -6,6 +6,7 @@ pub mod iam;
 pub mod s3;
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::sync::Arc;
 
 /// The service's own code and message when it answered (`Code: message`), else the SDK's
 /// error chain (timeouts, connection failures). Never the request id: a repeated failure must
@@ -89,6 +90,35 @@ impl RateLimiter {
             at
         };
         tokio::time::sleep_until(at).await;
+    }
+}
+
+/// An AWS SDK client whose calls share a [`RateLimiter`] (on top of the SDK's own retries), so
+/// many resources reconciling at once stay under the account's request quota. Made `From` a bare
+/// client, it is unlimited: for the CLI and tests.
+#[derive(Clone, Debug)]
+pub struct Limited<C> {
+    client: C,
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+impl<C> Limited<C> {
+    pub fn with_limiter(client: C, limiter: Option<Arc<RateLimiter>>) -> Self {
+        Limited { client, limiter }
+    }
+
+    /// The client, once the rate limit allows the next call.
+    async fn call(&self) -> &C {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
+        &self.client
+    }
+}
+
+impl<C> From<C> for Limited<C> {
+    fn from(client: C) -> Self {
+        Limited::with_limiter(client, None)
     }
 }
 

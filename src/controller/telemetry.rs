@@ -56,6 +56,23 @@ struct RoleLabels {
     role: String,
 }
 
+/// Registers, in order, a clone of each listed field of `$metrics` (sharing its atomics) in
+/// `$metrics.registry` under its name and help text; `in Unit` registers it with that unit,
+/// which prometheus-client appends to the name (`_seconds`).
+macro_rules! register {
+    ($metrics:ident; $($field:ident $(in $unit:ident)?: $name:literal, $help:literal;)+) => {
+        $(register!(
+            @one $metrics.registry, $name, $help, $metrics.$field.clone() $(, Unit::$unit)?
+        );)+
+    };
+    (@one $registry:expr, $name:literal, $help:literal, $metric:expr) => {
+        $registry.register($name, $help, $metric)
+    };
+    (@one $registry:expr, $name:literal, $help:literal, $metric:expr, $unit:expr) => {
+        $registry.register_with_unit($name, $help, $unit, $metric)
+    };
+}
+
 /// The operator's metrics and the registry that renders them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -95,55 +112,21 @@ impl Metrics {
             reconcile_duration: Histogram::new(RECONCILE_BUCKETS),
             leader: Gauge::default(),
         };
-        // The registry holds clones that share the metrics' atomics.
-        let registry = &mut metrics.registry;
-        registry.register(
-            "iam_tailor_reconciles",
-            "Reconciles completed",
-            metrics.reconciles.clone(),
-        );
-        registry.register(
-            "iam_tailor_reconcile_errors",
-            "Reconciles that failed, by reason",
-            metrics.reconcile_errors.clone(),
-        );
-        registry.register(
-            "iam_tailor_drift_detections",
-            "Times a role was found changed outside iam-tailor",
-            metrics.drift_detections.clone(),
-        );
-        registry.register(
-            "iam_tailor_policy_applies",
-            "Policy revisions written to IAM",
-            metrics.policy_applies.clone(),
-        );
-        registry.register(
-            "iam_tailor_aws_writes",
-            "IAM write calls, by operation",
-            metrics.aws_writes.clone(),
-        );
-        registry.register(
-            "iam_tailor_unused_actions",
-            "Actions a role is granted but did not use in the analysis window",
-            metrics.unused_actions.clone(),
-        );
-        registry.register_with_unit(
-            "iam_tailor_scan_duration",
-            "Time to scan CloudTrail for one analysis",
-            Unit::Seconds,
-            metrics.scan_duration.clone(),
-        );
-        registry.register_with_unit(
-            "iam_tailor_reconcile_duration",
-            "Time for one reconcile, scan included",
-            Unit::Seconds,
-            metrics.reconcile_duration.clone(),
-        );
-        registry.register(
-            "iam_tailor_leader",
-            "1 while this replica holds the leader lease",
-            metrics.leader.clone(),
-        );
+        register! { metrics;
+            reconciles: "iam_tailor_reconciles", "Reconciles completed";
+            reconcile_errors: "iam_tailor_reconcile_errors", "Reconciles that failed, by reason";
+            drift_detections: "iam_tailor_drift_detections",
+                "Times a role was found changed outside iam-tailor";
+            policy_applies: "iam_tailor_policy_applies", "Policy revisions written to IAM";
+            aws_writes: "iam_tailor_aws_writes", "IAM write calls, by operation";
+            unused_actions: "iam_tailor_unused_actions",
+                "Actions a role is granted but did not use in the analysis window";
+            scan_duration in Seconds: "iam_tailor_scan_duration",
+                "Time to scan CloudTrail for one analysis";
+            reconcile_duration in Seconds: "iam_tailor_reconcile_duration",
+                "Time for one reconcile, scan included";
+            leader: "iam_tailor_leader", "1 while this replica holds the leader lease";
+        }
         metrics
     }
 

@@ -2,7 +2,8 @@
 //! (`tests/operator*.rs`) and the chart's (`tests/chart_rbac.rs`): the `iam-tailor` process
 //! ([`Operator`], stopped when dropped), a CloudTrail in S3 for the roles it tailors, broad IAM
 //! roles, the CRDs, and helpers that read what the operator did (resource status, Events, the
-//! role in IAM).
+//! role in IAM). [`story`] holds the steps of the operator story that `tests/operator.rs` and
+//! `tests/chart_rbac.rs` share.
 
 #[path = "../iam_last_accessed_double/mod.rs"]
 pub mod iam_double;
@@ -24,6 +25,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub use iam_double::IamLastAccessedDouble;
+
+#[allow(dead_code)] // only tests/operator.rs and tests/chart_rbac.rs tell the story
+pub mod story;
 
 pub const ACCOUNT: &str = "123456789012";
 /// The namespace the tests' LeastPrivilegeRoles live in (the README's `watchNamespace` too).
