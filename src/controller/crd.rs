@@ -70,6 +70,9 @@ pub struct LeastPrivilegeRoleSpec {
     /// (`BucketName: orders`); a placeholder nothing fills keeps the proposal from being applied.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub placeholders: BTreeMap<String, String>,
+    /// IAM Access Analyzer's checks as gates before any apply.
+    #[serde(default, skip_serializing_if = "ValidationSpec::is_off")]
+    pub validation: ValidationSpec,
     /// How far back IAM's last-accessed data counts: an action IAM saw used this recently
     /// that the CloudTrail window did not see is kept ("seen by IAM, not in the window").
     #[serde(default = "default_last_accessed_window")]
@@ -158,6 +161,25 @@ pub struct CloudTrailSource {
     /// its placeholders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_analyzer: Option<AccessAnalyzerSource>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationSpec {
+    /// Run ValidatePolicy, CheckNoNewAccess (against the role's policies) and
+    /// CheckAccessNotGranted (`forbid`) on every proposal; any of them failing blocks its apply.
+    #[serde(default)]
+    pub access_analyzer: bool,
+    /// ValidatePolicy issue codes (`PASS_ROLE_WITH_STAR_IN_RESOURCE`) that do not block; other
+    /// ERROR and SECURITY_WARNING findings do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+}
+
+impl ValidationSpec {
+    fn is_off(&self) -> bool {
+        *self == ValidationSpec::default()
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -347,6 +369,42 @@ pub struct Proposal {
     /// left out of the policy, and while any remain it is never applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unresolved_placeholders: Vec<Unresolved>,
+    /// Access Analyzer's verdicts on this proposal (`spec.validation.accessAnalyzer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Validation {
+    /// ValidatePolicy's findings, most severe first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<ValidationFinding>,
+    /// CheckNoNewAccess: the proposal against the role's policies when it was generated.
+    pub no_new_access: CheckResult,
+    /// CheckAccessNotGranted for `spec.forbid`; none when nothing is forbidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_not_granted: Option<CheckResult>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationFinding {
+    /// ERROR, SECURITY_WARNING, WARNING or SUGGESTION.
+    pub severity: String,
+    pub code: String,
+    pub message: String,
+    /// JSON paths with line and column, prefixed by the document's index when there are several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckResult {
+    pub passed: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

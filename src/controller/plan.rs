@@ -16,7 +16,7 @@
 use super::crd::{
     Analysis, Applied, Approval, AttachedPolicies, Backup, Condition, DeletionPolicy, DriftAction,
     GenerationJob, InlinePolicies, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode,
-    Proposal,
+    Proposal, Validation, ValidationSpec,
 };
 use crate::generate::analyzer::Unresolved;
 use crate::generate::{Generated, SeenByIam};
@@ -123,6 +123,8 @@ pub struct AnalysisResult {
     pub seen_by_iam: Vec<SeenByIam>,
     /// Access Analyzer placeholders nothing filled (left out of `generated`).
     pub unresolved: Vec<Unresolved>,
+    /// Access Analyzer's checks of the generated documents, when the spec asks for them.
+    pub validation: Option<Validation>,
 }
 
 /// One IAM (or ConfigMap) write, applied by the shell in the order given.
@@ -538,6 +540,7 @@ fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
         adds: proposed.difference(&granted).count() as u64,
         seen_by_iam: result.seen_by_iam.clone(),
         unresolved_placeholders: result.unresolved.clone(),
+        validation: result.validation.clone(),
     }
 }
 
@@ -918,6 +921,13 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
                         "the proposal grants nothing; iam-tailor does not strip a role of all access",
                     );
                 } else {
+                    // Access Analyzer's verdicts, when asked for, block even an approved
+                    // revision.
+                    let gated = if spec.validation.access_analyzer {
+                        gate(p, &spec.validation)
+                    } else {
+                        Ok(())
+                    };
                     match grants_no_new_access(docs, &live.documents()) {
                         Proof::CannotProve(reasons) => {
                             let message = format!(
@@ -930,6 +940,19 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
                             problem = Some(("NotProvablyNarrower", message));
                             // Nothing is written while a proposal cannot be proven safe.
                             may_revert = false;
+                        }
+                        Proof::Proven if gated.is_err() => {
+                            let (reason, message) = gated.clone().expect_err("the guard");
+                            let before = observed
+                                .previous
+                                .conditions
+                                .iter()
+                                .find(|c| c.type_ == "Approved");
+                            if before.is_none_or(|c| c.reason != reason) {
+                                b.event(EventType::Warning, reason, message.clone());
+                            }
+                            b.set("Approved", FALSE, reason, message.clone());
+                            problem = Some((reason, message));
                         }
                         Proof::Proven => {
                             let approved = match spec.approval {
@@ -1066,6 +1089,61 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     ))
 }
 
+/// Access Analyzer's verdicts on `proposal` as a gate: the first that blocks, as a condition
+/// reason and message.
+fn gate(proposal: &Proposal, spec: &ValidationSpec) -> Result<(), (&'static str, String)> {
+    let revision = &proposal.revision;
+    let Some(validation) = &proposal.validation else {
+        return Err((
+            "AwaitingValidation",
+            format!("{revision} has not been through Access Analyzer's checks yet"),
+        ));
+    };
+    let blocking: Vec<String> = validation
+        .findings
+        .iter()
+        .filter(|f| matches!(f.severity.as_str(), "ERROR" | "SECURITY_WARNING"))
+        .filter(|f| !spec.allow.contains(&f.code))
+        .map(|f| {
+            format!(
+                "{} {} at {}: {}",
+                f.severity,
+                f.code,
+                f.locations.join(", "),
+                f.message
+            )
+        })
+        .collect();
+    if !blocking.is_empty() {
+        return Err((
+            "ValidationFindings",
+            format!(
+                "Access Analyzer's ValidatePolicy on {revision}: {} (list a code in spec.validation.allow to accept it)",
+                blocking.join("; ")
+            ),
+        ));
+    }
+    if !validation.no_new_access.passed {
+        return Err((
+            "AccessAnalyzerDisagrees",
+            format!(
+                "iam-tailor proved {revision} grants nothing the role lacks, but Access Analyzer's CheckNoNewAccess fails it: {}",
+                validation.no_new_access.reasons.join("; ")
+            ),
+        ));
+    }
+    if let Some(check) = validation.access_not_granted.as_ref().filter(|c| !c.passed) {
+        return Err((
+            "ForbiddenAccessGranted",
+            format!(
+                "Access Analyzer's CheckAccessNotGranted finds spec.forbid access in {revision}: {}",
+                check.reasons.join("; ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Seconds from `now` (RFC 3339) to the next 00:00 UTC, when Access Analyzer's daily quota
 /// starts again; an hour if `now` does not parse.
 fn seconds_to_utc_midnight(now: &str) -> u64 {
@@ -1091,6 +1169,7 @@ pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
         "lastAccessedWindow": spec.last_accessed_window,
         "keep": spec.keep,
         "forbid": spec.forbid,
+        "validation": spec.validation,
         "proposes": spec.mode != Mode::Observe,
     });
     crate::policy::canonical::sha256_revision(&inputs.to_string())

@@ -3,8 +3,9 @@
 //! → record Events. Everything that decides lives in `plan`; this file only moves data.
 
 use super::crd::{
-    AccessAnalyzerSource, Analysis, GenerationJob, LastAccessedReport, LeastPrivilegeRole,
-    LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, REPORT_LIMIT,
+    AccessAnalyzerSource, Analysis, CheckResult, GenerationJob, LastAccessedReport,
+    LeastPrivilegeRole, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode, REPORT_LIMIT,
+    Validation, ValidationFinding,
 };
 use super::plan::{
     self, AnalysisResult, BackupSnapshot, EventType, Generation, LiveRole, Observed, Operation,
@@ -25,7 +26,9 @@ use crate::generate::{
     GenerateError, GenerateOptions, Keep, LastAccessed, NotUsedSince, generate, not_recently_used,
     seen_not_in_window, services_seen_without_action_data,
 };
+use crate::policy::Policy;
 use crate::policy::analysis::allowed_actions;
+use crate::policy::lint::PolicyType;
 use crate::policy::values::Instant;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
@@ -401,7 +404,14 @@ async fn observe_plan_apply(
                 }
             }
         };
-        let result = analyze(lpr, &iam, live, now_text, now, usage, unresolved).await?;
+        let mut result = analyze(lpr, &iam, live, now_text, now, usage, unresolved).await?;
+        if spec.validation.access_analyzer
+            && spec.mode != Mode::Observe
+            && !result.generated.policies.is_empty()
+        {
+            result.validation =
+                Some(check_proposal(ctx, spec, live, &result.generated.policies).await?);
+        }
         ctx.metrics.scan_duration(started.elapsed().as_secs_f64());
         let key = key(lpr);
         ctx.metrics
@@ -716,7 +726,80 @@ async fn analyze(
         generated,
         seen_by_iam,
         unresolved,
+        validation: None,
     })
+}
+
+/// Access Analyzer's checks of a proposal: ValidatePolicy on each document, CheckNoNewAccess
+/// against the role's policies, CheckAccessNotGranted for `forbid`.
+async fn check_proposal(
+    ctx: &Context,
+    spec: &LeastPrivilegeRoleSpec,
+    live: &LiveRole,
+    documents: &[Policy],
+) -> Result<Validation, Error> {
+    let analyzer = ctx.aws.analyzer(spec).await;
+    let mut findings = Vec::new();
+    for (i, document) in documents.iter().enumerate() {
+        let found = access_analyzer::validate_policy(
+            &analyzer,
+            &document.canonical_json(),
+            PolicyType::Identity,
+        )
+        .await
+        .map_err(Error::Analyzer)?;
+        for f in found {
+            let locations = if documents.len() > 1 {
+                f.locations
+                    .iter()
+                    .map(|l| format!("document {i}: {l}"))
+                    .collect()
+            } else {
+                f.locations
+            };
+            findings.push(ValidationFinding {
+                severity: f.severity.to_string(),
+                code: f.code,
+                message: f.message,
+                locations,
+            });
+        }
+    }
+    let proposal = one_document(documents);
+    let existing = one_document(&live.documents());
+    let result = |v: access_analyzer::Verdict| CheckResult {
+        passed: v.passed,
+        reasons: v.reasons,
+    };
+    let no_new_access = access_analyzer::check_no_new_access(&analyzer, &proposal, &existing)
+        .await
+        .map_err(Error::Analyzer)?;
+    let access_not_granted = if spec.forbid.is_empty() {
+        None
+    } else {
+        let verdict = access_analyzer::check_access_not_granted(&analyzer, &proposal, &spec.forbid)
+            .await
+            .map_err(Error::Analyzer)?;
+        Some(result(verdict))
+    };
+    Ok(Validation {
+        findings,
+        no_new_access: result(no_new_access),
+        access_not_granted,
+    })
+}
+
+/// Several documents as one, for checks that take a single policy: all their statements.
+fn one_document(documents: &[Policy]) -> String {
+    let statements: Vec<serde_json::Value> = documents
+        .iter()
+        .flat_map(|d| {
+            let value: serde_json::Value =
+                serde_json::from_str(&d.canonical_json()).expect("canonical JSON parses");
+            value["Statement"].as_array().cloned().unwrap_or_default()
+        })
+        .collect();
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
 }
 
 /// The catalog spelling of every action the trail saw used.

@@ -79,6 +79,7 @@ fn analysis(policies: Vec<Policy>) -> AnalysisResult {
         },
         seen_by_iam: Vec::new(),
         unresolved: Vec::new(),
+        validation: None,
     }
 }
 
@@ -1094,4 +1095,106 @@ fn access_analyzer_sources_are_checked() {
     s.window = "90d".to_string();
     s.cloud_trail.access_analyzer.as_mut().unwrap().all_regions = true;
     assert_eq!(validate(&s), Ok(()));
+}
+
+fn validated(findings: Vec<(&str, &str)>, no_new: bool, not_granted: Option<bool>) -> Validation {
+    use crate::controller::crd::{CheckResult, ValidationFinding};
+    Validation {
+        findings: findings
+            .into_iter()
+            .map(|(severity, code)| ValidationFinding {
+                severity: severity.to_string(),
+                code: code.to_string(),
+                message: "m".to_string(),
+                locations: vec!["Statement[0].Resource (1:2)".to_string()],
+            })
+            .collect(),
+        no_new_access: CheckResult {
+            passed: no_new,
+            reasons: vec!["New access in the statement with index: 0.".to_string()],
+        },
+        access_not_granted: not_granted.map(|passed| CheckResult {
+            passed,
+            reasons: vec!["iam:PassRole".to_string()],
+        }),
+    }
+}
+
+#[test]
+fn access_analyzer_gates_block_an_approved_apply() {
+    let mut s = spec(Mode::Enforce, Approval::Automatic);
+    s.validation.access_analyzer = true;
+    let run = |s: &LeastPrivilegeRoleSpec, validation: Option<Validation>| {
+        let mut result = analysis(vec![get_orders()]);
+        result.validation = validation;
+        plan(
+            s,
+            &observed(Default::default(), original_role(), Some(result)),
+        )
+    };
+    let cases = [
+        (None, "AwaitingValidation"),
+        (
+            Some(validated(
+                vec![("SECURITY_WARNING", "PASS_ROLE_WITH_STAR_IN_RESOURCE")],
+                true,
+                None,
+            )),
+            "ValidationFindings",
+        ),
+        (
+            Some(validated(vec![("WARNING", "MISSING_VERSION")], false, None)),
+            "AccessAnalyzerDisagrees",
+        ),
+        (
+            Some(validated(vec![], true, Some(false))),
+            "ForbiddenAccessGranted",
+        ),
+    ];
+    for (validation, reason) in cases {
+        let p = run(&s, validation);
+        assert!(p.operations.is_empty(), "{reason}: {:#?}", p.operations);
+        assert_condition(&p, "Approved", FALSE, reason);
+        assert_condition(&p, "Ready", FALSE, reason);
+        assert!(
+            p.events
+                .iter()
+                .any(|e| e.reason == reason && e.type_ == EventType::Warning),
+            "{reason}: {:?}",
+            p.events
+        );
+    }
+    let p = run(
+        &s,
+        Some(validated(
+            vec![("SECURITY_WARNING", "PASS_ROLE_WITH_STAR_IN_RESOURCE")],
+            true,
+            None,
+        )),
+    );
+    let message = condition(&p, "Approved").message.clone().unwrap();
+    assert!(
+        message.contains(
+            "SECURITY_WARNING PASS_ROLE_WITH_STAR_IN_RESOURCE at Statement[0].Resource (1:2)"
+        ),
+        "{message}"
+    );
+    // An allowed code, warnings and passing checks: applied.
+    s.validation.allow = vec!["PASS_ROLE_WITH_STAR_IN_RESOURCE".to_string()];
+    let p = run(
+        &s,
+        Some(validated(
+            vec![
+                ("SECURITY_WARNING", "PASS_ROLE_WITH_STAR_IN_RESOURCE"),
+                ("WARNING", "W"),
+            ],
+            true,
+            Some(true),
+        )),
+    );
+    assert_condition(&p, "Approved", TRUE, "Approved");
+    assert!(!p.operations.is_empty());
+    // Without spec.validation the verdicts are not consulted.
+    let p = run(&spec(Mode::Enforce, Approval::Automatic), None);
+    assert_condition(&p, "Approved", TRUE, "Approved");
 }

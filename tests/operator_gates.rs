@@ -1,0 +1,180 @@
+//! Access Analyzer's checks as gates before an apply, end to end: the `iam-tailor controller`
+//! binary against a real kube-apiserver and moto, Access Analyzer played by its test double
+//! (its verdicts are canned: the double never analyses a policy). With
+//! `spec.validation.accessAnalyzer`, each gate in turn blocks an Automatic apply — a
+//! SECURITY_WARNING finding, a CheckNoNewAccess that disagrees with iam-tailor's own proof, a
+//! CheckAccessNotGranted failure for `forbid` — until all pass and the role is narrowed.
+
+mod access_analyzer_double;
+mod control_plane;
+mod moto;
+mod operator_env;
+
+use access_analyzer_double::{AccessAnalyzerDouble, Check, finding};
+use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use operator_env::{
+    ADMIN, NS, Operator, apply_crds, broad_role, condition, create_namespace, events, lpr,
+    put_trail, read, reasons, wait_for,
+};
+use std::time::Duration;
+
+fn approved_reason(s: &LeastPrivilegeRoleStatus) -> Option<&str> {
+    condition(s, "Approved").map(|(_, reason)| reason)
+}
+
+#[tokio::test]
+async fn each_access_analyzer_gate_blocks_an_apply() {
+    let server = control_plane::ControlPlane::start();
+    let aws = moto::Moto::start();
+    let kube = server.client().await;
+    let aws_iam = aws.iam();
+    let dir = tempfile::tempdir().unwrap();
+    apply_crds(&kube).await;
+    create_namespace(&kube, NS).await;
+    broad_role(&aws_iam, "app").await;
+    put_trail(&aws.s3()).await;
+    let double = AccessAnalyzerDouble::start();
+    double.set_findings(vec![finding(
+        "SECURITY_WARNING",
+        "PASS_ROLE_WITH_STAR_IN_RESOURCE",
+        "Using the iam:PassRole action with wildcards (*) in the resource can be overly permissive.",
+        &["Statement", "0", "Resource"],
+        (1, 120, 120),
+        (1, 123, 123),
+    )]);
+    let operator = Operator::start(
+        &server.kubeconfig,
+        &aws.endpoint,
+        dir.path(),
+        &[],
+        &[("AWS_ENDPOINT_URL_ACCESSANALYZER", &double.endpoint)],
+    );
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    roles
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "app",
+                "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  forbid: [\"iam:*\"]\n  \
+                 validation: {accessAnalyzer: true}\n",
+            ),
+        )
+        .await
+        .unwrap();
+    let untouched = || async {
+        let live = read(&aws_iam, "app").await;
+        assert!(
+            live.attached.iter().any(|a| a.arn == ADMIN),
+            "nothing applied: {live:#?}"
+        );
+    };
+    // Each step changes what Access Analyzer answers, then the spec (so the proposal is
+    // generated and checked again).
+    let recheck = |spec: serde_json::Value| {
+        let roles = roles.clone();
+        async move {
+            roles
+                .patch(
+                    "app",
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({ "spec": spec })),
+                )
+                .await
+                .unwrap();
+        }
+    };
+
+    // ValidatePolicy: a SECURITY_WARNING blocks, and is shown in status.
+    let app = wait_for(&roles, "app", &operator, "the findings gate", |s| {
+        approved_reason(s) == Some("ValidationFindings")
+    })
+    .await;
+    let validation = app.proposal.as_ref().unwrap().validation.clone().unwrap();
+    assert_eq!(
+        validation.findings[0].code,
+        "PASS_ROLE_WITH_STAR_IN_RESOURCE"
+    );
+    assert_eq!(
+        validation.findings[0].locations,
+        ["Statement[0].Resource (1:120)"]
+    );
+    assert!(validation.no_new_access.passed);
+    assert!(validation.access_not_granted.as_ref().unwrap().passed);
+    assert_eq!(
+        condition(&app, "Ready"),
+        Some(("False", "ValidationFindings"))
+    );
+    let sent: Vec<String> = double.requests().iter().map(|r| r.path.clone()).collect();
+    for path in [
+        "/policy/validation",
+        "/policy/check-no-new-access",
+        "/policy/check-access-not-granted",
+    ] {
+        assert!(
+            sent.iter().any(|p| p == path),
+            "{path} not called: {sent:?}"
+        );
+    }
+    let forbidden = double
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/policy/check-access-not-granted")
+        .unwrap();
+    assert_eq!(forbidden.body["access"][0]["actions"][0], "iam:*");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    untouched().await;
+
+    // Allowing that code: CheckNoNewAccess now disagrees with iam-tailor's own proof.
+    double.set_no_new_access(Check::Fail(vec![(
+        "New access in the statement with index: 0.".into(),
+        0,
+    )]));
+    recheck(serde_json::json!({"validation": {"allow": ["PASS_ROLE_WITH_STAR_IN_RESOURCE"]}}))
+        .await;
+    let app = wait_for(&roles, "app", &operator, "the disagreement", |s| {
+        approved_reason(s) == Some("AccessAnalyzerDisagrees")
+    })
+    .await;
+    let message = condition_message(&app, "Approved");
+    assert!(
+        message.contains("New access in the statement with index: 0."),
+        "{message}"
+    );
+    assert!(reasons(&events(&kube, NS, "app").await).contains("AccessAnalyzerDisagrees"));
+    untouched().await;
+
+    // CheckAccessNotGranted finds forbidden access.
+    double.set_no_new_access(Check::Pass);
+    double.set_access_not_granted(Check::Fail(vec![(
+        "One or more of the listed actions or resources in the statement with index: 1.".into(),
+        1,
+    )]));
+    recheck(serde_json::json!({"window": "89d"})).await;
+    wait_for(&roles, "app", &operator, "the forbid gate", |s| {
+        approved_reason(s) == Some("ForbiddenAccessGranted")
+    })
+    .await;
+    untouched().await;
+
+    // Every gate passes: applied.
+    double.set_access_not_granted(Check::Pass);
+    recheck(serde_json::json!({"window": "88d"})).await;
+    wait_for(&roles, "app", &operator, "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let live = read(&aws_iam, "app").await;
+    let attached: Vec<&str> = live.attached.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(attached, ["iam-tailor-app"]);
+}
+
+fn condition_message(status: &LeastPrivilegeRoleStatus, type_: &str) -> String {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default()
+}
