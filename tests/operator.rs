@@ -16,7 +16,8 @@ use k8s_openapi::api::events::v1::Event;
 use kube::runtime::{WatchStreamExt, watcher};
 use operator_env::story::{Enforced, Story, broad_roles_and_trail};
 use operator_env::{
-    ACCOUNT, APP_USES, NS, Operator, apply_crds, condition, create_namespace, events, read, reasons,
+    ACCOUNT, APP_USES, NS, Operator, apply_crds, condition, condition_message, create_namespace,
+    events, read, reasons,
 };
 use std::time::{Duration, Instant};
 
@@ -162,12 +163,7 @@ async fn operator_story() {
         .await
         .unwrap_or_else(|_| panic!("no Drifted=True; log:\n{}", operator.log_tail()))
         .unwrap();
-    let message = drifted
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Drifted")
-        .and_then(|c| c.message.clone())
-        .unwrap_or_default();
+    let message = condition_message(&drifted, "Drifted");
     assert!(
         message.contains("AdministratorAccess attached out of band"),
         "{message}"

@@ -16,8 +16,8 @@ use iam_tailor::policy::analysis::{Proof, grants_no_new_access};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use operator_env::{
-    NS, Operator, apply_crds, broad_role, condition, create_namespace, events, lpr, put_trail,
-    read, reasons, sample, wait_for,
+    NS, Operator, apply_crds, broad_role, condition, condition_message, create_namespace, events,
+    lpr, put_trail, read, reasons, sample, wait_for,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -453,12 +453,7 @@ async fn a_throttled_detach_leaves_the_role_no_wider_and_the_next_reconcile_fini
         drifted.is_none_or(|(s, _)| s != "False"),
         "not claimed in sync: {drifted:?}"
     );
-    let message = failing
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .and_then(|c| c.message.clone())
-        .unwrap_or_default();
+    let message = condition_message(&failing, "Ready");
     assert!(
         message.contains("DetachRolePolicy") && message.contains("throttled"),
         "{message}"

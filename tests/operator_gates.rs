@@ -14,8 +14,8 @@ use access_analyzer_double::{AccessAnalyzerDouble, Check, finding};
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
-    ADMIN, NS, Operator, apply_crds, broad_role, condition, create_namespace, events, lpr,
-    put_trail, read, reasons, wait_for,
+    ADMIN, NS, Operator, apply_crds, broad_role, condition, condition_message, create_namespace,
+    events, lpr, put_trail, read, reasons, wait_for,
 };
 use std::time::Duration;
 
@@ -168,13 +168,4 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
     let live = read(&aws_iam, "app").await;
     let attached: Vec<&str> = live.attached.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(attached, ["iam-tailor-app"]);
-}
-
-fn condition_message(status: &LeastPrivilegeRoleStatus, type_: &str) -> String {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .and_then(|c| c.message.clone())
-        .unwrap_or_default()
 }

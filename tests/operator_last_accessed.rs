@@ -17,7 +17,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::iam_double::{service, tracked};
 use operator_env::{
     ACCOUNT, IamLastAccessedDouble, NS, Operator, apply_crds, broad_role, condition,
-    create_namespace, events, lpr, put_trail, reasons, wait_for,
+    condition_message, create_namespace, events, lpr, put_trail, reasons, wait_for,
 };
 use std::collections::BTreeSet;
 
@@ -169,12 +169,7 @@ async fn last_accessed_data_keeps_a_rare_permission_and_its_failure_stops_the_an
     })
     .await;
     assert!(worker.proposal.is_none() && worker.analysis.is_none());
-    let message = worker
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .and_then(|c| c.message.clone())
-        .unwrap_or_default();
+    let message = condition_message(&worker, "Ready");
     assert!(
         message.contains("ServiceFailure: the report could not be built"),
         "{message}"

@@ -21,6 +21,11 @@
 //! works from sync and async tests alike, and stops when dropped.
 #![allow(dead_code)]
 
+// Each double stands alone, and a test may use both: each has its own copy.
+#[allow(clippy::duplicate_mod)]
+#[path = "../double_server/mod.rs"]
+mod double_server;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -32,6 +37,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use double_server::Serving;
 use serde_json::{Value, json};
 
 /// An error StartPolicyGeneration answers instead of a job id, as AWS encodes it.
@@ -88,8 +94,7 @@ pub struct AccessAnalyzerDouble {
     /// `http://127.0.0.1:PORT`, for `endpoint_url` / `AWS_ENDPOINT_URL_ACCESSANALYZER`.
     pub endpoint: String,
     state: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Serving,
 }
 
 /// A generated policy like Access Analyzer's: action-level statements with resource
@@ -111,41 +116,24 @@ impl AccessAnalyzerDouble {
             next_job: 0,
             requests: Vec::new(),
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let app = Router::new()
-            .route("/policy/generation", put(start_policy_generation))
-            .route("/policy/generation/{job_id}", get(get_generated_policy))
-            .route("/policy/validation", post(validate_policy))
-            .route("/policy/check-no-new-access", post(check_no_new_access))
-            .route(
-                "/policy/check-access-not-granted",
-                post(check_access_not_granted),
-            )
-            .fallback(unknown_route)
-            .with_state(state.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
+        let routes = state.clone();
+        let server = Serving::start(move || {
+            Router::new()
+                .route("/policy/generation", put(start_policy_generation))
+                .route("/policy/generation/{job_id}", get(get_generated_policy))
+                .route("/policy/validation", post(validate_policy))
+                .route("/policy/check-no-new-access", post(check_no_new_access))
+                .route(
+                    "/policy/check-access-not-granted",
+                    post(check_access_not_granted),
+                )
+                .fallback(unknown_route)
+                .with_state(routes)
         });
         AccessAnalyzerDouble {
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: server.endpoint.clone(),
             state,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -191,17 +179,6 @@ impl AccessAnalyzerDouble {
         let mut ids: Vec<String> = self.with(|s| s.jobs.keys().cloned().collect());
         ids.sort();
         ids
-    }
-}
-
-impl Drop for AccessAnalyzerDouble {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -22,6 +22,11 @@
 //! dropped.
 #![allow(dead_code)]
 
+// Each double stands alone, and a test may use both: each has its own copy.
+#[allow(clippy::duplicate_mod)]
+#[path = "../double_server/mod.rs"]
+mod double_server;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +36,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use double_server::Serving;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -149,8 +155,7 @@ pub struct IamLastAccessedDouble {
     /// `http://127.0.0.1:PORT`, for `endpoint_url` / `AWS_ENDPOINT_URL_IAM`.
     pub endpoint: String,
     inner: Arc<Mutex<Inner>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Serving,
 }
 
 impl IamLastAccessedDouble {
@@ -168,36 +173,18 @@ impl IamLastAccessedDouble {
             next_id: 0,
             requests: Vec::new(),
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state_inner = inner.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let state = Shared {
-                    inner: state_inner,
-                    client: Client::builder(TokioExecutor::new()).build_http(),
-                };
-                let app = Router::new().fallback(handle).with_state(state);
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
+        let server = Serving::start(move || {
+            let state = Shared {
+                inner: state_inner,
+                client: Client::builder(TokioExecutor::new()).build_http(),
+            };
+            Router::new().fallback(handle).with_state(state)
         });
         IamLastAccessedDouble {
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: server.endpoint.clone(),
             inner,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -243,17 +230,6 @@ impl IamLastAccessedDouble {
     /// The `Action`s received so far, in order.
     pub fn actions(&self) -> Vec<String> {
         self.requests().into_iter().map(|r| r.action).collect()
-    }
-}
-
-impl Drop for IamLastAccessedDouble {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -491,6 +491,17 @@ pub fn condition<'a>(
         .map(|c| (c.status.as_str(), c.reason.as_str()))
 }
 
+/// The condition's message; empty when it has none.
+#[allow(dead_code)] // not every test reads messages
+pub fn condition_message(status: &LeastPrivilegeRoleStatus, type_: &str) -> String {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
 /// Polls `name` until `done` holds for its status (90 s at most).
 pub async fn wait_for(
     api: &Api<LeastPrivilegeRole>,
