@@ -177,7 +177,10 @@ impl Aws {
             limiter: RateLimiter::per_second(calls_per_second).map(Arc::new),
             assumed: Default::default(),
             analyzer_poll_secs,
-            generation_turns: Default::default(),
+            // Waiting resources ask every poll; a few missed polls lose the place.
+            generation_turns: Mutex::new(AccountQueue::new(Duration::from_secs(
+                (analyzer_poll_secs * 10).max(300),
+            ))),
             quota_until: Default::default(),
         }
     }
@@ -507,13 +510,14 @@ async fn analyzer_turn(
     let account = live.arn.split(':').nth(4).unwrap_or_default().to_string();
     let (namespace, name) = key(lpr);
     let key = format!("{namespace}/{name}");
+    let asked = std::time::Instant::now();
     let job = previous
         .generation_job
         .clone()
         .filter(|job| job.inputs == inputs);
     if let Some(job) = job {
         if job.failure.is_none() {
-            ctx.aws.turns().resume(&account, &key);
+            ctx.aws.turns().resume(&account, &key, asked);
             let state = access_analyzer::get_generated_policy(&analyzer, &job.job_id)
                 .await
                 .map_err(Error::Analyzer)?;
@@ -554,7 +558,7 @@ async fn analyzer_turn(
             ),
         }));
     }
-    if let Err(ahead) = ctx.aws.turns().try_start(&account, &key) {
+    if let Err(ahead) = ctx.aws.turns().try_start(&account, &key, asked) {
         return Ok(Turn::Pending(Generation::Queued {
             message: format!(
                 "{ahead} other resource(s) of account {account} have their Access Analyzer job first"
@@ -580,7 +584,7 @@ async fn analyzer_turn(
             failure: None,
         }))),
         Err(AnalyzerError::Conflict { message, .. }) => {
-            ctx.aws.turns().refused(&account, &key);
+            ctx.aws.turns().refused(&account, &key, asked);
             Ok(Turn::Pending(Generation::Queued {
                 message: format!(
                     "another policy generation job runs in account {account}: {message}"
@@ -598,7 +602,7 @@ async fn analyzer_turn(
             Ok(Turn::Pending(Generation::QuotaExceeded { message }))
         }
         Err(error) => {
-            ctx.aws.turns().refused(&account, &key);
+            ctx.aws.turns().refused(&account, &key, asked);
             Err(Error::Analyzer(error))
         }
     }
