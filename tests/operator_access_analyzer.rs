@@ -17,11 +17,10 @@ use iam_tailor::controller::LeastPrivilegeRole;
 use iam_tailor::policy::analysis::allowed_actions;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
-    ACCOUNT, ADMIN, APP_USES, NS, Operator, apply_crds, broad_role, condition, create_namespace,
-    events, lpr, put_trail, read, reasons, wait_for,
+    ACCOUNT, ADMIN, APP_USES, Cluster, NS, Operator, broad_role, condition, events, lpr, put_trail,
+    read, reasons, wait_for,
 };
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:123456789012:trail/org";
@@ -48,11 +47,8 @@ fn spec(role: &str, mode: &str, s3: bool) -> String {
     )
 }
 
-fn start_operator(kubeconfig: &Path, aws: &str, dir: &Path, aa: &str) -> Operator {
-    Operator::start(
-        kubeconfig,
-        aws,
-        dir,
+fn start_operator(cluster: &Cluster, aa: &str) -> Operator {
+    cluster.operator(
         &["--access-analyzer-poll-seconds", "1"],
         &[("AWS_ENDPOINT_URL_ACCESSANALYZER", aa)],
     )
@@ -75,13 +71,9 @@ fn granted(live: &iam_tailor::controller::plan::LiveRole) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn access_analyzer_engine_story() {
-    let server = control_plane::ControlPlane::start();
-    let aws = moto::Moto::start();
-    let kube = server.client().await;
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
     let aws_iam = aws.iam();
-    let dir = tempfile::tempdir().unwrap();
-    apply_crds(&kube).await;
-    create_namespace(&kube, NS).await;
     for role in ["app", "worker", "viewer"] {
         broad_role(&aws_iam, role).await;
     }
@@ -89,12 +81,7 @@ async fn access_analyzer_engine_story() {
     let double = AccessAnalyzerDouble::start();
     double.set_in_progress_polls(2);
     double.set_generated_policy(APP_GENERATED);
-    let mut operator = start_operator(
-        &server.kubeconfig,
-        &aws.endpoint,
-        dir.path(),
-        &double.endpoint,
-    );
+    let mut operator = start_operator(&cluster, &double.endpoint);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     let create = |name: &str, spec: String| {
         let roles = roles.clone();
@@ -159,12 +146,7 @@ async fn access_analyzer_engine_story() {
     drop(operator);
     double.set_in_progress_polls(2);
     let polls_before = double.requests().len();
-    operator = start_operator(
-        &server.kubeconfig,
-        &aws.endpoint,
-        dir.path(),
-        &double.endpoint,
-    );
+    operator = start_operator(&cluster, &double.endpoint);
     let worker = wait_for(&roles, "worker", &operator, "the job's result", |s| {
         s.proposal.is_some()
     })

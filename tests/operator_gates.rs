@@ -14,8 +14,8 @@ use access_analyzer_double::{AccessAnalyzerDouble, Check, finding};
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
-    ADMIN, NS, Operator, apply_crds, broad_role, condition, condition_message, create_namespace,
-    events, lpr, put_trail, read, reasons, wait_for,
+    ADMIN, Cluster, NS, broad_role, condition, condition_message, events, lpr, put_trail, read,
+    reasons, wait_for,
 };
 use std::time::Duration;
 
@@ -25,13 +25,9 @@ fn approved_reason(s: &LeastPrivilegeRoleStatus) -> Option<&str> {
 
 #[tokio::test]
 async fn each_access_analyzer_gate_blocks_an_apply() {
-    let server = control_plane::ControlPlane::start();
-    let aws = moto::Moto::start();
-    let kube = server.client().await;
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
     let aws_iam = aws.iam();
-    let dir = tempfile::tempdir().unwrap();
-    apply_crds(&kube).await;
-    create_namespace(&kube, NS).await;
     broad_role(&aws_iam, "app").await;
     put_trail(&aws.s3()).await;
     let double = AccessAnalyzerDouble::start();
@@ -43,10 +39,7 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
         (1, 120, 120),
         (1, 123, 123),
     )]);
-    let operator = Operator::start(
-        &server.kubeconfig,
-        &aws.endpoint,
-        dir.path(),
+    let operator = cluster.operator(
         &[],
         &[("AWS_ENDPOINT_URL_ACCESSANALYZER", &double.endpoint)],
     );

@@ -16,8 +16,8 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::iam_double::{service, tracked};
 use operator_env::{
-    ACCOUNT, IamLastAccessedDouble, NS, Operator, apply_crds, broad_role, condition,
-    condition_message, create_namespace, events, lpr, put_trail, reasons, wait_for,
+    ACCOUNT, Cluster, IamLastAccessedDouble, NS, broad_role, condition, condition_message, events,
+    lpr, put_trail, reasons, wait_for,
 };
 use std::collections::BTreeSet;
 
@@ -43,12 +43,8 @@ fn proposed_actions(status: &LeastPrivilegeRoleStatus) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn last_accessed_data_keeps_a_rare_permission_and_its_failure_stops_the_analysis() {
-    let server = control_plane::ControlPlane::start();
-    let aws = moto::Moto::start();
-    let kube = server.client().await;
-    let dir = tempfile::tempdir().unwrap();
-    apply_crds(&kube).await;
-    create_namespace(&kube, NS).await;
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
     for role in ["app", "worker"] {
         broad_role(&aws.iam(), role).await;
     }
@@ -77,13 +73,7 @@ async fn last_accessed_data_keeps_a_rare_permission_and_its_failure_stops_the_an
         "ServiceFailure",
         "the report could not be built",
     );
-    let operator = Operator::start(
-        &server.kubeconfig,
-        &aws.endpoint,
-        dir.path(),
-        &[],
-        &[("AWS_ENDPOINT_URL_IAM", &double.endpoint)],
-    );
+    let operator = cluster.operator(&[], &[("AWS_ENDPOINT_URL_IAM", &double.endpoint)]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     for (name, role) in [("app", "app"), ("worker", "worker")] {
         let spec = format!(

@@ -49,6 +49,44 @@ pub const APP_USES: [&str; 7] = [
     "sqs:SendMessage",
 ];
 
+/// A real kube-apiserver and moto, the CRDs applied and namespace [`NS`] created, and a
+/// directory for operator logs: where an operator test starts.
+#[allow(dead_code)] // the chart and fault tests build their own surroundings
+pub struct Cluster {
+    pub server: crate::control_plane::ControlPlane,
+    pub aws: crate::moto::Moto,
+    pub kube: kube::Client,
+    pub dir: tempfile::TempDir,
+}
+
+#[allow(dead_code)]
+impl Cluster {
+    pub async fn start() -> Cluster {
+        let server = crate::control_plane::ControlPlane::start();
+        let aws = crate::moto::Moto::start();
+        let kube = server.client().await;
+        apply_crds(&kube).await;
+        create_namespace(&kube, NS).await;
+        Cluster {
+            server,
+            aws,
+            kube,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// [`Operator::start`] against this cluster.
+    pub fn operator(&self, args: &[&str], env: &[(&str, &str)]) -> Operator {
+        Operator::start(
+            &self.server.kubeconfig,
+            &self.aws.endpoint,
+            self.dir.path(),
+            args,
+            env,
+        )
+    }
+}
+
 /// The operator binary, stopped (only the process this started) when dropped.
 pub struct Operator {
     child: Child,
