@@ -8,3 +8,4 @@ pub mod cloudtrail;
 pub mod controller;
 pub mod generate;
 pub mod policy;
+pub mod role;

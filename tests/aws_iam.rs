@@ -114,7 +114,7 @@ async fn reads_and_writes_a_role() {
     let arn = format!("arn:aws:iam::{account}:policy/iam-tailor-web");
     let name = "iam-tailor-web";
     assert!(
-        iam::put_managed_policy(&api, name, &arn, &bucket_reader(0))
+        iam::put_managed_policy(&api, name, &arn, &bucket_reader(0), &live.role_id)
             .await
             .unwrap()
     );
@@ -123,7 +123,7 @@ async fn reads_and_writes_a_role() {
     let respelled = bucket_reader(0).replace(r#""s3:GetObject""#, r#"["S3:getobject"]"#);
     assert_ne!(respelled, bucket_reader(0));
     assert!(
-        !iam::put_managed_policy(&api, name, &arn, &respelled)
+        !iam::put_managed_policy(&api, name, &arn, &respelled, &live.role_id)
             .await
             .unwrap()
     );
@@ -133,7 +133,7 @@ async fn reads_and_writes_a_role() {
     for i in 1..=6 {
         let document = bucket_reader(i);
         assert!(
-            iam::put_managed_policy(&api, name, &arn, &document)
+            iam::put_managed_policy(&api, name, &arn, &document, &live.role_id)
                 .await
                 .unwrap(),
             "document {i}"
@@ -149,6 +149,8 @@ async fn reads_and_writes_a_role() {
         );
     }
 
+    let role_id = live.role_id.clone();
+    assert!(role_id.starts_with("AROA"), "{role_id}");
     let live = iam::read_role(&api, "web").await.unwrap();
     let ours = live.attached.iter().find(|a| a.arn == arn).unwrap();
     assert!(ours.managed_by_iam_tailor);
@@ -165,7 +167,9 @@ async fn reads_and_writes_a_role() {
     for _ in 0..2 {
         iam::detach(&api, "web", &arn).await.unwrap();
         iam::delete_inline(&api, "web", "s3-all").await.unwrap();
-        iam::delete_managed_policy(&api, &arn).await.unwrap();
+        iam::delete_managed_policy(&api, &arn, &role_id)
+            .await
+            .unwrap();
     }
     let live = iam::read_role(&api, "web").await.unwrap();
     assert!(live.inline.is_empty(), "{:?}", live.inline);
@@ -180,4 +184,91 @@ async fn reads_and_writes_a_role() {
         .await
         .unwrap_err();
     assert_eq!(gone.code(), Some("NoSuchEntity"), "{gone:?}");
+}
+
+/// A policy by the name iam-tailor would give, that it did not make for this role (someone
+/// else's, or iam-tailor's for another role): never given a version, never deleted, and not
+/// taken for iam-tailor's when read from the role.
+#[tokio::test]
+async fn policies_not_made_for_the_role_are_never_written() {
+    let server = moto::Moto::start();
+    let client = server.iam();
+    let api = iam::Iam::from(client.clone());
+    for role in ["web", "web-2"] {
+        client
+            .create_role()
+            .role_name(role)
+            .assume_role_policy_document(TRUST)
+            .send()
+            .await
+            .unwrap();
+    }
+    let web = iam::read_role(&api, "web").await.unwrap();
+    let web_2 = iam::read_role(&api, "web-2").await.unwrap();
+    let account = web.arn.split(':').nth(4).unwrap();
+    // Someone's own policy by iam-tailor's name for web.
+    let squatted = format!("arn:aws:iam::{account}:policy/iam-tailor-web");
+    client
+        .create_policy()
+        .policy_name("iam-tailor-web")
+        .policy_document(S3_ALL)
+        .send()
+        .await
+        .unwrap();
+    let refused = iam::put_managed_policy(
+        &api,
+        "iam-tailor-web",
+        &squatted,
+        &bucket_reader(1),
+        &web.role_id,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(IamError::NotOwned { .. })),
+        "{refused:?}"
+    );
+    let refused = iam::delete_managed_policy(&api, &squatted, &web.role_id).await;
+    assert!(
+        matches!(refused, Err(IamError::NotOwned { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(versions(&client, &squatted).await.0, ["v1"], "untouched");
+
+    // iam-tailor's policy for web-2 is not web's: not written for web, and not web's when
+    // attached to it.
+    let theirs = format!("arn:aws:iam::{account}:policy/iam-tailor-web-2");
+    assert!(
+        iam::put_managed_policy(
+            &api,
+            "iam-tailor-web-2",
+            &theirs,
+            &bucket_reader(2),
+            &web_2.role_id
+        )
+        .await
+        .unwrap()
+    );
+    let refused = iam::put_managed_policy(
+        &api,
+        "iam-tailor-web-2",
+        &theirs,
+        &bucket_reader(3),
+        &web.role_id,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(IamError::NotOwned { .. })),
+        "{refused:?}"
+    );
+    iam::attach(&api, "web", &theirs).await.unwrap();
+    iam::attach(&api, "web-2", &theirs).await.unwrap();
+    let on_web = iam::read_role(&api, "web").await.unwrap();
+    assert!(!on_web.attached[0].managed_by_iam_tailor, "{on_web:?}");
+    let on_web_2 = iam::read_role(&api, "web-2").await.unwrap();
+    assert!(on_web_2.attached[0].managed_by_iam_tailor, "{on_web_2:?}");
+    assert_eq!(
+        versions(&client, &theirs).await.0,
+        ["v1"],
+        "untouched by web's write"
+    );
 }

@@ -49,22 +49,18 @@ fn uses_not_forms(policy: &Policy) -> bool {
     })
 }
 
+/// Every policy is within itself, whatever its form (a role keeps documents as they are, and
+/// the state-by-state proof must accept that), and one more action is not.
 #[test]
 fn the_prover_is_reflexive_and_refuses_wider_candidates() {
-    let mut proven = 0;
-    for (name, doc) in managed_policies() {
-        let policy = Policy::parse(&doc).unwrap();
+    let mut not_forms = 0;
+    let policies = managed_policies();
+    for (name, doc) in &policies {
+        let policy = Policy::parse(doc).unwrap();
         let proof =
             grants_no_new_access(std::slice::from_ref(&policy), std::slice::from_ref(&policy));
-        if uses_not_forms(&policy) {
-            assert!(
-                !proof.is_proven(),
-                "{name}: NotAction/NotResource must not be proven"
-            );
-            continue;
-        }
         assert_eq!(proof, Proof::Proven, "{name} is within itself");
-        proven += 1;
+        not_forms += usize::from(uses_not_forms(&policy));
         // One more action on every resource is new access unless the policy already had `*`.
         let mut wider = policy.clone();
         wider.statements.push(
@@ -87,7 +83,11 @@ fn the_prover_is_reflexive_and_refuses_wider_candidates() {
             );
         }
     }
-    assert!(proven > 1500, "only {proven} policies were checked");
+    assert!(policies.len() > 1600, "only {} policies", policies.len());
+    assert!(
+        not_forms >= 8,
+        "only {not_forms} NotAction/NotResource policies"
+    );
 }
 
 /// What the evaluator allows, `allowed_actions` lists: it over-approximates, never misses.

@@ -62,7 +62,7 @@ fn starts(double: &AccessAnalyzerDouble) -> usize {
         .count()
 }
 
-fn granted(live: &iam_tailor::controller::plan::LiveRole) -> BTreeSet<String> {
+fn granted(live: &iam_tailor::role::LiveRole) -> BTreeSet<String> {
     allowed_actions(&live.documents())
         .into_iter()
         .map(|a| a.action)

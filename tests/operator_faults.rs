@@ -9,10 +9,10 @@ mod control_plane;
 mod moto;
 mod operator_env;
 
-use iam_tailor::controller::plan::LiveRole;
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use iam_tailor::policy::Policy;
 use iam_tailor::policy::analysis::{Proof, grants_no_new_access};
+use iam_tailor::role::LiveRole;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use operator_env::{

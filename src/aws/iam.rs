@@ -5,12 +5,12 @@
 //! deletes treat "already gone" as done, and [`put_managed_policy`] writes nothing when the
 //! default version already holds the document.
 //!
-//! [`Operation`]: crate::controller::plan::Operation
+//! [`Operation`]: crate::role::Operation
 
 use super::{Limited, RateLimiter};
-use crate::controller::plan::{AttachedPolicy, LiveRole};
 use crate::generate::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use crate::policy::Policy;
+use crate::role::{AttachedPolicy, LiveRole, is_aws_managed};
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
@@ -22,6 +22,9 @@ use std::time::Duration;
 
 /// The tag that marks a managed policy as iam-tailor's own (value `true`).
 pub const MANAGED_TAG_KEY: &str = "iam-tailor.dev/managed";
+/// The tag naming the RoleId of the one role an iam-tailor policy was made for: a policy is
+/// iam-tailor's for a role only with both tags, and it writes or deletes no other.
+pub const ROLE_ID_TAG_KEY: &str = "iam-tailor.dev/role-id";
 
 /// IAM keeps at most this many versions of a managed policy.
 const MAX_POLICY_VERSIONS: usize = 5;
@@ -51,6 +54,9 @@ pub enum IamError {
     /// A policy document that does not parse, read from IAM or given to write.
     #[error("{target}: policy document: {message}")]
     BadDocument { target: String, message: String },
+    /// A managed policy by the name iam-tailor would use that it did not make for this role.
+    #[error("{target}: not written: {message}")]
+    NotOwned { target: String, message: String },
 }
 
 impl IamError {
@@ -59,7 +65,9 @@ impl IamError {
         match self {
             IamError::Throttled { .. } => true,
             IamError::Api { retryable, .. } => *retryable,
-            IamError::NotFound { .. } | IamError::BadDocument { .. } => false,
+            IamError::NotFound { .. }
+            | IamError::BadDocument { .. }
+            | IamError::NotOwned { .. } => false,
         }
     }
 }
@@ -168,12 +176,6 @@ fn parse_document(target: &str, document: &str) -> Result<Policy, IamError> {
     })
 }
 
-/// AWS-managed policies live in the pseudo-account `aws` (`arn:aws:iam::aws:policy/…`, in
-/// every partition); iam-tailor never owns them.
-fn is_aws_managed(arn: &str) -> bool {
-    arn.split(':').nth(4) == Some("aws")
-}
-
 /// Reads a role's full permission state: inline and attached policies with their documents,
 /// and the permissions boundary. `NotFound` means the role does not exist.
 pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError> {
@@ -242,7 +244,7 @@ pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError>
         let (Some(arn), Some(name)) = (policy.policy_arn(), policy.policy_name()) else {
             continue;
         };
-        match read_attached(iam, arn, name).await {
+        match read_attached(iam, arn, name, role.role_id()).await {
             Ok(policy) => attached.push(policy),
             // Detached and deleted since the listing.
             Err(IamError::NotFound { .. }) => {}
@@ -253,6 +255,7 @@ pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError>
     Ok(LiveRole {
         name: role.role_name().to_string(),
         arn: role.arn().to_string(),
+        role_id: role.role_id().to_string(),
         inline,
         attached,
         permissions_boundary: role
@@ -262,29 +265,51 @@ pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError>
     })
 }
 
-/// A managed policy's default version and whether iam-tailor made it.
-async fn read_attached(iam: &Iam, arn: &str, name: &str) -> Result<AttachedPolicy, IamError> {
-    let target = format!("policy {arn}");
+/// A managed policy's default version and whether iam-tailor made it for the role `role_id`.
+async fn read_attached(
+    iam: &Iam,
+    arn: &str,
+    name: &str,
+    role_id: &str,
+) -> Result<AttachedPolicy, IamError> {
     let (_, document) = default_document(iam, arn).await?;
-    let managed_by_iam_tailor = !is_aws_managed(arn)
-        && iam
-            .call()
-            .await
-            .list_policy_tags()
-            .policy_arn(arn)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_error("ListPolicyTags", &target, e))?
-            .iter()
-            .any(|tag| tag.key() == MANAGED_TAG_KEY && tag.value() == "true");
+    let managed_by_iam_tailor = !is_aws_managed(arn) && owned_by(iam, arn, role_id).await?;
     Ok(AttachedPolicy {
         arn: arn.to_string(),
         name: name.to_string(),
         document,
         managed_by_iam_tailor,
+    })
+}
+
+/// Whether the customer-managed policy `arn` carries both of iam-tailor's tags for `role_id`.
+async fn owned_by(iam: &Iam, arn: &str, role_id: &str) -> Result<bool, IamError> {
+    let tags: Vec<Tag> = iam
+        .call()
+        .await
+        .list_policy_tags()
+        .policy_arn(arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_error("ListPolicyTags", &format!("policy {arn}"), e))?;
+    let has = |key: &str, value: &str| tags.iter().any(|t| t.key() == key && t.value() == value);
+    Ok(has(MANAGED_TAG_KEY, "true") && has(ROLE_ID_TAG_KEY, role_id))
+}
+
+/// Refuses to write to or delete `arn` unless iam-tailor made it for `role_id`.
+async fn check_owner(iam: &Iam, arn: &str, role_id: &str) -> Result<(), IamError> {
+    if owned_by(iam, arn, role_id).await? {
+        return Ok(());
+    }
+    Err(IamError::NotOwned {
+        target: format!("policy {arn}"),
+        message: format!(
+            "it exists without the tags {MANAGED_TAG_KEY}=true and {ROLE_ID_TAG_KEY}={role_id}, \
+             so iam-tailor did not make it for this role"
+        ),
     })
 }
 
@@ -381,24 +406,28 @@ pub async fn put_managed_policy(
     name: &str,
     arn: &str,
     document: &str,
+    role_id: &str,
 ) -> Result<bool, IamError> {
     let target = format!("policy {arn}");
     let wanted = parse_document(&target, document)?;
     let current = match default_document(iam, arn).await {
         Ok((_, current)) => Some(current.revision()),
         Err(IamError::NotFound { .. }) => {
-            let tag = Tag::builder()
-                .key(MANAGED_TAG_KEY)
-                .value("true")
-                .build()
-                .expect("key and value are set");
+            let tag = |key: &str, value: &str| {
+                Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .expect("key and value are set")
+            };
             let request = iam
                 .call()
                 .await
                 .create_policy()
                 .policy_name(name)
                 .policy_document(document)
-                .tags(tag)
+                .tags(tag(MANAGED_TAG_KEY, "true"))
+                .tags(tag(ROLE_ID_TAG_KEY, role_id))
                 .send();
             written("CreatePolicy", &target, request).await?;
             return Ok(true);
@@ -407,6 +436,7 @@ pub async fn put_managed_policy(
         Err(IamError::BadDocument { .. }) => None,
         Err(e) => return Err(e),
     };
+    check_owner(iam, arn, role_id).await?;
     if current == Some(wanted.revision()) {
         return Ok(false);
     }
@@ -428,14 +458,16 @@ pub async fn put_managed_policy(
     Ok(true)
 }
 
-/// Deletes one of iam-tailor's managed policies: IAM refuses to delete a policy that still
-/// has non-default versions, so those go first. Already gone is done.
-pub async fn delete_managed_policy(iam: &Iam, arn: &str) -> Result<(), IamError> {
+/// Deletes one of iam-tailor's managed policies, made for `role_id` (any other is refused):
+/// IAM refuses to delete a policy that still has non-default versions, so those go first.
+/// Already gone is done.
+pub async fn delete_managed_policy(iam: &Iam, arn: &str, role_id: &str) -> Result<(), IamError> {
     let older = match non_default_versions(iam, arn).await {
         Ok(older) => older,
         Err(IamError::NotFound { .. }) => return Ok(()),
         Err(e) => return Err(e),
     };
+    check_owner(iam, arn, role_id).await?;
     for version_id in &older {
         delete_version(iam, arn, version_id).await?;
     }

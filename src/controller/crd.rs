@@ -273,6 +273,19 @@ pub struct LeastPrivilegeRoleStatus {
     /// The last applied revisions, newest first (at most 10), for rollback.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Applied>,
+    /// The role this resource manages, pinned when it was first found: a spec edit, another
+    /// account or a role deleted and created again resolves to another role, and nothing is
+    /// written to it (`Ready=False RoleChanged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<PinnedRole>,
+}
+
+/// A role by its ARN and IAM's immutable RoleId.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PinnedRole {
+    pub arn: String,
+    pub role_id: String,
 }
 
 /// A Kubernetes-style condition; `lastTransitionTime` changes only when `status` does.

@@ -10,19 +10,24 @@
 //! A proposal may hold several documents (IAM's size limit). Its `policy` is the JSON array of
 //! the documents' compact canonical JSON, in generator order, and its revision is
 //! `sha256:` of exactly that string ([`set_revision`]), so anyone can check it from the
-//! status alone. Document *i* (from 0) becomes the managed policy `iam-tailor-<role>` for
-//! i = 0 and `iam-tailor-<role>-<i+1>` after that, at path `/` in the role's account.
+//! status alone. Document *i* (from 0) becomes the managed policy [`managed_policy_name`],
+//! at path `/` in the role's account.
+//!
+//! Nothing is written unless every state the role passes through is proven within what it
+//! holds now ([`prove_each_state`]); a Deny iam-tailor did not write and the permissions
+//! boundary are never removed ([`guard`], Restore included).
 
 use super::crd::{
     Analysis, Applied, Approval, AttachedPolicies, Backup, Condition, DeletionPolicy, DriftAction,
     GenerationJob, InlinePolicies, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode,
-    Proposal, Validation, ValidationSpec,
+    PinnedRole, Proposal, Validation, ValidationSpec,
 };
 use crate::generate::analyzer::Unresolved;
 use crate::generate::{Generated, SeenByIam};
 use crate::policy::Policy;
 use crate::policy::analysis::{Proof, allowed_actions, grants_no_new_access};
-use serde::{Deserialize, Serialize};
+use crate::role::proof::{guard, prove_each_state};
+use crate::role::{AttachedPolicy, BackupSnapshot, LiveRole, Operation, RoleState, has_deny};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How many earlier applied revisions the status keeps for rollback.
@@ -71,47 +76,6 @@ pub enum Generation {
     Failed(GenerationJob),
 }
 
-/// The IAM role as read this time.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RoleState {
-    NotFound,
-    Found(LiveRole),
-}
-
-/// What the role holds, as read from IAM.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LiveRole {
-    pub name: String,
-    pub arn: String,
-    /// Inline policy name → document.
-    pub inline: BTreeMap<String, Policy>,
-    pub attached: Vec<AttachedPolicy>,
-    pub permissions_boundary: Option<String>,
-}
-
-impl LiveRole {
-    /// Inline documents and attached default versions: everything the role is granted.
-    pub fn documents(&self) -> Vec<Policy> {
-        self.inline
-            .values()
-            .chain(self.attached.iter().map(|a| &a.document))
-            .cloned()
-            .collect()
-    }
-}
-
-/// A managed policy attached to the role.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AttachedPolicy {
-    pub arn: String,
-    pub name: String,
-    /// The policy's default version.
-    pub document: Policy,
-    /// Made by iam-tailor (the shell decides, e.g. from a tag); such policies are never
-    /// backed up and are detached when the applied revision no longer names them.
-    pub managed_by_iam_tailor: bool,
-}
-
 /// One run of the generator, done by the shell.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnalysisResult {
@@ -125,86 +89,6 @@ pub struct AnalysisResult {
     pub unresolved: Vec<Unresolved>,
     /// Access Analyzer's checks of the generated documents, when the spec asks for them.
     pub validation: Option<Validation>,
-}
-
-/// One IAM (or ConfigMap) write, applied by the shell in the order given.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub enum Operation {
-    /// Store the role's original state in a ConfigMap before the first change, for Restore.
-    BackupRole {
-        config_map: String,
-        snapshot: BackupSnapshot,
-    },
-    /// Make the managed policy `name` hold `document` as its default version: create it, or
-    /// add a version (pruning to IAM's 5); nothing when the default already has this content.
-    PutManagedPolicy {
-        name: String,
-        arn: String,
-        /// Compact canonical JSON.
-        document: String,
-    },
-    AttachPolicy {
-        arn: String,
-    },
-    DetachPolicy {
-        arn: String,
-    },
-    PutInlinePolicy {
-        name: String,
-        document: String,
-    },
-    DeleteInlinePolicy {
-        name: String,
-    },
-    SetPermissionsBoundary {
-        arn: String,
-    },
-    DeletePermissionsBoundary,
-    /// Delete one of iam-tailor's managed policies (all its versions); gone already is done.
-    DeleteManagedPolicy {
-        arn: String,
-    },
-}
-
-/// The role as it was before iam-tailor changed it: what Restore puts back.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BackupSnapshot {
-    pub role_name: String,
-    pub role_arn: String,
-    /// Inline policy name → compact canonical JSON.
-    pub inline: BTreeMap<String, String>,
-    /// Attached managed policy ARNs, sorted.
-    pub attached: Vec<String>,
-    /// Customer-managed policy ARN → its default document (canonical JSON), for the record:
-    /// iam-tailor never edits them, so Restore does not write them back.
-    pub customer_managed: BTreeMap<String, String>,
-    pub permissions_boundary: Option<String>,
-}
-
-impl BackupSnapshot {
-    /// The snapshot of `live`, leaving out iam-tailor's own policies.
-    pub fn of(live: &LiveRole) -> BackupSnapshot {
-        let theirs = || live.attached.iter().filter(|a| !a.managed_by_iam_tailor);
-        let mut attached: Vec<String> = theirs().map(|a| a.arn.clone()).collect();
-        attached.sort();
-        attached.dedup();
-        BackupSnapshot {
-            role_name: live.name.clone(),
-            role_arn: live.arn.clone(),
-            inline: live
-                .inline
-                .iter()
-                .map(|(name, doc)| (name.clone(), doc.canonical_json()))
-                .collect(),
-            attached,
-            customer_managed: theirs()
-                .filter(|a| !is_aws_managed(&a.arn))
-                .map(|a| (a.arn.clone(), a.document.canonical_json()))
-                .collect(),
-            permissions_boundary: live.permissions_boundary.clone(),
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,11 +145,19 @@ pub fn backup_config_map(name: &str) -> String {
     format!("{PREFIX}{cut}-{digest}")
 }
 
-/// The name of iam-tailor's managed policy for document `index` (from 0) of `role`'s proposal.
+/// IAM attaches at most this many managed policies to a role (the raised quota; 10 by
+/// default), so no proposal has more documents.
+pub const MAX_DOCUMENTS: usize = 20;
+
+/// The name of iam-tailor's managed policy for document `index` (from 0) of `role`'s proposal:
+/// `iam-tailor-<role>`, then `iam-tailor.<n>.<role>` for n = 2, 3, …. No two (role, index)
+/// pairs share a name: the first form has `-` where the second has `.`, and a role name
+/// cannot make up the second's number (it ends at the first `.`). IAM compares both role and
+/// policy names without case, so this holds there too.
 pub fn managed_policy_name(role: &str, index: usize) -> String {
     match index {
         0 => format!("iam-tailor-{role}"),
-        i => format!("iam-tailor-{role}-{}", i + 1),
+        i => format!("iam-tailor.{}.{role}", i + 1),
     }
 }
 
@@ -286,18 +178,23 @@ pub fn set_revision(documents: &[Policy]) -> String {
     crate::policy::canonical::sha256_revision(&set_json(documents))
 }
 
-/// The documents of a proposal, parsed back from its `policy`.
+/// The documents of a proposal, parsed back from its `policy`, and checked against its
+/// revision: the status is not trusted, so what it says is re-derived before it is used.
 fn proposal_documents(proposal: &Proposal) -> Result<Vec<Policy>, String> {
     let values: Vec<serde_json::Value> = serde_json::from_str(&proposal.policy)
         .map_err(|e| format!("status.proposal.policy is not a JSON array: {e}"))?;
-    values
+    let documents = values
         .iter()
         .map(|v| Policy::from_value(v).map_err(|e| format!("status.proposal.policy: {e}")))
-        .collect()
-}
-
-fn is_aws_managed(arn: &str) -> bool {
-    arn.contains(":aws:policy/")
+        .collect::<Result<Vec<Policy>, String>>()?;
+    let revision = set_revision(&documents);
+    if revision != proposal.revision {
+        return Err(format!(
+            "status.proposal.policy has revision {revision}, not {} as status.proposal.revision says",
+            proposal.revision
+        ));
+    }
+    Ok(documents)
 }
 
 /// `90d`, `5m`, … in seconds; `units` lists the suffixes allowed. Zero is not a duration.
@@ -572,38 +469,51 @@ impl Target {
         }
     }
 
-    fn applied(applied: &Applied, documents: Option<Vec<Policy>>) -> Target {
-        let policies: Vec<(String, String)> = applied
-            .policy_arns
-            .iter()
-            .map(|arn| {
-                let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
-                (name, arn.clone())
+    /// The applied revision's policies, named again from the role (never taken from
+    /// `status.applied.policyArns`, which anyone who can write the status could point at
+    /// another policy): one per ARN the status lists, at most.
+    fn applied(live: &LiveRole, applied: &Applied, documents: Option<Vec<Policy>>) -> Target {
+        let count = documents
+            .as_ref()
+            .map_or(applied.policy_arns.len(), Vec::len);
+        let mut target = Target::proposal(live, &applied.revision, Vec::new());
+        target.policies = (0..count)
+            .map(|i| {
+                let name = managed_policy_name(&live.name, i);
+                let arn = managed_policy_arn(&live.arn, &name);
+                (name, arn)
             })
             .collect();
-        Target {
-            revision: applied.revision.clone(),
-            documents: documents.filter(|d| d.len() == policies.len()),
-            policies,
-            boundary: applied.permissions_boundary.clone(),
-        }
+        target.documents = documents;
+        target.boundary = applied.permissions_boundary.clone();
+        target
     }
 }
 
 /// The operations that bring `live` to `target`, and what differs in words (for drift).
 struct Convergence {
     operations: Vec<Operation>,
+    /// What differs and the operations put back.
     changes: Vec<String>,
+    /// Documents the spec would remove that hold a Deny: left in place, since a Deny only
+    /// narrows and may be an incident responder's.
+    denies_kept: Vec<String>,
+    /// The boundary is not the target's and is left alone (replacing or removing it could
+    /// widen the role).
+    boundary_changed: Option<String>,
 }
 
 /// Puts and attaches come before any detach or delete, so the role never holds less than
-/// the target while it switches.
+/// the target while it switches; among removals, documents without a Deny go first, so no
+/// Allow is ever left unfenced. Every state is proven by [`prove_each_state`] afterwards.
 fn converge(spec: &LeastPrivilegeRoleSpec, live: &LiveRole, target: &Target) -> Convergence {
     let attached: BTreeMap<&str, &AttachedPolicy> =
         live.attached.iter().map(|a| (a.arn.as_str(), a)).collect();
-    let (mut puts, mut attaches, mut detaches, mut deletes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut puts, mut attaches) = (Vec::new(), Vec::new());
+    // (holds a Deny, operation)
+    let mut removals: Vec<(bool, Operation)> = Vec::new();
     let mut changes = Vec::new();
+    let mut denies_kept = Vec::new();
     for (i, (name, arn)) in target.policies.iter().enumerate() {
         let wanted = target.documents.as_ref().map(|d| d[i].canonical_json());
         let put = |document: String| Operation::PutManagedPolicy {
@@ -648,47 +558,59 @@ fn converge(spec: &LeastPrivilegeRoleSpec, live: &LiveRole, target: &Target) -> 
         if a.managed_by_iam_tailor {
             changes.push(format!("stale iam-tailor policy {} attached", a.name));
         } else if spec.attached_policies == AttachedPolicies::Detach {
+            if has_deny(&a.document) {
+                denies_kept.push(format!("policy {}", a.name));
+                continue;
+            }
             changes.push(format!("{} attached out of band", a.name));
         } else {
             continue;
         }
-        detaches.push(Operation::DetachPolicy {
+        let op = Operation::DetachPolicy {
             arn: arn.to_string(),
-        });
+        };
+        removals.push((has_deny(&a.document), op));
     }
     if spec.inline_policies == InlinePolicies::Delete {
-        for name in live.inline.keys() {
+        for (name, document) in &live.inline {
+            if has_deny(document) {
+                denies_kept.push(format!("inline policy {name}"));
+                continue;
+            }
             changes.push(format!("inline policy {name} added"));
-            deletes.push(Operation::DeleteInlinePolicy { name: name.clone() });
+            removals.push((false, Operation::DeleteInlinePolicy { name: name.clone() }));
         }
     }
+    // Stable: the order above within each group.
+    removals.sort_by_key(|(deny, _)| *deny);
     // A removed boundary is put back (that narrows the role); a new or different one is
     // reported and left alone, since replacing or removing it could widen the role.
-    let mut boundary = Vec::new();
-    if live.permissions_boundary != target.boundary {
-        match (&target.boundary, &live.permissions_boundary) {
-            (Some(wanted), None) => {
-                changes.push(format!("permissions boundary {wanted} removed"));
-                boundary.push(Operation::SetPermissionsBoundary {
-                    arn: wanted.clone(),
-                });
-            }
-            (_, Some(now)) => changes.push(format!(
-                "permissions boundary is now {now}, not {}; not changed back, since that \
-                 could widen the role",
-                target.boundary.as_deref().unwrap_or("none")
-            )),
-            (None, None) => {}
+    let mut operations = Vec::new();
+    let mut boundary_changed = None;
+    match (&target.boundary, &live.permissions_boundary) {
+        (Some(wanted), None) => {
+            changes.push(format!("permissions boundary {wanted} removed"));
+            operations.push(Operation::SetPermissionsBoundary {
+                arn: wanted.clone(),
+            });
         }
+        (wanted, Some(now)) if wanted.as_ref() != Some(now) => {
+            boundary_changed = Some(format!(
+                "permissions boundary is now {now}, not {}; iam-tailor never replaces or \
+                 removes a boundary",
+                wanted.as_deref().unwrap_or("none")
+            ));
+        }
+        _ => {}
     }
-    let mut operations = boundary;
     operations.extend(puts);
     operations.extend(attaches);
-    operations.extend(detaches);
-    operations.extend(deletes);
+    operations.extend(removals.into_iter().map(|(_, op)| op));
     Convergence {
         operations,
         changes,
+        denies_kept,
+        boundary_changed,
     }
 }
 
@@ -736,6 +658,16 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     if let Err(message) = validate(spec) {
         b.set("Ready", FALSE, "InvalidSpec", message);
         return b.finish(Requeue::AwaitChange);
+    }
+    if let RoleState::Found(live) = &observed.role {
+        if let Some(message) = role_changed(&observed.previous, live) {
+            b.set("Ready", FALSE, "RoleChanged", message);
+            return b.finish(Requeue::AwaitChange);
+        }
+        b.status.role = Some(PinnedRole {
+            arn: live.arn.clone(),
+            role_id: live.role_id.clone(),
+        });
     }
     let steady = [
         parse_duration(&spec.drift.interval, "smhd"),
@@ -987,9 +919,28 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         }
     }
 
-    if let Some((p, documents)) = applying {
+    // Every state the role passes through is proven within what it holds now, or nothing is
+    // written.
+    let applying = applying.and_then(|(p, documents)| {
         let target = Target::proposal(live, &p.revision, documents);
-        b.operations = converge(spec, live, &target).operations;
+        let convergence = converge(spec, live, &target);
+        match prove_each_state(live, &convergence.operations) {
+            Ok(()) => Some((p, target, convergence)),
+            Err(widening) => {
+                let message = format!(
+                    "{} is approved, but applying it cannot be proven never to widen the role: {widening}",
+                    p.revision
+                );
+                b.event(EventType::Warning, "NotProvablyNarrower", message.clone());
+                b.set("Approved", FALSE, "NotProvablyNarrower", message.clone());
+                problem = Some(("NotProvablyNarrower", message));
+                may_revert = false;
+                None
+            }
+        }
+    });
+    if let Some((p, target, convergence)) = applying {
+        b.operations = convergence.operations.clone();
         let applied = Applied {
             revision: p.revision.clone(),
             applied_at: observed.now.clone(),
@@ -1001,26 +952,34 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
             b.status.history.truncate(HISTORY_LIMIT);
         }
         let names: Vec<&str> = target.policies.iter().map(|(n, _)| n.as_str()).collect();
+        let mut note = format!(
+            "applied {} as {}; removes {} actions",
+            p.revision,
+            names.join(", "),
+            p.removes
+        );
+        if !convergence.denies_kept.is_empty() {
+            note.push_str(&format!(
+                "; kept {} (a Deny is never removed)",
+                convergence.denies_kept.join(", ")
+            ));
+        }
         b.completion.push(PlannedEvent {
             type_: EventType::Normal,
             reason: "PolicyApplied".to_string(),
-            note: format!(
-                "applied {} as {}; removes {} actions",
-                p.revision,
-                names.join(", "),
-                p.removes
-            ),
+            note,
         });
         b.status.applied = Some(applied);
         let message = format!("{} applied", p.revision);
         b.set("InSync", TRUE, "Applied", message.clone());
         b.set("Drifted", FALSE, "Applied", message);
+        report_kept(&mut b, &convergence, &mut problem);
     } else if let Some(applied) = b.status.applied.clone() {
         let documents = match &parsed {
             Some((p, Ok(docs))) if p.revision == applied.revision => Some(docs.clone()),
             _ => None,
         };
-        let target = Target::applied(&applied, documents);
+        let target = Target::applied(live, &applied, documents);
         let convergence = converge(spec, live, &target);
         if convergence.changes.is_empty() {
             let message = format!("the role holds {}", applied.revision);
@@ -1028,21 +987,37 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
             b.set("Drifted", FALSE, "InSync", message);
         } else {
             let what = convergence.changes.join("; ");
-            let revert = may_revert && !convergence.operations.is_empty();
-            let (reason, note) = if revert {
-                ("Reverting", format!("{what}; reverting"))
+            let proof = if may_revert && !convergence.operations.is_empty() {
+                Some(prove_each_state(live, &convergence.operations))
             } else {
-                ("Reported", what.clone())
+                None
+            };
+            let (reason, note) = match &proof {
+                Some(Ok(())) => ("Reverting", format!("{what}; reverting")),
+                Some(Err(widening)) => (
+                    "NotProvablyNarrower",
+                    format!(
+                        "{what}; not reverted: putting it back cannot be proven never to widen \
+                         the role as it is now: {widening}"
+                    ),
+                ),
+                None => ("Reported", what.clone()),
             };
             b.event(EventType::Warning, "Drifted", note.clone());
             b.set("InSync", FALSE, "Drifted", what.clone());
-            b.set("Drifted", TRUE, reason, note);
-            if revert {
-                b.operations = convergence.operations;
+            b.set("Drifted", TRUE, reason, note.clone());
+            if let Some(Ok(())) = proof {
+                b.operations = convergence.operations.clone();
             } else if problem.is_none() {
-                problem = Some(("Drifted", what));
+                let reason = if reason == "Reported" {
+                    "Drifted"
+                } else {
+                    reason
+                };
+                problem = Some((reason, note));
             }
         }
+        report_kept(&mut b, &convergence, &mut problem);
     } else {
         b.set("InSync", UNKNOWN, "NothingApplied", "nothing applied yet");
         b.set("Drifted", FALSE, "NothingApplied", "nothing applied yet");
@@ -1053,12 +1028,18 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         if observed.backup_exists {
             b.status.backup = Some(Backup { config_map });
         } else if b.status.backup.is_some() {
-            // A new backup now would hold iam-tailor's changes, not the original.
-            b.event(
-                EventType::Warning,
-                "BackupMissing",
-                format!("ConfigMap {config_map} is gone; Restore on deletion cannot work"),
+            // A new backup now would hold iam-tailor's changes, not the original: nothing is
+            // written until someone decides (puts the backup back, or recreates the resource).
+            b.operations.clear();
+            b.completion.clear();
+            b.status.applied = observed.previous.applied.clone();
+            b.status.history = observed.previous.history.clone();
+            let message = format!(
+                "ConfigMap {config_map} holding the role's original policies is gone; \
+                 iam-tailor writes nothing to the role without it"
             );
+            b.set("InSync", FALSE, "BackupMissing", message.clone());
+            problem = Some(("BackupMissing", message));
         } else {
             let snapshot = BackupSnapshot::of(live);
             b.operations.insert(
@@ -1086,6 +1067,66 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     };
     b.finish(Requeue::After(
         requeue.min(generation_requeue.unwrap_or(u64::MAX)),
+    ))
+}
+
+/// What the spec would remove but iam-tailor leaves: documents holding a Deny (they only
+/// narrow the role, so Ready is untouched) and a boundary that is not the applied one (it
+/// may not narrow, so Ready is False). Each is `Drifted=True` with its own reason unless
+/// other drift is already reported, and a Warning Event when the reason is new.
+fn report_kept(
+    b: &mut Builder,
+    convergence: &Convergence,
+    problem: &mut Option<(&'static str, String)>,
+) {
+    let mut kept = Vec::new();
+    if let Some(message) = &convergence.boundary_changed {
+        kept.push(("BoundaryChanged", message.clone()));
+        problem.get_or_insert(("BoundaryChanged", message.clone()));
+    }
+    if !convergence.denies_kept.is_empty() {
+        kept.push((
+            "DenyAddedOutOfBand",
+            format!(
+                "kept {}: it holds a Deny statement, and iam-tailor never removes a Deny",
+                convergence.denies_kept.join(", ")
+            ),
+        ));
+    }
+    let already_drifted = b.conditions.get("Drifted").is_some_and(|c| c.0 == TRUE);
+    let before = b
+        .observed
+        .previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Drifted")
+        .map(|c| c.reason.clone());
+    // The first (BoundaryChanged) names the condition when nothing else does.
+    let mut named = already_drifted;
+    for (reason, message) in kept {
+        if before.as_deref() != Some(reason) {
+            b.event(EventType::Warning, reason, message.clone());
+        }
+        if !named {
+            b.set("Drifted", TRUE, reason, message);
+            named = true;
+        }
+    }
+}
+
+/// Why `live` is not the role this resource manages: another ARN or RoleId than the one
+/// pinned in `previous.role` (a spec edit, another account, a role deleted and created again).
+/// `None` when it is, or when nothing is pinned yet. The shell does not analyze such a role.
+pub fn role_changed(previous: &LeastPrivilegeRoleStatus, live: &LiveRole) -> Option<String> {
+    let pin = previous.role.as_ref()?;
+    if pin.arn == live.arn && pin.role_id == live.role_id {
+        return None;
+    }
+    Some(format!(
+        "this resource manages {} (RoleId {}), but the role it names now is {} (RoleId {}); \
+         iam-tailor writes nothing to it: revert the spec, or delete this resource and create \
+         a new one",
+        pin.arn, pin.role_id, live.arn, live.role_id
     ))
 }
 
@@ -1349,7 +1390,29 @@ pub fn plan_cleanup(
             }
         }
         (DeletionPolicy::Restore, RoleState::Found(live), Some(backup)) => {
-            operations = restore(live, backup, &observed.previous);
+            if !backup.role_id.is_empty() && backup.role_id != live.role_id {
+                return Err(format!(
+                    "the backup was taken from {} (RoleId {}), but {} is now RoleId {}: the \
+                     role was deleted and created again, so iam-tailor does not restore to it; \
+                     set deletionPolicy: Retain to delete without restoring",
+                    backup.role_arn, backup.role_id, live.arn, live.role_id
+                ));
+            }
+            let restore = restore(live, backup, &observed.previous);
+            guard(live, &restore.operations).map_err(|w| {
+                format!("restoring the backup would remove a Deny or the boundary: {w}")
+            })?;
+            operations = restore.operations;
+            if !restore.kept.is_empty() {
+                event(
+                    EventType::Warning,
+                    "KeptOnRestore",
+                    format!(
+                        "kept what was added after the backup and only narrows the role: {}",
+                        restore.kept.join("; ")
+                    ),
+                );
+            }
             let note = format!(
                 "restored the role's original policies from ConfigMap {}",
                 observed
@@ -1374,19 +1437,31 @@ pub fn plan_cleanup(
     })
 }
 
-/// Operations that turn `live` back into `backup`, then remove iam-tailor's policies.
-fn restore(
-    live: &LiveRole,
-    backup: &BackupSnapshot,
-    status: &LeastPrivilegeRoleStatus,
-) -> Vec<Operation> {
+/// What Restore writes, and what it leaves that the backup did not have.
+struct Restore {
+    operations: Vec<Operation>,
+    kept: Vec<String>,
+}
+
+/// Operations that turn `live` back into `backup`, then remove iam-tailor's policies (those
+/// without a Deny first). What was added after the backup and holds a Deny, and a boundary
+/// set or replaced since, stay: they only narrow, or may.
+fn restore(live: &LiveRole, backup: &BackupSnapshot, status: &LeastPrivilegeRoleStatus) -> Restore {
     let mut ops = Vec::new();
+    let mut kept = Vec::new();
     for (name, document) in &backup.inline {
-        if live.inline.get(name).map(Policy::canonical_json).as_ref() != Some(document) {
-            ops.push(Operation::PutInlinePolicy {
+        match live.inline.get(name) {
+            Some(now) if now.canonical_json() == *document => {}
+            // Overwriting would drop a Deny the backup's version lacks.
+            Some(now) if has_deny(now) && Policy::parse(document).is_ok_and(|old| old != *now) => {
+                kept.push(format!(
+                    "inline policy {name} as it is now (it holds a Deny)"
+                ));
+            }
+            _ => ops.push(Operation::PutInlinePolicy {
                 name: name.clone(),
                 document: document.clone(),
-            });
+            }),
         }
     }
     let attached: BTreeSet<&str> = live.attached.iter().map(|a| a.arn.as_str()).collect();
@@ -1395,23 +1470,46 @@ fn restore(
             ops.push(Operation::AttachPolicy { arn: arn.clone() });
         }
     }
-    if live.permissions_boundary != backup.permissions_boundary {
-        ops.push(match &backup.permissions_boundary {
-            Some(arn) => Operation::SetPermissionsBoundary { arn: arn.clone() },
-            None => Operation::DeletePermissionsBoundary,
-        });
+    match (&backup.permissions_boundary, &live.permissions_boundary) {
+        (Some(arn), None) => ops.push(Operation::SetPermissionsBoundary { arn: arn.clone() }),
+        (original, Some(now)) if original.as_ref() != Some(now) => {
+            kept.push(format!("permissions boundary {now}"));
+        }
+        _ => {}
     }
     let original: BTreeSet<&str> = backup.attached.iter().map(String::as_str).collect();
-    for arn in attached.iter().filter(|arn| !original.contains(*arn)) {
-        ops.push(Operation::DetachPolicy {
-            arn: arn.to_string(),
-        });
-    }
-    for name in live.inline.keys() {
-        if !backup.inline.contains_key(name) {
-            ops.push(Operation::DeleteInlinePolicy { name: name.clone() });
+    // (holds a Deny, operation): iam-tailor's own Deny-bearing policies go last.
+    let mut removals: Vec<(bool, Operation)> = Vec::new();
+    for a in live
+        .attached
+        .iter()
+        .filter(|a| !original.contains(a.arn.as_str()))
+    {
+        let deny = has_deny(&a.document);
+        if deny && !a.managed_by_iam_tailor {
+            kept.push(format!("policy {} (it holds a Deny)", a.name));
+            continue;
         }
+        removals.push((deny, Operation::DetachPolicy { arn: a.arn.clone() }));
     }
+    for (name, document) in &live.inline {
+        if backup.inline.contains_key(name) {
+            continue;
+        }
+        if has_deny(document) {
+            kept.push(format!("inline policy {name} (it holds a Deny)"));
+            continue;
+        }
+        removals.push((false, Operation::DeleteInlinePolicy { name: name.clone() }));
+    }
+    removals.sort_by_key(|(deny, _)| *deny);
+    ops.extend(removals.into_iter().map(|(_, op)| op));
+    // iam-tailor's policies for this role: by tag, and by the names its own scheme gives
+    // (never taken from the status alone, which could name anyone's policy).
+    let named_ours = |arn: &str| {
+        (0..MAX_DOCUMENTS)
+            .any(|i| arn == managed_policy_arn(&live.arn, &managed_policy_name(&live.name, i)))
+    };
     let ours: BTreeSet<&str> = live
         .attached
         .iter()
@@ -1422,14 +1520,18 @@ fn restore(
                 .applied
                 .iter()
                 .chain(&status.history)
-                .flat_map(|a| a.policy_arns.iter().map(String::as_str)),
+                .flat_map(|a| a.policy_arns.iter().map(String::as_str))
+                .filter(|arn| named_ours(arn)),
         )
         .filter(|arn| !original.contains(arn))
         .collect();
     ops.extend(ours.into_iter().map(|arn| Operation::DeleteManagedPolicy {
         arn: arn.to_string(),
     }));
-    ops
+    Restore {
+        operations: ops,
+        kept,
+    }
 }
 
 #[cfg(test)]

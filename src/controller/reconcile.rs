@@ -8,8 +8,7 @@ use super::crd::{
     Validation, ValidationFinding,
 };
 use super::plan::{
-    self, AnalysisResult, BackupSnapshot, EventType, Generation, LiveRole, Observed, Operation,
-    Plan, PlannedEvent, Requeue, RoleState,
+    self, AnalysisResult, EventType, Generation, Observed, Plan, PlannedEvent, Requeue,
 };
 use super::queue::AccountQueue;
 use super::telemetry::Metrics;
@@ -30,6 +29,7 @@ use crate::policy::Policy;
 use crate::policy::analysis::allowed_actions;
 use crate::policy::lint::PolicyType;
 use crate::policy::values::Instant;
+use crate::role::{BackupSnapshot, LiveRole, Operation, RoleState};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
@@ -388,6 +388,7 @@ async fn observe_plan_apply(
         .map_err(Error::Kube)?
         .is_some();
     if let RoleState::Found(live) = &observed.role
+        && plan::role_changed(previous, live).is_none()
         && plan::analysis_due(spec, previous, now)
     {
         let started = std::time::Instant::now();
@@ -855,7 +856,7 @@ async fn finish(
     if let Some((iam, live)) = role {
         let mut backed_up = false;
         for operation in &plan.operations {
-            match perform(lpr, ctx, iam, &live.name, operation).await {
+            match perform(lpr, ctx, iam, live, operation).await {
                 Ok(()) => {
                     backed_up |= matches!(operation, Operation::BackupRole { .. });
                     publish(ctx, lpr, &plan::operation_event(operation)).await;
@@ -902,9 +903,10 @@ async fn perform(
     lpr: &LeastPrivilegeRole,
     ctx: &Context,
     iam: &Iam,
-    role: &str,
+    live: &LiveRole,
     operation: &Operation,
 ) -> Result<(), Error> {
+    let role = live.name.as_str();
     let result = match operation {
         Operation::BackupRole {
             config_map,
@@ -914,7 +916,7 @@ async fn perform(
             name,
             arn,
             document,
-        } => iam::put_managed_policy(iam, name, arn, document)
+        } => iam::put_managed_policy(iam, name, arn, document, &live.role_id)
             .await
             .map(|_| ()),
         Operation::AttachPolicy { arn } => iam::attach(iam, role, arn).await,
@@ -925,7 +927,9 @@ async fn perform(
         Operation::DeleteInlinePolicy { name } => iam::delete_inline(iam, role, name).await,
         Operation::SetPermissionsBoundary { arn } => iam::set_boundary(iam, role, arn).await,
         Operation::DeletePermissionsBoundary => iam::delete_boundary(iam, role).await,
-        Operation::DeleteManagedPolicy { arn } => iam::delete_managed_policy(iam, arn).await,
+        Operation::DeleteManagedPolicy { arn } => {
+            iam::delete_managed_policy(iam, arn, &live.role_id).await
+        }
     };
     ctx.metrics.aws_write(operation_label(operation));
     result.map_err(Error::Apply)
@@ -1082,7 +1086,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
     }
     if let (Some(iam), RoleState::Found(live)) = (&iam, &observed.role) {
         for operation in &plan.operations {
-            perform(lpr, ctx, iam, &live.name, operation).await?;
+            perform(lpr, ctx, iam, live, operation).await?;
             publish(ctx, lpr, &plan::operation_event(operation)).await;
         }
         // The role holds the backup's state again, so the backup has done its job. (Retain

@@ -146,6 +146,8 @@ struct Located<'a> {
     /// The lower-cased literal entries of its `Action`, so a literal lookup is one hash probe
     /// (managed policies list thousands of actions).
     literal_actions: FxHashSet<String>,
+    /// The statement in canonical form, to recognize the same statement spelt otherwise.
+    canonical: Statement,
 }
 
 impl Located<'_> {
@@ -186,6 +188,7 @@ fn located(policies: &[Policy]) -> Vec<Located<'_>> {
                             .collect(),
                         _ => FxHashSet::default(),
                     },
+                    canonical: canonical_statement_of(statement),
                 })
         })
         .collect()
@@ -293,11 +296,10 @@ fn deny_touches(deny: &Statement, action: &str, resource: &str) -> bool {
 pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
     let current_statements = located(current);
     let candidate_statements = located(candidate);
-    let candidate_denies: Vec<Statement> = candidate
+    let candidate_denies: Vec<&Statement> = candidate_statements
         .iter()
-        .flat_map(|p| p.statements.iter())
-        .filter(|s| s.effect == Effect::Deny)
-        .map(canonical_statement_of)
+        .filter(|c| c.statement.effect == Effect::Deny)
+        .map(|c| &c.canonical)
         .collect();
     let mut reasons = Vec::new();
     for cand in candidate_statements
@@ -313,6 +315,38 @@ pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
                 "{}: an identity policy statement names a Principal",
                 cand.name()
             ));
+            continue;
+        }
+        // Which current statements can serve this candidate statement at all (their
+        // conditions are implied by its own), and, per resource, which cover that resource:
+        // computed once, not once per action, since statements list many of both.
+        let usable: Vec<&Located> = current_statements
+            .iter()
+            .filter(|cur| {
+                usable_allow(cur) && conditions_implied(&cur.statement.conditions, &st.conditions)
+            })
+            .collect();
+        // A statement the current policies hold as it is (a policy the role keeps) allows
+        // nothing new, whatever its form, as long as the current Denies still stand.
+        let twin = usable.iter().any(|cur| {
+            cur.policy.substitutes_variables() == cand.policy.substitutes_variables()
+                && cur.canonical == cand.canonical
+        });
+        let plain = matches!(st.action, Some(ActionBlock::Action(_)))
+            && !matches!(st.resource, Some(ResourceBlock::NotResource(_)));
+        if twin && !plain {
+            // NotAction/NotResource cannot be split per action: every current Deny must stay.
+            for deny in current_statements
+                .iter()
+                .filter(|c| c.statement.effect == Effect::Deny)
+                .filter(|d| !candidate_denies.contains(&&d.canonical))
+            {
+                reasons.push(format!(
+                    "{}: current {} is not kept",
+                    cand.name(),
+                    deny.name()
+                ));
+            }
             continue;
         }
         let actions = match &st.action {
@@ -338,15 +372,6 @@ pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
             }
             None => &star,
         };
-        // Which current statements can serve this candidate statement at all (their
-        // conditions are implied by its own), and, per resource, which cover that resource:
-        // computed once, not once per action, since statements list many of both.
-        let usable: Vec<&Located> = current_statements
-            .iter()
-            .filter(|cur| {
-                usable_allow(cur) && conditions_implied(&cur.statement.conditions, &st.conditions)
-            })
-            .collect();
         for resource in resources {
             let covering: Vec<&Located> = usable
                 .iter()
@@ -355,9 +380,10 @@ pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
                 .collect();
             for action in actions {
                 let lowered = action.to_ascii_lowercase();
-                if !covering
-                    .iter()
-                    .any(|cur| action_covered(cur, action, &lowered))
+                if !twin
+                    && !covering
+                        .iter()
+                        .any(|cur| action_covered(cur, action, &lowered))
                 {
                     reasons.push(format!(
                         "{}: {action} on {resource} is not allowed by any single current statement",
@@ -370,7 +396,7 @@ pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
                     .filter(|c| c.statement.effect == Effect::Deny)
                 {
                     if deny_touches(deny.statement, action, resource)
-                        && !candidate_denies.contains(&canonical_statement_of(deny.statement))
+                        && !candidate_denies.contains(&&deny.canonical)
                     {
                         reasons.push(format!(
                             "{}: {action} on {resource} is partly denied by current {}, which the candidate does not keep",
@@ -537,6 +563,40 @@ mod tests {
         // A deny elsewhere does not matter.
         let unrelated = allow(r#""s3:GetObject""#, r#""arn:aws:s3:::prod/*""#);
         assert!(grants_no_new_access(&[unrelated], &current).is_proven());
+    }
+
+    #[test]
+    fn a_kept_statement_is_proven_whatever_its_form_while_the_denies_stand() {
+        let power_user =
+            r#"{"Effect":"Allow","NotAction":["iam:*","organizations:*"],"Resource":"*"}"#;
+        let fence = r#"{"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}"#;
+        let current = [p(&format!(
+            r#"{{"Version":"2012-10-17","Statement":[{power_user},{fence}]}}"#
+        ))];
+        // The same statements, spelt otherwise and split across documents.
+        let kept = [
+            p(
+                r#"{"Version":"2012-10-17","Statement":[{"Resource":["*"],"NotAction":["organizations:*","iam:*"],"Effect":"Allow"}]}"#,
+            ),
+            p(&format!(
+                r#"{{"Version":"2012-10-17","Statement":[{fence}]}}"#
+            )),
+        ];
+        assert!(grants_no_new_access(&kept, &current).is_proven());
+        let unfenced = p(&format!(
+            r#"{{"Version":"2012-10-17","Statement":[{power_user}]}}"#
+        ));
+        let Proof::CannotProve(reasons) = grants_no_new_access(&[unfenced], &current) else {
+            panic!("a kept NotAction statement without its Deny must not be proven");
+        };
+        assert!(reasons[0].contains("not kept"), "{reasons:?}");
+        // An Action-form twin is checked per action: a Deny elsewhere does not matter.
+        let current = [p(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+            {"Effect":"Deny","Action":"sqs:*","Resource":"*"}]}"#,
+        )];
+        let kept = allow(r#""s3:GetObject""#, r#""*""#);
+        assert!(grants_no_new_access(&[kept], &current).is_proven());
     }
 
     #[test]

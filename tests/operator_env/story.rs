@@ -9,9 +9,9 @@ use super::{
     ADMIN, APP_USES, Operator, broad_role, condition, events, lpr, put_trail, read, reasons,
     wait_for,
 };
-use iam_tailor::controller::plan::LiveRole;
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use iam_tailor::policy::analysis::allowed_actions;
+use iam_tailor::role::LiveRole;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use std::collections::BTreeSet;

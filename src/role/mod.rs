@@ -1,0 +1,175 @@
+//! The IAM role as iam-tailor models it: what it holds ([`LiveRole`]), the writes that change
+//! it ([`Operation`]), the backup of its original state ([`BackupSnapshot`]), and the proof
+//! that a sequence of writes never widens it ([`proof`]). A ground-floor module: it knows no
+//! Kubernetes and no AWS SDK, so `aws` (which reads and writes roles) and `controller` (which
+//! plans the writes) both build on it.
+
+pub mod proof;
+
+use crate::policy::Policy;
+use crate::policy::document::Effect;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The IAM role as read this time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoleState {
+    NotFound,
+    Found(LiveRole),
+}
+
+/// What the role holds, as read from IAM.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveRole {
+    pub name: String,
+    pub arn: String,
+    /// IAM's immutable id (`AROA…`): a role deleted and created again under the same name
+    /// gets a new one.
+    pub role_id: String,
+    /// Inline policy name → document.
+    pub inline: BTreeMap<String, Policy>,
+    pub attached: Vec<AttachedPolicy>,
+    pub permissions_boundary: Option<String>,
+}
+
+impl LiveRole {
+    /// Inline documents and attached default versions: everything the role is granted.
+    pub fn documents(&self) -> Vec<Policy> {
+        self.inline
+            .values()
+            .chain(self.attached.iter().map(|a| &a.document))
+            .cloned()
+            .collect()
+    }
+
+    /// The account id, from the ARN (`arn:aws:iam::<account>:role/…`).
+    pub fn account(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or("")
+    }
+}
+
+/// A managed policy attached to the role.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttachedPolicy {
+    pub arn: String,
+    pub name: String,
+    /// The policy's default version.
+    pub document: Policy,
+    /// Made by iam-tailor (the shell decides, e.g. from a tag); such policies are never
+    /// backed up and are detached when the applied revision no longer names them.
+    pub managed_by_iam_tailor: bool,
+}
+
+/// One IAM (or ConfigMap) write, applied by the shell in the order given.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Operation {
+    /// Store the role's original state in a ConfigMap before the first change, for Restore.
+    BackupRole {
+        config_map: String,
+        snapshot: BackupSnapshot,
+    },
+    /// Make the managed policy `name` hold `document` as its default version: create it, or
+    /// add a version (pruning to IAM's 5); nothing when the default already has this content.
+    PutManagedPolicy {
+        name: String,
+        arn: String,
+        /// Compact canonical JSON.
+        document: String,
+    },
+    AttachPolicy {
+        arn: String,
+    },
+    DetachPolicy {
+        arn: String,
+    },
+    PutInlinePolicy {
+        name: String,
+        document: String,
+    },
+    DeleteInlinePolicy {
+        name: String,
+    },
+    SetPermissionsBoundary {
+        arn: String,
+    },
+    DeletePermissionsBoundary,
+    /// Delete one of iam-tailor's managed policies (all its versions); gone already is done.
+    DeleteManagedPolicy {
+        arn: String,
+    },
+}
+
+impl Operation {
+    /// The write in words, for messages ("detach arn:…").
+    pub fn describe(&self) -> String {
+        match self {
+            Operation::BackupRole { config_map, .. } => format!("back up to {config_map}"),
+            Operation::PutManagedPolicy { name, .. } => format!("put managed policy {name}"),
+            Operation::AttachPolicy { arn } => format!("attach {arn}"),
+            Operation::DetachPolicy { arn } => format!("detach {arn}"),
+            Operation::PutInlinePolicy { name, .. } => format!("put inline policy {name}"),
+            Operation::DeleteInlinePolicy { name } => format!("delete inline policy {name}"),
+            Operation::SetPermissionsBoundary { arn } => format!("set permissions boundary {arn}"),
+            Operation::DeletePermissionsBoundary => "remove the permissions boundary".to_string(),
+            Operation::DeleteManagedPolicy { arn } => format!("delete managed policy {arn}"),
+        }
+    }
+}
+
+/// The role as it was before iam-tailor changed it: what Restore puts back.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSnapshot {
+    pub role_name: String,
+    pub role_arn: String,
+    /// Inline policy name → compact canonical JSON.
+    pub inline: BTreeMap<String, String>,
+    /// Attached managed policy ARNs, sorted.
+    pub attached: Vec<String>,
+    /// Customer-managed policy ARN → its default document (canonical JSON), for the record:
+    /// iam-tailor never edits them, so Restore does not write them back.
+    pub customer_managed: BTreeMap<String, String>,
+    pub permissions_boundary: Option<String>,
+    /// The role's RoleId when the backup was taken: Restore writes only to that very role.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub role_id: String,
+}
+
+impl BackupSnapshot {
+    /// The snapshot of `live`, leaving out iam-tailor's own policies.
+    pub fn of(live: &LiveRole) -> BackupSnapshot {
+        let theirs = || live.attached.iter().filter(|a| !a.managed_by_iam_tailor);
+        let mut attached: Vec<String> = theirs().map(|a| a.arn.clone()).collect();
+        attached.sort();
+        attached.dedup();
+        BackupSnapshot {
+            role_name: live.name.clone(),
+            role_arn: live.arn.clone(),
+            inline: live
+                .inline
+                .iter()
+                .map(|(name, doc)| (name.clone(), doc.canonical_json()))
+                .collect(),
+            attached,
+            customer_managed: theirs()
+                .filter(|a| !is_aws_managed(&a.arn))
+                .map(|a| (a.arn.clone(), a.document.canonical_json()))
+                .collect(),
+            permissions_boundary: live.permissions_boundary.clone(),
+            role_id: live.role_id.clone(),
+        }
+    }
+}
+
+/// AWS-managed policies live in the pseudo-account `aws` (`arn:aws:iam::aws:policy/…`, in
+/// every partition); iam-tailor never owns or edits them.
+pub fn is_aws_managed(arn: &str) -> bool {
+    arn.split(':').nth(4) == Some("aws")
+}
+
+/// Does the document hold a Deny statement? iam-tailor never removes one it did not write:
+/// a Deny only narrows, and it may be an incident responder's (the IAM console's
+/// `AWSRevokeOlderSessions`).
+pub fn has_deny(document: &Policy) -> bool {
+    document.statements.iter().any(|s| s.effect == Effect::Deny)
+}

@@ -1,0 +1,249 @@
+//! The never-widen promise under attack, end to end: the `iam-tailor controller` binary against
+//! a real kube-apiserver and moto. Each step is an attack from issue 10; after each, the role is
+//! judged with the evaluator over its live documents (never wider than before) and with plain
+//! assertions on what is attached.
+//!
+//! - `app`: `attachedPolicies: Keep` + `inlinePolicies: Delete` beside an inline Deny fencing the
+//!   kept `s3:*`: the fence stays.
+//! - `worker`: a Deny added out of band (the console's `AWSRevokeOlderSessions`) during drift
+//!   revert: the revert runs, the Deny stays.
+//! - `viewer`: `roleName` edited after apply to point at another broad role: nothing is written
+//!   to it.
+
+mod control_plane;
+mod moto;
+mod operator_env;
+
+use iam_tailor::controller::LeastPrivilegeRole;
+use iam_tailor::policy::context::Context;
+use iam_tailor::policy::eval::{Decision, PolicySet, Request};
+use iam_tailor::role::LiveRole;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use operator_env::{
+    ACCOUNT, ADMIN, Cluster, NS, broad_role, condition, events, lpr, put_trail, read, reasons,
+    wait_for,
+};
+use std::time::{Duration, Instant};
+
+const FENCE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}]}"#;
+const REVOKE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}}]}"#;
+
+/// Requests across the services the roles touch, with and without the condition keys the
+/// policies use.
+fn requests() -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for action in [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteBucket",
+        "s3:ListBucket",
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "dynamodb:GetItem",
+        "iam:CreateUser",
+        "iam:PassRole",
+        "ec2:RunInstances",
+    ] {
+        for resource in [
+            "arn:aws:s3:::orders".to_string(),
+            "arn:aws:s3:::orders/2026/a.json".to_string(),
+            "arn:aws:s3:::payroll/salaries.csv".to_string(),
+            format!("arn:aws:sqs:us-east-1:{ACCOUNT}:orders"),
+            format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders"),
+            format!("arn:aws:iam::{ACCOUNT}:role/admin"),
+            "*".to_string(),
+        ] {
+            out.push((action, resource));
+        }
+    }
+    out
+}
+
+fn decide(role: &LiveRole, action: &str, resource: &str, context: &Context) -> Decision {
+    let mut set = PolicySet::builder();
+    for document in role.documents() {
+        set = set.identity(document);
+    }
+    set.build()
+        .evaluate(&Request {
+            action,
+            resource,
+            principal: None,
+            context,
+        })
+        .decision
+}
+
+/// Every sampled request `after` allows, `before` allowed (with and without an old session).
+fn assert_never_wider(before: &LiveRole, after: &LiveRole) {
+    let fresh = Context::new();
+    let mut old_session = Context::new();
+    old_session.insert("aws:TokenIssueTime", "2025-06-01T00:00:00Z");
+    for context in [&fresh, &old_session] {
+        for (action, resource) in requests() {
+            if decide(after, action, &resource, context) == Decision::Allowed {
+                assert_eq!(
+                    decide(before, action, &resource, context),
+                    Decision::Allowed,
+                    "{action} on {resource} is allowed now and was not before:\nbefore {before:#?}\nafter {after:#?}"
+                );
+            }
+        }
+    }
+}
+
+/// The attached policies' names, sorted.
+fn names(role: &LiveRole) -> Vec<&str> {
+    let mut names: Vec<&str> = role.attached.iter().map(|a| a.name.as_str()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn attacks_on_never_widen() {
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
+    let iam = aws.iam();
+    for role in ["app", "worker", "viewer", "payments-prod"] {
+        broad_role(&iam, role).await;
+    }
+    iam.put_role_policy()
+        .role_name("app")
+        .policy_name("fence")
+        .policy_document(FENCE)
+        .send()
+        .await
+        .unwrap();
+    put_trail(&aws.s3()).await;
+    let original = |role: &'static str| {
+        let iam = iam.clone();
+        async move { read(&iam, role).await }
+    };
+    let (app_before, worker_before, viewer_before, victim_before) = (
+        original("app").await,
+        original("worker").await,
+        original("viewer").await,
+        original("payments-prod").await,
+    );
+    let operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    let enforce = |role: &str, extra: &str| {
+        lpr(
+            role,
+            &format!(
+                "  roleName: {role}\n  mode: Enforce\n  approval: Automatic\n  \
+                 cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n{extra}"
+            ),
+        )
+    };
+    for resource in [
+        enforce(
+            "app",
+            "  attachedPolicies: Keep\n  inlinePolicies: Delete\n",
+        ),
+        enforce("worker", "  drift: {interval: 2s, action: Revert}\n"),
+        enforce("viewer", ""),
+    ] {
+        roles
+            .create(&PostParams::default(), &resource)
+            .await
+            .unwrap();
+    }
+    let in_sync = |s: &iam_tailor::controller::LeastPrivilegeRoleStatus| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    };
+
+    // 1. Keep + Delete beside a fencing Deny: the Allow-only inline policy goes, the fence stays.
+    let app = wait_for(&roles, "app", &operator, "the apply", in_sync).await;
+    let live = read(&iam, "app").await;
+    assert_eq!(
+        live.inline.keys().collect::<Vec<_>>(),
+        ["fence"],
+        "s3-all deleted, fence kept"
+    );
+    assert_eq!(names(&live), ["AdministratorAccess", "iam-tailor-app"]);
+    assert_eq!(
+        decide(
+            &live,
+            "s3:DeleteBucket",
+            "arn:aws:s3:::orders",
+            &Context::new()
+        ),
+        Decision::ExplicitlyDenied
+    );
+    assert_never_wider(&app_before, &live);
+    assert_eq!(
+        condition(&app, "Drifted"),
+        Some(("True", "DenyAddedOutOfBand"))
+    );
+    assert!(reasons(&events(&kube, NS, "app").await).contains("DenyAddedOutOfBand"));
+
+    // 2. During drift revert, a Deny added out of band stays while the real drift is reverted.
+    wait_for(&roles, "worker", &operator, "the apply", in_sync).await;
+    let applied = read(&iam, "worker").await;
+    assert_eq!(names(&applied), ["iam-tailor-worker"]);
+    iam.put_role_policy()
+        .role_name("worker")
+        .policy_name("AWSRevokeOlderSessions")
+        .policy_document(REVOKE)
+        .send()
+        .await
+        .unwrap();
+    iam.attach_role_policy()
+        .role_name("worker")
+        .policy_arn(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let with_deny = read(&iam, "worker").await;
+    // The revert of the AdministratorAccess attach is the signal that drift handling ran.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read(&iam, "worker").await.attached.len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "drift not reverted:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let worker = wait_for(&roles, "worker", &operator, "the kept Deny reported", |s| {
+        condition(s, "Drifted") == Some(("True", "DenyAddedOutOfBand"))
+    })
+    .await;
+    let live = read(&iam, "worker").await;
+    assert_eq!(
+        live.inline.keys().collect::<Vec<_>>(),
+        ["AWSRevokeOlderSessions"]
+    );
+    assert_never_wider(&with_deny, &live);
+    assert_never_wider(&worker_before, &live);
+    assert_eq!(condition(&worker, "Ready"), Some(("True", "Ready")));
+
+    // 3. roleName edited after apply to another role: reported, nothing written to either.
+    wait_for(&roles, "viewer", &operator, "the apply", in_sync).await;
+    let viewer_applied = read(&iam, "viewer").await;
+    assert_never_wider(&viewer_before, &viewer_applied);
+    let edited = roles
+        .patch(
+            "viewer",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"roleName": "payments-prod"}})),
+        )
+        .await
+        .unwrap();
+    let generation = edited.metadata.generation;
+    let viewer = wait_for(&roles, "viewer", &operator, "RoleChanged", |s| {
+        s.observed_generation == generation
+            && condition(s, "Ready") == Some(("False", "RoleChanged"))
+    })
+    .await;
+    assert!(
+        viewer.role.as_ref().unwrap().arn.ends_with(":role/viewer"),
+        "{viewer:#?}"
+    );
+    // The status write for the new generation came after the operator looked at the role.
+    assert_eq!(read(&iam, "payments-prod").await, victim_before);
+    assert_eq!(read(&iam, "viewer").await, viewer_applied);
+    assert!(reasons(&events(&kube, NS, "viewer").await).contains("RoleChanged"));
+}
