@@ -16,8 +16,14 @@ fn watch_rules() -> Value {
          "verbs": ["list", "watch", "patch"]},
         {"apiGroups": ["iamtailor.dev"], "resources": ["leastprivilegeroles/status"],
          "verbs": ["patch"]},
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "delete"]},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+    ])
+}
+
+/// The backups: ConfigMaps in the release namespace only.
+fn backup_rules() -> Value {
+    json!([
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "delete"]},
     ])
 }
 
@@ -177,6 +183,8 @@ fn cluster_wide_by_default() {
             "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
+            "Role",
+            "RoleBinding",
             "Service",
             "ServiceAccount"
         ]
@@ -186,6 +194,21 @@ fn cluster_wide_by_default() {
     );
     let role = find(&docs, "ClusterRole", "iam-tailor");
     assert_eq!(role["rules"], watch_rules());
+    // ConfigMaps only where the backups are: the release namespace, never the tenants'.
+    let backups = find(&docs, "Role", "iam-tailor-backups");
+    assert_eq!(backups["metadata"]["namespace"], "iam-tailor");
+    assert_eq!(backups["rules"], backup_rules());
+    let binding = find(&docs, "RoleBinding", "iam-tailor-backups");
+    assert_eq!(binding["metadata"]["namespace"], "iam-tailor");
+    assert_eq!(
+        subjects(binding),
+        json!([{"kind": "ServiceAccount", "name": "iam-tailor", "namespace": "iam-tailor"}])
+    );
+    assert!(
+        args(&docs).contains(&"--backup-namespace=iam-tailor".to_string()),
+        "{:?}",
+        args(&docs)
+    );
     let binding = find(&docs, "ClusterRoleBinding", "iam-tailor");
     assert_eq!(binding["roleRef"]["name"], "iam-tailor");
     assert_eq!(
@@ -219,6 +242,7 @@ fn cluster_wide_by_default() {
             "--log-format=json",
             "--aws-rate-limit=10",
             "--concurrency=4",
+            "--backup-namespace=iam-tailor",
         ]
     );
     let c = container(&docs);
@@ -304,7 +328,7 @@ fn leader_election_with_more_than_one_replica() {
         &["--set", "replicaCount=2"],
     );
     assert_eq!(
-        args(&docs)[5..],
+        args(&docs)[6..],
         [
             "--leader-election",
             "--lease-namespace=iam-tailor",
@@ -365,9 +389,11 @@ fn one_namespace_with_a_role_there() {
         subjects(binding),
         json!([{"kind": "ServiceAccount", "name": "iam-tailor", "namespace": "iam-tailor"}])
     );
-    // The Lease stays in the release namespace, not the watched one.
+    // The Lease and the backups stay in the release namespace, not the watched one.
     let lease_role = find(&docs, "Role", "iam-tailor-leader-election");
     assert_eq!(lease_role["metadata"]["namespace"], "iam-tailor");
+    let backups = find(&docs, "Role", "iam-tailor-backups");
+    assert_eq!(backups["metadata"]["namespace"], "iam-tailor");
     let args = args(&docs);
     assert!(
         args.contains(&"--namespace=payments".to_string()),
@@ -416,6 +442,7 @@ fn values_reach_the_deployment() {
             "--log-format=text",
             "--aws-rate-limit=3",
             "--concurrency=8",
+            "--backup-namespace=ops",
         ]
     );
     let c = container(&docs);

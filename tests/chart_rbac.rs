@@ -216,14 +216,7 @@ async fn story(env: &Env, operator: &Operator, ns: &str) {
 
     // Delete with Restore: the original policies are back exactly and the backup is deleted.
     story.delete_and_restore_app().await;
-    assert!(
-        story
-            .config_maps
-            .get_opt(backup_name)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(story.backup(&app).await.is_none(), "{backup_name} deleted");
 
     // The failing analysis' Event was recorded again: by a patch (events.k8s.io series).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -284,8 +277,19 @@ fn assert_can_i(env: &Env, kubeconfig: &Path, table: &[(&str, bool)]) {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
-/// What the chart grants in the watched namespace `ns`, and what it must not grant there.
+/// What the chart grants in the watched namespace `ns`, and what it must not grant there;
+/// then its backups' ConfigMaps in the release namespace.
 fn watched_namespace_answers(ns: &str) -> Vec<(String, bool)> {
+    let backups = [
+        ("get configmaps -n iam-tailor", true),
+        ("create configmaps -n iam-tailor", true),
+        ("delete configmaps -n iam-tailor", true),
+        ("list configmaps -n iam-tailor", false),
+        ("watch configmaps -n iam-tailor", false),
+        ("update configmaps -n iam-tailor", false),
+        ("patch configmaps -n iam-tailor", false),
+    ]
+    .map(|(q, a)| (q.to_string(), a));
     [
         ("list leastprivilegeroles.iamtailor.dev", true),
         ("watch leastprivilegeroles.iamtailor.dev", true),
@@ -294,9 +298,6 @@ fn watched_namespace_answers(ns: &str) -> Vec<(String, bool)> {
             "patch leastprivilegeroles.iamtailor.dev --subresource=status",
             true,
         ),
-        ("get configmaps", true),
-        ("create configmaps", true),
-        ("delete configmaps", true),
         ("create events.events.k8s.io", true),
         ("patch events.events.k8s.io", true),
         // Not granted:
@@ -308,10 +309,11 @@ fn watched_namespace_answers(ns: &str) -> Vec<(String, bool)> {
             "update leastprivilegeroles.iamtailor.dev --subresource=status",
             false,
         ),
+        // Backups live in the release namespace: tenants' ConfigMaps are not the operator's.
+        ("get configmaps", false),
+        ("create configmaps", false),
+        ("delete configmaps", false),
         ("list configmaps", false),
-        ("watch configmaps", false),
-        ("update configmaps", false),
-        ("patch configmaps", false),
         ("get secrets", false),
         ("list secrets", false),
         ("create pods", false),
@@ -322,6 +324,7 @@ fn watched_namespace_answers(ns: &str) -> Vec<(String, bool)> {
     ]
     .iter()
     .map(|(q, a)| (format!("{q} --namespace {ns}"), *a))
+    .chain(backups)
     .collect()
 }
 
@@ -441,7 +444,15 @@ async fn cluster_wide_chart_rbac() {
     let client = token_client(&kubeconfig).await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);
     assert_forbidden("list Secrets", secrets.list(&ListParams::default()).await).await;
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
+    let tenant_maps: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
+    assert_forbidden(
+        "create a ConfigMap in the watched namespace",
+        tenant_maps
+            .create(&PostParams::default(), &config_map("probe"))
+            .await,
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "iam-tailor");
     assert_forbidden(
         "list ConfigMaps",
         config_maps.list(&ListParams::default()).await,
@@ -450,7 +461,7 @@ async fn cluster_wide_chart_rbac() {
     let mine = config_maps
         .create(&PostParams::default(), &config_map("probe"))
         .await
-        .expect("creating a ConfigMap is granted");
+        .expect("creating a ConfigMap in the release namespace is granted");
     assert_forbidden(
         "update a ConfigMap",
         config_maps
@@ -539,7 +550,6 @@ async fn one_namespace_chart_rbac() {
         ),
         ("create configmaps -n elsewhere", false),
         ("get configmaps -n elsewhere", false),
-        ("create configmaps -n iam-tailor", false),
         ("create events.events.k8s.io -n elsewhere", false),
         ("create leases.coordination.k8s.io -n iam-tailor", false),
         (

@@ -200,14 +200,14 @@ async fn operator_story() {
         .propose_worker("  assumeRoleArn: arn:aws:iam::123456789012:role/iam-tailor-access\n")
         .await;
     assert_eq!(live.inline.len(), 1);
-    assert!(
-        story
-            .config_maps
-            .get_opt("iam-tailor-backup-worker")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let worker = story
+        .roles
+        .get_status("worker")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert!(worker.backup.is_none(), "no backup before the first write");
     story.approve_worker(&revision).await;
 
     // Reported on the resource: an invalid spec, a missing role.

@@ -8,16 +8,19 @@
 //! - `worker`: a Deny added out of band (the console's `AWSRevokeOlderSessions`) during drift
 //!   revert: the revert runs, the Deny stays.
 //! - `viewer`: `roleName` edited after apply to point at another broad role: nothing is written
-//!   to it.
+//!   to it; then its backup rewritten to add a backdoor before a delete with Restore: the
+//!   deletion waits, and once the backup is put back it restores the pinned role exactly.
 
 mod control_plane;
 mod moto;
 mod operator_env;
 
 use iam_tailor::controller::LeastPrivilegeRole;
+use iam_tailor::controller::reconcile::BACKUP_KEY;
 use iam_tailor::policy::context::Context;
 use iam_tailor::policy::eval::{Decision, PolicySet, Request};
 use iam_tailor::role::LiveRole;
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
     ACCOUNT, ADMIN, Cluster, NS, broad_role, condition, events, lpr, put_trail, read, reasons,
@@ -246,4 +249,91 @@ async fn attacks_on_never_widen() {
     assert_eq!(read(&iam, "payments-prod").await, victim_before);
     assert_eq!(read(&iam, "viewer").await, viewer_applied);
     assert!(reasons(&events(&kube, NS, "viewer").await).contains("RoleChanged"));
+
+    // 4. The backup rewritten (as only someone with rights in the operator's namespace could:
+    // tenants have none there) to put a backdoor on the role at Restore: deletion waits, and
+    // the role gets nothing. With the backup put back, deletion restores the pinned role,
+    // though the spec now names another.
+    roles
+        .patch(
+            "viewer",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"deletionPolicy": "Restore"}})),
+        )
+        .await
+        .unwrap();
+    let recorded = viewer.backup.clone().expect("viewer's backup");
+    assert_ne!(
+        recorded.namespace, NS,
+        "backups live outside the tenant namespace"
+    );
+    let backups: Api<ConfigMap> = Api::namespaced(kube.clone(), &recorded.namespace);
+    let original = backups.get(&recorded.config_map).await.unwrap();
+    let json = original.data.as_ref().unwrap()[BACKUP_KEY].clone();
+    let mut forged: serde_json::Value = serde_json::from_str(&json).unwrap();
+    forged["inline"]["backdoor"] = serde_json::Value::String(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+            .to_string(),
+    );
+    let put = |json: String| {
+        let backups = backups.clone();
+        let name = recorded.config_map.clone();
+        async move {
+            let patch = serde_json::json!({"data": {BACKUP_KEY: json}});
+            backups
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+        }
+    };
+    put(serde_json::to_string_pretty(&forged).unwrap()).await;
+    roles.delete("viewer", &Default::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reasons(&events(&kube, NS, "viewer").await).contains("RestoreBlocked") {
+        assert!(
+            Instant::now() < deadline,
+            "no RestoreBlocked:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        roles.get_opt("viewer").await.unwrap().is_some(),
+        "deletion waits"
+    );
+    assert_eq!(read(&iam, "viewer").await, viewer_applied, "no backdoor");
+    assert_eq!(read(&iam, "payments-prod").await, victim_before);
+    put(json).await;
+    // A change to the resource makes the operator look again (a blocked restore is otherwise
+    // retried every 10 minutes).
+    roles
+        .patch(
+            "viewer",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"retry": "1"}}})),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while roles.get_opt("viewer").await.unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "not deleted:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        read(&iam, "viewer").await,
+        viewer_before,
+        "restored exactly"
+    );
+    assert_eq!(read(&iam, "payments-prod").await, victim_before);
+    assert!(
+        backups
+            .get_opt(&recorded.config_map)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

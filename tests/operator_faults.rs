@@ -590,7 +590,7 @@ async fn a_server_error_on_create_policy_leaves_the_role_as_it_was() {
     );
     // The backup came first and stands, so a later delete with Restore still works.
     let backup = failing.backup.as_ref().expect("the backup is named");
-    let config_maps: Api<ConfigMap> = Api::namespaced(world.kube.clone(), NS);
+    let config_maps: Api<ConfigMap> = Api::namespaced(world.kube.clone(), &backup.namespace);
     assert!(
         config_maps
             .get_opt(&backup.config_map)

@@ -28,6 +28,10 @@ pub struct Args {
     lease_namespace: Option<String>,
     #[arg(long, default_value = "iam-tailor")]
     lease_name: String,
+    /// Where the roles' backups are kept: the operator's own namespace, which tenants cannot
+    /// write (default: $POD_NAMESPACE, else default).
+    #[arg(long)]
+    backup_namespace: Option<String>,
     /// How long a Lease holds without renewal: how soon a standby takes over from a leader
     /// that died without releasing it. Renewed every third of it.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -77,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         concurrency: args.concurrency.max(1),
         leader_election: args.leader_election,
         lease_namespace: args.lease_namespace,
+        backup_namespace: args.backup_namespace,
         lease_name: args.lease_name,
         lease_duration: std::time::Duration::from_secs(args.lease_duration_seconds),
         identity: identity(),

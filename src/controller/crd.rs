@@ -436,8 +436,16 @@ pub struct Applied {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Backup {
-    /// The ConfigMap (same namespace) holding the role's original state.
+    /// The ConfigMap holding the role's original state, in the operator's own namespace
+    /// (`--backup-namespace`), out of the tenant's reach.
     pub config_map: String,
+    pub namespace: String,
+    /// `sha256:` of the ConfigMap's `backup.json` when it was written: Restore refuses one
+    /// that no longer matches.
+    pub sha256: String,
+    /// The role the backup was taken from, and its RoleId then.
+    pub role_arn: String,
+    pub role_id: String,
 }
 
 /// The CRD as YAML, exactly as committed in `crds/`.

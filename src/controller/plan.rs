@@ -42,8 +42,6 @@ const VERIFY_AFTER_SECS: u64 = 30;
 /// What the shell observed this time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observed {
-    /// The resource's `metadata.name`: names the backup ConfigMap.
-    pub name: String,
     /// The resource's `metadata.generation`.
     pub generation: i64,
     /// RFC 3339, from the caller's clock.
@@ -51,8 +49,13 @@ pub struct Observed {
     /// The status as last written (default for a new resource).
     pub previous: LeastPrivilegeRoleStatus,
     pub role: RoleState,
-    /// Whether the backup ConfigMap ([`backup_config_map`]) exists.
-    pub backup_exists: bool,
+    /// The resource's `metadata.uid`: names the backup ConfigMap.
+    pub uid: String,
+    /// The backup ConfigMap ([`backup_config_map`]) in the operator's namespace, when it
+    /// exists.
+    pub backup: Option<StoredBackup>,
+    /// The operator's namespace, where backups live.
+    pub backup_namespace: String,
     /// Present when the shell ran a generation this time (create, spec change,
     /// `regenerateEvery` elapsed).
     pub analysis: Option<AnalysisResult>,
@@ -127,22 +130,29 @@ pub struct Plan {
     pub requeue: Requeue,
 }
 
-/// The backup ConfigMap's name for the resource `name`: `iam-tailor-backup-<name>`, or for
-/// names too long for that (object names stop at 253 characters) a cut of it plus a hash of
-/// the whole name, so two long names still get two ConfigMaps.
-pub fn backup_config_map(name: &str) -> String {
-    const PREFIX: &str = "iam-tailor-backup-";
-    const MAX: usize = 253;
-    if PREFIX.len() + name.len() <= MAX {
-        return format!("{PREFIX}{name}");
+/// A backup ConfigMap as read: the hash of its `backup.json`, and the snapshot it parses to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredBackup {
+    /// `sha256:` of `backup.json` exactly as stored.
+    pub sha256: String,
+    /// The snapshot, or why `backup.json` does not parse (or is missing).
+    pub snapshot: Result<BackupSnapshot, String>,
+}
+
+impl StoredBackup {
+    /// What the shell stores and the plan records: `backup.json` and its hash.
+    pub fn of(snapshot: &BackupSnapshot) -> StoredBackup {
+        StoredBackup {
+            sha256: crate::policy::canonical::sha256_revision(&snapshot.to_json()),
+            snapshot: Ok(snapshot.clone()),
+        }
     }
-    let hash = crate::policy::canonical::sha256_revision(name);
-    let digest = &hash["sha256:".len()..][..16];
-    let keep = MAX - PREFIX.len() - 1 - digest.len();
-    // Names are lower-case DNS subdomains (ASCII), so any byte index is a char boundary; a
-    // cut must not end in '.' or '-'.
-    let cut = name[..keep].trim_end_matches(['.', '-']);
-    format!("{PREFIX}{cut}-{digest}")
+}
+
+/// The backup ConfigMap's name for the resource with `uid`: one per resource, unguessable
+/// before the resource exists, in the operator's namespace.
+pub fn backup_config_map(uid: &str) -> String {
+    format!("iam-tailor-backup-{uid}")
 }
 
 /// IAM attaches at most this many managed policies to a role (the raised quota; 10 by
@@ -1023,37 +1033,14 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         b.set("Drifted", FALSE, "NothingApplied", "nothing applied yet");
     }
 
-    let config_map = backup_config_map(&observed.name);
-    if !b.operations.is_empty() {
-        if observed.backup_exists {
-            b.status.backup = Some(Backup { config_map });
-        } else if b.status.backup.is_some() {
-            // A new backup now would hold iam-tailor's changes, not the original: nothing is
-            // written until someone decides (puts the backup back, or recreates the resource).
-            b.operations.clear();
-            b.completion.clear();
-            b.status.applied = observed.previous.applied.clone();
-            b.status.history = observed.previous.history.clone();
-            let message = format!(
-                "ConfigMap {config_map} holding the role's original policies is gone; \
-                 iam-tailor writes nothing to the role without it"
-            );
-            b.set("InSync", FALSE, "BackupMissing", message.clone());
-            problem = Some(("BackupMissing", message));
-        } else {
-            let snapshot = BackupSnapshot::of(live);
-            b.operations.insert(
-                0,
-                Operation::BackupRole {
-                    config_map: config_map.clone(),
-                    snapshot,
-                },
-            );
-            b.status.backup = Some(Backup { config_map });
-        }
-    } else if observed.backup_exists && b.status.backup.is_none() {
-        // A backup whose status write was lost: name it again.
-        b.status.backup = Some(Backup { config_map });
+    if let Err((reason, message)) = backup(&mut b, live) {
+        // Nothing is written without the role's original state safely stored.
+        b.operations.clear();
+        b.completion.clear();
+        b.status.applied = observed.previous.applied.clone();
+        b.status.history = observed.previous.history.clone();
+        b.set("InSync", FALSE, reason, message.clone());
+        problem = Some((reason, message));
     }
 
     match problem {
@@ -1068,6 +1055,71 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     b.finish(Requeue::After(
         requeue.min(generation_requeue.unwrap_or(u64::MAX)),
     ))
+}
+
+/// The backup before the first write: taken (an operation first in line, recorded in status
+/// with its hash, the role's ARN and RoleId), or checked. `Err` blocks every write: a backup
+/// that is gone (a new one now would hold iam-tailor's changes, not the original) or that no
+/// longer hashes as recorded, or one found with no record that is not the role as it is.
+fn backup(b: &mut Builder, live: &LiveRole) -> Result<(), (&'static str, String)> {
+    let observed = b.observed;
+    let config_map = backup_config_map(&observed.uid);
+    let record = |sha256: &str| Backup {
+        config_map: config_map.clone(),
+        namespace: observed.backup_namespace.clone(),
+        sha256: sha256.to_string(),
+        role_arn: live.arn.clone(),
+        role_id: live.role_id.clone(),
+    };
+    let place = format!("ConfigMap {}/{config_map}", observed.backup_namespace);
+    match (&observed.previous.backup, &observed.backup) {
+        (Some(recorded), Some(stored)) if stored.sha256 != recorded.sha256 => Err((
+            "BackupTampered",
+            format!(
+                "{place} holds {}, not the {} written before the first change; iam-tailor \
+                 writes nothing to the role and will not restore from it",
+                stored.sha256, recorded.sha256
+            ),
+        )),
+        (Some(_), Some(_)) => Ok(()),
+        (Some(_), None) if !b.operations.is_empty() => Err((
+            "BackupMissing",
+            format!(
+                "{place} holding the role's original policies is gone; iam-tailor writes \
+                 nothing to the role without it"
+            ),
+        )),
+        (Some(_), None) => Ok(()),
+        // A backup whose status write was lost before any change: named again, but only if
+        // it is exactly the role as it is now. Anything else is never adopted.
+        (None, Some(stored)) if stored.snapshot.as_ref() == Ok(&BackupSnapshot::of(live)) => {
+            b.status.backup = Some(record(&stored.sha256));
+            Ok(())
+        }
+        (None, Some(stored)) if !b.operations.is_empty() => Err((
+            "BackupMismatch",
+            format!(
+                "{place} exists but does not hold {} (RoleId {}) as it is now: iam-tailor did \
+                 not write it for this resource, or the role changed since, so it is never \
+                 adopted; delete it to take a new backup",
+                live.arn, live.role_id
+            ),
+        )),
+        (None, Some(_)) => Ok(()),
+        (None, None) if !b.operations.is_empty() => {
+            let snapshot = BackupSnapshot::of(live);
+            b.status.backup = Some(record(&StoredBackup::of(&snapshot).sha256));
+            b.operations.insert(
+                0,
+                Operation::BackupRole {
+                    config_map: config_map.clone(),
+                    snapshot,
+                },
+            );
+            Ok(())
+        }
+        (None, None) => Ok(()),
+    }
 }
 
 /// What the spec would remove but iam-tailor leaves: documents holding a Deny (they only
@@ -1348,11 +1400,7 @@ fn set_condition(
 /// iam-tailor's managed policies, adding before removing. The status is left as it was.
 /// `Err` says why deletion has to wait (Restore without a backup): letting go would silently
 /// leave the role as iam-tailor made it.
-pub fn plan_cleanup(
-    spec: &LeastPrivilegeRoleSpec,
-    observed: &Observed,
-    backup: Option<&BackupSnapshot>,
-) -> Result<Plan, String> {
+pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Result<Plan, String> {
     let mut events = Vec::new();
     let mut completion = Vec::new();
     let mut operations = Vec::new();
@@ -1363,7 +1411,8 @@ pub fn plan_cleanup(
             note,
         })
     };
-    match (spec.deletion_policy, &observed.role, backup) {
+    let retain = "set deletionPolicy: Retain to delete without restoring";
+    match (spec.deletion_policy, &observed.role, &observed.backup) {
         (DeletionPolicy::Retain, _, _) => event(
             EventType::Normal,
             "Retained",
@@ -1377,9 +1426,8 @@ pub fn plan_cleanup(
         (DeletionPolicy::Restore, RoleState::Found(_), None) => {
             if let Some(b) = &observed.previous.backup {
                 return Err(format!(
-                    "ConfigMap {} is gone, so the role cannot be restored; set \
-                     deletionPolicy: Retain to delete without restoring",
-                    b.config_map
+                    "ConfigMap {}/{} is gone, so the role cannot be restored; {retain}",
+                    b.namespace, b.config_map
                 ));
             } else {
                 event(
@@ -1389,16 +1437,10 @@ pub fn plan_cleanup(
                 );
             }
         }
-        (DeletionPolicy::Restore, RoleState::Found(live), Some(backup)) => {
-            if !backup.role_id.is_empty() && backup.role_id != live.role_id {
-                return Err(format!(
-                    "the backup was taken from {} (RoleId {}), but {} is now RoleId {}: the \
-                     role was deleted and created again, so iam-tailor does not restore to it; \
-                     set deletionPolicy: Retain to delete without restoring",
-                    backup.role_arn, backup.role_id, live.arn, live.role_id
-                ));
-            }
-            let restore = restore(live, backup, &observed.previous);
+        (DeletionPolicy::Restore, RoleState::Found(live), Some(stored)) => {
+            let backup = verified_backup(observed, live, stored)
+                .map_err(|why| format!("{why}; iam-tailor does not restore from it; {retain}"))?;
+            let restore = restore(live, &backup, &observed.previous);
             guard(live, &restore.operations).map_err(|w| {
                 format!("restoring the backup would remove a Deny or the boundary: {w}")
             })?;
@@ -1435,6 +1477,58 @@ pub fn plan_cleanup(
         completion,
         requeue: Requeue::AwaitChange,
     })
+}
+
+/// The stored backup, if it is the one written before the first change (the hash status
+/// recorded), taken from this very role (ARN and RoleId), and every document in it parses.
+fn verified_backup(
+    observed: &Observed,
+    live: &LiveRole,
+    stored: &StoredBackup,
+) -> Result<BackupSnapshot, String> {
+    let place = format!(
+        "the backup ConfigMap {}/{}",
+        observed.backup_namespace,
+        backup_config_map(&observed.uid)
+    );
+    if let Some(recorded) = &observed.previous.backup
+        && recorded.sha256 != stored.sha256
+    {
+        return Err(format!(
+            "{place} holds {}, not the {} written before the first change",
+            stored.sha256, recorded.sha256
+        ));
+    }
+    let snapshot = stored
+        .snapshot
+        .clone()
+        .map_err(|e| format!("{place}: {e}"))?;
+    if snapshot.role_arn != live.arn || snapshot.role_id != live.role_id {
+        return Err(format!(
+            "{place} was taken from {} (RoleId {}), not {} (RoleId {}): the role was deleted \
+             and created again, or the backup is not this role's",
+            snapshot.role_arn, snapshot.role_id, live.arn, live.role_id
+        ));
+    }
+    for (name, document) in &snapshot.inline {
+        Policy::parse(document).map_err(|e| format!("{place}: inline policy {name}: {e}"))?;
+    }
+    for arn in snapshot
+        .attached
+        .iter()
+        .chain(&snapshot.permissions_boundary)
+    {
+        let account = arn.split(':').nth(4).unwrap_or("");
+        if !arn.starts_with("arn:")
+            || !arn.contains(":policy/")
+            || (account != "aws" && account != live.account())
+        {
+            return Err(format!(
+                "{place}: {arn} is not a managed policy of AWS or of the role's account"
+            ));
+        }
+    }
+    Ok(snapshot)
 }
 
 /// What Restore writes, and what it leaves that the backup did not have.

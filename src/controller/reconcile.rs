@@ -120,7 +120,7 @@ impl Error {
             Error::Generate(_) | Error::Principal(_) => "GenerateFailed",
             Error::Apply(_) => "ApplyFailed",
             Error::Backup { .. } => "BackupFailed",
-            Error::RestoreBlocked(_) => "BackupMissing",
+            Error::RestoreBlocked(_) => "RestoreBlocked",
             Error::Kube(_) | Error::Finalizer(_) => "KubernetesError",
         }
     }
@@ -230,19 +230,32 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub aws: Aws,
+    /// The operator's own namespace, where the backups live (out of the tenants' reach).
+    pub backup_namespace: String,
     /// Consecutive failures per resource, for backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
 }
 
 impl Context {
-    pub fn new(client: kube::Client, recorder: Recorder, metrics: Arc<Metrics>, aws: Aws) -> Self {
+    pub fn new(
+        client: kube::Client,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        aws: Aws,
+        backup_namespace: String,
+    ) -> Self {
         Context {
             client,
             recorder,
             metrics,
             aws,
+            backup_namespace,
             failures: Default::default(),
         }
+    }
+
+    fn backups(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.client.clone(), &self.backup_namespace)
     }
 }
 
@@ -363,12 +376,13 @@ async fn observe_plan_apply(
 ) -> Result<Action, Failure> {
     let spec = &lpr.spec;
     let mut observed = Observed {
-        name: lpr.name_any(),
         generation,
         now: now_text.to_string(),
         previous: previous.clone(),
         role: RoleState::NotFound,
-        backup_exists: false,
+        uid: lpr.uid().unwrap_or_default(),
+        backup: None,
+        backup_namespace: ctx.backup_namespace.clone(),
         analysis: None,
         analyzer: None,
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs,
@@ -380,13 +394,7 @@ async fn observe_plan_apply(
     }
     let iam = ctx.aws.iam(spec).await;
     observed.role = read_role_state(&iam, &role_name(spec)).await?;
-    let config_maps: Api<ConfigMap> =
-        Api::namespaced(ctx.client.clone(), &lpr.namespace().unwrap_or_default());
-    observed.backup_exists = config_maps
-        .get_opt(&plan::backup_config_map(&observed.name))
-        .await
-        .map_err(Error::Kube)?
-        .is_some();
+    observed.backup = read_backup(ctx, &observed.uid).await?;
     if let RoleState::Found(live) = &observed.role
         && plan::role_changed(previous, live).is_none()
         && plan::analysis_due(spec, previous, now)
@@ -949,87 +957,75 @@ fn operation_label(operation: &Operation) -> &'static str {
     }
 }
 
-/// Creates the backup ConfigMap; one that exists already holds the original and is kept.
+/// Creates the backup ConfigMap in the operator's namespace. One that exists already is kept
+/// only if it holds exactly this snapshot: an object with other content is never adopted.
 async fn write_backup(
     lpr: &LeastPrivilegeRole,
     ctx: &Context,
     name: &str,
     snapshot: &BackupSnapshot,
 ) -> Result<(), Error> {
-    let api: Api<ConfigMap> =
-        Api::namespaced(ctx.client.clone(), &lpr.namespace().unwrap_or_default());
-    let json = serde_json::to_string_pretty(snapshot).expect("a snapshot serializes");
+    let json = snapshot.to_json();
     let config_map = ConfigMap {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
-            labels: Some(BTreeMap::from([
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_string(),
+                "iam-tailor".to_string(),
+            )])),
+            annotations: Some(BTreeMap::from([
                 (
-                    "app.kubernetes.io/managed-by".to_string(),
-                    "iam-tailor".to_string(),
+                    "iamtailor.dev/resource".to_string(),
+                    format!("{}/{}", lpr.namespace().unwrap_or_default(), lpr.name_any()),
                 ),
-                ("iamtailor.dev/resource".to_string(), lpr.name_any()),
+                ("iamtailor.dev/role".to_string(), snapshot.role_arn.clone()),
             ])),
             ..Default::default()
         },
         data: Some(BTreeMap::from([(BACKUP_KEY.to_string(), json)])),
         ..Default::default()
     };
-    match api.create(&PostParams::default(), &config_map).await {
+    let failed = |reason: String| Error::Backup {
+        name: name.to_string(),
+        reason,
+    };
+    match ctx
+        .backups()
+        .create(&PostParams::default(), &config_map)
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-        Err(e) => Err(Error::Backup {
-            name: name.to_string(),
-            reason: e.to_string(),
-        }),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            match read_backup(ctx, lpr.uid().as_deref().unwrap_or_default()).await? {
+                Some(stored) if stored == plan::StoredBackup::of(snapshot) => Ok(()),
+                _ => Err(failed(
+                    "it exists with other content, and is never adopted".to_string(),
+                )),
+            }
+        }
+        Err(e) => Err(failed(e.to_string())),
     }
 }
 
-/// Reads the backup ConfigMap, if there is one.
-async fn read_backup(
-    lpr: &LeastPrivilegeRole,
-    ctx: &Context,
-) -> Result<Option<BackupSnapshot>, Error> {
-    let Some(name) = lpr
-        .status
-        .as_ref()
-        .and_then(|s| s.backup.as_ref())
-        .map(|b| b.config_map.clone())
-    else {
+/// Reads the backup ConfigMap of the resource `uid`, if there is one: its hash and snapshot.
+async fn read_backup(ctx: &Context, uid: &str) -> Result<Option<plan::StoredBackup>, Error> {
+    let name = plan::backup_config_map(uid);
+    let Some(config_map) = ctx.backups().get_opt(&name).await.map_err(Error::Kube)? else {
         return Ok(None);
     };
-    let api: Api<ConfigMap> =
-        Api::namespaced(ctx.client.clone(), &lpr.namespace().unwrap_or_default());
-    let Some(config_map) = api.get_opt(&name).await.map_err(Error::Kube)? else {
-        return Ok(None);
-    };
-    let json = config_map
-        .data
-        .as_ref()
-        .and_then(|d| d.get(BACKUP_KEY))
-        .ok_or_else(|| Error::Backup {
-            name: name.clone(),
-            reason: format!("no {BACKUP_KEY} key"),
-        })?;
-    serde_json::from_str(json)
-        .map(Some)
-        .map_err(|e| Error::Backup {
-            name,
-            reason: format!("{BACKUP_KEY}: {e}"),
-        })
+    let json = config_map.data.as_ref().and_then(|d| d.get(BACKUP_KEY));
+    Ok(Some(plan::StoredBackup {
+        sha256: crate::policy::canonical::sha256_revision(json.map_or("", String::as_str)),
+        snapshot: match json {
+            None => Err(format!("no {BACKUP_KEY} key")),
+            Some(json) => serde_json::from_str(json).map_err(|e| format!("{BACKUP_KEY}: {e}")),
+        },
+    }))
 }
 
-async fn delete_backup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<(), Error> {
-    let name = lpr
-        .status
-        .as_ref()
-        .and_then(|s| s.backup.as_ref())
-        .map_or_else(
-            || plan::backup_config_map(&lpr.name_any()),
-            |b| b.config_map.clone(),
-        );
-    let api: Api<ConfigMap> =
-        Api::namespaced(ctx.client.clone(), &lpr.namespace().unwrap_or_default());
-    match api.delete(&name, &Default::default()).await {
+async fn delete_backup(ctx: &Context, uid: &str) -> Result<(), Error> {
+    let name = plan::backup_config_map(uid);
+    match ctx.backups().delete(&name, &Default::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
         Err(e) => Err(Error::Backup {
@@ -1045,26 +1041,25 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
     let previous = lpr.status.clone().unwrap_or_default();
     let (now_text, _) = now();
     let mut observed = Observed {
-        name: lpr.name_any(),
         generation: lpr.metadata.generation.unwrap_or(0),
         now: now_text,
         previous: previous.clone(),
         role: RoleState::NotFound,
-        backup_exists: false,
+        uid: lpr.uid().unwrap_or_default(),
+        backup: None,
+        backup_namespace: ctx.backup_namespace.clone(),
         analysis: None,
         analyzer: None,
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs,
     };
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
     let mut iam = None;
-    let mut backup = None;
     if restoring {
-        backup = read_backup(lpr, ctx).await?;
-        observed.backup_exists = backup.is_some();
-        // The role the backup was taken from is the one to put back, even if the spec has
-        // been edited since (or broken).
-        let role = match &backup {
-            Some(b) => Some(b.role_name.clone()),
+        observed.backup = read_backup(ctx, &observed.uid).await?;
+        // The role this resource was pinned to is the one to put back, even if the spec has
+        // been edited since (or broken); the plan checks the backup was taken from it.
+        let role = match &previous.role {
+            Some(pin) => pin.arn.rsplit('/').next().map(str::to_string),
             None => plan::validate(spec).is_ok().then(|| role_name(spec)),
         };
         if let Some(role) = role {
@@ -1073,7 +1068,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
             iam = Some(client);
         }
     }
-    let plan = match plan::plan_cleanup(spec, &observed, backup.as_ref()) {
+    let plan = match plan::plan_cleanup(spec, &observed) {
         Ok(plan) => plan,
         Err(reason) => {
             let error = Error::RestoreBlocked(reason);
@@ -1091,8 +1086,8 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         }
         // The role holds the backup's state again, so the backup has done its job. (Retain
         // keeps it: it is then the only record of the original.)
-        if backup.is_some() {
-            delete_backup(lpr, ctx).await?;
+        if observed.backup.is_some() {
+            delete_backup(ctx, &observed.uid).await?;
         }
     }
     for event in &plan.completion {

@@ -31,6 +31,8 @@ pub struct Settings {
     pub leader_election: bool,
     /// The Lease's namespace (default: the watched namespace, else the pod's, else default).
     pub lease_namespace: Option<String>,
+    /// Where backups live: the operator's own namespace.
+    pub backup_namespace: Option<String>,
     pub lease_name: String,
     /// Renewed every third of it.
     pub lease_duration: Duration,
@@ -108,7 +110,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             instance: Some(settings.identity.clone()),
         },
     );
-    let context = Arc::new(Context::new(client, recorder, metrics.clone(), aws));
+    let backup_namespace = settings
+        .backup_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".to_string());
+    let context = Arc::new(Context::new(
+        client,
+        recorder,
+        metrics.clone(),
+        aws,
+        backup_namespace,
+    ));
     let controller = Controller::new(roles, watcher::Config::default().any_semantic())
         .with_config(controller::Config::default().concurrency(settings.concurrency))
         .shutdown_on_signal()

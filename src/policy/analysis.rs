@@ -209,19 +209,39 @@ fn resource_covers(outer: &str, outer_policy: &Policy, inner: &str, inner_policy
     subsumes(outer, inner)
 }
 
-/// Do the statement's conditions hold whenever `required` all hold? True when they are a subset.
+/// Do the statement's conditions hold whenever `required` all hold? Each must appear in
+/// `required` with the same operator and key, and values that make it no wider: for a
+/// positive operator (values ORed) the required values are among the statement's; for a
+/// negated one (values NORed: `StringNotEquals`, …) the statement's are among the required
+/// ones; a negated operator over a set (`ForAllValues:StringNotLike`) needs the same values.
 fn conditions_implied(statement: &[Condition], required: &[Condition]) -> bool {
+    let sorted = |values: &[String]| {
+        let mut v = values.to_vec();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let within = |inner: &[String], outer: &[String]| inner.iter().all(|v| outer.contains(v));
     statement.iter().all(|c| {
         required.iter().any(|r| {
             r.operator == c.operator && r.key.eq_ignore_ascii_case(&c.key) && {
-                let (mut a, mut b) = (r.values.clone(), c.values.clone());
-                a.sort();
-                b.sort();
-                // The candidate's values must be among the current ones (values are ORed).
-                a.iter().all(|v| b.binary_search(v).is_ok())
+                let (required_values, values) = (sorted(&r.values), sorted(&c.values));
+                match (c.operator.base.is_negated(), c.operator.set.is_some()) {
+                    (false, _) => within(&required_values, &values),
+                    (true, false) => within(&values, &required_values),
+                    (true, true) => values == required_values,
+                }
             }
         })
     })
+}
+
+/// Whether any value of the conditions holds a policy variable (`${aws:username}`), whose
+/// meaning depends on the document's Version.
+fn conditions_have_variables(conditions: &[Condition]) -> bool {
+    conditions
+        .iter()
+        .any(|c| c.values.iter().any(|v| has_variable(v)))
 }
 
 /// Can the current statement grant anything an identity policy grants? (an Allow, no Principal)
@@ -275,16 +295,18 @@ fn deny_touches(deny: &Statement, action: &str, resource: &str) -> bool {
         }
         None => false,
     };
+    // A candidate resource with a variable may resolve to anything the Deny names.
     action_hit
-        && match &deny.resource {
-            Some(ResourceBlock::Resource(patterns)) => patterns
-                .iter()
-                .any(|q| has_variable(q) || may_overlap(q, resource)),
-            Some(ResourceBlock::NotResource(patterns)) => {
-                !is_literal(resource) || !patterns.iter().any(|q| matches(q, resource))
-            }
-            None => true,
-        }
+        && (has_variable(resource)
+            || match &deny.resource {
+                Some(ResourceBlock::Resource(patterns)) => patterns
+                    .iter()
+                    .any(|q| has_variable(q) || may_overlap(q, resource)),
+                Some(ResourceBlock::NotResource(patterns)) => {
+                    !is_literal(resource) || !patterns.iter().any(|q| matches(q, resource))
+                }
+                None => true,
+            })
 }
 
 /// Is every (action, resource) that `candidate` allows also allowed by `current`?
@@ -296,11 +318,15 @@ fn deny_touches(deny: &Statement, action: &str, resource: &str) -> bool {
 pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
     let current_statements = located(current);
     let candidate_statements = located(candidate);
-    let candidate_denies: Vec<&Statement> = candidate_statements
+    // A Deny counts as kept only in a document that substitutes variables as its own did.
+    let candidate_denies: Vec<(bool, &Statement)> = candidate_statements
         .iter()
         .filter(|c| c.statement.effect == Effect::Deny)
-        .map(|c| &c.canonical)
+        .map(|c| (c.policy.substitutes_variables(), &c.canonical))
         .collect();
+    let kept = |deny: &Located| {
+        candidate_denies.contains(&(deny.policy.substitutes_variables(), &deny.canonical))
+    };
     let mut reasons = Vec::new();
     for cand in candidate_statements
         .iter()
@@ -323,7 +349,11 @@ pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
         let usable: Vec<&Located> = current_statements
             .iter()
             .filter(|cur| {
-                usable_allow(cur) && conditions_implied(&cur.statement.conditions, &st.conditions)
+                usable_allow(cur)
+                    && conditions_implied(&cur.statement.conditions, &st.conditions)
+                    && (!conditions_have_variables(&cur.statement.conditions)
+                        || cur.policy.substitutes_variables()
+                            == cand.policy.substitutes_variables())
             })
             .collect();
         // A statement the current policies hold as it is (a policy the role keeps) allows
@@ -339,7 +369,7 @@ pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
             for deny in current_statements
                 .iter()
                 .filter(|c| c.statement.effect == Effect::Deny)
-                .filter(|d| !candidate_denies.contains(&&d.canonical))
+                .filter(|d| !kept(d))
             {
                 reasons.push(format!(
                     "{}: current {} is not kept",
@@ -395,9 +425,7 @@ pub fn grants_no_new_access(candidate: &[Policy], current: &[Policy]) -> Proof {
                     .iter()
                     .filter(|c| c.statement.effect == Effect::Deny)
                 {
-                    if deny_touches(deny.statement, action, resource)
-                        && !candidate_denies.contains(&&deny.canonical)
-                    {
+                    if deny_touches(deny.statement, action, resource) && !kept(deny) {
                         reasons.push(format!(
                             "{}: {action} on {resource} is partly denied by current {}, which the candidate does not keep",
                             cand.name(),

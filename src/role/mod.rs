@@ -136,6 +136,12 @@ pub struct BackupSnapshot {
 }
 
 impl BackupSnapshot {
+    /// The JSON stored in the backup ConfigMap: deterministic (sorted maps), so its hash
+    /// identifies the backup.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a snapshot serializes")
+    }
+
     /// The snapshot of `live`, leaving out iam-tailor's own policies.
     pub fn of(live: &LiveRole) -> BackupSnapshot {
         let theirs = || live.attached.iter().filter(|a| !a.managed_by_iam_tailor);

@@ -4,9 +4,9 @@
 //! all at once), and IAM applies a plan one call at a time, so "the proposal is narrower than
 //! the role" is not enough: what matters is each state the role is left in if the plan stops
 //! there. [`prove_each_state`] replays the operations on a model of the role and asks
-//! [`grants_no_new_access`] of every state against the first; [`guard`] holds the two rules
-//! every plan keeps, Restore included: a Deny iam-tailor did not write is never removed, and
-//! a permissions boundary is never removed or replaced.
+//! [`grants_no_new_access`] of every state against the first; [`guard`] holds the rules every
+//! plan keeps, Restore included: a Deny iam-tailor did not write is never removed, and a
+//! permissions boundary is never removed, replaced, or given a new document.
 
 use super::{LiveRole, Operation, has_deny};
 use crate::policy::Policy;
@@ -173,6 +173,11 @@ pub fn guard(before: &LiveRole, operations: &[Operation]) -> Result<(), Widening
                     }
                 }
             }
+            Operation::PutManagedPolicy { arn, .. } if state.boundary.as_ref() == Some(arn) => {
+                return Err(refuse(format!(
+                    "{arn} is the permissions boundary, whose document is never changed"
+                )));
+            }
             Operation::DeletePermissionsBoundary if state.boundary.is_some() => {
                 return Err(refuse(
                     "a permissions boundary is never removed".to_string(),
@@ -255,5 +260,7 @@ pub fn prove_each_state(before: &LiveRole, operations: &[Operation]) -> Result<(
     Ok(())
 }
 
+#[cfg(test)]
+mod differential;
 #[cfg(test)]
 mod tests;

@@ -33,7 +33,6 @@ pub struct Story<'a> {
     pub operator: &'a Operator,
     pub ns: String,
     pub roles: Api<LeastPrivilegeRole>,
-    pub config_maps: Api<ConfigMap>,
     /// Role `app` as it was before the story.
     pub original_app: LiveRole,
 }
@@ -62,9 +61,20 @@ impl<'a> Story<'a> {
             operator,
             ns: ns.to_string(),
             roles: Api::namespaced(kube.clone(), ns),
-            config_maps: Api::namespaced(kube.clone(), ns),
             original_app,
         }
+    }
+
+    /// The backup ConfigMap `status` names, where it names it (the operator's namespace, never
+    /// the resource's), if it exists.
+    pub async fn backup(&self, status: &LeastPrivilegeRoleStatus) -> Option<ConfigMap> {
+        let backup = status.backup.as_ref().expect("a backup in status");
+        assert_ne!(
+            backup.namespace, self.ns,
+            "backups stay out of the tenant's namespace"
+        );
+        let config_maps: Api<ConfigMap> = Api::namespaced(self.kube.clone(), &backup.namespace);
+        config_maps.get_opt(&backup.config_map).await.unwrap()
     }
 
     /// Creates the LeastPrivilegeRole `name` with `spec` (YAML lines indented by two).
@@ -113,8 +123,7 @@ impl<'a> Story<'a> {
             .collect();
         let used: BTreeSet<String> = APP_USES.iter().map(|a| a.to_string()).collect();
         assert_eq!(granted, used);
-        let backup_name = &status.backup.as_ref().unwrap().config_map;
-        let backup = self.config_maps.get(backup_name).await.unwrap();
+        let backup = self.backup(&status).await.expect("the backup ConfigMap");
         let snapshot: serde_json::Value =
             serde_json::from_str(&backup.data.unwrap()["backup.json"]).unwrap();
         assert_eq!(snapshot["attached"], serde_json::json!([ADMIN]));

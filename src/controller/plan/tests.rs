@@ -9,6 +9,27 @@ const S3_FULL: &str = "arn:aws:iam::aws:policy/AmazonS3FullAccess";
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/boundary";
 const T0: &str = "2025-01-01T00:00:00Z";
+const UID: &str = "6f1c0c3e-0000-4000-8000-000000000001";
+
+thread_local! {
+    /// The backup ConfigMaps the plans of this test wrote, by hash: what the shell would read.
+    static BACKUPS: std::cell::RefCell<BTreeMap<String, StoredBackup>> = Default::default();
+}
+
+/// Keeps the backup `plan` writes, as the shell's ConfigMap would.
+fn remember(plan: &Plan) {
+    for op in &plan.operations {
+        if let Operation::BackupRole { snapshot, .. } = op {
+            let backup = StoredBackup::of(snapshot);
+            BACKUPS.with(|b| b.borrow_mut().insert(backup.sha256.clone(), backup));
+        }
+    }
+}
+
+/// The backup the shell would find for a status recording `sha256`.
+fn stored(sha256: &str) -> Option<StoredBackup> {
+    BACKUPS.with(|b| b.borrow().get(sha256).cloned())
+}
 const T1: &str = "2025-01-02T00:00:00Z";
 
 fn doc(action: &str, resource: &str) -> Policy {
@@ -90,10 +111,11 @@ fn observed(
     analysis: Option<AnalysisResult>,
 ) -> Observed {
     Observed {
-        name: "checkout".to_string(),
         generation: 1,
         now: T0.to_string(),
-        backup_exists: previous.backup.is_some(),
+        uid: UID.to_string(),
+        backup: previous.backup.as_ref().and_then(|b| stored(&b.sha256)),
+        backup_namespace: "iam-tailor".to_string(),
         previous,
         role: RoleState::Found(role),
         analysis,
@@ -181,6 +203,7 @@ fn enforced(s: &LeastPrivilegeRoleSpec, policies: Vec<Policy>) -> (Plan, LiveRol
 
 /// The next reconcile: a day later, no new analysis, the backup in place.
 fn next(previous: &Plan, role: LiveRole) -> Observed {
+    remember(previous);
     let mut o = observed(previous.status.clone(), role, None);
     o.now = T1.to_string();
     o
@@ -303,7 +326,7 @@ fn enforce_applies_in_order_then_stays_quiet() {
     else {
         unreachable!()
     };
-    assert_eq!(config_map, "iam-tailor-backup-checkout");
+    assert_eq!(*config_map, backup_config_map(UID));
     assert_eq!(snapshot, &BackupSnapshot::of(&original_role()));
     assert_eq!(snapshot.attached, [S3_FULL]);
     assert_eq!(p.status.backup.as_ref().unwrap().config_map, *config_map);
@@ -625,18 +648,16 @@ fn cleanup_retains_or_restores_exactly() {
     let s = spec(Mode::Enforce, Approval::Automatic);
     let (first, mut role) = enforced(&s, vec![get_orders()]);
     role.permissions_boundary = None;
-    let Operation::BackupRole { snapshot, .. } = &first.operations[0] else {
-        unreachable!()
-    };
+    assert!(matches!(first.operations[0], Operation::BackupRole { .. }));
     let o = next(&first, role.clone());
 
-    let retain = plan_cleanup(&s, &o, Some(snapshot)).unwrap();
+    let retain = plan_cleanup(&s, &o).unwrap();
     assert!(retain.operations.is_empty());
     assert_eq!(retain.events[0].reason, "Retained");
 
     let mut restore_spec = s;
     restore_spec.deletion_policy = DeletionPolicy::Restore;
-    let p = plan_cleanup(&restore_spec, &o, Some(snapshot)).unwrap();
+    let p = plan_cleanup(&restore_spec, &o).unwrap();
     assert_eq!(
         p.operations,
         [
@@ -663,12 +684,14 @@ fn cleanup_retains_or_restores_exactly() {
     assert!(!store.contains_key(OURS));
 
     // The backup is gone: deletion waits, and the user is told how to let go.
-    let missing = plan_cleanup(&restore_spec, &o, None).unwrap_err();
+    let mut gone = o.clone();
+    gone.backup = None;
+    let missing = plan_cleanup(&restore_spec, &gone).unwrap_err();
     assert!(missing.contains("deletionPolicy: Retain"), "{missing}");
     // Never changed: nothing to restore, deletion goes ahead.
     let mut untouched = observed(Default::default(), original_role(), None);
     untouched.previous.backup = None;
-    let p = plan_cleanup(&restore_spec, &untouched, None).unwrap();
+    let p = plan_cleanup(&restore_spec, &untouched).unwrap();
     assert!(p.operations.is_empty());
     assert_eq!(p.events[0].reason, "NothingToRestore");
 }
@@ -837,16 +860,12 @@ fn a_half_done_apply_claims_nothing() {
 }
 
 #[test]
-fn backup_names_fit_even_for_long_resource_names() {
-    assert_eq!(backup_config_map("app"), "iam-tailor-backup-app");
-    let long_a = format!("{}a", "x".repeat(252));
-    let long_b = format!("{}b", "x".repeat(252));
-    let (a, b) = (backup_config_map(&long_a), backup_config_map(&long_b));
-    assert!(a.len() <= 253 && b.len() <= 253, "{} {}", a.len(), b.len());
-    assert_ne!(a, b);
-    assert!(a.starts_with("iam-tailor-backup-xxx"));
-    let dotted = format!("{}.{}", "x".repeat(217), "y".repeat(35));
-    assert!(!backup_config_map(&dotted).contains(".-"));
+fn backup_names_are_the_resource_uid() {
+    // A uid is 36 characters, so the name always fits (253), and only an existing resource
+    // has one: no one can make the name before the resource exists.
+    let name = backup_config_map(UID);
+    assert_eq!(name, format!("iam-tailor-backup-{UID}"));
+    assert!(name.len() <= 63);
 }
 
 #[test]
@@ -941,15 +960,9 @@ fn failing_the_same_way_again_writes_the_same_status() {
         original_role(),
         Some(analysis(vec![get_orders()])),
     );
-    let first = apply_failed(
-        &plan(&s, &o),
-        &o.previous,
-        true,
-        1,
-        T0,
-        "Throttled",
-        "throttled",
-    );
+    let planned = plan(&s, &o);
+    remember(&planned);
+    let first = apply_failed(&planned, &o.previous, true, 1, T0, "Throttled", "throttled");
     // A day later the next reconcile plans the same apply (the backup exists now) and fails
     // at the same step.
     let mut again = observed(first.clone(), original_role(), None);

@@ -157,16 +157,14 @@ fn a_deny_bearing_policy_detach_never_precedes_an_allow_removal() {
 fn restore_keeps_denies_and_boundaries_added_after_the_backup() {
     let s = spec(Mode::Enforce, Approval::Automatic);
     let (first, mut role) = enforced(&s, vec![get_orders()]);
-    let Operation::BackupRole { snapshot, .. } = &first.operations[0] else {
-        unreachable!()
-    };
+    assert!(matches!(first.operations[0], Operation::BackupRole { .. }));
     role.inline
         .insert("AWSRevokeOlderSessions".to_string(), revoke_sessions());
     let incident = "arn:aws:iam::123456789012:policy/incident-boundary".to_string();
     role.permissions_boundary = Some(incident.clone());
     let mut restore_spec = s;
     restore_spec.deletion_policy = DeletionPolicy::Restore;
-    let p = plan_cleanup(&restore_spec, &next(&first, role.clone()), Some(snapshot)).unwrap();
+    let p = plan_cleanup(&restore_spec, &next(&first, role.clone())).unwrap();
     let mut store = BTreeMap::from([(S3_FULL.to_string(), doc("s3:*", "*"))]);
     let after = apply(&role, &p.operations, &mut store);
     assert!(
@@ -193,13 +191,14 @@ fn restore_keeps_denies_and_boundaries_added_after_the_backup() {
 fn restore_writes_only_to_the_role_the_backup_was_taken_from() {
     let mut s = spec(Mode::Enforce, Approval::Automatic);
     let (first, mut role) = enforced(&s, vec![get_orders()]);
-    let Operation::BackupRole { snapshot, .. } = &first.operations[0] else {
-        unreachable!()
-    };
-    assert_eq!(snapshot.role_id, "AROACHECKOUT");
+    assert!(matches!(first.operations[0], Operation::BackupRole { .. }));
+    assert_eq!(
+        first.status.backup.as_ref().unwrap().role_id,
+        "AROACHECKOUT"
+    );
     role.role_id = "AROARECREATED".to_string();
     s.deletion_policy = DeletionPolicy::Restore;
-    let refused = plan_cleanup(&s, &next(&first, role), Some(snapshot)).unwrap_err();
+    let refused = plan_cleanup(&s, &next(&first, role)).unwrap_err();
     assert!(refused.contains("created again"), "{refused}");
 }
 
@@ -208,9 +207,7 @@ fn restore_deletes_only_policies_named_for_this_role() {
     // A status rewritten to name someone else's policy as applied earlier.
     let s = spec(Mode::Enforce, Approval::Automatic);
     let (mut first, role) = enforced(&s, vec![get_orders()]);
-    let Operation::BackupRole { snapshot, .. } = first.operations[0].clone() else {
-        unreachable!()
-    };
+    assert!(matches!(first.operations[0], Operation::BackupRole { .. }));
     let victim = "arn:aws:iam::123456789012:policy/payments-prod".to_string();
     first.status.history.push(Applied {
         revision: "sha256:forged".to_string(),
@@ -219,7 +216,7 @@ fn restore_deletes_only_policies_named_for_this_role() {
     });
     let mut restore_spec = s;
     restore_spec.deletion_policy = DeletionPolicy::Restore;
-    let p = plan_cleanup(&restore_spec, &next(&first, role), Some(&snapshot)).unwrap();
+    let p = plan_cleanup(&restore_spec, &next(&first, role)).unwrap();
     assert!(
         !p.operations
             .iter()
@@ -296,7 +293,7 @@ fn a_missing_backup_blocks_every_write() {
     let mut drifted = role.clone();
     drifted.attached.push(attached(ADMIN, doc("*", "*")));
     let mut o = next(&first, drifted);
-    o.backup_exists = false;
+    o.backup = None;
     let p = plan(&s, &o);
     assert!(p.operations.is_empty(), "{:#?}", p.operations);
     assert_condition(&p, "Ready", FALSE, "BackupMissing");
@@ -333,4 +330,100 @@ fn policy_names_never_collide() {
         managed_policy_name("web", 1),
         managed_policy_name("web-2", 0)
     );
+}
+
+/// What a tenant (or anyone) could do to a backup ConfigMap: rewrite it to attach
+/// AdministratorAccess, or create one before the resource's first write.
+fn tampered(snapshot: &BackupSnapshot) -> StoredBackup {
+    let mut forged = snapshot.clone();
+    forged.attached.push(ADMIN.to_string());
+    forged.permissions_boundary = None;
+    StoredBackup::of(&forged)
+}
+
+#[test]
+fn the_backup_is_recorded_with_its_hash_and_role() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, _) = enforced(&s, vec![get_orders()]);
+    let Operation::BackupRole {
+        config_map,
+        snapshot,
+    } = &first.operations[0]
+    else {
+        panic!("backup first: {:#?}", first.operations)
+    };
+    let recorded = first.status.backup.clone().unwrap();
+    assert_eq!(*config_map, format!("iam-tailor-backup-{UID}"));
+    assert_eq!(recorded.config_map, *config_map);
+    assert_eq!(recorded.namespace, "iam-tailor");
+    assert_eq!(recorded.sha256, StoredBackup::of(snapshot).sha256);
+    assert_eq!(
+        (recorded.role_arn.as_str(), recorded.role_id.as_str()),
+        (ROLE_ARN, "AROACHECKOUT")
+    );
+}
+
+#[test]
+fn a_tampered_backup_blocks_writes_and_restore() {
+    let mut s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, role) = enforced(&s, vec![get_orders()]);
+    let Operation::BackupRole { snapshot, .. } = &first.operations[0] else {
+        unreachable!()
+    };
+    let mut drifted = role.clone();
+    drifted.attached.push(attached(ADMIN, doc("*", "*")));
+    let mut o = next(&first, drifted);
+    o.backup = Some(tampered(snapshot));
+    let p = plan(&s, &o);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_condition(&p, "Ready", FALSE, "BackupTampered");
+    s.deletion_policy = DeletionPolicy::Restore;
+    let refused = plan_cleanup(&s, &o).unwrap_err();
+    assert!(refused.contains("not the sha256:"), "{refused}");
+    // Even with the status rewritten to match, the backup must be this role's.
+    let mut o = next(&first, role);
+    let mut other = snapshot.clone();
+    other.role_id = "AROAOTHER".to_string();
+    other.attached = vec![ADMIN.to_string()];
+    let forged = StoredBackup::of(&other);
+    o.previous.backup.as_mut().unwrap().sha256 = forged.sha256.clone();
+    o.backup = Some(forged);
+    let refused = plan_cleanup(&s, &o).unwrap_err();
+    assert!(refused.contains("AROAOTHER"), "{refused}");
+    // And it may name only AWS's policies or the role's account's.
+    let mut foreign = snapshot.clone();
+    foreign.attached = vec!["arn:aws:iam::999999999999:policy/everything".to_string()];
+    let forged = StoredBackup::of(&foreign);
+    o.previous.backup.as_mut().unwrap().sha256 = forged.sha256.clone();
+    o.backup = Some(forged);
+    let refused = plan_cleanup(&s, &o).unwrap_err();
+    assert!(refused.contains("999999999999"), "{refused}");
+}
+
+#[test]
+fn a_pre_created_backup_is_never_adopted() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let mut o = observed(
+        Default::default(),
+        original_role(),
+        Some(analysis(vec![get_orders()])),
+    );
+    // Even one naming this very role and its RoleId.
+    o.backup = Some(tampered(&BackupSnapshot::of(&original_role())));
+    let p = plan(&s, &o);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_condition(&p, "Ready", FALSE, "BackupMismatch");
+    assert_eq!(p.status.backup, None);
+    // The role exactly as it is now (a status write lost after the backup, before any
+    // change) is named again.
+    let own = StoredBackup::of(&BackupSnapshot::of(&original_role()));
+    o.backup = Some(own.clone());
+    let p = plan(&s, &o);
+    assert!(!p.operations.is_empty());
+    assert!(
+        !p.operations
+            .iter()
+            .any(|op| matches!(op, Operation::BackupRole { .. }))
+    );
+    assert_eq!(p.status.backup.unwrap().sha256, own.sha256);
 }
