@@ -7,6 +7,8 @@
 //!   kept `s3:*`: the fence stays.
 //! - `worker`: a Deny added out of band (the console's `AWSRevokeOlderSessions`) during drift
 //!   revert: the revert runs, the Deny stays.
+//! - `app-twin`: a second resource on `app`'s role (by ARN): the role is claimed, nothing
+//!   happens.
 //! - `viewer`: `roleName` edited after apply to point at another broad role: nothing is written
 //!   to it; then its backup rewritten to add a backdoor before a delete with Restore: the
 //!   deletion waits, and once the backup is put back it restores the pinned role exactly.
@@ -249,6 +251,31 @@ async fn attacks_on_never_widen() {
     assert_eq!(read(&iam, "payments-prod").await, victim_before);
     assert_eq!(read(&iam, "viewer").await, viewer_applied);
     assert!(reasons(&events(&kube, NS, "viewer").await).contains("RoleChanged"));
+
+    // 5 (before 4, while `app` is managed). A second resource on the same role, spelt as an
+    // ARN: the role is claimed, so it writes nothing.
+    let claimed = read(&iam, "app").await;
+    let owner = roles.get("app").await.unwrap().metadata.uid.unwrap();
+    assert_eq!(claimed.claimed_by(), Some(owner.as_str()));
+    roles
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "app-twin",
+                &format!(
+                    "  roleArn: arn:aws:iam::{ACCOUNT}:role/app\n  mode: Enforce\n  \
+                     approval: Automatic\n  cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n"
+                ),
+            ),
+        )
+        .await
+        .unwrap();
+    let twin = wait_for(&roles, "app-twin", &operator, "RoleClaimed", |s| {
+        condition(s, "Ready") == Some(("False", "RoleClaimed"))
+    })
+    .await;
+    assert!(twin.analysis.is_none(), "the other's activity is not read");
+    assert_eq!(read(&iam, "app").await, claimed);
 
     // 4. The backup rewritten (as only someone with rights in the operator's namespace could:
     // tenants have none there) to put a backdoor on the role at Restore: deletion waits, and

@@ -262,6 +262,11 @@ pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError>
             .permissions_boundary()
             .and_then(|b| b.permissions_boundary_arn())
             .map(str::to_string),
+        tags: role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
     })
 }
 
@@ -539,6 +544,29 @@ pub async fn set_boundary(iam: &Iam, role: &str, arn: &str) -> Result<(), IamErr
         .permissions_boundary(arn)
         .send();
     written("PutRolePermissionsBoundary", &target, request).await
+}
+
+/// Sets the tag `key` = `value` on `role` (replacing its value).
+pub async fn tag_role(iam: &Iam, role: &str, key: &str, value: &str) -> Result<(), IamError> {
+    let tag = Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("key and value are set");
+    let request = iam.call().await.tag_role().role_name(role).tags(tag).send();
+    written("TagRole", &format!("role {role}"), request).await
+}
+
+/// Removes the tag `key` from `role`; absent is done.
+pub async fn untag_role(iam: &Iam, role: &str, key: &str) -> Result<(), IamError> {
+    let request = iam
+        .call()
+        .await
+        .untag_role()
+        .role_name(role)
+        .tag_keys(key)
+        .send();
+    gone_is_done(written("UntagRole", &format!("role {role}"), request).await)
 }
 
 /// Removes `role`'s permissions boundary.

@@ -27,7 +27,9 @@ use crate::generate::{Generated, SeenByIam};
 use crate::policy::Policy;
 use crate::policy::analysis::{Proof, allowed_actions, grants_no_new_access};
 use crate::role::proof::{guard, prove_each_state};
-use crate::role::{AttachedPolicy, BackupSnapshot, LiveRole, Operation, RoleState, has_deny};
+use crate::role::{
+    AttachedPolicy, BackupSnapshot, CLAIM_TAG, LiveRole, Operation, RoleState, has_deny,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How many earlier applied revisions the status keeps for rollback.
@@ -38,6 +40,8 @@ pub const ANALYZER_MAX_WINDOW_SECS: u64 = 90 * 86_400;
 const ROLE_NOT_FOUND_RETRY_SECS: u64 = 600;
 /// After writing, look again soon to confirm the role reads back as planned.
 const VERIFY_AFTER_SECS: u64 = 30;
+/// After claiming a role, look again (and then write) this soon.
+const CLAIM_CONFIRM_SECS: u64 = 1;
 
 /// What the shell observed this time.
 #[derive(Clone, Debug, PartialEq)]
@@ -654,6 +658,14 @@ pub fn operation_event(op: &Operation) -> PlannedEvent {
         Operation::DeleteManagedPolicy { arn } => {
             ("PolicyDeleted", format!("deleted managed policy {arn}"))
         }
+        Operation::ClaimRole { uid } => (
+            "Claimed",
+            format!("tagged the role {CLAIM_TAG}={uid}: this resource manages it"),
+        ),
+        Operation::ReleaseRole => (
+            "ClaimReleased",
+            format!("removed the role's {CLAIM_TAG} tag"),
+        ),
     };
     PlannedEvent {
         type_: EventType::Normal,
@@ -670,9 +682,15 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         return b.finish(Requeue::AwaitChange);
     }
     if let RoleState::Found(live) = &observed.role {
-        if let Some(message) = role_changed(&observed.previous, live) {
-            b.set("Ready", FALSE, "RoleChanged", message);
-            return b.finish(Requeue::AwaitChange);
+        if let Some((reason, message)) = not_ours(&observed.previous, live, &observed.uid) {
+            b.set("Ready", FALSE, reason, message);
+            let requeue = match reason {
+                // Only a spec revert (a change of the resource) helps.
+                "RoleChanged" => Requeue::AwaitChange,
+                // The other resource may go away.
+                _ => Requeue::After(ROLE_NOT_FOUND_RETRY_SECS),
+            };
+            return b.finish(requeue);
         }
         b.status.role = Some(PinnedRole {
             arn: live.arn.clone(),
@@ -1043,11 +1061,32 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         problem = Some((reason, message));
     }
 
+    // The first write of all is the claim, alone: the next look confirms the role holds this
+    // resource's tag (not another's, written at the same moment) before anything else.
+    let claiming = !b.operations.is_empty() && live.claimed_by() != Some(observed.uid.as_str());
+    if claiming {
+        b.operations = vec![Operation::ClaimRole {
+            uid: observed.uid.clone(),
+        }];
+        b.completion.clear();
+        b.status.applied = observed.previous.applied.clone();
+        b.status.history = observed.previous.history.clone();
+        b.status.backup = observed.previous.backup.clone();
+        b.set(
+            "InSync",
+            UNKNOWN,
+            "Claiming",
+            format!("tagging the role {CLAIM_TAG}={} before the first write", observed.uid),
+        );
+    }
+
     match problem {
         Some((reason, message)) => b.set("Ready", FALSE, reason, message),
         None => b.set("Ready", TRUE, "Ready", ""),
     }
-    let requeue = if b.operations.is_empty() {
+    let requeue = if claiming {
+        CLAIM_CONFIRM_SECS
+    } else if b.operations.is_empty() {
         steady
     } else {
         VERIFY_AFTER_SECS
@@ -1163,6 +1202,30 @@ fn report_kept(
             b.set("Drifted", TRUE, reason, message);
             named = true;
         }
+    }
+}
+
+/// Why this resource must not act on `live`: it is not the pinned role ([`role_changed`],
+/// `RoleChanged`), or another resource (in any namespace or cluster) has claimed it
+/// (`RoleClaimed`). The shell does not analyze such a role either.
+pub fn not_ours(
+    previous: &LeastPrivilegeRoleStatus,
+    live: &LiveRole,
+    uid: &str,
+) -> Option<(&'static str, String)> {
+    if let Some(message) = role_changed(previous, live) {
+        return Some(("RoleChanged", message));
+    }
+    match live.claimed_by() {
+        Some(other) if other != uid => Some((
+            "RoleClaimed",
+            format!(
+                "{} is managed by another LeastPrivilegeRole (uid {other}, tag {CLAIM_TAG}); \
+                 one role has one resource, so this one writes nothing",
+                live.arn
+            ),
+        )),
+        _ => None,
     }
 }
 
@@ -1395,7 +1458,7 @@ fn set_condition(
     }
 }
 
-/// The finalizer's cleanup. Retain leaves the role as it is. Restore puts `backup` back
+/// The finalizer's cleanup. Retain leaves the role as it is. Restore puts the backup back
 /// exactly (inline documents, attachments, boundary) and then detaches and deletes
 /// iam-tailor's managed policies, adding before removing. The status is left as it was.
 /// `Err` says why deletion has to wait (Restore without a backup): letting go would silently
@@ -1412,6 +1475,23 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
         })
     };
     let retain = "set deletionPolicy: Retain to delete without restoring";
+    // A role this resource does not manage (claimed by another, or recreated) gets nothing.
+    if let RoleState::Found(live) = &observed.role
+        && let Some((reason, message)) = not_ours(&observed.previous, live, &observed.uid)
+    {
+        event(
+            EventType::Normal,
+            reason,
+            format!("nothing restored or released: {message}"),
+        );
+        return Ok(Plan {
+            operations,
+            status: observed.previous.clone(),
+            events,
+            completion,
+            requeue: Requeue::AwaitChange,
+        });
+    }
     match (spec.deletion_policy, &observed.role, &observed.backup) {
         (DeletionPolicy::Retain, _, _) => event(
             EventType::Normal,
@@ -1469,6 +1549,12 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
                 note,
             });
         }
+    }
+    // Last, the role is let go, so another resource may manage it.
+    if let RoleState::Found(live) = &observed.role
+        && live.claimed_by() == Some(observed.uid.as_str())
+    {
+        operations.push(Operation::ReleaseRole);
     }
     Ok(Plan {
         operations,

@@ -29,7 +29,7 @@ use crate::policy::Policy;
 use crate::policy::analysis::allowed_actions;
 use crate::policy::lint::PolicyType;
 use crate::policy::values::Instant;
-use crate::role::{BackupSnapshot, LiveRole, Operation, RoleState};
+use crate::role::{BackupSnapshot, CLAIM_TAG, LiveRole, Operation, RoleState};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
@@ -396,7 +396,7 @@ async fn observe_plan_apply(
     observed.role = read_role_state(&iam, &role_name(spec)).await?;
     observed.backup = read_backup(ctx, &observed.uid).await?;
     if let RoleState::Found(live) = &observed.role
-        && plan::role_changed(previous, live).is_none()
+        && plan::not_ours(previous, live, &observed.uid).is_none()
         && plan::analysis_due(spec, previous, now)
     {
         let started = std::time::Instant::now();
@@ -938,6 +938,8 @@ async fn perform(
         Operation::DeleteManagedPolicy { arn } => {
             iam::delete_managed_policy(iam, arn, &live.role_id).await
         }
+        Operation::ClaimRole { uid } => iam::tag_role(iam, role, CLAIM_TAG, uid).await,
+        Operation::ReleaseRole => iam::untag_role(iam, role, CLAIM_TAG).await,
     };
     ctx.metrics.aws_write(operation_label(operation));
     result.map_err(Error::Apply)
@@ -954,6 +956,8 @@ fn operation_label(operation: &Operation) -> &'static str {
         Operation::SetPermissionsBoundary { .. } => "PutRolePermissionsBoundary",
         Operation::DeletePermissionsBoundary => "DeleteRolePermissionsBoundary",
         Operation::DeleteManagedPolicy { .. } => "DeletePolicy",
+        Operation::ClaimRole { .. } => "TagRole",
+        Operation::ReleaseRole => "UntagRole",
     }
 }
 
@@ -1053,20 +1057,28 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs,
     };
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
-    let mut iam = None;
     if restoring {
         observed.backup = read_backup(ctx, &observed.uid).await?;
-        // The role this resource was pinned to is the one to put back, even if the spec has
-        // been edited since (or broken); the plan checks the backup was taken from it.
-        let role = match &previous.role {
-            Some(pin) => pin.arn.rsplit('/').next().map(str::to_string),
-            None => plan::validate(spec).is_ok().then(|| role_name(spec)),
+    }
+    // The role this resource was pinned to is the one to put back (and to release), even if
+    // the spec has been edited since (or broken); the plan checks the backup was taken from it.
+    let role = match &previous.role {
+        Some(pin) => pin.arn.rsplit('/').next().map(str::to_string),
+        None => plan::validate(spec).is_ok().then(|| role_name(spec)),
+    };
+    let mut iam = None;
+    if let Some(role) = role {
+        let client = ctx.aws.iam(spec).await;
+        observed.role = match read_role_state(&client, &role).await {
+            Ok(state) => state,
+            // Retain only releases the claim: an unreadable role must not hold up deletion.
+            Err(error) if !restoring => {
+                tracing::warn!(%error, "the role's claim is left in place");
+                RoleState::NotFound
+            }
+            Err(error) => return Err(error),
         };
-        if let Some(role) = role {
-            let client = ctx.aws.iam(spec).await;
-            observed.role = read_role_state(&client, &role).await?;
-            iam = Some(client);
-        }
+        iam = Some(client);
     }
     let plan = match plan::plan_cleanup(spec, &observed) {
         Ok(plan) => plan,

@@ -6,6 +6,11 @@
 
 pub mod proof;
 
+/// The role tag naming the UID of the one LeastPrivilegeRole that manages the role: set before
+/// the first write, so a second resource (in any namespace, or another cluster) finds the role
+/// taken.
+pub const CLAIM_TAG: &str = "iam-tailor.dev/claimed-by";
+
 use crate::policy::Policy;
 use crate::policy::document::Effect;
 use serde::{Deserialize, Serialize};
@@ -30,6 +35,8 @@ pub struct LiveRole {
     pub inline: BTreeMap<String, Policy>,
     pub attached: Vec<AttachedPolicy>,
     pub permissions_boundary: Option<String>,
+    /// The role's tags (key → value).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl LiveRole {
@@ -40,6 +47,11 @@ impl LiveRole {
             .chain(self.attached.iter().map(|a| &a.document))
             .cloned()
             .collect()
+    }
+
+    /// The UID of the resource that claimed the role ([`CLAIM_TAG`]), if any.
+    pub fn claimed_by(&self) -> Option<&str> {
+        self.tags.get(CLAIM_TAG).map(String::as_str)
     }
 
     /// The account id, from the ARN (`arn:aws:iam::<account>:role/…`).
@@ -97,6 +109,12 @@ pub enum Operation {
     DeleteManagedPolicy {
         arn: String,
     },
+    /// Tag the role [`CLAIM_TAG`] = `uid`: this resource manages it from now on.
+    ClaimRole {
+        uid: String,
+    },
+    /// Remove the claim (the resource is going away).
+    ReleaseRole,
 }
 
 impl Operation {
@@ -112,6 +130,8 @@ impl Operation {
             Operation::SetPermissionsBoundary { arn } => format!("set permissions boundary {arn}"),
             Operation::DeletePermissionsBoundary => "remove the permissions boundary".to_string(),
             Operation::DeleteManagedPolicy { arn } => format!("delete managed policy {arn}"),
+            Operation::ClaimRole { uid } => format!("claim the role for resource {uid}"),
+            Operation::ReleaseRole => "release the claim on the role".to_string(),
         }
     }
 }

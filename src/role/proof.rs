@@ -93,7 +93,10 @@ impl State {
 /// permissions may have changed.
 fn step(state: &mut State, store: &mut BTreeMap<String, Policy>, op: &Operation) -> bool {
     match op {
-        Operation::BackupRole { .. } | Operation::DeleteManagedPolicy { .. } => false,
+        Operation::BackupRole { .. }
+        | Operation::DeleteManagedPolicy { .. }
+        | Operation::ClaimRole { .. }
+        | Operation::ReleaseRole => false,
         Operation::PutManagedPolicy { arn, document, .. } => {
             let parsed = Policy::parse(document).ok();
             match &parsed {

@@ -80,6 +80,8 @@ fn original_role() -> LiveRole {
         inline: BTreeMap::from([("legacy".to_string(), doc("dynamodb:GetItem", "*"))]),
         attached: vec![attached(S3_FULL, doc("s3:*", "*"))],
         permissions_boundary: Some(BOUNDARY.to_string()),
+        // Claimed by the resource under test already (the claim has its own tests).
+        tags: BTreeMap::from([(crate::role::CLAIM_TAG.to_string(), UID.to_string())]),
     }
 }
 
@@ -181,6 +183,13 @@ fn apply(role: &LiveRole, ops: &[Operation], store: &mut BTreeMap<String, Policy
             Operation::DeletePermissionsBoundary => role.permissions_boundary = None,
             Operation::DeleteManagedPolicy { arn } => {
                 store.remove(arn);
+            }
+            Operation::ClaimRole { uid } => {
+                role.tags
+                    .insert(crate::role::CLAIM_TAG.to_string(), uid.clone());
+            }
+            Operation::ReleaseRole => {
+                role.tags.remove(crate::role::CLAIM_TAG);
             }
         }
     }
@@ -651,8 +660,9 @@ fn cleanup_retains_or_restores_exactly() {
     assert!(matches!(first.operations[0], Operation::BackupRole { .. }));
     let o = next(&first, role.clone());
 
+    // Retain only lets go of the role, so another resource may manage it.
     let retain = plan_cleanup(&s, &o).unwrap();
-    assert!(retain.operations.is_empty());
+    assert_eq!(retain.operations, [Operation::ReleaseRole]);
     assert_eq!(retain.events[0].reason, "Retained");
 
     let mut restore_spec = s;
@@ -677,10 +687,13 @@ fn cleanup_retains_or_restores_exactly() {
             Operation::DeleteManagedPolicy {
                 arn: OURS.to_string()
             },
+            Operation::ReleaseRole,
         ]
     );
     let mut store = BTreeMap::from([(S3_FULL.to_string(), doc("s3:*", "*"))]);
-    assert_eq!(apply(&role, &p.operations, &mut store), original_role());
+    let mut unclaimed = original_role();
+    unclaimed.tags.clear();
+    assert_eq!(apply(&role, &p.operations, &mut store), unclaimed);
     assert!(!store.contains_key(OURS));
 
     // The backup is gone: deletion waits, and the user is told how to let go.
@@ -692,7 +705,7 @@ fn cleanup_retains_or_restores_exactly() {
     let mut untouched = observed(Default::default(), original_role(), None);
     untouched.previous.backup = None;
     let p = plan_cleanup(&restore_spec, &untouched).unwrap();
-    assert!(p.operations.is_empty());
+    assert_eq!(p.operations, [Operation::ReleaseRole], "only the claim goes");
     assert_eq!(p.events[0].reason, "NothingToRestore");
 }
 

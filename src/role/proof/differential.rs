@@ -515,6 +515,7 @@ impl Case {
             name: "r".to_string(),
             arn: "arn:aws:iam::111122223333:role/r".to_string(),
             role_id: "AROAR".to_string(),
+            tags: Default::default(),
             inline: before_inline,
             attached: (before_attached.into_iter())
                 .map(|(arn, ours)| AttachedPolicy {
@@ -674,9 +675,10 @@ impl Model {
             }
             Operation::SetPermissionsBoundary { arn } => self.boundary = Some(arn.clone()),
             Operation::DeletePermissionsBoundary => self.boundary = None,
-            Operation::BackupRole { .. } | Operation::DeleteManagedPolicy { .. } => {
-                unreachable!("not generated")
-            }
+            Operation::BackupRole { .. }
+            | Operation::DeleteManagedPolicy { .. }
+            | Operation::ClaimRole { .. }
+            | Operation::ReleaseRole => unreachable!("not generated"),
         }
     }
 
@@ -839,6 +841,7 @@ fn hand(
             name: "r".to_string(),
             arn: "arn:aws:iam::111122223333:role/r".to_string(),
             role_id: "AROAR".to_string(),
+            tags: Default::default(),
             inline: (inline.iter())
                 .map(|(name, d)| (name.to_string(), d.clone()))
                 .collect(),

@@ -40,6 +40,7 @@ fn role(inline: &[(&str, Policy)], attached: Vec<AttachedPolicy>) -> LiveRole {
             .collect(),
         attached,
         permissions_boundary: None,
+        tags: Default::default(),
     }
 }
 

@@ -198,7 +198,26 @@ fn restore_writes_only_to_the_role_the_backup_was_taken_from() {
     );
     role.role_id = "AROARECREATED".to_string();
     s.deletion_policy = DeletionPolicy::Restore;
-    let refused = plan_cleanup(&s, &next(&first, role)).unwrap_err();
+    // The role it was taken from is gone: nothing is written to its successor, not even the
+    // claim's release, and deletion goes ahead.
+    let p = plan_cleanup(&s, &next(&first, role)).unwrap();
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_eq!(p.events[0].reason, "RoleChanged");
+    // A backup not taken from the pinned role is refused (its ARN or RoleId differ).
+    let (first, role) = enforced(&s, vec![get_orders()]);
+    let mut o = next(&first, role);
+    let mut other = match &o.backup {
+        Some(StoredBackup {
+            snapshot: Ok(snapshot),
+            ..
+        }) => snapshot.clone(),
+        other => panic!("{other:?}"),
+    };
+    other.role_id = "AROAOLD".to_string();
+    let forged = StoredBackup::of(&other);
+    o.previous.backup.as_mut().unwrap().sha256 = forged.sha256.clone();
+    o.backup = Some(forged);
+    let refused = plan_cleanup(&s, &o).unwrap_err();
     assert!(refused.contains("created again"), "{refused}");
 }
 
@@ -426,4 +445,67 @@ fn a_pre_created_backup_is_never_adopted() {
             .any(|op| matches!(op, Operation::BackupRole { .. }))
     );
     assert_eq!(p.status.backup.unwrap().sha256, own.sha256);
+}
+
+#[test]
+fn one_role_one_resource() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    // An unclaimed role: the claim goes alone, first, and is looked at again soon.
+    let mut unclaimed = original_role();
+    unclaimed.tags.clear();
+    let o = observed(
+        Default::default(),
+        unclaimed.clone(),
+        Some(analysis(vec![get_orders()])),
+    );
+    let p = plan(&s, &o);
+    assert_eq!(
+        p.operations,
+        [Operation::ClaimRole {
+            uid: UID.to_string()
+        }]
+    );
+    assert_eq!(p.requeue, Requeue::After(1));
+    assert_eq!(p.status.applied, None, "nothing claimed applied");
+    assert_eq!(p.status.backup, None);
+    assert_condition(&p, "InSync", UNKNOWN, "Claiming");
+    // Claimed by this resource: the apply goes ahead, backup first.
+    let claimed = apply(&unclaimed, &p.operations, &mut BTreeMap::new());
+    assert_eq!(claimed, original_role());
+    let mut o = observed(
+        Default::default(),
+        claimed,
+        Some(analysis(vec![get_orders()])),
+    );
+    o.previous = p.status.clone();
+    let p = plan(&s, &o);
+    assert!(
+        matches!(p.operations[0], Operation::BackupRole { .. }),
+        "{:#?}",
+        p.operations
+    );
+    // Claimed by another resource (another namespace, another cluster): nothing, not even
+    // an analysis of its activity.
+    let mut theirs = original_role();
+    theirs.tags.insert(
+        crate::role::CLAIM_TAG.to_string(),
+        "someone-else".to_string(),
+    );
+    let o = observed(
+        Default::default(),
+        theirs.clone(),
+        Some(analysis(vec![get_orders()])),
+    );
+    let p = plan(&s, &o);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_condition(&p, "Ready", FALSE, "RoleClaimed");
+    assert_eq!(
+        not_ours(&o.previous, &theirs, UID).unwrap().0,
+        "RoleClaimed"
+    );
+    // And its deletion neither restores nor releases the other's claim.
+    let mut restore_spec = s.clone();
+    restore_spec.deletion_policy = DeletionPolicy::Restore;
+    let p = plan_cleanup(&restore_spec, &o).unwrap();
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
 }
