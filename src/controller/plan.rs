@@ -1076,7 +1076,10 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
             "InSync",
             UNKNOWN,
             "Claiming",
-            format!("tagging the role {CLAIM_TAG}={} before the first write", observed.uid),
+            format!(
+                "tagging the role {CLAIM_TAG}={} before the first write",
+                observed.uid
+            ),
         );
     }
 

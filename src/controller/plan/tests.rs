@@ -705,7 +705,11 @@ fn cleanup_retains_or_restores_exactly() {
     let mut untouched = observed(Default::default(), original_role(), None);
     untouched.previous.backup = None;
     let p = plan_cleanup(&restore_spec, &untouched).unwrap();
-    assert_eq!(p.operations, [Operation::ReleaseRole], "only the claim goes");
+    assert_eq!(
+        p.operations,
+        [Operation::ReleaseRole],
+        "only the claim goes"
+    );
     assert_eq!(p.events[0].reason, "NothingToRestore");
 }
 
