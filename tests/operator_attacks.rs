@@ -9,6 +9,8 @@
 //!   revert: the revert runs, the Deny stays.
 //! - `app-twin`: a second resource on `app`'s role (by ARN): the role is claimed, nothing
 //!   happens.
+//! - `steal-ledger`, `steal-untagged`: roles tagged for another namespace, or not for
+//!   iam-tailor: refused before anything but GetRole.
 //! - `viewer`: `roleName` edited after apply to point at another broad role: nothing is written
 //!   to it; then its backup rewritten to add a backdoor before a delete with Restore: the
 //!   deletion waits, and once the backup is put back it restores the pinned role exactly.
@@ -25,8 +27,8 @@ use iam_tailor::role::LiveRole;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
-    ACCOUNT, ADMIN, Cluster, NS, broad_role, condition, events, lpr, put_trail, read, reasons,
-    wait_for,
+    ACCOUNT, ADMIN, Cluster, NS, broad_role, broad_role_for, condition, condition_message, events,
+    lpr, put_trail, read, reasons, wait_for,
 };
 use std::time::{Duration, Instant};
 
@@ -276,6 +278,41 @@ async fn attacks_on_never_widen() {
     .await;
     assert!(twin.analysis.is_none(), "the other's activity is not read");
     assert_eq!(read(&iam, "app").await, claimed);
+
+    // 6. Tenancy: a role its owner gave to another namespace, and one never given to
+    // iam-tailor, are neither read nor written from this namespace.
+    broad_role_for(&iam, "ledger", Some("finance")).await;
+    broad_role_for(&iam, "untagged", None).await;
+    let (ledger_before, untagged_before) =
+        (read(&iam, "ledger").await, read(&iam, "untagged").await);
+    for (name, role) in [("steal-ledger", "ledger"), ("steal-untagged", "untagged")] {
+        let spec = format!(
+            "  roleName: {role}\n  mode: Enforce\n  approval: Automatic\n  \
+             cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n"
+        );
+        roles
+            .create(&PostParams::default(), &lpr(name, &spec))
+            .await
+            .unwrap();
+    }
+    for (name, why) in [
+        ("steal-ledger", "namespace finance, not payments"),
+        (
+            "steal-untagged",
+            "not tagged iam-tailor.dev/managed-role=true",
+        ),
+    ] {
+        let refused = wait_for(&roles, name, &operator, "RoleNotPermitted", |s| {
+            condition(s, "Ready") == Some(("False", "RoleNotPermitted"))
+        })
+        .await;
+        let message = condition_message(&refused, "Ready");
+        assert!(message.contains(why), "{message}");
+        assert!(refused.analysis.is_none(), "no activity read");
+        assert!(refused.role.is_none(), "not pinned");
+    }
+    assert_eq!(read(&iam, "ledger").await, ledger_before);
+    assert_eq!(read(&iam, "untagged").await, untagged_before);
 
     // 4. The backup rewritten (as only someone with rights in the operator's namespace could:
     // tenants have none there) to put a backdoor on the role at Restore: deletion waits, and

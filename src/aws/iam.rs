@@ -176,9 +176,19 @@ fn parse_document(target: &str, document: &str) -> Result<Policy, IamError> {
     })
 }
 
-/// Reads a role's full permission state: inline and attached policies with their documents,
-/// and the permissions boundary. `NotFound` means the role does not exist.
-pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError> {
+/// What GetRole says of a role: who it is, its tags and boundary; no documents yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoleHead {
+    pub name: String,
+    pub arn: String,
+    pub role_id: String,
+    pub tags: BTreeMap<String, String>,
+    pub permissions_boundary: Option<String>,
+}
+
+/// GetRole alone: enough to decide whether the role may be read further. `NotFound` means
+/// the role does not exist.
+pub async fn get_role(iam: &Iam, role_name: &str) -> Result<RoleHead, IamError> {
     let target = format!("role {role_name}");
     let output = iam
         .call()
@@ -194,7 +204,34 @@ pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError>
         message: "the response has no role".to_string(),
         retryable: false,
     })?;
+    Ok(RoleHead {
+        name: role.role_name().to_string(),
+        arn: role.arn().to_string(),
+        role_id: role.role_id().to_string(),
+        tags: role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+        permissions_boundary: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_string),
+    })
+}
 
+/// Reads a role's full permission state: inline and attached policies with their documents,
+/// and the permissions boundary. `NotFound` means the role does not exist.
+pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError> {
+    let head = get_role(iam, role_name).await?;
+    read_documents(iam, head).await
+}
+
+/// The documents of the role `head` describes: its inline policies and the default versions
+/// of its attached ones.
+pub async fn read_documents(iam: &Iam, head: RoleHead) -> Result<LiveRole, IamError> {
+    let role_name = head.name.as_str();
+    let target = format!("role {role_name}");
     let names = iam
         .call()
         .await
@@ -244,7 +281,7 @@ pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError>
         let (Some(arn), Some(name)) = (policy.policy_arn(), policy.policy_name()) else {
             continue;
         };
-        match read_attached(iam, arn, name, role.role_id()).await {
+        match read_attached(iam, arn, name, &head.role_id).await {
             Ok(policy) => attached.push(policy),
             // Detached and deleted since the listing.
             Err(IamError::NotFound { .. }) => {}
@@ -253,20 +290,13 @@ pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError>
     }
 
     Ok(LiveRole {
-        name: role.role_name().to_string(),
-        arn: role.arn().to_string(),
-        role_id: role.role_id().to_string(),
+        name: head.name,
+        arn: head.arn,
+        role_id: head.role_id,
         inline,
         attached,
-        permissions_boundary: role
-            .permissions_boundary()
-            .and_then(|b| b.permissions_boundary_arn())
-            .map(str::to_string),
-        tags: role
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect(),
+        permissions_boundary: head.permissions_boundary,
+        tags: head.tags,
     })
 }
 

@@ -43,11 +43,53 @@ pub async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
     config
 }
 
-/// `base` with credentials from assuming `role_arn` (refreshed by the provider as they
-/// expire), for roles in other accounts. STS honours `AWS_ENDPOINT_URL` like every client.
-pub async fn assume_role(base: &aws_config::SdkConfig, role_arn: &str) -> aws_config::SdkConfig {
+/// Who an assumed-role session acts for: its name and session tags show in the target
+/// account's CloudTrail.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Session {
+    /// RoleSessionName: 2 to 64 of `[\w+=,.@-]`.
+    pub name: String,
+    /// Session tags (key, value).
+    pub tags: Vec<(String, String)>,
+}
+
+impl Session {
+    /// The session of the resource `namespace`/`name`: named `<namespace>.<name>` (cut to
+    /// STS's 64 characters) and tagged `iam-tailor.dev/namespace` and `iam-tailor.dev/name`.
+    pub fn of_resource(namespace: &str, name: &str) -> Session {
+        let full = format!("{namespace}.{name}");
+        let mut session: String = full
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c))
+            .take(64)
+            .collect();
+        while session.len() < 2 {
+            session.push('-');
+        }
+        Session {
+            name: session,
+            tags: vec![
+                (
+                    "iam-tailor.dev/namespace".to_string(),
+                    namespace.to_string(),
+                ),
+                ("iam-tailor.dev/name".to_string(), name.to_string()),
+            ],
+        }
+    }
+}
+
+/// `base` with credentials from assuming `role_arn` as `session` (refreshed by the provider
+/// as they expire), for roles in other accounts. STS honours `AWS_ENDPOINT_URL` like every
+/// client. Session tags need `sts:TagSession` in the role's trust policy.
+pub async fn assume_role(
+    base: &aws_config::SdkConfig,
+    role_arn: &str,
+    session: &Session,
+) -> aws_config::SdkConfig {
     let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
-        .session_name("iam-tailor")
+        .session_name(&session.name)
+        .tags(session.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .configure(base)
         .build()
         .await;
@@ -56,6 +98,24 @@ pub async fn assume_role(base: &aws_config::SdkConfig, role_arn: &str) -> aws_co
             aws_credential_types::provider::SharedCredentialsProvider::new(provider),
         )
         .build()
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::Session;
+
+    #[test]
+    fn a_session_names_the_resource_within_sts_limits() {
+        let session = Session::of_resource("payments", "checkout");
+        assert_eq!(session.name, "payments.checkout");
+        assert_eq!(
+            session.tags[1],
+            ("iam-tailor.dev/name".to_string(), "checkout".to_string())
+        );
+        let long = Session::of_resource("payments", &"x".repeat(253));
+        assert_eq!(long.name.len(), 64);
+        assert_eq!(long.tags[1].1.len(), 253, "the tag keeps the whole name");
+    }
 }
 
 /// Spaces AWS calls to an average of `per_second`, allowing a burst of that many after a

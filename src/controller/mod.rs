@@ -7,5 +7,6 @@ pub mod queue;
 pub mod reconcile;
 pub mod run;
 pub mod telemetry;
+pub mod tenancy;
 
 pub use crd::{LeastPrivilegeRole, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};

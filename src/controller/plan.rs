@@ -790,6 +790,15 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
             );
             return b.finish(Requeue::After(ROLE_NOT_FOUND_RETRY_SECS));
         }
+        RoleState::NotPermitted { arn, reason } => {
+            b.set(
+                "Ready",
+                FALSE,
+                "RoleNotPermitted",
+                format!("{arn}: {reason}"),
+            );
+            return b.finish(Requeue::After(ROLE_NOT_FOUND_RETRY_SECS));
+        }
         RoleState::Found(live) => live,
     };
 
@@ -1072,15 +1081,13 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         b.status.applied = observed.previous.applied.clone();
         b.status.history = observed.previous.history.clone();
         b.status.backup = observed.previous.backup.clone();
-        b.set(
-            "InSync",
-            UNKNOWN,
-            "Claiming",
-            format!(
-                "tagging the role {CLAIM_TAG}={} before the first write",
-                observed.uid
-            ),
+        let message = format!(
+            "tagging the role {CLAIM_TAG}={} before the first write",
+            observed.uid
         );
+        // Nothing is applied yet: neither in sync nor "not drifted".
+        b.set("InSync", UNKNOWN, "Claiming", message.clone());
+        b.set("Drifted", UNKNOWN, "Claiming", message);
     }
 
     match problem {
@@ -1500,6 +1507,11 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
             EventType::Normal,
             "Retained",
             "deletionPolicy Retain: the role keeps its current policies".to_string(),
+        ),
+        (DeletionPolicy::Restore, RoleState::NotPermitted { arn, reason }, _) => event(
+            EventType::Warning,
+            "RoleNotPermitted",
+            format!("nothing restored to {arn}: {reason}"),
         ),
         (DeletionPolicy::Restore, RoleState::NotFound, _) => event(
             EventType::Normal,

@@ -12,12 +12,13 @@ use super::plan::{
 };
 use super::queue::AccountQueue;
 use super::telemetry::Metrics;
+use super::tenancy;
 use crate::aws::access_analyzer::{
     self, AccessAnalyzer, AnalyzerError, GenerationJob as JobState, TrailSource, Window,
 };
 use crate::aws::iam::{self, Iam, IamError};
 use crate::aws::s3::{self, Day, S3Location, TrailError};
-use crate::aws::{RateLimiter, assume_role};
+use crate::aws::{RateLimiter, Session, assume_role};
 use crate::catalog::catalog;
 use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage};
 use crate::generate::analyzer::{Unresolved, from_generated};
@@ -160,7 +161,8 @@ impl Error {
 pub struct Aws {
     base: aws_config::SdkConfig,
     limiter: Option<Arc<RateLimiter>>,
-    assumed: tokio::sync::Mutex<HashMap<String, aws_config::SdkConfig>>,
+    /// Assumed-role configurations by (role ARN, session).
+    assumed: tokio::sync::Mutex<HashMap<(String, Session), aws_config::SdkConfig>>,
     analyzer_poll_secs: u64,
     generation_turns: Mutex<AccountQueue>,
     /// Per account, until when Access Analyzer's daily job quota is used up (next 00:00 UTC):
@@ -189,31 +191,40 @@ impl Aws {
         self.generation_turns.lock().expect("not poisoned")
     }
 
-    async fn analyzer(&self, spec: &LeastPrivilegeRoleSpec) -> AccessAnalyzer {
-        let config = self.config(spec.assume_role_arn.as_deref()).await;
+    async fn analyzer(&self, lpr: &LeastPrivilegeRole) -> AccessAnalyzer {
+        let config = self.config(lpr).await;
         AccessAnalyzer::new(&config, self.limiter.clone())
     }
 
-    async fn config(&self, assume_role_arn: Option<&str>) -> aws_config::SdkConfig {
-        let Some(arn) = assume_role_arn.filter(|a| !a.is_empty()) else {
+    /// The SDK configuration for `lpr`: the operator's own, or a session of its
+    /// `assumeRoleArn` named for the resource (one per role and resource, kept).
+    async fn config(&self, lpr: &LeastPrivilegeRole) -> aws_config::SdkConfig {
+        let Some(arn) = lpr
+            .spec
+            .assume_role_arn
+            .as_deref()
+            .filter(|a| !a.is_empty())
+        else {
             return self.base.clone();
         };
+        let session = Session::of_resource(&lpr.namespace().unwrap_or_default(), &lpr.name_any());
+        let key = (arn.to_string(), session.clone());
         let mut assumed = self.assumed.lock().await;
-        if let Some(config) = assumed.get(arn) {
+        if let Some(config) = assumed.get(&key) {
             return config.clone();
         }
-        let config = assume_role(&self.base, arn).await;
-        assumed.insert(arn.to_string(), config.clone());
+        let config = assume_role(&self.base, arn, &session).await;
+        assumed.insert(key, config.clone());
         config
     }
 
-    async fn iam(&self, spec: &LeastPrivilegeRoleSpec) -> Iam {
-        let config = self.config(spec.assume_role_arn.as_deref()).await;
+    async fn iam(&self, lpr: &LeastPrivilegeRole) -> Iam {
+        let config = self.config(lpr).await;
         Iam::new(&config, self.limiter.clone())
     }
 
-    async fn s3(&self, spec: &LeastPrivilegeRoleSpec, region: Option<&str>) -> aws_sdk_s3::Client {
-        let mut config = self.config(spec.assume_role_arn.as_deref()).await;
+    async fn s3(&self, lpr: &LeastPrivilegeRole, region: Option<&str>) -> aws_sdk_s3::Client {
+        let mut config = self.config(lpr).await;
         if let Some(region) = region {
             config = config
                 .to_builder()
@@ -392,8 +403,9 @@ async fn observe_plan_apply(
         let plan = plan::plan(spec, &observed);
         return finish(lpr, ctx, previous, plan, None, now_text).await;
     }
-    let iam = ctx.aws.iam(spec).await;
-    observed.role = read_role_state(&iam, &role_name(spec)).await?;
+    let iam = ctx.aws.iam(lpr).await;
+    observed.role =
+        read_role_state(&iam, &role_name(spec), &lpr.namespace().unwrap_or_default()).await?;
     observed.backup = read_backup(ctx, &observed.uid).await?;
     if let RoleState::Found(live) = &observed.role
         && plan::not_ours(previous, live, &observed.uid).is_none()
@@ -422,7 +434,7 @@ async fn observe_plan_apply(
             && !result.generated.policies.is_empty()
         {
             result.validation =
-                Some(check_proposal(ctx, spec, live, &result.generated.policies).await?);
+                Some(check_proposal(ctx, lpr, live, &result.generated.policies).await?);
         }
         ctx.metrics.scan_duration(started.elapsed().as_secs_f64());
         let key = key(lpr);
@@ -433,21 +445,32 @@ async fn observe_plan_apply(
     let plan = plan::plan(spec, &observed);
     let role = match &observed.role {
         RoleState::Found(live) => Some((&iam, live)),
-        RoleState::NotFound => None,
+        RoleState::NotFound | RoleState::NotPermitted { .. } => None,
     };
     finish(lpr, ctx, previous, plan, role, now_text).await
 }
 
-/// The role as IAM has it; a missing role is a state, not an error.
-async fn read_role_state(iam: &Iam, name: &str) -> Result<RoleState, Error> {
-    match iam::read_role(iam, name).await {
+/// The role as IAM has it, if the tenancy rules let a resource in `namespace` read it (GetRole
+/// alone decides); a missing or refused role is a state, not an error.
+async fn read_role_state(iam: &Iam, name: &str, namespace: &str) -> Result<RoleState, Error> {
+    let head = match iam::get_role(iam, name).await {
+        Ok(head) => head,
+        Err(IamError::NotFound { .. }) => return Ok(RoleState::NotFound),
+        Err(e) => return Err(Error::ReadRole(e)),
+    };
+    if let Err(reason) = tenancy::permits(namespace, &head.tags) {
+        return Ok(RoleState::NotPermitted {
+            arn: head.arn,
+            reason,
+        });
+    }
+    match iam::read_documents(iam, head).await {
         Ok(live) => Ok(RoleState::Found(live)),
         Err(IamError::NotFound { .. }) => Ok(RoleState::NotFound),
         Err(e) => Err(Error::ReadRole(e)),
     }
 }
 
-/// The window's start for an analysis now.
 fn window_start(spec: &LeastPrivilegeRoleSpec, now: Instant) -> Instant {
     let window = plan::parse_duration(&spec.window, "mhdw").expect("validate() checked window");
     now - i128::from(window) * 1_000_000_000
@@ -481,7 +504,7 @@ async fn scan(
         threads: 1,
         progress: false,
     };
-    let client = ctx.aws.s3(spec, source.region.as_deref()).await;
+    let client = ctx.aws.s3(lpr, source.region.as_deref()).await;
     let days = Day::range(from, now);
     s3::scan_trail(
         &client,
@@ -514,7 +537,7 @@ async fn analyzer_turn(
     now: Instant,
 ) -> Result<Turn, Error> {
     let spec = &lpr.spec;
-    let analyzer = ctx.aws.analyzer(spec).await;
+    let analyzer = ctx.aws.analyzer(lpr).await;
     let inputs = plan::analysis_inputs(spec);
     let account = live.arn.split(':').nth(4).unwrap_or_default().to_string();
     let (namespace, name) = key(lpr);
@@ -747,11 +770,12 @@ async fn analyze(
 /// against the role's policies, CheckAccessNotGranted for `forbid`.
 async fn check_proposal(
     ctx: &Context,
-    spec: &LeastPrivilegeRoleSpec,
+    lpr: &LeastPrivilegeRole,
     live: &LiveRole,
     documents: &[Policy],
 ) -> Result<Validation, Error> {
-    let analyzer = ctx.aws.analyzer(spec).await;
+    let spec = &lpr.spec;
+    let analyzer = ctx.aws.analyzer(lpr).await;
     let mut findings = Vec::new();
     for (i, document) in documents.iter().enumerate() {
         let found = access_analyzer::validate_policy(
@@ -1068,16 +1092,17 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
     };
     let mut iam = None;
     if let Some(role) = role {
-        let client = ctx.aws.iam(spec).await;
-        observed.role = match read_role_state(&client, &role).await {
-            Ok(state) => state,
-            // Retain only releases the claim: an unreadable role must not hold up deletion.
-            Err(error) if !restoring => {
-                tracing::warn!(%error, "the role's claim is left in place");
-                RoleState::NotFound
-            }
-            Err(error) => return Err(error),
-        };
+        let client = ctx.aws.iam(lpr).await;
+        observed.role =
+            match read_role_state(&client, &role, &lpr.namespace().unwrap_or_default()).await {
+                Ok(state) => state,
+                // Retain only releases the claim: an unreadable role must not hold up deletion.
+                Err(error) if !restoring => {
+                    tracing::warn!(%error, "the role's claim is left in place");
+                    RoleState::NotFound
+                }
+                Err(error) => return Err(error),
+            };
         iam = Some(client);
     }
     let plan = match plan::plan_cleanup(spec, &observed) {

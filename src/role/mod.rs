@@ -20,6 +20,12 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq)]
 pub enum RoleState {
     NotFound,
+    /// The role exists but may not be read or written by this resource (`arn`: the role's,
+    /// `reason`: why, from the tenancy rules); nothing more was read.
+    NotPermitted {
+        arn: String,
+        reason: String,
+    },
     Found(LiveRole),
 }
 

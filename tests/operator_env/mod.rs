@@ -11,6 +11,7 @@ pub mod iam_double;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use iam_tailor::aws::iam::{self, Iam};
+use iam_tailor::controller::tenancy::{MANAGED_ROLE_TAG, NAMESPACE_TAG};
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use iam_tailor::role::LiveRole;
 use k8s_openapi::api::core::v1::Namespace;
@@ -441,15 +442,31 @@ pub async fn put_trail(s3: &aws_sdk_s3::Client) {
     }
 }
 
-/// A role with AdministratorAccess and an inline `s3:*`: broad, as roles tend to be.
+/// A role with AdministratorAccess and an inline `s3:*`: broad, as roles tend to be. Its owner
+/// has tagged it for iam-tailor and namespace [`NS`].
 pub async fn broad_role(client: &aws_sdk_iam::Client, name: &str) {
-    client
+    broad_role_for(client, name, Some(NS)).await;
+}
+
+/// [`broad_role`] tagged for `namespace`, or not tagged for iam-tailor at all (`None`).
+pub async fn broad_role_for(client: &aws_sdk_iam::Client, name: &str, namespace: Option<&str>) {
+    let tag = |key: &str, value: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .unwrap()
+    };
+    let mut create = client
         .create_role()
         .role_name(name)
-        .assume_role_policy_document(TRUST)
-        .send()
-        .await
-        .unwrap();
+        .assume_role_policy_document(TRUST);
+    if let Some(namespace) = namespace {
+        create = create
+            .tags(tag(MANAGED_ROLE_TAG, "true"))
+            .tags(tag(NAMESPACE_TAG, namespace));
+    }
+    create.send().await.unwrap();
     client
         .attach_role_policy()
         .role_name(name)

@@ -469,6 +469,7 @@ fn one_role_one_resource() {
     assert_eq!(p.status.applied, None, "nothing claimed applied");
     assert_eq!(p.status.backup, None);
     assert_condition(&p, "InSync", UNKNOWN, "Claiming");
+    assert_condition(&p, "Drifted", UNKNOWN, "Claiming");
     // Claimed by this resource: the apply goes ahead, backup first.
     let claimed = apply(&unclaimed, &p.operations, &mut BTreeMap::new());
     assert_eq!(claimed, original_role());
