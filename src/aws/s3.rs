@@ -143,6 +143,27 @@ impl Day {
     fn prefix(&self) -> String {
         format!("{:04}/{:02}/{:02}/", self.year, self.month, self.day)
     }
+
+    /// `YYYY-MM-DD`.
+    pub fn iso(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// A scan of a trail: the usage, and which of the asked-for days no file was found for, in
+/// any account or region (the trail was off, or its files are gone).
+#[derive(Debug, Default, PartialEq)]
+pub struct TrailScan {
+    pub usage: Usage,
+    pub days_without_files: Vec<Day>,
+}
+
+/// The `YYYY/MM/DD/` of a key in CloudTrail's layout (`…/CloudTrail/REGION/YYYY/MM/DD/file`).
+fn day_of_key(key: &str) -> Option<String> {
+    let segments: Vec<&str> = key.split('/').collect();
+    let at = segments.iter().rposition(|s| *s == "CloudTrail")?;
+    let date = segments.get(at + 2..at + 5)?;
+    Some(format!("{}/{}/{}/", date[0], date[1], date[2]))
 }
 
 /// What a walk listed: the day (or deeper) prefixes it read in full, and the log files found.
@@ -280,7 +301,7 @@ pub async fn scan_trail(
     days: Option<&[Day]>,
     options: &ScanOptions,
     parallel: usize,
-) -> Result<Usage, TrailError> {
+) -> Result<TrailScan, TrailError> {
     let mut files: Vec<(String, String)> = Vec::new();
     for location in locations {
         let listing = list_trail(client, location, days).await?;
@@ -291,6 +312,16 @@ pub async fn scan_trail(
                 .map(|k| (location.bucket.clone(), k)),
         );
     }
+    let present: std::collections::BTreeSet<String> = files
+        .iter()
+        .filter_map(|(_, key)| day_of_key(key))
+        .collect();
+    let days_without_files = days
+        .unwrap_or_default()
+        .iter()
+        .filter(|d| !present.contains(&d.prefix()))
+        .copied()
+        .collect();
     let progress = options.progress && files.len() > 1;
     let total = files.len();
     let mut results: Vec<(usize, Result<Usage, TrailError>)> = Vec::new();
@@ -336,7 +367,10 @@ pub async fn scan_trail(
     for (_, result) in results {
         usage.merge(result?);
     }
-    Ok(usage)
+    Ok(TrailScan {
+        usage,
+        days_without_files,
+    })
 }
 
 #[cfg(test)]
@@ -368,5 +402,13 @@ mod tests {
             }
         );
         assert!(Day::range(d("2024-01-02T00:00:00Z"), d("2024-01-02T00:00:00Z")).is_empty());
+        assert_eq!(days[1].iso(), "2024-02-29");
+    }
+
+    #[test]
+    fn keys_name_their_day() {
+        let key = "org/AWSLogs/o-1/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz";
+        assert_eq!(day_of_key(key).as_deref(), Some("2026/11/20/"));
+        assert_eq!(day_of_key("logs/2026/11/20/x.json"), None);
     }
 }

@@ -133,7 +133,9 @@ impl TrailArgs {
                 let days = options
                     .from
                     .map(|from| Day::range(from, options.to.unwrap_or_else(now_nanos)));
-                s3::scan_trail(&client, &locations, days.as_deref(), &options, parallel).await
+                s3::scan_trail(&client, &locations, days.as_deref(), &options, parallel)
+                    .await
+                    .map(|scan| scan.usage)
             })?);
         }
         Ok(usage)

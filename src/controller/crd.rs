@@ -93,6 +93,49 @@ pub struct LeastPrivilegeRoleSpec {
     /// On deletion of this resource: leave the role as it is, or put the backup back.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// What Automatic approval requires of the analysis before it applies a proposal; thinner
+    /// evidence waits for a human's `approvedRevision`.
+    #[serde(default)]
+    pub evidence: EvidenceSpec,
+}
+
+/// Thresholds on the analysis behind an Automatic approval.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EvidenceSpec {
+    /// At least this many of the role's events in the window.
+    #[serde(default = "default_min_matched_events")]
+    #[schemars(range(min = 1))]
+    pub min_matched_events: u64,
+    /// At most this many days of the window (before today) without any trail file.
+    #[serde(default = "default_max_days_without_files")]
+    pub max_days_without_files: u64,
+    /// At most this drop of matched events from the previous analysis, in percent.
+    #[serde(default = "default_max_drop_percent")]
+    #[schemars(range(max = 100))]
+    pub max_drop_percent: u64,
+}
+
+fn default_min_matched_events() -> u64 {
+    1
+}
+
+fn default_max_days_without_files() -> u64 {
+    1
+}
+
+fn default_max_drop_percent() -> u64 {
+    50
+}
+
+impl Default for EvidenceSpec {
+    fn default() -> Self {
+        EvidenceSpec {
+            min_matched_events: default_min_matched_events(),
+            max_days_without_files: default_max_days_without_files(),
+            max_drop_percent: default_max_drop_percent(),
+        }
+    }
 }
 
 fn default_window() -> String {
@@ -325,6 +368,23 @@ pub struct Analysis {
     /// Other edits (such as `approvedRevision`) keep it, so approving does not regenerate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<String>,
+    /// Files and records passed over, by reason (`malformed-record`, `gzip-error`, …): the
+    /// evidence this analysis did not see.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, u64>,
+    /// Days of the window (`YYYY-MM-DD`, before today) with no trail file in any account or
+    /// region: at most [`REPORT_LIMIT`], `daysWithoutFilesCount` says how many in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days_without_files: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub days_without_files_count: u64,
+    /// `eventsMatched` of the analysis before this one, to tell a sharp drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_events_matched: Option<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

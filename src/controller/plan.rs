@@ -297,6 +297,15 @@ pub fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<(), String> {
             errors.push(format!("keep[{i}].expires {expires:?} is not a date"));
         }
     }
+    if spec.evidence.min_matched_events == 0 {
+        errors.push("evidence.minMatchedEvents must be at least 1".to_string());
+    }
+    if spec.evidence.max_drop_percent > 100 {
+        errors.push(format!(
+            "evidence.maxDropPercent {} is more than 100",
+            spec.evidence.max_drop_percent
+        ));
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -719,7 +728,13 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
             ));
         }
         b.event(EventType::Normal, "Analyzed", note);
-        b.status.analysis = Some(a.clone());
+        let mut a = a.clone();
+        a.previous_events_matched = observed
+            .previous
+            .analysis
+            .as_ref()
+            .map(|p| p.events_matched);
+        b.status.analysis = Some(a);
         b.status.generation_job = None;
     }
     // A problem that makes Ready False; drift and approval add their own below.
@@ -924,8 +939,14 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
                             problem = Some((reason, message));
                         }
                         Proof::Proven => {
+                            let thin = match spec.approval {
+                                Approval::Automatic => {
+                                    thin_evidence(spec, b.status.analysis.as_ref())
+                                }
+                                Approval::Manual => None,
+                            };
                             let approved = match spec.approval {
-                                Approval::Automatic => p.adds == 0,
+                                Approval::Automatic => p.adds == 0 && thin.is_none(),
                                 Approval::Manual => {
                                     spec.approved_revision.as_deref() == Some(p.revision.as_str())
                                 }
@@ -935,6 +956,13 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
                                     format!("{} approved ({:?})", p.revision, spec.approval);
                                 b.set("Approved", TRUE, "Approved", message);
                                 applying = Some(((*p).clone(), docs.clone()));
+                            } else if let Some(thin) = thin {
+                                let message = format!(
+                                    "the analysis behind {} is too thin for Automatic approval: \
+                                     {thin}; set spec.approvedRevision to {} to apply it anyway",
+                                    p.revision, p.revision
+                                );
+                                b.set("Approved", FALSE, "InsufficientEvidence", message);
                             } else {
                                 let why = match spec.approval {
                                     Approval::Manual => String::new(),
@@ -1253,6 +1281,53 @@ pub fn role_changed(previous: &LeastPrivilegeRoleStatus, live: &LiveRole) -> Opt
          a new one",
         pin.arn, pin.role_id, live.arn, live.role_id
     ))
+}
+
+/// Why the analysis is too thin to apply its proposal without a human (`spec.evidence`):
+/// too few of the role's events, too many days without trail files, or a sharp drop in
+/// matched events from the analysis before. Only trail files are counted: an Access Analyzer
+/// analysis without `cloudTrail.s3` has no files of its own.
+fn thin_evidence(spec: &LeastPrivilegeRoleSpec, analysis: Option<&Analysis>) -> Option<String> {
+    let a = analysis?;
+    let e = &spec.evidence;
+    let mut why = Vec::new();
+    if spec.cloud_trail.s3.is_some() && a.events_matched < e.min_matched_events {
+        why.push(format!(
+            "{} of the role's events in the window (evidence.minMatchedEvents {})",
+            a.events_matched, e.min_matched_events
+        ));
+    }
+    if a.days_without_files_count > e.max_days_without_files {
+        let shown: Vec<&str> = a
+            .days_without_files
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        why.push(format!(
+            "{} days of the window without a trail file ({}{}) (evidence.maxDaysWithoutFiles {})",
+            a.days_without_files_count,
+            shown.join(", "),
+            if a.days_without_files_count > 5 {
+                ", …"
+            } else {
+                ""
+            },
+            e.max_days_without_files
+        ));
+    }
+    if let Some(before) = a.previous_events_matched
+        && before > 0
+        && u128::from(a.events_matched) * 100
+            < u128::from(before) * u128::from(100 - e.max_drop_percent.min(100))
+    {
+        why.push(format!(
+            "the role's events fell from {before} to {} since the last analysis, more than \
+             evidence.maxDropPercent {}%",
+            a.events_matched, e.max_drop_percent
+        ));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// Access Analyzer's verdicts on `proposal` as a gate: the first that blocks, as a condition

@@ -412,8 +412,15 @@ async fn observe_plan_apply(
         && plan::analysis_due(spec, previous, now)
     {
         let started = std::time::Instant::now();
-        let (usage, unresolved) = match &spec.cloud_trail.access_analyzer {
-            None => (scan(lpr, ctx, live, now).await?, Vec::new()),
+        let gathered = match &spec.cloud_trail.access_analyzer {
+            None => {
+                let (usage, days_without_files) = scan(lpr, ctx, live, now).await?;
+                Gathered {
+                    usage,
+                    unresolved: Vec::new(),
+                    days_without_files,
+                }
+            }
             Some(source) => {
                 match analyzer_turn(lpr, ctx, source, live, previous, now_text, now).await? {
                     Turn::Pending(state) => {
@@ -428,7 +435,7 @@ async fn observe_plan_apply(
                 }
             }
         };
-        let mut result = analyze(lpr, &iam, live, now_text, now, usage, unresolved).await?;
+        let mut result = analyze(lpr, &iam, live, now_text, now, gathered).await?;
         if spec.validation.access_analyzer
             && spec.mode != Mode::Observe
             && !result.generated.policies.is_empty()
@@ -482,7 +489,7 @@ async fn scan(
     ctx: &Context,
     live: &LiveRole,
     now: Instant,
-) -> Result<Usage, Error> {
+) -> Result<(Usage, Vec<String>), Error> {
     let spec = &lpr.spec;
     let source = spec
         .cloud_trail
@@ -506,7 +513,7 @@ async fn scan(
     };
     let client = ctx.aws.s3(lpr, source.region.as_deref()).await;
     let days = Day::range(from, now);
-    s3::scan_trail(
+    let scan = s3::scan_trail(
         &client,
         std::slice::from_ref(&location),
         Some(&days),
@@ -514,7 +521,14 @@ async fn scan(
         DOWNLOADS_IN_FLIGHT,
     )
     .await
-    .map_err(Error::Trail)
+    .map_err(Error::Trail)?;
+    // Today's files are still being written: only earlier days count as missing.
+    let today = Day::of(now);
+    let missing = (scan.days_without_files.iter())
+        .filter(|d| **d != today)
+        .map(Day::iso)
+        .collect();
+    Ok((scan.usage, missing))
 }
 
 /// What a turn at Access Analyzer gave.
@@ -650,10 +664,13 @@ async fn analyzer_usage(
     policies: &[String],
     now_text: &str,
     now: Instant,
-) -> Result<(Usage, Vec<Unresolved>), Error> {
-    let logs = match &lpr.spec.cloud_trail.s3 {
-        Some(_) => Some(scan(lpr, ctx, live, now).await?),
-        None => None,
+) -> Result<Gathered, Error> {
+    let (logs, days_without_files) = match &lpr.spec.cloud_trail.s3 {
+        Some(_) => {
+            let (usage, missing) = scan(lpr, ctx, live, now).await?;
+            (Some(usage), missing)
+        }
+        None => (None, Vec::new()),
     };
     let generated = from_generated(policies, &lpr.spec.placeholders, logs.as_ref(), now_text)
         .map_err(|message| {
@@ -669,7 +686,19 @@ async fn analyzer_usage(
         usage.denied = logs.denied;
         usage.unmapped = logs.unmapped;
     }
-    Ok((usage, generated.unresolved))
+    Ok(Gathered {
+        usage,
+        unresolved: generated.unresolved,
+        days_without_files,
+    })
+}
+
+/// What an analysis starts from: the role's usage, the Access Analyzer placeholders nothing
+/// filled, and the window's days without trail files.
+struct Gathered {
+    usage: Usage,
+    unresolved: Vec<Unresolved>,
+    days_without_files: Vec<String>,
 }
 
 /// Generates the role's policy from `usage`, cut to what the role holds now, with IAM's
@@ -680,9 +709,13 @@ async fn analyze(
     live: &LiveRole,
     now_text: &str,
     now: Instant,
-    usage: Usage,
-    unresolved: Vec<Unresolved>,
+    gathered: Gathered,
 ) -> Result<AnalysisResult, Error> {
+    let Gathered {
+        usage,
+        unresolved,
+        days_without_files,
+    } = gathered;
     let spec = &lpr.spec;
     let from = window_start(spec, now);
     let used = used_actions(&usage);
@@ -756,6 +789,10 @@ async fn analyze(
             last_accessed_window,
         )),
         inputs: Some(plan::analysis_inputs(spec)),
+        skipped: stats.skipped.clone(),
+        days_without_files_count: days_without_files.len() as u64,
+        days_without_files: days_without_files.into_iter().take(REPORT_LIMIT).collect(),
+        previous_events_matched: None,
     };
     Ok(AnalysisResult {
         analysis,

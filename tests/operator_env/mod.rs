@@ -528,11 +528,18 @@ pub async fn create_namespace(client: &kube::Client, name: &str) {
         .unwrap();
 }
 
+/// The LeastPrivilegeRole `name` with `spec` (YAML lines indented by two). The tests' trail
+/// ([`put_trail`]) holds two days of the default 90-day window, so unless `spec` says
+/// otherwise, Automatic approval here accepts a window that is mostly days without files.
 pub fn lpr(name: &str, spec: &str) -> LeastPrivilegeRole {
-    serde_norway::from_str(&format!(
+    let mut lpr: LeastPrivilegeRole = serde_norway::from_str(&format!(
         "apiVersion: iamtailor.dev/v1alpha1\nkind: LeastPrivilegeRole\nmetadata: {{name: {name}}}\nspec:\n{spec}"
     ))
-    .unwrap()
+    .unwrap();
+    if !spec.contains("evidence:") {
+        lpr.spec.evidence.max_days_without_files = 90;
+    }
+    lpr
 }
 
 pub fn condition<'a>(

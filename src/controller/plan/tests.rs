@@ -90,6 +90,7 @@ fn analysis(policies: Vec<Policy>) -> AnalysisResult {
         analysis: Analysis {
             window_start: "2024-10-03T00:00:00Z".to_string(),
             window_end: T0.to_string(),
+            events_matched: 40,
             used_actions: 1,
             granted_actions: 200,
             unused_actions: 199,

@@ -510,3 +510,75 @@ fn one_role_one_resource() {
     let p = plan_cleanup(&restore_spec, &o).unwrap();
     assert!(p.operations.is_empty(), "{:#?}", p.operations);
 }
+
+#[test]
+fn automatic_approval_refuses_thin_evidence() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let thin = |tweak: &dyn Fn(&mut Analysis)| {
+        let mut result = analysis(vec![get_orders()]);
+        tweak(&mut result.analysis);
+        let p = plan(
+            &s,
+            &observed(Default::default(), original_role(), Some(result)),
+        );
+        assert!(p.operations.is_empty(), "{:#?}", p.operations);
+        assert_condition(&p, "Approved", FALSE, "InsufficientEvidence");
+        assert_condition(&p, "Ready", TRUE, "Ready");
+        condition(&p, "Approved").message.clone().unwrap()
+    };
+    let message = thin(&|a| a.events_matched = 0);
+    assert!(message.contains("evidence.minMatchedEvents 1"), "{message}");
+    assert!(message.contains("approvedRevision"), "{message}");
+    let message = thin(&|a| {
+        a.days_without_files = vec!["2024-12-01".to_string(), "2024-12-02".to_string()];
+        a.days_without_files_count = 2;
+    });
+    assert!(message.contains("2024-12-01, 2024-12-02"), "{message}");
+    // A sharp drop from the analysis before: the trail lost most of the role's activity.
+    let before = LeastPrivilegeRoleStatus {
+        analysis: Some(Analysis {
+            events_matched: 1000,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let p = plan(
+        &s,
+        &observed(before, original_role(), Some(analysis(vec![get_orders()]))),
+    );
+    assert_condition(&p, "Approved", FALSE, "InsufficientEvidence");
+    assert_eq!(
+        p.status.analysis.as_ref().unwrap().previous_events_matched,
+        Some(1000),
+        "kept, so the next look decides the same"
+    );
+    let again = plan(&s, &next(&p, original_role()));
+    assert!(again.operations.is_empty());
+    assert_condition(&again, "Approved", FALSE, "InsufficientEvidence");
+    // Thresholds are the spec's; Manual approval is a human's call on the same evidence.
+    let mut lenient = s.clone();
+    lenient.evidence.max_drop_percent = 100;
+    let before = LeastPrivilegeRoleStatus {
+        analysis: Some(Analysis {
+            events_matched: 1000,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let p = plan(
+        &lenient,
+        &observed(
+            before.clone(),
+            original_role(),
+            Some(analysis(vec![get_orders()])),
+        ),
+    );
+    assert!(!p.operations.is_empty());
+    let mut manual = spec(Mode::Enforce, Approval::Manual);
+    manual.approved_revision = Some(set_revision(&[get_orders()]));
+    let p = plan(
+        &manual,
+        &observed(before, original_role(), Some(analysis(vec![get_orders()]))),
+    );
+    assert!(!p.operations.is_empty());
+}
