@@ -445,6 +445,21 @@ pub struct Proposal {
     /// Access Analyzer's verdicts on this proposal (`spec.validation.accessAnalyzer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<Validation>,
+    /// Used or kept (action, resource) pairs left out because the role's policies do not
+    /// provably grant them: at most [`REPORT_LIMIT`], `droppedCount` says how many in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<DroppedGrant>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_count: u64,
+}
+
+/// An (action, resource) the proposal leaves out, and why.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DroppedGrant {
+    pub action: String,
+    pub resource: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

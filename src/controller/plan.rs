@@ -19,8 +19,8 @@
 
 use super::crd::{
     Analysis, Applied, Approval, AttachedPolicies, Backup, Condition, DeletionPolicy, DriftAction,
-    GenerationJob, InlinePolicies, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode,
-    PinnedRole, Proposal, Validation, ValidationSpec,
+    DroppedGrant, GenerationJob, InlinePolicies, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus,
+    Mode, PinnedRole, Proposal, REPORT_LIMIT, Validation, ValidationSpec,
 };
 use crate::generate::analyzer::Unresolved;
 use crate::generate::{Generated, SeenByIam};
@@ -461,6 +461,15 @@ fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
         seen_by_iam: result.seen_by_iam.clone(),
         unresolved_placeholders: result.unresolved.clone(),
         validation: result.validation.clone(),
+        dropped: (result.generated.dropped.iter())
+            .take(REPORT_LIMIT)
+            .map(|d| DroppedGrant {
+                action: d.action.clone(),
+                resource: d.resource.clone(),
+                reason: d.reason.clone(),
+            })
+            .collect(),
+        dropped_count: result.generated.dropped.len() as u64,
     }
 }
 

@@ -27,7 +27,7 @@ pub use report::{
 
 use crate::catalog::catalog;
 use crate::cloudtrail::usage::Usage;
-use crate::policy::analysis::{Proof, grants_no_new_access};
+use crate::policy::analysis::{Proof, allowed_actions, grants_no_new_access};
 use crate::policy::wildcard::{matches_ignore_case, subsumes};
 use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock, Statement, Version};
 use serde::Serialize;
@@ -47,7 +47,8 @@ pub enum Granularity {
 }
 
 /// `--keep ACTION[=ARN]`: granted even if unused. With an ARN, on that ARN too; without one,
-/// on `*` when the action was not used (a used action keeps its used resources).
+/// on `*` when the action was not used (a used action keeps its used resources), or, where
+/// the current policies grant it only on some resources, on those.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Keep {
     pub action: String,
@@ -199,6 +200,9 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
         let patterns = patterns_for(&action, arns, opts);
         grants.insert(action, patterns);
     }
+    // What the current policies grant each action on: a kept action without a resource falls
+    // back to these where `*` is more than the role holds.
+    let mut current_resources: Option<BTreeMap<String, Vec<String>>> = None;
     for keep in &opts.keep {
         let action = cat
             .action(&keep.action)
@@ -218,9 +222,24 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
                     .insert(resource.clone(), BTreeSet::from([resource.clone()]));
             }
             None => {
+                let held = current_resources.get_or_insert_with(|| {
+                    allowed_actions(&opts.current)
+                        .into_iter()
+                        .map(|a| (a.action, a.resources))
+                        .collect()
+                });
+                // `*`, standing for the patterns the role holds the action on: when `*` cannot
+                // be proven, the cut keeps those that can.
+                let sources: BTreeSet<String> = held
+                    .get(&action)
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| *r != "*")
+                    .cloned()
+                    .collect();
                 grants
                     .entry(action)
-                    .or_insert_with(|| Patterns::from([("*".to_string(), BTreeSet::new())]));
+                    .or_insert_with(|| Patterns::from([("*".to_string(), sources)]));
             }
         }
     }

@@ -582,3 +582,26 @@ fn report_counts_in_camel_case() {
         assert!(r.get(key).is_some(), "{key}");
     }
 }
+
+#[test]
+fn a_kept_action_without_resources_falls_back_to_what_the_role_holds() {
+    // The shipped example's `kms:Decrypt`: kept, never used in the window, and the role holds it
+    // on one key only. `*` cannot be proven, so the key is kept, not the action dropped.
+    let key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let current = vec![policy(&format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+        {{"Effect":"Allow","Action":"kms:Decrypt","Resource":"{key}"}},
+        {{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}]}}"#
+    ))];
+    let g = gen_with(
+        &usage(&[("s3:GetObject", "arn:aws:s3:::b/k")]),
+        GenerateOptions {
+            current: current.clone(),
+            keep: vec!["kms:Decrypt".parse().unwrap()],
+            ..GenerateOptions::default()
+        },
+    );
+    assert_eq!(resources_of(&g, "kms:Decrypt"), vec![key]);
+    assert!(g.dropped.is_empty(), "{:?}", g.dropped);
+    assert!(grants_no_new_access(&g.policies, &current).is_proven());
+}

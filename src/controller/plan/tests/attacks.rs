@@ -582,3 +582,24 @@ fn automatic_approval_refuses_thin_evidence() {
     );
     assert!(!p.operations.is_empty());
 }
+
+#[test]
+fn what_the_proposal_leaves_out_is_listed_never_silent() {
+    let mut result = analysis(vec![get_orders()]);
+    result.generated.dropped = (0..60)
+        .map(|i| crate::generate::Dropped {
+            action: "kms:Decrypt".to_string(),
+            resource: format!("arn:aws:kms:us-east-1:123456789012:key/{i}"),
+            reason: "not allowed by any single current statement".to_string(),
+        })
+        .collect();
+    let p = plan(
+        &spec(Mode::Recommend, Approval::Manual),
+        &observed(Default::default(), original_role(), Some(result)),
+    );
+    let proposal = p.status.proposal.unwrap();
+    assert_eq!(proposal.dropped_count, 60);
+    assert_eq!(proposal.dropped.len(), crate::controller::crd::REPORT_LIMIT);
+    assert_eq!(proposal.dropped[0].action, "kms:Decrypt");
+    assert!(proposal.dropped[0].reason.contains("not allowed"));
+}
