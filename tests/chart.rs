@@ -20,10 +20,12 @@ fn watch_rules() -> Value {
     ])
 }
 
-/// The backups: ConfigMaps in the release namespace only.
+/// The operator's namespace: backups (ConfigMaps) and the ExternalIds' one Secret.
 fn backup_rules() -> Value {
     json!([
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "delete"]},
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["iam-tailor-external-ids"],
+         "verbs": ["get"]},
     ])
 }
 
@@ -532,4 +534,31 @@ fn gitops_example_values_render() {
         env(&docs, "AWS_REGION").unwrap()["value"],
         values["aws"]["region"]
     );
+}
+
+#[test]
+fn tenancy_values_render_the_tenancy_config_map() {
+    let home = tempfile::tempdir().unwrap();
+    let docs = template(home.path(), "iam-tailor", "iam-tailor", &[]);
+    assert!(all(&docs, "ConfigMap").is_empty(), "no rules, no ConfigMap");
+    let docs = template(
+        home.path(),
+        "iam-tailor",
+        "iam-tailor",
+        &[
+            "--set",
+            "tenancy.rules[0].namespaces[0]=payments",
+            "--set",
+            "tenancy.rules[0].roleArns[0]=arn:aws:iam::111122223333:role/payments-*",
+            "--set",
+            "tenancy.rules[0].enforce=true",
+        ],
+    );
+    let config_map = find(&docs, "ConfigMap", "iam-tailor-tenancy");
+    assert_eq!(config_map["metadata"]["namespace"], "iam-tailor");
+    let text = config_map["data"]["tenancy.yaml"].as_str().unwrap();
+    // What the chart renders is what the operator reads.
+    let config = iam_tailor::controller::tenancy::TenancyConfig::parse(text).unwrap();
+    assert_eq!(config.rules[0].namespaces, ["payments"]);
+    assert!(config.rules[0].enforce);
 }

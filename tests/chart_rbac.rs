@@ -288,6 +288,9 @@ fn watched_namespace_answers(ns: &str) -> Vec<(String, bool)> {
         ("watch configmaps -n iam-tailor", false),
         ("update configmaps -n iam-tailor", false),
         ("patch configmaps -n iam-tailor", false),
+        ("get secrets/iam-tailor-external-ids -n iam-tailor", true),
+        ("get secrets/other -n iam-tailor", false),
+        ("list secrets -n iam-tailor", false),
     ]
     .map(|(q, a)| (q.to_string(), a));
     [

@@ -11,6 +11,9 @@
 //!   happens.
 //! - `steal-ledger`, `steal-untagged`: roles tagged for another namespace, or not for
 //!   iam-tailor: refused before anything but GetRole.
+//! - `fresh`, `extra-*`: the cluster operators' tenancy configuration narrows the tags: a role
+//!   outside its ARN patterns, Enforce where it allows none, an access role without its
+//!   ExternalId are refused; with the ExternalId's Secret the access role is used.
 //! - `viewer`: `roleName` edited after apply to point at another broad role: nothing is written
 //!   to it; then its backup rewritten to add a backdoor before a delete with Restore: the
 //!   deletion waits, and once the backup is put back it restores the pinned role exactly.
@@ -24,7 +27,7 @@ use iam_tailor::controller::reconcile::BACKUP_KEY;
 use iam_tailor::policy::context::Context;
 use iam_tailor::policy::eval::{Decision, PolicySet, Request};
 use iam_tailor::role::LiveRole;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
     ACCOUNT, ADMIN, Cluster, NS, broad_role, broad_role_for, condition, condition_message, events,
@@ -400,4 +403,83 @@ async fn attacks_on_never_widen() {
             .unwrap()
             .is_none()
     );
+
+    // 7. The cluster operators' tenancy configuration, beside the tags: namespace payments may
+    // only look at roles app*, through one access role whose ExternalId is in a Secret.
+    let access = format!("arn:aws:iam::{ACCOUNT}:role/iam-tailor-access");
+    let config = format!(
+        "rules:\n  - namespaces: [payments]\n    roleArns: [\"arn:aws:iam::{ACCOUNT}:role/app*\"]\n    \
+         accessRoles: [{{arn: \"{access}\", externalIdKey: payments}}]\n"
+    );
+    let tenancy: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "iam-tailor-tenancy"},
+        "data": {"tenancy.yaml": config},
+    }))
+    .unwrap();
+    backups
+        .create(&PostParams::default(), &tenancy)
+        .await
+        .unwrap();
+    broad_role(&iam, "fresh").await;
+    broad_role(&iam, "app-extra").await;
+    let (fresh_before, extra_before) = (read(&iam, "fresh").await, read(&iam, "app-extra").await);
+    let spec = |role: &str, mode: &str, extra: &str| {
+        format!(
+            "  roleName: {role}\n  mode: {mode}\n  approval: Automatic\n  \
+             cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n{extra}"
+        )
+    };
+    for (name, spec) in [
+        ("fresh", spec("fresh", "Observe", "")),
+        ("extra-enforce", spec("app-extra", "Enforce", "")),
+        (
+            "extra-via-access",
+            spec(
+                "app-extra",
+                "Observe",
+                &format!("  assumeRoleArn: {access}\n"),
+            ),
+        ),
+    ] {
+        roles
+            .create(&PostParams::default(), &lpr(name, &spec))
+            .await
+            .unwrap();
+    }
+    for (name, why) in [
+        ("fresh", "lets namespace payments target no role"),
+        ("extra-enforce", "does not let namespace payments Enforce"),
+        ("extra-via-access", "has no key payments"),
+    ] {
+        let refused = wait_for(&roles, name, &operator, "RoleNotPermitted", |s| {
+            condition(s, "Ready") == Some(("False", "RoleNotPermitted"))
+        })
+        .await;
+        let message = condition_message(&refused, "Ready");
+        assert!(message.contains(why), "{name}: {message}");
+    }
+    // With the ExternalId in place, the access role is used (moto does not check the id).
+    let external_ids: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "iam-tailor-external-ids"},
+        "stringData": {"payments": "payments-external-id"},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(kube.clone(), &recorded.namespace)
+        .create(&PostParams::default(), &external_ids)
+        .await
+        .unwrap();
+    roles
+        .patch(
+            "extra-via-access",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"retry": "1"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for(&roles, "extra-via-access", &operator, "the analysis", |s| {
+        condition(s, "Analyzed") == Some(("True", "Analyzed"))
+    })
+    .await;
+    assert_eq!(read(&iam, "fresh").await, fresh_before);
+    assert_eq!(read(&iam, "app-extra").await, extra_before);
 }

@@ -79,20 +79,23 @@ impl Session {
     }
 }
 
-/// `base` with credentials from assuming `role_arn` as `session` (refreshed by the provider
-/// as they expire), for roles in other accounts. STS honours `AWS_ENDPOINT_URL` like every
+/// `base` with credentials from assuming `role_arn` as `session`, sending `external_id` when
+/// the role's trust requires one (refreshed by the provider as they expire), for roles in
+/// other accounts. STS honours `AWS_ENDPOINT_URL` like every
 /// client. Session tags need `sts:TagSession` in the role's trust policy.
 pub async fn assume_role(
     base: &aws_config::SdkConfig,
     role_arn: &str,
     session: &Session,
+    external_id: Option<&str>,
 ) -> aws_config::SdkConfig {
-    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn)
         .session_name(&session.name)
-        .tags(session.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .configure(base)
-        .build()
-        .await;
+        .tags(session.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if let Some(id) = external_id {
+        builder = builder.external_id(id);
+    }
+    let provider = builder.configure(base).build().await;
     base.to_builder()
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(provider),

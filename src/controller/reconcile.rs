@@ -12,7 +12,7 @@ use super::plan::{
 };
 use super::queue::AccountQueue;
 use super::telemetry::Metrics;
-use super::tenancy;
+use super::tenancy::{self, Tenancy};
 use crate::aws::access_analyzer::{
     self, AccessAnalyzer, AnalyzerError, GenerationJob as JobState, TrailSource, Window,
 };
@@ -31,7 +31,7 @@ use crate::policy::analysis::allowed_actions;
 use crate::policy::lint::PolicyType;
 use crate::policy::values::Instant;
 use crate::role::{BackupSnapshot, CLAIM_TAG, LiveRole, Operation, RoleState};
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
@@ -158,11 +158,16 @@ impl Error {
 
 /// AWS clients per `assumeRoleArn` (none: the operator's own credentials), made once, and
 /// the turns resources of one account take at Access Analyzer's one generation job.
+/// An assumed-role session: (role ARN, session, ExternalId).
+type AssumedKey = (String, Session, Option<String>);
+
 pub struct Aws {
     base: aws_config::SdkConfig,
     limiter: Option<Arc<RateLimiter>>,
-    /// Assumed-role configurations by (role ARN, session).
-    assumed: tokio::sync::Mutex<HashMap<(String, Session), aws_config::SdkConfig>>,
+    /// Assumed-role configurations by (role ARN, session, ExternalId).
+    assumed: tokio::sync::Mutex<HashMap<AssumedKey, aws_config::SdkConfig>>,
+    /// Access role ARN → the ExternalId the tenancy configuration gives it, as last read.
+    external_ids: Mutex<HashMap<String, String>>,
     analyzer_poll_secs: u64,
     generation_turns: Mutex<AccountQueue>,
     /// Per account, until when Access Analyzer's daily job quota is used up (next 00:00 UTC):
@@ -178,6 +183,7 @@ impl Aws {
             base,
             limiter: RateLimiter::per_second(calls_per_second).map(Arc::new),
             assumed: Default::default(),
+            external_ids: Default::default(),
             analyzer_poll_secs,
             // Waiting resources ask every poll; a few missed polls lose the place.
             generation_turns: Mutex::new(AccountQueue::new(Duration::from_secs(
@@ -208,14 +214,29 @@ impl Aws {
             return self.base.clone();
         };
         let session = Session::of_resource(&lpr.namespace().unwrap_or_default(), &lpr.name_any());
-        let key = (arn.to_string(), session.clone());
+        let external_id = self
+            .external_ids
+            .lock()
+            .expect("not poisoned")
+            .get(arn)
+            .cloned();
+        let key = (arn.to_string(), session.clone(), external_id.clone());
         let mut assumed = self.assumed.lock().await;
         if let Some(config) = assumed.get(&key) {
             return config.clone();
         }
-        let config = assume_role(&self.base, arn, &session).await;
+        let config = assume_role(&self.base, arn, &session, external_id.as_deref()).await;
         assumed.insert(key, config.clone());
         config
+    }
+
+    /// Records the ExternalId to send when assuming `arn` (none: send none).
+    fn set_external_id(&self, arn: &str, id: Option<String>) {
+        let mut ids = self.external_ids.lock().expect("not poisoned");
+        match id {
+            Some(id) => ids.insert(arn.to_string(), id),
+            None => ids.remove(arn),
+        };
     }
 
     async fn iam(&self, lpr: &LeastPrivilegeRole) -> Iam {
@@ -403,9 +424,23 @@ async fn observe_plan_apply(
         let plan = plan::plan(spec, &observed);
         return finish(lpr, ctx, previous, plan, None, now_text).await;
     }
+    let namespace = lpr.namespace().unwrap_or_default();
+    let tenancy = read_tenancy(ctx).await?;
+    if let Err(reason) = admit(ctx, lpr, &tenancy).await? {
+        // Nothing is asked of AWS for a resource the tenancy rules refuse.
+        observed.role = RoleState::NotPermitted {
+            arn: spec
+                .assume_role_arn
+                .clone()
+                .unwrap_or_else(|| role_name(spec)),
+            reason,
+        };
+        let plan = plan::plan(spec, &observed);
+        return finish(lpr, ctx, previous, plan, None, now_text).await;
+    }
     let iam = ctx.aws.iam(lpr).await;
-    observed.role =
-        read_role_state(&iam, &role_name(spec), &lpr.namespace().unwrap_or_default()).await?;
+    let enforce = spec.mode == Mode::Enforce;
+    observed.role = read_role_state(&iam, &role_name(spec), &namespace, &tenancy, enforce).await?;
     observed.backup = read_backup(ctx, &observed.uid).await?;
     if let RoleState::Found(live) = &observed.role
         && plan::not_ours(previous, live, &observed.uid).is_none()
@@ -457,15 +492,84 @@ async fn observe_plan_apply(
     finish(lpr, ctx, previous, plan, role, now_text).await
 }
 
+/// The tenancy rules in force: the ConfigMap in the operator's namespace, if there is one.
+async fn read_tenancy(ctx: &Context) -> Result<Tenancy, Error> {
+    let config_map = ctx
+        .backups()
+        .get_opt(tenancy::CONFIG_MAP)
+        .await
+        .map_err(Error::Kube)?;
+    let text = config_map.map(|c| {
+        c.data
+            .and_then(|mut d| d.remove(tenancy::CONFIG_KEY))
+            .unwrap_or_default()
+    });
+    Ok(Tenancy::from_config_map(text.as_deref()))
+}
+
+/// Whether the tenancy rules let `lpr` use its `assumeRoleArn`; when they do, the access
+/// role's ExternalId (from the Secret in the operator's namespace) is recorded for the session.
+async fn admit(
+    ctx: &Context,
+    lpr: &LeastPrivilegeRole,
+    tenancy: &Tenancy,
+) -> Result<Result<(), String>, Error> {
+    let namespace = lpr.namespace().unwrap_or_default();
+    let assume = lpr
+        .spec
+        .assume_role_arn
+        .as_deref()
+        .filter(|a| !a.is_empty());
+    let key = match tenancy.access_role(&namespace, assume) {
+        Ok(key) => key,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let (Some(arn), Some(key)) = (assume, key) else {
+        if let Some(arn) = assume {
+            ctx.aws.set_external_id(arn, None);
+        }
+        return Ok(Ok(()));
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.backup_namespace);
+    let secret = secrets
+        .get_opt(tenancy::EXTERNAL_IDS_SECRET)
+        .await
+        .map_err(Error::Kube)?;
+    let id = secret
+        .and_then(|s| s.data)
+        .and_then(|mut d| d.remove(&key))
+        .and_then(|v| String::from_utf8(v.0).ok());
+    match id {
+        Some(id) => {
+            ctx.aws.set_external_id(arn, Some(id));
+            Ok(Ok(()))
+        }
+        None => Ok(Err(format!(
+            "Secret {}/{} has no key {key} with the ExternalId of {arn}",
+            ctx.backup_namespace,
+            tenancy::EXTERNAL_IDS_SECRET
+        ))),
+    }
+}
+
 /// The role as IAM has it, if the tenancy rules let a resource in `namespace` read it (GetRole
-/// alone decides); a missing or refused role is a state, not an error.
-async fn read_role_state(iam: &Iam, name: &str, namespace: &str) -> Result<RoleState, Error> {
+/// alone decides: the owner's tags, then the configuration, with Enforce when `enforce`); a
+/// missing or refused role is a state, not an error.
+async fn read_role_state(
+    iam: &Iam,
+    name: &str,
+    namespace: &str,
+    tenancy: &Tenancy,
+    enforce: bool,
+) -> Result<RoleState, Error> {
     let head = match iam::get_role(iam, name).await {
         Ok(head) => head,
         Err(IamError::NotFound { .. }) => return Ok(RoleState::NotFound),
         Err(e) => return Err(Error::ReadRole(e)),
     };
-    if let Err(reason) = tenancy::permits(namespace, &head.tags) {
+    let permitted = tenancy::permits(namespace, &head.tags)
+        .and_then(|()| tenancy.target(namespace, &head.arn, enforce));
+    if let Err(reason) = permitted {
         return Ok(RoleState::NotPermitted {
             arn: head.arn,
             reason,
@@ -1127,19 +1231,29 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         Some(pin) => pin.arn.rsplit('/').next().map(str::to_string),
         None => plan::validate(spec).is_ok().then(|| role_name(spec)),
     };
+    let tenancy = read_tenancy(ctx).await?;
+    let admitted = admit(ctx, lpr, &tenancy).await?;
+    if let (Some(role), Err(reason)) = (&role, &admitted) {
+        observed.role = RoleState::NotPermitted {
+            arn: role.clone(),
+            reason: reason.clone(),
+        };
+    }
     let mut iam = None;
-    if let Some(role) = role {
+    if let (Some(role), Ok(())) = (role, &admitted) {
         let client = ctx.aws.iam(lpr).await;
-        observed.role =
-            match read_role_state(&client, &role, &lpr.namespace().unwrap_or_default()).await {
-                Ok(state) => state,
-                // Retain only releases the claim: an unreadable role must not hold up deletion.
-                Err(error) if !restoring => {
-                    tracing::warn!(%error, "the role's claim is left in place");
-                    RoleState::NotFound
-                }
-                Err(error) => return Err(error),
-            };
+        let namespace = lpr.namespace().unwrap_or_default();
+        // Restoring writes, so it needs what Enforce needs.
+        observed.role = match read_role_state(&client, &role, &namespace, &tenancy, restoring).await
+        {
+            Ok(state) => state,
+            // Retain only releases the claim: an unreadable role must not hold up deletion.
+            Err(error) if !restoring => {
+                tracing::warn!(%error, "the role's claim is left in place");
+                RoleState::NotFound
+            }
+            Err(error) => return Err(error),
+        };
         iam = Some(client);
     }
     let plan = match plan::plan_cleanup(spec, &observed) {

@@ -2,7 +2,15 @@
 //! tenant: iam-tailor acts only on roles tagged `iam-tailor.dev/managed-role=true`, and a
 //! resource in namespace N only on a role tagged `iam-tailor.dev/namespace=N`. A role that
 //! fails this is not read further (no documents, no activity) and never written.
+//!
+//! On top of the tags, the cluster's operators may say more in [`TenancyConfig`] (the
+//! ConfigMap [`CONFIG_MAP`] in the operator's namespace, rendered from the chart's `tenancy`
+//! values): which namespaces may target which role ARNs, which access roles (`assumeRoleArn`)
+//! they may use and with which ExternalId (from the Secret [`EXTERNAL_IDS_SECRET`] beside it),
+//! and whether they may Enforce. Without it, the tags alone decide.
 
+use crate::policy::wildcard::matches;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The tag a role's owner sets to let iam-tailor manage it (value `true`); the operator's
@@ -32,6 +40,158 @@ pub fn permits(namespace: &str, tags: &BTreeMap<String, String>) -> Result<(), S
     }
 }
 
+/// The ConfigMap holding the tenancy configuration, in the operator's namespace.
+pub const CONFIG_MAP: &str = "iam-tailor-tenancy";
+/// Its key.
+pub const CONFIG_KEY: &str = "tenancy.yaml";
+/// The Secret (operator's namespace) holding each access role's ExternalId, by key.
+pub const EXTERNAL_IDS_SECRET: &str = "iam-tailor-external-ids";
+
+/// The cluster operators' word on tenancy; see the module docs.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenancyConfig {
+    pub rules: Vec<Rule>,
+}
+
+/// What the namespaces of one rule may do.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rule {
+    /// Namespace names, `*` and `?` allowed (`payments-*`).
+    pub namespaces: Vec<String>,
+    /// Role ARN patterns they may target (`arn:aws:iam::111122223333:role/payments-*`).
+    pub role_arns: Vec<String>,
+    /// The access roles they may name in `assumeRoleArn`.
+    #[serde(default)]
+    pub access_roles: Vec<AccessRole>,
+    /// Whether their resources may use mode Enforce (else Observe and Recommend only).
+    #[serde(default)]
+    pub enforce: bool,
+}
+
+/// An access role in another account, and where its ExternalId is.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessRole {
+    pub arn: String,
+    /// The key of [`EXTERNAL_IDS_SECRET`] holding the ExternalId the role's trust requires.
+    #[serde(default)]
+    pub external_id_key: Option<String>,
+}
+
+impl TenancyConfig {
+    /// Parses `tenancy.yaml`; an error names the field.
+    pub fn parse(text: &str) -> Result<TenancyConfig, String> {
+        let config: TenancyConfig = serde_norway::from_str(text)
+            .map_err(|e| format!("ConfigMap {CONFIG_MAP} key {CONFIG_KEY}: {e}"))?;
+        for (i, rule) in config.rules.iter().enumerate() {
+            if rule.namespaces.is_empty() || rule.role_arns.is_empty() {
+                return Err(format!(
+                    "ConfigMap {CONFIG_MAP} key {CONFIG_KEY}: rules[{i}] needs namespaces and roleArns"
+                ));
+            }
+            for (j, access) in rule.access_roles.iter().enumerate() {
+                if !access.arn.starts_with("arn:") || !access.arn.contains(":role/") {
+                    return Err(format!(
+                        "ConfigMap {CONFIG_MAP} key {CONFIG_KEY}: rules[{i}].accessRoles[{j}].arn {:?} is not a role ARN",
+                        access.arn
+                    ));
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    fn rules_for(&self, namespace: &str) -> Vec<&Rule> {
+        self.rules
+            .iter()
+            .filter(|r| r.namespaces.iter().any(|p| matches(p, namespace)))
+            .collect()
+    }
+
+    /// May a resource in `namespace` use the access role `arn`? `Ok` gives the key of its
+    /// ExternalId, if it has one.
+    pub fn access_role(&self, namespace: &str, arn: &str) -> Result<Option<&str>, String> {
+        self.rules_for(namespace)
+            .into_iter()
+            .flat_map(|r| &r.access_roles)
+            .find(|a| a.arn == arn)
+            .map(|a| a.external_id_key.as_deref())
+            .ok_or_else(|| {
+                format!(
+                    "the tenancy configuration gives namespace {namespace} no access role {arn}"
+                )
+            })
+    }
+
+    /// May a resource in `namespace` target `role_arn`, and Enforce on it if `enforce`?
+    pub fn target(&self, namespace: &str, role_arn: &str, enforce: bool) -> Result<(), String> {
+        let rules: Vec<&Rule> = self
+            .rules_for(namespace)
+            .into_iter()
+            .filter(|r| r.role_arns.iter().any(|p| matches(p, role_arn)))
+            .collect();
+        if rules.is_empty() {
+            return Err(format!(
+                "the tenancy configuration lets namespace {namespace} target no role {role_arn}"
+            ));
+        }
+        if enforce && !rules.iter().any(|r| r.enforce) {
+            return Err(format!(
+                "the tenancy configuration does not let namespace {namespace} Enforce on \
+                 {role_arn}: use mode Observe or Recommend"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The tenancy rules in force: the tags alone, a configuration, or one that does not parse
+/// (then nothing is permitted: a broken configuration fails closed).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tenancy {
+    TagsOnly,
+    Config(TenancyConfig),
+    Invalid(String),
+}
+
+impl Tenancy {
+    /// What `text` (the ConfigMap's `tenancy.yaml`, if there is one) says.
+    pub fn from_config_map(text: Option<&str>) -> Tenancy {
+        match text.map(TenancyConfig::parse) {
+            None => Tenancy::TagsOnly,
+            Some(Ok(config)) => Tenancy::Config(config),
+            Some(Err(e)) => Tenancy::Invalid(e),
+        }
+    }
+
+    /// May a resource in `namespace` use `assume_role_arn` (none: the operator's own
+    /// credentials)? `Ok` gives the key of the ExternalId to send, if any.
+    pub fn access_role(
+        &self,
+        namespace: &str,
+        assume_role_arn: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        match (self, assume_role_arn) {
+            (Tenancy::Invalid(e), _) => Err(e.clone()),
+            (_, None) | (Tenancy::TagsOnly, Some(_)) => Ok(None),
+            (Tenancy::Config(c), Some(arn)) => {
+                c.access_role(namespace, arn).map(|k| k.map(str::to_string))
+            }
+        }
+    }
+
+    /// May a resource in `namespace` target `role_arn` (and Enforce on it)?
+    pub fn target(&self, namespace: &str, role_arn: &str, enforce: bool) -> Result<(), String> {
+        match self {
+            Tenancy::TagsOnly => Ok(()),
+            Tenancy::Config(c) => c.target(namespace, role_arn, enforce),
+            Tenancy::Invalid(e) => Err(e.clone()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +201,98 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    const CONFIG: &str = r#"
+rules:
+  - namespaces: [payments, "payments-*"]
+    roleArns: ["arn:aws:iam::111122223333:role/payments-*"]
+    accessRoles:
+      - {arn: "arn:aws:iam::444455556666:role/iam-tailor-access", externalIdKey: payments-prod}
+    enforce: true
+  - namespaces: [sandbox]
+    roleArns: ["arn:aws:iam::111122223333:role/*"]
+"#;
+
+    #[test]
+    fn the_configuration_limits_roles_access_roles_and_enforce_per_namespace() {
+        let config = TenancyConfig::parse(CONFIG).unwrap();
+        let payments_role = "arn:aws:iam::111122223333:role/payments-api";
+        assert_eq!(config.target("payments", payments_role, true), Ok(()));
+        assert_eq!(config.target("payments-eu", payments_role, true), Ok(()));
+        let other = "arn:aws:iam::111122223333:role/ledger";
+        assert!(
+            config
+                .target("payments", other, false)
+                .unwrap_err()
+                .contains("no role")
+        );
+        // sandbox may look at any role of the account, never Enforce.
+        assert_eq!(config.target("sandbox", other, false), Ok(()));
+        assert!(
+            config
+                .target("sandbox", other, true)
+                .unwrap_err()
+                .contains("Enforce")
+        );
+        assert!(
+            config.target("web", payments_role, false).is_err(),
+            "no rule for web"
+        );
+        let access = "arn:aws:iam::444455556666:role/iam-tailor-access";
+        assert_eq!(
+            config.access_role("payments", access),
+            Ok(Some("payments-prod"))
+        );
+        assert!(config.access_role("sandbox", access).is_err());
+        assert!(
+            config
+                .access_role("payments", "arn:aws:iam::999999999999:role/x")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn without_a_configuration_the_tags_decide_and_a_broken_one_permits_nothing() {
+        let tags_only = Tenancy::from_config_map(None);
+        assert_eq!(
+            tags_only.target("any", "arn:aws:iam::1:role/x", true),
+            Ok(())
+        );
+        assert_eq!(
+            tags_only.access_role("any", Some("arn:aws:iam::1:role/a")),
+            Ok(None)
+        );
+        let broken = Tenancy::from_config_map(Some("rules: 7"));
+        assert!(
+            broken
+                .target("any", "arn:aws:iam::1:role/x", false)
+                .is_err()
+        );
+        assert!(broken.access_role("any", None).is_err());
+    }
+
+    #[test]
+    fn a_bad_configuration_names_the_field() {
+        for (text, needle) in [
+            ("rules: [{namespaces: [a]}]", "roleArns"),
+            (
+                "rules: [{namespaces: [a], roleArns: [x], enforce: yes-please}]",
+                "enforce",
+            ),
+            (
+                "rules: [{namespaces: [a], roleArns: [x], accesRoles: []}]",
+                "accesRoles",
+            ),
+            (
+                "rules: [{namespaces: [a], roleArns: [x], accessRoles: [{arn: nope}]}]",
+                "rules[0].accessRoles[0].arn",
+            ),
+        ] {
+            let error = TenancyConfig::parse(text).unwrap_err();
+            assert!(error.contains(needle), "{text}: {error}");
+            assert!(error.contains(CONFIG_MAP), "{error}");
+        }
     }
 
     #[test]
