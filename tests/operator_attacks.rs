@@ -14,6 +14,8 @@
 //! - `fresh`, `extra-*`: the cluster operators' tenancy configuration narrows the tags: a role
 //!   outside its ARN patterns, Enforce where it allows none, an access role without its
 //!   ExternalId are refused; with the ExternalId's Secret the access role is used.
+//! - `doomed-app`: its namespace deleted with deletionPolicy Restore: the originals come back
+//!   and the deletion finishes.
 //! - `viewer`: `roleName` edited after apply to point at another broad role: nothing is written
 //!   to it; then its backup rewritten to add a backdoor before a delete with Restore: the
 //!   deletion waits, and once the backup is put back it restores the pinned role exactly.
@@ -30,8 +32,8 @@ use iam_tailor::role::LiveRole;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
-    ACCOUNT, ADMIN, Cluster, NS, broad_role, broad_role_for, condition, condition_message, events,
-    lpr, put_trail, read, reasons, wait_for,
+    ACCOUNT, ADMIN, Cluster, NS, broad_role, broad_role_for, condition, condition_message,
+    create_namespace, events, lpr, put_trail, read, reasons, wait_for,
 };
 use std::time::{Duration, Instant};
 
@@ -402,6 +404,71 @@ async fn attacks_on_never_widen() {
             .await
             .unwrap()
             .is_none()
+    );
+
+    // 8. Namespace deletion with Restore: the namespace goes Terminating, and what its
+    // controller would do (this apiserver runs none) is done by hand: every ConfigMap and then
+    // the resource deleted. The backup lives elsewhere, so the role gets its originals back
+    // and the deletion finishes.
+    create_namespace(&kube, "doomed").await;
+    broad_role_for(&iam, "doomed-app", Some("doomed")).await;
+    let doomed_before = read(&iam, "doomed-app").await;
+    let doomed: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), "doomed");
+    doomed
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "doomed-app",
+                "  roleName: doomed-app\n  mode: Enforce\n  approval: Manual\n  \
+                 deletionPolicy: Restore\n  cloudTrail: {s3: {bucket: org-trail-logs}}\n  \
+                 keep: [{actions: [\"s3:GetObject\"], reason: the test's one permission}]\n",
+            ),
+        )
+        .await
+        .unwrap();
+    // No activity in the trail: a human approves the kept permission.
+    let proposed = wait_for(&doomed, "doomed-app", &operator, "a proposal", |s| {
+        s.proposal.is_some()
+    })
+    .await;
+    let revision = proposed.proposal.unwrap().revision;
+    doomed
+        .patch(
+            "doomed-app",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"approvedRevision": revision}})),
+        )
+        .await
+        .unwrap();
+    wait_for(&doomed, "doomed-app", &operator, "the apply", in_sync).await;
+    let narrowed = read(&iam, "doomed-app").await;
+    assert_ne!(narrowed.attached, doomed_before.attached, "narrowed first");
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(kube.clone())
+        .delete("doomed", &Default::default())
+        .await
+        .unwrap();
+    let tenant_maps: Api<ConfigMap> = Api::namespaced(kube.clone(), "doomed");
+    tenant_maps
+        .delete_collection(&Default::default(), &Default::default())
+        .await
+        .unwrap();
+    doomed
+        .delete("doomed-app", &Default::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while doomed.get_opt("doomed-app").await.unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the deletion hangs:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        read(&iam, "doomed-app").await,
+        doomed_before,
+        "originals back"
     );
 
     // 7. The cluster operators' tenancy configuration, beside the tags: namespace payments may
