@@ -214,10 +214,7 @@ fn restore_writes_only_to_the_role_the_backup_was_taken_from() {
         other => panic!("{other:?}"),
     };
     other.role_id = "AROAOLD".to_string();
-    let forged = StoredBackup::of(&other);
-    o.previous.backup.as_mut().unwrap().sha256 = forged.sha256.clone();
-    o.backup = Some(forged);
-    let refused = plan_cleanup(&s, &o).unwrap_err();
+    let refused = restore_refused(&s, &mut o, &other);
     assert!(refused.contains("created again"), "{refused}");
 }
 
@@ -351,6 +348,19 @@ fn policy_names_never_collide() {
     );
 }
 
+/// Cleanup with `snapshot` as the stored backup, recorded in the status as if it were the one
+/// written (by someone able to rewrite both): why Restore refuses it.
+fn restore_refused(
+    s: &LeastPrivilegeRoleSpec,
+    o: &mut Observed,
+    snapshot: &BackupSnapshot,
+) -> String {
+    let forged = StoredBackup::of(snapshot);
+    o.previous.backup.as_mut().unwrap().sha256 = forged.sha256.clone();
+    o.backup = Some(forged);
+    plan_cleanup(s, o).unwrap_err()
+}
+
 /// What a tenant (or anyone) could do to a backup ConfigMap: rewrite it to attach
 /// AdministratorAccess, or create one before the resource's first write.
 fn tampered(snapshot: &BackupSnapshot) -> StoredBackup {
@@ -404,18 +414,12 @@ fn a_tampered_backup_blocks_writes_and_restore() {
     let mut other = snapshot.clone();
     other.role_id = "AROAOTHER".to_string();
     other.attached = vec![ADMIN.to_string()];
-    let forged = StoredBackup::of(&other);
-    o.previous.backup.as_mut().unwrap().sha256 = forged.sha256.clone();
-    o.backup = Some(forged);
-    let refused = plan_cleanup(&s, &o).unwrap_err();
+    let refused = restore_refused(&s, &mut o, &other);
     assert!(refused.contains("AROAOTHER"), "{refused}");
     // And it may name only AWS's policies or the role's account's.
     let mut foreign = snapshot.clone();
     foreign.attached = vec!["arn:aws:iam::999999999999:policy/everything".to_string()];
-    let forged = StoredBackup::of(&foreign);
-    o.previous.backup.as_mut().unwrap().sha256 = forged.sha256.clone();
-    o.backup = Some(forged);
-    let refused = plan_cleanup(&s, &o).unwrap_err();
+    let refused = restore_refused(&s, &mut o, &foreign);
     assert!(refused.contains("999999999999"), "{refused}");
 }
 
