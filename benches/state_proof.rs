@@ -1,0 +1,101 @@
+//! The state-by-state proof on roles that keep large AWS managed policies: the proof runs before
+//! every IAM write, so its cost is part of every apply and drift revert. Prints proofs/s.
+//! A benchmark, not a test: `cargo bench --bench state_proof`.
+
+use iam_tailor::policy::Policy;
+use iam_tailor::role::proof::prove_each_state;
+use iam_tailor::role::{AttachedPolicy, LiveRole, Operation};
+use std::time::Instant;
+
+/// The managed policy `name` from the shared corpus.
+fn managed(name: &str) -> Policy {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/iam-reference/aws_managed_policies.jsonl"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|v| v.get("name").and_then(|n| n.as_str()) == Some(name))
+        .and_then(|v| Policy::from_value(v.get("document")?).ok())
+        .unwrap_or_else(|| panic!("{name} is not in {path}"))
+}
+
+fn attached(name: &str, document: Policy) -> AttachedPolicy {
+    AttachedPolicy {
+        arn: format!("arn:aws:iam::aws:policy/{name}"),
+        name: name.to_string(),
+        document,
+        managed_by_iam_tailor: false,
+    }
+}
+
+fn main() {
+    let kept = ["ReadOnlyAccess", "SecurityAudit", "AmazonEC2FullAccess"];
+    let role = LiveRole {
+        name: "app".to_string(),
+        arn: "arn:aws:iam::111122223333:role/app".to_string(),
+        role_id: "AROAAPP".to_string(),
+        inline: [(
+            "s3-all".to_string(),
+            Policy::parse(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#)
+                .unwrap(),
+        )]
+        .into(),
+        attached: kept.iter().map(|n| attached(n, managed(n))).collect(),
+        permissions_boundary: None,
+        tags: Default::default(),
+    };
+    let proposal = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::orders/*"},
+        {"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"arn:aws:dynamodb:us-east-1:111122223333:table/orders"}]}"#,
+    )
+    .unwrap();
+    let ours = "arn:aws:iam::111122223333:policy/iam-tailor-app".to_string();
+    // The apply of attachedPolicies: Detach + inlinePolicies: Delete, and the same keeping all
+    // three managed policies (every state then holds them).
+    let detach_all: Vec<Operation> = [
+        Operation::PutManagedPolicy {
+            name: "iam-tailor-app".to_string(),
+            arn: ours.clone(),
+            document: proposal.canonical_json(),
+        },
+        Operation::AttachPolicy { arn: ours.clone() },
+    ]
+    .into_iter()
+    .chain(
+        role.attached
+            .iter()
+            .map(|a| Operation::DetachPolicy { arn: a.arn.clone() }),
+    )
+    .chain([Operation::DeleteInlinePolicy {
+        name: "s3-all".to_string(),
+    }])
+    .collect();
+    let keep_managed: Vec<Operation> = detach_all
+        .iter()
+        .filter(|op| !matches!(op, Operation::DetachPolicy { .. }))
+        .cloned()
+        .collect();
+    for (label, plan) in [("detach all", &detach_all), ("keep managed", &keep_managed)] {
+        assert_eq!(prove_each_state(&role, plan), Ok(()), "{label}");
+        let runs = 20;
+        let started = Instant::now();
+        for _ in 0..runs {
+            std::hint::black_box(prove_each_state(&role, plan)).unwrap();
+        }
+        let each = started.elapsed() / runs;
+        println!(
+            "{label}: {} operations over a role keeping {} ({} statements): {:.1} ms a proof, {:.0} proofs/s",
+            plan.len(),
+            kept.join(" + "),
+            role.documents()
+                .iter()
+                .map(|d| d.statements.len())
+                .sum::<usize>(),
+            each.as_secs_f64() * 1e3,
+            1.0 / each.as_secs_f64()
+        );
+    }
+}
