@@ -1,6 +1,13 @@
+use super::builder::CONDITION_TYPES;
 use super::*;
-use crate::controller::crd::{CloudTrailSource, S3TrailSource};
+use crate::controller::crd::{
+    Applied, Approval, AttachedPolicies, CloudTrailSource, Condition, DeletionPolicy, DriftAction,
+    InlinePolicies, Mode, S3TrailSource,
+};
+use crate::controller::spec::{parse_duration, validate};
 use crate::generate::analyzer::Unresolved;
+use crate::role::{AttachedPolicy, BackupSnapshot};
+use std::collections::BTreeMap;
 
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/checkout-api";
 const OURS: &str = "arn:aws:iam::123456789012:policy/iam-tailor-checkout-api";
@@ -751,7 +758,7 @@ fn keep_actions_and_dates_are_validated() {
     assert!(message.contains("keep[0].expires"), "{message}");
     s.keep[0].actions = vec!["s3:DeleteObject".to_string()];
     s.keep[0].expires = Some("2027-03-01".to_string());
-    assert_eq!(validate(&s), Ok(()));
+    assert_eq!(validate(&s).map(|_| ()), Ok(()));
 }
 
 #[test]
@@ -759,24 +766,31 @@ fn analysis_runs_when_new_stale_or_inputs_change_but_not_on_approval() {
     let day = 86_400 * 1_000_000_000i128;
     let t0 = crate::policy::values::parse_date(T0).unwrap();
     let mut s = spec(Mode::Enforce, Approval::Manual);
-    assert!(analysis_due(&s, &Default::default(), t0));
+    assert!(analysis_due(
+        &validate(&s).unwrap(),
+        &Default::default(),
+        t0
+    ));
     let mut status = LeastPrivilegeRoleStatus::default();
     let mut a = analysis(vec![get_orders()]).analysis;
     a.inputs = Some(analysis_inputs(&s));
     status.analysis = Some(a);
-    assert!(!analysis_due(&s, &status, t0 + day / 2));
+    assert!(!analysis_due(&validate(&s).unwrap(), &status, t0 + day / 2));
     assert!(
-        analysis_due(&s, &status, t0 + day),
+        analysis_due(&validate(&s).unwrap(), &status, t0 + day),
         "regenerateEvery 24h elapsed"
     );
     s.approved_revision = Some(format!("sha256:{}", "0".repeat(64)));
     s.drift.interval = "10s".to_string();
     assert!(
-        !analysis_due(&s, &status, t0 + day / 2),
+        !analysis_due(&validate(&s).unwrap(), &status, t0 + day / 2),
         "approving does not regenerate"
     );
     s.forbid = vec!["iam:*".to_string()];
-    assert!(analysis_due(&s, &status, t0 + day / 2), "forbid changed");
+    assert!(
+        analysis_due(&validate(&s).unwrap(), &status, t0 + day / 2),
+        "forbid changed"
+    );
     let mut observe = spec(Mode::Observe, Approval::Manual);
     observe.approved_revision = s.approved_revision.clone();
     assert_ne!(
@@ -1133,7 +1147,7 @@ fn access_analyzer_sources_are_checked() {
     assert!(message.contains("at most 90 days"), "{message}");
     s.window = "90d".to_string();
     s.cloud_trail.access_analyzer.as_mut().unwrap().all_regions = true;
-    assert_eq!(validate(&s), Ok(()));
+    assert_eq!(validate(&s).map(|_| ()), Ok(()));
 }
 
 fn validated(findings: Vec<(&str, &str)>, no_new: bool, not_granted: Option<bool>) -> Validation {

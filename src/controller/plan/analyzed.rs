@@ -1,0 +1,138 @@
+//! The Analyzed condition: the analysis the shell ran this time, or where an Access Analyzer
+//! generation stands; and the pure decision of when the shell analyzes.
+
+use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::{EventType, Generation};
+use crate::controller::crd::{LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode};
+use crate::controller::spec::ValidSpec;
+use crate::policy::values::Instant;
+
+/// Publishes this time's analysis and sets Analyzed; the seconds until the next look when
+/// an Access Analyzer job is under way.
+pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
+    let observed = b.observed;
+    if let Some(result) = &observed.analysis {
+        let a = &result.analysis;
+        let mut note = format!(
+            "{} of {} granted actions used, {} unused",
+            a.used_actions, a.granted_actions, a.unused_actions
+        );
+        if !result.generated.dropped.is_empty() {
+            note.push_str(&format!(
+                "; {} used (action, resource) pairs left out: the role's policies do not grant them",
+                result.generated.dropped.len()
+            ));
+        }
+        b.event(EventType::Normal, "Analyzed", note);
+        let mut a = a.clone();
+        a.previous_events_matched = observed
+            .previous
+            .analysis
+            .as_ref()
+            .map(|p| p.events_matched);
+        b.status.analysis = Some(a);
+        b.status.generation_job = None;
+    }
+    let poll = Some(observed.analyzer_poll_secs);
+    match (&b.status.analysis, &observed.analyzer) {
+        (_, Some(Generation::QuotaExceeded { message })) => {
+            let message = format!("Access Analyzer quota: {message}; retrying after 00:00 UTC");
+            b.set("Analyzed", FALSE, "QuotaExceeded", message.clone());
+            b.fail("QuotaExceeded", message);
+            Some(seconds_to_utc_midnight(&observed.now))
+        }
+        (_, Some(Generation::Failed(job))) => {
+            let message = format!(
+                "Access Analyzer job {} failed: {}",
+                job.job_id,
+                job.failure.as_deref().unwrap_or("no reason given")
+            );
+            if b.status.generation_job.as_ref() != Some(job) {
+                b.event(EventType::Warning, "GenerationFailed", message.clone());
+            }
+            b.status.generation_job = Some(job.clone());
+            b.set("Analyzed", FALSE, "GenerationFailed", message.clone());
+            b.fail("GenerationFailed", message);
+            None
+        }
+        (None, Some(Generation::Running(job))) => {
+            let message = format!(
+                "Access Analyzer job {} running since {}",
+                job.job_id, job.started_at
+            );
+            b.status.generation_job = Some(job.clone());
+            b.set("Analyzed", UNKNOWN, "GenerationRunning", message);
+            poll
+        }
+        (None, Some(Generation::Queued { message })) => {
+            b.set(
+                "Analyzed",
+                UNKNOWN,
+                "WaitingForAccessAnalyzer",
+                message.clone(),
+            );
+            poll
+        }
+        (Some(a), generation) => {
+            let message = format!("CloudTrail {} to {}", a.window_start, a.window_end);
+            // A regeneration under way keeps the last analysis until it is done.
+            match generation {
+                Some(Generation::Running(job)) => b.status.generation_job = Some(job.clone()),
+                _ if observed.analysis.is_none() => {}
+                _ => b.status.generation_job = None,
+            }
+            b.set("Analyzed", TRUE, "Analyzed", message);
+            generation.as_ref().and(poll)
+        }
+        (None, None) => {
+            b.set("Analyzed", UNKNOWN, "AwaitingAnalysis", "no analysis yet");
+            None
+        }
+    }
+}
+
+/// Seconds from `now` (RFC 3339) to the next 00:00 UTC, when Access Analyzer's daily quota
+/// starts again; an hour if `now` does not parse.
+fn seconds_to_utc_midnight(now: &str) -> u64 {
+    const DAY: i128 = 86_400;
+    match crate::policy::values::parse_date(now) {
+        Some(nanos) => {
+            let secs = nanos.div_euclid(1_000_000_000);
+            (DAY - secs.rem_euclid(DAY)) as u64
+        }
+        None => 3_600,
+    }
+}
+
+/// `sha256:` of the spec fields an analysis depends on ([`Analysis::inputs`]).
+pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
+    let inputs = serde_json::json!({
+        "roleName": spec.role_name,
+        "roleArn": spec.role_arn,
+        "assumeRoleArn": spec.assume_role_arn,
+        "cloudTrail": spec.cloud_trail,
+        "placeholders": spec.placeholders,
+        "window": spec.window,
+        "lastAccessedWindow": spec.last_accessed_window,
+        "keep": spec.keep,
+        "forbid": spec.forbid,
+        "validation": spec.validation,
+        "proposes": spec.mode != Mode::Observe,
+    });
+    crate::policy::canonical::sha256_revision(&inputs.to_string())
+}
+
+/// Whether to analyze now: never analyzed, the inputs changed, the last one is older than
+/// `regenerateEvery`, or its end time does not parse (a hand-edited status).
+pub fn analysis_due(spec: &ValidSpec, previous: &LeastPrivilegeRoleStatus, now: Instant) -> bool {
+    let Some(last) = &previous.analysis else {
+        return true;
+    };
+    if last.inputs.as_deref() != Some(analysis_inputs(spec).as_str()) {
+        return true;
+    }
+    match crate::policy::values::parse_date(&last.window_end) {
+        Some(end) => now - end >= spec.regenerate_every.as_nanos() as Instant,
+        None => true,
+    }
+}

@@ -1,0 +1,262 @@
+//! The Approved condition: whether the proposal may be applied now — Enforce, a valid and
+//! complete proposal, proven to grant nothing the role lacks, past Access Analyzer's gate,
+//! and approved (by its revision, or automatically when it only removes and the evidence
+//! is thick enough).
+
+use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::{EventType, set_revision};
+use crate::controller::crd::{Analysis, Approval, DriftAction, Mode, Proposal, ValidationSpec};
+use crate::controller::spec::ValidSpec;
+use crate::policy::Policy;
+use crate::policy::analysis::{Proof, grants_no_new_access};
+use crate::role::LiveRole;
+
+/// What the Approved stage leaves for the stages after it.
+pub(super) struct Decision {
+    /// The proposal to apply now, and its documents.
+    pub applying: Option<(Proposal, Vec<Policy>)>,
+    /// The proposal's revision and documents, when it has valid ones: drift of that revision
+    /// can be put back.
+    pub documents: Option<(String, Vec<Policy>)>,
+    /// Enforce with drift Revert, and no proposal that fails its proof.
+    pub may_revert: bool,
+}
+
+pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Decision {
+    let proposal = b.status.proposal.clone();
+    let parsed = proposal.as_ref().map(|p| (p, proposal_documents(p)));
+    let mut decision = Decision {
+        applying: None,
+        documents: match &parsed {
+            Some((p, Ok(docs))) => Some((p.revision.clone(), docs.clone())),
+            _ => None,
+        },
+        may_revert: spec.mode == Mode::Enforce && spec.drift.action == DriftAction::Revert,
+    };
+    if spec.mode != Mode::Enforce {
+        let message = format!("mode {:?} never writes to IAM", spec.mode);
+        b.set("Approved", FALSE, "NotEnforcing", message);
+        return decision;
+    }
+    let (p, docs) = match parsed {
+        None => {
+            b.set("Approved", UNKNOWN, "AwaitingProposal", "no proposal yet");
+            return decision;
+        }
+        Some((_, Err(e))) => {
+            b.set("Approved", FALSE, "InvalidProposal", e.clone());
+            b.fail("InvalidProposal", e);
+            return decision;
+        }
+        Some((p, Ok(docs))) => (p, docs),
+    };
+    let applied = b.status.applied.as_ref().map(|a| a.revision.as_str());
+    if applied == Some(p.revision.as_str()) {
+        let message = format!("{} is applied", p.revision);
+        b.set("Approved", TRUE, "Applied", message);
+    } else if !p.unresolved_placeholders.is_empty() {
+        let list: Vec<String> = p
+            .unresolved_placeholders
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} in {} on {}",
+                    u.placeholders.join(", "),
+                    u.action,
+                    u.resource
+                )
+            })
+            .collect();
+        let message = format!(
+            "{} leaves Access Analyzer placeholders unresolved: {}; give spec.placeholders or cloudTrail.s3 for their ARNs",
+            p.revision,
+            list.join("; ")
+        );
+        b.set("Approved", FALSE, "UnresolvedPlaceholders", message.clone());
+        b.fail("UnresolvedPlaceholders", message);
+    } else if docs.is_empty() {
+        b.set(
+            "Approved",
+            FALSE,
+            "EmptyProposal",
+            "the proposal grants nothing; iam-tailor does not strip a role of all access",
+        );
+    } else if let Proof::CannotProve(reasons) = grants_no_new_access(&docs, &live.documents()) {
+        let message = format!(
+            "{} may grant access the role does not have: {}",
+            p.revision,
+            reasons.join("; ")
+        );
+        b.event(EventType::Warning, "NotProvablyNarrower", message.clone());
+        b.set("Approved", FALSE, "NotProvablyNarrower", message.clone());
+        b.fail("NotProvablyNarrower", message);
+        // Nothing is written while a proposal cannot be proven safe.
+        decision.may_revert = false;
+    } else if let Some(Err((reason, message))) =
+        // Access Analyzer's verdicts, when asked for, block even an approved revision.
+        (spec.validation.access_analyzer).then(|| gate(p, &spec.validation))
+    {
+        let before = (b.observed.previous.conditions.iter()).find(|c| c.type_ == "Approved");
+        if before.is_none_or(|c| c.reason != reason) {
+            b.event(EventType::Warning, reason, message.clone());
+        }
+        b.set("Approved", FALSE, reason, message.clone());
+        b.fail(reason, message);
+    } else {
+        let thin = match spec.approval {
+            Approval::Automatic => thin_evidence(spec, b.status.analysis.as_ref()),
+            Approval::Manual => None,
+        };
+        let approved = match spec.approval {
+            Approval::Automatic => p.adds == 0 && thin.is_none(),
+            Approval::Manual => spec.approved_revision.as_deref() == Some(p.revision.as_str()),
+        };
+        if approved {
+            let message = format!("{} approved ({:?})", p.revision, spec.approval);
+            b.set("Approved", TRUE, "Approved", message);
+            decision.applying = Some((p.clone(), docs));
+        } else if let Some(thin) = thin {
+            let message = format!(
+                "the analysis behind {} is too thin for Automatic approval: \
+                 {thin}; set spec.approvedRevision to {} to apply it anyway",
+                p.revision, p.revision
+            );
+            b.set("Approved", FALSE, "InsufficientEvidence", message);
+        } else {
+            let why = match spec.approval {
+                Approval::Manual => String::new(),
+                Approval::Automatic => format!(
+                    "it adds {} actions, so Automatic approval does not apply it; ",
+                    p.adds
+                ),
+            };
+            let message = format!(
+                "{why}set spec.approvedRevision to {} to apply it",
+                p.revision
+            );
+            b.set("Approved", FALSE, "AwaitingApproval", message);
+        }
+    }
+    decision
+}
+
+/// The documents of a proposal, parsed back from its `policy`, and checked against its
+/// revision: the status is not trusted, so what it says is re-derived before it is used.
+fn proposal_documents(proposal: &Proposal) -> Result<Vec<Policy>, String> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(&proposal.policy)
+        .map_err(|e| format!("status.proposal.policy is not a JSON array: {e}"))?;
+    let documents = values
+        .iter()
+        .map(|v| Policy::from_value(v).map_err(|e| format!("status.proposal.policy: {e}")))
+        .collect::<Result<Vec<Policy>, String>>()?;
+    let revision = set_revision(&documents);
+    if revision != proposal.revision {
+        return Err(format!(
+            "status.proposal.policy has revision {revision}, not {} as status.proposal.revision says",
+            proposal.revision
+        ));
+    }
+    Ok(documents)
+}
+
+/// Why the analysis is too thin to apply its proposal without a human (`spec.evidence`):
+/// too few of the role's events, too many days without trail files, or a sharp drop in
+/// matched events from the analysis before. Only trail files are counted: an Access Analyzer
+/// analysis without `cloudTrail.s3` has no files of its own.
+fn thin_evidence(spec: &ValidSpec, analysis: Option<&Analysis>) -> Option<String> {
+    let a = analysis?;
+    let e = &spec.evidence;
+    let mut why = Vec::new();
+    if spec.source.trail().is_some() && a.events_matched < e.min_matched_events {
+        why.push(format!(
+            "{} of the role's events in the window (evidence.minMatchedEvents {})",
+            a.events_matched, e.min_matched_events
+        ));
+    }
+    if a.days_without_files_count > e.max_days_without_files {
+        let shown: Vec<&str> = a
+            .days_without_files
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        why.push(format!(
+            "{} days of the window without a trail file ({}{}) (evidence.maxDaysWithoutFiles {})",
+            a.days_without_files_count,
+            shown.join(", "),
+            if a.days_without_files_count > 5 {
+                ", …"
+            } else {
+                ""
+            },
+            e.max_days_without_files
+        ));
+    }
+    if let Some(before) = a.previous_events_matched
+        && before > 0
+        && u128::from(a.events_matched) * 100
+            < u128::from(before) * u128::from(100 - e.max_drop_percent.min(100))
+    {
+        why.push(format!(
+            "the role's events fell from {before} to {} since the last analysis, more than \
+             evidence.maxDropPercent {}%",
+            a.events_matched, e.max_drop_percent
+        ));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+/// Access Analyzer's verdicts on `proposal` as a gate: the first that blocks, as a condition
+/// reason and message.
+fn gate(proposal: &Proposal, spec: &ValidationSpec) -> Result<(), (&'static str, String)> {
+    let revision = &proposal.revision;
+    let Some(validation) = &proposal.validation else {
+        return Err((
+            "AwaitingValidation",
+            format!("{revision} has not been through Access Analyzer's checks yet"),
+        ));
+    };
+    let blocking: Vec<String> = validation
+        .findings
+        .iter()
+        .filter(|f| matches!(f.severity.as_str(), "ERROR" | "SECURITY_WARNING"))
+        .filter(|f| !spec.allow.contains(&f.code))
+        .map(|f| {
+            format!(
+                "{} {} at {}: {}",
+                f.severity,
+                f.code,
+                f.locations.join(", "),
+                f.message
+            )
+        })
+        .collect();
+    if !blocking.is_empty() {
+        return Err((
+            "ValidationFindings",
+            format!(
+                "Access Analyzer's ValidatePolicy on {revision}: {} (list a code in spec.validation.allow to accept it)",
+                blocking.join("; ")
+            ),
+        ));
+    }
+    if !validation.no_new_access.passed {
+        return Err((
+            "AccessAnalyzerDisagrees",
+            format!(
+                "iam-tailor proved {revision} grants nothing the role lacks, but Access Analyzer's CheckNoNewAccess fails it: {}",
+                validation.no_new_access.reasons.join("; ")
+            ),
+        ));
+    }
+    if let Some(check) = validation.access_not_granted.as_ref().filter(|c| !c.passed) {
+        return Err((
+            "ForbiddenAccessGranted",
+            format!(
+                "Access Analyzer's CheckAccessNotGranted finds spec.forbid access in {revision}: {}",
+                check.reasons.join("; ")
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! The finalizer's plan: Retain lets go of the role; Restore puts the verified backup back,
+//! keeping what only narrows, then lets go.
+
+use super::backup::{StoredBackup, backup_config_map};
+use super::{
+    EventType, MAX_DOCUMENTS, Observed, Plan, PlannedEvent, Requeue, managed_policy_arn,
+    managed_policy_name, not_ours,
+};
+use crate::controller::crd::{DeletionPolicy, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
+use crate::policy::Policy;
+use crate::role::proof::guard;
+use crate::role::{BackupSnapshot, LiveRole, Operation, RoleState, has_deny};
+use std::collections::BTreeSet;
+
+/// The finalizer's cleanup. Retain leaves the role as it is. Restore puts the backup back
+/// exactly (inline documents, attachments, boundary) and then detaches and deletes
+/// iam-tailor's managed policies, adding before removing. The status is left as it was.
+/// `Err` says why deletion has to wait (Restore without a backup): letting go would silently
+/// leave the role as iam-tailor made it.
+pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Result<Plan, String> {
+    let mut events = Vec::new();
+    let mut completion = Vec::new();
+    let mut operations = Vec::new();
+    let mut event = |type_, reason: &str, note: String| {
+        events.push(PlannedEvent {
+            type_,
+            reason: reason.to_string(),
+            note,
+        })
+    };
+    let retain = "set deletionPolicy: Retain to delete without restoring";
+    // A role this resource does not manage (claimed by another, or recreated) gets nothing.
+    if let RoleState::Found(live) = &observed.role
+        && let Some((reason, message)) = not_ours(&observed.previous, live, &observed.uid)
+    {
+        event(
+            EventType::Normal,
+            reason,
+            format!("nothing restored or released: {message}"),
+        );
+        return Ok(Plan {
+            operations,
+            status: observed.previous.clone(),
+            events,
+            completion,
+            requeue: Requeue::AwaitChange,
+        });
+    }
+    match (spec.deletion_policy, &observed.role, &observed.backup) {
+        (DeletionPolicy::Retain, _, _) => event(
+            EventType::Normal,
+            "Retained",
+            "deletionPolicy Retain: the role keeps its current policies".to_string(),
+        ),
+        (DeletionPolicy::Restore, RoleState::NotPermitted { arn, reason }, _) => event(
+            EventType::Warning,
+            "RoleNotPermitted",
+            format!("nothing restored to {arn}: {reason}"),
+        ),
+        (DeletionPolicy::Restore, RoleState::NotFound, _) => event(
+            EventType::Normal,
+            "RoleGone",
+            "the role no longer exists; nothing to restore".to_string(),
+        ),
+        (DeletionPolicy::Restore, RoleState::Found(_), None) => {
+            if let Some(b) = &observed.previous.backup {
+                return Err(format!(
+                    "ConfigMap {}/{} is gone, so the role cannot be restored; {retain}",
+                    b.namespace, b.config_map
+                ));
+            } else {
+                event(
+                    EventType::Normal,
+                    "NothingToRestore",
+                    "iam-tailor never changed the role".to_string(),
+                );
+            }
+        }
+        (DeletionPolicy::Restore, RoleState::Found(live), Some(stored)) => {
+            let backup = verified_backup(observed, live, stored)
+                .map_err(|why| format!("{why}; iam-tailor does not restore from it; {retain}"))?;
+            let restore = restore(live, &backup, &observed.previous);
+            guard(live, &restore.operations).map_err(|w| {
+                format!("restoring the backup would remove a Deny or the boundary: {w}")
+            })?;
+            operations = restore.operations;
+            if !restore.kept.is_empty() {
+                event(
+                    EventType::Warning,
+                    "KeptOnRestore",
+                    format!(
+                        "kept what was added after the backup and only narrows the role: {}",
+                        restore.kept.join("; ")
+                    ),
+                );
+            }
+            let note = format!(
+                "restored the role's original policies from ConfigMap {}",
+                observed
+                    .previous
+                    .backup
+                    .as_ref()
+                    .map_or("?", |b| b.config_map.as_str())
+            );
+            completion.push(PlannedEvent {
+                type_: EventType::Normal,
+                reason: "Restored".to_string(),
+                note,
+            });
+        }
+    }
+    // Last, the role is let go, so another resource may manage it.
+    if let RoleState::Found(live) = &observed.role
+        && live.claimed_by() == Some(observed.uid.as_str())
+    {
+        operations.push(Operation::ReleaseRole);
+    }
+    Ok(Plan {
+        operations,
+        status: observed.previous.clone(),
+        events,
+        completion,
+        requeue: Requeue::AwaitChange,
+    })
+}
+
+/// The stored backup, if it is the one written before the first change (the hash status
+/// recorded), taken from this very role (ARN and RoleId), and every document in it parses.
+fn verified_backup(
+    observed: &Observed,
+    live: &LiveRole,
+    stored: &StoredBackup,
+) -> Result<BackupSnapshot, String> {
+    let place = format!(
+        "the backup ConfigMap {}/{}",
+        observed.backup_namespace,
+        backup_config_map(&observed.uid)
+    );
+    if let Some(recorded) = &observed.previous.backup
+        && recorded.sha256 != stored.sha256
+    {
+        return Err(format!(
+            "{place} holds {}, not the {} written before the first change",
+            stored.sha256, recorded.sha256
+        ));
+    }
+    let snapshot = stored
+        .snapshot
+        .clone()
+        .map_err(|e| format!("{place}: {e}"))?;
+    if snapshot.role_arn != live.arn || snapshot.role_id != live.role_id {
+        return Err(format!(
+            "{place} was taken from {} (RoleId {}), not {} (RoleId {}): the role was deleted \
+             and created again, or the backup is not this role's",
+            snapshot.role_arn, snapshot.role_id, live.arn, live.role_id
+        ));
+    }
+    for (name, document) in &snapshot.inline {
+        Policy::parse(document).map_err(|e| format!("{place}: inline policy {name}: {e}"))?;
+    }
+    for arn in snapshot
+        .attached
+        .iter()
+        .chain(&snapshot.permissions_boundary)
+    {
+        let account = arn.split(':').nth(4).unwrap_or("");
+        if !arn.starts_with("arn:")
+            || !arn.contains(":policy/")
+            || (account != "aws" && account != live.account())
+        {
+            return Err(format!(
+                "{place}: {arn} is not a managed policy of AWS or of the role's account"
+            ));
+        }
+    }
+    Ok(snapshot)
+}
+
+/// What Restore writes, and what it leaves that the backup did not have.
+struct Restore {
+    operations: Vec<Operation>,
+    kept: Vec<String>,
+}
+
+/// Operations that turn `live` back into `backup`, then remove iam-tailor's policies (those
+/// without a Deny first). What was added after the backup and holds a Deny, and a boundary
+/// set or replaced since, stay: they only narrow, or may.
+fn restore(live: &LiveRole, backup: &BackupSnapshot, status: &LeastPrivilegeRoleStatus) -> Restore {
+    let mut ops = Vec::new();
+    let mut kept = Vec::new();
+    for (name, document) in &backup.inline {
+        match live.inline.get(name) {
+            Some(now) if now.canonical_json() == *document => {}
+            // Overwriting would drop a Deny the backup's version lacks.
+            Some(now) if has_deny(now) && Policy::parse(document).is_ok_and(|old| old != *now) => {
+                kept.push(format!(
+                    "inline policy {name} as it is now (it holds a Deny)"
+                ));
+            }
+            _ => ops.push(Operation::PutInlinePolicy {
+                name: name.clone(),
+                document: document.clone(),
+            }),
+        }
+    }
+    let attached: BTreeSet<&str> = live.attached.iter().map(|a| a.arn.as_str()).collect();
+    for arn in &backup.attached {
+        if !attached.contains(arn.as_str()) {
+            ops.push(Operation::AttachPolicy { arn: arn.clone() });
+        }
+    }
+    match (&backup.permissions_boundary, &live.permissions_boundary) {
+        (Some(arn), None) => ops.push(Operation::SetPermissionsBoundary { arn: arn.clone() }),
+        (original, Some(now)) if original.as_ref() != Some(now) => {
+            kept.push(format!("permissions boundary {now}"));
+        }
+        _ => {}
+    }
+    let original: BTreeSet<&str> = backup.attached.iter().map(String::as_str).collect();
+    // (holds a Deny, operation): iam-tailor's own Deny-bearing policies go last.
+    let mut removals: Vec<(bool, Operation)> = Vec::new();
+    for a in live
+        .attached
+        .iter()
+        .filter(|a| !original.contains(a.arn.as_str()))
+    {
+        let deny = has_deny(&a.document);
+        if deny && !a.managed_by_iam_tailor {
+            kept.push(format!("policy {} (it holds a Deny)", a.name));
+            continue;
+        }
+        removals.push((deny, Operation::DetachPolicy { arn: a.arn.clone() }));
+    }
+    for (name, document) in &live.inline {
+        if backup.inline.contains_key(name) {
+            continue;
+        }
+        if has_deny(document) {
+            kept.push(format!("inline policy {name} (it holds a Deny)"));
+            continue;
+        }
+        removals.push((false, Operation::DeleteInlinePolicy { name: name.clone() }));
+    }
+    removals.sort_by_key(|(deny, _)| *deny);
+    ops.extend(removals.into_iter().map(|(_, op)| op));
+    // iam-tailor's policies for this role: by tag, and by the names its own scheme gives
+    // (never taken from the status alone, which could name anyone's policy).
+    let named_ours = |arn: &str| {
+        (0..MAX_DOCUMENTS)
+            .any(|i| arn == managed_policy_arn(&live.arn, &managed_policy_name(&live.name, i)))
+    };
+    let ours: BTreeSet<&str> = live
+        .attached
+        .iter()
+        .filter(|a| a.managed_by_iam_tailor)
+        .map(|a| a.arn.as_str())
+        .chain(
+            status
+                .applied
+                .iter()
+                .chain(&status.history)
+                .flat_map(|a| a.policy_arns.iter().map(String::as_str))
+                .filter(|arn| named_ours(arn)),
+        )
+        .filter(|arn| !original.contains(arn))
+        .collect();
+    ops.extend(ours.into_iter().map(|arn| Operation::DeleteManagedPolicy {
+        arn: arn.to_string(),
+    }));
+    Restore {
+        operations: ops,
+        kept,
+    }
+}

@@ -1,0 +1,87 @@
+//! The ProposalReady condition: the proposal of this time's analysis, or the one before.
+
+use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::{AnalysisResult, EventType, set_json, set_revision};
+use crate::controller::crd::{DroppedGrant, Mode, Proposal, REPORT_LIMIT};
+use crate::controller::spec::ValidSpec;
+use crate::policy::Policy;
+use crate::policy::analysis::allowed_actions;
+use crate::role::LiveRole;
+use std::collections::BTreeSet;
+
+/// Observe proposes nothing; otherwise this time's analysis gives a new proposal (an Event
+/// when its revision is new), or the last one stands.
+pub(super) fn proposal_ready(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
+    if spec.mode == Mode::Observe {
+        b.status.proposal = None;
+        b.set(
+            "ProposalReady",
+            FALSE,
+            "ObserveMode",
+            "mode Observe only reports",
+        );
+        return;
+    }
+    if let Some(result) = &b.observed.analysis {
+        let proposal = propose(result, live, &b.observed.now);
+        let previous = b.status.proposal.as_ref().map(|p| p.revision.as_str());
+        if previous != Some(proposal.revision.as_str()) {
+            b.event(
+                EventType::Normal,
+                "ProposalReady",
+                format!(
+                    "proposal {} removes {} actions, adds {}",
+                    proposal.revision, proposal.removes, proposal.adds
+                ),
+            );
+        }
+        b.status.proposal = Some(proposal);
+    }
+    match &b.status.proposal {
+        Some(p) => {
+            let message = format!(
+                "{} removes {} actions, adds {}",
+                p.revision, p.removes, p.adds
+            );
+            b.set("ProposalReady", TRUE, "ProposalReady", message);
+        }
+        None => b.set(
+            "ProposalReady",
+            UNKNOWN,
+            "AwaitingAnalysis",
+            "no proposal yet",
+        ),
+    }
+}
+
+/// The proposal of `result`, with removes/adds counted in catalog actions against `live`.
+fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
+    let documents = &result.generated.policies;
+    let names = |policies: &[Policy]| -> BTreeSet<String> {
+        allowed_actions(policies)
+            .into_iter()
+            .map(|a| a.action)
+            .collect()
+    };
+    let granted = names(&live.documents());
+    let proposed = names(documents);
+    Proposal {
+        revision: set_revision(documents),
+        policy: set_json(documents),
+        generated_at: now.to_string(),
+        removes: granted.difference(&proposed).count() as u64,
+        adds: proposed.difference(&granted).count() as u64,
+        seen_by_iam: result.seen_by_iam.clone(),
+        unresolved_placeholders: result.unresolved.clone(),
+        validation: result.validation.clone(),
+        dropped: (result.generated.dropped.iter())
+            .take(REPORT_LIMIT)
+            .map(|d| DroppedGrant {
+                action: d.action.clone(),
+                resource: d.resource.clone(),
+                reason: d.reason.clone(),
+            })
+            .collect(),
+        dropped_count: result.generated.dropped.len() as u64,
+    }
+}

@@ -1,0 +1,361 @@
+//! InSync and Drifted: apply the approved proposal, or compare the role with what was
+//! applied and put drift back — each only when every state the role passes through is proven
+//! within what it holds now ([`prove_each_state`]).
+
+use super::approved::Decision;
+use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::{
+    EventType, HISTORY_LIMIT, PlannedEvent, managed_policy_arn, managed_policy_name, set_revision,
+};
+use crate::controller::crd::{Applied, AttachedPolicies, InlinePolicies, Proposal};
+use crate::controller::spec::ValidSpec;
+use crate::policy::Policy;
+use crate::role::proof::prove_each_state;
+use crate::role::{AttachedPolicy, LiveRole, Operation, has_deny};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub(super) fn in_sync(b: &mut Builder, spec: &ValidSpec, live: &LiveRole, decision: Decision) {
+    let Decision {
+        applying,
+        documents,
+        mut may_revert,
+    } = decision;
+    let applying = applying.and_then(|(p, documents)| {
+        let target = Target::proposal(live, &p.revision, documents);
+        let convergence = converge(spec, live, &target);
+        match prove_each_state(live, &convergence.operations) {
+            Ok(()) => Some((p, target, convergence)),
+            Err(widening) => {
+                let message = format!(
+                    "{} is approved, but applying it cannot be proven never to widen the role: {widening}",
+                    p.revision
+                );
+                b.event(EventType::Warning, "NotProvablyNarrower", message.clone());
+                b.set("Approved", FALSE, "NotProvablyNarrower", message.clone());
+                b.fail("NotProvablyNarrower", message);
+                may_revert = false;
+                None
+            }
+        }
+    });
+    if let Some((p, target, convergence)) = applying {
+        apply(b, live, &p, &target, &convergence);
+        report_kept(b, &convergence);
+    } else if let Some(applied) = b.status.applied.clone() {
+        let documents = documents
+            .filter(|(revision, _)| *revision == applied.revision)
+            .map(|(_, docs)| docs);
+        let target = Target::applied(live, &applied, documents);
+        let convergence = converge(spec, live, &target);
+        drift(b, live, &applied, &convergence, may_revert);
+        report_kept(b, &convergence);
+    } else {
+        b.set("InSync", UNKNOWN, "NothingApplied", "nothing applied yet");
+        b.set("Drifted", FALSE, "NothingApplied", "nothing applied yet");
+    }
+}
+
+/// Applies the approved proposal: its operations, `status.applied` (the one before goes to
+/// history) and PolicyApplied once they all succeed.
+fn apply(
+    b: &mut Builder,
+    live: &LiveRole,
+    p: &Proposal,
+    target: &Target,
+    convergence: &Convergence,
+) {
+    b.operations = convergence.operations.clone();
+    let applied = Applied {
+        revision: p.revision.clone(),
+        applied_at: b.observed.now.clone(),
+        policy_arns: target.policies.iter().map(|(_, arn)| arn.clone()).collect(),
+        permissions_boundary: live.permissions_boundary.clone(),
+    };
+    if let Some(previous) = b.status.applied.take() {
+        b.status.history.insert(0, previous);
+        b.status.history.truncate(HISTORY_LIMIT);
+    }
+    let names: Vec<&str> = target.policies.iter().map(|(n, _)| n.as_str()).collect();
+    let mut note = format!(
+        "applied {} as {}; removes {} actions",
+        p.revision,
+        names.join(", "),
+        p.removes
+    );
+    if !convergence.denies_kept.is_empty() {
+        note.push_str(&format!(
+            "; kept {} (a Deny is never removed)",
+            convergence.denies_kept.join(", ")
+        ));
+    }
+    b.completion.push(PlannedEvent {
+        type_: EventType::Normal,
+        reason: "PolicyApplied".to_string(),
+        note,
+    });
+    b.status.applied = Some(applied);
+    let message = format!("{} applied", p.revision);
+    b.set("InSync", TRUE, "Applied", message.clone());
+    b.set("Drifted", FALSE, "Applied", message);
+}
+
+/// Compares the role with the applied revision; drift is put back when the spec says Revert
+/// and putting it back is proven never to widen the role as it is now, else reported.
+fn drift(
+    b: &mut Builder,
+    live: &LiveRole,
+    applied: &Applied,
+    convergence: &Convergence,
+    may_revert: bool,
+) {
+    if convergence.changes.is_empty() {
+        let message = format!("the role holds {}", applied.revision);
+        b.set("InSync", TRUE, "InSync", message.clone());
+        b.set("Drifted", FALSE, "InSync", message);
+        return;
+    }
+    let what = convergence.changes.join("; ");
+    let proof = if may_revert && !convergence.operations.is_empty() {
+        Some(prove_each_state(live, &convergence.operations))
+    } else {
+        None
+    };
+    let (reason, note) = match &proof {
+        Some(Ok(())) => ("Reverting", format!("{what}; reverting")),
+        Some(Err(widening)) => (
+            "NotProvablyNarrower",
+            format!(
+                "{what}; not reverted: putting it back cannot be proven never to widen \
+                 the role as it is now: {widening}"
+            ),
+        ),
+        None => ("Reported", what.clone()),
+    };
+    b.event(EventType::Warning, "Drifted", note.clone());
+    b.set("InSync", FALSE, "Drifted", what);
+    b.set("Drifted", TRUE, reason, note.clone());
+    if let Some(Ok(())) = proof {
+        b.operations = convergence.operations.clone();
+    } else if b.problem.is_none() {
+        let reason = if reason == "Reported" {
+            "Drifted"
+        } else {
+            reason
+        };
+        b.fail(reason, note);
+    }
+}
+
+/// What the role should hold: iam-tailor's documents attached under their names.
+struct Target {
+    revision: String,
+    /// (name, ARN) per document, in document order.
+    policies: Vec<(String, String)>,
+    /// The documents, when known; drift of an applied revision whose documents the status no
+    /// longer holds can be detected (by revision) but not put back.
+    documents: Option<Vec<Policy>>,
+    /// The permissions boundary the role should have.
+    boundary: Option<String>,
+}
+
+impl Target {
+    fn proposal(live: &LiveRole, revision: &str, documents: Vec<Policy>) -> Target {
+        Target {
+            revision: revision.to_string(),
+            policies: (0..documents.len())
+                .map(|i| {
+                    let name = managed_policy_name(&live.name, i);
+                    let arn = managed_policy_arn(&live.arn, &name);
+                    (name, arn)
+                })
+                .collect(),
+            documents: Some(documents),
+            boundary: live.permissions_boundary.clone(),
+        }
+    }
+
+    /// The applied revision's policies, named again from the role (never taken from
+    /// `status.applied.policyArns`, which anyone who can write the status could point at
+    /// another policy): one per ARN the status lists, at most.
+    fn applied(live: &LiveRole, applied: &Applied, documents: Option<Vec<Policy>>) -> Target {
+        let count = documents
+            .as_ref()
+            .map_or(applied.policy_arns.len(), Vec::len);
+        let mut target = Target::proposal(live, &applied.revision, Vec::new());
+        target.policies = (0..count)
+            .map(|i| {
+                let name = managed_policy_name(&live.name, i);
+                let arn = managed_policy_arn(&live.arn, &name);
+                (name, arn)
+            })
+            .collect();
+        target.documents = documents;
+        target.boundary = applied.permissions_boundary.clone();
+        target
+    }
+}
+
+/// The operations that bring `live` to `target`, and what differs in words (for drift).
+struct Convergence {
+    operations: Vec<Operation>,
+    /// What differs and the operations put back.
+    changes: Vec<String>,
+    /// Documents the spec would remove that hold a Deny: left in place, since a Deny only
+    /// narrows and may be an incident responder's.
+    denies_kept: Vec<String>,
+    /// The boundary is not the target's and is left alone (replacing or removing it could
+    /// widen the role).
+    boundary_changed: Option<String>,
+}
+
+/// Puts and attaches come before any detach or delete, so the role never holds less than
+/// the target while it switches; among removals, documents without a Deny go first, so no
+/// Allow is ever left unfenced. Every state is proven by [`prove_each_state`] afterwards.
+fn converge(spec: &ValidSpec, live: &LiveRole, target: &Target) -> Convergence {
+    let attached: BTreeMap<&str, &AttachedPolicy> =
+        live.attached.iter().map(|a| (a.arn.as_str(), a)).collect();
+    let (mut puts, mut attaches) = (Vec::new(), Vec::new());
+    // (holds a Deny, operation)
+    let mut removals: Vec<(bool, Operation)> = Vec::new();
+    let mut changes = Vec::new();
+    let mut denies_kept = Vec::new();
+    for (i, (name, arn)) in target.policies.iter().enumerate() {
+        let wanted = target.documents.as_ref().map(|d| d[i].canonical_json());
+        let put = |document: String| Operation::PutManagedPolicy {
+            name: name.clone(),
+            arn: arn.clone(),
+            document,
+        };
+        match (attached.get(arn.as_str()), wanted) {
+            (Some(a), Some(wanted)) => {
+                if a.document.canonical_json() != wanted {
+                    changes.push(format!("content of {name} changed"));
+                    puts.push(put(wanted));
+                }
+            }
+            (Some(_), None) => {}
+            (None, wanted) => {
+                changes.push(format!("{name} detached"));
+                puts.extend(wanted.map(put));
+                attaches.push(Operation::AttachPolicy { arn: arn.clone() });
+            }
+        }
+    }
+    if target.documents.is_none() {
+        let live_set: Option<Vec<Policy>> = target
+            .policies
+            .iter()
+            .map(|(_, arn)| attached.get(arn.as_str()).map(|a| a.document.clone()))
+            .collect();
+        if live_set.is_some_and(|docs| set_revision(&docs) != target.revision) {
+            changes.push(format!(
+                "content of iam-tailor's policies no longer matches {} (its documents are no \
+                 longer in the status, so it cannot be put back)",
+                target.revision
+            ));
+        }
+    }
+    let ours: BTreeSet<&str> = target.policies.iter().map(|(_, a)| a.as_str()).collect();
+    for (arn, a) in &attached {
+        if ours.contains(arn) {
+            continue;
+        }
+        if a.managed_by_iam_tailor {
+            changes.push(format!("stale iam-tailor policy {} attached", a.name));
+        } else if spec.attached_policies == AttachedPolicies::Detach {
+            if has_deny(&a.document) {
+                denies_kept.push(format!("policy {}", a.name));
+                continue;
+            }
+            changes.push(format!("{} attached out of band", a.name));
+        } else {
+            continue;
+        }
+        let op = Operation::DetachPolicy {
+            arn: arn.to_string(),
+        };
+        removals.push((has_deny(&a.document), op));
+    }
+    if spec.inline_policies == InlinePolicies::Delete {
+        for (name, document) in &live.inline {
+            if has_deny(document) {
+                denies_kept.push(format!("inline policy {name}"));
+                continue;
+            }
+            changes.push(format!("inline policy {name} added"));
+            removals.push((false, Operation::DeleteInlinePolicy { name: name.clone() }));
+        }
+    }
+    // Stable: the order above within each group.
+    removals.sort_by_key(|(deny, _)| *deny);
+    // A removed boundary is put back (that narrows the role); a new or different one is
+    // reported and left alone, since replacing or removing it could widen the role.
+    let mut operations = Vec::new();
+    let mut boundary_changed = None;
+    match (&target.boundary, &live.permissions_boundary) {
+        (Some(wanted), None) => {
+            changes.push(format!("permissions boundary {wanted} removed"));
+            operations.push(Operation::SetPermissionsBoundary {
+                arn: wanted.clone(),
+            });
+        }
+        (wanted, Some(now)) if wanted.as_ref() != Some(now) => {
+            boundary_changed = Some(format!(
+                "permissions boundary is now {now}, not {}; iam-tailor never replaces or \
+                 removes a boundary",
+                wanted.as_deref().unwrap_or("none")
+            ));
+        }
+        _ => {}
+    }
+    operations.extend(puts);
+    operations.extend(attaches);
+    operations.extend(removals.into_iter().map(|(_, op)| op));
+    Convergence {
+        operations,
+        changes,
+        denies_kept,
+        boundary_changed,
+    }
+}
+
+/// What the spec would remove but iam-tailor leaves: documents holding a Deny (they only
+/// narrow the role, so Ready is untouched) and a boundary that is not the applied one (it
+/// may not narrow, so Ready is False). Each is `Drifted=True` with its own reason unless
+/// other drift is already reported, and a Warning Event when the reason is new.
+fn report_kept(b: &mut Builder, convergence: &Convergence) {
+    let mut kept = Vec::new();
+    if let Some(message) = &convergence.boundary_changed {
+        kept.push(("BoundaryChanged", message.clone()));
+        b.problem
+            .get_or_insert(("BoundaryChanged", message.clone()));
+    }
+    if !convergence.denies_kept.is_empty() {
+        kept.push((
+            "DenyAddedOutOfBand",
+            format!(
+                "kept {}: it holds a Deny statement, and iam-tailor never removes a Deny",
+                convergence.denies_kept.join(", ")
+            ),
+        ));
+    }
+    let already_drifted = b.conditions.get("Drifted").is_some_and(|c| c.0 == TRUE);
+    let before = b
+        .observed
+        .previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Drifted")
+        .map(|c| c.reason.clone());
+    // The first (BoundaryChanged) names the condition when nothing else does.
+    let mut named = already_drifted;
+    for (reason, message) in kept {
+        if before.as_deref() != Some(reason) {
+            b.event(EventType::Warning, reason, message.clone());
+        }
+        if !named {
+            b.set("Drifted", TRUE, reason, message);
+            named = true;
+        }
+    }
+}

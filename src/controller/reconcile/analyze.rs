@@ -1,0 +1,431 @@
+//! Observe, the activity half: the role's usage from its trail files or Access Analyzer, and
+//! the generation that turns it into a proposal. Run only when [`super::plan::analysis_due`].
+
+use super::{Context, Error, key, rfc3339};
+use crate::aws::access_analyzer::{
+    self, AnalyzerError, GenerationJob as JobState, TrailSource, Window,
+};
+use crate::aws::iam::{self, Iam};
+use crate::aws::s3::{self, Day, S3Location};
+use crate::catalog::catalog;
+use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage};
+use crate::controller::crd::{
+    AccessAnalyzerSource, Analysis, CheckResult, GenerationJob, LastAccessedReport,
+    LeastPrivilegeRole, REPORT_LIMIT, S3TrailSource, Validation, ValidationFinding,
+};
+use crate::controller::plan::{self, AnalysisResult, Generation};
+use crate::controller::spec::ValidSpec;
+use crate::generate::analyzer::{Unresolved, from_generated};
+use crate::generate::{
+    GenerateOptions, Keep, LastAccessed, NotUsedSince, generate, not_recently_used,
+    seen_not_in_window, services_seen_without_action_data,
+};
+use crate::policy::Policy;
+use crate::policy::analysis::allowed_actions;
+use crate::policy::lint::PolicyType;
+use crate::policy::values::Instant;
+use crate::role::LiveRole;
+use k8s_openapi::jiff::Timestamp;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// How often, and how long, to wait for IAM's last-accessed report (seconds, usually).
+const LAST_ACCESSED_POLL: Duration = Duration::from_millis(500);
+const LAST_ACCESSED_TIMEOUT: Duration = Duration::from_secs(60);
+/// Trail files downloaded at once per analysis.
+const DOWNLOADS_IN_FLIGHT: usize = 8;
+
+/// Scans the window's trail files in S3 for the role.
+pub(super) async fn scan(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    spec: &ValidSpec<'_>,
+    source: &S3TrailSource,
+    live: &LiveRole,
+    now: Instant,
+) -> Result<(Usage, Vec<String>), Error> {
+    let from = spec.window_start(now);
+    let location = S3Location {
+        bucket: source.bucket.clone(),
+        prefix: source.prefix.clone().unwrap_or_default(),
+    };
+    let principal = PrincipalFilter::parse(&live.arn)
+        .map_err(|e| Error::Principal(format!("role ARN {}: {e}", live.arn)))?;
+    let options = ScanOptions {
+        principal: Some(principal),
+        from: Some(from),
+        to: Some(now),
+        strict: false,
+        threads: 1,
+        progress: false,
+    };
+    let client = ctx.aws.s3(lpr, source.region.as_deref()).await;
+    let days = Day::range(from, now);
+    let scan = s3::scan_trail(
+        &client,
+        std::slice::from_ref(&location),
+        Some(&days),
+        &options,
+        DOWNLOADS_IN_FLIGHT,
+    )
+    .await
+    .map_err(Error::Trail)?;
+    // Today's files are still being written: only earlier days count as missing.
+    let today = Day::of(now);
+    let missing = (scan.days_without_files.iter())
+        .filter(|d| **d != today)
+        .map(Day::iso)
+        .collect();
+    Ok((scan.usage, missing))
+}
+
+/// What a turn at Access Analyzer gave.
+pub(super) enum Turn {
+    /// The job succeeded: its policy documents.
+    Policies(Vec<String>),
+    /// No policy yet (or none coming): the plan reports where it stands.
+    Pending(Generation),
+}
+
+/// One step of the Access Analyzer generation for the resource: poll the job its status names,
+/// or start one when its turn in the account comes.
+pub(super) async fn analyzer_turn(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    spec: &ValidSpec<'_>,
+    source: &AccessAnalyzerSource,
+    live: &LiveRole,
+    now_text: &str,
+    now: Instant,
+) -> Result<Turn, Error> {
+    let analyzer = ctx.aws.analyzer(lpr).await;
+    let inputs = plan::analysis_inputs(spec);
+    let account = live.arn.split(':').nth(4).unwrap_or_default().to_string();
+    let (namespace, name) = key(lpr);
+    let key = format!("{namespace}/{name}");
+    let asked = std::time::Instant::now();
+    let job = (lpr.status.as_ref())
+        .and_then(|status| status.generation_job.clone())
+        .filter(|job| job.inputs == inputs);
+    if let Some(job) = job {
+        if job.failure.is_none() {
+            ctx.aws.turns().resume(&account, &key, asked);
+            let state = access_analyzer::get_generated_policy(&analyzer, &job.job_id)
+                .await
+                .map_err(Error::Analyzer)?;
+            if state != JobState::InProgress {
+                ctx.aws.turns().finished(&account, &key);
+            }
+            return Ok(match state {
+                JobState::InProgress => Turn::Pending(Generation::Running(job)),
+                JobState::Succeeded { policies } => Turn::Policies(policies),
+                JobState::Ended { status, reason } => {
+                    Turn::Pending(Generation::Failed(GenerationJob {
+                        failure: Some(format!("{status}: {reason}")),
+                        ..job
+                    }))
+                }
+            });
+        }
+        // A failed job is tried again after regenerateEvery, or when the spec changes.
+        let started = crate::policy::values::parse_date(&job.started_at).unwrap_or(0);
+        if now - started < spec.regenerate_every.as_nanos() as Instant {
+            return Ok(Turn::Pending(Generation::Failed(job)));
+        }
+    }
+    const DAY: Instant = 86_400 * 1_000_000_000;
+    let quota = ctx
+        .aws
+        .quota_until
+        .lock()
+        .expect("not poisoned")
+        .get(&account)
+        .copied();
+    if let Some(until) = quota.filter(|until| now < *until) {
+        return Ok(Turn::Pending(Generation::QuotaExceeded {
+            message: format!(
+                "the account's daily policy generation jobs are used up until {}",
+                rfc3339(until)
+            ),
+        }));
+    }
+    if let Err(ahead) = ctx.aws.turns().try_start(&account, &key, asked) {
+        return Ok(Turn::Pending(Generation::Queued {
+            message: format!(
+                "{ahead} other resource(s) of account {account} have their Access Analyzer job first"
+            ),
+        }));
+    }
+    let trail = TrailSource {
+        trail_arn: source.trail_arn.clone(),
+        access_role_arn: source.access_role_arn.clone(),
+        regions: source.regions.clone(),
+        all_regions: source.all_regions,
+    };
+    let seconds = |nanos: Instant| (nanos / 1_000_000_000) as i64;
+    let window = Window {
+        start: seconds(spec.window_start(now)),
+        end: seconds(now),
+    };
+    match access_analyzer::start_policy_generation(&analyzer, &live.arn, &trail, window).await {
+        Ok(job_id) => Ok(Turn::Pending(Generation::Running(GenerationJob {
+            job_id,
+            started_at: now_text.to_string(),
+            inputs,
+            failure: None,
+        }))),
+        Err(AnalyzerError::Conflict { message, .. }) => {
+            ctx.aws.turns().refused(&account, &key, asked);
+            Ok(Turn::Pending(Generation::Queued {
+                message: format!(
+                    "another policy generation job runs in account {account}: {message}"
+                ),
+            }))
+        }
+        Err(AnalyzerError::QuotaExceeded { message, .. }) => {
+            ctx.aws.turns().finished(&account, &key);
+            let midnight = (now.div_euclid(DAY) + 1) * DAY;
+            ctx.aws
+                .quota_until
+                .lock()
+                .expect("not poisoned")
+                .insert(account.clone(), midnight);
+            Ok(Turn::Pending(Generation::QuotaExceeded { message }))
+        }
+        Err(error) => {
+            ctx.aws.turns().refused(&account, &key, asked);
+            Err(Error::Analyzer(error))
+        }
+    }
+}
+
+/// Access Analyzer's policies as usage: placeholders filled from `spec.placeholders`, or
+/// from the trail files' ARNs when `cloudTrail.s3` is given too (whose counts, denied and
+/// unmapped calls the analysis then reports).
+pub(super) async fn analyzer_usage(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    spec: &ValidSpec<'_>,
+    trail: Option<&S3TrailSource>,
+    live: &LiveRole,
+    policies: &[String],
+    now: Instant,
+) -> Result<Gathered, Error> {
+    let (logs, days_without_files) = match trail {
+        Some(trail) => {
+            let (usage, missing) = scan(lpr, ctx, spec, trail, live, now).await?;
+            (Some(usage), missing)
+        }
+        None => (None, Vec::new()),
+    };
+    let generated = from_generated(policies, &spec.placeholders, logs.as_ref(), &rfc3339(now))
+        .map_err(|message| {
+            Error::Analyzer(AnalyzerError::Api {
+                operation: "GetGeneratedPolicy",
+                message,
+                retryable: false,
+            })
+        })?;
+    let mut usage = generated.usage;
+    if let Some(logs) = logs {
+        usage.stats = logs.stats;
+        usage.denied = logs.denied;
+        usage.unmapped = logs.unmapped;
+    }
+    Ok(Gathered {
+        usage,
+        unresolved: generated.unresolved,
+        days_without_files,
+    })
+}
+
+/// What an analysis starts from: the role's usage, the Access Analyzer placeholders nothing
+/// filled, and the window's days without trail files.
+pub(super) struct Gathered {
+    pub usage: Usage,
+    pub unresolved: Vec<Unresolved>,
+    pub days_without_files: Vec<String>,
+}
+
+/// Generates the role's policy from `usage`, cut to what the role holds now, with IAM's
+/// last-accessed data keeping what the window missed.
+pub(super) async fn analyze(
+    spec: &ValidSpec<'_>,
+    iam: &Iam,
+    live: &LiveRole,
+    now_text: &str,
+    now: Instant,
+    gathered: Gathered,
+) -> Result<AnalysisResult, Error> {
+    let Gathered {
+        usage,
+        unresolved,
+        days_without_files,
+    } = gathered;
+    let from = spec.window_start(now);
+    let used = used_actions(&usage);
+    let last_accessed =
+        iam::service_last_accessed(iam, &live.arn, LAST_ACCESSED_POLL, LAST_ACCESSED_TIMEOUT)
+            .await
+            .map_err(Error::LastAccessed)?;
+    let last_accessed_window = spec.last_accessed_window;
+    let at = Timestamp::from_nanosecond(now).expect("the clock reads a valid time");
+    let current = live.documents();
+    let granted: BTreeSet<String> = allowed_actions(&current)
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    let mut seen_by_iam = seen_not_in_window(&last_accessed, &used, at, last_accessed_window);
+    // Only what the role holds now can be kept; the rest IAM saw under earlier policies.
+    seen_by_iam.retain(|s| granted.contains(&s.action));
+    let mut keep = spec.keep_on(now_text.get(..10).unwrap_or(now_text));
+    keep.extend(seen_by_iam.iter().map(|s| Keep {
+        action: s.action.clone(),
+        resource: None,
+    }));
+    let options = GenerateOptions {
+        keep,
+        forbid: spec.forbid.clone(),
+        current: current.clone(),
+        ..Default::default()
+    };
+    let (generated, usage) =
+        tokio::task::spawn_blocking(move || generate(&usage, &options).map(|g| (g, usage)))
+            .await
+            .expect("generation does not panic")
+            .map_err(Error::Generate)?;
+    let stats = &usage.stats;
+    let analysis = Analysis {
+        window_start: rfc3339(from),
+        window_end: now_text.to_string(),
+        files_scanned: stats.files_scanned,
+        events_scanned: stats.records_scanned,
+        events_matched: stats.records_matched,
+        used_actions: used.len() as u64,
+        granted_actions: granted.len() as u64,
+        unused_actions: granted.difference(&used).count() as u64,
+        denied_attempts: usage.denied.values().map(|d| d.count).sum(),
+        unmapped: usage.unmapped.values().map(|d| d.count).sum(),
+        last_accessed: Some(last_accessed_report(
+            &last_accessed,
+            &used,
+            at,
+            last_accessed_window,
+        )),
+        inputs: Some(plan::analysis_inputs(spec)),
+        skipped: stats.skipped.clone(),
+        days_without_files_count: days_without_files.len() as u64,
+        days_without_files: days_without_files.into_iter().take(REPORT_LIMIT).collect(),
+        previous_events_matched: None,
+    };
+    Ok(AnalysisResult {
+        analysis,
+        generated,
+        seen_by_iam,
+        unresolved,
+        validation: None,
+    })
+}
+
+/// Access Analyzer's checks of a proposal: ValidatePolicy on each document, CheckNoNewAccess
+/// against the role's policies, CheckAccessNotGranted for `forbid`.
+pub(super) async fn check_proposal(
+    ctx: &Context,
+    lpr: &LeastPrivilegeRole,
+    live: &LiveRole,
+    documents: &[Policy],
+) -> Result<Validation, Error> {
+    let spec = &lpr.spec;
+    let analyzer = ctx.aws.analyzer(lpr).await;
+    let mut findings = Vec::new();
+    for (i, document) in documents.iter().enumerate() {
+        let found = access_analyzer::validate_policy(
+            &analyzer,
+            &document.canonical_json(),
+            PolicyType::Identity,
+        )
+        .await
+        .map_err(Error::Analyzer)?;
+        for f in found {
+            let locations = if documents.len() > 1 {
+                f.locations
+                    .iter()
+                    .map(|l| format!("document {i}: {l}"))
+                    .collect()
+            } else {
+                f.locations
+            };
+            findings.push(ValidationFinding {
+                severity: f.severity.to_string(),
+                code: f.code,
+                message: f.message,
+                locations,
+            });
+        }
+    }
+    let proposal = one_document(documents);
+    let existing = one_document(&live.documents());
+    let result = |v: access_analyzer::Verdict| CheckResult {
+        passed: v.passed,
+        reasons: v.reasons,
+    };
+    let no_new_access = access_analyzer::check_no_new_access(&analyzer, &proposal, &existing)
+        .await
+        .map_err(Error::Analyzer)?;
+    let access_not_granted = if spec.forbid.is_empty() {
+        None
+    } else {
+        let verdict = access_analyzer::check_access_not_granted(&analyzer, &proposal, &spec.forbid)
+            .await
+            .map_err(Error::Analyzer)?;
+        Some(result(verdict))
+    };
+    Ok(Validation {
+        findings,
+        no_new_access: result(no_new_access),
+        access_not_granted,
+    })
+}
+
+/// Several documents as one, for checks that take a single policy: all their statements.
+pub(super) fn one_document(documents: &[Policy]) -> String {
+    let statements: Vec<serde_json::Value> = documents
+        .iter()
+        .flat_map(|d| {
+            let value: serde_json::Value =
+                serde_json::from_str(&d.canonical_json()).expect("canonical JSON parses");
+            value["Statement"].as_array().cloned().unwrap_or_default()
+        })
+        .collect();
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
+/// The catalog spelling of every action the trail saw used.
+pub(super) fn used_actions(usage: &Usage) -> BTreeSet<String> {
+    usage
+        .actions
+        .keys()
+        .filter_map(|name| catalog().action(name).map(|a| a.full_name()))
+        .collect()
+}
+
+/// IAM's view for `status.analysis.lastAccessed`, lists cut to [`REPORT_LIMIT`].
+pub(super) fn last_accessed_report(
+    last: &LastAccessed,
+    used: &BTreeSet<String>,
+    now: Timestamp,
+    window: Duration,
+) -> LastAccessedReport {
+    let stale = not_recently_used(last, now, window);
+    let cut = |mut list: Vec<NotUsedSince>| {
+        list.truncate(REPORT_LIMIT);
+        list
+    };
+    LastAccessedReport {
+        services_not_recently_used_count: stale.services.len() as u64,
+        services_not_recently_used: cut(stale.services),
+        actions_not_recently_used_count: stale.actions.len() as u64,
+        actions_not_recently_used: cut(stale.actions),
+        seen_without_action_data: services_seen_without_action_data(last, used, now, window),
+    }
+}

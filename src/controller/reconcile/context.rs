@@ -1,0 +1,160 @@
+//! What every reconcile shares: the Kubernetes client, the AWS clients (one per access role
+//! and resource session, made once) and the per-account Access Analyzer turns.
+
+use crate::aws::access_analyzer::AccessAnalyzer;
+use crate::aws::iam::Iam;
+use crate::aws::{RateLimiter, Session, assume_role, s3};
+use crate::controller::crd::LeastPrivilegeRole;
+use crate::controller::queue::AccountQueue;
+use crate::controller::telemetry::Metrics;
+use crate::policy::values::Instant;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::events::Recorder;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// An assumed-role session: (role ARN, session, ExternalId).
+type AssumedKey = (String, Session, Option<String>);
+
+/// AWS clients per `assumeRoleArn` (none: the operator's own credentials), made once, and
+/// the turns resources of one account take at Access Analyzer's one generation job.
+pub struct Aws {
+    base: aws_config::SdkConfig,
+    limiter: Option<Arc<RateLimiter>>,
+    /// Assumed-role configurations by (role ARN, session, ExternalId).
+    assumed: tokio::sync::Mutex<HashMap<AssumedKey, aws_config::SdkConfig>>,
+    /// Access role ARN → the ExternalId the tenancy configuration gives it, as last read.
+    external_ids: Mutex<HashMap<String, String>>,
+    analyzer_poll_secs: u64,
+    generation_turns: Mutex<AccountQueue>,
+    /// Per account, until when Access Analyzer's daily job quota is used up (next 00:00 UTC):
+    /// no job is started before then.
+    pub(super) quota_until: Mutex<HashMap<String, Instant>>,
+}
+
+impl Aws {
+    /// `calls_per_second` limits IAM calls across all resources (0: unlimited);
+    /// `analyzer_poll_secs` spaces polls of a running generation job.
+    pub fn new(base: aws_config::SdkConfig, calls_per_second: u32, analyzer_poll_secs: u64) -> Aws {
+        Aws {
+            base,
+            limiter: RateLimiter::per_second(calls_per_second).map(Arc::new),
+            assumed: Default::default(),
+            external_ids: Default::default(),
+            analyzer_poll_secs,
+            // Waiting resources ask every poll; a few missed polls lose the place.
+            generation_turns: Mutex::new(AccountQueue::new(Duration::from_secs(
+                (analyzer_poll_secs * 10).max(300),
+            ))),
+            quota_until: Default::default(),
+        }
+    }
+
+    pub(super) fn analyzer_poll_secs(&self) -> u64 {
+        self.analyzer_poll_secs
+    }
+
+    pub(super) fn turns(&self) -> std::sync::MutexGuard<'_, AccountQueue> {
+        self.generation_turns.lock().expect("not poisoned")
+    }
+
+    pub(super) async fn analyzer(&self, lpr: &LeastPrivilegeRole) -> AccessAnalyzer {
+        let config = self.config(lpr).await;
+        AccessAnalyzer::new(&config, self.limiter.clone())
+    }
+
+    /// The SDK configuration for `lpr`: the operator's own, or a session of its
+    /// `assumeRoleArn` named for the resource (one per role and resource, kept).
+    pub(super) async fn config(&self, lpr: &LeastPrivilegeRole) -> aws_config::SdkConfig {
+        let Some(arn) = lpr
+            .spec
+            .assume_role_arn
+            .as_deref()
+            .filter(|a| !a.is_empty())
+        else {
+            return self.base.clone();
+        };
+        let session = Session::of_resource(&lpr.namespace().unwrap_or_default(), &lpr.name_any());
+        let external_id = self
+            .external_ids
+            .lock()
+            .expect("not poisoned")
+            .get(arn)
+            .cloned();
+        let key = (arn.to_string(), session.clone(), external_id.clone());
+        let mut assumed = self.assumed.lock().await;
+        if let Some(config) = assumed.get(&key) {
+            return config.clone();
+        }
+        let config = assume_role(&self.base, arn, &session, external_id.as_deref()).await;
+        assumed.insert(key, config.clone());
+        config
+    }
+
+    /// Records the ExternalId to send when assuming `arn` (none: send none).
+    pub(super) fn set_external_id(&self, arn: &str, id: Option<String>) {
+        let mut ids = self.external_ids.lock().expect("not poisoned");
+        match id {
+            Some(id) => ids.insert(arn.to_string(), id),
+            None => ids.remove(arn),
+        };
+    }
+
+    pub(super) async fn iam(&self, lpr: &LeastPrivilegeRole) -> Iam {
+        let config = self.config(lpr).await;
+        Iam::new(&config, self.limiter.clone())
+    }
+
+    pub(super) async fn s3(
+        &self,
+        lpr: &LeastPrivilegeRole,
+        region: Option<&str>,
+    ) -> aws_sdk_s3::Client {
+        let mut config = self.config(lpr).await;
+        if let Some(region) = region {
+            config = config
+                .to_builder()
+                .region(aws_config::Region::new(region.to_string()))
+                .build();
+        }
+        s3::client(&config)
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: kube::Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub aws: Aws,
+    /// The operator's own namespace, where the backups live (out of the tenants' reach).
+    pub backup_namespace: String,
+    /// Consecutive failures per resource, for backoff.
+    pub(super) failures: Mutex<HashMap<(String, String), u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        aws: Aws,
+        backup_namespace: String,
+    ) -> Self {
+        Context {
+            client,
+            recorder,
+            metrics,
+            aws,
+            backup_namespace,
+            failures: Default::default(),
+        }
+    }
+
+    pub(super) fn backups(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.client.clone(), &self.backup_namespace)
+    }
+}

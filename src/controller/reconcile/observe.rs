@@ -1,0 +1,121 @@
+//! Observe: the reads a plan starts from — the tenancy rules, whether they admit the resource,
+//! the role as IAM has it, and the backup ConfigMap. Reads only; nothing here decides.
+
+use super::{BACKUP_KEY, Context, Error};
+use crate::aws::iam::{self, Iam, IamError};
+use crate::controller::crd::LeastPrivilegeRole;
+use crate::controller::plan;
+use crate::controller::tenancy::{self, Tenancy};
+use crate::role::RoleState;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+
+/// The tenancy rules in force: the ConfigMap in the operator's namespace, if there is one.
+pub(super) async fn read_tenancy(ctx: &Context) -> Result<Tenancy, Error> {
+    let config_map = ctx
+        .backups()
+        .get_opt(tenancy::CONFIG_MAP)
+        .await
+        .map_err(Error::Kube)?;
+    let text = config_map.map(|c| {
+        c.data
+            .and_then(|mut d| d.remove(tenancy::CONFIG_KEY))
+            .unwrap_or_default()
+    });
+    Ok(Tenancy::from_config_map(text.as_deref()))
+}
+
+/// Whether the tenancy rules let `lpr` use its `assumeRoleArn`; when they do, the access
+/// role's ExternalId (from the Secret in the operator's namespace) is recorded for the session.
+pub(super) async fn admit(
+    ctx: &Context,
+    lpr: &LeastPrivilegeRole,
+    tenancy: &Tenancy,
+) -> Result<Result<(), String>, Error> {
+    let namespace = lpr.namespace().unwrap_or_default();
+    let assume = lpr
+        .spec
+        .assume_role_arn
+        .as_deref()
+        .filter(|a| !a.is_empty());
+    let key = match tenancy.access_role(&namespace, assume) {
+        Ok(key) => key,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let (Some(arn), Some(key)) = (assume, key) else {
+        if let Some(arn) = assume {
+            ctx.aws.set_external_id(arn, None);
+        }
+        return Ok(Ok(()));
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.backup_namespace);
+    let secret = secrets
+        .get_opt(tenancy::EXTERNAL_IDS_SECRET)
+        .await
+        .map_err(Error::Kube)?;
+    let id = secret
+        .and_then(|s| s.data)
+        .and_then(|mut d| d.remove(&key))
+        .and_then(|v| String::from_utf8(v.0).ok());
+    match id {
+        Some(id) => {
+            ctx.aws.set_external_id(arn, Some(id));
+            Ok(Ok(()))
+        }
+        None => Ok(Err(format!(
+            "Secret {}/{} has no key {key} with the ExternalId of {arn}",
+            ctx.backup_namespace,
+            tenancy::EXTERNAL_IDS_SECRET
+        ))),
+    }
+}
+
+/// The role as IAM has it, if the tenancy rules let a resource in `namespace` read it (GetRole
+/// alone decides: the owner's tags, then the configuration, with Enforce when `enforce`); a
+/// missing or refused role is a state, not an error.
+pub(super) async fn read_role_state(
+    iam: &Iam,
+    name: &str,
+    namespace: &str,
+    tenancy: &Tenancy,
+    enforce: bool,
+) -> Result<RoleState, Error> {
+    let head = match iam::get_role(iam, name).await {
+        Ok(head) => head,
+        Err(IamError::NotFound { .. }) => return Ok(RoleState::NotFound),
+        Err(e) => return Err(Error::ReadRole(e)),
+    };
+    let permitted = tenancy::permits(namespace, &head.tags)
+        .and_then(|()| tenancy.target(namespace, &head.arn, enforce));
+    if let Err(reason) = permitted {
+        return Ok(RoleState::NotPermitted {
+            arn: head.arn,
+            reason,
+        });
+    }
+    match iam::read_documents(iam, head).await {
+        Ok(live) => Ok(RoleState::Found(live)),
+        Err(IamError::NotFound { .. }) => Ok(RoleState::NotFound),
+        Err(e) => Err(Error::ReadRole(e)),
+    }
+}
+
+/// Reads the backup ConfigMap of the resource `uid`, if there is one: its hash and snapshot.
+pub(super) async fn read_backup(
+    ctx: &Context,
+    uid: &str,
+) -> Result<Option<plan::StoredBackup>, Error> {
+    let name = plan::backup_config_map(uid);
+    let Some(config_map) = ctx.backups().get_opt(&name).await.map_err(Error::Kube)? else {
+        return Ok(None);
+    };
+    let json = config_map.data.as_ref().and_then(|d| d.get(BACKUP_KEY));
+    Ok(Some(plan::StoredBackup {
+        sha256: crate::policy::canonical::sha256_revision(json.map_or("", String::as_str)),
+        snapshot: match json {
+            None => Err(format!("no {BACKUP_KEY} key")),
+            Some(json) => serde_json::from_str(json).map_err(|e| format!("{BACKUP_KEY}: {e}")),
+        },
+    }))
+}

@@ -1,0 +1,332 @@
+//! The spec as plan and shell use it: [`validate`] checks what the schema cannot, once, and
+//! returns a [`ValidSpec`] with the durations parsed, the role's IAM name and the activity
+//! source decided, so no later stage parses, guesses or re-checks.
+
+use super::crd::{AccessAnalyzerSource, LeastPrivilegeRoleSpec, S3TrailSource};
+use crate::generate::Keep;
+use crate::policy::values::Instant;
+use std::time::Duration;
+
+/// Access Analyzer's policy generation looks back at most this far.
+pub const ANALYZER_MAX_WINDOW_SECS: u64 = 90 * 86_400;
+
+/// A spec that passed [`validate`]. The fields the schema already checks are read through
+/// [`std::ops::Deref`] from the resource's spec as it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidSpec<'a> {
+    raw: &'a LeastPrivilegeRoleSpec,
+    /// The role's IAM name: `roleName`, or the last path segment of `roleArn`.
+    pub role: String,
+    pub source: Source<'a>,
+    pub window: Duration,
+    pub regenerate_every: Duration,
+    pub last_accessed_window: Duration,
+    pub drift_interval: Duration,
+    /// `spec.keep`, each action parsed.
+    pub keep: Vec<ValidKeep>,
+}
+
+/// Where the role's activity is read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Source<'a> {
+    /// Trail files in S3, read by iam-tailor.
+    Trail(&'a S3TrailSource),
+    /// Access Analyzer's policy generation; with the trail files too when given, for the
+    /// ARNs of its placeholders and the counts.
+    AccessAnalyzer {
+        generation: &'a AccessAnalyzerSource,
+        trail: Option<&'a S3TrailSource>,
+    },
+}
+
+impl Source<'_> {
+    /// The trail files, when iam-tailor reads them.
+    pub fn trail(&self) -> Option<&S3TrailSource> {
+        match self {
+            Source::Trail(trail) => Some(trail),
+            Source::AccessAnalyzer { trail, .. } => *trail,
+        }
+    }
+}
+
+/// One `spec.keep` rule: its grants, and the last day (`YYYY-MM-DD`) it applies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidKeep {
+    pub grants: Vec<Keep>,
+    pub expires: Option<String>,
+}
+
+impl std::ops::Deref for ValidSpec<'_> {
+    type Target = LeastPrivilegeRoleSpec;
+
+    fn deref(&self) -> &LeastPrivilegeRoleSpec {
+        self.raw
+    }
+}
+
+impl ValidSpec<'_> {
+    /// How the spec names the role, for messages.
+    pub fn role_label(&self) -> &str {
+        (self.raw.role_name.as_deref())
+            .or(self.raw.role_arn.as_deref())
+            .unwrap_or(&self.role)
+    }
+
+    /// The start of the window that ends at `now`.
+    pub fn window_start(&self, now: Instant) -> Instant {
+        now - self.window.as_nanos() as Instant
+    }
+
+    /// How long a steady state waits before looking again: the sooner of the drift interval
+    /// and `regenerateEvery`.
+    pub fn steady(&self) -> Duration {
+        self.drift_interval.min(self.regenerate_every)
+    }
+
+    /// The `keep` grants in force on `today` (`YYYY-MM-DD`): an expired rule no longer
+    /// applies (the dates compare as text).
+    pub fn keep_on(&self, today: &str) -> Vec<Keep> {
+        (self.keep.iter())
+            .filter(|rule| rule.expires.as_deref().is_none_or(|e| e >= today))
+            .flat_map(|rule| rule.grants.iter().cloned())
+            .collect()
+    }
+}
+
+/// `90d`, `5m`, … in seconds; `units` lists the suffixes allowed. Zero is not a duration.
+pub fn parse_duration(text: &str, units: &str) -> Option<u64> {
+    let unit = text.chars().last()?;
+    let digits = &text[..text.len() - unit.len_utf8()];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !units.contains(unit) {
+        return None;
+    }
+    let per = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return None,
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)?
+        .checked_mul(per)
+}
+
+/// The spec errors the schema cannot express, all of them, so one edit can fix them all; or
+/// the spec, typed.
+pub fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<ValidSpec<'_>, String> {
+    let mut errors = Vec::new();
+    fn given(s: &Option<String>) -> Option<&str> {
+        s.as_deref().filter(|s| !s.is_empty())
+    }
+    let role = match (given(&spec.role_name), given(&spec.role_arn)) {
+        (Some(_), Some(_)) => {
+            errors.push("give roleName or roleArn, not both".to_string());
+            String::new()
+        }
+        (None, None) => {
+            errors.push("give roleName or roleArn".to_string());
+            String::new()
+        }
+        (Some(name), None) => name.to_string(),
+        (None, Some(arn)) => arn.rsplit('/').next().unwrap_or(arn).to_string(),
+    };
+    let mut duration = |field: &str, value: &str, units: &str| {
+        let secs = parse_duration(value, units);
+        if secs.is_none() {
+            errors.push(format!(
+                "{field} {value:?} is not a positive number followed by one of {units}"
+            ));
+        }
+        Duration::from_secs(secs.unwrap_or(0))
+    };
+    let window = duration("window", &spec.window, "mhdw");
+    let regenerate_every = duration("regenerateEvery", &spec.regenerate_every, "mhdw");
+    let last_accessed_window = duration("lastAccessedWindow", &spec.last_accessed_window, "mhdw");
+    let drift_interval = duration("drift.interval", &spec.drift.interval, "smhd");
+    let trail = spec.cloud_trail.s3.as_ref();
+    let source = match &spec.cloud_trail.access_analyzer {
+        None => trail.map(Source::Trail),
+        Some(generation) => {
+            if generation.regions.is_empty() != generation.all_regions {
+                errors.push(
+                    "cloudTrail.accessAnalyzer: give regions or allRegions: true, not both"
+                        .to_string(),
+                );
+            }
+            if window.as_secs() > ANALYZER_MAX_WINDOW_SECS {
+                errors.push(format!(
+                    "window {:?}: Access Analyzer reads at most 90 days",
+                    spec.window
+                ));
+            }
+            Some(Source::AccessAnalyzer { generation, trail })
+        }
+    };
+    if source.is_none() {
+        errors.push(
+            "give cloudTrail.s3 or cloudTrail.accessAnalyzer: where the role's activity is read"
+                .to_string(),
+        );
+    }
+    if let Some(rev) = spec.approved_revision.as_deref().filter(|r| !r.is_empty()) {
+        let hex = rev.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            errors.push(format!("approvedRevision {rev:?} is not sha256:<64 hex>"));
+        }
+    }
+    let mut keep = Vec::new();
+    for (i, rule) in spec.keep.iter().enumerate() {
+        if rule.actions.is_empty() {
+            errors.push(format!("keep[{i}] lists no actions"));
+        }
+        let mut grants = Vec::new();
+        for action in &rule.actions {
+            // A misspelt action would silently keep nothing.
+            match action.parse::<Keep>() {
+                Err(e) => errors.push(format!("keep[{i}].actions: {e}")),
+                Ok(parsed) if rule.resources.is_empty() => grants.push(parsed),
+                Ok(parsed) => grants.extend(rule.resources.iter().map(|r| Keep {
+                    action: parsed.action.clone(),
+                    resource: Some(r.clone()),
+                })),
+            }
+        }
+        if let Some(expires) = &rule.expires
+            && crate::policy::values::parse_date(expires).is_none()
+        {
+            errors.push(format!("keep[{i}].expires {expires:?} is not a date"));
+        }
+        keep.push(ValidKeep {
+            grants,
+            expires: rule.expires.clone(),
+        });
+    }
+    if spec.evidence.min_matched_events == 0 {
+        errors.push("evidence.minMatchedEvents must be at least 1".to_string());
+    }
+    if spec.evidence.max_drop_percent > 100 {
+        errors.push(format!(
+            "evidence.maxDropPercent {} is more than 100",
+            spec.evidence.max_drop_percent
+        ));
+    }
+    match source {
+        Some(source) if errors.is_empty() => Ok(ValidSpec {
+            raw: spec,
+            role,
+            source,
+            window,
+            regenerate_every,
+            last_accessed_window,
+            drift_interval,
+            keep,
+        }),
+        _ => Err(errors.join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: serde_json::Value) -> LeastPrivilegeRoleSpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_valid_spec_is_typed_once_durations_role_and_source() {
+        let raw = parse(serde_json::json!({
+            "roleArn": "arn:aws:iam::123456789012:role/team/checkout-api",
+            "cloudTrail": {
+                "s3": {"bucket": "org-trail"},
+                "accessAnalyzer": {
+                    "trailArn": "arn:aws:cloudtrail:us-east-1:123456789012:trail/org",
+                    "accessRoleArn": "arn:aws:iam::123456789012:role/aa",
+                    "allRegions": true
+                }
+            },
+            "window": "2w",
+            "drift": {"interval": "30s"},
+        }));
+        let spec = validate(&raw).unwrap();
+        assert_eq!(spec.role, "checkout-api", "an ARN's last path segment");
+        assert_eq!(
+            spec.role_label(),
+            "arn:aws:iam::123456789012:role/team/checkout-api"
+        );
+        assert_eq!(spec.window, Duration::from_secs(14 * 86_400));
+        assert_eq!(spec.regenerate_every, Duration::from_secs(86_400));
+        assert_eq!(spec.steady(), Duration::from_secs(30));
+        assert_eq!(
+            spec.window_start(20 * 86_400 * 1_000_000_000),
+            6 * 86_400 * 1_000_000_000
+        );
+        match spec.source {
+            Source::AccessAnalyzer { generation, trail } => {
+                assert!(generation.all_regions);
+                assert_eq!(trail.map(|t| t.bucket.as_str()), Some("org-trail"));
+            }
+            Source::Trail(_) => panic!("Access Analyzer is the source when it is given"),
+        }
+        assert_eq!(
+            spec.source.trail().map(|t| t.bucket.as_str()),
+            Some("org-trail")
+        );
+    }
+
+    #[test]
+    fn keep_rules_expand_per_resource_and_stop_after_their_day() {
+        let raw = parse(serde_json::json!({
+            "roleName": "checkout-api",
+            "cloudTrail": {"s3": {"bucket": "org-trail"}},
+            "keep": [
+                {"actions": ["s3:DeleteObject"], "resources": ["arn:aws:s3:::a/*", "arn:aws:s3:::b/*"],
+                 "reason": "purge", "expires": "2026-11-28"},
+                {"actions": ["kms:Decrypt"], "reason": "always"}
+            ]
+        }));
+        let spec = validate(&raw).unwrap();
+        let on = |day: &str| -> Vec<(String, Option<String>)> {
+            (spec.keep_on(day).into_iter())
+                .map(|k| (k.action, k.resource))
+                .collect()
+        };
+        let decrypt = ("kms:Decrypt".to_string(), None);
+        let delete = |bucket: &str| {
+            (
+                "s3:DeleteObject".to_string(),
+                Some(format!("arn:aws:s3:::{bucket}/*")),
+            )
+        };
+        assert_eq!(
+            on("2026-11-28"),
+            vec![delete("a"), delete("b"), decrypt.clone()],
+            "in force on its last day"
+        );
+        assert_eq!(on("2026-11-29"), vec![decrypt], "expired the day after");
+    }
+
+    #[test]
+    fn every_problem_is_named_in_one_message() {
+        let raw = parse(serde_json::json!({
+            "roleName": "a",
+            "roleArn": "arn:aws:iam::123456789012:role/a",
+            "cloudTrail": {},
+            "window": "0d",
+            "drift": {"interval": "5w"},
+        }));
+        let message = validate(&raw).unwrap_err();
+        for part in [
+            "not both",
+            "window \"0d\"",
+            "drift.interval \"5w\"",
+            "give cloudTrail.s3 or cloudTrail.accessAnalyzer",
+        ] {
+            assert!(message.contains(part), "{part}: {message}");
+        }
+    }
+}
