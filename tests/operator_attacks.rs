@@ -19,6 +19,8 @@
 //! - `viewer`: `roleName` edited after apply to point at another broad role: nothing is written
 //!   to it; then its backup rewritten to add a backdoor before a delete with Restore: the
 //!   deletion waits, and once the backup is put back it restores the pinned role exactly.
+//! - `viewer-again`: a backup planted before its first write is never adopted: nothing is
+//!   written.
 
 mod control_plane;
 mod moto;
@@ -28,7 +30,7 @@ use iam_tailor::controller::LeastPrivilegeRole;
 use iam_tailor::controller::reconcile::BACKUP_KEY;
 use iam_tailor::policy::context::Context;
 use iam_tailor::policy::eval::{Decision, PolicySet, Request};
-use iam_tailor::role::LiveRole;
+use iam_tailor::role::{BackupSnapshot, LiveRole};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
@@ -405,6 +407,65 @@ async fn attacks_on_never_widen() {
             .unwrap()
             .is_none()
     );
+
+    // 4b. A backup made before the resource's first write (by someone with rights in the
+    // operator's namespace, who learnt the resource's uid) is never adopted: it does not hold
+    // the role as it is, so nothing at all is written, not even the claim.
+    // `viewer` is back as it was, claim released: a new resource for it.
+    let observe = "  roleName: viewer\n  cloudTrail: {s3: {bucket: org-trail-logs}}\n";
+    roles
+        .create(&PostParams::default(), &lpr("viewer-again", observe))
+        .await
+        .unwrap();
+    wait_for(&roles, "viewer-again", &operator, "the analysis", |s| {
+        condition(s, "Analyzed").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let uid = roles
+        .get("viewer-again")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let mut forged: serde_json::Value =
+        serde_json::from_str(&BackupSnapshot::of(&viewer_before).to_json()).unwrap();
+    forged["inline"]["backdoor"] = serde_json::Value::String(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+            .to_string(),
+    );
+    let planted: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("iam-tailor-backup-{uid}")},
+        "data": {BACKUP_KEY: forged.to_string()},
+    }))
+    .unwrap();
+    backups
+        .create(&PostParams::default(), &planted)
+        .await
+        .unwrap();
+    let enforce_patch = serde_json::json!({"spec": {"mode": "Enforce", "approval": "Automatic"}});
+    roles
+        .patch(
+            "viewer-again",
+            &PatchParams::default(),
+            &Patch::Merge(enforce_patch),
+        )
+        .await
+        .unwrap();
+    let again = wait_for(&roles, "viewer-again", &operator, "the refusal", |s| {
+        condition(s, "InSync").is_some_and(|(_, reason)| reason == "BackupMismatch")
+    })
+    .await;
+    assert!(again.backup.is_none(), "the planted backup is not recorded");
+    assert_eq!(
+        read(&iam, "viewer").await,
+        viewer_before,
+        "nothing written, no claim"
+    );
+    roles
+        .delete("viewer-again", &Default::default())
+        .await
+        .unwrap();
 
     // 8. Namespace deletion with Restore: the namespace goes Terminating, and what its
     // controller would do (this apiserver runs none) is done by hand: every ConfigMap and then
