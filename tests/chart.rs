@@ -244,6 +244,7 @@ fn cluster_wide_by_default() {
             "--log-format=json",
             "--aws-rate-limit=10",
             "--concurrency=4",
+            "--min-drift-interval=1m",
             "--backup-namespace=iam-tailor",
         ]
     );
@@ -330,7 +331,7 @@ fn leader_election_with_more_than_one_replica() {
         &["--set", "replicaCount=2"],
     );
     assert_eq!(
-        args(&docs)[6..],
+        args(&docs)[7..],
         [
             "--leader-election",
             "--lease-namespace=iam-tailor",
@@ -424,7 +425,7 @@ fn values_reach_the_deployment() {
             "--set",
             "metrics.port=9090,metrics.bindAddress=::,logFormat=text,logLevel=debug",
             "--set",
-            "awsRateLimit=3,concurrency=8",
+            "awsRateLimit=3,concurrency=8,minDriftInterval=30s",
             "--set",
             "nodeSelector.pool=system,tolerations[0].key=dedicated,tolerations[0].operator=Exists",
             "--set",
@@ -444,6 +445,7 @@ fn values_reach_the_deployment() {
             "--log-format=text",
             "--aws-rate-limit=3",
             "--concurrency=8",
+            "--min-drift-interval=30s",
             "--backup-namespace=ops",
         ]
     );

@@ -125,15 +125,23 @@ impl Env {
         let chart_args = container.args.clone().unwrap();
         let args: Vec<String> = chart_args
             .iter()
-            .map(|arg| match arg.strip_prefix("--metrics-addr=") {
-                Some(_) => format!("--metrics-addr={metrics}"),
-                None => arg.clone(),
+            .map(|arg| {
+                if arg.starts_with("--metrics-addr=") {
+                    format!("--metrics-addr={metrics}")
+                } else if arg.starts_with("--min-drift-interval=") {
+                    // The story waits for drift checks: seconds, not the chart's minute.
+                    "--min-drift-interval=1s".to_string()
+                } else {
+                    arg.clone()
+                }
             })
             .collect();
-        assert!(
-            chart_args.iter().any(|a| a.starts_with("--metrics-addr=")),
-            "{chart_args:?}"
-        );
+        for flag in ["--metrics-addr=", "--min-drift-interval="] {
+            assert!(
+                chart_args.iter().any(|a| a.starts_with(flag)),
+                "{chart_args:?}"
+            );
+        }
         let mut env = Vec::new();
         for var in container.env.clone().unwrap_or_default() {
             let value = match (var.value, var.value_from) {

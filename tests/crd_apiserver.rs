@@ -57,6 +57,27 @@ async fn crd_is_served_with_defaults_and_validation() {
         .unwrap_err();
     assert!(error.to_string().contains("approvedRevision"), "{error}");
 
+    // A duration with more digits than any range allows is refused by the API server, before
+    // the operator sees it (within six digits, the ranges are the operator's InvalidSpec).
+    for (field, value) in [("window", "9999999w"), ("driftInterval", "0s")] {
+        let mut huge = minimal.clone();
+        huge.metadata.name = Some("huge".into());
+        match field {
+            "window" => huge.spec.window = value.into(),
+            _ => huge.spec.drift.interval = value.into(),
+        }
+        let error = roles
+            .create(&PostParams::default(), &huge)
+            .await
+            .unwrap_err();
+        let expected = if field == "window" {
+            "spec.window"
+        } else {
+            "spec.drift.interval"
+        };
+        assert!(error.to_string().contains(expected), "{field}: {error}");
+    }
+
     let status = LeastPrivilegeRoleStatus {
         observed_generation: Some(1),
         ..Default::default()

@@ -4,7 +4,7 @@
 mod control_plane;
 
 use iam_tailor::controller::LeastPrivilegeRole;
-use iam_tailor::controller::spec::validate;
+use iam_tailor::controller::spec::{Limits, validate};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::ResourceExt;
@@ -39,7 +39,11 @@ fn examples_pass_the_spec_checks() {
         all.iter().map(|e| &e.0).collect::<Vec<_>>()
     );
     for (file, lpr) in &all {
-        assert_eq!(validate(&lpr.spec).map(|_| ()), Ok(()), "{file}");
+        assert_eq!(
+            validate(&lpr.spec, &Limits::default()).map(|_| ()),
+            Ok(()),
+            "{file}"
+        );
         assert!(lpr.namespace().is_some(), "{file} names its namespace");
     }
 }

@@ -3,7 +3,7 @@
 //! that fails chosen IAM actions. A failed apply leaves the role no wider than before and holding
 //! at least the approved policy, says so on the resource (Ready=False, a Warning Event, no
 //! `status.applied`), is counted in the metrics, and the next reconcile after IAM recovers
-//! finishes the job.
+//! finishes the job. An endpoint that never answers times out the same way.
 
 mod control_plane;
 mod moto;
@@ -32,6 +32,8 @@ enum Fault {
     Throttling,
     /// HTTP 500 `ServiceFailure`: IAM failed on its side.
     ServiceFailure,
+    /// No answer at all: the connection is held open and nothing is ever sent back.
+    Silent,
 }
 
 impl Fault {
@@ -44,6 +46,7 @@ impl Fault {
                 "ServiceFailure",
                 "Request processing has failed because of an unknown error",
             ),
+            Fault::Silent => unreachable!("a silent fault sends nothing"),
         };
         let body = format!(
             "<ErrorResponse><Error><Type>{type_}</Type><Code>{code}</Code>\
@@ -196,6 +199,12 @@ async fn exchange(
         fault
     });
     let response = match fault {
+        Some(Fault::Silent) => {
+            // Held until the client gives up (or the test ends): a black hole.
+            let mut rest = [0u8; 1];
+            let _ = client.read(&mut rest).await;
+            return Ok(());
+        }
         Some(fault) => fault.response(),
         None => forward(upstream, &head, &body).await?,
     };
@@ -320,6 +329,11 @@ impl World {
     /// Everything up and running, the proxy failing every IAM request for `action` with
     /// `fault` (each attempt of every reconcile) from before the operator starts until healed.
     async fn start(action: &str, fault: Fault) -> World {
+        World::start_with(action, fault, &[]).await
+    }
+
+    /// [`World::start`] with the operator given `args`.
+    async fn start_with(action: &str, fault: Fault, args: &[&str]) -> World {
         let server = control_plane::ControlPlane::start();
         let aws = moto::Moto::start();
         let kube = server.client().await;
@@ -332,7 +346,7 @@ impl World {
         let original = read(&iam, "app").await;
         let proxy = FaultProxy::start(&aws.endpoint).await;
         proxy.fail(action, 1_000, fault);
-        let operator = Operator::start(&server.kubeconfig, &proxy.endpoint, dir.path(), &[], &[]);
+        let operator = Operator::start(&server.kubeconfig, &proxy.endpoint, dir.path(), args, &[]);
         let roles = Api::namespaced(kube.clone(), NS);
         World {
             operator,
@@ -614,4 +628,32 @@ async fn a_server_error_on_create_policy_leaves_the_role_as_it_was() {
         1
     );
     eprintln!("server error on CreatePolicy: {:?}", started.elapsed());
+}
+
+/// IAM accepts the connection for CreatePolicy and never answers (a black hole): each attempt
+/// times out (`--aws-timeout-seconds`), so the reconcile ends with a failure on the resource
+/// instead of holding its slot forever; nothing was written but the claim, and once IAM answers
+/// again the next reconcile finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_never_answers_times_out_and_the_next_reconcile_finishes() {
+    let started = Instant::now();
+    let world = World::start_with(
+        "CreatePolicy",
+        Fault::Silent,
+        &["--aws-timeout-seconds", "1"],
+    )
+    .await;
+    let failing = world.failed_apply("ApplyFailed").await;
+    assert!(
+        condition_message(&failing, "Ready").contains("timeout"),
+        "{:?}",
+        condition_message(&failing, "Ready")
+    );
+    assert!(!world.proxy.failed("CreatePolicy").is_empty());
+    assert_eq!(failing.applied, None);
+    let mut now = read(&world.iam, "app").await;
+    now.tags.remove(iam_tailor::role::CLAIM_TAG);
+    assert_eq!(now, world.original, "the role is as it was");
+    world.heal_and_finish().await;
+    eprintln!("black hole on CreatePolicy: {:?}", started.elapsed());
 }

@@ -75,9 +75,19 @@ async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
     assert_eq!(listing.keys, [keys[1].clone()]);
 
     assert_eq!(
-        get_object(&s3, "trail", &keys[1]).await.unwrap(),
-        keys[1].as_bytes()
+        get_object(&s3, "trail", &keys[1]).await.unwrap().as_deref(),
+        Some(keys[1].as_bytes())
     );
+    // An object over the size cap is not downloaded.
+    let huge = vec![b' '; iam_tailor::cloudtrail::MAX_FILE_BYTES as usize + 1];
+    s3.put_object()
+        .bucket("trail")
+        .key("huge.json")
+        .body(huge.into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_object(&s3, "trail", "huge.json").await.unwrap(), None);
     let missing = get_object(&s3, "trail", "nope").await.unwrap_err();
     assert!(
         missing.to_string().contains("GetObject s3://trail/nope"),

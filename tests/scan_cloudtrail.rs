@@ -260,3 +260,83 @@ fn a_missing_path_is_an_error() {
     assert!(matches!(error, ScanError::Io { .. }), "{error:?}");
     assert!(error.to_string().contains("missing"));
 }
+
+/// One record of `app` reading `reports/q1.csv`, at `time`.
+fn app_record(time: &str) -> String {
+    serde_json::json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/app/s",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": APP}}},
+        "eventTime": time,
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject",
+        "awsRegion": "us-east-1",
+        "requestParameters": {"bucketName": "reports", "key": "q1.csv"},
+    })
+    .to_string()
+}
+
+#[test]
+fn poison_files_and_records_are_skipped_by_name_and_the_rest_is_read() {
+    use iam_tailor::cloudtrail::{
+        MAX_DECOMPRESSED_BYTES, MAX_FILE_BYTES, MAX_RECORD_BYTES, MAX_RECORDS_PER_FILE,
+    };
+    use std::io::Write;
+    let opts = ScanOptions::default();
+    let mut usage = Usage::default();
+    let good = app_record("2024-07-31T14:00:00Z");
+
+    // A gzip bomb: one small member of a MiB of spaces, repeated (gzip reads members one
+    // after another) until it expands past the cap.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![b' '; 1 << 20]).unwrap();
+    let member = gz.finish().unwrap();
+    let bomb = member.repeat((MAX_DECOMPRESSED_BYTES >> 20) + 1);
+    assert!((bomb.len() as u64) < MAX_FILE_BYTES);
+    scan_file_bytes("bomb.json.gz", &bomb, &opts, &mut usage).unwrap();
+    assert_eq!(skipped(&usage, "decompressed-too-large"), 1);
+
+    // A file over the stored-size cap is not even decompressed.
+    let huge = vec![b' '; MAX_FILE_BYTES as usize + 1];
+    scan_file_bytes("huge.json", &huge, &opts, &mut usage).unwrap();
+    assert_eq!(skipped(&usage, "file-too-large"), 1);
+
+    // One oversized record among good ones: skipped, its neighbours read.
+    let padding = "x".repeat(MAX_RECORD_BYTES);
+    let big = good.replace("\"q1.csv\"", &format!("\"{padding}\""));
+    let lines = format!("{good}\n{big}\n{good}\n");
+    scan_file_bytes("big-record.json", lines.as_bytes(), &opts, &mut usage).unwrap();
+    assert_eq!(skipped(&usage, "record-too-large"), 1);
+    assert_eq!(count(&usage, "s3:GetObject"), 2);
+
+    // Records past the per-file cap are not read; the file counts once.
+    let many = "{}\n".repeat(MAX_RECORDS_PER_FILE) + &good;
+    scan_file_bytes("many.json", many.as_bytes(), &opts, &mut usage).unwrap();
+    assert_eq!(skipped(&usage, "too-many-records"), 1);
+    assert_eq!(count(&usage, "s3:GetObject"), 2, "the record past the cap");
+
+    // The date parser once panicked on multi-byte characters in eventTime.
+    let poison = app_record("2026-11-01T00:00:00+aé1");
+    let window = ScanOptions {
+        from: parse_date("2000-01-01"),
+        to: parse_date("2100-01-01"),
+        ..ScanOptions::default()
+    };
+    scan_file_bytes("poison.json", poison.as_bytes(), &window, &mut usage).unwrap();
+    assert_eq!(skipped(&usage, "invalid-event-time"), 1);
+    assert_eq!(usage.stats.files_scanned, 5);
+
+    // Strict mode names the file and the limit instead.
+    let strict = ScanOptions {
+        strict: true,
+        ..ScanOptions::default()
+    };
+    let error = scan_file_bytes("bomb.json.gz", &bomb, &strict, &mut Usage::default());
+    let message = error.unwrap_err().to_string();
+    assert!(message.starts_with("bomb.json.gz: "), "{message}");
+    assert!(message.contains("decompresses past"), "{message}");
+    let error = scan_file_bytes("big.json", lines.as_bytes(), &strict, &mut Usage::default());
+    let message = error.unwrap_err().to_string();
+    assert!(message.contains("record 1"), "{message}");
+    assert!(message.contains("-byte limit"), "{message}");
+}

@@ -7,6 +7,7 @@ pub mod s3;
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The service's own code and message when it answered (`Code: message`), else the SDK's
 /// error chain (timeouts, connection failures). Never the request id: a repeated failure must
@@ -24,23 +25,42 @@ where
     }
 }
 
+/// How long one attempt of an AWS call may take by default (connect, send, the response
+/// head); the SDK's retries get three attempts' time in all.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// An AWS SDK client configuration from the environment (credentials chain, region,
-/// `AWS_ENDPOINT_URL`), with `region` overriding the environment's region when given.
+/// `AWS_ENDPOINT_URL`), with `region` overriding the environment's region when given, and
+/// timeouts ([`with_timeouts`], [`DEFAULT_ATTEMPT_TIMEOUT`]): an endpoint that never answers
+/// must not hold a caller forever.
 pub async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(region) = region {
         loader = loader.region(aws_config::Region::new(region.to_string()));
     }
-    let config = loader.load().await;
+    let mut config = loader.load().await;
     if config.region().is_none() {
         // CloudTrail buckets answer from any region for listing and reads; pick a default so
         // a missing AWS_REGION is not an error.
-        return aws_config::defaults(aws_config::BehaviorVersion::latest())
+        config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .load()
             .await;
     }
-    config
+    with_timeouts(&config, DEFAULT_ATTEMPT_TIMEOUT)
+}
+
+/// `config` with each attempt of a call limited to `attempt` (connecting to
+/// [`CONNECT_TIMEOUT`] at most), and a whole call with its retries to three attempts.
+pub fn with_timeouts(config: &aws_config::SdkConfig, attempt: Duration) -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(attempt))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * 3)
+        .build();
+    config.to_builder().timeout_config(timeouts).build()
 }
 
 /// Who an assumed-role session acts for: its name and session tags show in the target

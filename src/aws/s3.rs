@@ -6,7 +6,7 @@
 //! inside it.
 
 use super::sdk_message;
-use crate::cloudtrail::{ScanError, ScanOptions, Usage, scan_file_bytes};
+use crate::cloudtrail::{MAX_FILE_BYTES, ScanError, ScanOptions, Usage, scan_file_bytes};
 use aws_sdk_s3::Client;
 use std::fmt;
 use std::str::FromStr;
@@ -261,7 +261,13 @@ pub async fn list_trail(
 }
 
 /// Downloads one object.
-pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, S3Error> {
+/// The object's bytes, or `None` (not downloaded) when it is larger than
+/// [`MAX_FILE_BYTES`]: a trail file is untrusted, whatever its size.
+pub async fn get_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, S3Error> {
     let error = |message: String| S3Error {
         operation: "GetObject",
         bucket: bucket.to_string(),
@@ -275,12 +281,18 @@ pub async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<
         .send()
         .await
         .map_err(|e| error(sdk_message(&e)))?;
+    if output
+        .content_length()
+        .is_some_and(|n| n as u64 > MAX_FILE_BYTES)
+    {
+        return Ok(None);
+    }
     let body = output
         .body
         .collect()
         .await
         .map_err(|e| error(e.to_string()))?;
-    Ok(body.into_bytes().to_vec())
+    Ok(Some(body.into_bytes().to_vec()))
 }
 
 /// A trail scan that failed: a listing or download, or a malformed file under `strict`.
@@ -290,11 +302,15 @@ pub enum TrailError {
     S3(#[from] S3Error),
     #[error(transparent)]
     Scan(#[from] ScanError),
+    /// A bug met while scanning this file: reported as the file's failure.
+    #[error("{file}: internal error while scanning (a bug; please report it)")]
+    Panicked { file: String },
 }
 
 /// Lists (only `days`, when given) and scans the trail's files under `locations`, `parallel`
-/// downloads at a time so memory stays bounded. The result does not depend on timing: files
-/// merge in listing order and the first failure in that order is the one reported.
+/// downloads at a time so memory stays bounded: each file's usage is merged as it completes
+/// (the merge does not depend on order), so only `parallel` files are held at once. The result
+/// does not depend on timing: the first failure in listing order is the one reported.
 pub async fn scan_trail(
     client: &Client,
     locations: &[S3Location],
@@ -324,7 +340,9 @@ pub async fn scan_trail(
         .collect();
     let progress = options.progress && files.len() > 1;
     let total = files.len();
-    let mut results: Vec<(usize, Result<Usage, TrailError>)> = Vec::new();
+    let mut usage = Usage::default();
+    let mut done = 0;
+    let mut failure: Option<(usize, TrailError)> = None;
     let mut tasks = tokio::task::JoinSet::new();
     let mut queue = files.into_iter().enumerate();
     loop {
@@ -336,15 +354,29 @@ pub async fn scan_trail(
             let options = options.clone();
             tasks.spawn(async move {
                 let result = match get_object(&client, &bucket, &key).await {
-                    Ok(bytes) => {
+                    Ok(None) if options.strict => Err(TrailError::Scan(ScanError::Strict {
+                        file: format!("s3://{bucket}/{key}"),
+                        index: None,
+                        reason: format!("larger than the {MAX_FILE_BYTES}-byte limit"),
+                    })),
+                    Ok(None) => {
+                        let mut usage = Usage::default();
+                        usage.stats.files_scanned += 1;
+                        usage.skip("file-too-large");
+                        Ok(usage)
+                    }
+                    Ok(Some(bytes)) => {
                         let name = format!("s3://{bucket}/{key}");
-                        tokio::task::spawn_blocking(move || {
+                        let file = name.clone();
+                        match tokio::task::spawn_blocking(move || {
                             let mut usage = Usage::default();
                             scan_file_bytes(&name, &bytes, &options, &mut usage).map(|()| usage)
                         })
                         .await
-                        .expect("a scan does not panic")
-                        .map_err(TrailError::from)
+                        {
+                            Ok(scanned) => scanned.map_err(TrailError::from),
+                            Err(_) => Err(TrailError::Panicked { file }),
+                        }
                     }
                     Err(e) => Err(e.into()),
                 };
@@ -354,18 +386,26 @@ pub async fn scan_trail(
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        results.push(joined.expect("a scan task does not panic"));
+        // The task itself only awaits the download and the scan above, which report their
+        // own failures.
+        let (index, result) = joined.expect("a download task does not panic");
+        match result {
+            Ok(file) => usage.merge(file),
+            Err(e) if failure.as_ref().is_none_or(|(first, _)| index < *first) => {
+                failure = Some((index, e));
+            }
+            Err(_) => {}
+        }
+        done += 1;
         if progress {
-            eprint!("\r{}/{total} files", results.len());
+            eprint!("\r{done}/{total} files");
         }
     }
     if progress {
         eprintln!();
     }
-    results.sort_by_key(|(index, _)| *index);
-    let mut usage = Usage::default();
-    for (_, result) in results {
-        usage.merge(result?);
+    if let Some((_, e)) = failure {
+        return Err(e);
     }
     Ok(TrailScan {
         usage,

@@ -1,6 +1,7 @@
 //! `iam-tailor controller`: run the operator.
 
 use crate::controller::run::{Settings, run as run_operator};
+use crate::controller::spec::{DRIFT_MAX_SECS, Limits, parse_duration};
 use std::net::SocketAddr;
 
 #[derive(clap::Args, Debug)]
@@ -14,6 +15,10 @@ pub struct Args {
     /// IAM calls per second across all resources, on top of the SDK's retries (0: no limit).
     #[arg(long, default_value_t = 10)]
     aws_rate_limit: u32,
+    /// How long one attempt of an AWS call may take before it is abandoned (and retried, up
+    /// to three attempts): an endpoint that never answers must not hold a reconcile.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
+    aws_timeout_seconds: u64,
     /// Resources reconciled at once.
     #[arg(long, default_value_t = 4)]
     concurrency: u16,
@@ -36,6 +41,10 @@ pub struct Args {
     /// that died without releasing it. Renewed every third of it.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     lease_duration_seconds: u64,
+    /// The shortest `drift.interval` a resource may ask for (`30s`, `1m`, `1h`): each drift
+    /// check spends IAM calls from the budget all resources share.
+    #[arg(long, default_value = "1m", value_parser = drift_floor)]
+    min_drift_interval: std::time::Duration,
     /// Log lines as text or JSON (one object per line). RUST_LOG sets the level (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -63,6 +72,19 @@ fn identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
+/// Each runtime worker's stack.
+const WORKER_STACK_BYTES: usize = 8 << 20;
+
+/// `--min-drift-interval`: a duration from 1s to a day.
+fn drift_floor(text: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(text, "smhd") {
+        Some(secs) if secs <= DRIFT_MAX_SECS => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(format!(
+            "{text:?} is not a duration from 1s to 1d (30s, 5m, 1h)"
+        )),
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -85,9 +107,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         lease_name: args.lease_name,
         lease_duration: std::time::Duration::from_secs(args.lease_duration_seconds),
         identity: identity(),
+        aws_attempt_timeout: std::time::Duration::from_secs(args.aws_timeout_seconds),
+        limits: Limits {
+            min_drift_interval: args.min_drift_interval,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // The prover and the policy parser recurse with the input's depth; tokio's 2 MiB
+        // default is too tight for the largest documents IAM allows.
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()?;
     runtime.block_on(run_operator(settings))?;
     Ok(0)

@@ -11,6 +11,8 @@ mod simulate;
 mod trail;
 mod unused;
 
+pub use simulate::evaluate_json_line;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]

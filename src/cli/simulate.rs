@@ -291,6 +291,12 @@ impl SetCache {
     }
 }
 
+/// Evaluates one line of `simulate --batch` input on its own (no cache kept): the entry
+/// point for the evaluator's fuzz target.
+pub fn evaluate_json_line(line: &str) -> Result<Decision, String> {
+    evaluate_line(line, &mut SetCache::default())
+}
+
 /// Evaluates one JSON line; the error text becomes `{"error": …}` for that line.
 fn evaluate_line(line: &str, cache: &mut SetCache) -> Result<Decision, String> {
     let mut parsed: BatchLine = serde_json::from_str(line).map_err(|e| e.to_string())?;

@@ -2,7 +2,9 @@
 //!
 //! A file is decompressed whole into one reusable buffer (CloudTrail delivers files of at most a
 //! few MB), and its records are deserialized one at a time, borrowing from that buffer: memory
-//! follows the largest file, never the number of records.
+//! follows the largest file, never the number of records. Every file is untrusted, so each
+//! size is capped ([`MAX_FILE_BYTES`], [`MAX_DECOMPRESSED_BYTES`], [`MAX_RECORD_BYTES`],
+//! [`MAX_RECORDS_PER_FILE`]); past a cap the file or record is skipped and counted, never read.
 
 use super::Record;
 use flate2::bufread::MultiGzDecoder;
@@ -19,9 +21,16 @@ const SKIPPED_DIRECTORIES: [(&str, &str); 2] = [
     ("CloudTrail-Insight", "insight-directory"),
 ];
 
-/// Largest decompressed size taken from a gzip trailer as a capacity hint; the trailer is
-/// untrusted, and a wrong hint only costs reallocations.
-const MAX_SIZE_HINT: usize = 256 << 20;
+/// A trail file larger than this (as stored, compressed or not) is skipped unread
+/// (`file-too-large`).
+pub const MAX_FILE_BYTES: u64 = 32 << 20;
+/// A file that decompresses past this is skipped (`decompressed-too-large`): a gzip bomb
+/// costs at most this much memory.
+pub const MAX_DECOMPRESSED_BYTES: usize = 128 << 20;
+/// A record longer than this is skipped (`record-too-large`); CloudTrail's own are far smaller.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// The records after this many in one file are skipped (`too-many-records`, once per file).
+pub const MAX_RECORDS_PER_FILE: usize = 1_000_000;
 
 /// The files to scan under `paths`, in sorted order so that every run reads the same files in the
 /// same order. Directories are walked recursively for `.json` and `.json.gz` files; a file named
@@ -75,18 +84,63 @@ fn walk(
 
 /// The file's text: `bytes` themselves, or their gzip decompression (detected by the magic bytes
 /// `1f 8b`, whatever the name) into `buffer`.
-pub(crate) fn decompress<'b>(bytes: &'b [u8], buffer: &'b mut Vec<u8>) -> io::Result<&'b [u8]> {
+pub(crate) fn decompress<'b>(
+    bytes: &'b [u8],
+    buffer: &'b mut Vec<u8>,
+) -> Result<&'b [u8], Unreadable> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
+        if bytes.len() > MAX_DECOMPRESSED_BYTES {
+            return Err(Unreadable::TooLarge);
+        }
         return Ok(bytes);
     }
     buffer.clear();
     // ISIZE, the last 4 bytes: the uncompressed size modulo 2^32 (of the last member only).
+    // Untrusted: a wrong hint only costs reallocations.
     if let Some(trailer) = bytes.last_chunk::<4>() {
         let hint = u32::from_le_bytes(*trailer) as usize;
-        buffer.reserve(hint.min(MAX_SIZE_HINT));
+        buffer.reserve(hint.min(MAX_DECOMPRESSED_BYTES));
     }
-    MultiGzDecoder::new(bytes).read_to_end(buffer)?;
+    let limit = MAX_DECOMPRESSED_BYTES as u64 + 1;
+    (MultiGzDecoder::new(bytes).take(limit))
+        .read_to_end(buffer)
+        .map_err(Unreadable::Gzip)?;
+    if buffer.len() > MAX_DECOMPRESSED_BYTES {
+        buffer.clear();
+        buffer.shrink_to(MAX_DECOMPRESSED_BYTES);
+        return Err(Unreadable::TooLarge);
+    }
     Ok(buffer)
+}
+
+/// Why a file's text could not be had.
+#[derive(Debug)]
+pub(crate) enum Unreadable {
+    Gzip(io::Error),
+    /// It expands past [`MAX_DECOMPRESSED_BYTES`].
+    TooLarge,
+}
+
+/// Why one record was not read.
+#[derive(Debug)]
+pub enum RecordError {
+    Malformed(serde_json::Error),
+    /// Longer than [`MAX_RECORD_BYTES`]; not parsed.
+    TooLarge(usize),
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            RecordError::Malformed(e) => e.fmt(f),
+            RecordError::TooLarge(n) => {
+                write!(
+                    f,
+                    "a record of {n} bytes, over the {MAX_RECORD_BYTES}-byte limit"
+                )
+            }
+        }
+    }
 }
 
 /// Why reading a file's records stopped early.
@@ -98,6 +152,14 @@ pub(crate) enum Stop<E> {
     },
     /// The callback asked to stop.
     Callback(E),
+    /// [`MAX_RECORDS_PER_FILE`] records were read; the rest are not.
+    TooManyRecords,
+}
+
+/// Why the reader stopped while serde unwinds with an error of its own.
+enum Halt<E> {
+    Callback(E),
+    TooManyRecords,
 }
 
 /// Calls `each` with every record of a file's text, in order, with its index. Three layouts are
@@ -110,7 +172,7 @@ pub(crate) enum Stop<E> {
 /// next line.
 pub(crate) fn for_each_record<'a, E>(
     text: &'a [u8],
-    each: impl FnMut(usize, Result<Record<'a>, serde_json::Error>) -> Result<(), E>,
+    each: impl FnMut(usize, Result<Record<'a>, RecordError>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
     let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
     let mut reader = Records {
@@ -125,7 +187,8 @@ pub(crate) fn for_each_record<'a, E>(
         reader.lines(text)
     };
     match reader.stopped {
-        Some(e) => Err(Stop::Callback(e)),
+        Some(Halt::Callback(e)) => Err(Stop::Callback(e)),
+        Some(Halt::TooManyRecords) => Err(Stop::TooManyRecords),
         None => result,
     }
 }
@@ -153,24 +216,32 @@ struct Records<F, E> {
     next_index: usize,
     /// Whether the document is inside its records array, where errors have a record index.
     in_array: bool,
-    /// The callback's error, kept here while serde unwinds with an error of its own.
-    stopped: Option<E>,
+    /// Why reading stopped, kept here while serde unwinds with an error of its own.
+    stopped: Option<Halt<E>>,
 }
 
 impl<'a, F, E> Records<F, E>
 where
-    F: FnMut(usize, Result<Record<'a>, serde_json::Error>) -> Result<(), E>,
+    F: FnMut(usize, Result<Record<'a>, RecordError>) -> Result<(), E>,
 {
-    fn record(&mut self, raw: &'a RawValue) -> Result<(), E> {
+    fn record(&mut self, raw: &'a RawValue) -> Result<(), Halt<E>> {
         let index = self.next_index;
+        if index >= MAX_RECORDS_PER_FILE {
+            return Err(Halt::TooManyRecords);
+        }
         self.next_index += 1;
+        let text = raw.get();
         // Derived struct deserializers also accept arrays: a record must be an object.
-        let record = if raw.get().starts_with('{') {
-            serde_json::from_str(raw.get())
+        let record = if text.len() > MAX_RECORD_BYTES {
+            Err(RecordError::TooLarge(text.len()))
+        } else if text.starts_with('{') {
+            serde_json::from_str(text).map_err(RecordError::Malformed)
         } else {
-            Err(de::Error::custom("a record is not a JSON object"))
+            Err(RecordError::Malformed(de::Error::custom(
+                "a record is not a JSON object",
+            )))
         };
-        (self.each)(index, record)
+        (self.each)(index, record).map_err(Halt::Callback)
     }
 
     fn document(&mut self, text: &'a [u8]) -> Result<(), Stop<E>> {
@@ -194,7 +265,10 @@ where
             loop {
                 match stream.next() {
                     None => return Ok(()),
-                    Some(Ok(raw)) => self.record(raw).map_err(Stop::Callback)?,
+                    Some(Ok(raw)) => self.record(raw).map_err(|halt| match halt {
+                        Halt::Callback(e) => Stop::Callback(e),
+                        Halt::TooManyRecords => Stop::TooManyRecords,
+                    })?,
                     Some(Err(error)) => {
                         let bad = skip_whitespace(&text[start + stream.byte_offset()..]);
                         if !bad.starts_with(b"{") {
@@ -204,8 +278,12 @@ where
                             });
                         }
                         let index = self.next_index;
+                        if index >= MAX_RECORDS_PER_FILE {
+                            return Err(Stop::TooManyRecords);
+                        }
                         self.next_index += 1;
-                        (self.each)(index, Err(error)).map_err(Stop::Callback)?;
+                        (self.each)(index, Err(RecordError::Malformed(error)))
+                            .map_err(Stop::Callback)?;
                         let bad_at = text.len() - bad.len();
                         start = memchr::memchr(b'\n', bad).map_or(text.len(), |n| bad_at + n + 1);
                         break;
@@ -222,7 +300,7 @@ struct Document<'r, F, E>(&'r mut Records<F, E>);
 
 impl<'de, F, E> DeserializeSeed<'de> for Document<'_, F, E>
 where
-    F: FnMut(usize, Result<Record<'de>, serde_json::Error>) -> Result<(), E>,
+    F: FnMut(usize, Result<Record<'de>, RecordError>) -> Result<(), E>,
 {
     type Value = ();
 
@@ -233,7 +311,7 @@ where
 
 impl<'de, F, E> Visitor<'de> for Document<'_, F, E>
 where
-    F: FnMut(usize, Result<Record<'de>, serde_json::Error>) -> Result<(), E>,
+    F: FnMut(usize, Result<Record<'de>, RecordError>) -> Result<(), E>,
 {
     type Value = ();
 
@@ -244,8 +322,8 @@ where
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         self.0.in_array = true;
         while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            if let Err(e) = self.0.record(raw) {
-                self.0.stopped = Some(e);
+            if let Err(halt) = self.0.record(raw) {
+                self.0.stopped = Some(halt);
                 return Err(de::Error::custom("stopped"));
             }
         }
@@ -270,7 +348,7 @@ struct RecordArray<'r, F, E>(&'r mut Records<F, E>);
 
 impl<'de, F, E> DeserializeSeed<'de> for RecordArray<'_, F, E>
 where
-    F: FnMut(usize, Result<Record<'de>, serde_json::Error>) -> Result<(), E>,
+    F: FnMut(usize, Result<Record<'de>, RecordError>) -> Result<(), E>,
 {
     type Value = ();
 
@@ -281,7 +359,7 @@ where
 
 impl<'de, F, E> Visitor<'de> for RecordArray<'_, F, E>
 where
-    F: FnMut(usize, Result<Record<'de>, serde_json::Error>) -> Result<(), E>,
+    F: FnMut(usize, Result<Record<'de>, RecordError>) -> Result<(), E>,
 {
     type Value = ();
 
@@ -320,6 +398,7 @@ mod tests {
             Ok(()) => None,
             Err(Stop::Malformed { index, .. }) => Some(format!("malformed at {index:?}")),
             Err(Stop::Callback(())) => Some("callback".to_string()),
+            Err(Stop::TooManyRecords) => Some("too many".to_string()),
         };
         (seen, stop)
     }

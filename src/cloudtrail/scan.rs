@@ -2,7 +2,7 @@
 //! merged at the end (merging is order-independent, so the result does not depend on threads).
 
 use super::mapping::map_record;
-use super::read::{self, Stop};
+use super::read::{self, RecordError, Stop, Unreadable};
 use super::select::{self, PrincipalFilter, When, Window};
 use super::{Record, Usage};
 use crate::policy::values::Instant;
@@ -168,7 +168,12 @@ impl<'o> Scanner<'o> {
         };
         raw.clear();
         let mut file = std::fs::File::open(path).map_err(io_error)?;
-        io::Read::read_to_end(&mut file, raw).map_err(io_error)?;
+        // One byte past the cap is enough to know the file is skipped.
+        io::Read::read_to_end(
+            &mut io::Read::take(&mut file, read::MAX_FILE_BYTES + 1),
+            raw,
+        )
+        .map_err(io_error)?;
         self.bytes(&path.display().to_string(), raw, text, usage)
     }
 
@@ -185,11 +190,33 @@ impl<'o> Scanner<'o> {
             index,
             reason,
         };
+        if bytes.len() as u64 > read::MAX_FILE_BYTES {
+            if self.opts.strict {
+                let limit = read::MAX_FILE_BYTES;
+                let reason = format!("{} bytes, over the {limit}-byte limit", bytes.len());
+                return Err(strict(None, reason));
+            }
+            usage.skip("file-too-large");
+            return Ok(());
+        }
         let text = match read::decompress(bytes, buffer) {
             Ok(text) => text,
-            Err(e) if self.opts.strict => return Err(strict(None, format!("gzip: {e}"))),
-            Err(_) => {
+            Err(e) if self.opts.strict => {
+                let reason = match e {
+                    Unreadable::Gzip(e) => format!("gzip: {e}"),
+                    Unreadable::TooLarge => format!(
+                        "decompresses past the {}-byte limit",
+                        read::MAX_DECOMPRESSED_BYTES
+                    ),
+                };
+                return Err(strict(None, reason));
+            }
+            Err(Unreadable::Gzip(_)) => {
                 usage.skip("malformed-file");
+                return Ok(());
+            }
+            Err(Unreadable::TooLarge) => {
+                usage.skip("decompressed-too-large");
                 return Ok(());
             }
         };
@@ -198,13 +225,22 @@ impl<'o> Scanner<'o> {
             match record {
                 Ok(record) => self.record(&record, usage),
                 Err(e) if self.opts.strict => return Err(strict(Some(index), e.to_string())),
-                Err(_) => usage.skip("malformed-record"),
+                Err(RecordError::TooLarge(_)) => usage.skip("record-too-large"),
+                Err(RecordError::Malformed(_)) => usage.skip("malformed-record"),
             }
             Ok(())
         });
         match result {
             Ok(()) => Ok(()),
             Err(Stop::Callback(e)) => Err(e),
+            Err(Stop::TooManyRecords) if self.opts.strict => Err(strict(
+                None,
+                format!("more than {} records", read::MAX_RECORDS_PER_FILE),
+            )),
+            Err(Stop::TooManyRecords) => {
+                usage.skip("too-many-records");
+                Ok(())
+            }
             Err(Stop::Malformed { index, error }) if self.opts.strict => {
                 Err(strict(index, error.to_string()))
             }

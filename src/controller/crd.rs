@@ -49,11 +49,11 @@ pub struct LeastPrivilegeRoleSpec {
     pub cloud_trail: CloudTrailSource,
     /// How far back generation looks: `90d`, `12h`, `2w`.
     #[serde(default = "default_window")]
-    #[schemars(regex(pattern = r"^\d+[mhdw]$"))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[mhdw]$"))]
     pub window: String,
     /// How often the analysis runs again.
     #[serde(default = "default_regenerate_every")]
-    #[schemars(regex(pattern = r"^\d+[mhdw]$"))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[mhdw]$"))]
     pub regenerate_every: String,
     /// Manual: apply only the revision named in `approvedRevision`. Automatic: apply proposals
     /// that only remove access.
@@ -76,7 +76,7 @@ pub struct LeastPrivilegeRoleSpec {
     /// How far back IAM's last-accessed data counts: an action IAM saw used this recently
     /// that the CloudTrail window did not see is kept ("seen by IAM, not in the window").
     #[serde(default = "default_last_accessed_window")]
-    #[schemars(regex(pattern = r"^\d+[mhdw]$"))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[mhdw]$"))]
     pub last_accessed_window: String,
     /// Action patterns never granted, even if used (`iam:*`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -273,7 +273,7 @@ pub struct KeepRule {
 #[serde(rename_all = "camelCase")]
 pub struct DriftSpec {
     #[serde(default = "default_drift_interval")]
-    #[schemars(regex(pattern = r"^\d+[smhd]$"))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[smhd]$"))]
     pub interval: String,
     #[serde(default)]
     pub action: DriftAction,

@@ -41,7 +41,7 @@ use super::crd::{
     Analysis, GenerationJob, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, PinnedRole,
     Validation,
 };
-use super::spec::validate;
+use super::spec::{Limits, validate};
 use crate::generate::analyzer::Unresolved;
 use crate::generate::{Generated, SeenByIam};
 use crate::policy::Policy;
@@ -82,6 +82,8 @@ pub struct Observed {
     pub analyzer: Option<Generation>,
     /// How often to poll a running Access Analyzer job, in seconds.
     pub analyzer_poll_secs: u64,
+    /// What the cluster's operators allow every resource.
+    pub limits: Limits,
 }
 
 /// An Access Analyzer generation that has not (yet) given an analysis.
@@ -230,7 +232,7 @@ pub fn operation_event(op: &Operation) -> PlannedEvent {
 /// its conditions in its own file, in the order the data flows.
 pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     let mut b = Builder::new(observed);
-    let spec = match validate(spec) {
+    let spec = match validate(spec, &observed.limits) {
         Ok(spec) => spec,
         Err(message) => {
             b.set("Ready", FALSE, "InvalidSpec", message);

@@ -23,12 +23,14 @@ use crate::policy::values::Instant;
 use crate::role::RoleState;
 use analyze::{Gathered, Turn};
 use apply::apply_plan;
+use futures::FutureExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as Finalizer, finalizer};
 use status::{publish, write_status};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +40,10 @@ pub const FIELD_MANAGER: &str = "iam-tailor";
 pub const FINALIZER: &str = "iamtailor.dev/cleanup";
 /// The backup ConfigMap's key holding the [`BackupSnapshot`] as JSON.
 pub const BACKUP_KEY: &str = "backup.json";
+/// A reconcile still running after this is abandoned and retried. Every AWS call has its own
+/// timeout, so this bounds only their sum (a long trail scan, many slow calls); an apply cut
+/// short is safe, as the next plan starts from the role as it then is.
+const RECONCILE_DEADLINE: Duration = Duration::from_secs(15 * 60);
 /// Retry for failures that need someone to act (permissions, a broken backup).
 const PERMANENT_RETRY: Duration = Duration::from_secs(600);
 
@@ -66,6 +72,11 @@ pub enum Error {
     Kube(#[source] kube::Error),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<finalizer::Error<Error>>),
+    #[error("the reconcile took longer than {}s and was abandoned", RECONCILE_DEADLINE.as_secs())]
+    Deadline,
+    /// A bug met on this resource's input: it is this resource's failure, not the process's.
+    #[error("internal error (a bug; please report it): {0}")]
+    Panic(String),
 }
 
 impl Error {
@@ -81,6 +92,8 @@ impl Error {
             Error::Backup { .. } => "backup",
             Error::RestoreBlocked(_) => "restore_blocked",
             Error::Kube(_) => "kubernetes",
+            Error::Panic(_) => "panic",
+            Error::Deadline => "deadline",
             Error::Finalizer(inner) => match inner.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.metric_label()
@@ -108,6 +121,8 @@ impl Error {
             Error::Backup { .. } => "BackupFailed",
             Error::RestoreBlocked(_) => "RestoreBlocked",
             Error::Kube(_) | Error::Finalizer(_) => "KubernetesError",
+            Error::Panic(_) => "InternalError",
+            Error::Deadline => "DeadlineExceeded",
         }
     }
 
@@ -128,9 +143,12 @@ impl Error {
             // Listing and downloads already had the SDK's retries; a missing bucket or a
             // denied read needs a person.
             Error::Trail(TrailError::S3(_)) => true,
-            Error::Trail(TrailError::Scan(_)) | Error::Generate(_) | Error::Principal(_) => false,
-            Error::Backup { .. } | Error::RestoreBlocked(_) => false,
-            Error::Kube(_) => true,
+            Error::Trail(TrailError::Scan(_) | TrailError::Panicked { .. })
+            | Error::Generate(_)
+            | Error::Principal(_) => false,
+            // The same input would meet the same bug.
+            Error::Backup { .. } | Error::RestoreBlocked(_) | Error::Panic(_) => false,
+            Error::Kube(_) | Error::Deadline => true,
             Error::Finalizer(inner) => match inner.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.is_retryable()
@@ -154,18 +172,43 @@ pub async fn reconcile(lpr: Arc<LeastPrivilegeRole>, ctx: Arc<Context>) -> Resul
     let key = key(&lpr);
     let result = finalizer(&api, FINALIZER, lpr, |event| async {
         match event {
-            Finalizer::Apply(lpr) => apply(&lpr, &ctx).await,
-            Finalizer::Cleanup(lpr) => cleanup(&lpr, &ctx).await,
+            // Boxed: the stages' futures are large, and a worker thread's stack is not.
+            Finalizer::Apply(lpr) => Box::pin(apply(&lpr, &ctx)).await,
+            Finalizer::Cleanup(lpr) => {
+                let bounded =
+                    tokio::time::timeout(RECONCILE_DEADLINE, Box::pin(cleanup(&lpr, &ctx)));
+                let result =
+                    contained(async { bounded.await.unwrap_or(Err(Error::Deadline)) }).await;
+                if let Err(error @ (Error::Panic(_) | Error::Deadline)) = &result {
+                    publish(&ctx, &lpr, &error.event()).await;
+                }
+                result
+            }
         }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    });
+    // The last resort: whatever panicked outside the stages is still this resource's failure.
+    let result = contained(async { result.await.map_err(|e| Error::Finalizer(Box::new(e))) }).await;
     ctx.metrics
         .reconcile_duration(started.elapsed().as_secs_f64());
     if result.is_ok() {
         ctx.failures.lock().expect("not poisoned").remove(&key);
     }
     result
+}
+
+/// Runs `stage`, turning a panic in it into [`Error::Panic`]: one resource's bad input must not
+/// end the process that serves all of them.
+async fn contained<T>(stage: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    match AssertUnwindSafe(stage).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => Err(Error::Panic(panic_message(panic.as_ref()))),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    (panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// Transient failures back off exponentially (5 s … 5 min); the rest retry slowly, since
@@ -204,7 +247,16 @@ async fn apply(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Error>
     let previous = lpr.status.clone().unwrap_or_default();
     let generation = lpr.metadata.generation.unwrap_or(0);
     let (now_text, now) = now();
-    match observe_plan_apply(lpr, ctx, &previous, generation, &now_text, now).await {
+    let stages = Box::pin(observe_plan_apply(
+        lpr, ctx, &previous, generation, &now_text, now,
+    ));
+    let bounded = tokio::time::timeout(RECONCILE_DEADLINE, AssertUnwindSafe(stages).catch_unwind());
+    let outcome = match bounded.await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(panic)) => Err(Failure::from(Error::Panic(panic_message(panic.as_ref())))),
+        Err(_) => Err(Failure::from(Error::Deadline)),
+    };
+    match outcome {
         Ok(action) => Ok(action),
         Err(Failure { error, status }) => {
             let status = status.unwrap_or_else(|| {
@@ -260,8 +312,9 @@ async fn observe_plan_apply(
         analysis: None,
         analyzer: None,
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs(),
+        limits: ctx.limits,
     };
-    let Ok(spec) = validate(&lpr.spec) else {
+    let Ok(spec) = validate(&lpr.spec, &ctx.limits) else {
         // The plan reports the spec's problems; nothing is read until they are fixed.
         let plan = plan::plan(&lpr.spec, &observed);
         return apply_plan(lpr, ctx, previous, plan, None, now_text).await;
@@ -352,6 +405,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         analysis: None,
         analyzer: None,
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs(),
+        limits: ctx.limits,
     };
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
     if restoring {
@@ -361,7 +415,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
     // the spec has been edited since (or broken); the plan checks the backup was taken from it.
     let role = match &previous.role {
         Some(pin) => pin.arn.rsplit('/').next().map(str::to_string),
-        None => validate(spec).ok().map(|spec| spec.role),
+        None => validate(spec, &ctx.limits).ok().map(|spec| spec.role),
     };
     let tenancy = observe::read_tenancy(ctx).await?;
     let admitted = observe::admit(ctx, lpr, &tenancy).await?;
@@ -416,4 +470,41 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
     let key = key(lpr);
     ctx.metrics.forget(&key.0, &key.1);
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_a_stage_is_that_resources_error_not_the_processs() {
+        let panicked = contained(async {
+            let record: Option<&str> = None;
+            assert!(record.is_some(), "bad input {}", 7);
+            Ok::<(), Error>(())
+        })
+        .await;
+        match &panicked {
+            Err(error @ Error::Panic(message)) => {
+                assert_eq!(message, "bad input 7");
+                assert_eq!(error.reason(), "InternalError");
+                assert_eq!(error.metric_label(), "panic");
+                assert!(!error.is_retryable(), "the same input meets the same bug");
+            }
+            other => panic!("{other:?}"),
+        }
+        let fine = contained(async { Ok::<u8, Error>(3) }).await;
+        assert_eq!(fine.ok(), Some(3));
+        let literal = contained(async {
+            let parts: Vec<&str> = Vec::new();
+            Ok::<&str, Error>(parts[0])
+        })
+        .await;
+        assert!(
+            literal
+                .unwrap_err()
+                .to_string()
+                .starts_with("internal error (a bug; please report it): index out of bounds")
+        );
+    }
 }

@@ -3,6 +3,7 @@
 use super::crd::LeastPrivilegeRole;
 use super::leader::{LeaderElector, LeaseConfig};
 use super::reconcile::{Aws, Context, error_policy, reconcile};
+use super::spec::Limits;
 use super::telemetry::{self, Metrics};
 use anyhow::Context as _;
 use futures::StreamExt;
@@ -23,6 +24,8 @@ pub struct Settings {
     pub metrics_addr: SocketAddr,
     /// IAM calls per second across all resources (0: unlimited).
     pub aws_rate_limit: u32,
+    /// How long one attempt of an AWS call may take.
+    pub aws_attempt_timeout: Duration,
     /// Seconds between polls of a running Access Analyzer generation job.
     pub access_analyzer_poll_seconds: u64,
     /// Resources reconciled at once.
@@ -38,6 +41,8 @@ pub struct Settings {
     pub lease_duration: Duration,
     /// This process in the Lease and in Events: the pod name, else the host name.
     pub identity: String,
+    /// What every resource is allowed, whatever its spec says.
+    pub limits: Limits,
 }
 
 /// Runs until a shutdown signal (SIGTERM, Ctrl-C) or the loss of leadership (an error, so
@@ -68,7 +73,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("listing LeastPrivilegeRoles failed; is the CRD installed (kubectl apply -f crds/) and may this identity list them?")?;
     let aws = Aws::new(
-        crate::aws::sdk_config(None).await,
+        crate::aws::with_timeouts(
+            &crate::aws::sdk_config(None).await,
+            settings.aws_attempt_timeout,
+        ),
         settings.aws_rate_limit,
         settings.access_analyzer_poll_seconds,
     );
@@ -121,6 +129,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         metrics.clone(),
         aws,
         backup_namespace,
+        settings.limits,
     ));
     let controller = Controller::new(roles, watcher::Config::default().any_semantic())
         .with_config(controller::Config::default().concurrency(settings.concurrency))

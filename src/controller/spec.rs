@@ -10,6 +10,33 @@ use std::time::Duration;
 /// Access Analyzer's policy generation looks back at most this far.
 pub const ANALYZER_MAX_WINDOW_SECS: u64 = 90 * 86_400;
 
+const HOUR: u64 = 3600;
+const DAY: u64 = 86_400;
+/// `window`: from an hour to IAM's own 400 days of last-accessed history.
+pub const WINDOW_RANGE: (u64, u64) = (HOUR, 400 * DAY);
+/// `regenerateEvery`: each analysis reads the whole window, so at most hourly.
+pub const REGENERATE_RANGE: (u64, u64) = (HOUR, 30 * DAY);
+/// `lastAccessedWindow`: IAM tracks 400 days.
+pub const LAST_ACCESSED_RANGE: (u64, u64) = (DAY, 400 * DAY);
+/// `drift.interval` at most; the least is the operator's ([`Limits::min_drift_interval`]).
+pub const DRIFT_MAX_SECS: u64 = DAY;
+
+/// What the cluster's operators allow every resource, whatever its spec says.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Each drift check reads the role (several IAM calls) from the shared IAM budget, so
+    /// one tenant's short interval would starve the others (`--min-drift-interval`).
+    pub min_drift_interval: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            min_drift_interval: Duration::from_secs(60),
+        }
+    }
+}
+
 /// A spec that passed [`validate`]. The fields the schema already checks are read through
 /// [`std::ops::Deref`] from the resource's spec as it is.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,9 +142,23 @@ pub fn parse_duration(text: &str, units: &str) -> Option<u64> {
         .checked_mul(per)
 }
 
+/// `seconds` as the largest whole unit: `90d`, `2h`, `30s`.
+fn show(seconds: u64) -> String {
+    [(DAY, 'd'), (HOUR, 'h'), (60, 'm')]
+        .into_iter()
+        .find(|(per, _)| seconds.is_multiple_of(*per))
+        .map_or(format!("{seconds}s"), |(per, unit)| {
+            format!("{}{unit}", seconds / per)
+        })
+}
+
 /// The spec errors the schema cannot express, all of them, so one edit can fix them all; or
-/// the spec, typed.
-pub fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<ValidSpec<'_>, String> {
+/// the spec, typed. Durations must lie within their ranges (and `drift.interval` at least
+/// `limits`' minimum).
+pub fn validate<'a>(
+    spec: &'a LeastPrivilegeRoleSpec,
+    limits: &Limits,
+) -> Result<ValidSpec<'a>, String> {
     let mut errors = Vec::new();
     fn given(s: &Option<String>) -> Option<&str> {
         s.as_deref().filter(|s| !s.is_empty())
@@ -134,19 +175,40 @@ pub fn validate(spec: &LeastPrivilegeRoleSpec) -> Result<ValidSpec<'_>, String> 
         (Some(name), None) => name.to_string(),
         (None, Some(arn)) => arn.rsplit('/').next().unwrap_or(arn).to_string(),
     };
-    let mut duration = |field: &str, value: &str, units: &str| {
-        let secs = parse_duration(value, units);
-        if secs.is_none() {
-            errors.push(format!(
+    let mut duration = |field: &str, value: &str, units: &str, (least, most): (u64, u64)| {
+        match parse_duration(value, units) {
+            None => errors.push(format!(
                 "{field} {value:?} is not a positive number followed by one of {units}"
-            ));
+            )),
+            Some(secs) if !(least..=most).contains(&secs) => errors.push(format!(
+                "{field} {value:?} is outside {} to {}",
+                show(least),
+                show(most)
+            )),
+            Some(secs) => return Duration::from_secs(secs),
         }
-        Duration::from_secs(secs.unwrap_or(0))
+        Duration::ZERO
     };
-    let window = duration("window", &spec.window, "mhdw");
-    let regenerate_every = duration("regenerateEvery", &spec.regenerate_every, "mhdw");
-    let last_accessed_window = duration("lastAccessedWindow", &spec.last_accessed_window, "mhdw");
-    let drift_interval = duration("drift.interval", &spec.drift.interval, "smhd");
+    let window = duration("window", &spec.window, "mhdw", WINDOW_RANGE);
+    let regenerate_every = duration(
+        "regenerateEvery",
+        &spec.regenerate_every,
+        "mhdw",
+        REGENERATE_RANGE,
+    );
+    let last_accessed_window = duration(
+        "lastAccessedWindow",
+        &spec.last_accessed_window,
+        "mhdw",
+        LAST_ACCESSED_RANGE,
+    );
+    let least_drift = limits.min_drift_interval.as_secs().max(1);
+    let drift_interval = duration(
+        "drift.interval",
+        &spec.drift.interval,
+        "smhd",
+        (least_drift, DRIFT_MAX_SECS.max(least_drift)),
+    );
     let trail = spec.cloud_trail.s3.as_ref();
     let source = match &spec.cloud_trail.access_analyzer {
         None => trail.map(Source::Trail),
@@ -250,9 +312,9 @@ mod tests {
                 }
             },
             "window": "2w",
-            "drift": {"interval": "30s"},
+            "drift": {"interval": "90s"},
         }));
-        let spec = validate(&raw).unwrap();
+        let spec = validate(&raw, &Limits::default()).unwrap();
         assert_eq!(spec.role, "checkout-api", "an ARN's last path segment");
         assert_eq!(
             spec.role_label(),
@@ -260,7 +322,7 @@ mod tests {
         );
         assert_eq!(spec.window, Duration::from_secs(14 * 86_400));
         assert_eq!(spec.regenerate_every, Duration::from_secs(86_400));
-        assert_eq!(spec.steady(), Duration::from_secs(30));
+        assert_eq!(spec.steady(), Duration::from_secs(90));
         assert_eq!(
             spec.window_start(20 * 86_400 * 1_000_000_000),
             6 * 86_400 * 1_000_000_000
@@ -289,7 +351,7 @@ mod tests {
                 {"actions": ["kms:Decrypt"], "reason": "always"}
             ]
         }));
-        let spec = validate(&raw).unwrap();
+        let spec = validate(&raw, &Limits::default()).unwrap();
         let on = |day: &str| -> Vec<(String, Option<String>)> {
             (spec.keep_on(day).into_iter())
                 .map(|k| (k.action, k.resource))
@@ -319,7 +381,7 @@ mod tests {
             "window": "0d",
             "drift": {"interval": "5w"},
         }));
-        let message = validate(&raw).unwrap_err();
+        let message = validate(&raw, &Limits::default()).unwrap_err();
         for part in [
             "not both",
             "window \"0d\"",
@@ -328,5 +390,73 @@ mod tests {
         ] {
             assert!(message.contains(part), "{part}: {message}");
         }
+    }
+
+    #[test]
+    fn durations_are_bounded_before_anything_is_allocated_or_called() {
+        let with = |field: &str, value: &str| {
+            let mut json = serde_json::json!({
+                "roleName": "a",
+                "cloudTrail": {"s3": {"bucket": "org-trail"}},
+            });
+            match field.split_once('.') {
+                Some((outer, inner)) => json[outer][inner] = value.into(),
+                None => json[field] = value.into(),
+            }
+            parse(json)
+        };
+        for (field, value, expected) in [
+            (
+                "window",
+                "999999999w",
+                "window \"999999999w\" is outside 1h to 400d",
+            ),
+            ("window", "401d", "outside 1h to 400d"),
+            ("window", "59m", "outside 1h to 400d"),
+            (
+                "regenerateEvery",
+                "5m",
+                "regenerateEvery \"5m\" is outside 1h to 30d",
+            ),
+            ("lastAccessedWindow", "12h", "outside 1d to 400d"),
+            (
+                "drift.interval",
+                "1s",
+                "drift.interval \"1s\" is outside 1m to 1d",
+            ),
+            ("drift.interval", "2d", "outside 1m to 1d"),
+            (
+                "window",
+                "18446744073709551615w",
+                "is not a positive number",
+            ),
+        ] {
+            let raw = with(field, value);
+            let message = validate(&raw, &Limits::default()).unwrap_err();
+            assert!(message.contains(expected), "{field} {value}: {message}");
+        }
+        for (field, value) in [
+            ("window", "400d"),
+            ("window", "1h"),
+            ("regenerateEvery", "30d"),
+            ("lastAccessedWindow", "1d"),
+            ("drift.interval", "1m"),
+            ("drift.interval", "24h"),
+        ] {
+            let raw = with(field, value);
+            assert!(
+                validate(&raw, &Limits::default()).is_ok(),
+                "{field} {value}"
+            );
+        }
+        // The operator's minimum decides the least drift interval.
+        let fast = with("drift.interval", "2s");
+        let lenient = Limits {
+            min_drift_interval: Duration::from_secs(1),
+        };
+        assert_eq!(
+            validate(&fast, &lenient).map(|s| s.drift_interval),
+            Ok(Duration::from_secs(2))
+        );
     }
 }

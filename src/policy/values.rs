@@ -10,6 +10,10 @@ const NANOS: i128 = 1_000_000_000;
 /// Parses a condition date: ISO 8601 (`2017-07-01T00:00:00Z`, `2016-12-13T21:20:37.593194+00:00`,
 /// a bare `2019-07-01`) or epoch seconds (`1500000000`). Anything else is `None`.
 pub fn parse_date(text: &str) -> Option<Instant> {
+    // Every form is ASCII; the parts below are cut by byte offsets.
+    if !text.is_ascii() {
+        return None;
+    }
     let lower = text.to_ascii_lowercase();
     if lower.contains('t') || lower.contains('-') {
         parse_iso8601(&lower)
@@ -179,6 +183,11 @@ mod tests {
             "2016-12-13t2:00:00.1999999999+10:59",
             "9223372036854775808",
             "2017-07-01T24:00:00Z",
+            // Multi-byte characters where the parser cuts by offset (once a panic).
+            "2026-11-01T00:00:00+aé1",
+            "2026-11-01T00:00:00+é:1",
+            "2026-11-01T00:00:0é",
+            "é",
         ] {
             assert!(parse_date(bad).is_none(), "{bad} should be rejected");
         }

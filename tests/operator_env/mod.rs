@@ -121,6 +121,9 @@ impl Operator {
                 &metrics,
                 "--log-format",
                 "json",
+                // The tests wait for drift checks: seconds, not the production minute.
+                "--min-drift-interval",
+                "1s",
             ])
             .args(args)
             .env("KUBECONFIG", kubeconfig)

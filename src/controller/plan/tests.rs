@@ -4,7 +4,7 @@ use crate::controller::crd::{
     Applied, Approval, AttachedPolicies, CloudTrailSource, Condition, DeletionPolicy, DriftAction,
     InlinePolicies, Mode, S3TrailSource,
 };
-use crate::controller::spec::{parse_duration, validate};
+use crate::controller::spec::{Limits, parse_duration, validate};
 use crate::generate::analyzer::Unresolved;
 use crate::role::{AttachedPolicy, BackupSnapshot};
 use std::collections::BTreeMap;
@@ -131,6 +131,7 @@ fn observed(
         analysis,
         analyzer: None,
         analyzer_poll_secs: 30,
+        limits: Limits::default(),
     }
 }
 
@@ -749,7 +750,7 @@ fn keep_actions_and_dates_are_validated() {
         reason: "purge".to_string(),
         expires: Some("2027-13-01".to_string()),
     }];
-    let message = validate(&s).unwrap_err();
+    let message = validate(&s, &Limits::default()).unwrap_err();
     assert!(message.contains("keep[0].actions"), "{message}");
     assert!(
         message.contains("s3:DeleteObject"),
@@ -758,7 +759,7 @@ fn keep_actions_and_dates_are_validated() {
     assert!(message.contains("keep[0].expires"), "{message}");
     s.keep[0].actions = vec!["s3:DeleteObject".to_string()];
     s.keep[0].expires = Some("2027-03-01".to_string());
-    assert_eq!(validate(&s).map(|_| ()), Ok(()));
+    assert_eq!(validate(&s, &Limits::default()).map(|_| ()), Ok(()));
 }
 
 #[test]
@@ -767,7 +768,7 @@ fn analysis_runs_when_new_stale_or_inputs_change_but_not_on_approval() {
     let t0 = crate::policy::values::parse_date(T0).unwrap();
     let mut s = spec(Mode::Enforce, Approval::Manual);
     assert!(analysis_due(
-        &validate(&s).unwrap(),
+        &validate(&s, &Limits::default()).unwrap(),
         &Default::default(),
         t0
     ));
@@ -775,20 +776,36 @@ fn analysis_runs_when_new_stale_or_inputs_change_but_not_on_approval() {
     let mut a = analysis(vec![get_orders()]).analysis;
     a.inputs = Some(analysis_inputs(&s));
     status.analysis = Some(a);
-    assert!(!analysis_due(&validate(&s).unwrap(), &status, t0 + day / 2));
+    assert!(!analysis_due(
+        &validate(&s, &Limits::default()).unwrap(),
+        &status,
+        t0 + day / 2
+    ));
     assert!(
-        analysis_due(&validate(&s).unwrap(), &status, t0 + day),
+        analysis_due(
+            &validate(&s, &Limits::default()).unwrap(),
+            &status,
+            t0 + day
+        ),
         "regenerateEvery 24h elapsed"
     );
     s.approved_revision = Some(format!("sha256:{}", "0".repeat(64)));
-    s.drift.interval = "10s".to_string();
+    s.drift.interval = "10m".to_string();
     assert!(
-        !analysis_due(&validate(&s).unwrap(), &status, t0 + day / 2),
+        !analysis_due(
+            &validate(&s, &Limits::default()).unwrap(),
+            &status,
+            t0 + day / 2
+        ),
         "approving does not regenerate"
     );
     s.forbid = vec!["iam:*".to_string()];
     assert!(
-        analysis_due(&validate(&s).unwrap(), &status, t0 + day / 2),
+        analysis_due(
+            &validate(&s, &Limits::default()).unwrap(),
+            &status,
+            t0 + day / 2
+        ),
         "forbid changed"
     );
     let mut observe = spec(Mode::Observe, Approval::Manual);
@@ -1142,12 +1159,12 @@ fn access_analyzer_sources_are_checked() {
         all_regions: false,
     });
     s.window = "91d".to_string();
-    let message = validate(&s).unwrap_err();
+    let message = validate(&s, &Limits::default()).unwrap_err();
     assert!(message.contains("regions or allRegions"), "{message}");
     assert!(message.contains("at most 90 days"), "{message}");
     s.window = "90d".to_string();
     s.cloud_trail.access_analyzer.as_mut().unwrap().all_regions = true;
-    assert_eq!(validate(&s).map(|_| ()), Ok(()));
+    assert_eq!(validate(&s, &Limits::default()).map(|_| ()), Ok(()));
 }
 
 fn validated(findings: Vec<(&str, &str)>, no_new: bool, not_granted: Option<bool>) -> Validation {

@@ -292,7 +292,7 @@ pub(super) async fn analyze(
     let (generated, usage) =
         tokio::task::spawn_blocking(move || generate(&usage, &options).map(|g| (g, usage)))
             .await
-            .expect("generation does not panic")
+            .map_err(|_| Error::Panic("generating the policy".to_string()))?
             .map_err(Error::Generate)?;
     let stats = &usage.stats;
     let analysis = Analysis {

@@ -6,6 +6,7 @@ use crate::aws::iam::Iam;
 use crate::aws::{RateLimiter, Session, assume_role, s3};
 use crate::controller::crd::LeastPrivilegeRole;
 use crate::controller::queue::AccountQueue;
+use crate::controller::spec::Limits;
 use crate::controller::telemetry::Metrics;
 use crate::policy::values::Instant;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -132,6 +133,8 @@ pub struct Context {
     pub aws: Aws,
     /// The operator's own namespace, where the backups live (out of the tenants' reach).
     pub backup_namespace: String,
+    /// What every resource is allowed, whatever its spec says.
+    pub limits: Limits,
     /// Consecutive failures per resource, for backoff.
     pub(super) failures: Mutex<HashMap<(String, String), u32>>,
 }
@@ -143,6 +146,7 @@ impl Context {
         metrics: Arc<Metrics>,
         aws: Aws,
         backup_namespace: String,
+        limits: Limits,
     ) -> Self {
         Context {
             client,
@@ -150,6 +154,7 @@ impl Context {
             metrics,
             aws,
             backup_namespace,
+            limits,
             failures: Default::default(),
         }
     }

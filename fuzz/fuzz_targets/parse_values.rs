@@ -1,0 +1,24 @@
+//! Any text through every small parser: dates, durations, `--since`, principals, ARNs, CIDRs,
+//! numbers, `keep` entries. Each returns a value or an error, never panics.
+#![no_main]
+
+use iam_tailor::catalog::catalog;
+use iam_tailor::cloudtrail::{PrincipalFilter, parse_since};
+use iam_tailor::controller::spec::parse_duration;
+use iam_tailor::generate::Keep;
+use iam_tailor::policy::values::{Cidr, parse_date, parse_number};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = parse_date(text);
+    let _ = parse_duration(text, "smhdw");
+    let _ = parse_since(text, 1_800_000_000_000_000_000);
+    let _ = PrincipalFilter::parse(text);
+    let _ = catalog().resource_type_of_arn(text);
+    let _ = Cidr::parse(text);
+    let _ = parse_number(text);
+    let _ = text.parse::<Keep>();
+});
