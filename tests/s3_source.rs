@@ -3,7 +3,7 @@
 
 mod moto;
 
-use iam_tailor::aws::s3::{Day, S3Location, get_object, list_trail};
+use iam_tailor::aws::s3::{Day, S3Location, TrailScope, get_object, list_trail};
 use iam_tailor::policy::values::parse_date;
 
 async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
@@ -40,7 +40,9 @@ async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
         parse_date("2024-07-31T00:00:00Z").unwrap(),
         parse_date("2024-08-01T00:00:00Z").unwrap(),
     );
-    let listing = list_trail(&s3, &location, Some(&days)).await.unwrap();
+    let listing = list_trail(&s3, &location, Some(&days), &TrailScope::default())
+        .await
+        .unwrap();
     assert_eq!(
         listing.keys,
         [keys[2].clone(), keys[1].clone(), keys[6].clone()]
@@ -58,8 +60,33 @@ async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
         ["AWSLogs/111122223333/CloudTrail-Digest/"]
     );
 
+    // Scoped to one account (here inside an organization trail) and region: nothing else is
+    // listed, let alone read.
+    let scope = TrailScope {
+        accounts: vec!["444455556666".to_string()],
+        regions: vec!["us-east-1".to_string()],
+    };
+    let scoped = list_trail(&s3, &location, Some(&days), &scope)
+        .await
+        .unwrap();
+    assert_eq!(scoped.keys, [keys[6].clone()]);
+    assert_eq!(
+        scoped.listed_prefixes,
+        ["AWSLogs/o-abc123def4/444455556666/CloudTrail/us-east-1/2024/07/31/"]
+    );
+    let other_region = TrailScope {
+        accounts: vec!["111122223333".to_string()],
+        regions: vec!["eu-west-1".to_string()],
+    };
+    let scoped = list_trail(&s3, &location, Some(&days), &other_region)
+        .await
+        .unwrap();
+    assert_eq!(scoped.keys, [keys[2].clone()]);
+
     // Without a window every log file is found; the digest never is.
-    let all = list_trail(&s3, &location, None).await.unwrap();
+    let all = list_trail(&s3, &location, None, &TrailScope::default())
+        .await
+        .unwrap();
     assert_eq!(all.keys.len(), 5, "{:?}", all.keys);
     assert!(
         all.keys
@@ -71,7 +98,9 @@ async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
     let region: S3Location = format!("s3://trail/{acct}/CloudTrail/us-east-1/")
         .parse()
         .unwrap();
-    let listing = list_trail(&s3, &region, Some(&days)).await.unwrap();
+    let listing = list_trail(&s3, &region, Some(&days), &TrailScope::default())
+        .await
+        .unwrap();
     assert_eq!(listing.keys, [keys[1].clone()]);
 
     assert_eq!(

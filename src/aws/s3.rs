@@ -179,11 +179,29 @@ fn is_account(segment: &str) -> bool {
     segment.len() == 12 && segment.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Finds the trail's log files under `location`: only the days of `days` when given.
+/// Which accounts' and regions' logs a walk reads; empty lists read all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrailScope {
+    /// Account ids under `AWSLogs/` (or `AWSLogs/o-ORG/`): a role's calls are logged in its
+    /// own account, so the operator reads only that one.
+    pub accounts: Vec<String>,
+    /// Regions under `…/CloudTrail/`.
+    pub regions: Vec<String>,
+}
+
+impl TrailScope {
+    fn admits(list: &[String], name: &str) -> bool {
+        list.is_empty() || list.iter().any(|l| l == name)
+    }
+}
+
+/// Finds the trail's log files under `location`: only the days of `days` when given, and
+/// only the accounts and regions of `scope` (never listing the others).
 pub async fn list_trail(
     client: &Client,
     location: &S3Location,
     days: Option<&[Day]>,
+    scope: &TrailScope,
 ) -> Result<TrailListing, S3Error> {
     let mut listing = TrailListing::default();
     let mut pending = vec![location.prefix.clone()];
@@ -215,7 +233,8 @@ pub async fn list_trail(
                 let (children, _) = list_level(client, &location.bucket, &prefix, true).await?;
                 for child in children {
                     let name = child.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-                    if is_account(name) || (n == 0 && name.starts_with("o-")) {
+                    let account = is_account(name) && TrailScope::admits(&scope.accounts, name);
+                    if account || (n == 0 && name.starts_with("o-")) {
                         pending.push(child);
                     }
                 }
@@ -231,10 +250,14 @@ pub async fn list_trail(
                     }
                 }
             }
-            // …/ACCOUNT/CloudTrail/: one prefix per region.
+            // …/ACCOUNT/CloudTrail/: one prefix per region (those of the scope).
             (Some(i), n) if n == i + 2 && segments[i + 1] == "CloudTrail" => {
-                let (children, _) = list_level(client, &location.bucket, &prefix, true).await?;
-                pending.extend(children);
+                if scope.regions.is_empty() {
+                    let (children, _) = list_level(client, &location.bucket, &prefix, true).await?;
+                    pending.extend(children);
+                } else {
+                    pending.extend(scope.regions.iter().map(|r| format!("{prefix}{r}/")));
+                }
             }
             // …/CloudTrail/REGION/: the days of the window, or everything.
             (Some(i), n) if n == i + 3 && segments[i + 1] == "CloudTrail" => match days {
@@ -315,12 +338,13 @@ pub async fn scan_trail(
     client: &Client,
     locations: &[S3Location],
     days: Option<&[Day]>,
+    scope: &TrailScope,
     options: &ScanOptions,
     parallel: usize,
 ) -> Result<TrailScan, TrailError> {
     let mut files: Vec<(String, String)> = Vec::new();
     for location in locations {
-        let listing = list_trail(client, location, days).await?;
+        let listing = list_trail(client, location, days, scope).await?;
         files.extend(
             listing
                 .keys

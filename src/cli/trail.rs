@@ -133,9 +133,17 @@ impl TrailArgs {
                 let days = options
                     .from
                     .map(|from| Day::range(from, options.to.unwrap_or_else(now_nanos)));
-                s3::scan_trail(&client, &locations, days.as_deref(), &options, parallel)
-                    .await
-                    .map(|scan| scan.usage)
+                let scope = s3::TrailScope::default();
+                s3::scan_trail(
+                    &client,
+                    &locations,
+                    days.as_deref(),
+                    &scope,
+                    &options,
+                    parallel,
+                )
+                .await
+                .map(|scan| scan.usage)
             })?);
         }
         Ok(usage)

@@ -252,6 +252,11 @@ pub struct S3TrailSource {
     pub prefix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Only these regions' logs are read (`us-east-1` holds IAM's and other global services'
+    /// calls); all when empty. Only the role's own account is ever read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub regions: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

@@ -228,6 +228,14 @@ pub fn validate<'a>(
             Some(Source::AccessAnalyzer { generation, trail })
         }
     };
+    for region in trail.map_or(&[][..], |t| &t.regions[..]) {
+        let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if region.is_empty() || region.len() > 32 || !region.chars().all(plain) {
+            errors.push(format!(
+                "cloudTrail.s3.regions: {region:?} is not a region name"
+            ));
+        }
+    }
     if source.is_none() {
         errors.push(
             "give cloudTrail.s3 or cloudTrail.accessAnalyzer: where the role's activity is read"

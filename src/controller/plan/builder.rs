@@ -91,7 +91,7 @@ impl<'a> Builder<'a> {
                     type_: type_.to_string(),
                     status: status.to_string(),
                     reason: reason.to_string(),
-                    message: Some(message).filter(|m| !m.is_empty()),
+                    message: Some(bounded(message)).filter(|m| !m.is_empty()),
                     last_transition_time,
                     observed_generation: Some(self.observed.generation),
                 }
@@ -123,6 +123,14 @@ impl<'a> Builder<'a> {
                 self.event(type_, &c.reason.clone(), note);
             }
         }
+        // A Warning whose text a condition already showed says nothing new: recorded once,
+        // not on every reconcile that finds the same thing.
+        let said: Vec<&str> = (previous.iter())
+            .filter_map(|c| c.message.as_deref())
+            .collect();
+        self.events.retain(|e| {
+            e.type_ != EventType::Warning || !said.contains(&bounded(e.note.clone()).as_str())
+        });
         self.status.conditions = conditions;
         Plan {
             operations: self.operations,
@@ -212,6 +220,25 @@ pub fn apply_failed(
     status
 }
 
+/// A condition message longer than this is cut (a prover's explanation can be long, and the
+/// whole object must stay far below etcd's limit).
+pub const MAX_MESSAGE_BYTES: usize = 8192;
+
+/// `message` cut to [`MAX_MESSAGE_BYTES`] on a character boundary, saying how much was cut.
+pub fn bounded(mut message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_MESSAGE_BYTES - 64;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = message.len() - end;
+    message.truncate(end);
+    message.push_str(&format!(" … ({cut} more bytes)"));
+    message
+}
+
 /// Sets one condition, keeping `lastTransitionTime` unless its status changes.
 fn set_condition(
     status: &mut LeastPrivilegeRoleStatus,
@@ -231,7 +258,7 @@ fn set_condition(
         type_: type_.to_string(),
         status: value.to_string(),
         reason: reason.to_string(),
-        message: Some(message.to_string()).filter(|m| !m.is_empty()),
+        message: Some(bounded(message.to_string())).filter(|m| !m.is_empty()),
         last_transition_time,
         observed_generation: Some(generation),
     };

@@ -1,4 +1,4 @@
-use super::builder::CONDITION_TYPES;
+use super::builder::{CONDITION_TYPES, MAX_MESSAGE_BYTES, bounded};
 use super::*;
 use crate::controller::crd::{
     Applied, Approval, AttachedPolicies, CloudTrailSource, Condition, DeletionPolicy, DriftAction,
@@ -498,6 +498,17 @@ fn never_widens_whatever_the_approval() {
                 .any(|e| e.type_ == EventType::Warning && e.reason == "NotProvablyNarrower")
         );
         assert_eq!(p.status.proposal.as_ref().unwrap().adds, 1);
+        // The next reconcile finds the same: the condition stands, no second Warning.
+        let again = plan(&s, &next(&p, original_role()));
+        assert_condition(&again, "Approved", FALSE, "NotProvablyNarrower");
+        assert!(
+            !again
+                .events
+                .iter()
+                .any(|e| e.reason == "NotProvablyNarrower"),
+            "{:#?}",
+            again.events
+        );
     }
 
     // With a revision applied and the role drifted, the unprovable proposal still blocks writes.
@@ -1271,3 +1282,17 @@ fn access_analyzer_gates_block_an_approved_apply() {
 
 /// The attacks on the never-widen promise, one test each.
 mod attacks;
+
+#[test]
+fn condition_messages_are_bounded() {
+    let long = format!(
+        "{}é{}",
+        "x".repeat(MAX_MESSAGE_BYTES - 65),
+        "y".repeat(20_000)
+    );
+    let cut = bounded(long.clone());
+    assert!(cut.len() <= MAX_MESSAGE_BYTES, "{}", cut.len());
+    assert!(cut.ends_with("more bytes)"), "{}", &cut[cut.len() - 40..]);
+    assert!(long.starts_with(cut.split(" … (").next().unwrap()));
+    assert_eq!(bounded("short".to_string()), "short");
+}

@@ -6,7 +6,7 @@ use crate::aws::access_analyzer::{
     self, AnalyzerError, GenerationJob as JobState, TrailSource, Window,
 };
 use crate::aws::iam::{self, Iam};
-use crate::aws::s3::{self, Day, S3Location};
+use crate::aws::s3::{self, Day, S3Location, TrailScope};
 use crate::catalog::catalog;
 use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage};
 use crate::controller::crd::{
@@ -61,10 +61,16 @@ pub(super) async fn scan(
     };
     let client = ctx.aws.s3(lpr, source.region.as_deref()).await;
     let days = Day::range(from, now);
+    // The role's calls are logged in its own account: no other account is listed.
+    let scope = TrailScope {
+        accounts: vec![live.account().to_string()],
+        regions: source.regions.clone(),
+    };
     let scan = s3::scan_trail(
         &client,
         std::slice::from_ref(&location),
         Some(&days),
+        &scope,
         &options,
         DOWNLOADS_IN_FLIGHT,
     )
