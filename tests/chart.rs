@@ -245,6 +245,7 @@ fn cluster_wide_by_default() {
             "--aws-rate-limit=10",
             "--concurrency=4",
             "--min-drift-interval=1m",
+            "--managed-policies-per-role=10",
             "--backup-namespace=iam-tailor",
         ]
     );
@@ -331,7 +332,7 @@ fn leader_election_with_more_than_one_replica() {
         &["--set", "replicaCount=2"],
     );
     assert_eq!(
-        args(&docs)[7..],
+        args(&docs)[8..],
         [
             "--leader-election",
             "--lease-namespace=iam-tailor",
@@ -446,6 +447,7 @@ fn values_reach_the_deployment() {
             "--aws-rate-limit=3",
             "--concurrency=8",
             "--min-drift-interval=30s",
+            "--managed-policies-per-role=10",
             "--backup-namespace=ops",
         ]
     );

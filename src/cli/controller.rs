@@ -45,6 +45,10 @@ pub struct Args {
     /// check spends IAM calls from the budget all resources share.
     #[arg(long, default_value = "1m", value_parser = drift_floor)]
     min_drift_interval: std::time::Duration,
+    /// Managed policies one role may have attached: IAM's quota in the roles' accounts (10
+    /// unless raised, at most 20). No plan attaches more at any point.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=20))]
+    managed_policies_per_role: u16,
     /// Log lines as text or JSON (one object per line). RUST_LOG sets the level (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -110,6 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         aws_attempt_timeout: std::time::Duration::from_secs(args.aws_timeout_seconds),
         limits: Limits {
             min_drift_interval: args.min_drift_interval,
+            managed_policies_per_role: usize::from(args.managed_policies_per_role),
         },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -27,12 +27,16 @@ pub struct Limits {
     /// Each drift check reads the role (several IAM calls) from the shared IAM budget, so
     /// one tenant's short interval would starve the others (`--min-drift-interval`).
     pub min_drift_interval: Duration,
+    /// Managed policies IAM lets one role have attached (10 unless the account's quota was
+    /// raised, up to 20; `--managed-policies-per-role`): no plan passes through more.
+    pub managed_policies_per_role: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             min_drift_interval: Duration::from_secs(60),
+            managed_policies_per_role: 10,
         }
     }
 }
@@ -461,6 +465,7 @@ mod tests {
         let fast = with("drift.interval", "2s");
         let lenient = Limits {
             min_drift_interval: Duration::from_secs(1),
+            ..Limits::default()
         };
         assert_eq!(
             validate(&fast, &lenient).map(|s| s.drift_interval),

@@ -23,7 +23,21 @@ pub(super) fn in_sync(b: &mut Builder, spec: &ValidSpec, live: &LiveRole, decisi
     let applying = applying.and_then(|(p, documents)| {
         let target = Target::proposal(live, &p.revision, documents);
         let convergence = converge(spec, live, &target);
+        let quota = b.observed.limits.managed_policies_per_role;
+        let peak = peak_attached(live, &convergence.operations);
         match prove_each_state(live, &convergence.operations) {
+            Ok(()) if peak > quota => {
+                let message = format!(
+                    "{} is approved, but applying it would have {peak} managed policies attached \
+                     at once, over the role's quota of {quota} (--managed-policies-per-role): \
+                     detach some, or raise the quota",
+                    p.revision
+                );
+                b.event(EventType::Warning, "ManagedPolicyQuota", message.clone());
+                b.set("Approved", FALSE, "ManagedPolicyQuota", message.clone());
+                b.fail("ManagedPolicyQuota", message);
+                None
+            }
             Ok(()) => Some((p, target, convergence)),
             Err(widening) => {
                 let message = format!(
@@ -53,6 +67,25 @@ pub(super) fn in_sync(b: &mut Builder, spec: &ValidSpec, live: &LiveRole, decisi
         b.set("InSync", UNKNOWN, "NothingApplied", "nothing applied yet");
         b.set("Drifted", FALSE, "NothingApplied", "nothing applied yet");
     }
+}
+
+/// The most managed policies attached to the role at any point while `operations` run.
+fn peak_attached(live: &LiveRole, operations: &[Operation]) -> usize {
+    let mut attached: BTreeSet<&str> = live.attached.iter().map(|a| a.arn.as_str()).collect();
+    let mut peak = attached.len();
+    for operation in operations {
+        match operation {
+            Operation::AttachPolicy { arn } => {
+                attached.insert(arn);
+            }
+            Operation::DetachPolicy { arn } => {
+                attached.remove(arn.as_str());
+            }
+            _ => {}
+        }
+        peak = peak.max(attached.len());
+    }
+    peak
 }
 
 /// Applies the approved proposal: its operations, `status.applied` (the one before goes to
@@ -120,7 +153,16 @@ fn drift(
     } else {
         None
     };
+    let quota = b.observed.limits.managed_policies_per_role;
+    let peak = peak_attached(live, &convergence.operations);
     let (reason, note) = match &proof {
+        Some(Ok(())) if peak > quota => (
+            "ManagedPolicyQuota",
+            format!(
+                "{what}; not reverted: that would have {peak} managed policies attached at \
+                 once, over the role's quota of {quota}"
+            ),
+        ),
         Some(Ok(())) => ("Reverting", format!("{what}; reverting")),
         Some(Err(widening)) => (
             "NotProvablyNarrower",
@@ -134,7 +176,7 @@ fn drift(
     b.event(EventType::Warning, "Drifted", note.clone());
     b.set("InSync", FALSE, "Drifted", what);
     b.set("Drifted", TRUE, reason, note.clone());
-    if let Some(Ok(())) = proof {
+    if reason == "Reverting" {
         b.operations = convergence.operations.clone();
     } else if b.problem.is_none() {
         let reason = if reason == "Reported" {

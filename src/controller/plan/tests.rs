@@ -1296,3 +1296,45 @@ fn condition_messages_are_bounded() {
     assert!(long.starts_with(cut.split(" … (").next().unwrap()));
     assert_eq!(bounded("short".to_string()), "short");
 }
+
+#[test]
+fn no_plan_passes_through_more_managed_policies_than_the_quota() {
+    // Nine policies kept (attachedPolicies: Keep) and a proposal of two documents: eleven at
+    // once, one over IAM's default quota. Nothing is written; with the quota raised, it applies.
+    let mut s = spec(Mode::Enforce, Approval::Automatic);
+    s.attached_policies = AttachedPolicies::Keep;
+    let mut role = original_role();
+    role.attached = (1..=9)
+        .map(|i| {
+            let arn = format!("arn:aws:iam::123456789012:policy/team-{i}");
+            attached(&arn, doc("s3:*", "*"))
+        })
+        .collect();
+    let proposal = vec![get_orders(), doc("s3:PutObject", "arn:aws:s3:::orders/*")];
+    let mut o = observed(Default::default(), role.clone(), Some(analysis(proposal)));
+    // One document per policy, as the generator splits them when they do not fit one.
+    let p = plan(&s, &o);
+    let documents = p
+        .status
+        .proposal
+        .as_ref()
+        .map(|p| p.policy.matches("Statement").count());
+    assert_eq!(documents, Some(2), "two documents");
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_condition(&p, "Approved", FALSE, "ManagedPolicyQuota");
+    assert_condition(&p, "Ready", FALSE, "ManagedPolicyQuota");
+    assert!(
+        condition(&p, "Approved")
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("11 managed policies attached at once, over the role's quota of 10")
+    );
+    o.limits.managed_policies_per_role = 11;
+    let raised = plan(&s, &o);
+    assert_condition(&raised, "Approved", TRUE, "Approved");
+    let attaches = (raised.operations.iter())
+        .filter(|op| matches!(op, Operation::AttachPolicy { .. }))
+        .count();
+    assert_eq!(attaches, 2);
+}
