@@ -16,7 +16,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use operator_env::story::{Story, broad_roles_and_trail};
 use operator_env::{
     IamLastAccessedDouble, NS, Operator, crd_established, create_namespace, events, free_port, lpr,
@@ -226,7 +226,15 @@ async fn story(env: &Env, operator: &Operator, ns: &str) {
     story.delete_and_restore_app().await;
     assert!(story.backup(&app).await.is_none(), "{backup_name} deleted");
 
-    // The failing analysis' Event was recorded again: by a patch (events.k8s.io series).
+    // The failing analysis' Event was recorded again: by a patch (events.k8s.io series). A
+    // missing bucket is not retried soon (someone has to fix it), so a change to the resource
+    // makes the operator try again.
+    let broken: Api<LeastPrivilegeRole> = Api::namespaced(env.admin.clone(), ns);
+    let touch = serde_json::json!({"metadata": {"annotations": {"retry": "1"}}});
+    broken
+        .patch("broken", &PatchParams::default(), &Patch::Merge(&touch))
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let repeated = events(&env.admin, ns, "broken")

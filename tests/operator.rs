@@ -234,8 +234,9 @@ async fn operator_story() {
             condition(s, "Ready") == Some(("False", "RoleNotFound"))
         })
         .await;
-    // A trail bucket that does not exist: reported, and retried with backoff — the repeated
-    // failure reads the same, so it writes no new status (which would reconcile at once).
+    // A trail bucket that does not exist: reported as needing someone to act
+    // (CloudTrailAccessFailed, retried only after 10 minutes); a failure that repeats reads the
+    // same, so it writes no new status (which would reconcile at once).
     story
         .create(
             "nobucket",
@@ -243,8 +244,8 @@ async fn operator_story() {
         )
         .await;
     let failing = story
-        .wait_for("nobucket", "CloudTrailReadFailed", |s| {
-            condition(s, "Ready") == Some(("False", "CloudTrailReadFailed"))
+        .wait_for("nobucket", "CloudTrailAccessFailed", |s| {
+            condition(s, "Ready") == Some(("False", "CloudTrailAccessFailed"))
         })
         .await;
     let message = failing

@@ -8,6 +8,7 @@
 use super::sdk_message;
 use crate::cloudtrail::{MAX_FILE_BYTES, ScanError, ScanOptions, Usage, scan_file_bytes};
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use std::fmt;
 use std::str::FromStr;
 
@@ -51,6 +52,27 @@ pub struct S3Error {
     pub bucket: String,
     pub key: String,
     pub message: String,
+    /// S3's error code when S3 answered (`AccessDenied`, `NoSuchBucket`, …).
+    pub code: Option<String>,
+}
+
+/// Codes that retrying will not change: someone has to grant access (to the bucket, or to the
+/// KMS key its objects are encrypted with) or fix the bucket's name.
+const PERMANENT_CODES: [&str; 5] = [
+    "AccessDenied",
+    "AllAccessDisabled",
+    "NoSuchBucket",
+    "InvalidObjectState",
+    "KMS.DisabledException",
+];
+
+impl S3Error {
+    /// Whether retrying cannot help: access denied (also by KMS), no such bucket, an archived
+    /// object. Everything else (throttling, timeouts, 5xx) is worth retrying.
+    pub fn is_permanent(&self) -> bool {
+        let code = self.code.as_deref().unwrap_or("");
+        PERMANENT_CODES.contains(&code) || (code.starts_with("KMS.") && !code.contains("Throttl"))
+    }
 }
 
 /// An S3 client for `config`; path-style addressing when an endpoint is configured
@@ -84,6 +106,7 @@ async fn list_level(
             bucket: bucket.to_string(),
             key: prefix.to_string(),
             message: sdk_message(&e),
+            code: e.code().map(str::to_string),
         })?;
         prefixes.extend(
             page.common_prefixes()
@@ -291,11 +314,12 @@ pub async fn get_object(
     bucket: &str,
     key: &str,
 ) -> Result<Option<Vec<u8>>, S3Error> {
-    let error = |message: String| S3Error {
+    let error = |message: String, code: Option<&str>| S3Error {
         operation: "GetObject",
         bucket: bucket.to_string(),
         key: key.to_string(),
         message,
+        code: code.map(str::to_string),
     };
     let output = client
         .get_object()
@@ -303,7 +327,7 @@ pub async fn get_object(
         .key(key)
         .send()
         .await
-        .map_err(|e| error(sdk_message(&e)))?;
+        .map_err(|e| error(sdk_message(&e), e.code()))?;
     if output
         .content_length()
         .is_some_and(|n| n as u64 > MAX_FILE_BYTES)
@@ -314,7 +338,7 @@ pub async fn get_object(
         .body
         .collect()
         .await
-        .map_err(|e| error(e.to_string()))?;
+        .map_err(|e| error(e.to_string(), None))?;
     Ok(Some(body.into_bytes().to_vec()))
 }
 
@@ -440,6 +464,33 @@ pub async fn scan_trail(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn denied_and_missing_are_permanent_the_rest_is_retried() {
+        let error = |code: Option<&str>| S3Error {
+            operation: "GetObject",
+            bucket: "trail".to_string(),
+            key: "k".to_string(),
+            message: String::new(),
+            code: code.map(str::to_string),
+        };
+        for code in [
+            "AccessDenied",
+            "NoSuchBucket",
+            "KMS.DisabledException",
+            "KMS.NotFoundException",
+        ] {
+            assert!(error(Some(code)).is_permanent(), "{code}");
+        }
+        for code in [
+            Some("SlowDown"),
+            Some("InternalError"),
+            Some("KMS.ThrottlingException"),
+            None,
+        ] {
+            assert!(!error(code).is_permanent(), "{code:?}");
+        }
+    }
 
     #[test]
     fn locations_parse() {

@@ -112,6 +112,7 @@ impl Error {
                 "Throttled"
             }
             Error::ReadRole(_) => "RoleReadFailed",
+            Error::Trail(TrailError::S3(e)) if e.is_permanent() => "CloudTrailAccessFailed",
             Error::Trail(_) => "CloudTrailReadFailed",
             Error::LastAccessed(_) => "LastAccessedFailed",
             Error::Analyzer(AnalyzerError::Throttled { .. }) => "Throttled",
@@ -142,7 +143,7 @@ impl Error {
             Error::Analyzer(e) => e.is_retryable(),
             // Listing and downloads already had the SDK's retries; a missing bucket or a
             // denied read needs a person.
-            Error::Trail(TrailError::S3(_)) => true,
+            Error::Trail(TrailError::S3(e)) => !e.is_permanent(),
             Error::Trail(TrailError::Scan(_) | TrailError::Panicked { .. })
             | Error::Generate(_)
             | Error::Principal(_) => false,
