@@ -35,6 +35,37 @@ pub struct LeaseConfig {
     pub renew_every: Duration,
 }
 
+/// Whether this process may still write as the leader: until the last successful renewal
+/// *started* plus two thirds of the lease duration (client-go's renew deadline, 10 s of 15),
+/// so its writes stop well before a standby, judging expiry on its own clock from when it saw
+/// the last renewal, may take over. Checked before every AWS write.
+#[derive(Clone, Debug)]
+pub struct WriteGuard {
+    until: Arc<std::sync::Mutex<Instant>>,
+}
+
+impl WriteGuard {
+    fn new(until: Instant) -> WriteGuard {
+        WriteGuard {
+            until: Arc::new(std::sync::Mutex::new(until)),
+        }
+    }
+
+    fn extend(&self, until: Instant) {
+        *self.until.lock().expect("not poisoned") = until;
+    }
+
+    /// True while the leadership is certainly still ours.
+    pub fn holds(&self) -> bool {
+        Instant::now() < *self.until.lock().expect("not poisoned")
+    }
+}
+
+/// The part of the lease duration a leader trusts itself to hold the lease after a renewal.
+fn renew_deadline(lease_duration: Duration) -> Duration {
+    lease_duration * 2 / 3
+}
+
 /// Contends for one Lease.
 pub struct LeaderElector {
     api: Api<Lease>,
@@ -107,20 +138,28 @@ impl LeaderElector {
             tokio::time::sleep(self.config.renew_every).await;
         };
         info!(lease = %self.config.name, identity = %self.config.identity, "became the leader");
+        let guard = WriteGuard::new(acquired_at + renew_deadline(self.config.lease_duration));
         let elector = Arc::new(self);
         let (lost_sender, lost) = watch::channel(());
-        let renewal = tokio::spawn(Arc::clone(&elector).renew(acquired_at, lost_sender));
+        let renewal =
+            tokio::spawn(Arc::clone(&elector).renew(acquired_at, lost_sender, guard.clone()));
         Leadership {
             elector,
             renewal,
             lost,
+            guard,
         }
     }
 
     /// Renews until leadership is lost, then returns (dropping `_lost`, which is what
     /// [`Leadership::lost`] waits for). `last_renewed` is when the last successful attempt
     /// *started*, so the local deadline never outlasts the `renewTime` others see.
-    async fn renew(self: Arc<Self>, mut last_renewed: Instant, _lost: watch::Sender<()>) {
+    async fn renew(
+        self: Arc<Self>,
+        mut last_renewed: Instant,
+        _lost: watch::Sender<()>,
+        guard: WriteGuard,
+    ) {
         let config = &self.config;
         loop {
             let deadline = last_renewed + config.lease_duration;
@@ -138,7 +177,10 @@ impl LeaderElector {
             })
             .await;
             match renewed {
-                Ok((true, attempt)) => last_renewed = attempt,
+                Ok((true, attempt)) => {
+                    last_renewed = attempt;
+                    guard.extend(attempt + renew_deadline(config.lease_duration));
+                }
                 Ok((false, _)) => {
                     info!(lease = %config.name, identity = %config.identity, "leadership lost: the lease has another holder");
                     return;
@@ -178,9 +220,15 @@ pub struct Leadership {
     renewal: JoinHandle<()>,
     /// Never sent on: closed when the renewal task ends, which it does only on loss (or panic).
     lost: watch::Receiver<()>,
+    guard: WriteGuard,
 }
 
 impl Leadership {
+    /// What the writers check before each AWS write.
+    pub fn guard(&self) -> WriteGuard {
+        self.guard.clone()
+    }
+
     /// Resolves when leadership is lost: a renewal found another holder, or renewals kept
     /// failing until the lease would have expired (last successful renew + lease_duration
     /// passed). The caller then stops writing (the operator exits so Kubernetes restarts it,
@@ -279,6 +327,22 @@ fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_write_guard_closes_before_the_lease_could_expire_and_reopens_on_renewal() {
+        let lease = Duration::from_secs(15);
+        let guard = WriteGuard::new(Instant::now() + renew_deadline(lease));
+        assert!(guard.holds());
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(guard.holds(), "within the renew deadline");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(
+            !guard.holds(),
+            "10 s after the last renewal began: no more writes"
+        );
+        guard.clone().extend(Instant::now() + renew_deadline(lease));
+        assert!(guard.holds(), "a renewal opens it again, for every clone");
+    }
 
     const NOW: &str = "2025-06-01T12:00:00Z";
 

@@ -72,6 +72,8 @@ pub enum Error {
     Kube(#[source] kube::Error),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<finalizer::Error<Error>>),
+    #[error("no longer certain to hold the leader Lease: not writing")]
+    NotLeading,
     #[error("the reconcile took longer than {}s and was abandoned", RECONCILE_DEADLINE.as_secs())]
     Deadline,
     /// A bug met on this resource's input: it is this resource's failure, not the process's.
@@ -94,6 +96,7 @@ impl Error {
             Error::Kube(_) => "kubernetes",
             Error::Panic(_) => "panic",
             Error::Deadline => "deadline",
+            Error::NotLeading => "not_leading",
             Error::Finalizer(inner) => match inner.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.metric_label()
@@ -124,6 +127,7 @@ impl Error {
             Error::Kube(_) | Error::Finalizer(_) => "KubernetesError",
             Error::Panic(_) => "InternalError",
             Error::Deadline => "DeadlineExceeded",
+            Error::NotLeading => "NotLeading",
         }
     }
 
@@ -149,7 +153,7 @@ impl Error {
             | Error::Principal(_) => false,
             // The same input would meet the same bug.
             Error::Backup { .. } | Error::RestoreBlocked(_) | Error::Panic(_) => false,
-            Error::Kube(_) | Error::Deadline => true,
+            Error::Kube(_) | Error::Deadline | Error::NotLeading => true,
             Error::Finalizer(inner) => match inner.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.is_retryable()

@@ -130,6 +130,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         aws,
         backup_namespace,
         settings.limits,
+        leadership.as_ref().map(|l| l.guard()),
     ));
     let controller = Controller::new(roles, watcher::Config::default().any_semantic())
         .with_config(controller::Config::default().concurrency(settings.concurrency))

@@ -83,6 +83,9 @@ pub(super) async fn perform(
     live: &LiveRole,
     operation: &Operation,
 ) -> Result<(), Error> {
+    if ctx.write_guard.as_ref().is_some_and(|guard| !guard.holds()) {
+        return Err(Error::NotLeading);
+    }
     let role = live.name.as_str();
     let result = match operation {
         Operation::BackupRole {

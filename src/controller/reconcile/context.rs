@@ -5,6 +5,7 @@ use crate::aws::access_analyzer::AccessAnalyzer;
 use crate::aws::iam::Iam;
 use crate::aws::{RateLimiter, Session, assume_role, s3};
 use crate::controller::crd::LeastPrivilegeRole;
+use crate::controller::leader::WriteGuard;
 use crate::controller::queue::AccountQueue;
 use crate::controller::spec::Limits;
 use crate::controller::telemetry::Metrics;
@@ -135,6 +136,9 @@ pub struct Context {
     pub backup_namespace: String,
     /// What every resource is allowed, whatever its spec says.
     pub limits: Limits,
+    /// With leader election: checked before every AWS write, so a leader that may have lost
+    /// its lease stops writing at once.
+    pub write_guard: Option<WriteGuard>,
     /// Consecutive failures per resource, for backoff.
     pub(super) failures: Mutex<HashMap<(String, String), u32>>,
 }
@@ -147,6 +151,7 @@ impl Context {
         aws: Aws,
         backup_namespace: String,
         limits: Limits,
+        write_guard: Option<WriteGuard>,
     ) -> Self {
         Context {
             client,
@@ -155,6 +160,7 @@ impl Context {
             aws,
             backup_namespace,
             limits,
+            write_guard,
             failures: Default::default(),
         }
     }
