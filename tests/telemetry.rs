@@ -87,3 +87,34 @@ async fn serves_metrics_and_probes_until_shutdown() {
         "the listener is closed after shutdown"
     );
 }
+
+/// A reconcile that outlives its deadline makes `/healthz` fail, naming it; once it ends the
+/// probe passes again. (`wedged_after` is zero here: any reconcile under way counts.)
+#[tokio::test]
+async fn healthz_fails_while_a_reconcile_is_wedged() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let metrics = Arc::new(Metrics::with_wedged_after(Duration::ZERO));
+    let ready = Arc::new(AtomicBool::new(true));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, metrics.clone(), ready, async move {
+        let _ = stopped.await;
+    }));
+    assert_eq!(get(addr, "/healthz").await.0, 200);
+    let stuck = metrics.in_flight("payments/checkout".to_string());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (status, _, body) = get(addr, "/healthz").await;
+    assert_eq!(status, 503);
+    assert!(
+        body.starts_with("wedged: the reconcile of payments/checkout"),
+        "{body}"
+    );
+    drop(stuck);
+    assert_eq!(get(addr, "/healthz").await.0, 200);
+    stop.send(()).unwrap();
+    tokio::time::timeout(TIMEOUT, server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

@@ -175,6 +175,7 @@ pub async fn reconcile(lpr: Arc<LeastPrivilegeRole>, ctx: Arc<Context>) -> Resul
     let namespace = lpr.namespace().unwrap_or_default();
     let api: Api<LeastPrivilegeRole> = Api::namespaced(ctx.client.clone(), &namespace);
     let key = key(&lpr);
+    let _in_flight = ctx.metrics.in_flight(format!("{}/{}", key.0, key.1));
     let result = finalizer(&api, FINALIZER, lpr, |event| async {
         match event {
             // Boxed: the stages' futures are large, and a worker thread's stack is not.
@@ -480,6 +481,11 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deadline_cuts_a_reconcile_before_healthz_calls_it_wedged() {
+        assert!(RECONCILE_DEADLINE < crate::controller::telemetry::WEDGED_AFTER);
+    }
 
     #[tokio::test]
     async fn a_panic_in_a_stage_is_that_resources_error_not_the_processs() {

@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// What prometheus-client's text encoder produces (it ends with `# EOF`).
+/// `/healthz` calls a reconcile running longer than this wedged: a minute past the reconcile
+/// deadline (15 minutes), which should have cut it short.
+pub const WEDGED_AFTER: std::time::Duration = std::time::Duration::from_secs(16 * 60);
 const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// A CloudTrail scan reads from a few files to a few hundred thousand: 0.1 s to 5 min.
@@ -89,6 +92,23 @@ pub struct Metrics {
     scan_duration: Histogram,
     reconcile_duration: Histogram,
     leader: Gauge,
+    /// Reconciles under way: when each began, by `namespace/name`, for `/healthz`.
+    in_flight: Mutex<HashMap<String, std::time::Instant>>,
+    /// A reconcile running longer than this means the loop is wedged (every reconcile has a
+    /// deadline, so one that outlives it was never cut short).
+    wedged_after: std::time::Duration,
+}
+
+/// Held while a reconcile runs; dropping it (however the reconcile ends) takes it off the list.
+pub struct InFlight<'a> {
+    metrics: &'a Metrics,
+    key: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        (self.metrics.in_flight.lock().expect("not poisoned")).remove(&self.key);
+    }
 }
 
 impl Default for Metrics {
@@ -98,6 +118,31 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Metrics whose `/healthz` calls a reconcile older than `wedged_after` wedged.
+    pub fn with_wedged_after(wedged_after: std::time::Duration) -> Self {
+        Metrics {
+            wedged_after,
+            ..Self::new()
+        }
+    }
+
+    /// Marks the reconcile of `key` as under way until the guard is dropped.
+    pub fn in_flight(&self, key: String) -> InFlight<'_> {
+        (self.in_flight.lock().expect("not poisoned"))
+            .insert(key.clone(), std::time::Instant::now());
+        InFlight { metrics: self, key }
+    }
+
+    /// The reconcile running longest, if it has run past `wedged_after`: what `/healthz`
+    /// reports.
+    pub fn wedged(&self) -> Option<(String, std::time::Duration)> {
+        let in_flight = self.in_flight.lock().expect("not poisoned");
+        (in_flight.iter())
+            .map(|(key, started)| (key.clone(), started.elapsed()))
+            .filter(|(_, age)| *age > self.wedged_after)
+            .max_by_key(|(_, age)| *age)
+    }
+
     pub fn new() -> Self {
         let mut metrics = Self {
             registry: Registry::default(),
@@ -111,6 +156,8 @@ impl Metrics {
             scan_duration: Histogram::new(SCAN_BUCKETS),
             reconcile_duration: Histogram::new(RECONCILE_BUCKETS),
             leader: Gauge::default(),
+            in_flight: Mutex::default(),
+            wedged_after: WEDGED_AFTER,
         };
         register! { metrics;
             reconciles: "iam_tailor_reconciles", "Reconciles completed";
@@ -238,7 +285,8 @@ struct ServerState {
     ready: Arc<AtomicBool>,
 }
 
-/// Serves `GET /metrics`, `/healthz` (200 while the process runs) and `/readyz` (200 once
+/// Serves `GET /metrics`, `/healthz` (200 while the process runs and no reconcile is wedged)
+/// and `/readyz` (200 once
 /// `ready` is set, 503 before, so no traffic or leader work is expected of a replica still
 /// starting). Returns when `shutdown` resolves and open requests have finished.
 pub async fn serve(
@@ -249,7 +297,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz_handler))
         .route("/readyz", get(readyz_handler))
         .with_state(ServerState { metrics, ready });
     axum::serve(listener, app)
@@ -262,6 +310,18 @@ async fn metrics_handler(State(state): State<ServerState>) -> impl IntoResponse 
         [(CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
         state.metrics.render(),
     )
+}
+
+/// 200 while the process serves and no reconcile has outlived its deadline; 503 naming the
+/// oldest one otherwise, so the kubelet restarts a wedged operator.
+async fn healthz_handler(State(state): State<ServerState>) -> impl IntoResponse {
+    match state.metrics.wedged() {
+        None => (StatusCode::OK, "ok".to_string()),
+        Some((key, age)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("wedged: the reconcile of {key} has run {}s", age.as_secs()),
+        ),
+    }
 }
 
 async fn readyz_handler(State(state): State<ServerState>) -> impl IntoResponse {
