@@ -34,6 +34,9 @@ enum Fault {
     ServiceFailure,
     /// No answer at all: the connection is held open and nothing is ever sent back.
     Silent,
+    /// HTTP 404 `NoSuchEntity`: what IAM answers for a policy created a moment ago, before
+    /// its eventual consistency catches up.
+    NoSuchEntity,
 }
 
 impl Fault {
@@ -45,6 +48,12 @@ impl Fault {
                 "Receiver",
                 "ServiceFailure",
                 "Request processing has failed because of an unknown error",
+            ),
+            Fault::NoSuchEntity => (
+                "404 Not Found",
+                "Sender",
+                "NoSuchEntity",
+                "Policy arn:aws:iam::123456789012:policy/iam-tailor-app does not exist or is not attachable.",
             ),
             Fault::Silent => unreachable!("a silent fault sends nothing"),
         };
@@ -656,4 +665,40 @@ async fn an_endpoint_that_never_answers_times_out_and_the_next_reconcile_finishe
     assert_eq!(now, world.original, "the role is as it was");
     world.heal_and_finish().await;
     eprintln!("black hole on CreatePolicy: {:?}", started.elapsed());
+}
+
+/// IAM's eventual consistency: AttachRolePolicy answers NoSuchEntity twice right after the
+/// policy was created. The operator waits and tries again within the same reconcile, so the
+/// apply succeeds without a failure on the resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_not_yet_visible_after_create_is_attached_on_a_quick_retry() {
+    let world = World::start("AttachRolePolicy", Fault::NoSuchEntity).await;
+    world.proxy.fail("AttachRolePolicy", 2, Fault::NoSuchEntity);
+    let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                cloudTrail: {s3: {bucket: org-trail-logs}}\n";
+    world
+        .roles
+        .create(&PostParams::default(), &lpr("app", spec))
+        .await
+        .unwrap();
+    let done = wait_for(&world.roles, "app", &world.operator, "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    assert_eq!(world.proxy.failed("AttachRolePolicy").len(), 2);
+    assert!(done.applied.is_some());
+    let warnings: Vec<_> = events(&world.kube, NS, "app")
+        .await
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        !warnings.contains(&"ApplyFailed".to_string()),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        attached_names(&read(&world.iam, "app").await),
+        ["iam-tailor-app"]
+    );
 }

@@ -513,15 +513,32 @@ pub async fn delete_managed_policy(iam: &Iam, arn: &str, role_id: &str) -> Resul
 /// Attaches the managed policy `arn` to `role` (a no-op in IAM when already attached).
 pub async fn attach(iam: &Iam, role: &str, arn: &str) -> Result<(), IamError> {
     let target = format!("role {role} policy {arn}");
-    let request = iam
-        .call()
-        .await
-        .attach_role_policy()
-        .role_name(role)
-        .policy_arn(arn)
-        .send();
-    written("AttachRolePolicy", &target, request).await
+    let mut waits = CONSISTENCY_WAITS.iter();
+    loop {
+        let request = iam
+            .call()
+            .await
+            .attach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send();
+        match written("AttachRolePolicy", &target, request).await {
+            // IAM is eventually consistent: a policy created a moment ago may not be found yet.
+            Err(IamError::NotFound { .. }) if let Some(wait) = waits.next() => {
+                tokio::time::sleep(*wait).await;
+            }
+            result => return result,
+        }
+    }
 }
+
+/// How long to wait before each retry of a write that IAM's eventual consistency may refuse
+/// right after a create (`NoSuchEntity`): 7.5 s in all, then the error stands.
+const CONSISTENCY_WAITS: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(500),
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(5),
+];
 
 /// Detaches the managed policy `arn` from `role`; not attached is done.
 pub async fn detach(iam: &Iam, role: &str, arn: &str) -> Result<(), IamError> {
