@@ -380,6 +380,7 @@ pub struct Analysis {
     /// Days of the window (`YYYY-MM-DD`, before today) with no trail file in any account or
     /// region: at most [`REPORT_LIMIT`], `daysWithoutFilesCount` says how many in all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub days_without_files: Vec<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub days_without_files_count: u64,
@@ -411,20 +412,24 @@ pub struct LastAccessedReport {
     /// Granted services IAM saw unused within `lastAccessedWindow` (or never), with their
     /// last use; at most [`REPORT_LIMIT`], `servicesNotRecentlyUsedCount` says how many in all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub services_not_recently_used: Vec<NotUsedSince>,
     pub services_not_recently_used_count: u64,
     /// The same for the actions IAM tracks one by one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub actions_not_recently_used: Vec<NotUsedSince>,
     pub actions_not_recently_used_count: u64,
     /// Services IAM saw used within the window without action-level data and without a use in
     /// the trail: reported only, since keeping a whole service would widen the proposal; add
-    /// `keep` rules if the role needs them.
+    /// `keep` rules if the role needs them. At most [`REPORT_LIMIT`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub seen_without_action_data: Vec<ServiceSeenByIam>,
 }
 
-/// How many names each list of [`LastAccessedReport`] shows.
+/// How many entries each list in the status shows (the schema's `maxItems` says the same):
+/// a role with thousands of unused actions must not push the object past etcd's limit.
 pub const REPORT_LIMIT: usize = 50;
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -440,19 +445,28 @@ pub struct Proposal {
     /// Catalog actions the proposal would add (0 unless something is wrong).
     pub adds: u64,
     /// Kept because IAM saw them used within `lastAccessedWindow` though the CloudTrail window
-    /// did not: "seen by IAM, not in the window".
+    /// did not: "seen by IAM, not in the window". At most [`REPORT_LIMIT`], `seenByIamCount`
+    /// says how many in all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub seen_by_iam: Vec<SeenByIam>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seen_by_iam_count: u64,
     /// Access Analyzer placeholders neither `spec.placeholders` nor the trail's ARNs filled;
-    /// left out of the policy, and while any remain it is never applied.
+    /// left out of the policy, and while any remain it is never applied. At most
+    /// [`REPORT_LIMIT`], `unresolvedPlaceholdersCount` says how many in all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub unresolved_placeholders: Vec<Unresolved>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unresolved_placeholders_count: u64,
     /// Access Analyzer's verdicts on this proposal (`spec.validation.accessAnalyzer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<Validation>,
     /// Used or kept (action, resource) pairs left out because the role's policies do not
     /// provably grant them: at most [`REPORT_LIMIT`], `droppedCount` says how many in all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
     pub dropped: Vec<DroppedGrant>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_count: u64,

@@ -71,8 +71,10 @@ fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
         generated_at: now.to_string(),
         removes: granted.difference(&proposed).count() as u64,
         adds: proposed.difference(&granted).count() as u64,
-        seen_by_iam: result.seen_by_iam.clone(),
-        unresolved_placeholders: result.unresolved.clone(),
+        seen_by_iam: (result.seen_by_iam.iter().take(REPORT_LIMIT).cloned()).collect(),
+        seen_by_iam_count: result.seen_by_iam.len() as u64,
+        unresolved_placeholders: (result.unresolved.iter().take(REPORT_LIMIT).cloned()).collect(),
+        unresolved_placeholders_count: result.unresolved.len() as u64,
         validation: result.validation.clone(),
         dropped: (result.generated.dropped.iter())
             .take(REPORT_LIMIT)

@@ -2,7 +2,7 @@ use super::builder::{CONDITION_TYPES, MAX_MESSAGE_BYTES, bounded};
 use super::*;
 use crate::controller::crd::{
     Applied, Approval, AttachedPolicies, CloudTrailSource, Condition, DeletionPolicy, DriftAction,
-    InlinePolicies, Mode, S3TrailSource,
+    InlinePolicies, Mode, REPORT_LIMIT, S3TrailSource,
 };
 use crate::controller::spec::{Limits, parse_duration, validate};
 use crate::generate::analyzer::Unresolved;
@@ -1337,4 +1337,27 @@ fn no_plan_passes_through_more_managed_policies_than_the_quota() {
         .filter(|op| matches!(op, Operation::AttachPolicy { .. }))
         .count();
     assert_eq!(attaches, 2);
+}
+
+#[test]
+fn status_lists_are_cut_to_the_report_limit_with_their_counts() {
+    let s = spec(Mode::Recommend, Approval::Manual);
+    let mut result = analysis(vec![get_orders()]);
+    result.seen_by_iam = (0..(REPORT_LIMIT + 10))
+        .map(|i| crate::generate::SeenByIam {
+            action: format!("s3:Action{i:03}"),
+            last_accessed: T0.to_string(),
+        })
+        .collect();
+    let p = plan(
+        &s,
+        &observed(Default::default(), original_role(), Some(result)),
+    );
+    let proposal = p.status.proposal.unwrap();
+    assert_eq!(proposal.seen_by_iam.len(), REPORT_LIMIT);
+    assert_eq!(proposal.seen_by_iam_count, REPORT_LIMIT as u64 + 10);
+    assert_eq!(
+        proposal.seen_by_iam[0].action, "s3:Action000",
+        "the first ones, in order"
+    );
 }

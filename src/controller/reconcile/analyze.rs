@@ -17,8 +17,8 @@ use crate::controller::plan::{self, AnalysisResult, Generation};
 use crate::controller::spec::ValidSpec;
 use crate::generate::analyzer::{Unresolved, from_generated};
 use crate::generate::{
-    GenerateOptions, Keep, LastAccessed, NotUsedSince, generate, not_recently_used,
-    seen_not_in_window, services_seen_without_action_data,
+    GenerateOptions, Keep, LastAccessed, generate, not_recently_used, seen_not_in_window,
+    services_seen_without_action_data,
 };
 use crate::policy::Policy;
 use crate::policy::analysis::allowed_actions;
@@ -423,15 +423,15 @@ pub(super) fn last_accessed_report(
     window: Duration,
 ) -> LastAccessedReport {
     let stale = not_recently_used(last, now, window);
-    let cut = |mut list: Vec<NotUsedSince>| {
+    fn cut<T>(mut list: Vec<T>) -> Vec<T> {
         list.truncate(REPORT_LIMIT);
         list
-    };
+    }
     LastAccessedReport {
         services_not_recently_used_count: stale.services.len() as u64,
         services_not_recently_used: cut(stale.services),
         actions_not_recently_used_count: stale.actions.len() as u64,
         actions_not_recently_used: cut(stale.actions),
-        seen_without_action_data: services_seen_without_action_data(last, used, now, window),
+        seen_without_action_data: cut(services_seen_without_action_data(last, used, now, window)),
     }
 }
