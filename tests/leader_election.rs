@@ -79,7 +79,9 @@ async fn concurrent_contenders_never_both_win() {
         }
     }
 
-    // An expired lease, held by someone who is gone.
+    // A lease held by someone who is gone, whose renewTime looks years old. Expiry is judged
+    // on each contender's own clock from when it first saw the record, never from renewTime
+    // (another machine's clock): at first sight nobody takes it, even with a 1 s duration.
     let api = Api::<Lease>::namespaced(client.clone(), "default");
     let mut expired = lease(&client, "race-0").await;
     let spec = expired.spec.as_mut().unwrap();
@@ -87,6 +89,7 @@ async fn concurrent_contenders_never_both_win() {
     spec.renew_time = Some(MicroTime(
         "2020-01-01T00:00:00Z".parse::<Timestamp>().unwrap(),
     ));
+    spec.lease_duration_seconds = Some(1);
     spec.lease_transitions = Some(7);
     api.replace("race-0", &PostParams::default(), &expired)
         .await
@@ -94,6 +97,11 @@ async fn concurrent_contenders_never_both_win() {
     let contenders: Vec<_> = (0..4)
         .map(|i| elector(&client, "race-0", &format!("d{i}"), long, renew))
         .collect();
+    for contender in &contenders {
+        assert!(!contender.try_acquire_or_renew().await.unwrap());
+    }
+    // Unchanged for longer than its duration on their clocks: now it is free.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let won: Vec<bool> = join_all(contenders.iter().map(|c| c.try_acquire_or_renew()))
         .await
         .into_iter()

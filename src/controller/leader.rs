@@ -2,14 +2,16 @@
 //! only one reconciles and writes (kube-runtime has no leader election of its own).
 //!
 //! The protocol is client-go's: the holder writes `renewTime` every `renew_every`; anyone may
-//! take the lease once `renewTime + leaseDurationSeconds` has passed or `holderIdentity` is
-//! empty. Every write is a create or a replace carrying the `resourceVersion` that was read, so
+//! take the lease once `holderIdentity` is empty, or once the record has stayed unchanged for
+//! `leaseDurationSeconds` *on the contender's own clock*, counted from when it first saw that
+//! record — `renewTime` is never compared with the local clock, so a skewed clock on either
+//! side cannot hand the lease over early. Every write is a create or a replace carrying the `resourceVersion` that was read, so
 //! of two contenders that read the same Lease the API server lets exactly one write succeed.
 //! The decision itself is [`claim`], a pure function.
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::PostParams;
 use std::sync::Arc;
@@ -70,31 +72,58 @@ fn renew_deadline(lease_duration: Duration) -> Duration {
 pub struct LeaderElector {
     api: Api<Lease>,
     config: LeaseConfig,
+    observer: Observer,
+}
+
+/// The last Lease spec this process read or wrote, and when (on its own monotonic clock) it
+/// first saw that exact record.
+#[derive(Default)]
+struct Observer(std::sync::Mutex<Option<(Option<LeaseSpec>, Instant)>>);
+
+impl Observer {
+    /// How long `record` has been observed unchanged, recording it if it is new.
+    fn observe(&self, record: Option<&LeaseSpec>, now: Instant) -> Duration {
+        let mut last = self.0.lock().expect("not poisoned");
+        match last.as_ref() {
+            Some((seen, since)) if seen.as_ref() == record => now - *since,
+            _ => {
+                *last = Some((record.cloned(), now));
+                Duration::ZERO
+            }
+        }
+    }
 }
 
 impl LeaderElector {
     pub fn new(client: kube::Client, config: LeaseConfig) -> Self {
         let api = Api::namespaced(client, &config.namespace);
-        LeaderElector { api, config }
+        LeaderElector {
+            api,
+            config,
+            observer: Observer::default(),
+        }
     }
 
-    /// One attempt: create the Lease if missing, take it if free/expired
-    /// (renewTime + leaseDurationSeconds < now) or already ours (renew). Optimistic concurrency
+    /// One attempt: create the Lease if missing, take it if free or expired (the same record
+    /// observed for longer than its leaseDurationSeconds) or already ours (renew). Optimistic concurrency
     /// via resourceVersion (replace, not blind patch) so two contenders can never both win; a
     /// 409 Conflict means "someone else won this round" → Ok(false). Returns whether this
     /// identity holds the lease after the call.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
-        let now = Timestamp::now();
         let seconds = duration_seconds(self.config.lease_duration);
         let current = self.api.get_opt(&self.config.name).await?;
+        let record = current.as_ref().and_then(|lease| lease.spec.as_ref());
+        let observed_for = self.observer.observe(record, Instant::now());
         let Some(spec) = claim(
-            current.as_ref().and_then(|lease| lease.spec.as_ref()),
+            record,
             &self.config.identity,
             seconds,
-            now,
+            Timestamp::now(),
+            observed_for,
         ) else {
             return Ok(false);
         };
+        let written_spec = spec.clone();
         let written = match current {
             None => {
                 let lease = Lease {
@@ -116,7 +145,10 @@ impl LeaderElector {
             }
         };
         match written {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                self.observer.observe(Some(&written_spec), Instant::now());
+                Ok(true)
+            }
             // Conflict on replace, AlreadyExists on create: another contender wrote first.
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
             Err(error) => Err(error),
@@ -275,17 +307,20 @@ fn duration_seconds(lease_duration: Duration) -> i32 {
 }
 
 /// The spec to write so that `identity` holds the lease at `now`, or `None` while another
-/// holder's lease is still valid. `current` is the Lease's spec (`None`: no Lease yet, or one without a spec).
+/// holder's lease is still valid. `current` is the Lease's spec (`None`: no Lease yet, or one
+/// without a spec); `observed_for` is how long this process has seen that exact record.
 ///
-/// A lease is free when it has no holder (released) or its `renewTime + leaseDurationSeconds`
-/// is before `now`; one missing either field is free too, since nothing shows a live holder.
-/// Taking over from anyone else (including a released lease) sets `acquireTime` and counts a
-/// transition; renewing our own only moves `renewTime`.
+/// A lease is free when it has no holder (released), no `leaseDurationSeconds` (nothing says
+/// how long it lasts), or has been observed unchanged for longer than its
+/// `leaseDurationSeconds`. `now` is only written, never compared: the holder's `renewTime`
+/// comes from another clock. Taking over from anyone else (including a released lease) sets
+/// `acquireTime` and counts a transition; renewing our own only moves `renewTime`.
 fn claim(
     current: Option<&LeaseSpec>,
     identity: &str,
     lease_duration_seconds: i32,
     now: Timestamp,
+    observed_for: Duration,
 ) -> Option<LeaseSpec> {
     let holder = current
         .and_then(|spec| spec.holder_identity.as_deref())
@@ -294,7 +329,7 @@ fn claim(
     if let Some(spec) = current
         && holder.is_some()
         && !mine
-        && !expired(spec, now)
+        && !expired(spec, observed_for)
     {
         return None;
     }
@@ -310,23 +345,16 @@ fn claim(
     Some(next)
 }
 
-fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
-    let valid_until = spec
-        .renew_time
-        .as_ref()
-        .zip(spec.lease_duration_seconds)
-        .and_then(|(renewed, seconds)| {
-            renewed
-                .0
-                .checked_add(SignedDuration::from_secs(seconds.into()))
-                .ok()
-        });
-    valid_until.is_none_or(|until| until < now)
+fn expired(spec: &LeaseSpec, observed_for: Duration) -> bool {
+    spec.lease_duration_seconds.is_none_or(|seconds| {
+        observed_for > Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::jiff::SignedDuration;
 
     #[tokio::test(start_paused = true)]
     async fn the_write_guard_closes_before_the_lease_could_expire_and_reopens_on_renewal() {
@@ -374,9 +402,11 @@ mod tests {
         }
     }
 
+    const NEVER: Duration = Duration::ZERO;
+
     #[test]
     fn a_missing_lease_is_created_with_no_transitions() {
-        assert_eq!(claim(None, "me", 10, at(0)), Some(taken_by_me(0)));
+        assert_eq!(claim(None, "me", 10, at(0), NEVER), Some(taken_by_me(0)));
     }
 
     #[test]
@@ -387,46 +417,95 @@ mod tests {
                 ..held("", -1)
             };
             assert_eq!(
-                claim(Some(&released), "me", 10, at(0)),
+                claim(Some(&released), "me", 10, at(0), NEVER),
                 Some(taken_by_me(4))
             );
         }
     }
 
     #[test]
-    fn an_expired_lease_is_taken_over() {
+    fn a_lease_observed_unchanged_for_its_duration_is_taken_over() {
+        let seen = Duration::from_millis(15_001);
         assert_eq!(
-            claim(Some(&held("other", -16)), "me", 10, at(0)),
+            claim(Some(&held("other", -16)), "me", 10, at(0), seen),
             Some(taken_by_me(4))
         );
     }
 
     #[test]
-    fn a_fresh_lease_of_another_holder_is_not_mine() {
-        assert_eq!(claim(Some(&held("other", -5)), "me", 10, at(0)), None);
-        // Expiry is strict: valid up to and including renewTime + duration.
-        assert_eq!(claim(Some(&held("other", -15)), "me", 10, at(0)), None);
+    fn a_lease_of_another_holder_is_valid_until_observed_for_its_duration() {
+        assert_eq!(
+            claim(
+                Some(&held("other", -5)),
+                "me",
+                10,
+                at(0),
+                Duration::from_secs(5)
+            ),
+            None
+        );
+        // Expiry is strict: valid up to and including the full duration.
+        assert_eq!(
+            claim(
+                Some(&held("other", -15)),
+                "me",
+                10,
+                at(0),
+                Duration::from_secs(15)
+            ),
+            None
+        );
     }
 
     #[test]
-    fn a_lease_without_renew_time_or_duration_is_free() {
-        let never_renewed = LeaseSpec {
-            renew_time: None,
-            ..held("other", 0)
-        };
+    fn the_holders_renew_time_is_never_compared_with_this_clock() {
+        // An hour "old" by our clock, first seen just now: the holder's clock may be behind.
+        assert_eq!(
+            claim(Some(&held("other", -3600)), "me", 10, at(0), NEVER),
+            None
+        );
+        // An hour "in the future", unchanged for longer than the duration: the holder is gone.
+        assert!(
+            claim(
+                Some(&held("other", 3600)),
+                "me",
+                10,
+                at(0),
+                Duration::from_secs(16)
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn a_lease_without_duration_is_free_and_one_without_renew_time_is_judged_by_observation() {
         let no_duration = LeaseSpec {
             lease_duration_seconds: None,
             ..held("other", 0)
         };
-        assert!(claim(Some(&never_renewed), "me", 10, at(0)).is_some());
-        assert!(claim(Some(&no_duration), "me", 10, at(0)).is_some());
+        assert!(claim(Some(&no_duration), "me", 10, at(0), NEVER).is_some());
+        let never_renewed = LeaseSpec {
+            renew_time: None,
+            ..held("other", 0)
+        };
+        assert!(claim(Some(&never_renewed), "me", 10, at(0), NEVER).is_none());
+        assert!(
+            claim(
+                Some(&never_renewed),
+                "me",
+                10,
+                at(0),
+                Duration::from_secs(16)
+            )
+            .is_some()
+        );
     }
 
     #[test]
     fn my_own_lease_is_renewed_without_a_transition() {
         // Even when expired: nobody took it, so it is still ours.
         for renewed in [-5, -60] {
-            let renewed = claim(Some(&held("me", renewed)), "me", 10, at(0)).unwrap();
+            let renewed = claim(Some(&held("me", renewed)), "me", 10, at(0), NEVER).unwrap();
             assert_eq!(
                 renewed,
                 LeaseSpec {
@@ -436,6 +515,27 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn observation_restarts_whenever_the_record_changes() {
+        let observer = Observer::default();
+        let first = held("other", 0);
+        assert_eq!(observer.observe(Some(&first), Instant::now()), NEVER);
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(
+            observer.observe(Some(&first), Instant::now()),
+            Duration::from_secs(4)
+        );
+        // A renewal (any change) starts the count again.
+        let renewed = held("other", 4);
+        assert_eq!(observer.observe(Some(&renewed), Instant::now()), NEVER);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            observer.observe(Some(&renewed), Instant::now()),
+            Duration::from_secs(1)
+        );
+        assert_eq!(observer.observe(None, Instant::now()), NEVER);
     }
 
     #[test]
