@@ -7,5 +7,6 @@ pub mod cli;
 pub mod cloudtrail;
 pub mod controller;
 pub mod generate;
+pub mod panic;
 pub mod policy;
 pub mod role;

@@ -350,8 +350,8 @@ pub enum TrailError {
     #[error(transparent)]
     Scan(#[from] ScanError),
     /// A bug met while scanning this file: reported as the file's failure.
-    #[error("{file}: internal error while scanning (a bug; please report it)")]
-    Panicked { file: String },
+    #[error("{file}: internal error while scanning (a bug; please report it): {message}")]
+    Panicked { file: String, message: String },
 }
 
 /// Lists (only `days`, when given) and scans the trail's files under `locations`, `parallel`
@@ -416,14 +416,14 @@ pub async fn scan_trail(
                     Ok(Some(bytes)) => {
                         let name = format!("s3://{bucket}/{key}");
                         let file = name.clone();
-                        match tokio::task::spawn_blocking(move || {
+                        let scanned = tokio::task::spawn_blocking(move || {
                             let mut usage = Usage::default();
                             scan_file_bytes(&name, &bytes, &options, &mut usage).map(|()| usage)
                         })
-                        .await
-                        {
+                        .await;
+                        match crate::panic::joined(scanned) {
                             Ok(scanned) => scanned.map_err(TrailError::from),
-                            Err(_) => Err(TrailError::Panicked { file }),
+                            Err(message) => Err(TrailError::Panicked { file, message }),
                         }
                     }
                     Err(e) => Err(e.into()),

@@ -207,14 +207,8 @@ pub async fn reconcile(lpr: Arc<LeastPrivilegeRole>, ctx: Arc<Context>) -> Resul
 async fn contained<T>(stage: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
     match AssertUnwindSafe(stage).catch_unwind().await {
         Ok(result) => result,
-        Err(panic) => Err(Error::Panic(panic_message(panic.as_ref()))),
+        Err(panic) => Err(Error::Panic(crate::panic::message(panic.as_ref()))),
     }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    (panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// Transient failures back off exponentially (5 s … 5 min); the rest retry slowly, since
@@ -259,7 +253,9 @@ async fn apply(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Error>
     let bounded = tokio::time::timeout(RECONCILE_DEADLINE, AssertUnwindSafe(stages).catch_unwind());
     let outcome = match bounded.await {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(panic)) => Err(Failure::from(Error::Panic(panic_message(panic.as_ref())))),
+        Ok(Err(panic)) => Err(Failure::from(Error::Panic(crate::panic::message(
+            panic.as_ref(),
+        )))),
         Err(_) => Err(Failure::from(Error::Deadline)),
     };
     match outcome {

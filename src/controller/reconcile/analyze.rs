@@ -295,11 +295,11 @@ pub(super) async fn analyze(
         current: current.clone(),
         ..Default::default()
     };
-    let (generated, usage) =
-        tokio::task::spawn_blocking(move || generate(&usage, &options).map(|g| (g, usage)))
-            .await
-            .map_err(|_| Error::Panic("generating the policy".to_string()))?
-            .map_err(Error::Generate)?;
+    let generating =
+        tokio::task::spawn_blocking(move || generate(&usage, &options).map(|g| (g, usage)));
+    let (generated, usage) = crate::panic::joined(generating.await)
+        .map_err(|message| Error::Panic(format!("generating the policy: {message}")))?
+        .map_err(Error::Generate)?;
     let stats = &usage.stats;
     let analysis = Analysis {
         window_start: rfc3339(from),
