@@ -3,7 +3,8 @@
 //! that fails chosen IAM actions. A failed apply leaves the role no wider than before and holding
 //! at least the approved policy, says so on the resource (Ready=False, a Warning Event, no
 //! `status.applied`), is counted in the metrics, and the next reconcile after IAM recovers
-//! finishes the job. An endpoint that never answers times out the same way.
+//! finishes the job. An endpoint that never answers times out the same way; the API server
+//! restarted, or moto frozen, in the middle of a reconcile loses and doubles no write.
 
 mod control_plane;
 mod moto;
@@ -37,6 +38,9 @@ enum Fault {
     /// HTTP 404 `NoSuchEntity`: what IAM answers for a policy created a moment ago, before
     /// its eventual consistency catches up.
     NoSuchEntity,
+    /// Held, unanswered, until [`FaultProxy::release`]; then forwarded to moto. Logged as
+    /// forwarded when it arrives. Stops the operator at a chosen point of a reconcile.
+    Hold,
 }
 
 impl Fault {
@@ -55,7 +59,7 @@ impl Fault {
                 "NoSuchEntity",
                 "Policy arn:aws:iam::123456789012:policy/iam-tailor-app does not exist or is not attachable.",
             ),
-            Fault::Silent => unreachable!("a silent fault sends nothing"),
+            Fault::Silent | Fault::Hold => unreachable!("{self:?} sends no error"),
         };
         let body = format!(
             "<ErrorResponse><Error><Type>{type_}</Type><Code>{code}</Code>\
@@ -76,6 +80,8 @@ struct ProxyState {
     faults: HashMap<String, (u32, Fault)>,
     /// Every IAM request in arrival order.
     log: Vec<Logged>,
+    /// Requests held by [`Fault::Hold`] and not yet released.
+    holding: usize,
 }
 
 /// One IAM request the proxy saw.
@@ -94,6 +100,8 @@ struct Logged {
 struct FaultProxy {
     endpoint: String,
     state: Arc<Mutex<ProxyState>>,
+    /// Opened (true) by [`FaultProxy::release`].
+    gate: tokio::sync::watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -107,16 +115,19 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(ProxyState::default()));
+        let (gate, _) = tokio::sync::watch::channel(false);
         let accept = tokio::spawn({
             let state = state.clone();
+            let gate = gate.clone();
             async move {
                 loop {
                     let Ok((client, _)) = listener.accept().await else {
                         continue;
                     };
                     let (upstream, state) = (upstream.clone(), state.clone());
+                    let gate = gate.subscribe();
                     tokio::spawn(async move {
-                        if let Err(e) = exchange(client, &upstream, &state).await {
+                        if let Err(e) = exchange(client, &upstream, &state, gate).await {
                             eprintln!("FaultProxy: {e}");
                         }
                     });
@@ -126,7 +137,22 @@ impl FaultProxy {
         FaultProxy {
             endpoint,
             state,
+            gate,
             accept,
+        }
+    }
+
+    /// Forwards the requests held by [`Fault::Hold`] (and any held later).
+    fn release(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Waits (60 s at most) until a request is held.
+    async fn holds_one(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.state.lock().unwrap().holding == 0 {
+            assert!(Instant::now() < deadline, "no request was held within 60 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -187,6 +213,7 @@ async fn exchange(
     mut client: TcpStream,
     upstream: &str,
     state: &Mutex<ProxyState>,
+    mut gate: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let Some((head, body)) = read_request(&mut client).await? else {
         return Ok(());
@@ -202,9 +229,12 @@ async fn exchange(
         };
         state.log.push(Logged {
             action,
-            failed: fault.is_some(),
+            failed: fault.is_some_and(|f| !matches!(f, Fault::Hold)),
             at: Instant::now(),
         });
+        if let Some(Fault::Hold) = fault {
+            state.holding += 1;
+        }
         fault
     });
     let response = match fault {
@@ -213,6 +243,11 @@ async fn exchange(
             let mut rest = [0u8; 1];
             let _ = client.read(&mut rest).await;
             return Ok(());
+        }
+        Some(Fault::Hold) => {
+            let _ = gate.wait_for(|open| *open).await;
+            state.lock().unwrap().holding -= 1;
+            forward(upstream, &head, &body).await?
         }
         Some(fault) => fault.response(),
         None => forward(upstream, &head, &body).await?,
@@ -324,8 +359,8 @@ struct World {
     // Dropped in this order: the operator first, then what it talks to.
     operator: Operator,
     proxy: FaultProxy,
-    _aws: moto::Moto,
-    _server: control_plane::ControlPlane,
+    aws: moto::Moto,
+    server: control_plane::ControlPlane,
     _dir: tempfile::TempDir,
     kube: kube::Client,
     iam: aws_sdk_iam::Client,
@@ -360,8 +395,8 @@ impl World {
         World {
             operator,
             proxy,
-            _aws: aws,
-            _server: server,
+            aws,
+            server,
             _dir: dir,
             kube,
             iam,
@@ -700,5 +735,216 @@ async fn a_policy_not_yet_visible_after_create_is_attached_on_a_quick_retry() {
     assert_eq!(
         attached_names(&read(&world.iam, "app").await),
         ["iam-tailor-app"]
+    );
+}
+
+/// The sum of `iam_tailor_reconcile_errors_total` over its reasons.
+fn reconcile_errors(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("iam_tailor_reconcile_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// How many of each IAM write reached moto.
+fn writes(proxy: &FaultProxy) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for action in proxy.forwarded() {
+        if !action.starts_with("Get") && !action.starts_with("List") {
+            *counts.entry(action).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// etcd and kube-apiserver stopped while the operator is inside a reconcile, at the IAM request
+/// `held`, and started again (same data) once the reconcile has failed without them. The role
+/// is never wider than before, the operator process lives on, and once the API server is back
+/// it finishes the apply with every IAM write done exactly once.
+async fn restarted_at(held: &str, written_while_down: &[&str]) {
+    let started = Instant::now();
+    let world = World::start(held, Fault::Hold).await;
+    world.proxy.fail(held, 1, Fault::Hold);
+    let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                cloudTrail: {s3: {bucket: org-trail-logs}}\n";
+    world
+        .roles
+        .create(&PostParams::default(), &lpr("app", spec))
+        .await
+        .unwrap();
+    world.proxy.holds_one().await;
+    let no_wider = |live: &LiveRole, when: &str| {
+        assert_eq!(
+            grants_no_new_access(&live.documents(), &world.original.documents()),
+            Proof::Proven,
+            "wider than before {when}: {live:#?}"
+        );
+    };
+    no_wider(&read(&world.iam, "app").await, "while held");
+
+    let errors_before = reconcile_errors(&world.operator.get("/metrics").await.1);
+    world.server.pause();
+    world.proxy.release();
+    // The reconcile goes on without the API server until a Kubernetes write fails.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reconcile_errors(&world.operator.get("/metrics").await.1) <= errors_before {
+        assert!(
+            Instant::now() < deadline,
+            "no failed reconcile without the API server:\n{}",
+            world.operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let during = writes(&world.proxy);
+    assert_eq!(
+        during.keys().map(String::as_str).collect::<Vec<_>>(),
+        written_while_down
+    );
+    no_wider(
+        &read(&world.iam, "app").await,
+        "while the API server was down",
+    );
+    world.server.resume();
+
+    let operator = &world.operator;
+    let done = wait_for(
+        &world.roles,
+        "app",
+        operator,
+        "the apply after the restart",
+        |s| {
+            condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+                && condition(s, "Ready") == Some(("True", "Ready"))
+        },
+    )
+    .await;
+    assert_eq!(
+        done.applied.as_ref().unwrap().revision,
+        done.proposal.as_ref().unwrap().revision
+    );
+    let live = read(&world.iam, "app").await;
+    assert_eq!(attached_names(&live), ["iam-tailor-app"]);
+    assert!(live.inline.is_empty(), "{live:#?}");
+    let once: std::collections::BTreeMap<String, usize> = [
+        "AttachRolePolicy",
+        "CreatePolicy",
+        "DeleteRolePolicy",
+        "DetachRolePolicy",
+        "TagRole",
+    ]
+    .into_iter()
+    .map(|a| (a.to_string(), 1))
+    .collect();
+    assert_eq!(
+        writes(&world.proxy),
+        once,
+        "every write exactly once (while the API server was down: {during:?})"
+    );
+    assert_eq!(
+        world.operator.get("/healthz").await.0,
+        200,
+        "the same process"
+    );
+    eprintln!(
+        "restarted at {held}: writes while down {during:?}; {:?}",
+        started.elapsed()
+    );
+}
+
+/// Mid-reconcile: the API server goes away while the role is being read, so the backup
+/// ConfigMap cannot be written and no IAM write may follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_server_restarted_mid_reconcile_writes_nothing_until_it_is_back() {
+    restarted_at("GetRole", &[]).await;
+}
+
+/// Mid-apply: the API server goes away while AttachRolePolicy is in flight; the rest of the
+/// apply reaches IAM but its status cannot be written. After the restart the operator finds
+/// the role already as approved and writes nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_server_restarted_mid_apply_loses_and_doubles_no_write() {
+    restarted_at(
+        "AttachRolePolicy",
+        &[
+            "AttachRolePolicy",
+            "CreatePolicy",
+            "DeleteRolePolicy",
+            "DetachRolePolicy",
+            "TagRole",
+        ],
+    )
+    .await;
+}
+
+/// moto hangs (SIGSTOP) while AttachRolePolicy is in flight: every attempt times out and the
+/// apply fails, yet the requests were received and land when moto resumes (SIGCONT) — writes
+/// whose answers were lost. The role is never wider than before, and the next reconcile finds
+/// what landed and finishes without creating the policy twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_frozen_mid_apply_and_resumed_ends_with_the_approved_role() {
+    let started = Instant::now();
+    let world = World::start_with(
+        "AttachRolePolicy",
+        Fault::Hold,
+        &["--aws-timeout-seconds", "1"],
+    )
+    .await;
+    world.proxy.fail("AttachRolePolicy", 1, Fault::Hold);
+    let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                cloudTrail: {s3: {bucket: org-trail-logs}}\n";
+    world
+        .roles
+        .create(&PostParams::default(), &lpr("app", spec))
+        .await
+        .unwrap();
+    world.proxy.holds_one().await;
+    world.aws.freeze();
+    world.proxy.release();
+    let operator = &world.operator;
+    let failed = wait_for(&world.roles, "app", operator, "the timed-out apply", |s| {
+        condition(s, "Ready").is_some_and(|(status, _)| status == "False")
+    })
+    .await;
+    let message = condition_message(&failed, "Ready");
+    assert!(
+        message.contains("AttachRolePolicy") && message.contains("timeout"),
+        "{message}"
+    );
+    assert_eq!(failed.applied, None);
+    world.aws.thaw();
+    let live = read(&world.iam, "app").await;
+    assert_eq!(
+        grants_no_new_access(&live.documents(), &world.original.documents()),
+        Proof::Proven,
+        "wider than before once the lost writes landed: {live:#?}"
+    );
+
+    let done = wait_for(
+        &world.roles,
+        "app",
+        operator,
+        "the apply after moto resumed",
+        |s| {
+            condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+                && condition(s, "Ready") == Some(("True", "Ready"))
+        },
+    )
+    .await;
+    assert_eq!(
+        done.applied.as_ref().unwrap().revision,
+        done.proposal.as_ref().unwrap().revision
+    );
+    let live = read(&world.iam, "app").await;
+    assert_eq!(attached_names(&live), ["iam-tailor-app"]);
+    assert!(live.inline.is_empty(), "{live:#?}");
+    let counts = writes(&world.proxy);
+    assert_eq!(counts.get("CreatePolicy"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("DetachRolePolicy"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("DeleteRolePolicy"), Some(&1), "{counts:?}");
+    assert_eq!(world.operator.get("/healthz").await.0, 200);
+    eprintln!(
+        "moto frozen mid-apply: writes {counts:?}; {:?}",
+        started.elapsed()
     );
 }

@@ -32,6 +32,32 @@ impl ControlPlane {
         ControlPlane { state, kubeconfig }
     }
 
+    /// Stops etcd and kube-apiserver, keeping their data: [`Self::resume`] restarts them.
+    #[allow(dead_code)] // only the restart tests stop the control plane mid-test
+    pub fn pause(&self) {
+        let output = Command::new(script())
+            .arg("stop")
+            .arg(self.state.path())
+            .output()
+            .expect("runs scripts/control-plane");
+        assert!(output.status.success(), "scripts/control-plane stop failed");
+    }
+
+    /// Starts etcd and kube-apiserver again on the same ports, token, certificate and data.
+    #[allow(dead_code)]
+    pub fn resume(&self) {
+        let output = Command::new(script())
+            .arg("start")
+            .arg(self.state.path())
+            .output()
+            .expect("runs scripts/control-plane");
+        assert!(
+            output.status.success(),
+            "scripts/control-plane start (restart) failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// A kube client authenticated as the admin (system:masters).
     pub async fn client(&self) -> kube::Client {
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap();

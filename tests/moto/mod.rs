@@ -43,6 +43,28 @@ impl Moto {
         moto
     }
 
+    /// Freezes the server (SIGSTOP): connections are still accepted by the kernel, nothing is
+    /// answered, and what arrives meanwhile is handled after [`Self::thaw`] — a server that
+    /// hangs and comes back with its state.
+    #[allow(dead_code)] // only the fault tests freeze moto
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    #[allow(dead_code)]
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("runs kill");
+        assert!(status.success(), "kill -{name} moto_server");
+    }
+
     /// An S3 client for this server with throwaway credentials.
     #[allow(dead_code)] // not every test file that starts moto uses S3 directly
     pub fn s3(&self) -> aws_sdk_s3::Client {
