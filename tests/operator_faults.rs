@@ -948,3 +948,200 @@ async fn moto_frozen_mid_apply_and_resumed_ends_with_the_approved_role() {
         started.elapsed()
     );
 }
+
+/// A test double for the network between one operator replica and the API server: a TCP
+/// forwarder (TLS passes through untouched) that [`ApiLink::cut`] severs, closing every open
+/// connection and every new one, as a partition would.
+struct ApiLink {
+    /// The kubeconfig that reaches the API server through this link.
+    kubeconfig: std::path::PathBuf,
+    cut: tokio::sync::watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl ApiLink {
+    /// A link to the API server of `server`, its kubeconfig written into `dir`.
+    async fn start(server: &control_plane::ControlPlane, dir: &std::path::Path) -> ApiLink {
+        let original = std::fs::read_to_string(&server.kubeconfig).unwrap();
+        let upstream = original
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: https://"))
+            .expect("the kubeconfig names its server")
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let kubeconfig = dir.join("kubeconfig-through-link");
+        std::fs::write(
+            &kubeconfig,
+            original.replace(&upstream, &format!("127.0.0.1:{port}")),
+        )
+        .unwrap();
+        let (cut, _) = tokio::sync::watch::channel(false);
+        let accept = tokio::spawn({
+            let cut = cut.clone();
+            async move {
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let mut severed = cut.subscribe();
+                    if *severed.borrow() {
+                        continue; // dropped: closed at once
+                    }
+                    let upstream = upstream.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = severed.wait_for(|cut| *cut) => {}
+                        }
+                    });
+                }
+            }
+        });
+        ApiLink {
+            kubeconfig,
+            cut,
+            accept,
+        }
+    }
+
+    fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+}
+
+impl Drop for ApiLink {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// `iam_tailor_leader` of `operator` is 1 (30 s at most).
+async fn leads(operator: &Operator) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sample(&operator.get("/metrics").await.1, "iam_tailor_leader") != Some(1.0) {
+        assert!(
+            Instant::now() < deadline,
+            "not leading:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The lease lost in the middle of an apply: replica A leads and is inside an apply, with
+/// AttachRolePolicy in flight, when the network between A and the API server is cut. A's
+/// renewals fail, its write guard closes (two thirds of the lease), and replica B takes over
+/// once it has seen the lease unchanged for its whole duration. The in-flight request then
+/// lands, late; A writes nothing after it. B finishes the apply without creating the policy
+/// twice or leaving the role wider than before at any point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_mid_apply_writes_nothing_more_and_the_standby_finishes() {
+    let started = Instant::now();
+    let server = control_plane::ControlPlane::start();
+    let aws = moto::Moto::start();
+    let kube = server.client().await;
+    let iam = aws.iam();
+    let dir = tempfile::tempdir().unwrap();
+    apply_crds(&kube).await;
+    create_namespace(&kube, NS).await;
+    broad_role(&iam, "app").await;
+    put_trail(&aws.s3()).await;
+    let original = read(&iam, "app").await;
+    // Each replica's IAM traffic through its own proxy, so every write is attributed.
+    let (proxy_a, proxy_b) = (
+        FaultProxy::start(&aws.endpoint).await,
+        FaultProxy::start(&aws.endpoint).await,
+    );
+    proxy_a.fail("AttachRolePolicy", 1, Fault::Hold);
+    let link = ApiLink::start(&server, dir.path()).await;
+    let replica_args = [
+        "--leader-election",
+        "--lease-namespace",
+        "default",
+        "--lease-duration-seconds",
+        "3",
+    ];
+    let mut a = Operator::start(
+        &link.kubeconfig,
+        &proxy_a.endpoint,
+        dir.path(),
+        &replica_args,
+        &[("POD_NAME", "replica-a")],
+    );
+    a.wait_up().await;
+    leads(&a).await;
+    let mut b = Operator::start(
+        &server.kubeconfig,
+        &proxy_b.endpoint,
+        dir.path(),
+        &replica_args,
+        &[("POD_NAME", "replica-b")],
+    );
+    b.wait_up().await;
+
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                cloudTrail: {s3: {bucket: org-trail-logs}}\n";
+    roles
+        .create(&PostParams::default(), &lpr("app", spec))
+        .await
+        .unwrap();
+    proxy_a.holds_one().await;
+    let before_cut = writes(&proxy_a);
+    link.cut();
+    let cut_at = Instant::now();
+    leads(&b).await;
+    eprintln!("B leads {:?} after the cut", cut_at.elapsed());
+    proxy_a.release();
+    // A ends (it lost the lease): after that, nothing more can come from it.
+    let status = a.exited(Duration::from_secs(30)).await;
+    assert!(!status.success(), "A exits non-zero on losing the lease");
+    let mut from_a = writes(&proxy_a);
+    assert_eq!(
+        from_a.remove("AttachRolePolicy"),
+        Some(1),
+        "only the request in flight"
+    );
+    let mut expected = before_cut.clone();
+    expected.remove("AttachRolePolicy");
+    assert_eq!(from_a, expected, "A wrote nothing after the held request");
+    let live = read(&iam, "app").await;
+    assert_eq!(
+        grants_no_new_access(&live.documents(), &original.documents()),
+        Proof::Proven,
+        "wider than before: {live:#?}"
+    );
+
+    let done = wait_for(&roles, "app", &b, "B finishing the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+            && condition(s, "Ready") == Some(("True", "Ready"))
+    })
+    .await;
+    assert_eq!(
+        done.applied.as_ref().unwrap().revision,
+        done.proposal.as_ref().unwrap().revision
+    );
+    let live = read(&iam, "app").await;
+    assert_eq!(attached_names(&live), ["iam-tailor-app"]);
+    assert!(live.inline.is_empty(), "{live:#?}");
+    let from_b = writes(&proxy_b);
+    assert!(
+        !from_b.contains_key("CreatePolicy"),
+        "B created the policy A had created: {from_b:?}"
+    );
+    for write in ["DetachRolePolicy", "DeleteRolePolicy"] {
+        assert_eq!(
+            from_a.get(write).unwrap_or(&0) + from_b.get(write).unwrap_or(&0),
+            1,
+            "{write}: A {from_a:?}, B {from_b:?}"
+        );
+    }
+    eprintln!(
+        "lease lost mid-apply: A wrote {before_cut:?} before the cut, B {from_b:?}; {:?}",
+        started.elapsed()
+    );
+}

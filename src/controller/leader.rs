@@ -57,6 +57,11 @@ impl WriteGuard {
         *self.until.lock().expect("not poisoned") = until;
     }
 
+    /// Closes at once: leadership is known to be lost.
+    fn close(&self) {
+        *self.until.lock().expect("not poisoned") = Instant::now();
+    }
+
     /// True while the leadership is certainly still ours.
     pub fn holds(&self) -> bool {
         Instant::now() < *self.until.lock().expect("not poisoned")
@@ -214,10 +219,12 @@ impl LeaderElector {
                     guard.extend(attempt + renew_deadline(config.lease_duration));
                 }
                 Ok((false, _)) => {
+                    guard.close();
                     info!(lease = %config.name, identity = %config.identity, "leadership lost: the lease has another holder");
                     return;
                 }
                 Err(_) => {
+                    guard.close();
                     info!(lease = %config.name, identity = %config.identity, "leadership lost: no renewal succeeded within the lease duration");
                     return;
                 }
