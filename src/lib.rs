@@ -10,3 +10,4 @@ pub mod generate;
 pub mod panic;
 pub mod policy;
 pub mod role;
+pub mod wildcard;

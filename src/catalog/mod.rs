@@ -36,7 +36,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use crate::policy::wildcard::{is_literal, matches_ignore_case};
+use crate::wildcard::{is_literal, matches_ignore_case};
 
 pub use parse::ParseError;
 

@@ -9,7 +9,7 @@
 //! they may use and with which ExternalId (from the Secret [`EXTERNAL_IDS_SECRET`] beside it),
 //! and whether they may Enforce. Without it, the tags alone decide.
 
-use crate::policy::wildcard::matches;
+use crate::wildcard::matches;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -10,8 +10,8 @@
 
 use crate::catalog::catalog;
 use crate::cloudtrail::usage::Usage;
-use crate::policy::wildcard::matches_ignore_case;
 use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock};
+use crate::wildcard::matches_ignore_case;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

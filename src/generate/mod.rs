@@ -28,8 +28,8 @@ pub use report::{
 use crate::catalog::catalog;
 use crate::cloudtrail::usage::Usage;
 use crate::policy::analysis::{Proof, allowed_actions, grants_no_new_access};
-use crate::policy::wildcard::{matches_ignore_case, subsumes};
 use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock, Statement, Version};
+use crate::wildcard::{matches_ignore_case, subsumes};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;

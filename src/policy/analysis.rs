@@ -12,10 +12,10 @@
 use super::document::{
     ActionBlock, Condition, Effect, Policy, PrincipalBlock, ResourceBlock, Statement,
 };
-use super::wildcard::{
+use crate::catalog::{AccessLevel, ActionId, catalog};
+use crate::wildcard::{
     is_literal, matches, matches_ignore_case, may_overlap, subsumes, subsumes_ignore_case,
 };
-use crate::catalog::{AccessLevel, ActionId, catalog};
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -12,7 +12,7 @@ use crate::policy::document::{
 };
 use crate::policy::values::{Cidr, Instant, parse_date, parse_number};
 use crate::policy::variables::Template;
-use crate::policy::wildcard::{is_literal, matches, matches_encoded};
+use crate::wildcard::{is_literal, matches, matches_encoded};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use std::fmt;

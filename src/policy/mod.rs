@@ -8,7 +8,6 @@ pub mod eval;
 pub mod lint;
 pub mod values;
 pub mod variables;
-pub mod wildcard;
 
 pub use context::Context;
 pub use document::{

@@ -2,7 +2,7 @@
 //! resource patterns and condition values, split once so evaluation only concatenates.
 
 use crate::policy::context::{Env, Values};
-use crate::policy::wildcard::{LITERAL_QUESTION, LITERAL_STAR};
+use crate::wildcard::{LITERAL_QUESTION, LITERAL_STAR};
 
 /// A pattern or value as bytes, fixed or with variables to fill in per request.
 ///

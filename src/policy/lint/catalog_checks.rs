@@ -5,7 +5,7 @@
 use super::{Doc, Finding, Severity, StatementView, finding};
 use crate::catalog::{Catalog, catalog};
 use crate::policy::document::{ActionBlock, BaseOperator, Condition, ResourceBlock};
-use crate::policy::wildcard;
+use crate::wildcard;
 
 pub(super) fn check(doc: &Doc<'_>, out: &mut Vec<Finding>) {
     let cat = catalog();

@@ -12,7 +12,7 @@ mod security;
 mod structure;
 
 use crate::policy::document::{ActionBlock, Policy, ResourceBlock, Statement};
-use crate::policy::wildcard;
+use crate::wildcard;
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 use std::fmt;

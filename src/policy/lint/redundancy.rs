@@ -3,7 +3,7 @@
 
 use super::{Doc, Finding, Item, Severity, StatementView, finding};
 use crate::policy::document::{ActionBlock, Condition, ResourceBlock, Statement};
-use crate::policy::wildcard;
+use crate::wildcard;
 
 pub(super) fn check(doc: &Doc<'_>, out: &mut Vec<Finding>) {
     for s in &doc.statements {

@@ -7,7 +7,7 @@ use super::{
 use crate::policy::document::{
     ActionBlock, Effect, PrincipalBlock, PrincipalType, Principals, ResourceBlock, Statement,
 };
-use crate::policy::wildcard;
+use crate::wildcard;
 
 /// Actions that let a principal grant itself (or a user it controls) more permissions.
 const ESCALATION_ACTIONS: [&str; 13] = [

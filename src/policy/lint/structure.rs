@@ -248,7 +248,7 @@ fn resource_problem(resource: &str) -> Option<String> {
     let partition = parts[1];
     let partition_ok = PARTITIONS
         .iter()
-        .any(|p| crate::policy::wildcard::matches(partition, p));
+        .any(|p| crate::wildcard::matches(partition, p));
     if !partition_ok {
         return Some(format!(
             "partition \"{partition}\" in \"{resource}\" is not one of {}",

@@ -11,9 +11,9 @@
 
 use super::prove_each_state;
 use crate::policy::eval::{Decision, Evaluation, PolicySet, Request};
-use crate::policy::wildcard::{subsumes, subsumes_ignore_case};
 use crate::policy::{Context, Policy};
 use crate::role::{AttachedPolicy, LiveRole, Operation};
+use crate::wildcard::{subsumes, subsumes_ignore_case};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
