@@ -10,4 +10,5 @@ pub mod generate;
 pub mod panic;
 pub mod policy;
 pub mod role;
+pub mod time;
 pub mod wildcard;

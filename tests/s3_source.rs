@@ -3,8 +3,9 @@
 
 mod moto;
 
-use iam_tailor::aws::s3::{Day, S3Location, TrailScope, get_object, list_trail};
-use iam_tailor::policy::values::parse_date;
+use iam_tailor::aws::s3::{S3Location, TrailScope, get_object, list_trail};
+use iam_tailor::time::Day;
+use iam_tailor::time::parse_date;
 
 async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
     client

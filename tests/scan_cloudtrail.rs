@@ -13,7 +13,7 @@
 use iam_tailor::cloudtrail::{
     PrincipalFilter, ScanError, ScanOptions, Usage, scan_file_bytes, scan_paths,
 };
-use iam_tailor::policy::values::parse_date;
+use iam_tailor::time::parse_date;
 use std::path::PathBuf;
 
 const APP: &str = "arn:aws:iam::111122223333:role/service/app";

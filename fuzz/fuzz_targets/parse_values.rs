@@ -3,10 +3,10 @@
 #![no_main]
 
 use iam_tailor::catalog::catalog;
-use iam_tailor::cloudtrail::{PrincipalFilter, parse_since};
-use iam_tailor::controller::spec::parse_duration;
+use iam_tailor::cloudtrail::PrincipalFilter;
 use iam_tailor::generate::Keep;
-use iam_tailor::policy::values::{Cidr, parse_date, parse_number};
+use iam_tailor::policy::values::{Cidr, parse_number};
+use iam_tailor::time::{parse_date, parse_duration, parse_since};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

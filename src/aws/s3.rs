@@ -7,6 +7,7 @@
 
 use super::sdk_message;
 use crate::cloudtrail::{MAX_FILE_BYTES, ScanError, ScanOptions, Usage, scan_file_bytes};
+use crate::time::Day;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use std::fmt;
@@ -126,53 +127,6 @@ async fn list_level(
     Ok((prefixes, keys))
 }
 
-/// A calendar day, for building `YYYY/MM/DD/` prefixes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Day {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-}
-
-impl Day {
-    /// The UTC day containing `nanos` since the epoch.
-    pub fn of(nanos: i128) -> Day {
-        let days = nanos.div_euclid(86_400 * 1_000_000_000) as i64;
-        // H. Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        Day { year, month, day }
-    }
-
-    /// The days from the one containing `from` to the one containing `to` (exclusive bound).
-    pub fn range(from: i128, to: i128) -> Vec<Day> {
-        const DAY: i128 = 86_400 * 1_000_000_000;
-        let mut out = Vec::new();
-        let mut t = from.div_euclid(DAY) * DAY;
-        while t < to {
-            out.push(Day::of(t));
-            t += DAY;
-        }
-        out
-    }
-
-    fn prefix(&self) -> String {
-        format!("{:04}/{:02}/{:02}/", self.year, self.month, self.day)
-    }
-
-    /// `YYYY-MM-DD`.
-    pub fn iso(&self) -> String {
-        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
-
 /// A scan of a trail: the usage, and which of the asked-for days no file was found for, in
 /// any account or region (the trail was off, or its files are gone).
 #[derive(Debug, Default, PartialEq)]
@@ -284,7 +238,7 @@ pub async fn list_trail(
             }
             // …/CloudTrail/REGION/: the days of the window, or everything.
             (Some(i), n) if n == i + 3 && segments[i + 1] == "CloudTrail" => match days {
-                Some(days) => full.extend(days.iter().map(|d| format!("{prefix}{}", d.prefix()))),
+                Some(days) => full.extend(days.iter().map(|d| format!("{prefix}{}", d.path()))),
                 None => full.push(prefix),
             },
             // Deeper, or a layout this walk does not know: read it all.
@@ -383,7 +337,7 @@ pub async fn scan_trail(
     let days_without_files = days
         .unwrap_or_default()
         .iter()
-        .filter(|d| !present.contains(&d.prefix()))
+        .filter(|d| !present.contains(&d.path()))
         .copied()
         .collect();
     let progress = options.progress && files.len() > 1;
@@ -500,24 +454,6 @@ mod tests {
         assert_eq!("s3://b".parse::<S3Location>().unwrap().prefix, "");
         assert!("https://b/x".parse::<S3Location>().is_err());
         assert!("s3:///x".parse::<S3Location>().is_err());
-    }
-
-    #[test]
-    fn days_cover_the_window() {
-        let d = |s: &str| crate::policy::values::parse_date(s).unwrap();
-        let days = Day::range(d("2024-02-28T23:00:00Z"), d("2024-03-01T00:00:01Z"));
-        let names: Vec<String> = days.iter().map(Day::prefix).collect();
-        assert_eq!(names, ["2024/02/28/", "2024/02/29/", "2024/03/01/"]);
-        assert_eq!(
-            Day::of(d("1969-12-31T23:59:59Z")),
-            Day {
-                year: 1969,
-                month: 12,
-                day: 31
-            }
-        );
-        assert!(Day::range(d("2024-01-02T00:00:00Z"), d("2024-01-02T00:00:00Z")).is_empty());
-        assert_eq!(days[1].iso(), "2024-02-29");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `iam-tailor controller`: run the operator.
 
 use crate::controller::run::{Settings, run as run_operator};
-use crate::controller::spec::{DRIFT_MAX_SECS, Limits, parse_duration};
+use crate::controller::spec::{DRIFT_MAX_SECS, Limits};
+use crate::time::parse_duration;
 use std::net::SocketAddr;
 
 #[derive(clap::Args, Debug)]

@@ -6,6 +6,7 @@ use crate::generate::analyzer::{Unresolved, from_generated};
 use crate::generate::{
     GenerateOptions, Granularity, Keep, generate, report, to_cloudformation, to_json, to_terraform,
 };
+use crate::time::rfc3339;
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -184,10 +185,9 @@ fn analyzer_usage(args: &Args) -> anyhow::Result<(Usage, Vec<Unresolved>)> {
             .with_context(|| format!("--placeholder {pair:?}: expected NAME=VALUE"))?;
         values.insert(name.to_string(), value.to_string());
     }
-    let now = k8s_openapi::jiff::Timestamp::now();
     let (from, to) = args.trail.window()?;
     let seconds = |nanos: i128| (nanos / 1_000_000_000) as i64;
-    let end = to.map_or(now.as_second(), seconds);
+    let end = seconds(to.unwrap_or_else(crate::time::now));
     let start = from.map_or(end - MAX_ANALYZER_WINDOW_SECONDS, seconds);
     if end - start > MAX_ANALYZER_WINDOW_SECONDS {
         bail!("Access Analyzer reads at most 90 days of a trail: shorten --since/--from");
@@ -219,7 +219,12 @@ fn analyzer_usage(args: &Args) -> anyhow::Result<(Usage, Vec<Unresolved>)> {
             }
         }
     })?;
-    let generated = from_generated(&policies, &values, logs.as_ref(), &now.to_string())
-        .map_err(anyhow::Error::msg)?;
+    let generated = from_generated(
+        &policies,
+        &values,
+        logs.as_ref(),
+        &rfc3339(crate::time::now()),
+    )
+    .map_err(anyhow::Error::msg)?;
     Ok((generated.usage, generated.unresolved))
 }

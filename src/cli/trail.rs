@@ -1,8 +1,9 @@
 //! The CloudTrail arguments `generate` and `unused` share, and scanning the sources they name.
 
-use crate::aws::s3::{self, Day, S3Location};
-use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage, parse_since, scan_paths};
-use crate::policy::values::{Instant, parse_date};
+use crate::aws::s3::{self, S3Location};
+use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage, scan_paths};
+use crate::time::{Day, parse_since};
+use crate::time::{Instant, parse_date};
 use anyhow::{Context, bail};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -37,12 +38,6 @@ pub struct TrailArgs {
     region: Option<String>,
 }
 
-fn now_nanos() -> Instant {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as Instant)
-}
-
 fn instant(flag: &str, text: &str) -> anyhow::Result<Instant> {
     parse_date(text)
         .with_context(|| format!("--{flag} {text:?}: expected RFC 3339, e.g. 2026-08-01T00:00:00Z"))
@@ -57,9 +52,10 @@ impl TrailArgs {
             .transpose()
             .map_err(|e| anyhow::anyhow!("--principal: {e}"))?;
         let from = match (&self.since, &self.from) {
-            (Some(since), _) => {
-                Some(parse_since(since, now_nanos()).map_err(|e| anyhow::anyhow!("--since: {e}"))?)
-            }
+            (Some(since), _) => Some(
+                parse_since(since, crate::time::now())
+                    .map_err(|e| anyhow::anyhow!("--since: {e}"))?,
+            ),
             (None, Some(from)) => Some(instant("from", from)?),
             (None, None) => None,
         };
@@ -132,7 +128,7 @@ impl TrailArgs {
                 let client = s3::client(&config);
                 let days = options
                     .from
-                    .map(|from| Day::range(from, options.to.unwrap_or_else(now_nanos)));
+                    .map(|from| Day::range(from, options.to.unwrap_or_else(crate::time::now)));
                 let scope = s3::TrailScope::default();
                 s3::scan_trail(
                     &client,

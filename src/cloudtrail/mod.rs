@@ -12,5 +12,5 @@ pub use read::{
 };
 pub use record::{Record, RecordResource, SessionIssuer, UserIdentity};
 pub use scan::{ScanError, ScanOptions, scan_file_bytes, scan_paths};
-pub use select::{PrincipalFilter, parse_since};
+pub use select::PrincipalFilter;
 pub use usage::{ActionUsage, ScanStats, Seen, Usage};

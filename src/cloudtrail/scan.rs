@@ -5,7 +5,7 @@ use super::mapping::map_record;
 use super::read::{self, RecordError, Stop, Unreadable};
 use super::select::{self, PrincipalFilter, When, Window};
 use super::{Record, Usage};
-use crate::policy::values::Instant;
+use crate::time::Instant;
 use rayon::prelude::*;
 use std::io;
 use std::path::PathBuf;

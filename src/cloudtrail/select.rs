@@ -1,7 +1,7 @@
 //! Choosing records: whose they are, when they happened, and whether they used a permission.
 
 use super::Record;
-use crate::policy::values::{Instant, parse_date};
+use crate::time::{Instant, parse_date};
 
 const NANOS: i128 = 1_000_000_000;
 
@@ -96,28 +96,6 @@ fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
-}
-
-/// The instant `s` (`90d`, `12h`, `30m`, `2w`) before `now`.
-pub fn parse_since(s: &str, now: Instant) -> Result<Instant, String> {
-    let s = s.trim();
-    let error = || format!("`{s}` is not a duration like 90d, 12h, 30m or 2w");
-    let unit = match s.bytes().last().ok_or_else(error)? {
-        b'm' => 60,
-        b'h' => 3_600,
-        b'd' => 86_400,
-        b'w' => 7 * 86_400,
-        _ => return Err(error()),
-    };
-    let count = &s[..s.len() - 1];
-    if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(error());
-    }
-    let count: i128 = count.parse().map_err(|_| error())?;
-    count
-        .checked_mul(unit * NANOS)
-        .and_then(|span| now.checked_sub(span))
-        .ok_or_else(error)
 }
 
 /// Where an event time falls against the scan's window.
@@ -413,27 +391,6 @@ mod tests {
         assert!(alice.matches(&record(federated)));
         assert!(!alice.matches(&record(bob)));
         assert!(!alice.matches(&record(root)));
-    }
-
-    #[test]
-    fn parses_since() {
-        let now = 1_000_000 * NANOS;
-        assert_eq!(parse_since("90d", now), Ok(now - 90 * 86_400 * NANOS));
-        assert_eq!(parse_since("12h", now), Ok(now - 12 * 3_600 * NANOS));
-        assert_eq!(parse_since("30m", now), Ok(now - 30 * 60 * NANOS));
-        assert_eq!(parse_since("2w", now), Ok(now - 14 * 86_400 * NANOS));
-        for bad in [
-            "",
-            "d",
-            "90",
-            "-1d",
-            "1.5d",
-            "90 d",
-            "3y",
-            "99999999999999999999999999999999999999d",
-        ] {
-            assert!(parse_since(bad, now).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -19,12 +19,11 @@ use crate::aws::access_analyzer::AnalyzerError;
 use crate::aws::iam::IamError;
 use crate::aws::s3::TrailError;
 use crate::generate::GenerateError;
-use crate::policy::values::Instant;
 use crate::role::RoleState;
+use crate::time::{Instant, rfc3339};
 use analyze::{Gathered, Turn};
 use apply::apply_plan;
 use futures::FutureExt;
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -232,14 +231,8 @@ pub fn error_policy(lpr: Arc<LeastPrivilegeRole>, error: &Error, ctx: Arc<Contex
 
 /// The time now: RFC 3339 to the second (what the status shows) and as an [`Instant`].
 fn now() -> (String, Instant) {
-    let now = Timestamp::now();
-    (rfc3339(now.as_nanosecond()), now.as_nanosecond())
-}
-
-fn rfc3339(nanos: Instant) -> String {
-    Timestamp::from_nanosecond(nanos)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    let now = crate::time::now();
+    (rfc3339(now), now)
 }
 
 /// The finalizer's Apply: a failure is written to the status and recorded as an Event.

@@ -4,7 +4,7 @@
 
 use super::crd::{AccessAnalyzerSource, LeastPrivilegeRoleSpec, S3TrailSource};
 use crate::generate::Keep;
-use crate::policy::values::Instant;
+use crate::time::{Instant, parse_duration};
 use std::time::Duration;
 
 /// Access Analyzer's policy generation looks back at most this far.
@@ -122,28 +122,6 @@ impl ValidSpec<'_> {
             .flat_map(|rule| rule.grants.iter().cloned())
             .collect()
     }
-}
-
-/// `90d`, `5m`, … in seconds; `units` lists the suffixes allowed. Zero is not a duration.
-pub fn parse_duration(text: &str, units: &str) -> Option<u64> {
-    let unit = text.chars().last()?;
-    let digits = &text[..text.len() - unit.len_utf8()];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !units.contains(unit) {
-        return None;
-    }
-    let per = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        'w' => 7 * 86_400,
-        _ => return None,
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .filter(|n| *n > 0)?
-        .checked_mul(per)
 }
 
 /// `seconds` as the largest whole unit: `90d`, `2h`, `30s`.
@@ -270,7 +248,7 @@ pub fn validate<'a>(
             }
         }
         if let Some(expires) = &rule.expires
-            && crate::policy::values::parse_date(expires).is_none()
+            && crate::time::parse_date(expires).is_none()
         {
             errors.push(format!("keep[{i}].expires {expires:?} is not a date"));
         }

@@ -594,7 +594,7 @@ fn parse_conditions(v: &Value, path: &str) -> Result<Vec<Condition>, ParseError>
             let values = condition_values(values, &key_path)?;
             if operator.base.is_date() {
                 for (i, value) in values.iter().enumerate() {
-                    if crate::policy::values::parse_date(value).is_none() {
+                    if crate::time::parse_date(value).is_none() {
                         return err(
                             &format!("{key_path}[{i}]"),
                             format!("\"{value}\" is not an ISO 8601 date-time or epoch seconds"),

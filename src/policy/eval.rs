@@ -10,8 +10,9 @@ use crate::policy::document::{
     ActionBlock, BaseOperator, Condition, ConditionOperator, Effect, Policy, PrincipalBlock,
     PrincipalType, Principals, ResourceBlock, SetQualifier, Statement,
 };
-use crate::policy::values::{Cidr, Instant, parse_date, parse_number};
+use crate::policy::values::{Cidr, parse_number};
 use crate::policy::variables::Template;
+use crate::time::{Instant, parse_date};
 use crate::wildcard::{is_literal, matches, matches_encoded};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;

@@ -5,7 +5,7 @@ use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
 use super::{EventType, Generation};
 use crate::controller::crd::{LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode};
 use crate::controller::spec::ValidSpec;
-use crate::policy::values::Instant;
+use crate::time::Instant;
 
 /// Publishes this time's analysis and sets Analyzed; the seconds until the next look when
 /// an Access Analyzer job is under way.
@@ -95,7 +95,7 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
 /// starts again; an hour if `now` does not parse.
 fn seconds_to_utc_midnight(now: &str) -> u64 {
     const DAY: i128 = 86_400;
-    match crate::policy::values::parse_date(now) {
+    match crate::time::parse_date(now) {
         Some(nanos) => {
             let secs = nanos.div_euclid(1_000_000_000);
             (DAY - secs.rem_euclid(DAY)) as u64
@@ -131,7 +131,7 @@ pub fn analysis_due(spec: &ValidSpec, previous: &LeastPrivilegeRoleStatus, now: 
     if last.inputs.as_deref() != Some(analysis_inputs(spec).as_str()) {
         return true;
     }
-    match crate::policy::values::parse_date(&last.window_end) {
+    match crate::time::parse_date(&last.window_end) {
         Some(end) => now - end >= spec.regenerate_every.as_nanos() as Instant,
         None => true,
     }

@@ -4,9 +4,10 @@ use crate::controller::crd::{
     Applied, Approval, AttachedPolicies, CloudTrailSource, Condition, DeletionPolicy, DriftAction,
     InlinePolicies, Mode, REPORT_LIMIT, S3TrailSource,
 };
-use crate::controller::spec::{Limits, parse_duration, validate};
+use crate::controller::spec::{Limits, validate};
 use crate::generate::analyzer::Unresolved;
 use crate::role::{AttachedPolicy, BackupSnapshot};
+use crate::time::parse_duration;
 use std::collections::BTreeMap;
 
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/checkout-api";
@@ -776,7 +777,7 @@ fn keep_actions_and_dates_are_validated() {
 #[test]
 fn analysis_runs_when_new_stale_or_inputs_change_but_not_on_approval() {
     let day = 86_400 * 1_000_000_000i128;
-    let t0 = crate::policy::values::parse_date(T0).unwrap();
+    let t0 = crate::time::parse_date(T0).unwrap();
     let mut s = spec(Mode::Enforce, Approval::Manual);
     assert!(analysis_due(
         &validate(&s, &Limits::default()).unwrap(),

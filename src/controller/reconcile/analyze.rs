@@ -1,12 +1,12 @@
 //! Observe, the activity half: the role's usage from its trail files or Access Analyzer, and
 //! the generation that turns it into a proposal. Run only when [`super::plan::analysis_due`].
 
-use super::{Context, Error, key, rfc3339};
+use super::{Context, Error, key};
 use crate::aws::access_analyzer::{
     self, AnalyzerError, GenerationJob as JobState, TrailSource, Window,
 };
 use crate::aws::iam::{self, Iam};
-use crate::aws::s3::{self, Day, S3Location, TrailScope};
+use crate::aws::s3::{self, S3Location, TrailScope};
 use crate::catalog::catalog;
 use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage};
 use crate::controller::crd::{
@@ -23,8 +23,10 @@ use crate::generate::{
 use crate::policy::Policy;
 use crate::policy::analysis::allowed_actions;
 use crate::policy::lint::PolicyType;
-use crate::policy::values::Instant;
 use crate::role::LiveRole;
+use crate::time::Day;
+use crate::time::Instant;
+use crate::time::rfc3339;
 use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -134,7 +136,7 @@ pub(super) async fn analyzer_turn(
             });
         }
         // A failed job is tried again after regenerateEvery, or when the spec changes.
-        let started = crate::policy::values::parse_date(&job.started_at).unwrap_or(0);
+        let started = crate::time::parse_date(&job.started_at).unwrap_or(0);
         if now - started < spec.regenerate_every.as_nanos() as Instant {
             return Ok(Turn::Pending(Generation::Failed(job)));
         }

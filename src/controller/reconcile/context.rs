@@ -9,7 +9,7 @@ use crate::controller::leader::WriteGuard;
 use crate::controller::queue::AccountQueue;
 use crate::controller::spec::Limits;
 use crate::controller::telemetry::Metrics;
-use crate::policy::values::Instant;
+use crate::time::Instant;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::Api;
