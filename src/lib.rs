@@ -11,4 +11,5 @@ pub mod panic;
 pub mod policy;
 pub mod role;
 pub mod time;
+pub mod usage;
 pub mod wildcard;

@@ -11,9 +11,10 @@
 //! - `AWSLogs/…/CloudTrail-Digest/`: skipped; `broken/`: not JSON, a truncated gzip, a `.txt`.
 
 use iam_tailor::cloudtrail::{
-    PrincipalFilter, ScanError, ScanOptions, Usage, scan_file_bytes, scan_paths,
+    PrincipalFilter, ScanError, ScanOptions, scan_file_bytes, scan_paths,
 };
 use iam_tailor::time::parse_date;
+use iam_tailor::usage::Usage;
 use std::path::PathBuf;
 
 const APP: &str = "arn:aws:iam::111122223333:role/service/app";

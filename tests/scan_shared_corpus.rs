@@ -2,7 +2,8 @@
 //! an OTRF dataset), checked against counts taken independently with `serde_json::Value`.
 
 use iam_tailor::catalog::catalog;
-use iam_tailor::cloudtrail::{PrincipalFilter, ScanOptions, Usage, scan_paths};
+use iam_tailor::cloudtrail::{PrincipalFilter, ScanOptions, scan_paths};
+use iam_tailor::usage::Usage;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

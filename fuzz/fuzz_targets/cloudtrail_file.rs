@@ -3,7 +3,8 @@
 //! without a principal filter and time window, so selection and mapping both run.
 #![no_main]
 
-use iam_tailor::cloudtrail::{PrincipalFilter, ScanOptions, Usage, scan_file_bytes};
+use iam_tailor::cloudtrail::{PrincipalFilter, ScanOptions, scan_file_bytes};
+use iam_tailor::usage::Usage;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

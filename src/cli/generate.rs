@@ -1,12 +1,12 @@
 use super::read_policy;
 use super::trail::{TrailArgs, summary};
 use crate::aws::access_analyzer::{self, AccessAnalyzer, GenerationJob, TrailSource, Window};
-use crate::cloudtrail::Usage;
 use crate::generate::analyzer::{Unresolved, from_generated};
 use crate::generate::{
     GenerateOptions, Granularity, Keep, generate, report, to_cloudformation, to_json, to_terraform,
 };
 use crate::time::rfc3339;
+use crate::usage::Usage;
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,9 +1,10 @@
 //! The CloudTrail arguments `generate` and `unused` share, and scanning the sources they name.
 
 use crate::aws::s3::{self, S3Location};
-use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage, scan_paths};
+use crate::cloudtrail::{PrincipalFilter, ScanOptions};
 use crate::time::{Day, parse_since};
 use crate::time::{Instant, parse_date};
+use crate::usage::{Usage, trail};
 use anyhow::{Context, bail};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -107,7 +108,7 @@ impl TrailArgs {
             Usage::default()
         } else {
             let paths: Vec<PathBuf> = local.iter().map(PathBuf::from).collect();
-            scan_paths(&paths, &options)?
+            trail::scan_local(&paths, &options)?
         };
         if !s3_sources.is_empty() {
             let locations = s3_sources
@@ -130,7 +131,7 @@ impl TrailArgs {
                     .from
                     .map(|from| Day::range(from, options.to.unwrap_or_else(crate::time::now)));
                 let scope = s3::TrailScope::default();
-                s3::scan_trail(
+                trail::scan_s3(
                     &client,
                     &locations,
                     days.as_deref(),

@@ -5,7 +5,6 @@ mod read;
 pub mod record;
 pub mod scan;
 pub mod select;
-pub mod usage;
 
 pub use read::{
     MAX_DECOMPRESSED_BYTES, MAX_FILE_BYTES, MAX_RECORD_BYTES, MAX_RECORDS_PER_FILE, RecordError,
@@ -13,4 +12,3 @@ pub use read::{
 pub use record::{Record, RecordResource, SessionIssuer, UserIdentity};
 pub use scan::{ScanError, ScanOptions, scan_file_bytes, scan_paths};
 pub use select::PrincipalFilter;
-pub use usage::{ActionUsage, ScanStats, Seen, Usage};

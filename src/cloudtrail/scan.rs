@@ -1,11 +1,12 @@
 //! Scanning CloudTrail files into a [`Usage`]: files in parallel, each into its own `Usage`,
 //! merged at the end (merging is order-independent, so the result does not depend on threads).
 
+use super::Record;
 use super::mapping::map_record;
 use super::read::{self, RecordError, Stop, Unreadable};
 use super::select::{self, PrincipalFilter, When, Window};
-use super::{Record, Usage};
 use crate::time::Instant;
+use crate::usage::Usage;
 use rayon::prelude::*;
 use std::io;
 use std::path::PathBuf;

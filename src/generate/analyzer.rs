@@ -9,8 +9,8 @@
 //! and kept out of the usage.
 
 use crate::catalog::catalog;
-use crate::cloudtrail::usage::Usage;
 use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock};
+use crate::usage::Usage;
 use crate::wildcard::matches_ignore_case;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -26,9 +26,9 @@ pub use report::{
 };
 
 use crate::catalog::catalog;
-use crate::cloudtrail::usage::Usage;
 use crate::policy::analysis::{Proof, allowed_actions, grants_no_new_access};
 use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock, Statement, Version};
+use crate::usage::Usage;
 use crate::wildcard::{matches_ignore_case, subsumes};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

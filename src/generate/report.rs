@@ -2,9 +2,9 @@
 
 use super::{Dropped, ForbiddenUse, Generated};
 use crate::catalog::{AccessLevel, catalog};
-use crate::cloudtrail::usage::Usage;
 use crate::policy::Policy;
 use crate::policy::analysis::allowed_actions;
+use crate::usage::Usage;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;

@@ -1,7 +1,7 @@
 use super::*;
 use crate::catalog::AccessLevel;
-use crate::cloudtrail::usage::Seen;
 use crate::policy::lint::policy_size;
+use crate::usage::Seen;
 
 const T: &str = "2024-05-01T00:00:00Z";
 

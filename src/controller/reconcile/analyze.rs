@@ -6,9 +6,9 @@ use crate::aws::access_analyzer::{
     self, AnalyzerError, GenerationJob as JobState, TrailSource, Window,
 };
 use crate::aws::iam::{self, Iam};
-use crate::aws::s3::{self, S3Location, TrailScope};
+use crate::aws::s3::{S3Location, TrailScope};
 use crate::catalog::catalog;
-use crate::cloudtrail::{PrincipalFilter, ScanOptions, Usage};
+use crate::cloudtrail::{PrincipalFilter, ScanOptions};
 use crate::controller::crd::{
     AccessAnalyzerSource, Analysis, CheckResult, GenerationJob, LastAccessedReport,
     LeastPrivilegeRole, REPORT_LIMIT, S3TrailSource, Validation, ValidationFinding,
@@ -27,6 +27,7 @@ use crate::role::LiveRole;
 use crate::time::Day;
 use crate::time::Instant;
 use crate::time::rfc3339;
+use crate::usage::{Usage, trail};
 use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -68,7 +69,7 @@ pub(super) async fn scan(
         accounts: vec![live.account().to_string()],
         regions: source.regions.clone(),
     };
-    let scan = s3::scan_trail(
+    let scan = trail::scan_s3(
         &client,
         std::slice::from_ref(&location),
         Some(&days),

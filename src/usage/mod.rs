@@ -1,7 +1,10 @@
-//! What a principal did, aggregated: the scan's output and the generator's input.
+//! What a principal did, aggregated: the currency every source of activity (trail files in
+//! S3 or on disk, an Access Analyzer job) turns into, and the generator's input.
 //!
 //! Everything is kept in sorted maps and merged by addition and maximum, so the result of a
 //! parallel scan is the same whatever order the files finish in.
+
+pub mod trail;
 
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

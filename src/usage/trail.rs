@@ -1,0 +1,162 @@
+//! The trail as a source of usage: CloudTrail files, local or in S3, scanned for one principal
+//! over a window. The CLI and the operator both call [`scan_s3`] / [`scan_local`]; `aws::s3`
+//! only lists and gets.
+
+use crate::aws::s3::{S3Error, S3Location, TrailScope, get_object, list_trail};
+use crate::cloudtrail::{MAX_FILE_BYTES, ScanError, ScanOptions, scan_file_bytes, scan_paths};
+use crate::time::Day;
+use crate::usage::Usage;
+use aws_sdk_s3::Client;
+use std::path::PathBuf;
+
+/// A scan of a trail: the usage, and which of the asked-for days no file was found for, in
+/// any account or region (the trail was off, or its files are gone).
+#[derive(Debug, Default, PartialEq)]
+pub struct TrailScan {
+    pub usage: Usage,
+    pub days_without_files: Vec<Day>,
+}
+
+/// The `YYYY/MM/DD/` of a key in CloudTrail's layout (`…/CloudTrail/REGION/YYYY/MM/DD/file`).
+fn day_of_key(key: &str) -> Option<String> {
+    let segments: Vec<&str> = key.split('/').collect();
+    let at = segments.iter().rposition(|s| *s == "CloudTrail")?;
+    let date = segments.get(at + 2..at + 5)?;
+    Some(format!("{}/{}/{}/", date[0], date[1], date[2]))
+}
+
+/// Scans local files and directories (recursive; `.json`, `.json.gz`).
+pub fn scan_local(paths: &[PathBuf], options: &ScanOptions) -> Result<Usage, ScanError> {
+    scan_paths(paths, options)
+}
+
+/// A trail scan that failed: a listing or download, or a malformed file under `strict`.
+#[derive(Debug, thiserror::Error)]
+pub enum TrailError {
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    /// A bug met while scanning this file: reported as the file's failure.
+    #[error("{file}: internal error while scanning (a bug; please report it): {message}")]
+    Panicked { file: String, message: String },
+}
+
+/// Lists (only `days`, when given) and scans the trail's files under `locations`, `parallel`
+/// downloads at a time so memory stays bounded: each file's usage is merged as it completes
+/// (the merge does not depend on order), so only `parallel` files are held at once. The result
+/// does not depend on timing: the first failure in listing order is the one reported.
+pub async fn scan_s3(
+    client: &Client,
+    locations: &[S3Location],
+    days: Option<&[Day]>,
+    scope: &TrailScope,
+    options: &ScanOptions,
+    parallel: usize,
+) -> Result<TrailScan, TrailError> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for location in locations {
+        let listing = list_trail(client, location, days, scope).await?;
+        files.extend(
+            listing
+                .keys
+                .into_iter()
+                .map(|k| (location.bucket.clone(), k)),
+        );
+    }
+    let present: std::collections::BTreeSet<String> = files
+        .iter()
+        .filter_map(|(_, key)| day_of_key(key))
+        .collect();
+    let days_without_files = days
+        .unwrap_or_default()
+        .iter()
+        .filter(|d| !present.contains(&d.path()))
+        .copied()
+        .collect();
+    let progress = options.progress && files.len() > 1;
+    let total = files.len();
+    let mut usage = Usage::default();
+    let mut done = 0;
+    let mut failure: Option<(usize, TrailError)> = None;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut queue = files.into_iter().enumerate();
+    loop {
+        while tasks.len() < parallel.max(1) {
+            let Some((index, (bucket, key))) = queue.next() else {
+                break;
+            };
+            let client = client.clone();
+            let options = options.clone();
+            tasks.spawn(async move {
+                let result = match get_object(&client, &bucket, &key).await {
+                    Ok(None) if options.strict => Err(TrailError::Scan(ScanError::Strict {
+                        file: format!("s3://{bucket}/{key}"),
+                        index: None,
+                        reason: format!("larger than the {MAX_FILE_BYTES}-byte limit"),
+                    })),
+                    Ok(None) => {
+                        let mut usage = Usage::default();
+                        usage.stats.files_scanned += 1;
+                        usage.skip("file-too-large");
+                        Ok(usage)
+                    }
+                    Ok(Some(bytes)) => {
+                        let name = format!("s3://{bucket}/{key}");
+                        let file = name.clone();
+                        let scanned = tokio::task::spawn_blocking(move || {
+                            let mut usage = Usage::default();
+                            scan_file_bytes(&name, &bytes, &options, &mut usage).map(|()| usage)
+                        })
+                        .await;
+                        match crate::panic::joined(scanned) {
+                            Ok(scanned) => scanned.map_err(TrailError::from),
+                            Err(message) => Err(TrailError::Panicked { file, message }),
+                        }
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                (index, result)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        // The task itself only awaits the download and the scan above, which report their
+        // own failures.
+        let (index, result) = joined.expect("a download task does not panic");
+        match result {
+            Ok(file) => usage.merge(file),
+            Err(e) if failure.as_ref().is_none_or(|(first, _)| index < *first) => {
+                failure = Some((index, e));
+            }
+            Err(_) => {}
+        }
+        done += 1;
+        if progress {
+            eprint!("\r{done}/{total} files");
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    if let Some((_, e)) = failure {
+        return Err(e);
+    }
+    Ok(TrailScan {
+        usage,
+        days_without_files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_their_day() {
+        let key = "org/AWSLogs/o-1/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz";
+        assert_eq!(day_of_key(key).as_deref(), Some("2026/11/20/"));
+        assert_eq!(day_of_key("logs/2026/11/20/x.json"), None);
+    }
+}
