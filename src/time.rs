@@ -195,6 +195,54 @@ impl Day {
         format!("{:04}/{:02}/{:02}/", self.year, self.month, self.day)
     }
 
+    /// The day of a CloudTrail `eventTime`: read straight from CloudTrail's fixed
+    /// `YYYY-MM-DDTHH:MM:SSZ` form (checked field by field, without the general parser, since
+    /// every record of a trail goes through here), else parsed as any date; `None` when it is
+    /// not one.
+    pub fn of_event_time(time: &str) -> Option<Day> {
+        let b = time.as_bytes();
+        let fixed = b.len() == 20
+            && (b[4], b[7], b[10], b[13], b[16], b[19]) == (b'-', b'-', b'T', b':', b':', b'Z');
+        if !fixed {
+            return parse_date(time).map(Day::of);
+        }
+        let number = |at: usize, len: usize| -> Option<u32> {
+            let digits = &b[at..at + len];
+            digits
+                .iter()
+                .all(u8::is_ascii_digit)
+                .then(|| (digits.iter()).fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+        };
+        let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+        let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+        let leap =
+            year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+        let days_in_month = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        (day >= 1 && day <= days_in_month && hour < 24 && minute < 60 && second < 60).then_some(
+            Day {
+                year: i64::from(year),
+                month,
+                day,
+            },
+        )
+    }
+
+    /// The day's first instant.
+    pub fn start(&self) -> Instant {
+        i128::from(self.since_epoch()) * 86_400 * NANOS
+    }
+
+    /// Days since 1970-01-01.
+    pub fn since_epoch(&self) -> i64 {
+        days_from_civil(self.year, i64::from(self.month), i64::from(self.day))
+    }
+
     /// `YYYY-MM-DD`.
     pub fn iso(&self) -> String {
         format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
@@ -253,6 +301,35 @@ mod tests {
     }
 
     #[test]
+    fn event_time_days_agree_with_the_parser() {
+        for time in [
+            "2026-11-20T23:59:59Z",
+            "2024-02-29T00:00:00Z",
+            "1999-12-31T12:00:00Z",
+            "2026-11-20T23:59:59+01:00",
+            "2026-11-20",
+        ] {
+            assert_eq!(
+                Day::of_event_time(time),
+                parse_date(time).map(Day::of),
+                "{time}"
+            );
+        }
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-31T00:00:00Z",
+            "2026-11-20T24:00:00Z",
+            "2026-11-20T23:60:00Z",
+            "2026-11-2xT23:00:00Z",
+            "2026-11-20T23:00:0éZ",
+            "",
+        ] {
+            assert_eq!(Day::of_event_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn since_counts_back_from_now() {
         let now = parse_date("2026-11-20T00:00:00Z").unwrap();
         assert_eq!(parse_since("90d", now), Ok(now - 90 * 86_400 * NANOS));
@@ -275,5 +352,6 @@ mod tests {
             assert!(parse_since(bad, now).is_err(), "{bad}");
         }
         assert_eq!(rfc3339(now), "2026-11-20T00:00:00Z");
+        assert_eq!(Day::of(now + 5 * NANOS).start(), now);
     }
 }

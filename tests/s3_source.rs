@@ -41,9 +41,15 @@ async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
         parse_date("2024-07-31T00:00:00Z").unwrap(),
         parse_date("2024-08-01T00:00:00Z").unwrap(),
     );
-    let listing = list_trail(&s3, &location, Some(&days), &TrailScope::default())
-        .await
-        .unwrap();
+    let listing = list_trail(
+        &s3,
+        &location,
+        Some(&days),
+        &TrailScope::default(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         listing.keys,
         [keys[2].clone(), keys[1].clone(), keys[6].clone()]
@@ -67,7 +73,7 @@ async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
         accounts: vec!["444455556666".to_string()],
         regions: vec!["us-east-1".to_string()],
     };
-    let scoped = list_trail(&s3, &location, Some(&days), &scope)
+    let scoped = list_trail(&s3, &location, Some(&days), &scope, &Default::default())
         .await
         .unwrap();
     assert_eq!(scoped.keys, [keys[6].clone()]);
@@ -79,15 +85,27 @@ async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
         accounts: vec!["111122223333".to_string()],
         regions: vec!["eu-west-1".to_string()],
     };
-    let scoped = list_trail(&s3, &location, Some(&days), &other_region)
-        .await
-        .unwrap();
+    let scoped = list_trail(
+        &s3,
+        &location,
+        Some(&days),
+        &other_region,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(scoped.keys, [keys[2].clone()]);
 
     // Without a window every log file is found; the digest never is.
-    let all = list_trail(&s3, &location, None, &TrailScope::default())
-        .await
-        .unwrap();
+    let all = list_trail(
+        &s3,
+        &location,
+        None,
+        &TrailScope::default(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(all.keys.len(), 5, "{:?}", all.keys);
     assert!(
         all.keys
@@ -99,9 +117,15 @@ async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
     let region: S3Location = format!("s3://trail/{acct}/CloudTrail/us-east-1/")
         .parse()
         .unwrap();
-    let listing = list_trail(&s3, &region, Some(&days), &TrailScope::default())
-        .await
-        .unwrap();
+    let listing = list_trail(
+        &s3,
+        &region,
+        Some(&days),
+        &TrailScope::default(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(listing.keys, [keys[1].clone()]);
 
     assert_eq!(

@@ -10,11 +10,12 @@ use crate::cloudtrail::MAX_FILE_BYTES;
 use crate::time::Day;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
 /// `s3://bucket/prefix`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct S3Location {
     pub bucket: String,
     /// Empty, or ending in `/` after normalization unless it names a deeper key prefix.
@@ -157,12 +158,14 @@ impl TrailScope {
 }
 
 /// Finds the trail's log files under `location`: only the days of `days` when given, and
-/// only the accounts and regions of `scope` (never listing the others).
+/// only the accounts and regions of `scope` (never listing the others), skipping the day
+/// prefixes in `complete` (already read in full: nothing new can appear there).
 pub async fn list_trail(
     client: &Client,
     location: &S3Location,
     days: Option<&[Day]>,
     scope: &TrailScope,
+    complete: &BTreeSet<String>,
 ) -> Result<TrailListing, S3Error> {
     let mut listing = TrailListing::default();
     let mut pending = vec![location.prefix.clone()];
@@ -222,7 +225,11 @@ pub async fn list_trail(
             }
             // …/CloudTrail/REGION/: the days of the window, or everything.
             (Some(i), n) if n == i + 3 && segments[i + 1] == "CloudTrail" => match days {
-                Some(days) => full.extend(days.iter().map(|d| format!("{prefix}{}", d.path()))),
+                Some(days) => full.extend(
+                    days.iter()
+                        .map(|d| format!("{prefix}{}", d.path()))
+                        .filter(|p| !complete.contains(p)),
+                ),
                 None => full.push(prefix),
             },
             // Deeper, or a layout this walk does not know: read it all.

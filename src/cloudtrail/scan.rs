@@ -6,7 +6,7 @@ use super::mapping::map_record;
 use super::read::{self, RecordError, Stop, Unreadable};
 use super::select::{self, PrincipalFilter, When, Window};
 use crate::time::Instant;
-use crate::usage::Usage;
+use crate::usage::{ScanStats, Usage};
 use rayon::prelude::*;
 use std::io;
 use std::path::PathBuf;
@@ -40,6 +40,38 @@ pub enum ScanError {
         index: Option<usize>,
         reason: String,
     },
+}
+
+/// Where a scan puts what it finds: one principal's [`Usage`], or a trail's facts for every
+/// principal by day (`usage::facts::FileFacts`).
+pub trait Sink: Default + Send + 'static {
+    /// The scan's own counts: files, records, and skips not tied to a kept record.
+    fn stats(&mut self) -> &mut ScanStats;
+    /// Adds `other`; the result does not depend on the order of merges.
+    fn merge(&mut self, other: Self);
+    /// Whether `record` is one to keep (checked first, before its time is read).
+    fn wants(&self, record: &Record, principal: Option<&PrincipalFilter>) -> bool;
+    /// The usage a kept record inside the window, at `time`, adds to; `None` when its time
+    /// cannot be placed.
+    fn usage_for(&mut self, record: &Record, time: &str) -> Option<&mut Usage>;
+}
+
+impl Sink for Usage {
+    fn stats(&mut self) -> &mut ScanStats {
+        &mut self.stats
+    }
+
+    fn merge(&mut self, other: Self) {
+        Usage::merge(self, other);
+    }
+
+    fn wants(&self, record: &Record, principal: Option<&PrincipalFilter>) -> bool {
+        principal.is_none_or(|p| p.matches(record))
+    }
+
+    fn usage_for(&mut self, _: &Record, _: &str) -> Option<&mut Usage> {
+        Some(self)
+    }
 }
 
 /// Scans local files and directories (recursively, in sorted order).
@@ -130,15 +162,15 @@ impl Progress {
     }
 }
 
-/// Scans one file's bytes (gzip or not, detected by its magic bytes) into `usage`: the building
+/// Scans one file's bytes (gzip or not, detected by its magic bytes) into `sink`: the building
 /// block for sources other than local files. `name` identifies the file in errors.
-pub fn scan_file_bytes(
+pub fn scan_file_bytes<S: Sink>(
     name: &str,
     bytes: &[u8],
     opts: &ScanOptions,
-    usage: &mut Usage,
+    sink: &mut S,
 ) -> Result<(), ScanError> {
-    Scanner::new(opts).bytes(name, bytes, &mut Vec::new(), usage)
+    Scanner::new(opts).bytes(name, bytes, &mut Vec::new(), sink)
 }
 
 /// The options, prepared once for every file.
@@ -178,14 +210,14 @@ impl<'o> Scanner<'o> {
         self.bytes(&path.display().to_string(), raw, text, usage)
     }
 
-    fn bytes(
+    fn bytes<S: Sink>(
         &self,
         name: &str,
         bytes: &[u8],
         buffer: &mut Vec<u8>,
-        usage: &mut Usage,
+        sink: &mut S,
     ) -> Result<(), ScanError> {
-        usage.stats.files_scanned += 1;
+        sink.stats().files_scanned += 1;
         let strict = |index, reason: String| ScanError::Strict {
             file: name.to_string(),
             index,
@@ -197,7 +229,7 @@ impl<'o> Scanner<'o> {
                 let reason = format!("{} bytes, over the {limit}-byte limit", bytes.len());
                 return Err(strict(None, reason));
             }
-            usage.skip("file-too-large");
+            sink.stats().skip("file-too-large");
             return Ok(());
         }
         let text = match read::decompress(bytes, buffer) {
@@ -213,21 +245,21 @@ impl<'o> Scanner<'o> {
                 return Err(strict(None, reason));
             }
             Err(Unreadable::Gzip(_)) => {
-                usage.skip("malformed-file");
+                sink.stats().skip("malformed-file");
                 return Ok(());
             }
             Err(Unreadable::TooLarge) => {
-                usage.skip("decompressed-too-large");
+                sink.stats().skip("decompressed-too-large");
                 return Ok(());
             }
         };
         let result = read::for_each_record(text, |index, record| {
-            usage.stats.records_scanned += 1;
+            sink.stats().records_scanned += 1;
             match record {
-                Ok(record) => self.record(&record, usage),
+                Ok(record) => self.record(&record, sink),
                 Err(e) if self.opts.strict => return Err(strict(Some(index), e.to_string())),
-                Err(RecordError::TooLarge(_)) => usage.skip("record-too-large"),
-                Err(RecordError::Malformed(_)) => usage.skip("malformed-record"),
+                Err(RecordError::TooLarge(_)) => sink.stats().skip("record-too-large"),
+                Err(RecordError::Malformed(_)) => sink.stats().skip("malformed-record"),
             }
             Ok(())
         });
@@ -239,38 +271,39 @@ impl<'o> Scanner<'o> {
                 format!("more than {} records", read::MAX_RECORDS_PER_FILE),
             )),
             Err(Stop::TooManyRecords) => {
-                usage.skip("too-many-records");
+                sink.stats().skip("too-many-records");
                 Ok(())
             }
             Err(Stop::Malformed { index, error }) if self.opts.strict => {
                 Err(strict(index, error.to_string()))
             }
             Err(Stop::Malformed { .. }) => {
-                usage.skip("malformed-file");
+                sink.stats().skip("malformed-file");
                 Ok(())
             }
         }
     }
 
-    /// Chooses the record or not, and adds what it used, or was denied, to `usage`.
-    fn record(&self, record: &Record, usage: &mut Usage) {
-        if let Some(principal) = &self.opts.principal
-            && !principal.matches(record)
-        {
+    /// Chooses the record or not, and adds what it used, or was denied, to `sink`.
+    fn record<S: Sink>(&self, record: &Record, sink: &mut S) {
+        if !sink.wants(record, self.opts.principal.as_ref()) {
             return;
         }
         let time = record.event_time.as_deref();
         match self.window.check(time) {
             When::Inside => {}
             When::Outside => return,
-            When::Missing => return usage.skip("no-event-time"),
-            When::Invalid => return usage.skip("invalid-event-time"),
+            When::Missing => return sink.stats().skip("no-event-time"),
+            When::Invalid => return sink.stats().skip("invalid-event-time"),
         }
+        let time = time.unwrap_or_default();
+        let Some(usage) = sink.usage_for(record, time) else {
+            return sink.stats().skip("invalid-event-time");
+        };
         if let Some(reason) = select::pseudo_event(record) {
             return usage.skip(reason);
         }
         usage.stats.records_matched += 1;
-        let time = time.unwrap_or_default();
         let source = record.event_source.as_deref().unwrap_or_default();
         let name = record.event_name.as_deref().unwrap_or_default();
         if let Some(code) = record

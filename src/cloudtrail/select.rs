@@ -60,35 +60,44 @@ impl PrincipalFilter {
         }
     }
 
-    /// Whether `record` was made with this principal's permissions.
-    ///
-    /// A user also matches the federated-user sessions it issued (`GetFederationToken`): their
-    /// calls are allowed by the user's policies, so shrinking the user must keep them.
+    /// Whether `record` was made with this principal's permissions: whether its
+    /// [`principal_key`] is this principal's.
     pub fn matches(&self, record: &Record) -> bool {
-        let Some(identity) = &record.user_identity else {
-            return false;
-        };
-        let issuer = identity
-            .session_context
-            .as_ref()
-            .and_then(|c| c.session_issuer.as_ref())
-            .and_then(|i| i.arn.as_deref());
+        principal_key(record).is_some_and(|key| self.matches_key(key))
+    }
+
+    /// Whether `key` (a [`principal_key`]: a role or user ARN) is this principal's.
+    pub fn matches_key(&self, key: &str) -> bool {
         match self {
-            Self::Role { arn: Some(arn), .. } => {
-                issuer == Some(arn) || identity.arn.as_deref() == Some(arn)
-            }
-            Self::Role { arn: None, name } => issuer.is_some_and(|issuer| {
-                issuer.split(':').nth(5).is_some_and(|resource| {
-                    resource.starts_with("role/") && resource.rsplit('/').next() == Some(name)
-                })
+            Self::Role { arn: Some(arn), .. } | Self::User { arn } => key == arn,
+            Self::Role { arn: None, name } => key.split(':').nth(5).is_some_and(|resource| {
+                resource.starts_with("role/") && resource.rsplit('/').next() == Some(name)
             }),
-            Self::User { arn } => match identity.kind.as_deref() {
-                Some("IAMUser") => identity.arn.as_deref() == Some(arn),
-                Some("FederatedUser") => issuer == Some(arn),
-                _ => false,
-            },
         }
     }
+}
+
+/// Whose permissions `record` was made with: the user's ARN for an IAM user, else the ARN of
+/// the session's issuer — the role of an assumed-role session, the user of a federated one
+/// (`GetFederationToken`: its calls are allowed by the user's policies, so shrinking the user
+/// must keep them) — or, with no session, the identity's own ARN when it is a role's (a call
+/// made as the role itself). `None` for the root user, AWS services and records without an
+/// identity.
+pub fn principal_key<'r>(record: &'r Record) -> Option<&'r str> {
+    let identity = record.user_identity.as_ref()?;
+    if identity.kind.as_deref() == Some("IAMUser") {
+        return identity.arn.as_deref();
+    }
+    let issuer = (identity.session_context.as_ref())
+        .and_then(|c| c.session_issuer.as_ref())
+        .and_then(|i| i.arn.as_deref());
+    issuer.or_else(|| {
+        identity.arn.as_deref().filter(|arn| {
+            arn.split(':')
+                .nth(5)
+                .is_some_and(|r| r.starts_with("role/"))
+        })
+    })
 }
 
 /// IAM's name characters: letters, digits and `+=,.@_-`.

@@ -85,6 +85,7 @@ pub struct Metrics {
     drift_detections: Family<ResourceLabels, Counter>,
     policy_applies: Family<ResourceLabels, Counter>,
     aws_writes: Family<OperationLabels, Counter>,
+    trail_files_read: Counter,
     unused_actions: Family<RoleLabels, Gauge<u64, AtomicU64>>,
     /// The role each resource last reported unused actions for: the `role` label is not known
     /// when the resource is deleted (or renamed in its spec), yet its series must go.
@@ -151,6 +152,7 @@ impl Metrics {
             drift_detections: Family::default(),
             policy_applies: Family::default(),
             aws_writes: Family::default(),
+            trail_files_read: Counter::default(),
             unused_actions: Family::default(),
             unused_roles: Mutex::default(),
             scan_duration: Histogram::new(SCAN_BUCKETS),
@@ -166,6 +168,8 @@ impl Metrics {
                 "Times a role was found changed outside iam-tailor";
             policy_applies: "iam_tailor_policy_applies", "Policy revisions written to IAM";
             aws_writes: "iam_tailor_aws_writes", "IAM write calls, by operation";
+            trail_files_read: "iam_tailor_trail_files_read",
+                "CloudTrail files downloaded and scanned (each once, for every resource)";
             unused_actions: "iam_tailor_unused_actions",
                 "Actions a role is granted but did not use in the analysis window";
             scan_duration in Seconds: "iam_tailor_scan_duration",
@@ -201,6 +205,10 @@ impl Metrics {
         self.policy_applies
             .get_or_create(&resource(namespace, name))
             .inc();
+    }
+
+    pub fn trail_files_read(&self, files: u64) {
+        self.trail_files_read.inc_by(files);
     }
 
     /// `operation` is the IAM API name (`PutRolePolicy`, `CreatePolicyVersion`, …).
@@ -357,6 +365,7 @@ mod tests {
         m.applied("team-a", "checkout");
         m.aws_write("PutRolePolicy");
         m.aws_write("PutRolePolicy");
+        m.trail_files_read(3);
         m.set_unused_actions("team-a", "checkout", "checkout-api", 42);
         m.scan_duration(1.5);
         m.reconcile_duration(0.2);
@@ -369,6 +378,7 @@ mod tests {
             ("iam_tailor_drift_detections", "counter"),
             ("iam_tailor_policy_applies", "counter"),
             ("iam_tailor_aws_writes", "counter"),
+            ("iam_tailor_trail_files_read", "counter"),
             ("iam_tailor_unused_actions", "gauge"),
             ("iam_tailor_scan_duration_seconds", "histogram"),
             ("iam_tailor_reconcile_duration_seconds", "histogram"),

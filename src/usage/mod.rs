@@ -4,6 +4,8 @@
 //! Everything is kept in sorted maps and merged by addition and maximum, so the result of a
 //! parallel scan is the same whatever order the files finish in.
 
+pub mod facts;
+pub mod ingest;
 pub mod trail;
 
 use serde::Serialize;
@@ -89,13 +91,7 @@ impl Usage {
             self.unmapped.entry(key).or_default().merge(&seen);
         }
         self.notes.extend(other.notes);
-        let (mine, theirs) = (&mut self.stats, other.stats);
-        mine.files_scanned += theirs.files_scanned;
-        mine.records_scanned += theirs.records_scanned;
-        mine.records_matched += theirs.records_matched;
-        for (reason, n) in theirs.skipped {
-            *mine.skipped.entry(reason).or_default() += n;
-        }
+        self.stats.merge(other.stats);
     }
 
     /// Records one use of `action` on `resource` at `event_time`.
@@ -116,7 +112,23 @@ impl Usage {
     }
 
     pub fn skip(&mut self, reason: &str) {
-        *self.stats.skipped.entry(reason.to_string()).or_default() += 1;
+        self.stats.skip(reason);
+    }
+}
+
+impl ScanStats {
+    /// Counts one file or record skipped for `reason`.
+    pub fn skip(&mut self, reason: &str) {
+        *self.skipped.entry(reason.to_string()).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, other: ScanStats) {
+        self.files_scanned += other.files_scanned;
+        self.records_scanned += other.records_scanned;
+        self.records_matched += other.records_matched;
+        for (reason, n) in other.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
     }
 }
 

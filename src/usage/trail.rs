@@ -3,10 +3,13 @@
 //! only lists and gets.
 
 use crate::aws::s3::{S3Error, S3Location, TrailScope, get_object, list_trail};
-use crate::cloudtrail::{MAX_FILE_BYTES, ScanError, ScanOptions, scan_file_bytes, scan_paths};
+use crate::cloudtrail::{
+    MAX_FILE_BYTES, ScanError, ScanOptions, Sink, scan_file_bytes, scan_paths,
+};
 use crate::time::Day;
 use crate::usage::Usage;
 use aws_sdk_s3::Client;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// A scan of a trail: the usage, and which of the asked-for days no file was found for, in
@@ -18,7 +21,7 @@ pub struct TrailScan {
 }
 
 /// The `YYYY/MM/DD/` of a key in CloudTrail's layout (`…/CloudTrail/REGION/YYYY/MM/DD/file`).
-fn day_of_key(key: &str) -> Option<String> {
+pub(crate) fn day_of_key(key: &str) -> Option<String> {
     let segments: Vec<&str> = key.split('/').collect();
     let at = segments.iter().rposition(|s| *s == "CloudTrail")?;
     let date = segments.get(at + 2..at + 5)?;
@@ -42,10 +45,8 @@ pub enum TrailError {
     Panicked { file: String, message: String },
 }
 
-/// Lists (only `days`, when given) and scans the trail's files under `locations`, `parallel`
-/// downloads at a time so memory stays bounded: each file's usage is merged as it completes
-/// (the merge does not depend on order), so only `parallel` files are held at once. The result
-/// does not depend on timing: the first failure in listing order is the one reported.
+/// Lists (only `days`, when given) and scans the trail's files under `locations`: see
+/// [`read_keys`].
 pub async fn scan_s3(
     client: &Client,
     locations: &[S3Location],
@@ -56,7 +57,7 @@ pub async fn scan_s3(
 ) -> Result<TrailScan, TrailError> {
     let mut files: Vec<(String, String)> = Vec::new();
     for location in locations {
-        let listing = list_trail(client, location, days, scope).await?;
+        let listing = list_trail(client, location, days, scope, &BTreeSet::new()).await?;
         files.extend(
             listing
                 .keys
@@ -64,7 +65,7 @@ pub async fn scan_s3(
                 .map(|k| (location.bucket.clone(), k)),
         );
     }
-    let present: std::collections::BTreeSet<String> = files
+    let present: BTreeSet<String> = files
         .iter()
         .filter_map(|(_, key)| day_of_key(key))
         .collect();
@@ -74,9 +75,37 @@ pub async fn scan_s3(
         .filter(|d| !present.contains(&d.path()))
         .copied()
         .collect();
+    let usage = read_keys(client, files, options, parallel, OnPanic::Fail).await?;
+    Ok(TrailScan {
+        usage,
+        days_without_files,
+    })
+}
+
+/// What a file whose scan panicked (a bug) does to the whole read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnPanic {
+    /// Fails it: the resource that asked reports the bug.
+    Fail,
+    /// Skips the file, counted as `internal-error`: a read shared by many resources must not
+    /// stop for all of them on one file.
+    Skip,
+}
+
+/// Downloads and scans `files` (bucket, key) into one `S`, `parallel` downloads at a time so
+/// memory stays bounded: each file's result is merged as it completes (the merge does not
+/// depend on order), so only `parallel` files are held at once. The result does not depend on
+/// timing: the first failure in `files` order is the one reported.
+pub(crate) async fn read_keys<S: Sink>(
+    client: &Client,
+    files: Vec<(String, String)>,
+    options: &ScanOptions,
+    parallel: usize,
+    on_panic: OnPanic,
+) -> Result<S, TrailError> {
     let progress = options.progress && files.len() > 1;
     let total = files.len();
-    let mut usage = Usage::default();
+    let mut sink = S::default();
     let mut done = 0;
     let mut failure: Option<(usize, TrailError)> = None;
     let mut tasks = tokio::task::JoinSet::new();
@@ -96,21 +125,32 @@ pub async fn scan_s3(
                         reason: format!("larger than the {MAX_FILE_BYTES}-byte limit"),
                     })),
                     Ok(None) => {
-                        let mut usage = Usage::default();
-                        usage.stats.files_scanned += 1;
-                        usage.skip("file-too-large");
-                        Ok(usage)
+                        let mut sink = S::default();
+                        sink.stats().files_scanned += 1;
+                        sink.stats().skip("file-too-large");
+                        Ok(sink)
                     }
                     Ok(Some(bytes)) => {
                         let name = format!("s3://{bucket}/{key}");
                         let file = name.clone();
                         let scanned = tokio::task::spawn_blocking(move || {
-                            let mut usage = Usage::default();
-                            scan_file_bytes(&name, &bytes, &options, &mut usage).map(|()| usage)
+                            let mut sink = S::default();
+                            scan_file_bytes(&name, &bytes, &options, &mut sink).map(|()| sink)
                         })
                         .await;
                         match crate::panic::joined(scanned) {
                             Ok(scanned) => scanned.map_err(TrailError::from),
+                            Err(message) if on_panic == OnPanic::Skip => {
+                                tracing::error!(
+                                    file,
+                                    message,
+                                    "scanning a trail file panicked (a bug); skipped"
+                                );
+                                let mut sink = S::default();
+                                sink.stats().files_scanned += 1;
+                                sink.stats().skip("internal-error");
+                                Ok(sink)
+                            }
                             Err(message) => Err(TrailError::Panicked { file, message }),
                         }
                     }
@@ -126,7 +166,7 @@ pub async fn scan_s3(
         // own failures.
         let (index, result) = joined.expect("a download task does not panic");
         match result {
-            Ok(file) => usage.merge(file),
+            Ok(file) => sink.merge(file),
             Err(e) if failure.as_ref().is_none_or(|(first, _)| index < *first) => {
                 failure = Some((index, e));
             }
@@ -140,13 +180,10 @@ pub async fn scan_s3(
     if progress {
         eprintln!();
     }
-    if let Some((_, e)) = failure {
-        return Err(e);
+    match failure {
+        Some((_, e)) => Err(e),
+        None => Ok(sink),
     }
-    Ok(TrailScan {
-        usage,
-        days_without_files,
-    })
 }
 
 #[cfg(test)]

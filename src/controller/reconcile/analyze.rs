@@ -1,6 +1,7 @@
 //! Observe, the activity half: the role's usage from its trail files or Access Analyzer, and
 //! the generation that turns it into a proposal. Run only when [`super::plan::analysis_due`].
 
+use super::context::TrailKey;
 use super::{Context, Error, key};
 use crate::aws::access_analyzer::{
     self, AnalyzerError, GenerationJob as JobState, TrailSource, Window,
@@ -8,13 +9,13 @@ use crate::aws::access_analyzer::{
 use crate::aws::iam::{self, Iam};
 use crate::aws::s3::{S3Location, TrailScope};
 use crate::catalog::catalog;
-use crate::cloudtrail::{PrincipalFilter, ScanOptions};
+use crate::cloudtrail::PrincipalFilter;
 use crate::controller::crd::{
     AccessAnalyzerSource, Analysis, CheckResult, GenerationJob, LastAccessedReport,
     LeastPrivilegeRole, REPORT_LIMIT, S3TrailSource, Validation, ValidationFinding,
 };
 use crate::controller::plan::{self, AnalysisResult, Generation};
-use crate::controller::spec::ValidSpec;
+use crate::controller::spec::{Source, ValidSpec, WINDOW_RANGE};
 use crate::generate::analyzer::{Unresolved, from_generated};
 use crate::generate::{
     GenerateOptions, Keep, LastAccessed, generate, not_recently_used, seen_not_in_window,
@@ -27,7 +28,7 @@ use crate::role::LiveRole;
 use crate::time::Day;
 use crate::time::Instant;
 use crate::time::rfc3339;
-use crate::usage::{Usage, trail};
+use crate::usage::Usage;
 use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -38,7 +39,8 @@ const LAST_ACCESSED_TIMEOUT: Duration = Duration::from_secs(60);
 /// Trail files downloaded at once per analysis.
 const DOWNLOADS_IN_FLIGHT: usize = 8;
 
-/// Scans the window's trail files in S3 for the role.
+/// The role's usage over the window's days, from its trail's ingester: files no resource has
+/// read yet are read (once, for every principal in them), the rest is answered from memory.
 pub(super) async fn scan(
     lpr: &LeastPrivilegeRole,
     ctx: &Context,
@@ -47,40 +49,44 @@ pub(super) async fn scan(
     live: &LiveRole,
     now: Instant,
 ) -> Result<(Usage, Vec<String>), Error> {
-    let from = spec.window_start(now);
     let location = S3Location {
         bucket: source.bucket.clone(),
         prefix: source.prefix.clone().unwrap_or_default(),
     };
     let principal = PrincipalFilter::parse(&live.arn)
         .map_err(|e| Error::Principal(format!("role ARN {}: {e}", live.arn)))?;
-    let options = ScanOptions {
-        principal: Some(principal),
-        from: Some(from),
-        to: Some(now),
-        strict: false,
-        threads: 1,
-        progress: false,
-    };
     let client = ctx.aws.s3(lpr, source.region.as_deref()).await;
-    let days = Day::range(from, now);
+    let days = Day::range(spec.window_start(now), now);
     // The role's calls are logged in its own account: no other account is listed.
     let scope = TrailScope {
         accounts: vec![live.account().to_string()],
         regions: source.regions.clone(),
     };
-    let scan = trail::scan_s3(
-        &client,
-        std::slice::from_ref(&location),
-        Some(&days),
-        &scope,
-        &options,
-        DOWNLOADS_IN_FLIGHT,
-    )
-    .await
-    .map_err(Error::Trail)?;
-    // Today's files are still being written: only earlier days count as missing.
+    let key = TrailKey {
+        reader: spec.assume_role_arn.clone().filter(|a| !a.is_empty()),
+        region: source.region.clone(),
+        location,
+    };
+    let ingester = ctx.ingester(key);
+    let mut ingester = ingester.lock().await;
+    let read_before = ingester.files_read();
     let today = Day::of(now);
+    let scanned = ingester
+        .usage(
+            &client,
+            &scope,
+            &days,
+            &principal,
+            today,
+            DOWNLOADS_IN_FLIGHT,
+        )
+        .await;
+    ctx.metrics
+        .trail_files_read(ingester.files_read() - read_before);
+    let scan = scanned.map_err(Error::Trail)?;
+    // No window reaches further back than the longest allowed.
+    ingester.forget_before(Day::of(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000));
+    // Today's files are still being written: only earlier days count as missing.
     let missing = (scan.days_without_files.iter())
         .filter(|d| **d != today)
         .map(Day::iso)
@@ -271,7 +277,11 @@ pub(super) async fn analyze(
         unresolved,
         days_without_files,
     } = gathered;
-    let from = spec.window_start(now);
+    // A trail is read in whole days: the window starts at the first day's midnight.
+    let from = match spec.source {
+        Source::Trail(_) => Day::of(spec.window_start(now)).start(),
+        Source::AccessAnalyzer { .. } => spec.window_start(now),
+    };
     let used = used_actions(&usage);
     let last_accessed =
         iam::service_last_accessed(iam, &live.arn, LAST_ACCESSED_POLL, LAST_ACCESSED_TIMEOUT)

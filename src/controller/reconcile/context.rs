@@ -3,6 +3,7 @@
 
 use crate::aws::access_analyzer::AccessAnalyzer;
 use crate::aws::iam::Iam;
+use crate::aws::s3::S3Location;
 use crate::aws::{RateLimiter, Session, assume_role, s3};
 use crate::controller::crd::LeastPrivilegeRole;
 use crate::controller::leader::WriteGuard;
@@ -10,6 +11,7 @@ use crate::controller::queue::AccountQueue;
 use crate::controller::spec::Limits;
 use crate::controller::telemetry::Metrics;
 use crate::time::Instant;
+use crate::usage::ingest::Ingester;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -141,6 +143,18 @@ pub struct Context {
     pub write_guard: Option<WriteGuard>,
     /// Consecutive failures per resource, for backoff.
     pub(super) failures: Mutex<HashMap<(String, String), u32>>,
+    /// One ingester per trail and the identity it is read with, shared by every resource
+    /// that reads it: each file is downloaded once for all of them.
+    ingesters: Mutex<HashMap<TrailKey, Arc<tokio::sync::Mutex<Ingester>>>>,
+}
+
+/// What makes two resources' trails the same: where it is, and who reads it (the operator, or
+/// an access role): facts read with one identity are never answered to another.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct TrailKey {
+    pub reader: Option<String>,
+    pub region: Option<String>,
+    pub location: S3Location,
 }
 
 impl Context {
@@ -162,7 +176,19 @@ impl Context {
             limits,
             write_guard,
             failures: Default::default(),
+            ingesters: Default::default(),
         }
+    }
+
+    /// The ingester of `key`'s trail, made on first use.
+    pub(super) fn ingester(&self, key: TrailKey) -> Arc<tokio::sync::Mutex<Ingester>> {
+        let mut ingesters = self.ingesters.lock().expect("not poisoned");
+        let location = key.location.clone();
+        Arc::clone(
+            ingesters
+                .entry(key)
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Ingester::new(location)))),
+        )
     }
 
     pub(super) fn backups(&self) -> Api<ConfigMap> {

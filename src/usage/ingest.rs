@@ -1,0 +1,209 @@
+//! Ingest once, answer many: one trail's files read once each, for every principal in them.
+//!
+//! The operator keeps one [`Ingester`] per trail (bucket, prefix, region and the identity it
+//! reads with). Asked for a principal's usage over some days, it lists those days' prefixes,
+//! reads only the keys it has not read before, adds what they say about *every* principal to
+//! its [`Facts`], and answers from the facts: a second role on the same trail, or a role
+//! created later, costs listings but no reads. A day prefix read in full once the day is over
+//! (plus CloudTrail's delivery delay) is complete and never listed again.
+
+use super::facts::{Facts, FileFacts};
+use super::trail::{OnPanic, TrailError, TrailScan, read_keys};
+use crate::aws::s3::{S3Location, TrailScope, list_trail};
+use crate::cloudtrail::{PrincipalFilter, ScanOptions};
+use crate::time::Day;
+use aws_sdk_s3::Client;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Days after which a day's prefix is complete: CloudTrail delivers within about 15 minutes,
+/// so by the end of the next day nothing new arrives under it.
+const COMPLETE_AFTER_DAYS: i64 = 2;
+
+/// One trail's facts and what has been read of it.
+#[derive(Debug)]
+pub struct Ingester {
+    location: S3Location,
+    facts: Facts,
+    /// Keys read, by day prefix (`…/CloudTrail/REGION/YYYY/MM/DD/`; `""` for keys outside
+    /// CloudTrail's layout).
+    read: BTreeMap<String, BTreeSet<String>>,
+    /// Day prefixes read in full for days that are over.
+    complete: BTreeSet<String>,
+    /// Files downloaded so far, each once.
+    files_read: u64,
+}
+
+impl Ingester {
+    pub fn new(location: S3Location) -> Ingester {
+        Ingester {
+            location,
+            facts: Facts::default(),
+            read: BTreeMap::new(),
+            complete: BTreeSet::new(),
+            files_read: 0,
+        }
+    }
+
+    /// Files downloaded so far (each once, whatever number of principals asked).
+    pub fn files_read(&self) -> u64 {
+        self.files_read
+    }
+
+    /// Reads what is new under `days` (within `scope`), then answers `principal`'s usage over
+    /// those whole days. `today` decides which days are over. On a failed read nothing of the
+    /// failed batch is kept, so its keys are read again next time (never counted twice).
+    pub async fn usage(
+        &mut self,
+        client: &Client,
+        scope: &TrailScope,
+        days: &[Day],
+        principal: &PrincipalFilter,
+        today: Day,
+        parallel: usize,
+    ) -> Result<TrailScan, TrailError> {
+        let listing = list_trail(client, &self.location, Some(days), scope, &self.complete).await?;
+        let mut new: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for key in listing.keys {
+            let prefix = day_prefix(&key).unwrap_or_default().to_string();
+            if !self
+                .read
+                .get(&prefix)
+                .is_some_and(|read| read.contains(&key))
+            {
+                new.entry(prefix).or_default().push(key);
+            }
+        }
+        // Everything in the file, for every principal, on whatever day its events fall.
+        let options = ScanOptions::default();
+        for (prefix, keys) in new {
+            let files = keys
+                .iter()
+                .map(|k| (self.location.bucket.clone(), k.clone()))
+                .collect();
+            let facts: FileFacts =
+                read_keys(client, files, &options, parallel, OnPanic::Skip).await?;
+            self.files_read += keys.len() as u64;
+            let listed = prefix_day(&prefix);
+            match listed {
+                Some(day) => self.facts.add(day, facts),
+                // Outside the layout the file's day is unknown: its counts go to its events'.
+                None => {
+                    let day = facts.days.keys().next().copied().unwrap_or(today);
+                    self.facts.add(day, facts);
+                }
+            }
+            self.read.entry(prefix).or_default().extend(keys);
+        }
+        for prefix in listing.listed_prefixes {
+            if prefix_day(&prefix).is_some_and(|day| over(day, today)) {
+                self.complete.insert(prefix);
+            }
+        }
+        let present: BTreeSet<Day> = (self.read.iter())
+            .filter(|(_, keys)| !keys.is_empty())
+            .filter_map(|(prefix, _)| prefix_day(prefix))
+            .collect();
+        let days_without_files = days
+            .iter()
+            .filter(|d| !present.contains(d))
+            .copied()
+            .collect();
+        let usage = match (days.iter().min(), days.iter().max()) {
+            (Some(first), Some(last)) => self.facts.usage(principal, *first..=*last),
+            _ => Default::default(),
+        };
+        Ok(TrailScan {
+            usage,
+            days_without_files,
+        })
+    }
+
+    /// Drops the facts and read keys of days before `day`: no window reaches them any more.
+    pub fn forget_before(&mut self, day: Day) {
+        self.facts.forget_before(day);
+        let old = |prefix: &String| prefix_day(prefix).is_some_and(|d| d < day);
+        self.read.retain(|prefix, _| !old(prefix));
+        self.complete.retain(|prefix| !old(prefix));
+    }
+}
+
+/// Whether `day` is over, CloudTrail's delivery included, on `today`.
+fn over(day: Day, today: Day) -> bool {
+    today.since_epoch() - day.since_epoch() >= COMPLETE_AFTER_DAYS
+}
+
+/// The key's prefix up to its day (`…/CloudTrail/REGION/YYYY/MM/DD/`).
+fn day_prefix(key: &str) -> Option<&str> {
+    let at = key.rfind("/CloudTrail/")? + "/CloudTrail/".len();
+    let mut end = at;
+    for _ in 0..4 {
+        end += key[end..].find('/')? + 1;
+    }
+    Some(&key[..end])
+}
+
+/// The day a day prefix names.
+fn prefix_day(prefix: &str) -> Option<Day> {
+    let mut parts = prefix.trim_end_matches('/').rsplit('/');
+    let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
+    let day = Day {
+        year: year.parse().ok()?,
+        month: month.parse().ok()?,
+        day: day.parse().ok()?,
+    };
+    (year.len() == 4 && Day::of_event_time(&format!("{}T00:00:00Z", day.iso())) == Some(day))
+        .then_some(day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_give_their_day_prefix_and_day() {
+        let key = "org/AWSLogs/o-1/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz";
+        let prefix = day_prefix(key).unwrap();
+        assert_eq!(
+            prefix,
+            "org/AWSLogs/o-1/111122223333/CloudTrail/eu-west-1/2026/11/20/"
+        );
+        assert_eq!(
+            prefix_day(prefix),
+            Some(Day {
+                year: 2026,
+                month: 11,
+                day: 20
+            })
+        );
+        assert_eq!(day_prefix("logs/2026/11/20/x.json"), None);
+        assert_eq!(day_prefix("AWSLogs/1/CloudTrail/us-east-1/2026/11"), None);
+        assert_eq!(prefix_day("a/CloudTrail/r/2026/13/20/"), None);
+        assert_eq!(prefix_day("a/CloudTrail/r/26/11/20/"), None);
+        assert_eq!(prefix_day(""), None);
+    }
+
+    #[test]
+    fn a_day_is_over_two_days_later() {
+        let day = |d: u32| Day {
+            year: 2026,
+            month: 11,
+            day: d,
+        };
+        assert!(!over(day(20), day(20)));
+        assert!(!over(day(20), day(21)));
+        assert!(over(day(20), day(22)));
+        let new_year = Day {
+            year: 2027,
+            month: 1,
+            day: 1,
+        };
+        assert!(over(
+            Day {
+                year: 2026,
+                month: 12,
+                day: 30
+            },
+            new_year
+        ));
+    }
+}
