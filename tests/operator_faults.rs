@@ -95,7 +95,8 @@ struct Logged {
 /// A test double for the network between the operator and AWS: it forwards every HTTP/1.1
 /// request unchanged to the real moto server and returns moto's response, except that it
 /// answers the next `n` IAM requests of a chosen action with an error instead ([`Self::fail`]).
-/// Other services (S3, STS) are only forwarded. One request per connection: it asks moto to
+/// S3 object GETs are logged too (as `GetObject /bucket/key`); other requests are only
+/// forwarded. One request per connection: it asks moto to
 /// close and tells the client it closes, so every response is delimited by the connection.
 struct FaultProxy {
     endpoint: String,
@@ -218,25 +219,27 @@ async fn exchange(
     let Some((head, body)) = read_request(&mut client).await? else {
         return Ok(());
     };
-    let fault = iam_action(&head, &body).and_then(|action| {
-        let mut state = state.lock().unwrap();
-        let fault = match state.faults.get_mut(&action) {
-            Some((remaining, fault)) if *remaining > 0 => {
-                *remaining -= 1;
-                Some(*fault)
+    let fault = iam_action(&head, &body)
+        .or_else(|| s3_get(&head))
+        .and_then(|action| {
+            let mut state = state.lock().unwrap();
+            let fault = match state.faults.get_mut(&action) {
+                Some((remaining, fault)) if *remaining > 0 => {
+                    *remaining -= 1;
+                    Some(*fault)
+                }
+                _ => None,
+            };
+            state.log.push(Logged {
+                action,
+                failed: fault.is_some_and(|f| !matches!(f, Fault::Hold)),
+                at: Instant::now(),
+            });
+            if let Some(Fault::Hold) = fault {
+                state.holding += 1;
             }
-            _ => None,
-        };
-        state.log.push(Logged {
-            action,
-            failed: fault.is_some_and(|f| !matches!(f, Fault::Hold)),
-            at: Instant::now(),
+            fault
         });
-        if let Some(Fault::Hold) = fault {
-            state.holding += 1;
-        }
-        fault
-    });
     let response = match fault {
         Some(Fault::Silent) => {
             // Held until the client gives up (or the test ends): a black hole.
@@ -318,6 +321,17 @@ fn iam_action(head: &str, body: &[u8]) -> Option<String> {
         .split('&')
         .find_map(|pair| pair.strip_prefix("Action="))
         .map(str::to_string)
+}
+
+/// `GetObject /bucket/key` for a path-style S3 GetObject (the SDK marks it `?x-id=GetObject`;
+/// a listing's query says `list-type=2`).
+fn s3_get(head: &str) -> Option<String> {
+    let target = head.strip_prefix("GET ")?.split(' ').next()?;
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let signed_for_s3 = header(head, "authorization")?.contains("/s3/aws4_request");
+    let get = query.is_empty() || query.split('&').any(|p| p == "x-id=GetObject");
+    (signed_for_s3 && get && path.trim_start_matches('/').contains('/'))
+        .then(|| format!("GetObject {path}"))
 }
 
 /// `head` with its `Connection` headers replaced by `Connection: close`.
@@ -1143,5 +1157,86 @@ async fn a_leader_cut_off_mid_apply_writes_nothing_more_and_the_standby_finishes
     eprintln!(
         "lease lost mid-apply: A wrote {before_cut:?} before the cut, B {from_b:?}; {:?}",
         started.elapsed()
+    );
+}
+
+/// Ingest once: three roles whose calls share every trail file. Two resources analyzed at the
+/// same time download each file once between them; a third created afterwards is answered
+/// without downloading anything. Each still sees only its own role's calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_on_one_trail_read_each_file_once() {
+    let world = World::start("NoSuchAction", Fault::ServiceFailure).await;
+    for role in ["worker", "viewer"] {
+        broad_role(&world.iam, role).await;
+    }
+    let observe = |role: &str| {
+        format!(
+            "  roleName: {role}\n  mode: Observe\n  cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n"
+        )
+    };
+    let analyzed =
+        |s: &LeastPrivilegeRoleStatus| condition(s, "Analyzed") == Some(("True", "Analyzed"));
+    for role in ["app", "worker"] {
+        world
+            .roles
+            .create(&PostParams::default(), &lpr(role, &observe(role)))
+            .await
+            .unwrap();
+    }
+    let mut used = std::collections::BTreeMap::new();
+    for role in ["app", "worker"] {
+        let status = wait_for(&world.roles, role, &world.operator, "Analyzed", analyzed).await;
+        let analysis = status.analysis.unwrap();
+        assert_eq!(analysis.files_scanned, 2, "{role}: {analysis:?}");
+        used.insert(role, analysis.used_actions);
+    }
+    let gets = |proxy: &FaultProxy| {
+        let mut keys = proxy.forwarded();
+        keys.retain(|a| a.starts_with("GetObject /"));
+        keys
+    };
+    let first = gets(&world.proxy);
+    assert_eq!(first.len(), 2, "two files, each downloaded once: {first:?}");
+    assert_eq!(
+        first
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        2,
+        "{first:?}"
+    );
+    world
+        .metric_reaches("iam_tailor_trail_files_read_total", 2.0)
+        .await;
+
+    world
+        .roles
+        .create(&PostParams::default(), &lpr("viewer", &observe("viewer")))
+        .await
+        .unwrap();
+    let viewer = wait_for(
+        &world.roles,
+        "viewer",
+        &world.operator,
+        "Analyzed",
+        analyzed,
+    )
+    .await;
+    let analysis = viewer.analysis.unwrap();
+    used.insert("viewer", analysis.used_actions);
+    assert_eq!(analysis.files_scanned, 2, "answered from what was read");
+    assert_eq!(gets(&world.proxy), first, "nothing downloaded again");
+    let metrics = world.operator.get("/metrics").await.1;
+    assert_eq!(
+        sample(&metrics, "iam_tailor_trail_files_read_total"),
+        Some(2.0)
+    );
+    // app: 3 S3, 2 DynamoDB, 2 SQS actions (its denied ListRoles is not used); worker reads
+    // the queue; viewer gets one object.
+    assert_eq!(
+        used,
+        [("app", 7), ("viewer", 1), ("worker", 1)]
+            .into_iter()
+            .collect()
     );
 }
