@@ -328,3 +328,120 @@ fn logs_are_required_except_for_the_access_analyzer_engine() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--engine access-analyzer"));
 }
+
+/// Fleet mode: one read of the shared real logs answers every role in them, and each answer is
+/// the policy that role's own run gives; `--principal` repeated does the same for the roles
+/// named. Bad combinations are refused by name.
+#[test]
+fn one_read_answers_every_role_as_its_own_run_would() {
+    let dir = tempdir();
+    let out = dir.path().join("all");
+    let all = iam_tailor(&[
+        "generate",
+        "--cloudtrail",
+        SHARED,
+        "--all-roles",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        all.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    let mut written: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|f| !f.ends_with(".report.json"))
+        .collect();
+    written.sort();
+    assert!(written.len() >= 3, "{written:?}");
+    // Names as ACCOUNT-NAME; the roles whose name is unique among them, run on their own.
+    let names: Vec<(String, String)> = written
+        .iter()
+        .map(|f| {
+            let stem = f.trim_end_matches(".json");
+            let (account, name) = stem.split_once('-').unwrap();
+            (account.to_string(), name.to_string())
+        })
+        .collect();
+    let unique: Vec<&(String, String)> = names
+        .iter()
+        .filter(|(_, n)| names.iter().filter(|(_, m)| m == n).count() == 1)
+        .take(4)
+        .collect();
+    assert!(!unique.is_empty(), "{names:?}");
+    for (account, name) in &unique {
+        let alone = ok_stdout(&["generate", "--cloudtrail", SHARED, "--principal", name]);
+        let answered = std::fs::read_to_string(out.join(format!("{account}-{name}.json"))).unwrap();
+        assert_eq!(answered, alone, "{account}-{name}");
+        let report = out.join(format!("{account}-{name}.report.json"));
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&std::fs::read(report).unwrap()).is_ok()
+        );
+    }
+
+    let named = dir.path().join("named");
+    let mut args = vec![
+        "generate",
+        "--cloudtrail",
+        SHARED,
+        "--out-dir",
+        named.to_str().unwrap(),
+    ];
+    for (_, name) in &unique {
+        args.extend(["--principal", name.as_str()]);
+    }
+    ok_stdout(&args);
+    for (account, name) in &unique {
+        assert_eq!(
+            std::fs::read_to_string(named.join(format!("{name}.json"))).unwrap(),
+            std::fs::read_to_string(out.join(format!("{account}-{name}.json"))).unwrap()
+        );
+    }
+
+    for (args, expected) in [
+        (
+            vec![
+                "generate",
+                "--cloudtrail",
+                SHARED,
+                "--principal",
+                "a",
+                "--principal",
+                "b",
+            ],
+            "need --out-dir",
+        ),
+        (
+            vec![
+                "generate",
+                "--cloudtrail",
+                SHARED,
+                "--all-roles",
+                "--out-dir",
+                "x",
+                "--current",
+                CURRENT,
+            ],
+            "--current",
+        ),
+        (
+            vec![
+                "generate",
+                "--cloudtrail",
+                SHARED,
+                "--principal",
+                "a",
+                "--all-roles",
+            ],
+            "cannot be used with",
+        ),
+    ] {
+        let refused = iam_tailor(&args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

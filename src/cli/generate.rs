@@ -3,7 +3,8 @@ use super::trail::{TrailArgs, summary};
 use crate::aws::access_analyzer::{self, AccessAnalyzer, GenerationJob, TrailSource, Window};
 use crate::generate::analyzer::{Unresolved, from_generated};
 use crate::generate::{
-    GenerateOptions, Granularity, Keep, generate, report, to_cloudformation, to_json, to_terraform,
+    GenerateOptions, Generated, Granularity, Keep, generate, report, to_cloudformation, to_json,
+    to_terraform,
 };
 use crate::time::rfc3339;
 use crate::usage::Usage;
@@ -89,9 +90,16 @@ pub struct Args {
     /// Write a JSON report (scan counts, used actions, denied, unmapped, dropped) here.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// One policy per principal (several --principal, or --all-roles), from one read of the
+    /// logs: DIR/NAME.json (.tf, .yaml by --format) and DIR/NAME.report.json.
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    if args.out_dir.is_some() || args.trail.fleet() {
+        return run_each(&args);
+    }
     let current = args
         .current
         .iter()
@@ -115,11 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         current,
     };
     let generated = generate(&usage, &options)?;
-    let output = match args.format {
-        PolicyFormat::Json => to_json(&generated),
-        PolicyFormat::Terraform => to_terraform(&generated),
-        PolicyFormat::Cloudformation => to_cloudformation(&generated),
-    };
+    let output = render(args.format, &generated);
     print!("{output}");
     if !output.ends_with('\n') {
         println!();
@@ -157,6 +161,79 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         generated.forbidden_used.len()
     );
     Ok(if unresolved.is_empty() { 0 } else { 1 })
+}
+
+fn render(format: PolicyFormat, generated: &Generated) -> String {
+    match format {
+        PolicyFormat::Json => to_json(generated),
+        PolicyFormat::Terraform => to_terraform(generated),
+        PolicyFormat::Cloudformation => to_cloudformation(generated),
+    }
+}
+
+/// Fleet mode: the logs read once, one policy and report per principal into `--out-dir`.
+fn run_each(args: &Args) -> anyhow::Result<i32> {
+    let Some(dir) = &args.out_dir else {
+        bail!("several principals (--principal more than once, or --all-roles) need --out-dir");
+    };
+    if args.engine != Engine::Builtin {
+        bail!("--engine access-analyzer generates for one --principal at a time");
+    }
+    if !args.current.is_empty() {
+        bail!("--current holds one role's policies: not with several principals");
+    }
+    let answers = args.trail.scan_each()?;
+    if answers.is_empty() {
+        bail!("--out-dir needs --principal (repeatable) or --all-roles, and logs that show them");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+    let extension = match args.format {
+        PolicyFormat::Json => "json",
+        PolicyFormat::Terraform => "tf",
+        PolicyFormat::Cloudformation => "yaml",
+    };
+    let options = GenerateOptions {
+        granularity: args.granularity,
+        collapse_threshold: args.collapse_threshold,
+        max_size: args.max_size,
+        keep: args.keep.clone(),
+        forbid: args.forbid.clone(),
+        current: Vec::new(),
+    };
+    for (name, usage) in &answers {
+        let generated = generate(usage, &options).with_context(|| name.clone())?;
+        let write = |file: String, text: String| {
+            let path = dir.join(file);
+            std::fs::write(&path, text).with_context(|| format!("{}", path.display()))
+        };
+        let mut output = render(args.format, &generated);
+        if !output.ends_with('\n') {
+            output.push('\n');
+        }
+        write(format!("{name}.{extension}"), output)?;
+        let report = serde_json::to_string_pretty(&report(usage, &generated))?;
+        write(format!("{name}.report.json"), report + "\n")?;
+        eprintln!(
+            "iam-tailor: {name}: {} actions used → {} polic{}",
+            usage.actions.len(),
+            generated.policies.len(),
+            if generated.policies.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        );
+    }
+    if let Some(usage) = answers.values().next() {
+        let s = &usage.stats;
+        eprintln!(
+            "iam-tailor: {} principals from one read: {} files, {} records",
+            answers.len(),
+            s.files_scanned,
+            s.records_scanned
+        );
+    }
+    Ok(0)
 }
 
 /// Runs an Access Analyzer generation job to its end and reads its policies, resolving

@@ -1,11 +1,13 @@
 //! The CloudTrail arguments `generate` and `unused` share, and scanning the sources they name.
 
 use crate::aws::s3::{self, S3Location};
-use crate::cloudtrail::{PrincipalFilter, ScanOptions};
+use crate::cloudtrail::{PrincipalFilter, ScanOptions, Sink, scan_paths_into};
 use crate::time::{Day, parse_since};
 use crate::time::{Instant, parse_date};
+use crate::usage::facts::FileFacts;
 use crate::usage::{Usage, trail};
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -16,9 +18,13 @@ pub struct TrailArgs {
     #[arg(long = "cloudtrail", value_name = "PATH|s3://BUCKET/PREFIX")]
     sources: Vec<String>,
     /// Whose activity: a role ARN (matches its assumed-role sessions), a bare role name, or an
-    /// IAM user ARN. Without it every record counts.
+    /// IAM user ARN. Without it every record counts. Repeatable (`generate --out-dir`): the
+    /// logs are read once for all of them.
     #[arg(long)]
-    principal: Option<String>,
+    principal: Vec<String>,
+    /// Every role whose sessions the logs show, each on its own (`generate --out-dir`).
+    #[arg(long, conflicts_with = "principal")]
+    all_roles: bool,
     /// Look back this far from now: 90d, 12h, 2w.
     #[arg(long, conflicts_with = "from")]
     since: Option<String>,
@@ -45,13 +51,21 @@ fn instant(flag: &str, text: &str) -> anyhow::Result<Instant> {
 }
 
 impl TrailArgs {
+    /// The options for one principal (or none: every record).
     fn options(&self) -> anyhow::Result<ScanOptions> {
-        let principal = self
-            .principal
-            .as_deref()
-            .map(PrincipalFilter::parse)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("--principal: {e}"))?;
+        let principal = match &self.principal[..] {
+            [] => None,
+            [one] => Some(PrincipalFilter::parse(one).map_err(|e| anyhow!("--principal: {e}"))?),
+            _ => bail!("several --principal values are answered each on its own: give --out-dir"),
+        };
+        Ok(ScanOptions {
+            principal,
+            ..self.window_options()?
+        })
+    }
+
+    /// The window and reading options, for every principal.
+    fn window_options(&self) -> anyhow::Result<ScanOptions> {
         let from = match (&self.since, &self.from) {
             (Some(since), _) => Some(
                 parse_since(since, crate::time::now())
@@ -67,7 +81,7 @@ impl TrailArgs {
             bail!("the window is empty: --from/--since is not before --to");
         }
         Ok(ScanOptions {
-            principal,
+            principal: None,
             from,
             to,
             strict: self.strict,
@@ -76,9 +90,18 @@ impl TrailArgs {
         })
     }
 
-    /// The principal to analyse, as given.
+    /// The principal to analyse, when one was given.
     pub fn principal(&self) -> Option<&str> {
-        self.principal.as_deref()
+        match &self.principal[..] {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    /// Whether several principals are asked for (`--principal` more than once, or
+    /// `--all-roles`): each is answered on its own.
+    pub fn fleet(&self) -> bool {
+        self.all_roles || self.principal.len() > 1
     }
 
     pub fn region(&self) -> Option<&str> {
@@ -92,23 +115,60 @@ impl TrailArgs {
 
     /// The window's bounds (nanoseconds since the epoch) as given, each `None` when open.
     pub fn window(&self) -> anyhow::Result<(Option<Instant>, Option<Instant>)> {
-        let options = self.options()?;
+        let options = self.window_options()?;
         Ok((options.from, options.to))
+    }
+
+    /// Reads every source once and answers each principal asked for (each `--principal`, or
+    /// with `--all-roles` every role the logs show), by name: the role or user name, or with
+    /// `--all-roles` `ACCOUNT-NAME` (the same name may exist in several accounts).
+    pub fn scan_each(&self) -> anyhow::Result<BTreeMap<String, Usage>> {
+        let filters = (self.principal.iter())
+            .map(|p| PrincipalFilter::parse(p).map_err(|e| anyhow!("--principal: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let facts: FileFacts = self.read(&self.window_options()?)?;
+        let mut answers = BTreeMap::new();
+        if self.all_roles {
+            for key in facts.principals() {
+                let Ok(filter @ PrincipalFilter::Role { .. }) = PrincipalFilter::parse(key) else {
+                    continue;
+                };
+                let account = key.split(':').nth(4).unwrap_or_default();
+                let name = key.rsplit('/').next().unwrap_or_default();
+                answers.insert(format!("{account}-{name}"), facts.usage_of(&filter));
+            }
+        }
+        for (given, filter) in self.principal.iter().zip(&filters) {
+            let name = given.rsplit(['/', ':']).next().unwrap_or(given).to_string();
+            if answers
+                .insert(name.clone(), facts.usage_of(filter))
+                .is_some()
+            {
+                bail!("two --principal values are both named {name:?}: give them in separate runs");
+            }
+        }
+        Ok(answers)
     }
 
     /// Scans every source into one `Usage`.
     pub fn scan(&self) -> anyhow::Result<Usage> {
+        let options = self.options()?;
+        self.read(&options)
+    }
+
+    /// Reads every source once into `S`.
+    fn read<S: Sink + Sync>(&self, options: &ScanOptions) -> anyhow::Result<S> {
         if self.sources.is_empty() {
             bail!("--cloudtrail PATH|s3://BUCKET/PREFIX is required");
         }
-        let options = self.options()?;
+        let options = options.clone();
         let (s3_sources, local): (Vec<&String>, Vec<&String>) =
             self.sources.iter().partition(|s| s.starts_with("s3://"));
-        let mut usage = if local.is_empty() {
-            Usage::default()
+        let mut found = if local.is_empty() {
+            S::default()
         } else {
             let paths: Vec<PathBuf> = local.iter().map(PathBuf::from).collect();
-            trail::scan_local(&paths, &options)?
+            scan_paths_into::<S>(&paths, &options)?
         };
         if !s3_sources.is_empty() {
             let locations = s3_sources
@@ -124,7 +184,7 @@ impl TrailArgs {
                 options.threads
             };
             let region = self.region.as_deref();
-            usage.merge(runtime.block_on(async {
+            found.merge(runtime.block_on(async {
                 let config = crate::aws::sdk_config(region).await;
                 let client = s3::client(&config);
                 let days = options
@@ -143,7 +203,7 @@ impl TrailArgs {
                 .map(|scan| scan.usage)
             })?);
         }
-        Ok(usage)
+        Ok(found)
     }
 }
 

@@ -74,10 +74,18 @@ impl Sink for Usage {
     }
 }
 
-/// Scans local files and directories (recursively, in sorted order).
+/// Scans local files and directories (recursively, in sorted order) for one principal.
 pub fn scan_paths(paths: &[PathBuf], opts: &ScanOptions) -> Result<Usage, ScanError> {
-    let mut usage = Usage::default();
-    let files = read::collect_files(paths, &mut usage.stats.skipped)
+    scan_paths_into(paths, opts)
+}
+
+/// Scans local files and directories (recursively, in sorted order) into any [`Sink`].
+pub fn scan_paths_into<S: Sink + Sync>(
+    paths: &[PathBuf],
+    opts: &ScanOptions,
+) -> Result<S, ScanError> {
+    let mut sink = S::default();
+    let files = read::collect_files(paths, &mut sink.stats().skipped)
         .map_err(|(path, source)| ScanError::Io { path, source })?;
     let scanner = Scanner::new(opts);
     // Under `strict`, the error reported is the first in file order, whichever thread finds one
@@ -92,19 +100,19 @@ pub fn scan_paths(paths: &[PathBuf], opts: &ScanOptions) -> Result<Usage, ScanEr
                 || (Vec::new(), Vec::new()),
                 |(raw, text), (i, path)| {
                     if i > first_failure.load(Ordering::Relaxed) {
-                        return Ok(Usage::default());
+                        return Ok(S::default());
                     }
-                    let mut usage = Usage::default();
-                    let result = scanner.file(path, raw, text, &mut usage);
+                    let mut found = S::default();
+                    let result = scanner.file(path, raw, text, &mut found);
                     progress.file_done();
-                    result.map(|()| usage).map_err(|e| {
+                    result.map(|()| found).map_err(|e| {
                         first_failure.fetch_min(i, Ordering::Relaxed);
                         (i, e)
                     })
                 },
             )
             .reduce(
-                || Ok(Usage::default()),
+                || Ok(S::default()),
                 |a, b| match (a, b) {
                     (Ok(mut a), Ok(b)) => {
                         a.merge(b);
@@ -125,8 +133,8 @@ pub fn scan_paths(paths: &[PathBuf], opts: &ScanOptions) -> Result<Usage, ScanEr
         .install(scan)
         .map_err(|(_, e)| e);
     progress.finish();
-    usage.merge(scanned?);
-    Ok(usage)
+    sink.merge(scanned?);
+    Ok(sink)
 }
 
 /// A `done/total files` counter on stderr, redrawn about 200 times over a scan at most.
@@ -188,12 +196,12 @@ impl<'o> Scanner<'o> {
     }
 
     /// Reads the file at `path` into `raw` (buffers are reused from file to file) and scans it.
-    fn file(
+    fn file<S: Sink>(
         &self,
         path: &std::path::Path,
         raw: &mut Vec<u8>,
         text: &mut Vec<u8>,
-        usage: &mut Usage,
+        sink: &mut S,
     ) -> Result<(), ScanError> {
         let io_error = |source| ScanError::Io {
             path: path.to_path_buf(),
@@ -207,7 +215,7 @@ impl<'o> Scanner<'o> {
             raw,
         )
         .map_err(io_error)?;
-        self.bytes(&path.display().to_string(), raw, text, usage)
+        self.bytes(&path.display().to_string(), raw, text, sink)
     }
 
     fn bytes<S: Sink>(

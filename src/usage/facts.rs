@@ -46,6 +46,30 @@ impl Sink for FileFacts {
     }
 }
 
+impl FileFacts {
+    /// `principal`'s usage on every day read, with the counts of every file read.
+    pub fn usage_of(&self, principal: &PrincipalFilter) -> Usage {
+        let mut usage = Usage {
+            stats: self.stats.clone(),
+            ..Usage::default()
+        };
+        for principals in self.days.values() {
+            for (_, found) in principals.iter().filter(|(k, _)| principal.matches_key(k)) {
+                usage.merge(found.clone());
+            }
+        }
+        usage
+    }
+
+    /// Every principal seen (role and user ARNs), sorted.
+    pub fn principals(&self) -> std::collections::BTreeSet<&str> {
+        self.days
+            .values()
+            .flat_map(|principals| principals.keys().map(String::as_str))
+            .collect()
+    }
+}
+
 /// Everything read from one trail so far, by day: the counts of the files listed under that
 /// day, and the usage of every principal whose events fall on it.
 #[derive(Clone, Debug, Default, PartialEq)]

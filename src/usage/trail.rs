@@ -1,22 +1,19 @@
-//! The trail as a source of usage: CloudTrail files, local or in S3, scanned for one principal
-//! over a window. The CLI and the operator both call [`scan_s3`] / [`scan_local`]; `aws::s3`
-//! only lists and gets.
+//! The trail in S3 as a source of usage: its files listed for a window and scanned, into one
+//! principal's [`Usage`] or every principal's facts (the CLI; the operator goes through
+//! `usage::ingest`, which reads with [`read_keys`] too). `aws::s3` only lists and gets.
 
 use crate::aws::s3::{S3Error, S3Location, TrailScope, get_object, list_trail};
-use crate::cloudtrail::{
-    MAX_FILE_BYTES, ScanError, ScanOptions, Sink, scan_file_bytes, scan_paths,
-};
+use crate::cloudtrail::{MAX_FILE_BYTES, ScanError, ScanOptions, Sink, scan_file_bytes};
 use crate::time::Day;
 use crate::usage::Usage;
 use aws_sdk_s3::Client;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 /// A scan of a trail: the usage, and which of the asked-for days no file was found for, in
 /// any account or region (the trail was off, or its files are gone).
 #[derive(Debug, Default, PartialEq)]
-pub struct TrailScan {
-    pub usage: Usage,
+pub struct TrailScan<S = Usage> {
+    pub usage: S,
     pub days_without_files: Vec<Day>,
 }
 
@@ -26,11 +23,6 @@ pub(crate) fn day_of_key(key: &str) -> Option<String> {
     let at = segments.iter().rposition(|s| *s == "CloudTrail")?;
     let date = segments.get(at + 2..at + 5)?;
     Some(format!("{}/{}/{}/", date[0], date[1], date[2]))
-}
-
-/// Scans local files and directories (recursive; `.json`, `.json.gz`).
-pub fn scan_local(paths: &[PathBuf], options: &ScanOptions) -> Result<Usage, ScanError> {
-    scan_paths(paths, options)
 }
 
 /// A trail scan that failed: a listing or download, or a malformed file under `strict`.
@@ -47,14 +39,14 @@ pub enum TrailError {
 
 /// Lists (only `days`, when given) and scans the trail's files under `locations`: see
 /// [`read_keys`].
-pub async fn scan_s3(
+pub async fn scan_s3<S: Sink>(
     client: &Client,
     locations: &[S3Location],
     days: Option<&[Day]>,
     scope: &TrailScope,
     options: &ScanOptions,
     parallel: usize,
-) -> Result<TrailScan, TrailError> {
+) -> Result<TrailScan<S>, TrailError> {
     let mut files: Vec<(String, String)> = Vec::new();
     for location in locations {
         let listing = list_trail(client, location, days, scope, &BTreeSet::new()).await?;

@@ -1,0 +1,192 @@
+//! Fleet scale: N LeastPrivilegeRoles over one organization-style trail, on the real
+//! kube-apiserver and moto, with the `iam-tailor controller` binary. Prints S3 downloads per
+//! trail file, the time until all N are Analyzed, the operator's CPU seconds and peak RSS.
+//! A benchmark (figures, no pass/fail): `scripts/bench-fleet [N …]` (default 1 and 100).
+//!
+//! The trail: 3 days × 12 files, every file holding two calls of every role (its own S3
+//! object and its own queue), so each file mixes all N roles. The operator runs with
+//! `--aws-rate-limit 0` (moto has no IAM quota to respect) and `--concurrency 16`.
+
+#[path = "../tests/control_plane/mod.rs"]
+mod control_plane;
+#[path = "../tests/moto/mod.rs"]
+mod moto;
+#[path = "../tests/operator_env/mod.rs"]
+mod operator_env;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use iam_tailor::controller::LeastPrivilegeRole;
+use kube::api::{Api, ListParams, PostParams};
+use operator_env::{ACCOUNT, BUCKET, Cluster, NS, broad_role, condition, lpr, record, sample};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+const DAYS: i64 = 3;
+const FILES_PER_DAY: usize = 12;
+
+fn role(i: usize) -> String {
+    format!("svc-{i:05}")
+}
+
+/// Puts the trail: every file mixes every role's calls.
+async fn put_fleet_trail(s3: &aws_sdk_s3::Client, roles: usize) {
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    for days_ago in 1..=DAYS {
+        let day = k8s_openapi::jiff::Timestamp::now()
+            .checked_sub(k8s_openapi::jiff::SignedDuration::from_hours(24 * days_ago))
+            .unwrap()
+            .strftime("%Y-%m-%d")
+            .to_string();
+        for file in 0..FILES_PER_DAY {
+            let time = format!("{day}T{:02}:10:00Z", file * 2);
+            let mut records = Vec::with_capacity(roles * 2);
+            for i in 0..roles {
+                let name = role(i);
+                records.push(record(
+                    &name,
+                    &time,
+                    "s3",
+                    "GetObject",
+                    serde_json::json!({"bucketName": "fleet-data", "key": format!("{name}/{file}.json")}),
+                ));
+                let queue = format!("https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{name}");
+                records.push(record(
+                    &name,
+                    &time,
+                    "sqs",
+                    "SendMessage",
+                    serde_json::json!({"queueUrl": queue}),
+                ));
+            }
+            let body = serde_json::json!({ "Records": records }).to_string();
+            let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+            gz.write_all(body.as_bytes()).unwrap();
+            let key = format!(
+                "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{}T{:02}10Z_{file}.json.gz",
+                day.replace('-', "/"),
+                day.replace('-', ""),
+                file * 2
+            );
+            s3.put_object()
+                .bucket(BUCKET)
+                .key(key)
+                .body(gz.finish().unwrap().into())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// utime + stime of `pid` in seconds, and its peak RSS in MiB.
+fn cpu_and_peak_rss(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let hwm_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    (ticks / 100.0, hwm_kib / 1024.0)
+}
+
+struct Figures {
+    roles: usize,
+    files: usize,
+    files_read: f64,
+    analyzed_after: Duration,
+    cpu_seconds: f64,
+    peak_rss_mib: f64,
+}
+
+async fn run(roles: usize) -> Figures {
+    let cluster = Cluster::start().await;
+    let iam = cluster.aws.iam();
+    let setup = Instant::now();
+    for i in 0..roles {
+        broad_role(&iam, &role(i)).await;
+    }
+    put_fleet_trail(&cluster.aws.s3(), roles).await;
+    eprintln!("N={roles}: roles and trail in {:?}", setup.elapsed());
+    let mut operator = cluster.operator(&["--aws-rate-limit", "0", "--concurrency", "16"], &[]);
+    operator.wait_up().await;
+    let api: Api<LeastPrivilegeRole> = Api::namespaced(cluster.kube.clone(), NS);
+    let started = Instant::now();
+    for i in 0..roles {
+        let name = role(i);
+        let spec = format!(
+            "  roleName: {name}\n  mode: Observe\n  cloudTrail: {{s3: {{bucket: {BUCKET}}}}}\n"
+        );
+        api.create(&PostParams::default(), &lpr(&name, &spec))
+            .await
+            .unwrap();
+    }
+    loop {
+        let list = api.list(&ListParams::default()).await.unwrap();
+        let analyzed = (list.items.iter())
+            .filter(|r| {
+                r.status
+                    .as_ref()
+                    .is_some_and(|s| condition(s, "Analyzed") == Some(("True", "Analyzed")))
+            })
+            .count();
+        if analyzed == roles {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "{analyzed} of {roles} analyzed after 30 minutes:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let analyzed_after = started.elapsed();
+    let metrics = operator.get("/metrics").await.1;
+    let files_read = sample(&metrics, "iam_tailor_trail_files_read_total").unwrap_or(0.0);
+    let (cpu_seconds, peak_rss_mib) = cpu_and_peak_rss(operator.pid());
+    Figures {
+        roles,
+        files: DAYS as usize * FILES_PER_DAY,
+        files_read,
+        analyzed_after,
+        cpu_seconds,
+        peak_rss_mib,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes `--bench`; the rest are role counts.
+    let mut counts: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if counts.is_empty() {
+        counts = vec![1, 100];
+    }
+    let mut rows = Vec::new();
+    for roles in counts {
+        rows.push(run(roles).await);
+    }
+    println!("roles\tfiles\tGETs/file\tall Analyzed (s)\toperator CPU (s)\tpeak RSS (MiB)");
+    for f in &rows {
+        println!(
+            "{}\t{}\t{:.2}\t{:.1}\t{:.1}\t{:.0}",
+            f.roles,
+            f.files,
+            f.files_read / f.files as f64,
+            f.analyzed_after.as_secs_f64(),
+            f.cpu_seconds,
+            f.peak_rss_mib
+        );
+    }
+}
