@@ -27,6 +27,7 @@
 //! within a service, are sorted by ASCII-lowercased name, which the lookups rely on.
 
 mod arn;
+pub mod collapse;
 mod parse;
 #[cfg(test)]
 mod tests;

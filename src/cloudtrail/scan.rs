@@ -319,20 +319,18 @@ impl<'o> Scanner<'o> {
             .as_deref()
             .filter(|c| select::is_denied(c))
         {
-            let key = (source.to_string(), name.to_string(), code.to_string());
-            return usage.denied.entry(key).or_default().record(time);
+            return usage.record_denied(source, name, code, time);
         }
         match map_record(record) {
             Ok(mapping) => {
                 for grant in &mapping.grants {
                     usage.record_use(&grant.action.full_name(), &grant.resource, time);
                 }
-                usage.notes.extend(mapping.notes);
+                for note in mapping.notes {
+                    usage.note(note);
+                }
             }
-            Err(_) => {
-                let key = (source.to_string(), name.to_string());
-                usage.unmapped.entry(key).or_default().record(time);
-            }
+            Err(_) => usage.record_unmapped(source, name, time),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! limit. Every map is a `BTreeMap`, so the output depends only on the input.
 
 pub mod analyzer;
-mod collapse;
+
 mod last_accessed;
 mod layout;
 mod render;
@@ -299,7 +299,7 @@ fn patterns_for(action: &str, arns: BTreeSet<String>, opts: &GenerateOptions) ->
             .into_iter()
             .map(|arn| (arn.clone(), BTreeSet::from([arn])))
             .collect(),
-        _ => collapse::collapse(action, &arns, opts.collapse_threshold),
+        _ => crate::catalog::collapse::collapse(action, &arns, opts.collapse_threshold),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod facts;
 pub mod ingest;
 pub mod trail;
 
+use crate::catalog::collapse::collapse;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -74,23 +75,42 @@ pub struct Usage {
     pub stats: ScanStats,
 }
 
+/// Distinct resources kept per action: beyond it they are collapsed along the catalog's ARN
+/// templates (never narrower, so nothing used is ever denied), so a principal that touched
+/// millions of object keys costs a bounded amount of memory.
+pub const MAX_RESOURCES_PER_ACTION: usize = 1_000;
+/// Distinct denied and unmapped calls kept, each; more are counted as `too-many-distinct-calls`.
+pub const MAX_DISTINCT_CALLS: usize = 1_000;
+/// Distinct notes kept; more are counted as `too-many-notes`.
+pub const MAX_NOTES: usize = 200;
+/// Entries under one folder before they become `folder*` when a bound is reached.
+const BOUND_COLLAPSE_THRESHOLD: usize = 10;
+
 impl Usage {
-    /// Adds `other` into `self`; the result does not depend on the order of merges.
+    /// Adds `other` into `self`; the result does not depend on the order of merges (up to the
+    /// bounds, which only ever collapse resources into patterns that cover them).
     pub fn merge(&mut self, other: Usage) {
         for (action, usage) in other.actions {
-            let mine = self.actions.entry(action).or_default();
+            let mine = self.actions.entry(action.clone()).or_default();
             mine.seen.merge(&usage.seen);
             for (resource, seen) in usage.resources {
                 mine.resources.entry(resource).or_default().merge(&seen);
             }
+            bound_resources(&action, &mut mine.resources, &mut self.notes);
         }
         for (key, seen) in other.denied {
-            self.denied.entry(key).or_default().merge(&seen);
+            if let Some(mine) = bounded_entry(&mut self.denied, key, &mut self.stats) {
+                mine.merge(&seen);
+            }
         }
         for (key, seen) in other.unmapped {
-            self.unmapped.entry(key).or_default().merge(&seen);
+            if let Some(mine) = bounded_entry(&mut self.unmapped, key, &mut self.stats) {
+                mine.merge(&seen);
+            }
         }
-        self.notes.extend(other.notes);
+        for note in other.notes {
+            self.note(note);
+        }
         self.stats.merge(other.stats);
     }
 
@@ -103,16 +123,118 @@ impl Usage {
         usage.seen.record(event_time);
         match usage.resources.get_mut(resource) {
             Some(seen) => seen.record(event_time),
-            None => usage
-                .resources
-                .entry(resource.to_string())
-                .or_default()
-                .record(event_time),
+            None => {
+                usage
+                    .resources
+                    .entry(resource.to_string())
+                    .or_default()
+                    .record(event_time);
+                bound_resources(action, &mut usage.resources, &mut self.notes);
+            }
+        }
+    }
+
+    /// Records a call refused for lack of permission.
+    pub fn record_denied(&mut self, source: &str, name: &str, code: &str, event_time: &str) {
+        let key = (source.to_string(), name.to_string(), code.to_string());
+        if let Some(seen) = bounded_entry(&mut self.denied, key, &mut self.stats) {
+            seen.record(event_time);
+        }
+    }
+
+    /// Records a call that maps to no catalog action.
+    pub fn record_unmapped(&mut self, source: &str, name: &str, event_time: &str) {
+        let key = (source.to_string(), name.to_string());
+        if let Some(seen) = bounded_entry(&mut self.unmapped, key, &mut self.stats) {
+            seen.record(event_time);
+        }
+    }
+
+    /// Keeps a note for the user, up to [`MAX_NOTES`].
+    pub fn note(&mut self, note: String) {
+        if self.notes.len() < MAX_NOTES || self.notes.contains(&note) {
+            self.notes.insert(note);
+        } else {
+            self.stats.skip("too-many-notes");
         }
     }
 
     pub fn skip(&mut self, reason: &str) {
         self.stats.skip(reason);
+    }
+}
+
+/// The entry for `key`, unless `map` already holds [`MAX_DISTINCT_CALLS`] others (then the
+/// call is counted as `too-many-distinct-calls`).
+fn bounded_entry<'m, K: Ord>(
+    map: &'m mut BTreeMap<K, Seen>,
+    key: K,
+    stats: &mut ScanStats,
+) -> Option<&'m mut Seen> {
+    if map.len() >= MAX_DISTINCT_CALLS && !map.contains_key(&key) {
+        stats.skip("too-many-distinct-calls");
+        return None;
+    }
+    Some(map.entry(key).or_default())
+}
+
+/// Collapses `resources` of `action` once they are more than [`MAX_RESOURCES_PER_ACTION`],
+/// down to at most half of it (so collapses stay rare however many resources follow): first
+/// along the catalog's ARN templates (objects into their folders, never past the resource),
+/// then, if still too many, each to its resource type (`…:table/*`), then to `*`. Every step
+/// covers all it replaces, and says so in a note.
+fn bound_resources(
+    action: &str,
+    resources: &mut BTreeMap<String, Seen>,
+    notes: &mut BTreeSet<String>,
+) {
+    if resources.len() <= MAX_RESOURCES_PER_ACTION {
+        return;
+    }
+    let arns: BTreeSet<String> = resources.keys().cloned().collect();
+    let mut bounded: BTreeMap<String, Seen> = BTreeMap::new();
+    for (pattern, members) in collapse(action, &arns, BOUND_COLLAPSE_THRESHOLD) {
+        let seen = bounded.entry(pattern).or_default();
+        for member in &members {
+            seen.merge(&resources[member]);
+        }
+    }
+    let mut how = "collapsed into folders";
+    let target = MAX_RESOURCES_PER_ACTION / 2;
+    if bounded.len() > target {
+        how = "collapsed to their resource types";
+        bounded = fold(bounded, resource_type_pattern);
+    }
+    if bounded.len() > target {
+        how = "collapsed to *";
+        bounded = fold(bounded, |_| "*".to_string());
+    }
+    *resources = bounded;
+    if notes.len() < MAX_NOTES {
+        notes.insert(format!(
+            "{action}: more than {MAX_RESOURCES_PER_ACTION} distinct resources, {how}"
+        ));
+    }
+}
+
+fn fold(resources: BTreeMap<String, Seen>, key: impl Fn(&str) -> String) -> BTreeMap<String, Seen> {
+    let mut out: BTreeMap<String, Seen> = BTreeMap::new();
+    for (resource, seen) in resources {
+        out.entry(key(&resource)).or_default().merge(&seen);
+    }
+    out
+}
+
+/// `arn:aws:dynamodb:us-east-1:1:table/orders` → `arn:aws:dynamodb:us-east-1:1:table/*`: the
+/// ARN up to its resource type, then `*`.
+fn resource_type_pattern(arn: &str) -> String {
+    let Some(start) = arn.match_indices(':').nth(4).map(|(i, _)| i + 1) else {
+        return "*".to_string();
+    };
+    let resource = &arn[start..];
+    match resource.find(['/', ':']) {
+        Some(end) => format!("{}*", &arn[..start + end + 1]),
+        None => format!("{}*", &arn[..start]),
     }
 }
 
@@ -154,5 +276,100 @@ mod tests {
         assert_eq!(get.seen.count, 2);
         assert_eq!(get.seen.last_seen, "2024-01-02T00:00:00Z");
         assert_eq!(ab.stats.skipped["console-sign-in"], 2);
+    }
+
+    fn covered(usage: &Usage, action: &str, arn: &str) -> bool {
+        (usage.actions[action].resources.keys()).any(|p| crate::wildcard::matches(p, arn))
+    }
+
+    /// A principal that touched millions of objects must not cost millions of entries: past
+    /// the bound its resources collapse, and every one it used stays covered.
+    #[test]
+    fn resources_past_the_bound_collapse_and_stay_covered() {
+        let mut usage = Usage::default();
+        let arn = |i: usize| format!("arn:aws:s3:::data/tenant-{}/part-{i}.json", i % 100);
+        for i in 0..5_000 {
+            usage.record_use("s3:GetObject", &arn(i), "2026-11-20T00:00:00Z");
+        }
+        let get = &usage.actions["s3:GetObject"];
+        assert!(
+            get.resources.len() <= MAX_RESOURCES_PER_ACTION,
+            "{}",
+            get.resources.len()
+        );
+        assert_eq!(get.resources.values().map(|s| s.count).sum::<u64>(), 5_000);
+        for i in (0..5_000).step_by(7) {
+            assert!(covered(&usage, "s3:GetObject", &arn(i)), "{}", arn(i));
+        }
+        assert!(
+            (get.resources.keys()).all(|p| p.starts_with("arn:aws:s3:::data/")),
+            "never past the bucket"
+        );
+        assert!(
+            usage
+                .notes
+                .iter()
+                .any(|n| n.contains("collapsed into folders"))
+        );
+
+        // Whole resources (tables) cannot collapse into folders: they go to their type.
+        let mut tables = Usage::default();
+        let table = |i: usize| format!("arn:aws:dynamodb:us-east-1:111122223333:table/t{i}");
+        for i in 0..5_000 {
+            tables.record_use("dynamodb:GetItem", &table(i), "2026-11-20T00:00:00Z");
+        }
+        let kept = &tables.actions["dynamodb:GetItem"].resources;
+        assert!(kept.len() <= MAX_RESOURCES_PER_ACTION, "{}", kept.len());
+        assert!(kept.contains_key("arn:aws:dynamodb:us-east-1:111122223333:table/*"));
+        assert!((0..5_000).all(|i| covered(&tables, "dynamodb:GetItem", &table(i))));
+    }
+
+    #[test]
+    fn merging_keeps_the_bound() {
+        let half = |from: usize| {
+            let mut usage = Usage::default();
+            for i in from..from + 800 {
+                let arn = format!("arn:aws:s3:::data/{}/{i}", i % 40);
+                usage.record_use("s3:PutObject", &arn, "2026-11-20T00:00:00Z");
+            }
+            usage
+        };
+        let mut merged = half(0);
+        merged.merge(half(800));
+        let put = &merged.actions["s3:PutObject"];
+        assert!(put.resources.len() <= MAX_RESOURCES_PER_ACTION);
+        assert_eq!(put.seen.count, 1_600);
+        for i in 0..1_600 {
+            assert!(covered(
+                &merged,
+                "s3:PutObject",
+                &format!("arn:aws:s3:::data/{}/{i}", i % 40)
+            ));
+        }
+    }
+
+    /// Hostile records can name any number of made-up calls: the maps stop growing and the
+    /// rest is counted.
+    #[test]
+    fn distinct_denied_unmapped_and_notes_are_bounded() {
+        let mut usage = Usage::default();
+        for i in 0..1_500 {
+            usage.record_unmapped(
+                "x.amazonaws.com",
+                &format!("Made{i}"),
+                "2026-11-20T00:00:00Z",
+            );
+            usage.record_denied("s3.amazonaws.com", &format!("Get{i}"), "AccessDenied", "t");
+            usage.note(format!("note {i}"));
+        }
+        // A call already kept still counts.
+        usage.record_unmapped("x.amazonaws.com", "Made0", "2026-11-21T00:00:00Z");
+        assert_eq!(usage.unmapped.len(), MAX_DISTINCT_CALLS);
+        assert_eq!(usage.denied.len(), MAX_DISTINCT_CALLS);
+        assert_eq!(usage.notes.len(), MAX_NOTES);
+        let made0 = &usage.unmapped[&("x.amazonaws.com".to_string(), "Made0".to_string())];
+        assert_eq!(made0.count, 2);
+        assert_eq!(usage.stats.skipped["too-many-distinct-calls"], 1_000);
+        assert_eq!(usage.stats.skipped["too-many-notes"], 1_300);
     }
 }

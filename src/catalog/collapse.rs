@@ -89,7 +89,7 @@ fn protected_root<'a>(action: &str, arn: &'a str) -> Option<&'a str> {
 /// Below each root, paths form a tree split at `/` and `:`. Bottom up, a folder holding more
 /// than `threshold` entries (ARNs, or sub-folders already collapsed) becomes `folder*`; so a
 /// collapse lands on the longest common path prefix of the ARNs it covers.
-pub(super) fn collapse(
+pub fn collapse(
     action: &str,
     arns: &BTreeSet<String>,
     threshold: usize,
