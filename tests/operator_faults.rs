@@ -95,8 +95,8 @@ struct Logged {
 /// A test double for the network between the operator and AWS: it forwards every HTTP/1.1
 /// request unchanged to the real moto server and returns moto's response, except that it
 /// answers the next `n` IAM requests of a chosen action with an error instead ([`Self::fail`]).
-/// S3 object GETs are logged too (as `GetObject /bucket/key`); other requests are only
-/// forwarded. One request per connection: it asks moto to
+/// S3 object GETs and listings are logged too (as `GetObject /bucket/key`, `ListObjectsV2`);
+/// other requests are only forwarded. One request per connection: it asks moto to
 /// close and tells the client it closes, so every response is delimited by the connection.
 struct FaultProxy {
     endpoint: String,
@@ -323,15 +323,20 @@ fn iam_action(head: &str, body: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `GetObject /bucket/key` for a path-style S3 GetObject (the SDK marks it `?x-id=GetObject`;
-/// a listing's query says `list-type=2`).
+/// `GetObject /bucket/key` for a path-style S3 GetObject (the SDK marks it `?x-id=GetObject`),
+/// `ListObjectsV2` for a listing (`list-type=2`).
 fn s3_get(head: &str) -> Option<String> {
     let target = head.strip_prefix("GET ")?.split(' ').next()?;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let signed_for_s3 = header(head, "authorization")?.contains("/s3/aws4_request");
+    if !signed_for_s3 {
+        return None;
+    }
+    if query.split('&').any(|p| p == "list-type=2") {
+        return Some("ListObjectsV2".to_string());
+    }
     let get = query.is_empty() || query.split('&').any(|p| p == "x-id=GetObject");
-    (signed_for_s3 && get && path.trim_start_matches('/').contains('/'))
-        .then(|| format!("GetObject {path}"))
+    (get && path.trim_start_matches('/').contains('/')).then(|| format!("GetObject {path}"))
 }
 
 /// `head` with its `Connection` headers replaced by `Connection: close`.
@@ -1162,7 +1167,8 @@ async fn a_leader_cut_off_mid_apply_writes_nothing_more_and_the_standby_finishes
 
 /// Ingest once: three roles whose calls share every trail file. Two resources analyzed at the
 /// same time download each file once between them; a third created afterwards is answered
-/// without downloading anything. Each still sees only its own role's calls.
+/// without downloading anything, or listing (the days were listed less than a minute ago).
+/// Each still sees only its own role's calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resources_on_one_trail_read_each_file_once() {
     let world = World::start("NoSuchAction", Fault::ServiceFailure).await;
@@ -1209,6 +1215,12 @@ async fn resources_on_one_trail_read_each_file_once() {
         .metric_reaches("iam_tailor_trail_files_read_total", 2.0)
         .await;
 
+    let lists = |proxy: &FaultProxy| {
+        (proxy.forwarded().iter())
+            .filter(|a| *a == "ListObjectsV2")
+            .count()
+    };
+    let listed = lists(&world.proxy);
     world
         .roles
         .create(&PostParams::default(), &lpr("viewer", &observe("viewer")))
@@ -1226,6 +1238,11 @@ async fn resources_on_one_trail_read_each_file_once() {
     used.insert("viewer", analysis.used_actions);
     assert_eq!(analysis.files_scanned, 2, "answered from what was read");
     assert_eq!(gets(&world.proxy), first, "nothing downloaded again");
+    assert_eq!(
+        lists(&world.proxy),
+        listed,
+        "the days were listed moments ago: not listed again"
+    );
     let metrics = world.operator.get("/metrics").await.1;
     assert_eq!(
         sample(&metrics, "iam_tailor_trail_files_read_total"),

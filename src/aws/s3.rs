@@ -142,7 +142,7 @@ fn is_account(segment: &str) -> bool {
 }
 
 /// Which accounts' and regions' logs a walk reads; empty lists read all.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TrailScope {
     /// Account ids under `AWSLogs/` (or `AWSLogs/o-ORG/`): a role's calls are logged in its
     /// own account, so the operator reads only that one.

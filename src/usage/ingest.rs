@@ -18,6 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Days after which a day's prefix is complete: CloudTrail delivers within about 15 minutes,
 /// so by the end of the next day nothing new arrives under it.
 const COMPLETE_AFTER_DAYS: i64 = 2;
+/// How long a listing of some days (for one scope) answers later questions about the same days
+/// without listing again: resources analyzed together share one listing, and a file delivered
+/// meanwhile is read at the next analysis.
+pub const LISTING_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One trail's facts and what has been read of it.
 #[derive(Debug)]
@@ -31,6 +35,8 @@ pub struct Ingester {
     complete: BTreeSet<String>,
     /// Files downloaded so far, each once.
     files_read: u64,
+    /// When each (scope, day) was last listed.
+    listed: BTreeMap<(TrailScope, Day), std::time::Instant>,
 }
 
 impl Ingester {
@@ -41,6 +47,7 @@ impl Ingester {
             read: BTreeMap::new(),
             complete: BTreeSet::new(),
             files_read: 0,
+            listed: BTreeMap::new(),
         }
     }
 
@@ -61,7 +68,19 @@ impl Ingester {
         today: Day,
         parallel: usize,
     ) -> Result<TrailScan, TrailError> {
-        let listing = list_trail(client, &self.location, Some(days), scope, &self.complete).await?;
+        let now = std::time::Instant::now();
+        let stale: Vec<Day> = (days.iter().copied())
+            .filter(|day| {
+                self.listed
+                    .get(&(scope.clone(), *day))
+                    .is_none_or(|at| now.duration_since(*at) >= LISTING_FRESH_FOR)
+            })
+            .collect();
+        let listing = if stale.is_empty() {
+            Default::default()
+        } else {
+            list_trail(client, &self.location, Some(&stale), scope, &self.complete).await?
+        };
         let mut new: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for key in listing.keys {
             let prefix = day_prefix(&key).unwrap_or_default().to_string();
@@ -99,6 +118,9 @@ impl Ingester {
                 self.complete.insert(prefix);
             }
         }
+        for day in stale {
+            self.listed.insert((scope.clone(), day), now);
+        }
         let present: BTreeSet<Day> = (self.read.iter())
             .filter(|(_, keys)| !keys.is_empty())
             .filter_map(|(prefix, _)| prefix_day(prefix))
@@ -124,6 +146,7 @@ impl Ingester {
         let old = |prefix: &String| prefix_day(prefix).is_some_and(|d| d < day);
         self.read.retain(|prefix, _| !old(prefix));
         self.complete.retain(|prefix| !old(prefix));
+        self.listed.retain(|(_, listed), _| *listed >= day);
     }
 }
 
