@@ -14,12 +14,11 @@ mod moto;
 #[path = "../tests/operator_env/mod.rs"]
 mod operator_env;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use iam_tailor::controller::LeastPrivilegeRole;
 use kube::api::{Api, ListParams, PostParams};
-use operator_env::{ACCOUNT, BUCKET, Cluster, NS, broad_role, condition, lpr, record, sample};
-use std::io::Write;
+use operator_env::{
+    ACCOUNT, BUCKET, Cluster, NS, broad_role, condition, lpr, put_trail_file, record, sample,
+};
 use std::time::{Duration, Instant};
 
 const DAYS: i64 = 3;
@@ -59,22 +58,8 @@ async fn put_fleet_trail(s3: &aws_sdk_s3::Client, roles: usize) {
                     serde_json::json!({"queueUrl": queue}),
                 ));
             }
-            let body = serde_json::json!({ "Records": records }).to_string();
-            let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-            gz.write_all(body.as_bytes()).unwrap();
-            let key = format!(
-                "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{}T{:02}10Z_{file}.json.gz",
-                day.replace('-', "/"),
-                day.replace('-', ""),
-                file * 2
-            );
-            s3.put_object()
-                .bucket(BUCKET)
-                .key(key)
-                .body(gz.finish().unwrap().into())
-                .send()
-                .await
-                .unwrap();
+            let suffix = format!("T{:02}10Z_{file}", file * 2);
+            put_trail_file(s3, &day, &suffix, &records).await;
         }
     }
 }

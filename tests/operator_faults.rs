@@ -757,6 +757,28 @@ async fn a_policy_not_yet_visible_after_create_is_attached_on_a_quick_retry() {
     );
 }
 
+/// Waits until `app`'s apply has finished (InSync, Ready, the proposal's revision applied) and
+/// checks the role is the approved one: only `iam-tailor-app` attached, no inline policy.
+async fn applied_as_approved(
+    roles: &Api<LeastPrivilegeRole>,
+    operator: &Operator,
+    iam: &aws_sdk_iam::Client,
+    what: &str,
+) {
+    let done = wait_for(roles, "app", operator, what, |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+            && condition(s, "Ready") == Some(("True", "Ready"))
+    })
+    .await;
+    assert_eq!(
+        done.applied.as_ref().unwrap().revision,
+        done.proposal.as_ref().unwrap().revision
+    );
+    let live = read(iam, "app").await;
+    assert_eq!(attached_names(&live), ["iam-tailor-app"]);
+    assert!(live.inline.is_empty(), "{live:#?}");
+}
+
 /// The sum of `iam_tailor_reconcile_errors_total` over its reasons.
 fn reconcile_errors(metrics: &str) -> f64 {
     metrics
@@ -825,26 +847,13 @@ async fn restarted_at(held: &str, written_while_down: &[&str]) {
         "while the API server was down",
     );
     world.server.resume();
-
-    let operator = &world.operator;
-    let done = wait_for(
+    applied_as_approved(
         &world.roles,
-        "app",
-        operator,
+        &world.operator,
+        &world.iam,
         "the apply after the restart",
-        |s| {
-            condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-                && condition(s, "Ready") == Some(("True", "Ready"))
-        },
     )
     .await;
-    assert_eq!(
-        done.applied.as_ref().unwrap().revision,
-        done.proposal.as_ref().unwrap().revision
-    );
-    let live = read(&world.iam, "app").await;
-    assert_eq!(attached_names(&live), ["iam-tailor-app"]);
-    assert!(live.inline.is_empty(), "{live:#?}");
     let once: std::collections::BTreeMap<String, usize> = [
         "AttachRolePolicy",
         "CreatePolicy",
@@ -939,24 +948,13 @@ async fn moto_frozen_mid_apply_and_resumed_ends_with_the_approved_role() {
         "wider than before once the lost writes landed: {live:#?}"
     );
 
-    let done = wait_for(
+    applied_as_approved(
         &world.roles,
-        "app",
         operator,
+        &world.iam,
         "the apply after moto resumed",
-        |s| {
-            condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-                && condition(s, "Ready") == Some(("True", "Ready"))
-        },
     )
     .await;
-    assert_eq!(
-        done.applied.as_ref().unwrap().revision,
-        done.proposal.as_ref().unwrap().revision
-    );
-    let live = read(&world.iam, "app").await;
-    assert_eq!(attached_names(&live), ["iam-tailor-app"]);
-    assert!(live.inline.is_empty(), "{live:#?}");
     let counts = writes(&world.proxy);
     assert_eq!(counts.get("CreatePolicy"), Some(&1), "{counts:?}");
     assert_eq!(counts.get("DetachRolePolicy"), Some(&1), "{counts:?}");
@@ -1135,18 +1133,7 @@ async fn a_leader_cut_off_mid_apply_writes_nothing_more_and_the_standby_finishes
         "wider than before: {live:#?}"
     );
 
-    let done = wait_for(&roles, "app", &b, "B finishing the apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-            && condition(s, "Ready") == Some(("True", "Ready"))
-    })
-    .await;
-    assert_eq!(
-        done.applied.as_ref().unwrap().revision,
-        done.proposal.as_ref().unwrap().revision
-    );
-    let live = read(&iam, "app").await;
-    assert_eq!(attached_names(&live), ["iam-tailor-app"]);
-    assert!(live.inline.is_empty(), "{live:#?}");
+    applied_as_approved(&roles, &b, &iam, "B finishing the apply").await;
     let from_b = writes(&proxy_b);
     assert!(
         !from_b.contains_key("CreatePolicy"),

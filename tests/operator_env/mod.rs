@@ -427,22 +427,33 @@ pub async fn put_trail(s3: &aws_sdk_s3::Client) {
             .unwrap()
             .strftime("%Y-%m-%d")
             .to_string();
-        let body = serde_json::json!({"Records": trail_records(&day)}).to_string();
-        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-        gz.write_all(body.as_bytes()).unwrap();
-        let key = format!(
-            "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{}T0000Z_x.json.gz",
-            day.replace('-', "/"),
-            day.replace('-', "")
-        );
-        s3.put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(gz.finish().unwrap().into())
-            .send()
-            .await
-            .unwrap();
+        put_trail_file(s3, &day, "T0000Z_x", &trail_records(&day)).await;
     }
+}
+
+/// Puts `records` as one gzipped trail file of `day` (`YYYY-MM-DD`) into [`BUCKET`], named
+/// `…_CloudTrail_us-east-1_<YYYYMMDD><suffix>.json.gz` as CloudTrail names its files.
+pub async fn put_trail_file(
+    s3: &aws_sdk_s3::Client,
+    day: &str,
+    suffix: &str,
+    records: &[serde_json::Value],
+) {
+    let body = serde_json::json!({ "Records": records }).to_string();
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(body.as_bytes()).unwrap();
+    let key = format!(
+        "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{}{suffix}.json.gz",
+        day.replace('-', "/"),
+        day.replace('-', "")
+    );
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(gz.finish().unwrap().into())
+        .send()
+        .await
+        .unwrap();
 }
 
 /// A role with AdministratorAccess and an inline `s3:*`: broad, as roles tend to be. Its owner
