@@ -26,7 +26,7 @@ pub use report::{
 };
 
 use crate::catalog::catalog;
-use crate::policy::analysis::{Proof, allowed_actions, grants_no_new_access};
+use crate::policy::analysis::{Proof, allowed, grants_no_new_access};
 use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock, Statement, Version};
 use crate::usage::Usage;
 use crate::wildcard::{matches_ignore_case, subsumes};
@@ -223,9 +223,8 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
             }
             None => {
                 let held = current_resources.get_or_insert_with(|| {
-                    allowed_actions(&opts.current)
-                        .into_iter()
-                        .map(|a| (a.action, a.resources))
+                    (allowed(&opts.current).actions.iter())
+                        .map(|a| (a.action.clone(), a.resources.clone()))
                         .collect()
                 });
                 // `*`, standing for the patterns the role holds the action on: when `*` cannot

@@ -121,6 +121,40 @@ pub fn allowed_actions(policies: &[Policy]) -> Vec<AllowedAction> {
         .collect()
 }
 
+/// What [`allowed_actions`] says of one policy set, and the actions' names.
+#[derive(Debug)]
+pub struct Allowed {
+    pub actions: Vec<AllowedAction>,
+    pub names: BTreeSet<String>,
+}
+
+/// Policy sets remembered by [`allowed`]; past this many, the memory starts over.
+const ALLOWED_REMEMBERED: usize = 64;
+
+/// [`allowed_actions`] of `policies`, remembered by their canonical form: many roles hold the
+/// same policies, AdministratorAccess alone expands to every catalog action, and the operator
+/// asks on every analysis.
+pub fn allowed(policies: &[Policy]) -> std::sync::Arc<Allowed> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static REMEMBERED: OnceLock<Mutex<HashMap<String, Arc<Allowed>>>> = OnceLock::new();
+    let key: Vec<String> = policies.iter().map(Policy::canonical_json).collect();
+    let key = key.join("\n");
+    let remembered = REMEMBERED.get_or_init(Default::default);
+    if let Some(found) = remembered.lock().expect("not poisoned").get(&key) {
+        return Arc::clone(found);
+    }
+    let actions = allowed_actions(policies);
+    let names = actions.iter().map(|a| a.action.clone()).collect();
+    let answer = Arc::new(Allowed { actions, names });
+    let mut remembered = remembered.lock().expect("not poisoned");
+    if remembered.len() >= ALLOWED_REMEMBERED {
+        remembered.clear();
+    }
+    remembered.insert(key, Arc::clone(&answer));
+    answer
+}
+
 /// The answer of [`grants_no_new_access`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", content = "reasons")]
@@ -513,6 +547,23 @@ mod tests {
         assert!(allowed.iter().any(|a| a.action == "s3:GetObject"));
         assert!(!allowed.iter().any(|a| a.action.starts_with("iam:")));
         assert!(allowed.len() > 20_000);
+    }
+
+    #[test]
+    fn allowed_is_remembered_and_equals_allowed_actions() {
+        let admin = p(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        );
+        let first = allowed(std::slice::from_ref(&admin));
+        assert_eq!(first.actions, allowed_actions(std::slice::from_ref(&admin)));
+        assert_eq!(first.names.len(), first.actions.len());
+        // The same documents, written another way: the same answer, computed once.
+        let again = p(
+            r#"{"Statement":[{"Resource":["*"],"Action":["*"],"Effect":"Allow"}],"Version":"2012-10-17"}"#,
+        );
+        assert!(std::sync::Arc::ptr_eq(&first, &allowed(&[again])));
+        let other = allowed(&[allow(r#"["s3:GetObject"]"#, r#""*""#)]);
+        assert_eq!(other.names.iter().collect::<Vec<_>>(), ["s3:GetObject"]);
     }
 
     #[test]

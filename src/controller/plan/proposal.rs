@@ -4,10 +4,8 @@ use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
 use super::{AnalysisResult, EventType, set_json, set_revision};
 use crate::controller::crd::{DroppedGrant, Mode, Proposal, REPORT_LIMIT};
 use crate::controller::spec::ValidSpec;
-use crate::policy::Policy;
-use crate::policy::analysis::allowed_actions;
+use crate::policy::analysis::allowed;
 use crate::role::LiveRole;
-use std::collections::BTreeSet;
 
 /// Observe proposes nothing; otherwise this time's analysis gives a new proposal (an Event
 /// when its revision is new), or the last one stands.
@@ -57,20 +55,14 @@ pub(super) fn proposal_ready(b: &mut Builder, spec: &ValidSpec, live: &LiveRole)
 /// The proposal of `result`, with removes/adds counted in catalog actions against `live`.
 fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
     let documents = &result.generated.policies;
-    let names = |policies: &[Policy]| -> BTreeSet<String> {
-        allowed_actions(policies)
-            .into_iter()
-            .map(|a| a.action)
-            .collect()
-    };
-    let granted = names(&live.documents());
-    let proposed = names(documents);
+    let (granted, proposed) = (allowed(&live.documents()), allowed(documents));
+    let (granted, proposed) = (&granted.names, &proposed.names);
     Proposal {
         revision: set_revision(documents),
         policy: set_json(documents),
         generated_at: now.to_string(),
-        removes: granted.difference(&proposed).count() as u64,
-        adds: proposed.difference(&granted).count() as u64,
+        removes: granted.difference(proposed).count() as u64,
+        adds: proposed.difference(granted).count() as u64,
         seen_by_iam: (result.seen_by_iam.iter().take(REPORT_LIMIT).cloned()).collect(),
         seen_by_iam_count: result.seen_by_iam.len() as u64,
         unresolved_placeholders: (result.unresolved.iter().take(REPORT_LIMIT).cloned()).collect(),

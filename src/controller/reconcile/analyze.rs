@@ -22,7 +22,7 @@ use crate::generate::{
     services_seen_without_action_data,
 };
 use crate::policy::Policy;
-use crate::policy::analysis::allowed_actions;
+use crate::policy::analysis::allowed;
 use crate::policy::lint::PolicyType;
 use crate::role::LiveRole;
 use crate::time::Day;
@@ -290,10 +290,8 @@ pub(super) async fn analyze(
     let last_accessed_window = spec.last_accessed_window;
     let at = Timestamp::from_nanosecond(now).expect("the clock reads a valid time");
     let current = live.documents();
-    let granted: BTreeSet<String> = allowed_actions(&current)
-        .into_iter()
-        .map(|a| a.action)
-        .collect();
+    let allowed = allowed(&current);
+    let granted = &allowed.names;
     let mut seen_by_iam = seen_not_in_window(&last_accessed, &used, at, last_accessed_window);
     // Only what the role holds now can be kept; the rest IAM saw under earlier policies.
     seen_by_iam.retain(|s| granted.contains(&s.action));
