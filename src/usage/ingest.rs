@@ -8,7 +8,7 @@
 //! (plus CloudTrail's delivery delay) is complete and never listed again.
 
 use super::facts::{Facts, FileFacts};
-use super::trail::{OnPanic, TrailError, TrailScan, read_keys};
+use super::trail::{OnPanic, TrailError, TrailScan, day_prefix, prefix_day, read_keys};
 use crate::aws::s3::{S3Location, TrailScope, list_trail};
 use crate::cloudtrail::{PrincipalFilter, ScanOptions};
 use crate::time::Day;
@@ -155,55 +155,9 @@ fn over(day: Day, today: Day) -> bool {
     today.since_epoch() - day.since_epoch() >= COMPLETE_AFTER_DAYS
 }
 
-/// The key's prefix up to its day (`…/CloudTrail/REGION/YYYY/MM/DD/`).
-fn day_prefix(key: &str) -> Option<&str> {
-    let at = key.rfind("/CloudTrail/")? + "/CloudTrail/".len();
-    let mut end = at;
-    for _ in 0..4 {
-        end += key[end..].find('/')? + 1;
-    }
-    Some(&key[..end])
-}
-
-/// The day a day prefix names.
-fn prefix_day(prefix: &str) -> Option<Day> {
-    let mut parts = prefix.trim_end_matches('/').rsplit('/');
-    let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
-    let day = Day {
-        year: year.parse().ok()?,
-        month: month.parse().ok()?,
-        day: day.parse().ok()?,
-    };
-    (year.len() == 4 && Day::of_event_time(&format!("{}T00:00:00Z", day.iso())) == Some(day))
-        .then_some(day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_give_their_day_prefix_and_day() {
-        let key = "org/AWSLogs/o-1/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz";
-        let prefix = day_prefix(key).unwrap();
-        assert_eq!(
-            prefix,
-            "org/AWSLogs/o-1/111122223333/CloudTrail/eu-west-1/2026/11/20/"
-        );
-        assert_eq!(
-            prefix_day(prefix),
-            Some(Day {
-                year: 2026,
-                month: 11,
-                day: 20
-            })
-        );
-        assert_eq!(day_prefix("logs/2026/11/20/x.json"), None);
-        assert_eq!(day_prefix("AWSLogs/1/CloudTrail/us-east-1/2026/11"), None);
-        assert_eq!(prefix_day("a/CloudTrail/r/2026/13/20/"), None);
-        assert_eq!(prefix_day("a/CloudTrail/r/26/11/20/"), None);
-        assert_eq!(prefix_day(""), None);
-    }
 
     #[test]
     fn a_day_is_over_two_days_later() {

@@ -17,12 +17,27 @@ pub struct TrailScan<S = Usage> {
     pub days_without_files: Vec<Day>,
 }
 
-/// The `YYYY/MM/DD/` of a key in CloudTrail's layout (`…/CloudTrail/REGION/YYYY/MM/DD/file`).
-pub(crate) fn day_of_key(key: &str) -> Option<String> {
-    let segments: Vec<&str> = key.split('/').collect();
-    let at = segments.iter().rposition(|s| *s == "CloudTrail")?;
-    let date = segments.get(at + 2..at + 5)?;
-    Some(format!("{}/{}/{}/", date[0], date[1], date[2]))
+/// The key's prefix up to its day (`…/CloudTrail/REGION/YYYY/MM/DD/`).
+pub(crate) fn day_prefix(key: &str) -> Option<&str> {
+    let at = key.rfind("/CloudTrail/")? + "/CloudTrail/".len();
+    let mut end = at;
+    for _ in 0..4 {
+        end += key[end..].find('/')? + 1;
+    }
+    Some(&key[..end])
+}
+
+/// The day a day prefix names.
+pub(crate) fn prefix_day(prefix: &str) -> Option<Day> {
+    let mut parts = prefix.trim_end_matches('/').rsplit('/');
+    let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
+    let day = Day {
+        year: year.parse().ok()?,
+        month: month.parse().ok()?,
+        day: day.parse().ok()?,
+    };
+    (year.len() == 4 && Day::of_event_time(&format!("{}T00:00:00Z", day.iso())) == Some(day))
+        .then_some(day)
 }
 
 /// A trail scan that failed: a listing or download, or a malformed file under `strict`.
@@ -57,14 +72,11 @@ pub async fn scan_s3<S: Sink>(
                 .map(|k| (location.bucket.clone(), k)),
         );
     }
-    let present: BTreeSet<String> = files
-        .iter()
-        .filter_map(|(_, key)| day_of_key(key))
+    let present: BTreeSet<Day> = (files.iter())
+        .filter_map(|(_, key)| day_prefix(key).and_then(prefix_day))
         .collect();
-    let days_without_files = days
-        .unwrap_or_default()
-        .iter()
-        .filter(|d| !present.contains(&d.path()))
+    let days_without_files = (days.unwrap_or_default().iter())
+        .filter(|d| !present.contains(d))
         .copied()
         .collect();
     let usage = read_keys(client, files, options, parallel, OnPanic::Fail).await?;
@@ -183,9 +195,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_name_their_day() {
+    fn keys_give_their_day_prefix_and_day() {
         let key = "org/AWSLogs/o-1/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz";
-        assert_eq!(day_of_key(key).as_deref(), Some("2026/11/20/"));
-        assert_eq!(day_of_key("logs/2026/11/20/x.json"), None);
+        let prefix = day_prefix(key).unwrap();
+        assert_eq!(
+            prefix,
+            "org/AWSLogs/o-1/111122223333/CloudTrail/eu-west-1/2026/11/20/"
+        );
+        assert_eq!(
+            prefix_day(prefix),
+            Some(Day {
+                year: 2026,
+                month: 11,
+                day: 20
+            })
+        );
+        assert_eq!(day_prefix("logs/2026/11/20/x.json"), None);
+        assert_eq!(day_prefix("AWSLogs/1/CloudTrail/us-east-1/2026/11"), None);
+        assert_eq!(prefix_day("a/CloudTrail/r/2026/13/20/"), None);
+        assert_eq!(prefix_day("a/CloudTrail/r/26/11/20/"), None);
+        assert_eq!(prefix_day(""), None);
     }
 }
