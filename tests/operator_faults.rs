@@ -323,20 +323,25 @@ fn iam_action(head: &str, body: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `GetObject /bucket/key` for a path-style S3 GetObject (the SDK marks it `?x-id=GetObject`),
-/// `ListObjectsV2` for a listing (`list-type=2`).
+/// `GetObject /bucket/key by KEYID` for a path-style S3 GetObject (the SDK marks it
+/// `?x-id=GetObject`; KEYID is the signer's access key), `ListObjectsV2` for a listing
+/// (`list-type=2`).
 fn s3_get(head: &str) -> Option<String> {
     let target = head.strip_prefix("GET ")?.split(' ').next()?;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let signed_for_s3 = header(head, "authorization")?.contains("/s3/aws4_request");
-    if !signed_for_s3 {
+    let authorization = header(head, "authorization")?;
+    if !authorization.contains("/s3/aws4_request") {
         return None;
     }
+    let key_id = (authorization.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default();
     if query.split('&').any(|p| p == "list-type=2") {
         return Some("ListObjectsV2".to_string());
     }
     let get = query.is_empty() || query.split('&').any(|p| p == "x-id=GetObject");
-    (get && path.trim_start_matches('/').contains('/')).then(|| format!("GetObject {path}"))
+    (get && path.trim_start_matches('/').contains('/'))
+        .then(|| format!("GetObject {path} by {key_id}"))
 }
 
 /// `head` with its `Connection` headers replaced by `Connection: close`.
@@ -1155,7 +1160,8 @@ async fn a_leader_cut_off_mid_apply_writes_nothing_more_and_the_standby_finishes
 /// Ingest once: three roles whose calls share every trail file. Two resources analyzed at the
 /// same time download each file once between them; a third created afterwards is answered
 /// without downloading anything, or listing (the days were listed less than a minute ago).
-/// Each still sees only its own role's calls.
+/// Each still sees only its own role's calls. A fourth reading through an access role reads
+/// the files again, as that role.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resources_on_one_trail_read_each_file_once() {
     let world = World::start("NoSuchAction", Fault::ServiceFailure).await;
@@ -1243,4 +1249,44 @@ async fn resources_on_one_trail_read_each_file_once() {
             .into_iter()
             .collect()
     );
+
+    // What was read with the operator's identity is never answered to a resource that reads
+    // through an access role: that role may be refused what the operator may read. Its files
+    // are downloaded again, once each, signed with the access role's session.
+    broad_role(&world.iam, "auditor").await;
+    let through_reader = "  roleName: auditor\n  mode: Observe\n  \
+        assumeRoleArn: arn:aws:iam::123456789012:role/trail-reader\n  \
+        cloudTrail: {s3: {bucket: org-trail-logs}}\n";
+    world
+        .roles
+        .create(&PostParams::default(), &lpr("auditor", through_reader))
+        .await
+        .unwrap();
+    let auditor = wait_for(
+        &world.roles,
+        "auditor",
+        &world.operator,
+        "Analyzed",
+        analyzed,
+    )
+    .await;
+    assert_eq!(auditor.analysis.unwrap().files_scanned, 2);
+    let all = gets(&world.proxy);
+    let again: Vec<&String> = all.iter().filter(|g| !first.contains(g)).collect();
+    let path = |g: &str| g.rsplit_once(" by ").map(|(p, _)| p.to_string()).unwrap();
+    let signer = |g: &str| g.rsplit_once(" by ").map(|(_, k)| k.to_string()).unwrap();
+    assert_eq!(
+        again.iter().map(|g| path(g)).collect::<Vec<_>>(),
+        first.iter().map(|g| path(g)).collect::<Vec<_>>(),
+        "each file downloaded once more for the other identity: {all:?}"
+    );
+    let operator_keys: std::collections::BTreeSet<String> =
+        first.iter().map(|g| signer(g)).collect();
+    assert!(
+        again.iter().all(|g| !operator_keys.contains(&signer(g))),
+        "signed by the access role's session, not the operator: {all:?}"
+    );
+    world
+        .metric_reaches("iam_tailor_trail_files_read_total", 4.0)
+        .await;
 }
