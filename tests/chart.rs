@@ -20,6 +20,14 @@ fn watch_rules() -> Value {
     ])
 }
 
+/// ClusterTrails, cluster-wide whatever is watched: read, never written.
+fn cluster_trail_rules() -> Value {
+    json!([
+        {"apiGroups": ["iamtailor.dev"], "resources": ["clustertrails"],
+         "verbs": ["get", "list", "watch"]},
+    ])
+}
+
 /// The operator's namespace: backups (ConfigMaps) and the ExternalIds' one Secret.
 fn backup_rules() -> Value {
     json!([
@@ -196,6 +204,16 @@ fn cluster_wide_by_default() {
     );
     let role = find(&docs, "ClusterRole", "iam-tailor");
     assert_eq!(role["rules"], watch_rules());
+    let trails = find(&docs, "ClusterRole", "iam-tailor-clustertrails");
+    assert_eq!(trails["rules"], cluster_trail_rules());
+    assert_eq!(
+        subjects(find(
+            &docs,
+            "ClusterRoleBinding",
+            "iam-tailor-clustertrails"
+        )),
+        json!([{"kind": "ServiceAccount", "name": "iam-tailor", "namespace": "iam-tailor"}])
+    );
     // ConfigMaps only where the backups are: the release namespace, never the tenants'.
     let backups = find(&docs, "Role", "iam-tailor-backups");
     assert_eq!(backups["metadata"]["namespace"], "iam-tailor");
@@ -308,8 +326,9 @@ fn no_wildcards_and_no_broad_verbs_anywhere() {
                 for verb in rule["verbs"].as_array().unwrap() {
                     assert!(
                         !["list", "watch"].contains(&verb.as_str().unwrap())
-                            || rule["resources"] == json!(["leastprivilegeroles"]),
-                        "only LeastPrivilegeRoles are listed or watched: {text}"
+                            || rule["resources"] == json!(["leastprivilegeroles"])
+                            || rule["resources"] == json!(["clustertrails"]),
+                        "only LeastPrivilegeRoles and ClusterTrails are listed or watched: {text}"
                     );
                     assert!(
                         !["escalate", "bind", "impersonate", "deletecollection"]
@@ -381,8 +400,11 @@ fn one_namespace_with_a_role_there() {
         "iam-tailor",
         &["--set", "watchNamespace=payments,replicaCount=2"],
     );
-    assert!(all(&docs, "ClusterRole").is_empty());
-    assert!(all(&docs, "ClusterRoleBinding").is_empty());
+    // Cluster-wide only what is cluster-scoped: ClusterTrails.
+    let cluster_roles = all(&docs, "ClusterRole");
+    assert_eq!(cluster_roles.len(), 1);
+    assert_eq!(cluster_roles[0]["rules"], cluster_trail_rules());
+    assert_eq!(all(&docs, "ClusterRoleBinding").len(), 1);
     let role = find(&docs, "Role", "iam-tailor");
     assert_eq!(role["metadata"]["namespace"], "payments");
     assert_eq!(role["rules"], watch_rules());
@@ -496,19 +518,25 @@ fn service_monitor_only_when_enabled() {
     );
 }
 
-/// Only the CRD is rendered with --include-crds, and it is the committed one.
+/// Only the CRDs are rendered with --include-crds, and they are the committed ones.
 #[test]
-fn include_crds_renders_the_committed_crd() {
+fn include_crds_renders_the_committed_crds() {
     let home = tempfile::tempdir().unwrap();
     let docs = template(home.path(), "iam-tailor", "ops", &["--include-crds"]);
     let crds = all(&docs, "CustomResourceDefinition");
-    assert_eq!(crds.len(), 1);
-    let committed: Value = serde_norway::from_str(
-        &std::fs::read_to_string(repo().join("crds/leastprivilegeroles.iamtailor.dev.yaml"))
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(crds[0], &committed);
+    let committed: Vec<Value> = iam_tailor::controller::crd::crds()
+        .iter()
+        .map(|(file, _)| {
+            serde_norway::from_str(
+                &std::fs::read_to_string(repo().join("crds").join(file)).unwrap(),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(crds.len(), committed.len());
+    for crd in &committed {
+        assert!(crds.contains(&crd), "{}", crd["metadata"]["name"]);
+    }
 }
 
 /// The Argo CD example's Helm values are ones the chart knows, and they arrive.

@@ -4,7 +4,7 @@
 mod control_plane;
 
 use iam_tailor::controller::LeastPrivilegeRole;
-use iam_tailor::controller::spec::{Limits, validate};
+use iam_tailor::controller::spec::{Limits, NO_CLUSTER_TRAIL, validate};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::ResourceExt;
@@ -40,7 +40,7 @@ fn examples_pass_the_spec_checks() {
     );
     for (file, lpr) in &all {
         assert_eq!(
-            validate(&lpr.spec, &Limits::default()).map(|_| ()),
+            validate(&lpr.spec, &Limits::default(), &NO_CLUSTER_TRAIL).map(|_| ()),
             Ok(()),
             "{file}"
         );

@@ -1290,3 +1290,64 @@ async fn resources_on_one_trail_read_each_file_once() {
         .metric_reaches("iam_tailor_trail_files_read_total", 4.0)
         .await;
 }
+
+/// A ClusterTrail is configured once by the trail's owner: a resource in a namespace it does
+/// not admit is refused (Ready=False InvalidSpec, and not one file listed or read), and when
+/// the owner admits the namespace the same resource is analyzed without being touched (the
+/// operator watches ClusterTrails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_trail_is_read_only_for_the_namespaces_it_admits() {
+    use iam_tailor::controller::ClusterTrail;
+    let world = World::start("NoSuchAction", Fault::ServiceFailure).await;
+    let trails: Api<ClusterTrail> = Api::all(world.kube.clone());
+    let trail = |namespaces: &str| -> ClusterTrail {
+        serde_norway::from_str(&format!(
+            "apiVersion: iamtailor.dev/v1alpha1\nkind: ClusterTrail\nmetadata: {{name: org}}\n\
+             spec: {{s3: {{bucket: org-trail-logs}}, namespaces: {namespaces}}}\n"
+        ))
+        .unwrap()
+    };
+    trails
+        .create(&PostParams::default(), &trail("[checkout, team-*]"))
+        .await
+        .unwrap();
+    let spec = "  roleName: app\n  mode: Observe\n  cloudTrail: {clusterTrail: org}\n";
+    world
+        .roles
+        .create(&PostParams::default(), &lpr("app", spec))
+        .await
+        .unwrap();
+    let refused = wait_for(&world.roles, "app", &world.operator, "InvalidSpec", |s| {
+        condition(s, "Ready") == Some(("False", "InvalidSpec"))
+    })
+    .await;
+    assert_eq!(
+        condition_message(&refused, "Ready"),
+        format!("cloudTrail.clusterTrail: ClusterTrail \"org\" does not admit namespace \"{NS}\"")
+    );
+    let s3_requests = |proxy: &FaultProxy| {
+        (proxy.forwarded().into_iter())
+            .filter(|a| a.starts_with("GetObject") || a == "ListObjectsV2")
+            .count()
+    };
+    assert_eq!(
+        s3_requests(&world.proxy),
+        0,
+        "{:?}",
+        world.proxy.forwarded()
+    );
+    assert!(refused.analysis.is_none());
+
+    let mut admitting = trails.get("org").await.unwrap();
+    admitting.spec.namespaces.push(NS.to_string());
+    trails
+        .replace("org", &PostParams::default(), &admitting)
+        .await
+        .unwrap();
+    let analyzed = wait_for(&world.roles, "app", &world.operator, "Analyzed", |s| {
+        condition(s, "Analyzed") == Some(("True", "Analyzed"))
+    })
+    .await;
+    assert_eq!(analyzed.analysis.unwrap().files_scanned, 2);
+    assert!(s3_requests(&world.proxy) > 0);
+}

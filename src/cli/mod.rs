@@ -38,8 +38,12 @@ enum Command {
     Generate(Box<generate::Args>),
     /// List the granted actions a principal did not use.
     Unused(Box<unused::Args>),
-    /// Print the LeastPrivilegeRole CustomResourceDefinition (YAML).
-    Crd,
+    /// Print the CustomResourceDefinitions (LeastPrivilegeRole, ClusterTrail) as one YAML
+    /// stream, or write each to its file in `--out-dir`.
+    Crd {
+        #[arg(long)]
+        out_dir: Option<std::path::PathBuf>,
+    },
     /// Run the operator: reconcile LeastPrivilegeRoles against IAM.
     Controller(Box<controller::Args>),
 }
@@ -61,10 +65,17 @@ pub fn run(cli: Cli) -> i32 {
         Command::Generate(args) => generate::run(*args),
         Command::Unused(args) => unused::run(*args),
         Command::Controller(args) => controller::run(*args),
-        Command::Crd => {
+        Command::Crd { out_dir: None } => {
             print!("{}", crate::controller::crd::crd_yaml());
             Ok(0)
         }
+        Command::Crd { out_dir: Some(dir) } => crate::controller::crd::crds()
+            .into_iter()
+            .try_for_each(|(file, yaml)| {
+                let path = dir.join(file);
+                std::fs::write(&path, yaml).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            })
+            .map(|()| 0),
     };
     match result {
         Ok(code) => code,

@@ -10,4 +10,7 @@ pub mod spec;
 pub mod telemetry;
 pub mod tenancy;
 
-pub use crd::{LeastPrivilegeRole, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
+pub use crd::{
+    ClusterTrail, ClusterTrailSpec, LeastPrivilegeRole, LeastPrivilegeRoleSpec,
+    LeastPrivilegeRoleStatus,
+};

@@ -41,7 +41,7 @@ use super::crd::{
     Analysis, GenerationJob, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, PinnedRole,
     Validation,
 };
-use super::spec::{Limits, validate};
+use super::spec::{ClusterTrailSeen, Limits, validate};
 use crate::generate::analyzer::Unresolved;
 use crate::generate::{Generated, SeenByIam};
 use crate::policy::Policy;
@@ -84,6 +84,8 @@ pub struct Observed {
     pub analyzer_poll_secs: u64,
     /// What the cluster's operators allow every resource.
     pub limits: Limits,
+    /// The `ClusterTrail` the spec names, as found.
+    pub cluster_trail: ClusterTrailSeen,
 }
 
 /// An Access Analyzer generation that has not (yet) given an analysis.
@@ -232,7 +234,7 @@ pub fn operation_event(op: &Operation) -> PlannedEvent {
 /// its conditions in its own file, in the order the data flows.
 pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     let mut b = Builder::new(observed);
-    let spec = match validate(spec, &observed.limits) {
+    let spec = match validate(spec, &observed.limits, &observed.cluster_trail) {
         Ok(spec) => spec,
         Err(message) => {
             b.set("Ready", FALSE, "InvalidSpec", message);

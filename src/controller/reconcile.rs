@@ -14,7 +14,7 @@ pub use context::{Aws, Context};
 
 use super::crd::{LeastPrivilegeRole, LeastPrivilegeRoleStatus, Mode};
 use super::plan::{self, EventType, Observed, PlannedEvent};
-use super::spec::{Source, validate};
+use super::spec::{NO_CLUSTER_TRAIL, Source, validate};
 use crate::aws::access_analyzer::AnalyzerError;
 use crate::aws::iam::IamError;
 use crate::generate::GenerateError;
@@ -308,8 +308,9 @@ async fn observe_plan_apply(
         analyzer: None,
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs(),
         limits: ctx.limits,
+        cluster_trail: observe::read_cluster_trail(ctx, lpr).await?,
     };
-    let Ok(spec) = validate(&lpr.spec, &ctx.limits) else {
+    let Ok(spec) = validate(&lpr.spec, &ctx.limits, &observed.cluster_trail) else {
         // The plan reports the spec's problems; nothing is read until they are fixed.
         let plan = plan::plan(&lpr.spec, &observed);
         return apply_plan(lpr, ctx, previous, plan, None, now_text).await;
@@ -401,6 +402,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         analyzer: None,
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs(),
         limits: ctx.limits,
+        cluster_trail: Default::default(),
     };
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
     if restoring {
@@ -410,7 +412,9 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
     // the spec has been edited since (or broken); the plan checks the backup was taken from it.
     let role = match &previous.role {
         Some(pin) => pin.arn.rsplit('/').next().map(str::to_string),
-        None => validate(spec, &ctx.limits).ok().map(|spec| spec.role),
+        None => validate(spec, &ctx.limits, &NO_CLUSTER_TRAIL)
+            .ok()
+            .map(|spec| spec.role),
     };
     let tenancy = observe::read_tenancy(ctx).await?;
     let admitted = observe::admit(ctx, lpr, &tenancy).await?;

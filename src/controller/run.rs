@@ -1,15 +1,17 @@
 //! Running the operator: telemetry server, leader election, then the kube-runtime controller.
 
-use super::crd::LeastPrivilegeRole;
+use super::crd::{ClusterTrail, LeastPrivilegeRole};
 use super::leader::{LeaderElector, LeaseConfig};
 use super::reconcile::{Aws, Context, error_policy, reconcile};
 use super::spec::Limits;
 use super::telemetry::{self, Metrics};
 use anyhow::Context as _;
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +74,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .list(&ListParams::default().limit(1))
         .await
         .context("listing LeastPrivilegeRoles failed; is the CRD installed (kubectl apply -f crds/) and may this identity list them?")?;
+    let trails: Api<ClusterTrail> = Api::all(client.clone());
+    trails
+        .list(&ListParams::default().limit(1))
+        .await
+        .context("listing ClusterTrails failed; is the CRD installed (kubectl apply -f crds/) and may this identity list them?")?;
     let aws = Aws::new(
         crate::aws::with_timeouts(
             &crate::aws::sdk_config(None).await,
@@ -132,7 +139,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.limits,
         leadership.as_ref().map(|l| l.guard()),
     ));
-    let controller = Controller::new(roles, watcher::Config::default().any_semantic())
+    let controller = Controller::new(roles, watcher::Config::default().any_semantic());
+    // A ClusterTrail created, changed or deleted: the resources naming it look again.
+    let store = controller.store();
+    let controller = controller
+        .watches(trails, watcher::Config::default(), move |trail| {
+            let name = trail.name_any();
+            (store.state().into_iter())
+                .filter(|lpr| lpr.spec.cloud_trail.cluster_trail.as_deref() == Some(&name))
+                .map(|lpr| ObjectRef::from_obj(&*lpr))
+                .collect::<Vec<_>>()
+        })
         .with_config(controller::Config::default().concurrency(settings.concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, context)

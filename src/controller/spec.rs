@@ -2,7 +2,7 @@
 //! returns a [`ValidSpec`] with the durations parsed, the role's IAM name and the activity
 //! source decided, so no later stage parses, guesses or re-checks.
 
-use super::crd::{AccessAnalyzerSource, LeastPrivilegeRoleSpec, S3TrailSource};
+use super::crd::{AccessAnalyzerSource, ClusterTrailSpec, LeastPrivilegeRoleSpec, S3TrailSource};
 use crate::generate::Keep;
 use crate::time::{Instant, parse_duration};
 use std::time::Duration;
@@ -40,6 +40,21 @@ impl Default for Limits {
         }
     }
 }
+
+/// The `ClusterTrail` a spec names (`cloudTrail.clusterTrail`), as the shell found it, and the
+/// namespace of the resource it must admit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterTrailSeen {
+    pub namespace: String,
+    /// `None`: no ClusterTrail of that name (or the spec names none).
+    pub found: Option<ClusterTrailSpec>,
+}
+
+/// What a spec that names no `ClusterTrail` is validated with.
+pub static NO_CLUSTER_TRAIL: ClusterTrailSeen = ClusterTrailSeen {
+    namespace: String::new(),
+    found: None,
+};
 
 /// A spec that passed [`validate`]. The fields the schema already checks are read through
 /// [`std::ops::Deref`] from the resource's spec as it is.
@@ -140,6 +155,7 @@ fn show(seconds: u64) -> String {
 pub fn validate<'a>(
     spec: &'a LeastPrivilegeRoleSpec,
     limits: &Limits,
+    cluster_trail: &'a ClusterTrailSeen,
 ) -> Result<ValidSpec<'a>, String> {
     let mut errors = Vec::new();
     fn given(s: &Option<String>) -> Option<&str> {
@@ -191,7 +207,27 @@ pub fn validate<'a>(
         "smhd",
         (least_drift, DRIFT_MAX_SECS.max(least_drift)),
     );
-    let trail = spec.cloud_trail.s3.as_ref();
+    let trail = match (given(&spec.cloud_trail.cluster_trail), &spec.cloud_trail.s3) {
+        (Some(_), Some(_)) => {
+            errors.push("cloudTrail: give s3 or clusterTrail, not both".to_string());
+            None
+        }
+        (Some(name), None) => match &cluster_trail.found {
+            None => {
+                errors.push(format!("cloudTrail.clusterTrail: no ClusterTrail {name:?}"));
+                None
+            }
+            Some(found) if !found.admits(&cluster_trail.namespace) => {
+                errors.push(format!(
+                    "cloudTrail.clusterTrail: ClusterTrail {name:?} does not admit namespace {:?}",
+                    cluster_trail.namespace
+                ));
+                None
+            }
+            Some(found) => Some(&found.s3),
+        },
+        (None, inline) => inline.as_ref(),
+    };
     let source = match &spec.cloud_trail.access_analyzer {
         None => trail.map(Source::Trail),
         Some(generation) => {
@@ -218,9 +254,9 @@ pub fn validate<'a>(
             ));
         }
     }
-    if source.is_none() {
+    if source.is_none() && given(&spec.cloud_trail.cluster_trail).is_none() {
         errors.push(
-            "give cloudTrail.s3 or cloudTrail.accessAnalyzer: where the role's activity is read"
+            "give cloudTrail.s3, clusterTrail or accessAnalyzer: where the role's activity is read"
                 .to_string(),
         );
     }
@@ -304,7 +340,7 @@ mod tests {
             "window": "2w",
             "drift": {"interval": "90s"},
         }));
-        let spec = validate(&raw, &Limits::default()).unwrap();
+        let spec = validate(&raw, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap();
         assert_eq!(spec.role, "checkout-api", "an ARN's last path segment");
         assert_eq!(
             spec.role_label(),
@@ -341,7 +377,7 @@ mod tests {
                 {"actions": ["kms:Decrypt"], "reason": "always"}
             ]
         }));
-        let spec = validate(&raw, &Limits::default()).unwrap();
+        let spec = validate(&raw, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap();
         let on = |day: &str| -> Vec<(String, Option<String>)> {
             (spec.keep_on(day).into_iter())
                 .map(|k| (k.action, k.resource))
@@ -362,6 +398,53 @@ mod tests {
         assert_eq!(on("2026-11-29"), vec![decrypt], "expired the day after");
     }
 
+    /// A tenant names a trail by name only: it is read where its owner put it, and only from
+    /// the namespaces it admits.
+    #[test]
+    fn a_cluster_trail_is_read_only_from_the_namespaces_it_admits() {
+        let raw = parse(serde_json::json!({
+            "roleName": "a",
+            "cloudTrail": {"clusterTrail": "org"},
+        }));
+        let trail: ClusterTrailSpec = serde_json::from_value(serde_json::json!({
+            "s3": {"bucket": "org-trail", "prefix": "o-1"},
+            "namespaces": ["team-*", "payments"],
+        }))
+        .unwrap();
+        let seen = |namespace: &str, found: Option<&ClusterTrailSpec>| ClusterTrailSeen {
+            namespace: namespace.to_string(),
+            found: found.cloned(),
+        };
+        for namespace in ["team-a", "payments"] {
+            let seen = seen(namespace, Some(&trail));
+            let spec = validate(&raw, &Limits::default(), &seen).unwrap();
+            assert_eq!(spec.source, Source::Trail(&trail.s3), "{namespace}");
+        }
+        for namespace in ["teama", "payments-x", "other", ""] {
+            let message =
+                validate(&raw, &Limits::default(), &seen(namespace, Some(&trail))).unwrap_err();
+            assert_eq!(
+                message,
+                format!(
+                    "cloudTrail.clusterTrail: ClusterTrail \"org\" does not admit namespace {namespace:?}"
+                )
+            );
+        }
+        let message = validate(&raw, &Limits::default(), &seen("payments", None)).unwrap_err();
+        assert_eq!(message, "cloudTrail.clusterTrail: no ClusterTrail \"org\"");
+        let mut both = raw.clone();
+        both.cloud_trail.s3 = Some(trail.s3.clone());
+        let message =
+            validate(&both, &Limits::default(), &seen("payments", Some(&trail))).unwrap_err();
+        assert_eq!(message, "cloudTrail: give s3 or clusterTrail, not both");
+        // Nobody may read a trail that admits no namespace.
+        let closed = ClusterTrailSpec {
+            namespaces: Vec::new(),
+            ..trail.clone()
+        };
+        assert!(validate(&raw, &Limits::default(), &seen("payments", Some(&closed))).is_err());
+    }
+
     #[test]
     fn every_problem_is_named_in_one_message() {
         let raw = parse(serde_json::json!({
@@ -371,12 +454,12 @@ mod tests {
             "window": "0d",
             "drift": {"interval": "5w"},
         }));
-        let message = validate(&raw, &Limits::default()).unwrap_err();
+        let message = validate(&raw, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap_err();
         for part in [
             "not both",
             "window \"0d\"",
             "drift.interval \"5w\"",
-            "give cloudTrail.s3 or cloudTrail.accessAnalyzer",
+            "give cloudTrail.s3, clusterTrail or accessAnalyzer",
         ] {
             assert!(message.contains(part), "{part}: {message}");
         }
@@ -422,7 +505,7 @@ mod tests {
             ),
         ] {
             let raw = with(field, value);
-            let message = validate(&raw, &Limits::default()).unwrap_err();
+            let message = validate(&raw, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap_err();
             assert!(message.contains(expected), "{field} {value}: {message}");
         }
         for (field, value) in [
@@ -435,7 +518,7 @@ mod tests {
         ] {
             let raw = with(field, value);
             assert!(
-                validate(&raw, &Limits::default()).is_ok(),
+                validate(&raw, &Limits::default(), &NO_CLUSTER_TRAIL).is_ok(),
                 "{field} {value}"
             );
         }
@@ -446,7 +529,7 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(
-            validate(&fast, &lenient).map(|s| s.drift_interval),
+            validate(&fast, &lenient, &NO_CLUSTER_TRAIL).map(|s| s.drift_interval),
             Ok(Duration::from_secs(2))
         );
     }

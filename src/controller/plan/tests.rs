@@ -4,7 +4,7 @@ use crate::controller::crd::{
     Applied, Approval, AttachedPolicies, CloudTrailSource, Condition, DeletionPolicy, DriftAction,
     InlinePolicies, Mode, REPORT_LIMIT, S3TrailSource,
 };
-use crate::controller::spec::{Limits, validate};
+use crate::controller::spec::{Limits, NO_CLUSTER_TRAIL, validate};
 use crate::generate::analyzer::Unresolved;
 use crate::role::{AttachedPolicy, BackupSnapshot};
 use crate::time::parse_duration;
@@ -61,7 +61,7 @@ fn spec(mode: Mode, approval: Approval) -> LeastPrivilegeRoleSpec {
                 bucket: "org-trail-logs".to_string(),
                 ..Default::default()
             }),
-            access_analyzer: None,
+            ..Default::default()
         },
         window: "90d".to_string(),
         regenerate_every: "24h".to_string(),
@@ -133,6 +133,7 @@ fn observed(
         analyzer: None,
         analyzer_poll_secs: 30,
         limits: Limits::default(),
+        cluster_trail: Default::default(),
     }
 }
 
@@ -762,7 +763,7 @@ fn keep_actions_and_dates_are_validated() {
         reason: "purge".to_string(),
         expires: Some("2027-13-01".to_string()),
     }];
-    let message = validate(&s, &Limits::default()).unwrap_err();
+    let message = validate(&s, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap_err();
     assert!(message.contains("keep[0].actions"), "{message}");
     assert!(
         message.contains("s3:DeleteObject"),
@@ -771,7 +772,10 @@ fn keep_actions_and_dates_are_validated() {
     assert!(message.contains("keep[0].expires"), "{message}");
     s.keep[0].actions = vec!["s3:DeleteObject".to_string()];
     s.keep[0].expires = Some("2027-03-01".to_string());
-    assert_eq!(validate(&s, &Limits::default()).map(|_| ()), Ok(()));
+    assert_eq!(
+        validate(&s, &Limits::default(), &NO_CLUSTER_TRAIL).map(|_| ()),
+        Ok(())
+    );
 }
 
 #[test]
@@ -780,7 +784,7 @@ fn analysis_runs_when_new_stale_or_inputs_change_but_not_on_approval() {
     let t0 = crate::time::parse_date(T0).unwrap();
     let mut s = spec(Mode::Enforce, Approval::Manual);
     assert!(analysis_due(
-        &validate(&s, &Limits::default()).unwrap(),
+        &validate(&s, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap(),
         &Default::default(),
         t0
     ));
@@ -789,13 +793,13 @@ fn analysis_runs_when_new_stale_or_inputs_change_but_not_on_approval() {
     a.inputs = Some(analysis_inputs(&s));
     status.analysis = Some(a);
     assert!(!analysis_due(
-        &validate(&s, &Limits::default()).unwrap(),
+        &validate(&s, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap(),
         &status,
         t0 + day / 2
     ));
     assert!(
         analysis_due(
-            &validate(&s, &Limits::default()).unwrap(),
+            &validate(&s, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap(),
             &status,
             t0 + day
         ),
@@ -805,7 +809,7 @@ fn analysis_runs_when_new_stale_or_inputs_change_but_not_on_approval() {
     s.drift.interval = "10m".to_string();
     assert!(
         !analysis_due(
-            &validate(&s, &Limits::default()).unwrap(),
+            &validate(&s, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap(),
             &status,
             t0 + day / 2
         ),
@@ -814,7 +818,7 @@ fn analysis_runs_when_new_stale_or_inputs_change_but_not_on_approval() {
     s.forbid = vec!["iam:*".to_string()];
     assert!(
         analysis_due(
-            &validate(&s, &Limits::default()).unwrap(),
+            &validate(&s, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap(),
             &status,
             t0 + day / 2
         ),
@@ -1171,12 +1175,15 @@ fn access_analyzer_sources_are_checked() {
         all_regions: false,
     });
     s.window = "91d".to_string();
-    let message = validate(&s, &Limits::default()).unwrap_err();
+    let message = validate(&s, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap_err();
     assert!(message.contains("regions or allRegions"), "{message}");
     assert!(message.contains("at most 90 days"), "{message}");
     s.window = "90d".to_string();
     s.cloud_trail.access_analyzer.as_mut().unwrap().all_regions = true;
-    assert_eq!(validate(&s, &Limits::default()).map(|_| ()), Ok(()));
+    assert_eq!(
+        validate(&s, &Limits::default(), &NO_CLUSTER_TRAIL).map(|_| ()),
+        Ok(())
+    );
 }
 
 fn validated(findings: Vec<(&str, &str)>, no_new: bool, not_granted: Option<bool>) -> Validation {

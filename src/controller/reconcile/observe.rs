@@ -1,10 +1,11 @@
-//! Observe: the reads a plan starts from — the tenancy rules, whether they admit the resource,
+//! Observe: the reads a plan starts from — the ClusterTrail the spec names, the tenancy rules, whether they admit the resource,
 //! the role as IAM has it, and the backup ConfigMap. Reads only; nothing here decides.
 
 use super::{BACKUP_KEY, Context, Error};
 use crate::aws::iam::{self, Iam, IamError};
-use crate::controller::crd::LeastPrivilegeRole;
+use crate::controller::crd::{ClusterTrail, LeastPrivilegeRole};
 use crate::controller::plan;
+use crate::controller::spec::ClusterTrailSeen;
 use crate::controller::tenancy::{self, Tenancy};
 use crate::role::RoleState;
 use k8s_openapi::api::core::v1::Secret;
@@ -24,6 +25,28 @@ pub(super) async fn read_tenancy(ctx: &Context) -> Result<Tenancy, Error> {
             .unwrap_or_default()
     });
     Ok(Tenancy::from_config_map(text.as_deref()))
+}
+
+/// The `ClusterTrail` the resource names, if it names one: whether it admits the resource's
+/// namespace is the spec's validation to say.
+pub(super) async fn read_cluster_trail(
+    ctx: &Context,
+    lpr: &LeastPrivilegeRole,
+) -> Result<ClusterTrailSeen, Error> {
+    let namespace = lpr.namespace().unwrap_or_default();
+    let Some(name) = (lpr.spec.cloud_trail.cluster_trail.as_deref()).filter(|n| !n.is_empty())
+    else {
+        return Ok(ClusterTrailSeen {
+            namespace,
+            found: None,
+        });
+    };
+    let trails: Api<ClusterTrail> = Api::all(ctx.client.clone());
+    let found = trails.get_opt(name).await.map_err(Error::Kube)?;
+    Ok(ClusterTrailSeen {
+        namespace,
+        found: found.map(|t| t.spec),
+    })
 }
 
 /// Whether the tenancy rules let `lpr` use its `assumeRoleArn`; when they do, the access
