@@ -2,6 +2,7 @@
 //! without a network and reasoned about without credentials.
 
 pub mod access_analyzer;
+pub mod athena;
 pub mod iam;
 pub mod s3;
 

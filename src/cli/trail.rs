@@ -1,5 +1,6 @@
 //! The CloudTrail arguments `generate` and `unused` share, and scanning the sources they name.
 
+use crate::aws::athena;
 use crate::aws::s3::{self, S3Location};
 use crate::cloudtrail::{PrincipalFilter, ScanOptions, Sink, scan_paths_into};
 use crate::time::{Day, parse_since};
@@ -40,9 +41,20 @@ pub struct TrailArgs {
     /// Threads for reading files (0 = all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// AWS region for the S3 client (default: the environment's, else us-east-1).
+    /// AWS region for the S3 and Athena clients (default: the environment's, else us-east-1).
     #[arg(long)]
     region: Option<String>,
+    /// Ask Athena instead of reading files: the table over the trail (`DATABASE.TABLE`, as in
+    /// examples/athena/cloudtrail-table.sql). One query per account and day for the named
+    /// principals (role or user ARNs); the window is whole UTC days.
+    #[arg(long, value_name = "DATABASE.TABLE", conflicts_with_all = ["sources", "all_roles"])]
+    athena_table: Option<String>,
+    /// The Athena workgroup the queries run in.
+    #[arg(long, default_value = "primary", requires = "athena_table")]
+    athena_workgroup: String,
+    /// Where Athena writes results (s3://BUCKET/PREFIX/), unless the workgroup sets it.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/", requires = "athena_table")]
+    athena_output: Option<String>,
 }
 
 fn instant(flag: &str, text: &str) -> anyhow::Result<Instant> {
@@ -110,7 +122,7 @@ impl TrailArgs {
 
     /// Whether any log source was given.
     pub fn has_sources(&self) -> bool {
-        !self.sources.is_empty()
+        !self.sources.is_empty() || self.athena_table.is_some()
     }
 
     /// The window's bounds (nanoseconds since the epoch) as given, each `None` when open.
@@ -158,6 +170,9 @@ impl TrailArgs {
 
     /// Reads every source once into `S`.
     fn read<S: Sink + Sync>(&self, options: &ScanOptions) -> anyhow::Result<S> {
+        if let Some(table) = &self.athena_table {
+            return self.ask_athena(table, options);
+        }
         if self.sources.is_empty() {
             bail!("--cloudtrail PATH|s3://BUCKET/PREFIX is required");
         }
@@ -206,6 +221,66 @@ impl TrailArgs {
         Ok(found)
     }
 }
+
+impl TrailArgs {
+    /// One query per account (of the principals) and day of the window, for every principal.
+    fn ask_athena<S: Sink>(&self, table: &str, options: &ScanOptions) -> anyhow::Result<S> {
+        let Some(from) = options.from else {
+            bail!("--athena-table needs a window: --since or --from");
+        };
+        if self.principal.is_empty() {
+            bail!("--athena-table needs --principal ARN: Athena is asked about named principals");
+        }
+        // Whole UTC days: a grouped row stands for all of its day's identical calls.
+        let to = options.to.unwrap_or_else(crate::time::now);
+        let days = Day::range(from, to);
+        if days.len() > MAX_ATHENA_DAYS {
+            bail!(
+                "--athena-table: the window spans {} days; at most {MAX_ATHENA_DAYS} (one query per account and day)",
+                days.len()
+            );
+        }
+        let first = days.first().copied().unwrap_or(Day::of(from));
+        let last = days.last().copied().unwrap_or(first);
+        let options = ScanOptions {
+            from: Some(first.start()),
+            to: Some(last.start() + DAY_NANOS),
+            ..options.clone()
+        };
+        let principals: Vec<&str> = self.principal.iter().map(String::as_str).collect();
+        let accounts: std::collections::BTreeSet<String> = (principals.iter())
+            .map(|p| p.split(':').nth(4).unwrap_or_default().to_string())
+            .collect();
+        let accounts: Vec<String> = accounts.into_iter().collect();
+        let workgroup = athena::Workgroup {
+            workgroup: self.athena_workgroup.clone(),
+            database: None,
+            output_location: self.athena_output.clone(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let config = crate::aws::sdk_config(self.region.as_deref()).await;
+            let client = athena::client(&config);
+            let sink = crate::usage::athena::scan::<S>(
+                &client,
+                &workgroup,
+                table,
+                &accounts,
+                &days,
+                &principals,
+                &options,
+            )
+            .await?;
+            Ok(sink)
+        })
+    }
+}
+
+const DAY_NANOS: Instant = 86_400 * 1_000_000_000;
+/// Days one Athena scan may ask about: IAM's own 400 days of history.
+const MAX_ATHENA_DAYS: usize = 400;
 
 /// The one-line summary every scan prints on stderr.
 pub fn summary(usage: &Usage) -> String {

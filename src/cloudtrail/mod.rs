@@ -10,5 +10,7 @@ pub use read::{
     MAX_DECOMPRESSED_BYTES, MAX_FILE_BYTES, MAX_RECORD_BYTES, MAX_RECORDS_PER_FILE, RecordError,
 };
 pub use record::{Record, RecordResource, SessionIssuer, UserIdentity};
-pub use scan::{ScanError, ScanOptions, Sink, scan_file_bytes, scan_paths, scan_paths_into};
+pub use scan::{
+    ScanError, ScanOptions, Sink, scan_calls, scan_file_bytes, scan_paths, scan_paths_into,
+};
 pub use select::PrincipalFilter;

@@ -181,6 +181,14 @@ pub fn scan_file_bytes<S: Sink>(
     Scanner::new(opts).bytes(name, bytes, &mut Vec::new(), sink)
 }
 
+/// Adds `calls` identical calls, each as `record` says, into `sink` as the scan of a file
+/// holding them would: the building block for sources that count identical calls (Athena's
+/// grouped rows). `record`'s `eventTime` stands for all of them.
+pub fn scan_calls<S: Sink>(record: &Record, calls: u64, opts: &ScanOptions, sink: &mut S) {
+    sink.stats().records_scanned += calls;
+    Scanner::new(opts).calls(record, calls, sink);
+}
+
 /// The options, prepared once for every file.
 struct Scanner<'o> {
     opts: &'o ScanOptions,
@@ -294,6 +302,11 @@ impl<'o> Scanner<'o> {
 
     /// Chooses the record or not, and adds what it used, or was denied, to `sink`.
     fn record<S: Sink>(&self, record: &Record, sink: &mut S) {
+        self.calls(record, 1, sink);
+    }
+
+    /// [`Scanner::record`] for `calls` identical calls.
+    fn calls<S: Sink>(&self, record: &Record, calls: u64, sink: &mut S) {
         if !sink.wants(record, self.opts.principal.as_ref()) {
             return;
         }
@@ -301,36 +314,47 @@ impl<'o> Scanner<'o> {
         match self.window.check(time) {
             When::Inside => {}
             When::Outside => return,
-            When::Missing => return sink.stats().skip("no-event-time"),
-            When::Invalid => return sink.stats().skip("invalid-event-time"),
+            When::Missing => return sink.stats().skip_many("no-event-time", calls),
+            When::Invalid => return sink.stats().skip_many("invalid-event-time", calls),
         }
         let time = time.unwrap_or_default();
         let Some(usage) = sink.usage_for(record, time) else {
-            return sink.stats().skip("invalid-event-time");
+            return sink.stats().skip_many("invalid-event-time", calls);
         };
-        if let Some(reason) = select::pseudo_event(record) {
-            return usage.skip(reason);
+        if calls == 1 {
+            add_call(record, time, usage);
+        } else {
+            let mut one = Usage::default();
+            add_call(record, time, &mut one);
+            usage.merge(one.times(calls));
         }
-        usage.stats.records_matched += 1;
-        let source = record.event_source.as_deref().unwrap_or_default();
-        let name = record.event_name.as_deref().unwrap_or_default();
-        if let Some(code) = record
-            .error_code
-            .as_deref()
-            .filter(|c| select::is_denied(c))
-        {
-            return usage.record_denied(source, name, code, time);
-        }
-        match map_record(record) {
-            Ok(mapping) => {
-                for grant in &mapping.grants {
-                    usage.record_use(&grant.action.full_name(), &grant.resource, time);
-                }
-                for note in mapping.notes {
-                    usage.note(note);
-                }
+    }
+}
+
+/// What one call of `record`, at `time`, used or was denied.
+fn add_call(record: &Record, time: &str, usage: &mut Usage) {
+    if let Some(reason) = select::pseudo_event(record) {
+        return usage.skip(reason);
+    }
+    usage.stats.records_matched += 1;
+    let source = record.event_source.as_deref().unwrap_or_default();
+    let name = record.event_name.as_deref().unwrap_or_default();
+    if let Some(code) = record
+        .error_code
+        .as_deref()
+        .filter(|c| select::is_denied(c))
+    {
+        return usage.record_denied(source, name, code, time);
+    }
+    match map_record(record) {
+        Ok(mapping) => {
+            for grant in &mapping.grants {
+                usage.record_use(&grant.action.full_name(), &grant.resource, time);
             }
-            Err(_) => usage.record_unmapped(source, name, time),
+            for note in mapping.notes {
+                usage.note(note);
+            }
         }
+        Err(_) => usage.record_unmapped(source, name, time),
     }
 }

@@ -4,6 +4,7 @@
 //! Everything is kept in sorted maps and merged by addition and maximum, so the result of a
 //! parallel scan is the same whatever order the files finish in.
 
+pub mod athena;
 pub mod facts;
 pub mod ingest;
 pub mod trail;
@@ -162,6 +163,21 @@ impl Usage {
     pub fn skip(&mut self, reason: &str) {
         self.stats.skip(reason);
     }
+
+    /// The usage of `n` identical calls, from the usage of one (a source that counts identical
+    /// calls, like Athena's grouped rows, maps each once).
+    pub fn times(mut self, n: u64) -> Usage {
+        let scale = |seen: &mut Seen| seen.count *= n;
+        for usage in self.actions.values_mut() {
+            scale(&mut usage.seen);
+            usage.resources.values_mut().for_each(scale);
+        }
+        self.denied.values_mut().for_each(scale);
+        self.unmapped.values_mut().for_each(scale);
+        self.stats.records_matched *= n;
+        self.stats.skipped.values_mut().for_each(|c| *c *= n);
+        self
+    }
 }
 
 /// The entry for `key`, unless `map` already holds [`MAX_DISTINCT_CALLS`] others (then the
@@ -241,7 +257,12 @@ fn resource_type_pattern(arn: &str) -> String {
 impl ScanStats {
     /// Counts one file or record skipped for `reason`.
     pub fn skip(&mut self, reason: &str) {
-        *self.skipped.entry(reason.to_string()).or_default() += 1;
+        self.skip_many(reason, 1);
+    }
+
+    /// Counts `n` records skipped for `reason`.
+    pub fn skip_many(&mut self, reason: &str, n: u64) {
+        *self.skipped.entry(reason.to_string()).or_default() += n;
     }
 
     pub fn merge(&mut self, other: ScanStats) {

@@ -1,0 +1,179 @@
+//! Running one Athena query and reading its rows back (what the query asks is
+//! `usage::athena`'s).
+
+use super::sdk_message;
+use aws_sdk_athena::Client;
+use aws_sdk_athena::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration, Row};
+use std::time::Duration;
+
+/// How often a running query is polled.
+pub const POLL: Duration = Duration::from_secs(1);
+/// How long a query may run before it is stopped (a day of an organization's trail is usually
+/// seconds; Athena's own DML limit is 30 minutes by default).
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Rows read back from one query at most: identical calls are already grouped, so more means
+/// the table is not what the query expects.
+pub const MAX_ROWS: usize = 1_000_000;
+
+/// Where and how a query runs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Workgroup {
+    pub workgroup: String,
+    /// The catalog database, when the query's table is not qualified with one.
+    pub database: Option<String>,
+    /// `s3://…/` for the results, unless the workgroup enforces its own.
+    pub output_location: Option<String>,
+}
+
+/// A query's result: the column names and the rows (a NULL is `None`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResultRows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AthenaError {
+    #[error("Athena {operation}: {message}")]
+    Call {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("Athena query {id} {state}: {reason}")]
+    Failed {
+        id: String,
+        state: String,
+        reason: String,
+    },
+    #[error("Athena query {id} still running after {}s: stopped", QUERY_TIMEOUT.as_secs())]
+    Timeout { id: String },
+    #[error("Athena query {id} returned more than {MAX_ROWS} rows")]
+    TooManyRows { id: String },
+}
+
+pub fn client(config: &aws_config::SdkConfig) -> Client {
+    Client::new(config)
+}
+
+/// Runs `sql` in `workgroup`, waits for it ([`POLL`], at most [`QUERY_TIMEOUT`], then stops
+/// it) and reads every page of its result.
+pub async fn run(
+    client: &Client,
+    workgroup: &Workgroup,
+    sql: &str,
+) -> Result<ResultRows, AthenaError> {
+    let mut start = client
+        .start_query_execution()
+        .query_string(sql)
+        .work_group(&workgroup.workgroup);
+    if let Some(database) = &workgroup.database {
+        start = start
+            .query_execution_context(QueryExecutionContext::builder().database(database).build());
+    }
+    if let Some(output) = &workgroup.output_location {
+        start = start.result_configuration(
+            ResultConfiguration::builder()
+                .output_location(output)
+                .build(),
+        );
+    }
+    let started = start
+        .send()
+        .await
+        .map_err(|e| call("StartQueryExecution", &e))?;
+    let id = started.query_execution_id().unwrap_or_default().to_string();
+    let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
+    loop {
+        let execution = client
+            .get_query_execution()
+            .query_execution_id(&id)
+            .send()
+            .await
+            .map_err(|e| call("GetQueryExecution", &e))?;
+        let status = execution.query_execution().and_then(|e| e.status());
+        match status.and_then(|s| s.state()) {
+            Some(QueryExecutionState::Succeeded) => break,
+            Some(state @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
+                return Err(AthenaError::Failed {
+                    id,
+                    state: state.as_str().to_string(),
+                    reason: (status.and_then(|s| s.state_change_reason()))
+                        .unwrap_or("no reason given")
+                        .to_string(),
+                });
+            }
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            // Best effort: the query's cost stops with it; the timeout is the error either way.
+            let _ = client
+                .stop_query_execution()
+                .query_execution_id(&id)
+                .send()
+                .await;
+            return Err(AthenaError::Timeout { id });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let mut result = ResultRows::default();
+    let mut token: Option<String> = None;
+    let mut first_page = true;
+    loop {
+        let page = client
+            .get_query_results()
+            .query_execution_id(&id)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| call("GetQueryResults", &e))?;
+        let Some(set) = page.result_set() else { break };
+        if first_page {
+            result.columns = (set.result_set_metadata().map(|m| m.column_info()))
+                .unwrap_or_default()
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect();
+        }
+        let mut rows = set.rows().iter().map(values);
+        // A SELECT's first row is its header: the column names again.
+        if first_page {
+            let mut peek = rows.clone();
+            let header_names: Option<Vec<String>> = peek
+                .next()
+                .map(|r| r.into_iter().map(Option::unwrap_or_default).collect());
+            if header_names.as_ref() == Some(&result.columns) {
+                rows.next();
+            }
+        }
+        for row in rows {
+            if result.rows.len() >= MAX_ROWS {
+                return Err(AthenaError::TooManyRows { id });
+            }
+            result.rows.push(row);
+        }
+        first_page = false;
+        match page.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    Ok(result)
+}
+
+fn call<E, R>(operation: &'static str, error: &SdkError<E, R>) -> AthenaError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    AthenaError::Call {
+        operation,
+        message: sdk_message(error),
+    }
+}
+
+fn values(row: &Row) -> Vec<Option<String>> {
+    (row.data().iter())
+        .map(|d| d.var_char_value().map(str::to_string))
+        .collect()
+}

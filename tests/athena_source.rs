@@ -1,0 +1,265 @@
+//! The Athena source. Its SQL's meaning: `examples/athena/usage.sql` run on DuckDB over real
+//! CloudTrail records loaded in the table shape of `examples/athena/cloudtrail-table.sql`
+//! (`scripts/athena-duckdb`) gives, for every principal, the usage the file ingester gives from
+//! the same records. Its plumbing: `iam-tailor generate --athena-table` against moto's Athena,
+//! which returns the rows a test queues (moto runs no SQL; the rows queued are DuckDB's), writes
+//! the policies the same command writes from the files.
+
+mod moto;
+
+use iam_tailor::aws::athena::ResultRows;
+use iam_tailor::cloudtrail::{ScanOptions, scan_paths_into};
+use iam_tailor::time::Day;
+use iam_tailor::usage::athena::{add_rows, query};
+use iam_tailor::usage::facts::FileFacts;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Runs `scripts/athena-duckdb` with `sql` over `files` as the partition (`account`, `day`),
+/// returning its output: one result as moto's queue and Athena's GetQueryResults shape it.
+fn duckdb(sql: &str, account: &str, day: Day, principals: &[&str], files: &[PathBuf]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let query = dir.path().join("query.sql");
+    std::fs::write(&query, sql).unwrap();
+    let mut cmd = Command::new(Path::new(REPO).join("scripts/athena-duckdb"));
+    cmd.arg("--ddl")
+        .arg(Path::new(REPO).join("examples/athena/cloudtrail-table.sql"))
+        .arg("--query")
+        .arg(&query)
+        .args(["--account", account, "--day"])
+        .arg(day.path().trim_end_matches('/'));
+    for principal in principals {
+        cmd.args(["--principal", principal]);
+    }
+    let output = cmd.args(files).output().unwrap();
+    assert!(
+        output.status.success(),
+        "scripts/athena-duckdb: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The rows of a queued result, as GetQueryResults gives them (header row dropped).
+fn result_rows(text: &str) -> ResultRows {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap();
+    let columns: Vec<String> = (value["column_info"].as_array().unwrap().iter())
+        .map(|c| c["Name"].as_str().unwrap().to_string())
+        .collect();
+    let rows: Vec<Vec<Option<String>>> = (value["rows"].as_array().unwrap().iter())
+        .map(|row| {
+            (row["Data"].as_array().unwrap().iter())
+                .map(|d| d["VarCharValue"].as_str().map(str::to_string))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        rows[0].iter().flatten().collect::<Vec<_>>(),
+        columns.iter().collect::<Vec<_>>(),
+        "the header row"
+    );
+    ResultRows {
+        columns,
+        rows: rows[1..].to_vec(),
+    }
+}
+
+/// CloudTrail log files (`{"Records": [...]}`, gzipped or not) under `dir`.
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let mut text = Vec::new();
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                if flate2::read::GzDecoder::new(&bytes[..])
+                    .read_to_end(&mut text)
+                    .is_err()
+                {
+                    continue;
+                }
+            } else {
+                text = bytes;
+            }
+            let parsed: Option<serde_json::Value> = serde_json::from_slice(&text).ok();
+            if parsed.is_some_and(|v| v["Records"].is_array()) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_sql_on_duckdb_agrees_with_the_file_ingester() {
+    let mut files = log_files(&Path::new(REPO).join("../shared/data/cloudtrail"));
+    files.extend(log_files(&Path::new(REPO).join("examples/cloudtrail")));
+    assert!(files.len() >= 30, "{files:?}");
+    let from_files: FileFacts = scan_paths_into(&files, &ScanOptions::default()).unwrap();
+    // Every principal Athena can be asked about: role and user ARNs.
+    let principals: Vec<&str> = (from_files.principals().into_iter())
+        .filter(|p| query("t", "111122223333", Day::of(0), &[p]).is_ok())
+        .collect();
+    assert!(principals.len() >= 20, "{principals:?}");
+    let (account, day) = (
+        "111122223333",
+        Day {
+            year: 2026,
+            month: 11,
+            day: 28,
+        },
+    );
+    let sql = query("cloudtrail_logs", account, day, &principals).unwrap();
+    let rows = result_rows(&duckdb(&sql, account, day, &principals, &files));
+    assert!(!rows.rows.is_empty());
+    let mut from_athena = FileFacts::default();
+    add_rows(&rows, &ScanOptions::default(), &mut from_athena).unwrap();
+    // Day by day and principal by principal, the same usage (the file counts aside, which
+    // only the file reader has).
+    let asked: Vec<String> = principals.iter().map(|p| p.to_string()).collect();
+    let mut expected = from_files.days.clone();
+    for usages in expected.values_mut() {
+        usages.retain(|principal, _| asked.contains(principal));
+    }
+    expected.retain(|_, usages| !usages.is_empty());
+    assert_eq!(from_athena.days, expected);
+    let calls: u64 = (expected.values().flat_map(|u| u.values()))
+        .map(|u| u.stats.records_matched)
+        .sum();
+    // Identical calls were grouped: fewer rows than the calls they stand for.
+    assert!(
+        (rows.rows.len() as u64) < calls,
+        "{} rows, {calls} calls",
+        rows.rows.len()
+    );
+    eprintln!(
+        "{} files, {} principals: {} rows for {calls} matched calls",
+        files.len(),
+        principals.len(),
+        rows.rows.len()
+    );
+}
+
+/// Queues `result` (one query's rows) in moto's Athena for the next StartQueryExecution of
+/// moto's default account.
+fn queue(endpoint: &str, result: &str) {
+    let body =
+        format!(r#"{{"account_id":"123456789012","region":"us-east-1","results":[{result}]}}"#);
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request as u; \
+             r = u.urlopen(u.Request(sys.argv[1] + '/moto-api/static/athena/query-results', \
+             data=sys.stdin.buffer.read(), headers={'Content-Type': 'application/json'})); \
+             sys.exit(0 if r.status == 201 else 1)",
+            endpoint,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(body.as_bytes())?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(status.success(), "queueing a result in moto failed");
+}
+
+#[test]
+fn generate_from_athena_against_moto_writes_what_the_files_give() {
+    let server = moto::Moto::start();
+    let roles = [
+        "arn:aws:iam::111122223333:role/checkout-api",
+        "arn:aws:iam::111122223333:role/retention-job",
+    ];
+    // One query per day of the window, in order: each gets that day's rows.
+    let examples = Path::new(REPO).join("examples/cloudtrail");
+    let files = log_files(&examples);
+    assert_eq!(files.len(), 3);
+    for (file, day) in files.iter().zip(20..=22) {
+        let day = Day {
+            year: 2026,
+            month: 11,
+            day,
+        };
+        let sql =
+            std::fs::read_to_string(Path::new(REPO).join("examples/athena/usage.sql")).unwrap();
+        let result = duckdb(
+            &sql,
+            "111122223333",
+            day,
+            &roles,
+            std::slice::from_ref(file),
+        );
+        queue(&server.endpoint, &result);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &str, source: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--from",
+            "2026-11-20T00:00:00Z",
+            "--to",
+            "2026-11-23T00:00:00Z",
+            "--out-dir",
+            out,
+        ];
+        for role in &roles {
+            args.extend(["--principal", role]);
+        }
+        args.extend(source);
+        let output = Command::new(env!("CARGO_BIN_EXE_iam-tailor"))
+            .args(&args)
+            .env("AWS_ENDPOINT_URL", &server.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let athena = dir.path().join("athena");
+    let local = dir.path().join("files");
+    run(
+        athena.to_str().unwrap(),
+        &[
+            "--athena-table",
+            "trails.cloudtrail_logs",
+            "--athena-output",
+            "s3://athena-results/iam-tailor/",
+        ],
+    );
+    run(
+        local.to_str().unwrap(),
+        &["--cloudtrail", examples.to_str().unwrap()],
+    );
+    for name in ["checkout-api", "retention-job"] {
+        let policy =
+            |dir: &Path| std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+        assert_eq!(policy(&athena), policy(&local), "{name}");
+        assert!(policy(&athena).contains("\"Allow\""), "{name}");
+    }
+    // Every call of the three days arrived, through the three queued results.
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(athena.join("checkout-api.report.json")).unwrap(),
+    )
+    .unwrap();
+    let matched = report["recordsMatched"].as_u64().unwrap_or_default();
+    assert_eq!(matched, 3 * 35, "{report}");
+}
