@@ -1,5 +1,6 @@
 //! The operator's own AWS permissions in `examples/aws`: the policy lints clean, grants exactly
-//! the IAM calls `src/aws/iam.rs` makes, and the CloudFormation template carries the same policy.
+//! the IAM, Access Analyzer and Athena calls `src/aws/` makes, and the CloudFormation template
+//! carries the same policy.
 
 use iam_tailor::policy::lint::{PolicyType, Severity, lint};
 use iam_tailor::policy::{ActionBlock, Policy};
@@ -94,6 +95,23 @@ fn operator_policy_grants_exactly_the_iam_calls_the_operator_makes() {
         "{calls:?}"
     );
     assert_eq!(granted("access-analyzer:"), calls);
+
+    // The Athena source's client calls (`client.start_query_execution()`, possibly across a
+    // line break).
+    let source = repo("src/aws/athena.rs");
+    let calls: BTreeSet<String> = source
+        .split("client")
+        .skip(1)
+        .filter_map(|rest| {
+            let name: String = (rest.trim_start().strip_prefix('.')?.chars())
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            let called = rest.trim_start()[1 + name.len()..].starts_with("()");
+            (called && !name.is_empty()).then(|| format!("athena:{}", pascal(&name)))
+        })
+        .collect();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert_eq!(granted("athena:"), calls);
 }
 
 #[test]

@@ -17,8 +17,8 @@ use iam_tailor::role::LiveRole;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use operator_env::{
-    NS, Operator, apply_crds, broad_role, condition, condition_message, create_namespace, events,
-    lpr, put_trail, read, reasons, sample, wait_for,
+    ACCOUNT, NS, Operator, apply_crds, broad_role, condition, condition_message, create_namespace,
+    events, lpr, put_trail, read, reasons, sample, wait_for,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -221,6 +221,7 @@ async fn exchange(
     };
     let fault = iam_action(&head, &body)
         .or_else(|| s3_get(&head))
+        .or_else(|| athena_action(&head))
         .and_then(|action| {
             let mut state = state.lock().unwrap();
             let fault = match state.faults.get_mut(&action) {
@@ -342,6 +343,14 @@ fn s3_get(head: &str) -> Option<String> {
     let get = query.is_empty() || query.split('&').any(|p| p == "x-id=GetObject");
     (get && path.trim_start_matches('/').contains('/'))
         .then(|| format!("GetObject {path} by {key_id}"))
+}
+
+/// `Athena StartQueryExecution` for an Athena JSON-protocol request (its `X-Amz-Target`).
+fn athena_action(head: &str) -> Option<String> {
+    let target = header(head, "x-amz-target")?;
+    target
+        .strip_prefix("AmazonAthena.")
+        .map(|action| format!("Athena {action}"))
 }
 
 /// `head` with its `Connection` headers replaced by `Connection: close`.
@@ -1350,4 +1359,123 @@ async fn a_cluster_trail_is_read_only_for_the_namespaces_it_admits() {
     .await;
     assert_eq!(analyzed.analysis.unwrap().files_scanned, 2);
     assert!(s3_requests(&world.proxy) > 0);
+}
+
+/// The Athena source, end to end against moto's Athena (which runs no SQL: it returns the rows
+/// the test queues, here what `examples/athena/usage.sql` gives on DuckDB over the same
+/// records the trail files hold). Two resources name one ClusterTrail with an Athena table:
+/// one query per day of the window answers both, and each sees only its own role's calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_athena_cluster_trail_asks_once_per_day_for_every_role() {
+    use iam_tailor::controller::ClusterTrail;
+    let world = World::start("NoSuchAction", Fault::ServiceFailure).await;
+    broad_role(&world.iam, "worker").await;
+    let spec = |role: &str| {
+        format!(
+            "  roleName: {role}\n  mode: Observe\n  window: 2d\n  cloudTrail: {{clusterTrail: athena-org}}\n"
+        )
+    };
+    for role in ["app", "worker"] {
+        world
+            .roles
+            .create(&PostParams::default(), &lpr(role, &spec(role)))
+            .await
+            .unwrap();
+        // No ClusterTrail yet: the resource waits, and the operator has seen it.
+        wait_for(&world.roles, role, &world.operator, "InvalidSpec", |s| {
+            condition(s, "Ready") == Some(("False", "InvalidSpec"))
+        })
+        .await;
+    }
+    // The window's days, oldest first, as the operator asks: two days of calls, then today.
+    let dir = tempfile::tempdir().unwrap();
+    let roles = ["app", "worker"].map(|r| format!("arn:aws:iam::{ACCOUNT}:role/{r}"));
+    for days_ago in [2i64, 1, 0] {
+        let day = k8s_openapi::jiff::Timestamp::now()
+            .checked_sub(k8s_openapi::jiff::SignedDuration::from_hours(24 * days_ago))
+            .unwrap()
+            .strftime("%Y-%m-%d")
+            .to_string();
+        let records = if days_ago == 0 {
+            Vec::new()
+        } else {
+            operator_env::trail_records(&day)
+        };
+        let file = dir.path().join(format!("{day}.json"));
+        std::fs::write(&file, serde_json::json!({ "Records": records }).to_string()).unwrap();
+        let result = athena_duckdb(&day.replace('-', "/"), &roles, &file);
+        queue_athena_result(&world.aws.endpoint, &result);
+    }
+    let trails: Api<ClusterTrail> = Api::all(world.kube.clone());
+    let trail: ClusterTrail = serde_norway::from_str(
+        "apiVersion: iamtailor.dev/v1alpha1\nkind: ClusterTrail\nmetadata: {name: athena-org}\n\
+         spec: {athena: {workgroup: primary, database: trails, table: cloudtrail_logs, \
+         outputLocation: 's3://athena-results/iam-tailor/'}, namespaces: [payments]}\n",
+    )
+    .unwrap();
+    trails.create(&PostParams::default(), &trail).await.unwrap();
+    let mut used = std::collections::BTreeMap::new();
+    for role in ["app", "worker"] {
+        let status = wait_for(&world.roles, role, &world.operator, "Analyzed", |s| {
+            condition(s, "Analyzed") == Some(("True", "Analyzed"))
+        })
+        .await;
+        used.insert(role, status.analysis.unwrap().used_actions);
+    }
+    // As from the files (resources_on_one_trail_read_each_file_once).
+    assert_eq!(used, [("app", 7), ("worker", 1)].into_iter().collect());
+    let queries: Vec<String> = (world.proxy.forwarded().into_iter())
+        .filter(|a| a == "Athena StartQueryExecution")
+        .collect();
+    assert_eq!(queries.len(), 3, "{:?}", world.proxy.forwarded());
+    world
+        .metric_reaches("iam_tailor_athena_queries_total", 3.0)
+        .await;
+}
+
+/// `scripts/athena-duckdb` over `file` as account [`ACCOUNT`]'s partition `day`
+/// (`YYYY/MM/DD`): one result, as moto queues it.
+fn athena_duckdb(day: &str, principals: &[String], file: &std::path::Path) -> String {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = std::process::Command::new(repo.join("scripts/athena-duckdb"));
+    cmd.arg("--ddl")
+        .arg(repo.join("examples/athena/cloudtrail-table.sql"))
+        .arg("--query")
+        .arg(repo.join("examples/athena/usage.sql"))
+        .args(["--account", ACCOUNT, "--day", day]);
+    for principal in principals {
+        cmd.args(["--principal", principal]);
+    }
+    let output = cmd.arg(file).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Queues `result` in moto's Athena for the next StartQueryExecution.
+fn queue_athena_result(endpoint: &str, result: &str) {
+    let body = format!(r#"{{"account_id":"{ACCOUNT}","region":"us-east-1","results":[{result}]}}"#);
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request as u; \
+             r = u.urlopen(u.Request(sys.argv[1] + '/moto-api/static/athena/query-results', \
+             data=sys.stdin.buffer.read(), headers={'Content-Type': 'application/json'})); \
+             sys.exit(0 if r.status == 201 else 1)",
+            endpoint,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "queueing in moto failed");
 }

@@ -558,13 +558,19 @@ pub struct Backup {
     shortname = "ctrail",
     doc = "A CloudTrail trail that LeastPrivilegeRoles in the namespaces it names may read by name.",
     printcolumn = r#"{"name":"Bucket","type":"string","jsonPath":".spec.s3.bucket"}"#,
+    printcolumn = r#"{"name":"Athena","type":"string","jsonPath":".spec.athena.table"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterTrailSpec {
     /// Trail log files in S3. Read with the same identity as an inline `s3` source: the
-    /// operator's, or the resource's `assumeRoleArn`.
-    pub s3: S3TrailSource,
+    /// operator's, or the resource's `assumeRoleArn`. Give this or `athena`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3TrailSource>,
+    /// An Athena table over the trail (`examples/athena/cloudtrail-table.sql`), asked once per
+    /// account and day for the roles of every resource naming this ClusterTrail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub athena: Option<AthenaTrailSource>,
     /// Namespaces whose resources may read this trail: names, or patterns with `*` and `?`
     /// (`team-*`). None: no namespace may.
     #[schemars(
@@ -572,6 +578,26 @@ pub struct ClusterTrailSpec {
         inner(regex(pattern = r"^[a-z0-9*?][-a-z0-9*?]{0,62}$"))
     )]
     pub namespaces: Vec<String>,
+}
+
+/// Where the trail's Athena table is, and where its queries run.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct AthenaTrailSource {
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,128}$"))]
+    pub workgroup: String,
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_]{1,255}$"))]
+    pub database: String,
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_]{1,255}$"))]
+    pub table: String,
+    /// `s3://BUCKET/PREFIX/` for the results, unless the workgroup enforces its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.{0,1000})?$"))]
+    pub output_location: Option<String>,
+    /// The workgroup's region (default: the operator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    pub region: Option<String>,
 }
 
 impl ClusterTrailSpec {

@@ -16,10 +16,12 @@ use super::crd::{LeastPrivilegeRole, LeastPrivilegeRoleStatus, Mode};
 use super::plan::{self, EventType, Observed, PlannedEvent};
 use super::spec::{NO_CLUSTER_TRAIL, Source, validate};
 use crate::aws::access_analyzer::AnalyzerError;
+use crate::aws::athena::AthenaError;
 use crate::aws::iam::IamError;
 use crate::generate::GenerateError;
 use crate::role::RoleState;
 use crate::time::{Instant, rfc3339};
+use crate::usage::athena::AthenaScanError;
 use crate::usage::trail::TrailError;
 use analyze::{Gathered, Turn};
 use apply::apply_plan;
@@ -53,6 +55,8 @@ pub enum Error {
     ReadRole(#[source] IamError),
     #[error("reading CloudTrail: {0}")]
     Trail(#[source] TrailError),
+    #[error("asking Athena: {0}")]
+    Athena(#[source] AthenaScanError),
     #[error("reading IAM's last-accessed data: {0}")]
     LastAccessed(#[source] IamError),
     #[error("Access Analyzer: {0}")]
@@ -85,6 +89,7 @@ impl Error {
         match self {
             Error::ReadRole(_) => "read_role",
             Error::Trail(_) => "cloudtrail",
+            Error::Athena(_) => "athena",
             Error::LastAccessed(_) => "last_accessed",
             Error::Analyzer(_) => "access_analyzer",
             Error::Generate(_) => "generate",
@@ -116,6 +121,7 @@ impl Error {
             Error::ReadRole(_) => "RoleReadFailed",
             Error::Trail(TrailError::S3(e)) if e.is_permanent() => "CloudTrailAccessFailed",
             Error::Trail(_) => "CloudTrailReadFailed",
+            Error::Athena(_) => "AthenaQueryFailed",
             Error::LastAccessed(_) => "LastAccessedFailed",
             Error::Analyzer(AnalyzerError::Throttled { .. }) => "Throttled",
             Error::Analyzer(_) => "AccessAnalyzerFailed",
@@ -147,6 +153,12 @@ impl Error {
             // Listing and downloads already had the SDK's retries; a missing bucket or a
             // denied read needs a person.
             Error::Trail(TrailError::S3(e)) => !e.is_permanent(),
+            // A failed call or a slow query may pass; a failed query or rows of another
+            // shape need the table fixed.
+            Error::Athena(AthenaScanError::Athena(
+                AthenaError::Call { .. } | AthenaError::Timeout { .. },
+            )) => true,
+            Error::Athena(_) => false,
             Error::Trail(TrailError::Scan(_) | TrailError::Panicked { .. })
             | Error::Generate(_)
             | Error::Principal(_) => false,
@@ -346,6 +358,26 @@ async fn observe_plan_apply(
                     days_without_files,
                 }
             }
+            Source::Athena(athena) => Gathered {
+                usage: analyze::ask_athena(
+                    lpr,
+                    ctx,
+                    &spec,
+                    athena,
+                    // An Athena source is only ever a ClusterTrail's.
+                    observed
+                        .cluster_trail
+                        .found
+                        .as_ref()
+                        .unwrap_or(&Default::default()),
+                    live,
+                    now,
+                )
+                .await?,
+                unresolved: Vec::new(),
+                // Athena cannot tell a day without files from a day without calls.
+                days_without_files: Vec::new(),
+            },
             Source::AccessAnalyzer { generation, trail } => {
                 let turn = analyze::analyzer_turn(lpr, ctx, &spec, generation, live, now_text, now)
                     .await?;

@@ -130,16 +130,19 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var("POD_NAMESPACE").ok())
         .unwrap_or_else(|| "default".to_string());
-    let context = Arc::new(Context::new(
-        client,
-        recorder,
-        metrics.clone(),
-        aws,
-        backup_namespace,
-        settings.limits,
-        leadership.as_ref().map(|l| l.guard()),
-    ));
     let controller = Controller::new(roles, watcher::Config::default().any_semantic());
+    let context = Arc::new(
+        Context::new(
+            client,
+            recorder,
+            metrics.clone(),
+            aws,
+            backup_namespace,
+            settings.limits,
+            leadership.as_ref().map(|l| l.guard()),
+        )
+        .with_roles(controller.store()),
+    );
     // A ClusterTrail created, changed or deleted: the resources naming it look again.
     let store = controller.store();
     let controller = controller

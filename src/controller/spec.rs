@@ -2,9 +2,13 @@
 //! returns a [`ValidSpec`] with the durations parsed, the role's IAM name and the activity
 //! source decided, so no later stage parses, guesses or re-checks.
 
-use super::crd::{AccessAnalyzerSource, ClusterTrailSpec, LeastPrivilegeRoleSpec, S3TrailSource};
+use super::crd::{
+    AccessAnalyzerSource, AthenaTrailSource, ClusterTrailSpec, LeastPrivilegeRole,
+    LeastPrivilegeRoleSpec, S3TrailSource,
+};
 use crate::generate::Keep;
 use crate::time::{Instant, parse_duration};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Access Analyzer's policy generation looks back at most this far.
@@ -50,6 +54,38 @@ pub struct ClusterTrailSeen {
     pub found: Option<ClusterTrailSpec>,
 }
 
+/// The role ARNs in `account` of the resources naming ClusterTrail `trail` from namespaces
+/// it admits, as their specs give them: `roleArn`; or `roleName` in the account of their
+/// `assumeRoleArn`, else in `operator_account` (when known). A role with a path named by
+/// `roleName` alone is guessed without its path: its own analysis asks under its real ARN.
+pub fn principals_reading<'a>(
+    resources: impl Iterator<Item = &'a LeastPrivilegeRole>,
+    trail: &str,
+    admitted: &ClusterTrailSpec,
+    account: &str,
+    operator_account: Option<&str>,
+) -> BTreeSet<String> {
+    let account_of = |arn: &str| arn.split(':').nth(4).map(str::to_string);
+    resources
+        .filter(|r| r.spec.cloud_trail.cluster_trail.as_deref() == Some(trail))
+        .filter(|r| admitted.admits(r.metadata.namespace.as_deref().unwrap_or_default()))
+        .filter_map(|r| {
+            let spec = &r.spec;
+            if let Some(arn) = spec.role_arn.as_deref().filter(|a| !a.is_empty()) {
+                return Some(arn.to_string());
+            }
+            let name = spec.role_name.as_deref().filter(|n| !n.is_empty())?;
+            let (partition, role_account) =
+                match spec.assume_role_arn.as_deref().filter(|a| !a.is_empty()) {
+                    Some(access) => (access.split(':').nth(1)?.to_string(), account_of(access)?),
+                    None => ("aws".to_string(), operator_account?.to_string()),
+                };
+            Some(format!("arn:{partition}:iam::{role_account}:role/{name}"))
+        })
+        .filter(|arn| account_of(arn).as_deref() == Some(account))
+        .collect()
+}
+
 /// What a spec that names no `ClusterTrail` is validated with.
 pub static NO_CLUSTER_TRAIL: ClusterTrailSeen = ClusterTrailSeen {
     namespace: String::new(),
@@ -77,6 +113,8 @@ pub struct ValidSpec<'a> {
 pub enum Source<'a> {
     /// Trail files in S3, read by iam-tailor.
     Trail(&'a S3TrailSource),
+    /// An Athena table over the trail (a ClusterTrail's), asked by iam-tailor.
+    Athena(&'a AthenaTrailSource),
     /// Access Analyzer's policy generation; with the trail files too when given, for the
     /// ARNs of its placeholders and the counts.
     AccessAnalyzer {
@@ -91,7 +129,14 @@ impl Source<'_> {
         match self {
             Source::Trail(trail) => Some(trail),
             Source::AccessAnalyzer { trail, .. } => *trail,
+            Source::Athena(_) => None,
         }
+    }
+
+    /// Whether iam-tailor counts the role's events itself (files or Athena rows), so the
+    /// evidence rules on them apply.
+    pub fn counts_events(&self) -> bool {
+        self.trail().is_some() || matches!(self, Source::Athena(_))
     }
 }
 
@@ -224,12 +269,39 @@ pub fn validate<'a>(
                 ));
                 None
             }
-            Some(found) => Some(&found.s3),
+            Some(found) => match (&found.s3, &found.athena) {
+                (Some(s3), None) => Some(Found::S3(s3)),
+                (None, Some(athena)) => Some(Found::Athena(athena)),
+                _ => {
+                    errors.push(format!(
+                        "cloudTrail.clusterTrail: ClusterTrail {name:?} must give s3 or athena, one of them"
+                    ));
+                    None
+                }
+            },
         },
-        (None, inline) => inline.as_ref(),
+        (None, inline) => inline.as_ref().map(Found::S3),
+    };
+    /// Where the trail turned out to be.
+    enum Found<'a> {
+        S3(&'a S3TrailSource),
+        Athena(&'a AthenaTrailSource),
+    }
+    let (trail, athena) = match trail {
+        Some(Found::S3(s3)) => (Some(s3), None),
+        Some(Found::Athena(athena)) => (None, Some(athena)),
+        None => (None, None),
     };
     let source = match &spec.cloud_trail.access_analyzer {
-        None => trail.map(Source::Trail),
+        None => trail.map(Source::Trail).or(athena.map(Source::Athena)),
+        Some(_) if athena.is_some() => {
+            errors.push(
+                "cloudTrail: Access Analyzer reads the trail itself, not an Athena table: \
+                 name a ClusterTrail with s3, or none"
+                    .to_string(),
+            );
+            None
+        }
         Some(generation) => {
             if generation.regions.is_empty() != generation.all_regions {
                 errors.push(
@@ -358,7 +430,9 @@ mod tests {
                 assert!(generation.all_regions);
                 assert_eq!(trail.map(|t| t.bucket.as_str()), Some("org-trail"));
             }
-            Source::Trail(_) => panic!("Access Analyzer is the source when it is given"),
+            Source::Trail(_) | Source::Athena(_) => {
+                panic!("Access Analyzer is the source when it is given")
+            }
         }
         assert_eq!(
             spec.source.trail().map(|t| t.bucket.as_str()),
@@ -418,7 +492,11 @@ mod tests {
         for namespace in ["team-a", "payments"] {
             let seen = seen(namespace, Some(&trail));
             let spec = validate(&raw, &Limits::default(), &seen).unwrap();
-            assert_eq!(spec.source, Source::Trail(&trail.s3), "{namespace}");
+            assert_eq!(
+                spec.source,
+                Source::Trail(trail.s3.as_ref().unwrap()),
+                "{namespace}"
+            );
         }
         for namespace in ["teama", "payments-x", "other", ""] {
             let message =
@@ -433,16 +511,93 @@ mod tests {
         let message = validate(&raw, &Limits::default(), &seen("payments", None)).unwrap_err();
         assert_eq!(message, "cloudTrail.clusterTrail: no ClusterTrail \"org\"");
         let mut both = raw.clone();
-        both.cloud_trail.s3 = Some(trail.s3.clone());
+        both.cloud_trail.s3 = trail.s3.clone();
         let message =
             validate(&both, &Limits::default(), &seen("payments", Some(&trail))).unwrap_err();
         assert_eq!(message, "cloudTrail: give s3 or clusterTrail, not both");
+        // An Athena table instead of files; never both, never with Access Analyzer.
+        let athena: ClusterTrailSpec = serde_json::from_value(serde_json::json!({
+            "athena": {"workgroup": "primary", "database": "trails", "table": "cloudtrail_logs"},
+            "namespaces": ["payments"],
+        }))
+        .unwrap();
+        let seen_athena = seen("payments", Some(&athena));
+        let spec = validate(&raw, &Limits::default(), &seen_athena).unwrap();
+        assert_eq!(spec.source, Source::Athena(athena.athena.as_ref().unwrap()));
+        let mut both_sources = athena.clone();
+        both_sources.s3 = trail.s3.clone();
+        let message = validate(
+            &raw,
+            &Limits::default(),
+            &seen("payments", Some(&both_sources)),
+        )
+        .unwrap_err();
+        assert!(message.contains("must give s3 or athena"), "{message}");
+        let with_analyzer = parse(serde_json::json!({
+            "roleName": "a",
+            "cloudTrail": {"clusterTrail": "org", "accessAnalyzer": {
+                "trailArn": "arn:aws:cloudtrail:us-east-1:123456789012:trail/org",
+                "accessRoleArn": "arn:aws:iam::123456789012:role/aa", "allRegions": true}},
+        }));
+        let message = validate(&with_analyzer, &Limits::default(), &seen_athena).unwrap_err();
+        assert!(message.contains("not an Athena table"), "{message}");
         // Nobody may read a trail that admits no namespace.
         let closed = ClusterTrailSpec {
             namespaces: Vec::new(),
             ..trail.clone()
         };
         assert!(validate(&raw, &Limits::default(), &seen("payments", Some(&closed))).is_err());
+    }
+
+    /// One Athena query answers every role reading the table: their ARNs from the specs,
+    /// only in the account asked about, only from namespaces the ClusterTrail admits.
+    #[test]
+    fn the_roles_reading_a_cluster_trail_come_from_their_specs() {
+        let resource = |namespace: &str, trail: &str, spec: serde_json::Value| {
+            let mut lpr = LeastPrivilegeRole::new("r", parse(spec));
+            lpr.metadata.namespace = Some(namespace.to_string());
+            lpr.spec.cloud_trail.cluster_trail = Some(trail.to_string());
+            lpr
+        };
+        let named = |name: &str| serde_json::json!({"roleName": name, "cloudTrail": {}});
+        let resources = [
+            resource("payments", "org", named("app")),
+            resource(
+                "payments",
+                "org",
+                serde_json::json!({"roleArn": "arn:aws:iam::111122223333:role/jobs/worker", "cloudTrail": {}}),
+            ),
+            resource(
+                "payments",
+                "org",
+                serde_json::json!({"roleName": "remote", "assumeRoleArn": "arn:aws:iam::444455556666:role/access", "cloudTrail": {}}),
+            ),
+            resource("payments", "other-trail", named("elsewhere")),
+            resource("intruder", "org", named("flood")),
+        ];
+        let trail: ClusterTrailSpec =
+            serde_json::from_value(serde_json::json!({"namespaces": ["payments"]})).unwrap();
+        let found = |account: &str, operator: Option<&str>| {
+            principals_reading(resources.iter(), "org", &trail, account, operator)
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            found("111122223333", Some("111122223333")),
+            [
+                "arn:aws:iam::111122223333:role/app",
+                "arn:aws:iam::111122223333:role/jobs/worker"
+            ]
+        );
+        assert_eq!(
+            found("111122223333", None),
+            ["arn:aws:iam::111122223333:role/jobs/worker"],
+            "roleName alone, the operator's account unknown: not guessed"
+        );
+        assert_eq!(
+            found("444455556666", None),
+            ["arn:aws:iam::444455556666:role/remote"]
+        );
     }
 
     #[test]

@@ -86,6 +86,7 @@ pub struct Metrics {
     policy_applies: Family<ResourceLabels, Counter>,
     aws_writes: Family<OperationLabels, Counter>,
     trail_files_read: Counter,
+    athena_queries: Counter,
     unused_actions: Family<RoleLabels, Gauge<u64, AtomicU64>>,
     /// The role each resource last reported unused actions for: the `role` label is not known
     /// when the resource is deleted (or renamed in its spec), yet its series must go.
@@ -153,6 +154,7 @@ impl Metrics {
             policy_applies: Family::default(),
             aws_writes: Family::default(),
             trail_files_read: Counter::default(),
+            athena_queries: Counter::default(),
             unused_actions: Family::default(),
             unused_roles: Mutex::default(),
             scan_duration: Histogram::new(SCAN_BUCKETS),
@@ -170,6 +172,8 @@ impl Metrics {
             aws_writes: "iam_tailor_aws_writes", "IAM write calls, by operation";
             trail_files_read: "iam_tailor_trail_files_read",
                 "CloudTrail files downloaded and scanned (each once, for every resource)";
+            athena_queries: "iam_tailor_athena_queries",
+                "Athena queries run (one per account and day for every resource asking)";
             unused_actions: "iam_tailor_unused_actions",
                 "Actions a role is granted but did not use in the analysis window";
             scan_duration in Seconds: "iam_tailor_scan_duration",
@@ -209,6 +213,10 @@ impl Metrics {
 
     pub fn trail_files_read(&self, files: u64) {
         self.trail_files_read.inc_by(files);
+    }
+
+    pub fn athena_queries(&self, queries: u64) {
+        self.athena_queries.inc_by(queries);
     }
 
     /// `operation` is the IAM API name (`PutRolePolicy`, `CreatePolicyVersion`, …).

@@ -6,11 +6,15 @@
 //! is tested by running the same text on DuckDB over the fixture records
 //! (`scripts/athena-duckdb`, `tests/athena_source.rs`).
 
+use super::Usage;
+use super::facts::{Facts, FileFacts};
+use super::ingest::over;
 use crate::aws::athena::{self, AthenaError, ResultRows, Workgroup};
-use crate::cloudtrail::{Record, ScanOptions, Sink, scan_calls};
+use crate::cloudtrail::{PrincipalFilter, Record, ScanOptions, Sink, scan_calls};
 use crate::time::Day;
 use aws_sdk_athena::Client;
 use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The query, with `{{table}}`, `{{account}}`, `{{day}}` and `{{principals}}` to fill.
 pub const QUERY: &str = include_str!("../../examples/athena/usage.sql");
@@ -236,6 +240,137 @@ pub async fn scan<S: Sink>(
         }
     }
     Ok(sink)
+}
+
+/// How long the answer for a day that is not over (its partition still filling) stands for
+/// further questions about it: resources analyzed together share one query.
+pub const RECENT_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// One Athena table's answers, for the operator: days that are over are asked once per
+/// principal (every principal known to read the table at once) and kept as facts; a day still
+/// filling is asked again once its answer is [`RECENT_FRESH_FOR`] old.
+#[derive(Debug)]
+pub struct AthenaIngester {
+    workgroup: Workgroup,
+    table: String,
+    complete: Facts,
+    /// Per account and day that is over, the principals its facts answer.
+    asked: BTreeMap<(String, Day), BTreeSet<String>>,
+    /// Per account and day not yet over, the last answer: when, for whom, what.
+    recent: BTreeMap<(String, Day), Recent>,
+    queries: u64,
+}
+
+#[derive(Debug)]
+struct Recent {
+    at: std::time::Instant,
+    principals: BTreeSet<String>,
+    facts: FileFacts,
+}
+
+impl AthenaIngester {
+    pub fn new(workgroup: Workgroup, table: String) -> AthenaIngester {
+        AthenaIngester {
+            workgroup,
+            table,
+            complete: Facts::default(),
+            asked: BTreeMap::new(),
+            recent: BTreeMap::new(),
+            queries: 0,
+        }
+    }
+
+    /// Queries run so far.
+    pub fn queries(&self) -> u64 {
+        self.queries
+    }
+
+    /// `principal`'s usage over `days` (whole UTC days of the partitions) in `account`,
+    /// asking Athena what is not known yet — for `principal` and every one of `others` (in
+    /// the same account) not known either, so that one query answers them all.
+    pub async fn usage(
+        &mut self,
+        client: &Client,
+        account: &str,
+        days: &[Day],
+        principal: &str,
+        others: &BTreeSet<String>,
+        today: Day,
+    ) -> Result<Usage, AthenaScanError> {
+        let filter = PrincipalFilter::parse(principal)
+            .map_err(|_| QueryError::Principal(principal.to_string()))?;
+        self.recent.retain(|(_, day), _| !over(*day, today));
+        let everyone: BTreeSet<String> = (others.iter())
+            .filter(|p| p.split(':').nth(4) == Some(account))
+            .chain(std::iter::once(&principal.to_string()))
+            .cloned()
+            .collect();
+        let options = ScanOptions::default();
+        let mut usage = Usage::default();
+        for day in days {
+            let key = (account.to_string(), *day);
+            if over(*day, today) {
+                let answered = self.asked.entry(key.clone()).or_default();
+                if answered.contains(principal) {
+                    continue;
+                }
+                let ask: Vec<String> = everyone.difference(answered).cloned().collect();
+                let facts = self.ask(client, account, *day, &ask, &options).await?;
+                self.complete.add(*day, facts);
+                self.asked.entry(key).or_default().extend(ask);
+            } else {
+                let fresh = self.recent.get(&key).is_some_and(|r| {
+                    r.at.elapsed() < RECENT_FRESH_FOR && r.principals.contains(principal)
+                });
+                if !fresh {
+                    let ask: Vec<String> = everyone.iter().cloned().collect();
+                    let facts = self.ask(client, account, *day, &ask, &options).await?;
+                    let at = std::time::Instant::now();
+                    let principals = ask.into_iter().collect();
+                    self.recent.insert(
+                        key.clone(),
+                        Recent {
+                            at,
+                            principals,
+                            facts,
+                        },
+                    );
+                }
+                let recent = &self.recent[&key];
+                usage.merge(recent.facts.usage_of(&filter));
+            }
+        }
+        if let (Some(first), Some(last)) = (days.first(), days.last()) {
+            usage.merge(self.complete.usage(&filter, *first..=*last));
+        }
+        Ok(usage)
+    }
+
+    /// Asks about `principals` in `account` on `day`, in as many queries as it takes.
+    async fn ask(
+        &mut self,
+        client: &Client,
+        account: &str,
+        day: Day,
+        principals: &[String],
+        options: &ScanOptions,
+    ) -> Result<FileFacts, AthenaScanError> {
+        let mut facts = FileFacts::default();
+        let principals: Vec<&str> = principals.iter().map(String::as_str).collect();
+        for batch in principals.chunks(MAX_PRINCIPALS_PER_QUERY) {
+            let sql = query(&self.table, account, day, batch)?;
+            self.queries += 1;
+            let rows = athena::run(client, &self.workgroup, &sql).await?;
+            add_rows(&rows, options, &mut facts).map_err(AthenaScanError::Columns)?;
+        }
+        Ok(facts)
+    }
+
+    /// Drops what is known of days before `day`: no window reaches them any more.
+    pub fn forget_before(&mut self, day: Day) {
+        self.complete.forget_before(day);
+        self.asked.retain(|(_, d), _| *d >= day);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -151,7 +151,7 @@ impl Ingester {
 }
 
 /// Whether `day` is over, CloudTrail's delivery included, on `today`.
-fn over(day: Day, today: Day) -> bool {
+pub(super) fn over(day: Day, today: Day) -> bool {
     today.since_epoch() - day.since_epoch() >= COMPLETE_AFTER_DAYS
 }
 

@@ -167,7 +167,7 @@ fn thin_evidence(spec: &ValidSpec, analysis: Option<&Analysis>) -> Option<String
     let a = analysis?;
     let e = &spec.evidence;
     let mut why = Vec::new();
-    if spec.source.trail().is_some() && a.events_matched < e.min_matched_events {
+    if spec.source.counts_events() && a.events_matched < e.min_matched_events {
         why.push(format!(
             "{} of the role's events in the window (evidence.minMatchedEvents {})",
             a.events_matched, e.min_matched_events

@@ -1,7 +1,7 @@
 //! Observe, the activity half: the role's usage from its trail files or Access Analyzer, and
 //! the generation that turns it into a proposal. Run only when [`super::plan::analysis_due`].
 
-use super::context::TrailKey;
+use super::context::{AthenaKey, TrailKey};
 use super::{Context, Error, key};
 use crate::aws::access_analyzer::{
     self, AnalyzerError, GenerationJob as JobState, TrailSource, Window,
@@ -11,8 +11,9 @@ use crate::aws::s3::{S3Location, TrailScope};
 use crate::catalog::catalog;
 use crate::cloudtrail::PrincipalFilter;
 use crate::controller::crd::{
-    AccessAnalyzerSource, Analysis, CheckResult, GenerationJob, LastAccessedReport,
-    LeastPrivilegeRole, REPORT_LIMIT, S3TrailSource, Validation, ValidationFinding,
+    AccessAnalyzerSource, Analysis, AthenaTrailSource, CheckResult, ClusterTrailSpec,
+    GenerationJob, LastAccessedReport, LeastPrivilegeRole, REPORT_LIMIT, S3TrailSource, Validation,
+    ValidationFinding,
 };
 use crate::controller::plan::{self, AnalysisResult, Generation};
 use crate::controller::spec::{Source, ValidSpec, WINDOW_RANGE};
@@ -92,6 +93,37 @@ pub(super) async fn scan(
         .map(Day::iso)
         .collect();
     Ok((scan.usage, missing))
+}
+
+/// The role's usage over the window's days from its ClusterTrail's Athena table: days no
+/// resource has asked about are asked once for every role known to read the table, the rest
+/// is answered from memory.
+pub(super) async fn ask_athena(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    spec: &ValidSpec<'_>,
+    source: &AthenaTrailSource,
+    trail: &ClusterTrailSpec,
+    live: &LiveRole,
+    now: Instant,
+) -> Result<Usage, Error> {
+    let account = live.account().to_string();
+    let others = ctx.athena_principals(lpr, trail, &account);
+    let client = ctx.aws.athena(lpr, source.region.as_deref()).await;
+    let key = AthenaKey {
+        reader: spec.assume_role_arn.clone().filter(|a| !a.is_empty()),
+        source: source.clone(),
+    };
+    let ingester = ctx.athena_ingester(key);
+    let mut ingester = ingester.lock().await;
+    let before = ingester.queries();
+    let days = Day::range(spec.window_start(now), now);
+    let asked = ingester
+        .usage(&client, &account, &days, &live.arn, &others, Day::of(now))
+        .await;
+    ctx.metrics.athena_queries(ingester.queries() - before);
+    ingester.forget_before(Day::of(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000));
+    asked.map_err(Error::Athena)
 }
 
 /// What a turn at Access Analyzer gave.
@@ -279,7 +311,7 @@ pub(super) async fn analyze(
     } = gathered;
     // A trail is read in whole days: the window starts at the first day's midnight.
     let from = match spec.source {
-        Source::Trail(_) => Day::of(spec.window_start(now)).start(),
+        Source::Trail(_) | Source::Athena(_) => Day::of(spec.window_start(now)).start(),
         Source::AccessAnalyzer { .. } => spec.window_start(now),
     };
     let used = used_actions(&usage);

@@ -4,18 +4,20 @@
 use crate::aws::access_analyzer::AccessAnalyzer;
 use crate::aws::iam::Iam;
 use crate::aws::s3::S3Location;
-use crate::aws::{RateLimiter, Session, assume_role, s3};
-use crate::controller::crd::LeastPrivilegeRole;
+use crate::aws::{RateLimiter, Session, assume_role, athena, s3};
+use crate::controller::crd::{AthenaTrailSource, ClusterTrailSpec, LeastPrivilegeRole};
 use crate::controller::leader::WriteGuard;
 use crate::controller::queue::AccountQueue;
 use crate::controller::spec::Limits;
 use crate::controller::telemetry::Metrics;
 use crate::time::Instant;
+use crate::usage::athena::AthenaIngester;
 use crate::usage::ingest::Ingester;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -112,6 +114,21 @@ impl Aws {
         Iam::new(&config, self.limiter.clone())
     }
 
+    pub(super) async fn athena(
+        &self,
+        lpr: &LeastPrivilegeRole,
+        region: Option<&str>,
+    ) -> aws_sdk_athena::Client {
+        let mut config = self.config(lpr).await;
+        if let Some(region) = region {
+            config = config
+                .to_builder()
+                .region(aws_config::Region::new(region.to_string()))
+                .build();
+        }
+        athena::client(&config)
+    }
+
     pub(super) async fn s3(
         &self,
         lpr: &LeastPrivilegeRole,
@@ -146,6 +163,18 @@ pub struct Context {
     /// One ingester per trail and the identity it is read with, shared by every resource
     /// that reads it: each file is downloaded once for all of them.
     ingesters: Mutex<HashMap<TrailKey, Arc<tokio::sync::Mutex<Ingester>>>>,
+    /// One Athena ingester per table and the identity it is asked with.
+    athena_ingesters: Mutex<HashMap<AthenaKey, Arc<tokio::sync::Mutex<AthenaIngester>>>>,
+    /// The resources as the controller last saw them: who else reads a ClusterTrail, so that
+    /// one query answers them all.
+    roles: Option<Store<LeastPrivilegeRole>>,
+}
+
+/// What makes two resources' Athena tables the same: the table, and who asks.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct AthenaKey {
+    pub reader: Option<String>,
+    pub source: AthenaTrailSource,
 }
 
 /// What makes two resources' trails the same: where it is, and who reads it (the operator, or
@@ -177,7 +206,59 @@ impl Context {
             write_guard,
             failures: Default::default(),
             ingesters: Default::default(),
+            athena_ingesters: Default::default(),
+            roles: None,
         }
+    }
+
+    /// The controller's view of every resource, for [`Context::athena_principals`].
+    pub fn with_roles(mut self, roles: Store<LeastPrivilegeRole>) -> Self {
+        self.roles = Some(roles);
+        self
+    }
+
+    /// The Athena ingester of `key`'s table, made on first use.
+    pub(super) fn athena_ingester(
+        &self,
+        key: AthenaKey,
+    ) -> Arc<tokio::sync::Mutex<AthenaIngester>> {
+        let mut ingesters = self.athena_ingesters.lock().expect("not poisoned");
+        let workgroup = athena::Workgroup {
+            workgroup: key.source.workgroup.clone(),
+            database: None,
+            output_location: key.source.output_location.clone(),
+        };
+        let table = format!("{}.{}", key.source.database, key.source.table);
+        Arc::clone(ingesters.entry(key).or_insert_with(|| {
+            Arc::new(tokio::sync::Mutex::new(AthenaIngester::new(
+                workgroup, table,
+            )))
+        }))
+    }
+
+    /// The roles in `account` of the other resources naming `lpr`'s ClusterTrail, as far as
+    /// their specs say.
+    pub(super) fn athena_principals(
+        &self,
+        lpr: &LeastPrivilegeRole,
+        trail: &ClusterTrailSpec,
+        account: &str,
+    ) -> std::collections::BTreeSet<String> {
+        let (Some(roles), Some(name)) = (&self.roles, &lpr.spec.cloud_trail.cluster_trail) else {
+            return Default::default();
+        };
+        // Resources reaching their role through an access role are in its account; the rest
+        // are in the operator's, which is this one's when it has no access role.
+        let operator_account =
+            (lpr.spec.assume_role_arn.as_deref()).map_or(Some(account), |_| None);
+        let state = roles.state();
+        crate::controller::spec::principals_reading(
+            state.iter().map(|r| r.as_ref()),
+            name,
+            trail,
+            account,
+            operator_account,
+        )
     }
 
     /// The ingester of `key`'s trail, made on first use.
