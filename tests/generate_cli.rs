@@ -445,3 +445,64 @@ fn one_read_answers_every_role_as_its_own_run_would() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// `unused` for several principals reads the logs once; each answer is exactly what that
+/// principal's own run prints, against its own policies (a file, or a folder of them).
+#[test]
+fn unused_answers_each_principal_as_its_own_run_would() {
+    let dir = tempdir();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(policies.join("retention-job")).unwrap();
+    std::fs::copy(CURRENT, policies.join("checkout-api.json")).unwrap();
+    let boundary = format!(
+        "{}/examples/policies/boundary.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::copy(CURRENT, policies.join("retention-job/a.json")).unwrap();
+    std::fs::copy(&boundary, policies.join("retention-job/b.json")).unwrap();
+    let out = dir.path().join("out");
+    let roles = [
+        "arn:aws:iam::111122223333:role/checkout-api",
+        "arn:aws:iam::111122223333:role/retention-job",
+    ];
+    let mut args = vec![
+        "unused",
+        "--cloudtrail",
+        EXAMPLES,
+        "--policy-dir",
+        policies.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    for role in roles {
+        args.extend(["--principal", role]);
+    }
+    ok_stdout(&args);
+    let alone = |role: &str, files: &[&str]| {
+        let mut args = vec!["unused", "--cloudtrail", EXAMPLES, "--principal", role];
+        for file in files {
+            args.extend(["--policy", file]);
+        }
+        args.extend(["--format", "json"]);
+        ok_stdout(&args)
+    };
+    let written = |name: &str| std::fs::read_to_string(out.join(format!("{name}.json"))).unwrap();
+    assert_eq!(written("checkout-api"), alone(roles[0], &[CURRENT]));
+    assert_eq!(
+        written("retention-job"),
+        alone(roles[1], &[CURRENT, &boundary])
+    );
+    assert_ne!(written("checkout-api"), written("retention-job"));
+
+    // A principal without policies is an error naming where they were looked for.
+    std::fs::remove_file(policies.join("checkout-api.json")).unwrap();
+    let missing = iam_tailor(&args);
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("checkout-api: neither") && stderr.contains("checkout-api.json"),
+        "{stderr}"
+    );
+}
