@@ -5,6 +5,7 @@
 //! which returns the rows a test queues (moto runs no SQL; the rows queued are DuckDB's), writes
 //! the policies the same command writes from the files.
 
+mod athena_results;
 mod moto;
 
 use iam_tailor::aws::athena::ResultRows;
@@ -18,29 +19,19 @@ use std::process::Command;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Runs `scripts/athena-duckdb` with `sql` over `files` as the partition (`account`, `day`),
-/// returning its output: one result as moto's queue and Athena's GetQueryResults shape it.
+/// [`athena_results::duckdb`] with `sql` (filled in) as the query.
 fn duckdb(sql: &str, account: &str, day: Day, principals: &[&str], files: &[PathBuf]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let query = dir.path().join("query.sql");
     std::fs::write(&query, sql).unwrap();
-    let mut cmd = Command::new(Path::new(REPO).join("scripts/athena-duckdb"));
-    cmd.arg("--ddl")
-        .arg(Path::new(REPO).join("examples/athena/cloudtrail-table.sql"))
-        .arg("--query")
-        .arg(&query)
-        .args(["--account", account, "--day"])
-        .arg(day.path().trim_end_matches('/'));
-    for principal in principals {
-        cmd.args(["--principal", principal]);
-    }
-    let output = cmd.args(files).output().unwrap();
-    assert!(
-        output.status.success(),
-        "scripts/athena-duckdb: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    let day = day.path();
+    athena_results::duckdb(
+        &query,
+        account,
+        day.trim_end_matches('/'),
+        principals,
+        files,
+    )
 }
 
 /// The rows of a queued result, as GetQueryResults gives them (header row dropped).
@@ -150,31 +141,6 @@ fn the_sql_on_duckdb_agrees_with_the_file_ingester() {
     );
 }
 
-/// Queues `result` (one query's rows) in moto's Athena for the next StartQueryExecution of
-/// moto's default account.
-fn queue(endpoint: &str, result: &str) {
-    let body =
-        format!(r#"{{"account_id":"123456789012","region":"us-east-1","results":[{result}]}}"#);
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, urllib.request as u; \
-             r = u.urlopen(u.Request(sys.argv[1] + '/moto-api/static/athena/query-results', \
-             data=sys.stdin.buffer.read(), headers={'Content-Type': 'application/json'})); \
-             sys.exit(0 if r.status == 201 else 1)",
-            endpoint,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(body.as_bytes())?;
-            child.wait()
-        })
-        .unwrap();
-    assert!(status.success(), "queueing a result in moto failed");
-}
-
 #[test]
 fn generate_from_athena_against_moto_writes_what_the_files_give() {
     let server = moto::Moto::start();
@@ -192,16 +158,14 @@ fn generate_from_athena_against_moto_writes_what_the_files_give() {
             month: 11,
             day,
         };
-        let sql =
-            std::fs::read_to_string(Path::new(REPO).join("examples/athena/usage.sql")).unwrap();
-        let result = duckdb(
-            &sql,
+        let result = athena_results::duckdb(
+            &athena_results::usage_sql(),
             "111122223333",
-            day,
+            day.path().trim_end_matches('/'),
             &roles,
             std::slice::from_ref(file),
         );
-        queue(&server.endpoint, &result);
+        athena_results::queue(&server.endpoint, "123456789012", &result);
     }
     let dir = tempfile::tempdir().unwrap();
     let run = |out: &str, source: &[&str]| {

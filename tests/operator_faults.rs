@@ -6,6 +6,7 @@
 //! finishes the job. An endpoint that never answers times out the same way; the API server
 //! restarted, or moto frozen, in the middle of a reconcile loses and doubles no write.
 
+mod athena_results;
 mod control_plane;
 mod moto;
 mod operator_env;
@@ -1403,8 +1404,15 @@ async fn an_athena_cluster_trail_asks_once_per_day_for_every_role() {
         };
         let file = dir.path().join(format!("{day}.json"));
         std::fs::write(&file, serde_json::json!({ "Records": records }).to_string()).unwrap();
-        let result = athena_duckdb(&day.replace('-', "/"), &roles, &file);
-        queue_athena_result(&world.aws.endpoint, &result);
+        let roles = roles.each_ref().map(String::as_str);
+        let result = athena_results::duckdb(
+            &athena_results::usage_sql(),
+            ACCOUNT,
+            &day.replace('-', "/"),
+            &roles,
+            &[file],
+        );
+        athena_results::queue(&world.aws.endpoint, ACCOUNT, &result);
     }
     let trails: Api<ClusterTrail> = Api::all(world.kube.clone());
     let trail: ClusterTrail = serde_norway::from_str(
@@ -1431,51 +1439,4 @@ async fn an_athena_cluster_trail_asks_once_per_day_for_every_role() {
     world
         .metric_reaches("iam_tailor_athena_queries_total", 3.0)
         .await;
-}
-
-/// `scripts/athena-duckdb` over `file` as account [`ACCOUNT`]'s partition `day`
-/// (`YYYY/MM/DD`): one result, as moto queues it.
-fn athena_duckdb(day: &str, principals: &[String], file: &std::path::Path) -> String {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = std::process::Command::new(repo.join("scripts/athena-duckdb"));
-    cmd.arg("--ddl")
-        .arg(repo.join("examples/athena/cloudtrail-table.sql"))
-        .arg("--query")
-        .arg(repo.join("examples/athena/usage.sql"))
-        .args(["--account", ACCOUNT, "--day", day]);
-    for principal in principals {
-        cmd.args(["--principal", principal]);
-    }
-    let output = cmd.arg(file).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// Queues `result` in moto's Athena for the next StartQueryExecution.
-fn queue_athena_result(endpoint: &str, result: &str) {
-    let body = format!(r#"{{"account_id":"{ACCOUNT}","region":"us-east-1","results":[{result}]}}"#);
-    let mut child = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, urllib.request as u; \
-             r = u.urlopen(u.Request(sys.argv[1] + '/moto-api/static/athena/query-results', \
-             data=sys.stdin.buffer.read(), headers={'Content-Type': 'application/json'})); \
-             sys.exit(0 if r.status == 201 else 1)",
-            endpoint,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "queueing in moto failed");
 }

@@ -119,14 +119,7 @@ impl Aws {
         lpr: &LeastPrivilegeRole,
         region: Option<&str>,
     ) -> aws_sdk_athena::Client {
-        let mut config = self.config(lpr).await;
-        if let Some(region) = region {
-            config = config
-                .to_builder()
-                .region(aws_config::Region::new(region.to_string()))
-                .build();
-        }
-        athena::client(&config)
+        athena::client(&self.config_in(lpr, region).await)
     }
 
     pub(super) async fn s3(
@@ -134,14 +127,23 @@ impl Aws {
         lpr: &LeastPrivilegeRole,
         region: Option<&str>,
     ) -> aws_sdk_s3::Client {
-        let mut config = self.config(lpr).await;
-        if let Some(region) = region {
-            config = config
+        s3::client(&self.config_in(lpr, region).await)
+    }
+
+    /// [`Aws::config`] in `region` (none: the configuration's own).
+    async fn config_in(
+        &self,
+        lpr: &LeastPrivilegeRole,
+        region: Option<&str>,
+    ) -> aws_config::SdkConfig {
+        let config = self.config(lpr).await;
+        match region {
+            Some(region) => config
                 .to_builder()
                 .region(aws_config::Region::new(region.to_string()))
-                .build();
+                .build(),
+            None => config,
         }
-        s3::client(&config)
     }
 }
 
