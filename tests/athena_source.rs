@@ -3,8 +3,10 @@
 //! (`scripts/athena-duckdb`) gives, for every principal, the usage the file ingester gives from
 //! the same records. Its plumbing: `iam-tailor generate --athena-table` against moto's Athena,
 //! which returns the rows a test queues (moto runs no SQL; the rows queued are DuckDB's), writes
-//! the policies the same command writes from the files.
+//! the policies the same command writes from the files. Polling and paging, which moto skips,
+//! against `AthenaPagingDouble`.
 
+mod athena_paging_double;
 mod athena_results;
 mod moto;
 
@@ -226,4 +228,66 @@ fn generate_from_athena_against_moto_writes_what_the_files_give() {
     .unwrap();
     let matched = report["recordsMatched"].as_u64().unwrap_or_default();
     assert_eq!(matched, 3 * 35, "{report}");
+}
+
+async fn athena_client(endpoint: &str) -> aws_sdk_athena::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    iam_tailor::aws::athena::client(&config)
+}
+
+/// What real Athena does and moto does not (`AthenaPagingDouble`): a query still running when
+/// first polled, and results in pages of 1,000 rows with the header row on the first only.
+#[tokio::test]
+async fn a_running_query_is_polled_and_every_page_of_its_rows_is_read() {
+    use iam_tailor::aws::athena::{Workgroup, run};
+    let rows: Vec<Vec<Option<String>>> = (0..2_500)
+        .map(|i| {
+            vec![
+                Some(format!("key-{i}")),
+                (i % 7 != 0).then(|| i.to_string()),
+            ]
+        })
+        .collect();
+    let double = athena_paging_double::AthenaPagingDouble::start(&["key", "n"], rows.clone());
+    double.running_polls(2);
+    let client = athena_client(double.endpoint()).await;
+    let workgroup = Workgroup {
+        workgroup: "primary".to_string(),
+        database: None,
+        output_location: Some("s3://results/".to_string()),
+    };
+    let result = run(&client, &workgroup, "SELECT 1").await.unwrap();
+    assert_eq!(result.columns, ["key", "n"]);
+    assert_eq!(
+        result.rows, rows,
+        "every row once, NULLs kept, no header among them"
+    );
+    let operations = double.operations();
+    let count = |op: &str| operations.iter().filter(|o| *o == op).count();
+    assert_eq!(count("GetQueryExecution"), 3, "{operations:?}");
+    assert_eq!(count("GetQueryResults"), 3, "2,501 rows in pages of 1,000");
+
+    let failing = athena_paging_double::AthenaPagingDouble::start(&["key"], Vec::new());
+    failing.fail_with("TABLE_NOT_FOUND: line 1:6: Table trails.cloudtrail_logs does not exist");
+    let client = athena_client(failing.endpoint()).await;
+    let error = run(&client, &workgroup, "SELECT 1")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("FAILED") && error.contains("TABLE_NOT_FOUND"),
+        "{error}"
+    );
+    assert!(
+        !failing
+            .operations()
+            .contains(&"GetQueryResults".to_string())
+    );
 }
