@@ -171,6 +171,11 @@ impl Window {
         let Some(time) = event_time else {
             return When::Missing;
         };
+        // Month 80 or February 30 in the fixed form is no time, as the operator's days
+        // (`Day::of_event_time`) have it, whatever the lenient parser would make of it.
+        if is_fixed_form(time) && crate::time::Day::of_event_time(time).is_none() {
+            return When::Invalid;
+        }
         let mut parsed = None;
         let after_from = self
             .from
@@ -188,7 +193,7 @@ impl Window {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`, CloudTrail's form for `eventTime`.
+/// `YYYY-MM-DDTHH:MM:SSZ`, CloudTrail's form for `eventTime` (digits where digits go).
 fn is_fixed_form(time: &str) -> bool {
     let b = time.as_bytes();
     b.len() == 20
@@ -441,6 +446,20 @@ mod tests {
         );
         assert_eq!(window.check(Some("2024-01-31T23:59:59.999Z")), When::Inside);
         assert_eq!(window.check(Some("yesterday")), When::Invalid);
+        // The fixed form naming no real time is not compared as text (found by fuzzing: the
+        // text sorts inside the window, while the operator's days refuse it).
+        for impossible in [
+            "2024-01-80T09:00:00Z",
+            "2024-00-15T09:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-01-15T24:00:00Z",
+        ] {
+            assert_eq!(
+                window.check(Some(impossible)),
+                When::Invalid,
+                "{impossible}"
+            );
+        }
         assert_eq!(window.check(None), When::Missing);
         let fraction = Window::new(Some(at("2024-01-01T00:00:00Z") + 1), None);
         assert_eq!(fraction.check(Some("2024-01-01T00:00:00Z")), When::Outside);
