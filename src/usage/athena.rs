@@ -232,14 +232,37 @@ pub async fn scan<S: Sink>(
             .filter(|p| p.split(':').nth(4) == Some(account))
             .collect();
         for day in days {
-            for batch in mine.chunks(MAX_PRINCIPALS_PER_QUERY) {
-                let sql = query(table, account, *day, batch)?;
-                let rows = athena::run(client, workgroup, &sql).await?;
-                add_rows(&rows, options, &mut sink).map_err(AthenaScanError::Columns)?;
-            }
+            let queries = &mut 0;
+            ask_day(
+                client, workgroup, table, account, *day, &mine, options, &mut sink, queries,
+            )
+            .await?;
         }
     }
     Ok(sink)
+}
+
+/// Asks about `principals` in `account` on `day`, in as many queries as it takes (each
+/// counted in `queries`, failed ones too), and adds the rows into `sink`.
+#[allow(clippy::too_many_arguments)]
+async fn ask_day<S: Sink>(
+    client: &Client,
+    workgroup: &Workgroup,
+    table: &str,
+    account: &str,
+    day: Day,
+    principals: &[&str],
+    options: &ScanOptions,
+    sink: &mut S,
+    queries: &mut u64,
+) -> Result<(), AthenaScanError> {
+    for batch in principals.chunks(MAX_PRINCIPALS_PER_QUERY) {
+        let sql = query(table, account, day, batch)?;
+        *queries += 1;
+        let rows = athena::run(client, workgroup, &sql).await?;
+        add_rows(&rows, options, sink).map_err(AthenaScanError::Columns)?;
+    }
+    Ok(())
 }
 
 /// How long the answer for a day that is not over (its partition still filling) stands for
@@ -300,11 +323,11 @@ impl AthenaIngester {
         let filter = PrincipalFilter::parse(principal)
             .map_err(|_| QueryError::Principal(principal.to_string()))?;
         self.recent.retain(|(_, day), _| !over(*day, today));
-        let everyone: BTreeSet<String> = (others.iter())
+        let mut everyone: BTreeSet<String> = (others.iter())
             .filter(|p| p.split(':').nth(4) == Some(account))
-            .chain(std::iter::once(&principal.to_string()))
             .cloned()
             .collect();
+        everyone.insert(principal.to_string());
         let options = ScanOptions::default();
         let mut usage = Usage::default();
         for day in days {
@@ -357,12 +380,20 @@ impl AthenaIngester {
     ) -> Result<FileFacts, AthenaScanError> {
         let mut facts = FileFacts::default();
         let principals: Vec<&str> = principals.iter().map(String::as_str).collect();
-        for batch in principals.chunks(MAX_PRINCIPALS_PER_QUERY) {
-            let sql = query(&self.table, account, day, batch)?;
-            self.queries += 1;
-            let rows = athena::run(client, &self.workgroup, &sql).await?;
-            add_rows(&rows, options, &mut facts).map_err(AthenaScanError::Columns)?;
-        }
+        let (workgroup, table) = (&self.workgroup, &self.table);
+        let queries = &mut self.queries;
+        ask_day(
+            client,
+            workgroup,
+            table,
+            account,
+            day,
+            &principals,
+            options,
+            &mut facts,
+            queries,
+        )
+        .await?;
         Ok(facts)
     }
 
