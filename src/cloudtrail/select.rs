@@ -145,10 +145,15 @@ impl Bound {
         }
     }
 
-    /// `time` against this bound, as text when both have the fixed form.
-    fn cmp(&self, time: &str, parsed: &mut Option<Option<Instant>>) -> Option<std::cmp::Ordering> {
+    /// `time` against this bound, as text when both have the fixed form (`fixed`: `time` has).
+    fn cmp(
+        &self,
+        time: &str,
+        fixed: bool,
+        parsed: &mut Option<Option<Instant>>,
+    ) -> Option<std::cmp::Ordering> {
         match &self.text {
-            Some(text) if is_fixed_form(time) => Some(time.cmp(text.as_str())),
+            Some(text) if fixed => Some(time.cmp(text.as_str())),
             _ => parsed
                 .get_or_insert_with(|| parse_date(time))
                 .map(|t| t.cmp(&self.nanos)),
@@ -173,18 +178,19 @@ impl Window {
         };
         // Month 80 or February 30 in the fixed form is no time, as the operator's days
         // (`Day::of_event_time`) have it, whatever the lenient parser would make of it.
-        if is_fixed_form(time) && crate::time::Day::of_event_time(time).is_none() {
+        let fixed = is_fixed_form(time);
+        if fixed && crate::time::Day::of_event_time(time).is_none() {
             return When::Invalid;
         }
         let mut parsed = None;
         let after_from = self
             .from
             .as_ref()
-            .map(|b| b.cmp(time, &mut parsed).map(|o| o.is_ge()));
+            .map(|b| b.cmp(time, fixed, &mut parsed).map(|o| o.is_ge()));
         let before_to = self
             .to
             .as_ref()
-            .map(|b| b.cmp(time, &mut parsed).map(|o| o.is_lt()));
+            .map(|b| b.cmp(time, fixed, &mut parsed).map(|o| o.is_lt()));
         match (after_from, before_to) {
             (Some(None), _) | (_, Some(None)) => When::Invalid,
             (Some(Some(false)), _) | (_, Some(Some(false))) => When::Outside,
