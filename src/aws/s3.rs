@@ -259,6 +259,24 @@ pub async fn get_object(
     bucket: &str,
     key: &str,
 ) -> Result<Option<Vec<u8>>, S3Error> {
+    let fetched = get_capped(client, bucket, key, MAX_FILE_BYTES).await?;
+    Ok(fetched.map(|f| f.bytes))
+}
+
+/// An object's bytes and the ETag they had.
+#[derive(Debug)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub etag: String,
+}
+
+/// Downloads one object of at most `max_bytes` (`None` when it is larger: not downloaded).
+pub async fn get_capped(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    max_bytes: u64,
+) -> Result<Option<Fetched>, S3Error> {
     let error = |message: String, code: Option<&str>| S3Error {
         operation: "GetObject",
         bucket: bucket.to_string(),
@@ -275,16 +293,49 @@ pub async fn get_object(
         .map_err(|e| error(sdk_message(&e), e.code()))?;
     if output
         .content_length()
-        .is_some_and(|n| n as u64 > MAX_FILE_BYTES)
+        .is_some_and(|n| n as u64 > max_bytes)
     {
         return Ok(None);
     }
+    let etag = output.e_tag().unwrap_or_default().to_string();
     let body = output
         .body
         .collect()
         .await
         .map_err(|e| error(e.to_string(), None))?;
-    Ok(Some(body.into_bytes().to_vec()))
+    // The length header may lie; the body is what counts.
+    let bytes = body.into_bytes();
+    if bytes.len() as u64 > max_bytes {
+        return Ok(None);
+    }
+    Ok(Some(Fetched {
+        bytes: bytes.to_vec(),
+        etag,
+    }))
+}
+
+/// Uploads one object; its ETag.
+pub async fn put_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+) -> Result<String, S3Error> {
+    let output = client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(bytes.into())
+        .send()
+        .await
+        .map_err(|e| S3Error {
+            operation: "PutObject",
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            message: sdk_message(&e),
+            code: e.code().map(str::to_string),
+        })?;
+    Ok(output.e_tag().unwrap_or_default().to_string())
 }
 
 #[cfg(test)]

@@ -571,6 +571,10 @@ pub struct ClusterTrailSpec {
     /// account and day for the roles of every resource naming this ClusterTrail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub athena: Option<AthenaTrailSource>,
+    /// Where to keep what has been read of the `s3` trail, so that a restart or a new leader
+    /// reads no file twice. Without it the facts live in memory only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<FactStoreSpec>,
     /// Namespaces whose resources may read this trail: names, or patterns with `*` and `?`
     /// (`team-*`). None: no namespace may.
     #[schemars(
@@ -595,6 +599,21 @@ pub struct AthenaTrailSource {
     #[schemars(regex(pattern = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.{0,1000})?$"))]
     pub output_location: Option<String>,
     /// The workgroup's region (default: the operator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    pub region: Option<String>,
+}
+
+/// A fact store: Parquet partitions `reader=…/account=…/day=…/facts.parquet` and a checkpoint
+/// per reading identity under `location`, written and read with the operator's own identity
+/// (README: "Fact store").
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct FactStoreSpec {
+    /// `s3://BUCKET/PREFIX/`: give every trail its own prefix.
+    #[schemars(regex(pattern = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.{0,1000})?$"))]
+    pub location: String,
+    /// The bucket's region (default: the operator's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
     pub region: Option<String>,

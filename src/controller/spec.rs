@@ -3,7 +3,7 @@
 //! source decided, so no later stage parses, guesses or re-checks.
 
 use super::crd::{
-    AccessAnalyzerSource, AthenaTrailSource, ClusterTrailSpec, LeastPrivilegeRole,
+    AccessAnalyzerSource, AthenaTrailSource, ClusterTrailSpec, FactStoreSpec, LeastPrivilegeRole,
     LeastPrivilegeRoleSpec, S3TrailSource,
 };
 use crate::generate::Keep;
@@ -106,6 +106,8 @@ pub struct ValidSpec<'a> {
     pub drift_interval: Duration,
     /// `spec.keep`, each action parsed.
     pub keep: Vec<ValidKeep>,
+    /// Where the trail's facts are kept besides memory: its ClusterTrail's `store`.
+    pub store: Option<&'a FactStoreSpec>,
 }
 
 /// Where the role's activity is read.
@@ -287,6 +289,27 @@ pub fn validate<'a>(
         S3(&'a S3TrailSource),
         Athena(&'a AthenaTrailSource),
     }
+    // Only an s3 ClusterTrail keeps its facts in a store (Athena is its own).
+    let store = match (&spec.cloud_trail.cluster_trail, &cluster_trail.found) {
+        (Some(name), Some(found)) if found.store.is_some() => match (&trail, &found.store) {
+            (Some(Found::Athena(_)), _) => {
+                errors.push(format!(
+                    "cloudTrail.clusterTrail: ClusterTrail {name:?} gives a store with athena: \
+                     only an s3 trail keeps its facts in a store"
+                ));
+                None
+            }
+            (_, Some(store)) => match store.location.parse::<crate::aws::s3::S3Location>() {
+                Ok(_) => found.store.as_ref(),
+                Err(e) => {
+                    errors.push(format!("ClusterTrail {name:?} store.location: {e}"));
+                    None
+                }
+            },
+            _ => None,
+        },
+        _ => None,
+    };
     let (trail, athena) = match trail {
         Some(Found::S3(s3)) => (Some(s3), None),
         Some(Found::Athena(athena)) => (None, Some(athena)),
@@ -384,6 +407,7 @@ pub fn validate<'a>(
             last_accessed_window,
             drift_interval,
             keep,
+            store,
         }),
         _ => Err(errors.join("; ")),
     }

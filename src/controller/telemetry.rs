@@ -87,6 +87,7 @@ pub struct Metrics {
     aws_writes: Family<OperationLabels, Counter>,
     trail_files_read: Counter,
     athena_queries: Counter,
+    fact_store_errors: Counter,
     unused_actions: Family<RoleLabels, Gauge<u64, AtomicU64>>,
     /// The role each resource last reported unused actions for: the `role` label is not known
     /// when the resource is deleted (or renamed in its spec), yet its series must go.
@@ -155,6 +156,7 @@ impl Metrics {
             aws_writes: Family::default(),
             trail_files_read: Counter::default(),
             athena_queries: Counter::default(),
+            fact_store_errors: Counter::default(),
             unused_actions: Family::default(),
             unused_roles: Mutex::default(),
             scan_duration: Histogram::new(SCAN_BUCKETS),
@@ -174,6 +176,8 @@ impl Metrics {
                 "CloudTrail files downloaded and scanned (each once, for every resource)";
             athena_queries: "iam_tailor_athena_queries",
                 "Athena queries run (one per account and day for every resource asking)";
+            fact_store_errors: "iam_tailor_fact_store_errors",
+                "Fact store loads and saves that failed (the trail is read instead; logged)";
             unused_actions: "iam_tailor_unused_actions",
                 "Actions a role is granted but did not use in the analysis window";
             scan_duration in Seconds: "iam_tailor_scan_duration",
@@ -217,6 +221,10 @@ impl Metrics {
 
     pub fn athena_queries(&self, queries: u64) {
         self.athena_queries.inc_by(queries);
+    }
+
+    pub fn fact_store_errors(&self, errors: u64) {
+        self.fact_store_errors.inc_by(errors);
     }
 
     /// `operation` is the IAM API name (`PutRolePolicy`, `CreatePolicyVersion`, …).
@@ -374,6 +382,7 @@ mod tests {
         m.aws_write("PutRolePolicy");
         m.aws_write("PutRolePolicy");
         m.trail_files_read(3);
+        m.fact_store_errors(1);
         m.set_unused_actions("team-a", "checkout", "checkout-api", 42);
         m.scan_duration(1.5);
         m.reconcile_duration(0.2);
@@ -387,6 +396,7 @@ mod tests {
             ("iam_tailor_policy_applies", "counter"),
             ("iam_tailor_aws_writes", "counter"),
             ("iam_tailor_trail_files_read", "counter"),
+            ("iam_tailor_fact_store_errors", "counter"),
             ("iam_tailor_unused_actions", "gauge"),
             ("iam_tailor_scan_duration_seconds", "histogram"),
             ("iam_tailor_reconcile_duration_seconds", "histogram"),

@@ -122,6 +122,29 @@ impl Facts {
     pub fn forget_before(&mut self, day: Day) {
         self.days = self.days.split_off(&day);
     }
+
+    /// The usage of every principal whose events fall on `day`.
+    pub fn principals_on(&self, day: Day) -> Option<&BTreeMap<String, Usage>> {
+        self.days.get(&day).map(|facts| &facts.principals)
+    }
+
+    /// The counts of the files listed under each day.
+    pub fn files(&self) -> impl Iterator<Item = (Day, &ScanStats)> {
+        (self.days.iter()).map(|(day, facts)| (*day, &facts.files))
+    }
+
+    /// Puts back the counts of the files listed under `day` (as a store kept them).
+    pub fn restore_files(&mut self, day: Day, files: ScanStats) {
+        self.days.entry(day).or_default().files.merge(files);
+    }
+
+    /// Puts back principals' usage on `day` (as a store kept them).
+    pub fn restore_principals(&mut self, day: Day, principals: BTreeMap<String, Usage>) {
+        let mine = &mut self.days.entry(day).or_default().principals;
+        for (principal, usage) in principals {
+            mine.entry(principal).or_default().merge(usage);
+        }
+    }
 }
 
 #[cfg(test)]

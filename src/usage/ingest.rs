@@ -6,13 +6,19 @@
 //! its [`Facts`], and answers from the facts: a second role on the same trail, or a role
 //! created later, costs listings but no reads. A day prefix read in full once the day is over
 //! (plus CloudTrail's delivery delay) is complete and never listed again.
+//!
+//! With a [`FactStore`] the ingester starts from what the store kept (so a restart reads no
+//! file twice) and writes back what each read adds: the partitions it touched, then the
+//! checkpoint (`usage::store`).
 
 use super::facts::{Facts, FileFacts};
+use super::store::{self, Checkpoint, Malformed};
 use super::trail::{OnPanic, TrailError, TrailScan, day_prefix, prefix_day, read_keys};
-use crate::aws::s3::{S3Location, TrailScope, list_trail};
+use crate::aws::s3::{S3Error, S3Location, TrailScope, get_capped, list_trail, put_object};
 use crate::cloudtrail::{PrincipalFilter, ScanOptions};
 use crate::time::Day;
 use aws_sdk_s3::Client;
+use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Days after which a day's prefix is complete: CloudTrail delivers within about 15 minutes,
@@ -29,15 +35,90 @@ pub struct Ingester {
     location: S3Location,
     facts: Facts,
     /// Keys read, by day prefix (`…/CloudTrail/REGION/YYYY/MM/DD/`; `""` for keys outside
-    /// CloudTrail's layout).
+    /// CloudTrail's layout), until the prefix is complete.
     read: BTreeMap<String, BTreeSet<String>>,
     /// Day prefixes read in full for days that are over.
     complete: BTreeSet<String>,
+    /// Days with at least one file read.
+    present: BTreeSet<Day>,
     /// Files downloaded so far, each once.
     files_read: u64,
     /// When each (scope, day) was last listed.
     listed: BTreeMap<(TrailScope, Day), std::time::Instant>,
+    store: Option<StoreState>,
 }
+
+/// Where an ingester keeps its facts besides memory: `s3://BUCKET/PREFIX/reader=ID/`, written
+/// with its own client (the operator's identity, whoever reads the trail).
+#[derive(Debug)]
+pub struct FactStore {
+    pub client: Client,
+    /// The reader's root in the store (`…/reader=ID/`).
+    pub root: S3Location,
+    /// Which trail and reader the store describes (the checkpoint's `trail`).
+    pub trail: String,
+}
+
+impl FactStore {
+    /// The store of `trail` (read in `region` by `reader`: none for the operator) under `store`.
+    pub fn new(
+        client: Client,
+        store: &S3Location,
+        trail: &S3Location,
+        region: Option<&str>,
+        reader: Option<&str>,
+    ) -> FactStore {
+        let mut prefix = store.prefix.clone();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        FactStore {
+            client,
+            root: S3Location {
+                bucket: store.bucket.clone(),
+                prefix: format!("{prefix}reader={}/", store::reader_id(reader)),
+            },
+            trail: format!(
+                "{trail} region={} reader={}",
+                region.unwrap_or("-"),
+                reader.unwrap_or("operator")
+            ),
+        }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.root.prefix)
+    }
+}
+
+/// A failed load or save of the fact store. The ingester goes on from memory.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
+}
+
+#[derive(Debug)]
+struct StoreState {
+    store: FactStore,
+    loaded: bool,
+    /// Why nothing is written: the store describes another trail or reader.
+    refused: Option<String>,
+    /// Partition key → the ETag it was last written with.
+    partitions: BTreeMap<String, String>,
+    /// Partitions (account, day) whose facts changed since they were last written.
+    unsaved: BTreeSet<(String, Day)>,
+    /// Whether the checkpoint is behind what has been read.
+    dirty: bool,
+    errors: u64,
+}
+
+/// The checkpoint's name under the reader's root.
+const CHECKPOINT: &str = "checkpoint.json";
+/// Store objects fetched or written at once.
+const STORE_IN_FLIGHT: usize = 16;
 
 impl Ingester {
     pub fn new(location: S3Location) -> Ingester {
@@ -46,14 +127,35 @@ impl Ingester {
             facts: Facts::default(),
             read: BTreeMap::new(),
             complete: BTreeSet::new(),
+            present: BTreeSet::new(),
             files_read: 0,
             listed: BTreeMap::new(),
+            store: None,
         }
+    }
+
+    /// An ingester that starts from `store` and writes back to it.
+    pub fn with_store(mut self, store: FactStore) -> Ingester {
+        self.store = Some(StoreState {
+            store,
+            loaded: false,
+            refused: None,
+            partitions: BTreeMap::new(),
+            unsaved: BTreeSet::new(),
+            dirty: false,
+            errors: 0,
+        });
+        self
     }
 
     /// Files downloaded so far (each once, whatever number of principals asked).
     pub fn files_read(&self) -> u64 {
         self.files_read
+    }
+
+    /// Failed loads and saves of the fact store so far.
+    pub fn store_errors(&self) -> u64 {
+        self.store.as_ref().map_or(0, |s| s.errors)
     }
 
     /// Reads what is new under `days` (within `scope`), then answers `principal`'s usage over
@@ -68,6 +170,7 @@ impl Ingester {
         today: Day,
         parallel: usize,
     ) -> Result<TrailScan, TrailError> {
+        self.load_store(parallel).await;
         let now = std::time::Instant::now();
         let stale: Vec<Day> = (days.iter().copied())
             .filter(|day| {
@@ -102,6 +205,14 @@ impl Ingester {
             let facts: FileFacts =
                 read_keys(client, files, &options, parallel, OnPanic::Skip).await?;
             self.files_read += keys.len() as u64;
+            if let Some(state) = &mut self.store {
+                state.dirty = true;
+                for (day, principals) in &facts.days {
+                    (state.unsaved).extend(
+                        (principals.keys()).map(|p| (store::account_of(p).to_string(), *day)),
+                    );
+                }
+            }
             let listed = prefix_day(&prefix);
             match listed {
                 Some(day) => self.facts.add(day, facts),
@@ -111,23 +222,26 @@ impl Ingester {
                     self.facts.add(day, facts);
                 }
             }
+            self.present.extend(listed.filter(|_| !keys.is_empty()));
             self.read.entry(prefix).or_default().extend(keys);
         }
         for prefix in listing.listed_prefixes {
             if prefix_day(&prefix).is_some_and(|day| over(day, today)) {
+                // Never listed again: its keys need not be remembered.
+                self.read.remove(&prefix);
                 self.complete.insert(prefix);
+                if let Some(state) = &mut self.store {
+                    state.dirty = true;
+                }
             }
         }
         for day in stale {
             self.listed.insert((scope.clone(), day), now);
         }
-        let present: BTreeSet<Day> = (self.read.iter())
-            .filter(|(_, keys)| !keys.is_empty())
-            .filter_map(|(prefix, _)| prefix_day(prefix))
-            .collect();
+        self.save_store(parallel).await;
         let days_without_files = days
             .iter()
-            .filter(|d| !present.contains(d))
+            .filter(|d| !self.present.contains(d))
             .copied()
             .collect();
         let usage = match (days.iter().min(), days.iter().max()) {
@@ -146,7 +260,206 @@ impl Ingester {
         let old = |prefix: &String| prefix_day(prefix).is_some_and(|d| d < day);
         self.read.retain(|prefix, _| !old(prefix));
         self.complete.retain(|prefix| !old(prefix));
+        self.present = self.present.split_off(&day);
         self.listed.retain(|(_, listed), _| *listed >= day);
+        if let Some(state) = &mut self.store {
+            let kept =
+                |key: &String| store::parse_partition_key(key).is_some_and(|(_, d)| d >= day);
+            state.partitions.retain(|key, _| kept(key));
+            state.unsaved.retain(|(_, d)| *d >= day);
+        }
+    }
+
+    /// Once: starts from what the store kept. A store that cannot be used (missing a
+    /// partition, one rewritten since its checkpoint, malformed) is started over from the
+    /// trail; one that describes another trail or reader is left alone.
+    async fn load_store(&mut self, parallel: usize) {
+        let Some(state) = &mut self.store else {
+            return;
+        };
+        if state.loaded {
+            return;
+        }
+        state.loaded = true;
+        match load(&state.store, parallel).await {
+            Ok(None) => {}
+            Ok(Some((checkpoint, partitions))) => {
+                for (day, stats) in &checkpoint.files {
+                    if let Some(day) = crate::time::parse_date(day).map(Day::of) {
+                        self.facts.restore_files(day, stats.clone());
+                    }
+                }
+                for (day, principals) in partitions {
+                    self.facts.restore_principals(day, principals);
+                }
+                self.complete = checkpoint.complete;
+                self.read = checkpoint.read;
+                self.present = (checkpoint.present.iter())
+                    .filter_map(|d| crate::time::parse_date(d).map(Day::of))
+                    .collect();
+                state.partitions = checkpoint.partitions;
+            }
+            Err(error) => {
+                state.errors += 1;
+                if matches!(&error, StoreError::Malformed(m) if m.key.ends_with(CHECKPOINT) && m.reason.contains("its own store prefix"))
+                {
+                    state.refused = Some(error.to_string());
+                }
+                tracing::warn!(store = %state.store.root, %error, "fact store not used: reading the trail instead");
+            }
+        }
+    }
+
+    /// Writes what changed: the partitions first, then the checkpoint that vouches for them.
+    /// What fails stays unsaved, for the next call.
+    async fn save_store(&mut self, parallel: usize) {
+        let Some(state) = &mut self.store else {
+            return;
+        };
+        if state.refused.is_some() || (!state.dirty && state.unsaved.is_empty()) {
+            return;
+        }
+        let objects: Vec<((String, Day), String, Vec<u8>)> = (state.unsaved.iter())
+            .map(|(account, day)| {
+                let mut principals = (self.facts.principals_on(*day).cloned()).unwrap_or_default();
+                principals.retain(|p, _| store::account_of(p) == account);
+                let key = store::partition_key(account, *day);
+                ((account.clone(), *day), key, store::encode(&principals))
+            })
+            .collect();
+        let puts: Vec<_> = (objects.into_iter())
+            .map(|(partition, key, bytes)| {
+                let (client, bucket) =
+                    (state.store.client.clone(), state.store.root.bucket.clone());
+                let object = state.store.key(&key);
+                async move {
+                    let etag = put_object(&client, &bucket, &object, bytes).await;
+                    (partition, key, etag)
+                }
+            })
+            .collect();
+        let written: Vec<_> = futures::stream::iter(puts)
+            .buffer_unordered(parallel.clamp(1, STORE_IN_FLIGHT))
+            .collect()
+            .await;
+        let mut failed = None;
+        for (partition, key, etag) in written {
+            match etag {
+                Ok(etag) => {
+                    state.partitions.insert(key, etag);
+                    state.unsaved.remove(&partition);
+                }
+                Err(error) => failed = Some(error),
+            }
+        }
+        let result = match failed {
+            Some(error) => Err(error),
+            None => {
+                let checkpoint = Checkpoint {
+                    complete: self.complete.clone(),
+                    read: self.read.clone(),
+                    present: self.present.iter().map(Day::iso).collect(),
+                    files: (self.facts.files())
+                        .map(|(day, stats)| (day.iso(), stats.clone()))
+                        .collect(),
+                    partitions: state.partitions.clone(),
+                    ..Checkpoint::new(state.store.trail.clone())
+                };
+                let key = state.store.key(CHECKPOINT);
+                put_object(
+                    &state.store.client,
+                    &state.store.root.bucket,
+                    &key,
+                    checkpoint.encode(),
+                )
+                .await
+                .map(|_| ())
+            }
+        };
+        match result {
+            Ok(()) => state.dirty = false,
+            Err(error) => {
+                state.errors += 1;
+                tracing::warn!(store = %state.store.root, %error, "fact store not saved: retried at the next read");
+            }
+        }
+    }
+}
+
+/// What `store` kept: its checkpoint and the usage of every partition it vouches for, by day;
+/// `None` when it has no checkpoint yet.
+async fn load(
+    store: &FactStore,
+    parallel: usize,
+) -> Result<Option<(Checkpoint, BTreeMap<Day, BTreeMap<String, super::Usage>>)>, StoreError> {
+    let bucket = &store.root.bucket;
+    let key = store.key(CHECKPOINT);
+    let fetched = match get_capped(&store.client, bucket, &key, store::MAX_CHECKPOINT_BYTES).await {
+        Err(error) if error.code.as_deref() == Some("NoSuchKey") => return Ok(None),
+        fetched => fetched?,
+    };
+    let fetched = fetched.ok_or_else(|| too_large(&key, store::MAX_CHECKPOINT_BYTES))?;
+    let checkpoint = Checkpoint::decode(&key, &fetched.bytes, &store.trail)?;
+    let gets: Vec<_> = (checkpoint.partitions.iter())
+        .map(|(partition, etag)| {
+            let (client, bucket) = (store.client.clone(), bucket.clone());
+            let (key, partition, etag) = (store.key(partition), partition.clone(), etag.clone());
+            async move { fetch_partition(&client, &bucket, key, &partition, &etag).await }
+        })
+        .collect();
+    let read: Vec<_> = futures::stream::iter(gets)
+        .buffer_unordered(parallel.clamp(1, STORE_IN_FLIGHT))
+        .collect()
+        .await;
+    let mut by_day: BTreeMap<Day, BTreeMap<String, super::Usage>> = BTreeMap::new();
+    for partition in read {
+        let (day, principals) = partition?;
+        by_day.entry(day).or_default().extend(principals);
+    }
+    Ok(Some((checkpoint, by_day)))
+}
+
+/// One partition the checkpoint vouches for with `etag`, decoded.
+async fn fetch_partition(
+    client: &Client,
+    bucket: &str,
+    key: String,
+    partition: &str,
+    etag: &str,
+) -> Result<(Day, BTreeMap<String, super::Usage>), StoreError> {
+    let fetched = get_capped(client, bucket, &key, store::MAX_OBJECT_BYTES)
+        .await?
+        .ok_or_else(|| too_large(&key, store::MAX_OBJECT_BYTES))?;
+    if fetched.etag != etag {
+        let reason = format!(
+            "ETag {} is not the checkpoint's {etag}: written since",
+            fetched.etag
+        );
+        return Err(Malformed { key, reason }.into());
+    }
+    let (account, day) = store::parse_partition_key(partition).expect("checked by decode");
+    let principals = tokio::task::spawn_blocking(move || {
+        let principals = store::decode(&key, fetched.bytes)?;
+        match principals.keys().find(|p| store::account_of(p) != account) {
+            Some(stranger) => Err(Malformed {
+                reason: format!("{stranger} is not of account {account}"),
+                key,
+            }),
+            None => Ok(principals),
+        }
+    })
+    .await;
+    let principals = crate::panic::joined(principals).map_err(|panicked| Malformed {
+        key: partition.to_string(),
+        reason: format!("decoding panicked: {panicked}"),
+    })??;
+    Ok((day, principals))
+}
+
+fn too_large(key: &str, limit: u64) -> Malformed {
+    Malformed {
+        key: key.to_string(),
+        reason: format!("larger than the {limit}-byte limit"),
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod athena;
 pub mod facts;
 pub mod ingest;
+pub mod store;
 pub mod trail;
 
 use crate::catalog::collapse::collapse;
@@ -49,8 +50,8 @@ pub struct ActionUsage {
 }
 
 /// Counts of the scan itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScanStats {
     pub files_scanned: u64,
     pub records_scanned: u64,

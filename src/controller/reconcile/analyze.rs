@@ -67,10 +67,12 @@ pub(super) async fn scan(
         reader: spec.assume_role_arn.clone().filter(|a| !a.is_empty()),
         region: source.region.clone(),
         location,
+        store: spec.store.cloned(),
     };
     let ingester = ctx.ingester(key);
     let mut ingester = ingester.lock().await;
     let read_before = ingester.files_read();
+    let store_errors_before = ingester.store_errors();
     let today = Day::of(now);
     let scanned = ingester
         .usage(
@@ -84,6 +86,8 @@ pub(super) async fn scan(
         .await;
     ctx.metrics
         .trail_files_read(ingester.files_read() - read_before);
+    ctx.metrics
+        .fact_store_errors(ingester.store_errors() - store_errors_before);
     let scan = scanned.map_err(Error::Trail)?;
     // No window reaches further back than the longest allowed.
     ingester.forget_before(Day::of(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000));

@@ -5,14 +5,16 @@ use crate::aws::access_analyzer::AccessAnalyzer;
 use crate::aws::iam::Iam;
 use crate::aws::s3::S3Location;
 use crate::aws::{RateLimiter, Session, assume_role, athena, s3};
-use crate::controller::crd::{AthenaTrailSource, ClusterTrailSpec, LeastPrivilegeRole};
+use crate::controller::crd::{
+    AthenaTrailSource, ClusterTrailSpec, FactStoreSpec, LeastPrivilegeRole,
+};
 use crate::controller::leader::WriteGuard;
 use crate::controller::queue::AccountQueue;
 use crate::controller::spec::Limits;
 use crate::controller::telemetry::Metrics;
 use crate::time::Instant;
 use crate::usage::athena::AthenaIngester;
-use crate::usage::ingest::Ingester;
+use crate::usage::ingest::{FactStore, Ingester};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -130,6 +132,18 @@ impl Aws {
         s3::client(&self.config_in(lpr, region).await)
     }
 
+    /// An S3 client with the operator's own identity in `region` (none: its own), for what the
+    /// operator keeps for itself (the fact store), whoever the resource is.
+    pub(super) fn own_s3(&self, region: Option<&str>) -> aws_sdk_s3::Client {
+        let config = match region {
+            Some(region) => (self.base.to_builder())
+                .region(aws_config::Region::new(region.to_string()))
+                .build(),
+            None => self.base.clone(),
+        };
+        s3::client(&config)
+    }
+
     /// [`Aws::config`] in `region` (none: the configuration's own).
     async fn config_in(
         &self,
@@ -186,6 +200,8 @@ pub(super) struct TrailKey {
     pub reader: Option<String>,
     pub region: Option<String>,
     pub location: S3Location,
+    /// Where its facts are kept besides memory.
+    pub store: Option<FactStoreSpec>,
 }
 
 impl Context {
@@ -266,12 +282,23 @@ impl Context {
     /// The ingester of `key`'s trail, made on first use.
     pub(super) fn ingester(&self, key: TrailKey) -> Arc<tokio::sync::Mutex<Ingester>> {
         let mut ingesters = self.ingesters.lock().expect("not poisoned");
-        let location = key.location.clone();
-        Arc::clone(
-            ingesters
-                .entry(key)
-                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Ingester::new(location)))),
-        )
+        Arc::clone(ingesters.entry(key.clone()).or_insert_with(|| {
+            let mut ingester = Ingester::new(key.location.clone());
+            // Validated: the location parses.
+            if let Some((spec, store)) = (key.store.as_ref())
+                .and_then(|spec| Some((spec, spec.location.parse::<S3Location>().ok()?)))
+            {
+                let client = self.aws.own_s3(spec.region.as_deref());
+                ingester = ingester.with_store(FactStore::new(
+                    client,
+                    &store,
+                    &key.location,
+                    key.region.as_deref(),
+                    key.reader.as_deref(),
+                ));
+            }
+            Arc::new(tokio::sync::Mutex::new(ingester))
+        }))
     }
 
     pub(super) fn backups(&self) -> Api<ConfigMap> {

@@ -1,0 +1,589 @@
+//! The fact store: what an ingester has read of a trail, kept in S3 so that a restart or a new
+//! leader starts warm instead of reading the window again.
+//!
+//! Layout under the store's `s3://BUCKET/PREFIX/`, Hive-style so Athena and Spark read it as a
+//! table (README, `examples/athena/facts-table.sql`):
+//! `reader=ID/account=ACCOUNT/day=YYYY-MM-DD/facts.parquet` — one Parquet object per reading
+//! identity, account and day, a row per fact ([`COLUMNS`]) — and `reader=ID/checkpoint.json`:
+//! the trail it describes, the keys read, and the ETag of every partition it vouches for.
+//! Partitions are written first and the checkpoint last; a partition whose ETag is not the
+//! one its checkpoint names (a crash between the two, or someone else's write) makes the whole
+//! store unusable, and the ingester starts cold rather than count a file twice.
+//!
+//! Everything read back is untrusted: objects are capped in size, rows and value length,
+//! strings are decoded as views (a repeated dictionary value is never copied per row), and
+//! the usage rebuilt from them goes through [`Usage::merge`]'s bounds.
+
+use super::{ScanStats, Seen, Usage};
+use crate::time::Day;
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, StringViewArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Largest partition object read back.
+pub const MAX_OBJECT_BYTES: u64 = 64 << 20;
+/// Largest checkpoint read back.
+pub const MAX_CHECKPOINT_BYTES: u64 = 64 << 20;
+/// Rows read from one partition object; more make it malformed.
+pub const MAX_ROWS_PER_OBJECT: usize = 4_000_000;
+/// Longest text value in a partition object (an ARN is at most 2,048 bytes).
+pub const MAX_VALUE_BYTES: usize = 16 << 10;
+/// Rows decoded at once: memory per batch is this many 16-byte views.
+const BATCH_ROWS: usize = 8_192;
+/// The checkpoint's format; another one is not read.
+const FORMAT: u32 = 1;
+
+/// The columns of a partition object, in order. `kind` says which of the others a row uses:
+/// `principal` (count: records matched), `action`, `resource`, `denied`, `unmapped`, `note`
+/// (detail), `stat` (detail: `filesScanned`, `recordsScanned`) and `skipped` (detail: reason).
+pub const COLUMNS: [&str; 10] = [
+    "principal",
+    "kind",
+    "action",
+    "resource",
+    "event_source",
+    "event_name",
+    "error_code",
+    "detail",
+    "count",
+    "last_seen",
+];
+
+/// A store object that cannot be used, named by its key.
+#[derive(Debug, thiserror::Error)]
+#[error("fact store {key}: {reason}")]
+pub struct Malformed {
+    pub key: String,
+    pub reason: String,
+}
+
+/// The partition object key (under the reader's root) of `account` on `day`.
+pub fn partition_key(account: &str, day: Day) -> String {
+    format!("account={account}/day={}/facts.parquet", day.iso())
+}
+
+/// The account a principal key belongs to, as a partition value: twelve digits, or `other`
+/// (a principal key comes from an untrusted record; it never shapes a path).
+pub fn account_of(principal: &str) -> &str {
+    match principal.split(':').nth(4) {
+        Some(account) if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) => {
+            account
+        }
+        _ => "other",
+    }
+}
+
+/// The reader's directory name: `operator`, or a digest of the access role's ARN (which the
+/// checkpoint names in full).
+pub fn reader_id(reader: Option<&str>) -> String {
+    use sha2::Digest;
+    match reader {
+        None => "operator".to_string(),
+        Some(arn) => {
+            let digest = sha2::Sha256::digest(arn.as_bytes());
+            let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            format!("role-{hex}")
+        }
+    }
+}
+
+/// What a checkpoint says: which trail and reader it describes, what has been read, and which
+/// partition objects hold the facts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Checkpoint {
+    pub format: u32,
+    /// `s3://BUCKET/PREFIX region=… reader=…`: a checkpoint of another trail is never used.
+    pub trail: String,
+    /// Day prefixes read in full for days that are over.
+    pub complete: BTreeSet<String>,
+    /// Keys read under the other day prefixes.
+    pub read: BTreeMap<String, BTreeSet<String>>,
+    /// Days (ISO) with at least one file read.
+    pub present: BTreeSet<String>,
+    /// The counts of the files listed under each day (ISO).
+    pub files: BTreeMap<String, ScanStats>,
+    /// Partition key → the ETag it was written with.
+    pub partitions: BTreeMap<String, String>,
+}
+
+impl Checkpoint {
+    pub fn new(trail: String) -> Checkpoint {
+        Checkpoint {
+            format: FORMAT,
+            trail,
+            ..Checkpoint::default()
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a checkpoint serializes")
+    }
+
+    /// The checkpoint in `bytes`, if it is one of `trail`'s in this format.
+    pub fn decode(key: &str, bytes: &[u8], trail: &str) -> Result<Checkpoint, Malformed> {
+        let malformed = |reason: String| Malformed {
+            key: key.to_string(),
+            reason,
+        };
+        let checkpoint: Checkpoint =
+            serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
+        if checkpoint.format != FORMAT {
+            return Err(malformed(format!(
+                "format {} is not {FORMAT}",
+                checkpoint.format
+            )));
+        }
+        if checkpoint.trail != trail {
+            return Err(malformed(format!(
+                "describes {:?}, not {trail:?}: give each trail and reader its own store prefix",
+                checkpoint.trail
+            )));
+        }
+        for partition in checkpoint.partitions.keys() {
+            parse_partition_key(partition).ok_or_else(|| {
+                malformed(format!(
+                    "partition {partition:?} is not account=…/day=…/facts.parquet"
+                ))
+            })?;
+        }
+        Ok(checkpoint)
+    }
+}
+
+/// `(account, day)` of a partition key this module would write.
+pub fn parse_partition_key(key: &str) -> Option<(String, Day)> {
+    let rest = key.strip_prefix("account=")?;
+    let (account, rest) = rest.split_once("/day=")?;
+    let day = rest.strip_suffix("/facts.parquet")?;
+    let day = Day::of(crate::time::parse_date(day)?);
+    (account_of(&format!("arn:aws:iam::{account}:x")) == account
+        && partition_key(account, day) == key)
+        .then(|| (account.to_string(), day))
+}
+
+/// One partition object: the usage of each of `principals`, as Parquet (Snappy), rows sorted.
+pub fn encode(principals: &BTreeMap<String, Usage>) -> Vec<u8> {
+    let mut rows = Rows::default();
+    for (principal, usage) in principals {
+        rows.push(
+            principal,
+            "principal",
+            [None; 6],
+            usage.stats.records_matched,
+            "",
+        );
+        for (name, count) in [
+            ("filesScanned", usage.stats.files_scanned),
+            ("recordsScanned", usage.stats.records_scanned),
+        ] {
+            if count > 0 {
+                rows.push(
+                    principal,
+                    "stat",
+                    [None, None, None, None, None, Some(name)],
+                    count,
+                    "",
+                );
+            }
+        }
+        for (action, used) in &usage.actions {
+            let seen = &used.seen;
+            rows.push(
+                principal,
+                "action",
+                [Some(action), None, None, None, None, None],
+                seen.count,
+                &seen.last_seen,
+            );
+            for (resource, seen) in &used.resources {
+                let values = [
+                    Some(action.as_str()),
+                    Some(resource),
+                    None,
+                    None,
+                    None,
+                    None,
+                ];
+                rows.push(principal, "resource", values, seen.count, &seen.last_seen);
+            }
+        }
+        for ((source, name, code), seen) in &usage.denied {
+            let values = [
+                None,
+                None,
+                Some(source.as_str()),
+                Some(name),
+                Some(code),
+                None,
+            ];
+            rows.push(principal, "denied", values, seen.count, &seen.last_seen);
+        }
+        for ((source, name), seen) in &usage.unmapped {
+            let values = [None, None, Some(source.as_str()), Some(name), None, None];
+            rows.push(principal, "unmapped", values, seen.count, &seen.last_seen);
+        }
+        for note in &usage.notes {
+            rows.push(
+                principal,
+                "note",
+                [None, None, None, None, None, Some(note)],
+                0,
+                "",
+            );
+        }
+        for (reason, count) in &usage.stats.skipped {
+            rows.push(
+                principal,
+                "skipped",
+                [None, None, None, None, None, Some(reason)],
+                *count,
+                "",
+            );
+        }
+    }
+    rows.into_parquet()
+}
+
+/// The rows of a partition object, column by column.
+#[derive(Default)]
+struct Rows {
+    text: [Vec<Option<String>>; 9],
+    count: Vec<i64>,
+}
+
+impl Rows {
+    /// `values`: action, resource, event_source, event_name, error_code, detail.
+    fn push(
+        &mut self,
+        principal: &str,
+        kind: &str,
+        values: [Option<&str>; 6],
+        count: u64,
+        last_seen: &str,
+    ) {
+        self.text[0].push(Some(principal.to_string()));
+        self.text[1].push(Some(kind.to_string()));
+        for (column, value) in self.text[2..8].iter_mut().zip(values) {
+            column.push(value.map(str::to_string));
+        }
+        self.text[8].push((!last_seen.is_empty()).then(|| last_seen.to_string()));
+        self.count.push(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    fn into_parquet(self) -> Vec<u8> {
+        let [
+            principal,
+            kind,
+            action,
+            resource,
+            source,
+            name,
+            code,
+            detail,
+            last_seen,
+        ] = self.text;
+        let text = |values: Vec<Option<String>>| Arc::new(StringArray::from(values)) as ArrayRef;
+        let columns = vec![
+            text(principal),
+            text(kind),
+            text(action),
+            text(resource),
+            text(source),
+            text(name),
+            text(code),
+            text(detail),
+            Arc::new(Int64Array::from(self.count)) as ArrayRef,
+            text(last_seen),
+        ];
+        let batch = RecordBatch::try_new(schema(DataType::Utf8), columns)
+            .expect("the columns match the schema");
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_created_by("iam-tailor".to_string())
+            .build();
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
+            .expect("an in-memory writer opens");
+        writer.write(&batch).expect("writing to memory succeeds");
+        writer.close().expect("writing to memory succeeds");
+        bytes
+    }
+}
+
+/// The schema of a partition object, its text columns as `text`.
+fn schema(text: DataType) -> Arc<Schema> {
+    let fields = COLUMNS.iter().map(|name| match *name {
+        "count" => Field::new(*name, DataType::Int64, false),
+        "principal" | "kind" => Field::new(*name, text.clone(), false),
+        _ => Field::new(*name, text.clone(), true),
+    });
+    Arc::new(Schema::new(fields.collect::<Vec<_>>()))
+}
+
+/// The usage by principal in a partition object, bounded as any usage is; `key` names it in
+/// errors.
+pub fn decode(key: &str, bytes: Vec<u8>) -> Result<BTreeMap<String, Usage>, Malformed> {
+    let malformed = |reason: String| Malformed {
+        key: key.to_string(),
+        reason,
+    };
+    let options = ArrowReaderOptions::new().with_schema(schema(DataType::Utf8View));
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes::Bytes::from(bytes), options)
+            .map_err(|e| malformed(e.to_string()))?;
+    let rows = builder.metadata().file_metadata().num_rows();
+    if usize::try_from(rows).map_or(true, |rows| rows > MAX_ROWS_PER_OBJECT) {
+        return Err(malformed(format!(
+            "{rows} rows: more than the {MAX_ROWS_PER_OBJECT}-row limit"
+        )));
+    }
+    let reader =
+        (builder.with_batch_size(BATCH_ROWS).build()).map_err(|e| malformed(e.to_string()))?;
+    let mut built: BTreeMap<String, Usage> = BTreeMap::new();
+    let mut read = 0usize;
+    for batch in reader {
+        let batch = batch.map_err(|e| malformed(e.to_string()))?;
+        read += batch.num_rows();
+        if read > MAX_ROWS_PER_OBJECT {
+            return Err(malformed(format!(
+                "more than the {MAX_ROWS_PER_OBJECT}-row limit"
+            )));
+        }
+        let text = |i: usize| {
+            (batch.column(i).as_any().downcast_ref::<StringViewArray>())
+                .ok_or_else(|| malformed(format!("column {} is not text", COLUMNS[i])))
+        };
+        let columns = (0..8)
+            .map(text)
+            .chain([text(9)])
+            .collect::<Result<Vec<_>, _>>()?;
+        let counts = (batch.column(8).as_any().downcast_ref::<Int64Array>())
+            .ok_or_else(|| malformed("column count is not a 64-bit integer".to_string()))?;
+        for row in 0..batch.num_rows() {
+            let value = |c: usize| -> Result<Option<&str>, Malformed> {
+                let column = columns[c];
+                if column.is_null(row) {
+                    return Ok(None);
+                }
+                let value = column.value(row);
+                if value.len() > MAX_VALUE_BYTES {
+                    return Err(malformed(format!(
+                        "row {}: {} longer than {MAX_VALUE_BYTES} bytes",
+                        read - batch.num_rows() + row,
+                        COLUMNS[if c == 8 { 9 } else { c }]
+                    )));
+                }
+                Ok(Some(value))
+            };
+            let fact = Fact {
+                principal: value(0)?.unwrap_or_default(),
+                kind: value(1)?.unwrap_or_default(),
+                values: [
+                    value(2)?,
+                    value(3)?,
+                    value(4)?,
+                    value(5)?,
+                    value(6)?,
+                    value(7)?,
+                ],
+                count: u64::try_from(counts.value(row)).ok(),
+                last_seen: value(8)?.unwrap_or_default(),
+            };
+            fact.add_to(&mut built).map_err(|reason| {
+                malformed(format!("row {}: {reason}", read - batch.num_rows() + row))
+            })?;
+        }
+    }
+    // Through the bounds, as any usage merged from elsewhere.
+    Ok(built
+        .into_iter()
+        .map(|(principal, usage)| {
+            let mut bounded = Usage::default();
+            bounded.merge(usage);
+            (principal, bounded)
+        })
+        .collect())
+}
+
+/// One row, borrowed from its batch.
+struct Fact<'a> {
+    principal: &'a str,
+    kind: &'a str,
+    /// action, resource, event_source, event_name, error_code, detail.
+    values: [Option<&'a str>; 6],
+    count: Option<u64>,
+    last_seen: &'a str,
+}
+
+impl Fact<'_> {
+    fn add_to(&self, built: &mut BTreeMap<String, Usage>) -> Result<(), String> {
+        if self.principal.is_empty() {
+            return Err("no principal".to_string());
+        }
+        let count = self.count.ok_or("a negative count")?;
+        let seen = Seen {
+            count,
+            last_seen: self.last_seen.to_string(),
+        };
+        let need = |i: usize| {
+            self.values[i]
+                .map(str::to_string)
+                .ok_or_else(|| format!("a {} row without {}", self.kind, COLUMNS[i + 2]))
+        };
+        let usage = built.entry(self.principal.to_string()).or_default();
+        match self.kind {
+            "principal" => usage.stats.records_matched += count,
+            "stat" => match self.values[5] {
+                Some("filesScanned") => usage.stats.files_scanned += count,
+                Some("recordsScanned") => usage.stats.records_scanned += count,
+                other => return Err(format!("unknown stat {other:?}")),
+            },
+            "action" => usage.actions.entry(need(0)?).or_default().seen.merge(&seen),
+            "resource" => {
+                let used = usage.actions.entry(need(0)?).or_default();
+                used.resources.entry(need(1)?).or_default().merge(&seen);
+            }
+            "denied" => {
+                let key = (need(2)?, need(3)?, need(4)?);
+                usage.denied.entry(key).or_default().merge(&seen);
+            }
+            "unmapped" => {
+                usage
+                    .unmapped
+                    .entry((need(2)?, need(3)?))
+                    .or_default()
+                    .merge(&seen);
+            }
+            "note" => {
+                usage.notes.insert(need(5)?);
+            }
+            "skipped" => *usage.stats.skipped.entry(need(5)?).or_default() += count,
+            other => return Err(format!("unknown kind {other:?}")),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage() -> Usage {
+        let mut usage = Usage::default();
+        usage.record_use("s3:GetObject", "arn:aws:s3:::b/a", "2026-11-20T10:00:00Z");
+        usage.record_use("s3:GetObject", "arn:aws:s3:::b/c", "2026-11-20T11:00:00Z");
+        usage.record_use("s3:ListAllMyBuckets", "*", "2026-11-20T12:00:00Z");
+        usage.record_denied(
+            "iam.amazonaws.com",
+            "CreateUser",
+            "AccessDenied",
+            "2026-11-20T12:00:01Z",
+        );
+        usage.record_unmapped("new.amazonaws.com", "DoThing", "2026-11-20T12:00:02Z");
+        usage.note("no ARN for x".to_string());
+        usage.skip("too-many-notes");
+        usage.stats.records_matched = 5;
+        usage
+    }
+
+    #[test]
+    fn partitions_read_back_as_written() {
+        let mut principals = BTreeMap::new();
+        principals.insert("arn:aws:iam::111122223333:role/app".to_string(), usage());
+        principals.insert(
+            "arn:aws:iam::111122223333:role/idle".to_string(),
+            Usage::default(),
+        );
+        let mut counted = usage();
+        counted.stats.files_scanned = 2;
+        counted.stats.records_scanned = 9;
+        principals.insert("arn:aws:iam::111122223333:user/u".to_string(), counted);
+        let bytes = encode(&principals);
+        assert_eq!(bytes, encode(&principals), "the same facts, the same bytes");
+        assert_eq!(decode("k", bytes).unwrap(), principals);
+    }
+
+    #[test]
+    fn a_partition_that_breaks_the_rules_is_malformed_and_named() {
+        let key = "account=111122223333/day=2026-11-20/facts.parquet";
+        let error = decode(key, b"PAR1 not parquet".to_vec()).unwrap_err();
+        assert_eq!(error.key, key);
+        // A value longer than any the writer could have written.
+        let mut principals = BTreeMap::new();
+        let mut long = Usage::default();
+        long.record_use("s3:GetObject", &"x".repeat(MAX_VALUE_BYTES + 1), "t");
+        principals.insert("arn:aws:iam::111122223333:role/app".to_string(), long);
+        let error = decode(key, encode(&principals)).unwrap_err();
+        assert!(error.reason.contains("resource longer than"), "{error}");
+    }
+
+    #[test]
+    fn a_principal_of_no_account_never_shapes_a_path() {
+        assert_eq!(
+            account_of("arn:aws:iam::111122223333:role/a"),
+            "111122223333"
+        );
+        for hostile in [
+            "arn:aws:iam::../../x:role/a",
+            "arn:aws:iam::1111222233334:role/a",
+            "x",
+        ] {
+            assert_eq!(account_of(hostile), "other");
+        }
+        let day = Day {
+            year: 2026,
+            month: 11,
+            day: 20,
+        };
+        let key = partition_key("111122223333", day);
+        assert_eq!(
+            parse_partition_key(&key),
+            Some(("111122223333".to_string(), day))
+        );
+        for hostile in [
+            "account=../x/day=2026-11-20/facts.parquet",
+            "account=111122223333/day=2026-11-20/../../facts.parquet",
+            "account=111122223333/day=2026-02-30/facts.parquet",
+        ] {
+            assert_eq!(parse_partition_key(hostile), None, "{hostile}");
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_trail_or_format_is_refused() {
+        let mut checkpoint = Checkpoint::new("s3://trail/ region=- reader=operator".to_string());
+        checkpoint.partitions.insert(
+            partition_key(
+                "111122223333",
+                Day {
+                    year: 2026,
+                    month: 11,
+                    day: 20,
+                },
+            ),
+            "\"etag\"".to_string(),
+        );
+        let bytes = checkpoint.encode();
+        assert_eq!(
+            Checkpoint::decode("c", &bytes, &checkpoint.trail).unwrap(),
+            checkpoint
+        );
+        let other = Checkpoint::decode("c", &bytes, "s3://other/ region=- reader=operator");
+        assert!(other.unwrap_err().reason.contains("its own store prefix"));
+        let mut hostile = checkpoint.clone();
+        hostile
+            .partitions
+            .insert("../../etc".to_string(), String::new());
+        assert!(Checkpoint::decode("c", &hostile.encode(), &checkpoint.trail).is_err());
+        let mut future = checkpoint;
+        future.format = 2;
+        assert!(Checkpoint::decode("c", &future.encode(), &future.trail).is_err());
+    }
+}
