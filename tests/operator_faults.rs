@@ -395,7 +395,7 @@ struct World {
     proxy: FaultProxy,
     aws: moto::Moto,
     server: control_plane::ControlPlane,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     kube: kube::Client,
     iam: aws_sdk_iam::Client,
     roles: Api<LeastPrivilegeRole>,
@@ -431,7 +431,7 @@ impl World {
             proxy,
             aws,
             server,
-            _dir: dir,
+            dir,
             kube,
             iam,
             roles,
@@ -1439,4 +1439,186 @@ async fn an_athena_cluster_trail_asks_once_per_day_for_every_role() {
     world
         .metric_reaches("iam_tailor_athena_queries_total", 3.0)
         .await;
+}
+
+/// A ClusterTrail with a fact store: what one operator read is kept in S3 (Parquet partitions
+/// a platform team can query, here with DuckDB, and a checkpoint), so the next operator answers
+/// a new role from the store and downloads no trail file again. A partition rewritten behind
+/// the checkpoint's back (here to grant `viewer` an action it never used) is not believed: the
+/// operator reads the trail again, and the injected action is nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
+    use iam_tailor::controller::ClusterTrail;
+    use iam_tailor::usage::store;
+    let mut world = World::start("NoSuchAction", Fault::ServiceFailure).await;
+    for role in ["worker", "viewer"] {
+        broad_role(&world.iam, role).await;
+    }
+    let s3 = world.aws.s3();
+    s3.create_bucket()
+        .bucket("iam-tailor-facts")
+        .send()
+        .await
+        .unwrap();
+    let trails: Api<ClusterTrail> = Api::all(world.kube.clone());
+    let trail: ClusterTrail = serde_norway::from_str(&format!(
+        "apiVersion: iamtailor.dev/v1alpha1\nkind: ClusterTrail\nmetadata: {{name: org}}\n\
+         spec: {{s3: {{bucket: org-trail-logs}}, store: {{location: 's3://iam-tailor-facts/org/'}}, \
+         namespaces: [{NS}]}}\n"
+    ))
+    .unwrap();
+    trails.create(&PostParams::default(), &trail).await.unwrap();
+    async fn analyze(world: &World, role: &str) -> iam_tailor::controller::crd::Analysis {
+        let spec =
+            format!("  roleName: {role}\n  mode: Observe\n  cloudTrail: {{clusterTrail: org}}\n");
+        let roles = &world.roles;
+        roles
+            .create(&PostParams::default(), &lpr(role, &spec))
+            .await
+            .unwrap();
+        wait_for(roles, role, &world.operator, "Analyzed", |s| {
+            condition(s, "Analyzed") == Some(("True", "Analyzed"))
+        })
+        .await
+        .analysis
+        .unwrap()
+    }
+    let trail_gets = |proxy: &FaultProxy| {
+        (proxy.forwarded().into_iter())
+            .filter(|a| a.starts_with("GetObject /org-trail-logs/"))
+            .count()
+    };
+    let app = analyze(&world, "app").await;
+    assert_eq!((app.files_scanned, app.used_actions), (2, 7));
+    assert_eq!(trail_gets(&world.proxy), 2);
+
+    // The store: a checkpoint and one partition per account and day of the events.
+    let listed = s3
+        .list_objects_v2()
+        .bucket("iam-tailor-facts")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let partitions: Vec<&&str> = keys
+        .iter()
+        .filter(|k| k.ends_with("facts.parquet"))
+        .collect();
+    assert!(
+        keys.contains(&"org/reader=operator/checkpoint.json"),
+        "{keys:?}"
+    );
+    assert_eq!(partitions.len(), 2, "{keys:?}");
+    assert!(
+        partitions
+            .iter()
+            .all(|k| k.starts_with(&format!("org/reader=operator/account={ACCOUNT}/day="))),
+        "{keys:?}"
+    );
+    // Readable as a Hive-partitioned table (as Athena would, `examples/athena/facts-table.sql`).
+    let dir = tempfile::tempdir().unwrap();
+    for key in &partitions {
+        let object = s3
+            .get_object()
+            .bucket("iam-tailor-facts")
+            .key(**key)
+            .send()
+            .await
+            .unwrap();
+        let path = dir.path().join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, object.body.collect().await.unwrap().into_bytes()).unwrap();
+    }
+    let query = format!(
+        "import duckdb, sys; print(duckdb.sql(\"SELECT count(DISTINCT action) FROM \
+         read_parquet('{}/org/*/*/*/*.parquet', hive_partitioning=true) WHERE kind = 'action' \
+         AND principal = 'arn:aws:iam::{ACCOUNT}:role/app' AND account = '{ACCOUNT}' \
+         AND reader = 'operator'\").fetchall()[0][0])",
+        dir.path().display()
+    );
+    let output = std::process::Command::new("python3")
+        .args(["-c", &query])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        app.used_actions.to_string()
+    );
+
+    // A new operator, a new role: answered from the store, no trail file downloaded.
+    let restart = |world: &mut World| {
+        world.operator.kill();
+        world.operator = Operator::start(
+            &world.server.kubeconfig,
+            &world.proxy.endpoint,
+            world.dir.path(),
+            &[],
+            &[],
+        );
+    };
+    restart(&mut world);
+    let worker = analyze(&world, "worker").await;
+    assert_eq!((worker.files_scanned, worker.used_actions), (2, 1));
+    assert_eq!(trail_gets(&world.proxy), 2, "{:?}", world.proxy.forwarded());
+    let metrics = world.operator.get("/metrics").await.1;
+    assert_eq!(
+        sample(&metrics, "iam_tailor_trail_files_read_total"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&metrics, "iam_tailor_fact_store_errors_total"),
+        Some(0.0)
+    );
+
+    // Someone rewrites a partition to say `viewer` used iam:CreateUser.
+    let day_key = partitions[0].to_string();
+    let object = s3
+        .get_object()
+        .bucket("iam-tailor-facts")
+        .key(&day_key)
+        .send()
+        .await
+        .unwrap();
+    let mut facts = store::decode(&day_key, object.body.collect().await.unwrap().to_vec()).unwrap();
+    let viewer_arn = format!("arn:aws:iam::{ACCOUNT}:role/viewer");
+    let viewer_facts = facts.entry(viewer_arn).or_default();
+    viewer_facts.record_use("iam:CreateUser", "*", "2026-01-01T00:00:00Z");
+    s3.put_object()
+        .bucket("iam-tailor-facts")
+        .key(&day_key)
+        .body(store::encode(&facts).into())
+        .send()
+        .await
+        .unwrap();
+    restart(&mut world);
+    let viewer = analyze(&world, "viewer").await;
+    assert_eq!(
+        (viewer.files_scanned, viewer.used_actions),
+        (2, 1),
+        "{viewer:?}"
+    );
+    world
+        .metric_reaches("iam_tailor_fact_store_errors_total", 1.0)
+        .await;
+    world
+        .metric_reaches("iam_tailor_trail_files_read_total", 2.0)
+        .await;
+    assert_eq!(trail_gets(&world.proxy), 4, "the trail read again, once");
+    let proposal = world
+        .roles
+        .get("viewer")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .proposal;
+    assert!(
+        !proposal.is_some_and(|p| p.policy.contains("iam:CreateUser")),
+        "the injected action is not proposed"
+    );
 }
