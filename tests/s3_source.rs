@@ -148,3 +148,74 @@ async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
         "{missing}"
     );
 }
+
+/// A fact store prefix that already holds another trail's checkpoint is left alone: the
+/// ingester reads the trail, answers from memory, counts the refusal and writes nothing there
+/// (so two trails pointed at one prefix never clobber each other). Against moto.
+#[tokio::test]
+async fn a_fact_store_of_another_trail_is_left_alone() {
+    use iam_tailor::cloudtrail::PrincipalFilter;
+    use iam_tailor::usage::ingest::{FactStore, Ingester};
+    let server = moto::Moto::start();
+    let s3 = server.s3();
+    for bucket in ["trail", "facts"] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    let record = r#"{"Records":[{"eventTime":"2024-07-31T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/app/s","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/app"}}}}]}"#;
+    let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/07/31/a.json";
+    put(&s3, "trail", key, record.as_bytes()).await;
+    let other = r#"{"format":1,"trail":"s3://someone-else/ region=- reader=operator","complete":[],"read":{},"present":[],"files":{},"partitions":{}}"#;
+    let checkpoint = "shared/reader=operator/checkpoint.json";
+    put(&s3, "facts", checkpoint, other.as_bytes()).await;
+
+    let trail: S3Location = "s3://trail/".parse().unwrap();
+    let store: S3Location = "s3://facts/shared".parse().unwrap();
+    let mut ingester = Ingester::new(trail.clone()).with_store(FactStore::new(
+        s3.clone(),
+        &store,
+        &trail,
+        None,
+        None,
+    ));
+    let day = Day::of(parse_date("2024-07-31T00:00:00Z").unwrap());
+    let app = PrincipalFilter::parse("arn:aws:iam::111122223333:role/app").unwrap();
+    let today = Day::of(parse_date("2024-08-05T00:00:00Z").unwrap());
+    let scan = ingester
+        .usage(&s3, &TrailScope::default(), &[day], &app, today, 4)
+        .await
+        .unwrap();
+    assert!(scan.usage.actions.contains_key("s3:ListAllMyBuckets"));
+    assert_eq!((ingester.files_read(), ingester.store_errors()), (1, 1));
+    let listed = s3.list_objects_v2().bucket("facts").send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [checkpoint], "nothing written beside it");
+    let kept = get_object(&s3, "facts", checkpoint).await.unwrap().unwrap();
+    assert_eq!(kept, other.as_bytes(), "not overwritten");
+
+    // The same trail with a store of its own saves there, and a second ingester (a restart)
+    // answers from it without reading the file.
+    let own: S3Location = "s3://facts/own/".parse().unwrap();
+    let with_store = || {
+        Ingester::new(trail.clone()).with_store(FactStore::new(
+            s3.clone(),
+            &own,
+            &trail,
+            None,
+            None,
+        ))
+    };
+    let mut first = with_store();
+    first
+        .usage(&s3, &TrailScope::default(), &[day], &app, today, 4)
+        .await
+        .unwrap();
+    let mut second = with_store();
+    let again = second
+        .usage(&s3, &TrailScope::default(), &[day], &app, today, 4)
+        .await
+        .unwrap();
+    assert_eq!((first.files_read(), second.files_read()), (1, 0));
+    assert_eq!(second.store_errors(), 0);
+    assert_eq!(again.usage, scan.usage);
+    assert!(again.days_without_files.is_empty());
+}

@@ -556,6 +556,29 @@ mod tests {
         }
     }
 
+    /// The shipped Athena DDL declares exactly the columns written, in order.
+    #[test]
+    fn the_athena_table_declares_the_columns_written() {
+        let ddl = include_str!("../../examples/athena/facts-table.sql");
+        let body = ddl.split_once("CREATE EXTERNAL TABLE").unwrap().1;
+        let columns = body.split_once('(').unwrap().1.split_once(')').unwrap().0;
+        let declared: Vec<(&str, &str)> = (columns.split(','))
+            .map(|c| c.trim().split_once(' ').unwrap())
+            .collect();
+        let written = schema(DataType::Utf8);
+        let expected: Vec<(&str, &str)> = (written.fields().iter())
+            .map(|f| {
+                let kind = if f.data_type() == &DataType::Int64 {
+                    "bigint"
+                } else {
+                    "string"
+                };
+                (f.name().as_str(), kind)
+            })
+            .collect();
+        assert_eq!(declared, expected);
+    }
+
     #[test]
     fn a_checkpoint_of_another_trail_or_format_is_refused() {
         let mut checkpoint = Checkpoint::new("s3://trail/ region=- reader=operator".to_string());
