@@ -64,7 +64,7 @@ async fn start_job(client: &Client) -> Result<String, StartPolicyGenerationError
 }
 
 #[tokio::test]
-async fn a_generation_job_progresses_to_succeeded_with_placeholders() {
+async fn a_job_progresses_to_succeeded_with_placeholders() {
     let double = AccessAnalyzerDouble::start();
     double.set_in_progress_polls(2);
     let client = client(&double, RetryConfig::disabled());

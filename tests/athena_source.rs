@@ -291,3 +291,137 @@ async fn a_running_query_is_polled_and_every_page_of_its_rows_is_read() {
             .contains(&"GetQueryResults".to_string())
     );
 }
+
+/// The operator's Athena ingester never waits for a query (`AthenaPagingDouble`, whose queries
+/// stay RUNNING for the first polls): each look starts what is missing (at most
+/// `MAX_QUERIES_IN_FLIGHT` at once), polls each running query at most once a second however
+/// often it is asked, and answers only when every day of the window is in. A query running past
+/// the timeout is stopped and fails the look; the next look starts it again.
+#[tokio::test]
+async fn the_operator_s_athena_ingester_never_waits_for_a_query() {
+    use iam_tailor::aws::athena::{QUERY_TIMEOUT, Workgroup};
+    use iam_tailor::usage::athena::{Asked, AthenaIngester, COLUMNS, MAX_QUERIES_IN_FLIGHT};
+    const APP: &str = "arn:aws:iam::111122223333:role/app";
+    const WORKER: &str = "arn:aws:iam::111122223333:role/worker";
+    let row = |issuer: &str| -> Vec<Option<String>> {
+        [
+            "s3.amazonaws.com",
+            "GetObject",
+            "AwsApiCall",
+            "us-east-1",
+            "111122223333",
+            "",
+            "AssumedRole",
+            "arn:aws:sts::111122223333:assumed-role/x/s",
+            "111122223333",
+            issuer,
+            r#"{"bucketName":"b","key":"k"}"#,
+            r#"[{"arn":"arn:aws:s3:::b/k","accountid":null,"type":"AWS::S3::Object"}]"#,
+            "3",
+            "2024-07-01T01:00:00Z",
+            "2024-07-01T02:00:00Z",
+        ]
+        .into_iter()
+        .map(|v| (!v.is_empty()).then(|| v.to_string()))
+        .collect()
+    };
+    let double =
+        athena_paging_double::AthenaPagingDouble::start(&COLUMNS, vec![row(APP), row(WORKER)]);
+    double.running_polls(4);
+    let client = athena_client(double.endpoint()).await;
+    let workgroup = Workgroup {
+        workgroup: "primary".to_string(),
+        database: None,
+        output_location: Some("s3://results/".to_string()),
+    };
+    let mut ingester = AthenaIngester::new(workgroup.clone(), "trails.cloudtrail_logs".to_string());
+    let day = |d: u32| Day {
+        year: 2024,
+        month: 7,
+        day: d,
+    };
+    let days = [day(1), day(2), day(3)];
+    let second = 1_000_000_000i128;
+    let t0 = iam_tailor::time::parse_date("2024-08-01T00:00:00Z").unwrap();
+    let others: std::collections::BTreeSet<String> = [WORKER.to_string()].into();
+    let count = |op: &str| double.operations().iter().filter(|o| *o == op).count();
+    let mut look = async |at: i128| {
+        ingester
+            .usage(&client, "111122223333", &days, APP, &others, t0 + at)
+            .await
+            .unwrap()
+    };
+    let Asked::Running(progress) = look(0).await else {
+        panic!("answered before any query ran")
+    };
+    assert_eq!((progress.days_answered, progress.days), (0, 3));
+    assert_eq!(progress.queries, ["q-1", "q-1", "q-1"]);
+    assert_eq!(
+        (count("StartQueryExecution"), count("GetQueryExecution")),
+        (3, 0)
+    );
+    assert!(matches!(look(second / 2).await, Asked::Running(_)));
+    assert_eq!(count("GetQueryExecution"), 3, "each polled once");
+    assert!(matches!(look(second * 7 / 10).await, Asked::Running(_)));
+    assert_eq!(count("GetQueryExecution"), 3, "not again within the second");
+    let Asked::Running(progress) = look(2 * second).await else {
+        panic!("the fourth poll still says RUNNING")
+    };
+    assert_eq!(progress.days_answered, 2);
+    let Asked::Answered(usage) = look(4 * second).await else {
+        panic!("every query succeeded")
+    };
+    assert_eq!(usage.actions["s3:GetObject"].seen.count, 9, "3 calls a day");
+    assert_eq!(count("StartQueryExecution"), 3, "nothing started twice");
+    // The worker was asked about too: answered without a query.
+    let asked = ingester
+        .usage(
+            &client,
+            "111122223333",
+            &days,
+            WORKER,
+            &Default::default(),
+            t0 + 5 * second,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(asked, Asked::Answered(u) if u.actions["s3:GetObject"].seen.count == 9));
+    assert_eq!(count("StartQueryExecution"), 3);
+
+    // A long window starts at most MAX_QUERIES_IN_FLIGHT queries; one running past the
+    // timeout is stopped.
+    let slow = athena_paging_double::AthenaPagingDouble::start(&COLUMNS, Vec::new());
+    slow.running_polls(usize::MAX);
+    let client = athena_client(slow.endpoint()).await;
+    let mut ingester = AthenaIngester::new(workgroup, "trails.cloudtrail_logs".to_string());
+    let month: Vec<Day> = (1..=20).map(day).collect();
+    let asked = ingester
+        .usage(
+            &client,
+            "111122223333",
+            &month,
+            APP,
+            &Default::default(),
+            t0,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(asked, Asked::Running(p) if p.queries.len() == MAX_QUERIES_IN_FLIGHT));
+    let late = t0 + QUERY_TIMEOUT.as_nanos() as i128 + second;
+    let error = ingester
+        .usage(
+            &client,
+            "111122223333",
+            &month,
+            APP,
+            &Default::default(),
+            late,
+        )
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("still running"), "{error}");
+    assert!(
+        slow.operations()
+            .contains(&"StopQueryExecution".to_string())
+    );
+}

@@ -96,11 +96,7 @@ async fn access_analyzer_engine_story() {
             || condition(s, "InSync") == Some(("True", "InSync"))
     })
     .await;
-    assert!(
-        app.generation_job.is_none(),
-        "done: {:?}",
-        app.generation_job
-    );
+    assert!(app.job.is_none(), "done: {:?}", app.job);
     let proposal = app.proposal.clone().unwrap();
     assert!(proposal.unresolved_placeholders.is_empty());
     assert_eq!(
@@ -132,10 +128,10 @@ async fn access_analyzer_engine_story() {
     })
     .await;
     let running = wait_for(&roles, "worker", &operator, "a running job", |s| {
-        s.generation_job.is_some()
+        s.job.is_some()
     })
     .await;
-    let job = running.generation_job.clone().unwrap();
+    let job = running.job.clone().unwrap();
     assert_eq!(
         condition(&running, "Analyzed"),
         Some(("Unknown", "GenerationRunning"))

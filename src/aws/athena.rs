@@ -56,6 +56,14 @@ pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::new(config)
 }
 
+/// Where a query stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryState {
+    /// Queued or running: ask again later.
+    Running,
+    Succeeded,
+}
+
 /// Runs `sql` in `workgroup`, waits for it ([`POLL`], at most [`QUERY_TIMEOUT`], then stops
 /// it) and reads every page of its result.
 pub async fn run(
@@ -63,6 +71,24 @@ pub async fn run(
     workgroup: &Workgroup,
     sql: &str,
 ) -> Result<ResultRows, AthenaError> {
+    let id = start(client, workgroup, sql).await?;
+    let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
+    while state(client, &id).await? == QueryState::Running {
+        if tokio::time::Instant::now() >= deadline {
+            stop(client, &id).await;
+            return Err(AthenaError::Timeout { id });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    results(client, &id).await
+}
+
+/// Starts `sql` in `workgroup`; its query execution id.
+pub async fn start(
+    client: &Client,
+    workgroup: &Workgroup,
+    sql: &str,
+) -> Result<String, AthenaError> {
     let mut start = client
         .start_query_execution()
         .query_string(sql)
@@ -82,40 +108,45 @@ pub async fn run(
         .send()
         .await
         .map_err(|e| call("StartQueryExecution", &e))?;
-    let id = started.query_execution_id().unwrap_or_default().to_string();
-    let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
-    loop {
-        let execution = client
-            .get_query_execution()
-            .query_execution_id(&id)
-            .send()
-            .await
-            .map_err(|e| call("GetQueryExecution", &e))?;
-        let status = execution.query_execution().and_then(|e| e.status());
-        match status.and_then(|s| s.state()) {
-            Some(QueryExecutionState::Succeeded) => break,
-            Some(state @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
-                return Err(AthenaError::Failed {
-                    id,
-                    state: state.as_str().to_string(),
-                    reason: (status.and_then(|s| s.state_change_reason()))
-                        .unwrap_or("no reason given")
-                        .to_string(),
-                });
-            }
-            _ => {}
+    Ok(started.query_execution_id().unwrap_or_default().to_string())
+}
+
+/// Where query `id` stands; a failed or cancelled query is an error with Athena's reason.
+pub async fn state(client: &Client, id: &str) -> Result<QueryState, AthenaError> {
+    let execution = client
+        .get_query_execution()
+        .query_execution_id(id)
+        .send()
+        .await
+        .map_err(|e| call("GetQueryExecution", &e))?;
+    let status = execution.query_execution().and_then(|e| e.status());
+    match status.and_then(|s| s.state()) {
+        Some(QueryExecutionState::Succeeded) => Ok(QueryState::Succeeded),
+        Some(state @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
+            Err(AthenaError::Failed {
+                id: id.to_string(),
+                state: state.as_str().to_string(),
+                reason: (status.and_then(|s| s.state_change_reason()))
+                    .unwrap_or("no reason given")
+                    .to_string(),
+            })
         }
-        if tokio::time::Instant::now() >= deadline {
-            // Best effort: the query's cost stops with it; the timeout is the error either way.
-            let _ = client
-                .stop_query_execution()
-                .query_execution_id(&id)
-                .send()
-                .await;
-            return Err(AthenaError::Timeout { id });
-        }
-        tokio::time::sleep(POLL).await;
+        _ => Ok(QueryState::Running),
     }
+}
+
+/// Stops query `id`, best effort: its cost stops with it; the caller's error stands either way.
+pub async fn stop(client: &Client, id: &str) {
+    let _ = client
+        .stop_query_execution()
+        .query_execution_id(id)
+        .send()
+        .await;
+}
+
+/// Every page of the result of succeeded query `id` (at most [`MAX_ROWS`] rows).
+pub async fn results(client: &Client, id: &str) -> Result<ResultRows, AthenaError> {
+    let id = id.to_string();
     let mut result = ResultRows::default();
     let mut token: Option<String> = None;
     let mut first_page = true;

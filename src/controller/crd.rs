@@ -314,10 +314,11 @@ pub struct LeastPrivilegeRoleStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
-    /// The Access Analyzer generation job of the analysis under way (or the last one, when it
-    /// failed): kept here so a restarted operator polls it instead of starting another.
+    /// The asynchronous work of the analysis under way (or the last one, when it failed): an
+    /// Access Analyzer generation job, kept here so a restarted operator polls it instead of
+    /// starting another, or the Athena queries answering the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation_job: Option<GenerationJob>,
+    pub job: Option<AnalysisJob>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposal: Option<Proposal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -399,16 +400,32 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// Asynchronous work an analysis waits for, whichever source does it.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct GenerationJob {
+pub struct AnalysisJob {
+    pub source: JobSource,
+    /// Access Analyzer's job id; Athena's running query execution ids, space-separated.
     pub job_id: String,
     pub started_at: String,
     /// The analysis inputs it was started for: a spec change abandons it.
     pub inputs: String,
+    /// Athena: days of the window answered so far, of `days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_answered: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u64>,
     /// Why it ended without a policy; a new job starts after `regenerateEvery` or a change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+}
+
+/// Who runs an [`AnalysisJob`].
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum JobSource {
+    #[default]
+    AccessAnalyzer,
+    Athena,
 }
 
 /// What IAM's last-accessed data says beyond the trail.

@@ -32,14 +32,13 @@ mod cleanup;
 mod proposal;
 mod sync;
 
-pub use analyzed::{analysis_due, analysis_inputs};
+pub use analyzed::{ATHENA_LOOK_SECS, analysis_due, analysis_inputs};
 pub use backup::{StoredBackup, backup_config_map};
 pub use builder::{apply_failed, failed};
 pub use cleanup::plan_cleanup;
 
 use super::crd::{
-    Analysis, GenerationJob, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, PinnedRole,
-    Validation,
+    Analysis, AnalysisJob, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, PinnedRole, Validation,
 };
 use super::spec::{ClusterTrailSeen, Limits, validate};
 use crate::generate::analyzer::Unresolved;
@@ -92,13 +91,13 @@ pub struct Observed {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Generation {
     /// Started now, or still running: poll again.
-    Running(GenerationJob),
+    Running(AnalysisJob),
     /// Another job runs in the account (Access Analyzer runs one at a time): wait our turn.
     Queued { message: String },
     /// The account's daily job quota is used up.
     QuotaExceeded { message: String },
-    /// The job ended without a policy ([`GenerationJob::failure`] says why).
-    Failed(GenerationJob),
+    /// The job ended without a policy ([`AnalysisJob::failure`] says why).
+    Failed(AnalysisJob),
 }
 
 /// One run of the generator, done by the shell.

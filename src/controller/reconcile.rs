@@ -358,26 +358,24 @@ async fn observe_plan_apply(
                     days_without_files,
                 }
             }
-            Source::Athena(athena) => Gathered {
-                usage: analyze::ask_athena(
-                    lpr,
-                    ctx,
-                    &spec,
-                    athena,
-                    // An Athena source is only ever a ClusterTrail's.
-                    observed
-                        .cluster_trail
-                        .found
-                        .as_ref()
-                        .unwrap_or(&Default::default()),
-                    live,
-                    now,
-                )
-                .await?,
-                unresolved: Vec::new(),
-                // Athena cannot tell a day without files from a day without calls.
-                days_without_files: Vec::new(),
-            },
+            Source::Athena(athena) => {
+                // An Athena source is only ever a ClusterTrail's.
+                let trail = observed.cluster_trail.found.clone().unwrap_or_default();
+                match analyze::ask_athena(lpr, ctx, &spec, athena, &trail, live, now).await? {
+                    Ok(usage) => Gathered {
+                        usage,
+                        unresolved: Vec::new(),
+                        // Athena cannot tell a day without files from a day without calls.
+                        days_without_files: Vec::new(),
+                    },
+                    Err(running) => {
+                        observed.analyzer = Some(running);
+                        let plan = plan::plan(&lpr.spec, &observed);
+                        return apply_plan(lpr, ctx, previous, plan, Some((&iam, live)), now_text)
+                            .await;
+                    }
+                }
+            }
             Source::AccessAnalyzer { generation, trail } => {
                 let turn = analyze::analyzer_turn(lpr, ctx, &spec, generation, live, now_text, now)
                     .await?;

@@ -268,10 +268,19 @@ async fn ask_day<S: Sink>(
 /// How long the answer for a day that is not over (its partition still filling) stands for
 /// further questions about it: resources analyzed together share one query.
 pub const RECENT_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+/// Queries one table's ingester has running at once (Athena's default quota is 20 to 25
+/// running DML queries per account, shared with everyone else's).
+pub const MAX_QUERIES_IN_FLIGHT: usize = 8;
+/// A running query is asked about at most this often, however many resources wait for it.
+const POLL_EVERY_NANOS: i128 = 1_000_000_000;
 
 /// One Athena table's answers, for the operator: days that are over are asked once per
 /// principal (every principal known to read the table at once) and kept as facts; a day still
 /// filling is asked again once its answer is [`RECENT_FRESH_FOR`] old.
+///
+/// Nothing waits for a query: [`AthenaIngester::usage`] starts what is missing, looks once at
+/// what runs, and says [`Asked::Running`] until every day of the window is answered; the
+/// resource is looked at again a few seconds later.
 #[derive(Debug)]
 pub struct AthenaIngester {
     workgroup: Workgroup,
@@ -281,6 +290,8 @@ pub struct AthenaIngester {
     asked: BTreeMap<(String, Day), BTreeSet<String>>,
     /// Per account and day not yet over, the last answer: when, for whom, what.
     recent: BTreeMap<(String, Day), Recent>,
+    /// Per account and day, the questions under way.
+    flights: BTreeMap<(String, Day), Flight>,
     queries: u64,
 }
 
@@ -291,6 +302,42 @@ struct Recent {
     facts: FileFacts,
 }
 
+/// The queries asking about some principals on one account and day.
+#[derive(Debug, Default)]
+struct Flight {
+    principals: BTreeSet<String>,
+    /// Batches of principals not started yet (waiting for room in flight).
+    waiting: Vec<Vec<String>>,
+    running: Vec<RunningQuery>,
+    facts: FileFacts,
+}
+
+#[derive(Debug)]
+struct RunningQuery {
+    id: String,
+    started: crate::time::Instant,
+    polled: crate::time::Instant,
+}
+
+/// What [`AthenaIngester::usage`] could say this time.
+#[derive(Debug)]
+pub enum Asked {
+    Answered(Usage),
+    /// Queries for some days of the window are still running (or waiting to start).
+    Running(Progress),
+}
+
+/// Where the questions about one principal's window stand.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Running query execution ids, sorted.
+    pub queries: Vec<String>,
+    /// When the oldest of them started.
+    pub since: crate::time::Instant,
+    pub days_answered: usize,
+    pub days: usize,
+}
+
 impl AthenaIngester {
     pub fn new(workgroup: Workgroup, table: String) -> AthenaIngester {
         AthenaIngester {
@@ -299,18 +346,20 @@ impl AthenaIngester {
             complete: Facts::default(),
             asked: BTreeMap::new(),
             recent: BTreeMap::new(),
+            flights: BTreeMap::new(),
             queries: 0,
         }
     }
 
-    /// Queries run so far.
+    /// Queries started so far.
     pub fn queries(&self) -> u64 {
         self.queries
     }
 
-    /// `principal`'s usage over `days` (whole UTC days of the partitions) in `account`,
-    /// asking Athena what is not known yet — for `principal` and every one of `others` (in
-    /// the same account) not known either, so that one query answers them all.
+    /// `principal`'s usage over `days` (whole UTC days of the partitions) in `account`, or
+    /// where the questions stand: what is not known yet is asked — for `principal` and every
+    /// one of `others` (in the same account) not known either, so that one query answers them
+    /// all. A failed query fails this call and is started again by the next.
     pub async fn usage(
         &mut self,
         client: &Client,
@@ -318,8 +367,9 @@ impl AthenaIngester {
         days: &[Day],
         principal: &str,
         others: &BTreeSet<String>,
-        today: Day,
-    ) -> Result<Usage, AthenaScanError> {
+        now: crate::time::Instant,
+    ) -> Result<Asked, AthenaScanError> {
+        let today = Day::of(now);
         let filter = PrincipalFilter::parse(principal)
             .map_err(|_| QueryError::Principal(principal.to_string()))?;
         self.recent.retain(|(_, day), _| !over(*day, today));
@@ -328,79 +378,189 @@ impl AthenaIngester {
             .cloned()
             .collect();
         everyone.insert(principal.to_string());
-        let options = ScanOptions::default();
-        let mut usage = Usage::default();
+        let mut waiting: Vec<(String, Day)> = Vec::new();
         for day in days {
             let key = (account.to_string(), *day);
-            if over(*day, today) {
-                let answered = self.asked.entry(key.clone()).or_default();
-                if answered.contains(principal) {
+            if !self.needs(&key, principal, today) {
+                continue;
+            }
+            if self.flights.contains_key(&key) {
+                if !self.advance(client, &key, now).await? {
+                    waiting.push(key);
                     continue;
                 }
-                let ask: Vec<String> = everyone.difference(answered).cloned().collect();
-                let facts = self.ask(client, account, *day, &ask, &options).await?;
-                self.complete.add(*day, facts);
-                self.asked.entry(key).or_default().extend(ask);
-            } else {
-                let fresh = self.recent.get(&key).is_some_and(|r| {
-                    r.at.elapsed() < RECENT_FRESH_FOR && r.principals.contains(principal)
-                });
-                if !fresh {
-                    let ask: Vec<String> = everyone.iter().cloned().collect();
-                    let facts = self.ask(client, account, *day, &ask, &options).await?;
-                    let at = std::time::Instant::now();
-                    let principals = ask.into_iter().collect();
-                    self.recent.insert(
-                        key.clone(),
-                        Recent {
-                            at,
-                            principals,
-                            facts,
-                        },
-                    );
+                if !self.needs(&key, principal, today) {
+                    continue;
                 }
-                let recent = &self.recent[&key];
+            }
+            // Not asked yet (or asked for others only): ask for everyone not answered.
+            let ask: Vec<String> = if over(*day, today) {
+                let answered = self.asked.get(&key);
+                (everyone.iter())
+                    .filter(|p| !answered.is_some_and(|a| a.contains(*p)))
+                    .cloned()
+                    .collect()
+            } else {
+                everyone.iter().cloned().collect()
+            };
+            // Refused before anything starts: every batch's query must be one to run.
+            for batch in ask.chunks(MAX_PRINCIPALS_PER_QUERY) {
+                let batch: Vec<&str> = batch.iter().map(String::as_str).collect();
+                query(&self.table, account, *day, &batch)?;
+            }
+            let flight = Flight {
+                principals: ask.iter().cloned().collect(),
+                waiting: ask
+                    .chunks(MAX_PRINCIPALS_PER_QUERY)
+                    .map(<[String]>::to_vec)
+                    .collect(),
+                ..Flight::default()
+            };
+            self.flights.insert(key.clone(), flight);
+            if self.advance(client, &key, now).await? {
+                continue;
+            }
+            waiting.push(key);
+        }
+        if !waiting.is_empty() {
+            let running: Vec<&RunningQuery> = (waiting.iter())
+                .filter_map(|key| self.flights.get(key))
+                .flat_map(|flight| &flight.running)
+                .collect();
+            let mut queries: Vec<String> = running.iter().map(|q| q.id.clone()).collect();
+            queries.sort();
+            return Ok(Asked::Running(Progress {
+                queries,
+                since: running.iter().map(|q| q.started).min().unwrap_or(now),
+                days_answered: days.len() - waiting.len(),
+                days: days.len(),
+            }));
+        }
+        let mut usage = Usage::default();
+        for day in days.iter().filter(|day| !over(**day, today)) {
+            if let Some(recent) = self.recent.get(&(account.to_string(), *day)) {
                 usage.merge(recent.facts.usage_of(&filter));
             }
         }
         if let (Some(first), Some(last)) = (days.first(), days.last()) {
             usage.merge(self.complete.usage(&filter, *first..=*last));
         }
-        Ok(usage)
+        Ok(Asked::Answered(usage))
     }
 
-    /// Asks about `principals` in `account` on `day`, in as many queries as it takes.
-    async fn ask(
+    /// Whether `principal`'s usage on `key`'s day is still to be asked.
+    fn needs(&self, key: &(String, Day), principal: &str, today: Day) -> bool {
+        if over(key.1, today) {
+            !self.asked.get(key).is_some_and(|a| a.contains(principal))
+        } else {
+            !self.recent.get(key).is_some_and(|r| {
+                r.at.elapsed() < RECENT_FRESH_FOR && r.principals.contains(principal)
+            })
+        }
+    }
+
+    /// Looks once at `key`'s flight: reads what finished, starts what has room. True when it
+    /// is done (its facts are then kept). On a failure the flight is dropped.
+    async fn advance(
         &mut self,
         client: &Client,
-        account: &str,
-        day: Day,
-        principals: &[String],
-        options: &ScanOptions,
-    ) -> Result<FileFacts, AthenaScanError> {
-        let mut facts = FileFacts::default();
-        let principals: Vec<&str> = principals.iter().map(String::as_str).collect();
-        let (workgroup, table) = (&self.workgroup, &self.table);
-        let queries = &mut self.queries;
-        ask_day(
-            client,
-            workgroup,
-            table,
-            account,
-            day,
-            &principals,
-            options,
-            &mut facts,
-            queries,
-        )
-        .await?;
-        Ok(facts)
+        key: &(String, Day),
+        now: crate::time::Instant,
+    ) -> Result<bool, AthenaScanError> {
+        let in_flight: usize = self.flights.values().map(|f| f.running.len()).sum();
+        let Some(mut flight) = self.flights.remove(key) else {
+            return Ok(true);
+        };
+        match self.step(client, key, &mut flight, in_flight, now).await {
+            Ok(false) => {
+                self.flights.insert(key.clone(), flight);
+                Ok(false)
+            }
+            Ok(true) => {
+                let (account, day) = key;
+                if over(*day, Day::of(now)) {
+                    self.complete.add(*day, flight.facts);
+                    (self.asked.entry(key.clone()).or_default()).extend(flight.principals);
+                } else {
+                    let recent = Recent {
+                        at: std::time::Instant::now(),
+                        principals: flight.principals,
+                        facts: flight.facts,
+                    };
+                    self.recent.insert((account.clone(), *day), recent);
+                }
+                Ok(true)
+            }
+            Err(error) => {
+                for running in &flight.running {
+                    athena::stop(client, &running.id).await;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn step(
+        &mut self,
+        client: &Client,
+        (account, day): &(String, Day),
+        flight: &mut Flight,
+        mut in_flight: usize,
+        now: crate::time::Instant,
+    ) -> Result<bool, AthenaScanError> {
+        let options = ScanOptions::default();
+        let mut still = Vec::new();
+        for mut running in std::mem::take(&mut flight.running) {
+            let due = now - running.polled >= POLL_EVERY_NANOS || running.polled == running.started;
+            if !due {
+                still.push(running);
+                continue;
+            }
+            running.polled = now;
+            match athena::state(client, &running.id).await {
+                Err(error) => {
+                    flight.running = still;
+                    return Err(error.into());
+                }
+                Ok(athena::QueryState::Succeeded) => {
+                    in_flight -= 1;
+                    let rows = athena::results(client, &running.id).await?;
+                    add_rows(&rows, &options, &mut flight.facts)
+                        .map_err(AthenaScanError::Columns)?;
+                }
+                Ok(athena::QueryState::Running) => {
+                    if now - running.started > athena::QUERY_TIMEOUT.as_nanos() as i128 {
+                        let id = running.id.clone();
+                        flight.running = still;
+                        athena::stop(client, &id).await;
+                        return Err(AthenaError::Timeout { id }.into());
+                    }
+                    still.push(running);
+                }
+            }
+        }
+        flight.running = still;
+        while in_flight < MAX_QUERIES_IN_FLIGHT && !flight.waiting.is_empty() {
+            let batch = flight.waiting.remove(0);
+            let principals: Vec<&str> = batch.iter().map(String::as_str).collect();
+            let sql = query(&self.table, account, *day, &principals)?;
+            self.queries += 1;
+            let id = athena::start(client, &self.workgroup, &sql).await?;
+            flight.running.push(RunningQuery {
+                id,
+                started: now,
+                polled: now,
+            });
+            in_flight += 1;
+        }
+        Ok(flight.running.is_empty() && flight.waiting.is_empty())
     }
 
     /// Drops what is known of days before `day`: no window reaches them any more.
     pub fn forget_before(&mut self, day: Day) {
         self.complete.forget_before(day);
         self.asked.retain(|(_, d), _| *d >= day);
+        self.flights.retain(|(_, d), _| *d >= day);
     }
 }
 

@@ -328,8 +328,22 @@ fn schema(text: DataType) -> Arc<Schema> {
 }
 
 /// The usage by principal in a partition object, bounded as any usage is; `key` names it in
-/// errors.
+/// errors. The Parquet reader is not ours and has panicked on malformed metadata (found by
+/// fuzzing): a panic there is this object's error too.
 pub fn decode(key: &str, bytes: Vec<u8>) -> Result<BTreeMap<String, Usage>, Malformed> {
+    let decoding = std::panic::AssertUnwindSafe(move || decode_unguarded(key, bytes));
+    std::panic::catch_unwind(decoding).unwrap_or_else(|panic| {
+        Err(Malformed {
+            key: key.to_string(),
+            reason: format!(
+                "the Parquet reader failed: {}",
+                crate::panic::message(&*panic)
+            ),
+        })
+    })
+}
+
+fn decode_unguarded(key: &str, bytes: Vec<u8>) -> Result<BTreeMap<String, Usage>, Malformed> {
     let malformed = |reason: String| Malformed {
         key: key.to_string(),
         reason,
@@ -522,6 +536,18 @@ mod tests {
         principals.insert("arn:aws:iam::111122223333:role/app".to_string(), long);
         let error = decode(key, encode(&principals)).unwrap_err();
         assert!(error.reason.contains("resource longer than"), "{error}");
+    }
+
+    /// Found by fuzzing: metadata with a negative column start panics inside the Parquet reader.
+    #[test]
+    fn a_panic_of_the_parquet_reader_is_the_object_s_error() {
+        let bytes =
+            include_bytes!("../../fuzz/regressions/fact_store/metadata-negative-column-start");
+        let error = decode("k", bytes.to_vec()).unwrap_err();
+        assert!(
+            error.reason.starts_with("the Parquet reader failed"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
 use super::{EventType, Generation};
-use crate::controller::crd::{LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode};
+use crate::controller::crd::{
+    AnalysisJob, JobSource, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode,
+};
 use crate::controller::spec::ValidSpec;
 use crate::time::Instant;
 
@@ -31,7 +33,7 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
             .as_ref()
             .map(|p| p.events_matched);
         b.status.analysis = Some(a);
-        b.status.generation_job = None;
+        b.status.job = None;
     }
     let poll = Some(observed.analyzer_poll_secs);
     match (&b.status.analysis, &observed.analyzer) {
@@ -47,22 +49,19 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
                 job.job_id,
                 job.failure.as_deref().unwrap_or("no reason given")
             );
-            if b.status.generation_job.as_ref() != Some(job) {
+            if b.status.job.as_ref() != Some(job) {
                 b.event(EventType::Warning, "GenerationFailed", message.clone());
             }
-            b.status.generation_job = Some(job.clone());
+            b.status.job = Some(job.clone());
             b.set("Analyzed", FALSE, "GenerationFailed", message.clone());
             b.fail("GenerationFailed", message);
             None
         }
         (None, Some(Generation::Running(job))) => {
-            let message = format!(
-                "Access Analyzer job {} running since {}",
-                job.job_id, job.started_at
-            );
-            b.status.generation_job = Some(job.clone());
-            b.set("Analyzed", UNKNOWN, "GenerationRunning", message);
-            poll
+            b.status.job = Some(job.clone());
+            let (reason, message) = running(job);
+            b.set("Analyzed", UNKNOWN, reason, message);
+            Some(poll_secs(observed.analyzer_poll_secs, job))
         }
         (None, Some(Generation::Queued { message })) => {
             b.set(
@@ -77,17 +76,60 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
             let message = format!("CloudTrail {} to {}", a.window_start, a.window_end);
             // A regeneration under way keeps the last analysis until it is done.
             match generation {
-                Some(Generation::Running(job)) => b.status.generation_job = Some(job.clone()),
+                Some(Generation::Running(job)) => b.status.job = Some(job.clone()),
                 _ if observed.analysis.is_none() => {}
-                _ => b.status.generation_job = None,
+                _ => b.status.job = None,
             }
             b.set("Analyzed", TRUE, "Analyzed", message);
-            generation.as_ref().and(poll)
+            match generation {
+                Some(Generation::Running(job)) => Some(poll_secs(observed.analyzer_poll_secs, job)),
+                Some(_) => poll,
+                None => None,
+            }
         }
         (None, None) => {
             b.set("Analyzed", UNKNOWN, "AwaitingAnalysis", "no analysis yet");
             None
         }
+    }
+}
+
+/// Seconds between looks at a running job: Access Analyzer's as configured; Athena's queries
+/// take seconds, and a look costs at most one poll per query per second however many wait.
+fn poll_secs(analyzer_poll_secs: u64, job: &AnalysisJob) -> u64 {
+    match job.source {
+        JobSource::AccessAnalyzer => analyzer_poll_secs,
+        JobSource::Athena => ATHENA_LOOK_SECS,
+    }
+}
+
+/// Seconds between looks at a resource waiting for Athena queries.
+pub const ATHENA_LOOK_SECS: u64 = 5;
+
+/// Analyzed's reason and message while `job` runs.
+fn running(job: &AnalysisJob) -> (&'static str, String) {
+    match job.source {
+        JobSource::AccessAnalyzer => (
+            "GenerationRunning",
+            format!(
+                "Access Analyzer job {} running since {}",
+                job.job_id, job.started_at
+            ),
+        ),
+        JobSource::Athena => (
+            "AthenaQueriesRunning",
+            format!(
+                "{} of {} days answered; Athena queries running since {}: {}",
+                job.days_answered.unwrap_or(0),
+                job.days.unwrap_or(0),
+                job.started_at,
+                if job.job_id.is_empty() {
+                    "waiting to start"
+                } else {
+                    &job.job_id
+                }
+            ),
+        ),
     }
 }
 

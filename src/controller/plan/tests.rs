@@ -2,7 +2,7 @@ use super::builder::{CONDITION_TYPES, MAX_MESSAGE_BYTES, bounded};
 use super::*;
 use crate::controller::crd::{
     Applied, Approval, AttachedPolicies, CloudTrailSource, Condition, DeletionPolicy, DriftAction,
-    InlinePolicies, Mode, REPORT_LIMIT, S3TrailSource,
+    InlinePolicies, JobSource, Mode, REPORT_LIMIT, S3TrailSource,
 };
 use crate::controller::spec::{Limits, NO_CLUSTER_TRAIL, validate};
 use crate::generate::analyzer::Unresolved;
@@ -1051,13 +1051,55 @@ fn failing_the_same_way_again_writes_the_same_status() {
     assert_eq!(condition(&recovered, "Ready").last_transition_time, T1);
 }
 
-fn job(id: &str) -> GenerationJob {
-    GenerationJob {
+fn job(id: &str) -> AnalysisJob {
+    AnalysisJob {
+        source: JobSource::AccessAnalyzer,
         job_id: id.to_string(),
         started_at: T0.to_string(),
         inputs: "sha256:inputs".to_string(),
-        failure: None,
+        ..AnalysisJob::default()
     }
+}
+
+/// Athena's queries share the job model: kept in status with the days answered so far, looked
+/// at again within seconds (not at Access Analyzer's poll), and the last analysis stands
+/// while a regeneration's queries run.
+#[test]
+fn running_athena_queries_are_a_job_in_status_looked_at_within_seconds() {
+    let queries = AnalysisJob {
+        source: JobSource::Athena,
+        job_id: "q-1 q-2".to_string(),
+        days_answered: Some(88),
+        days: Some(91),
+        ..job("")
+    };
+    let mut o = observed(Default::default(), original_role(), None);
+    o.analyzer = Some(Generation::Running(queries.clone()));
+    o.analyzer_poll_secs = 60;
+    let p = plan(&spec(Mode::Recommend, Approval::Manual), &o);
+    assert_eq!(p.status.job, Some(queries.clone()));
+    assert_condition(&p, "Analyzed", UNKNOWN, "AthenaQueriesRunning");
+    assert_eq!(
+        condition(&p, "Analyzed").message.as_deref(),
+        Some(
+            format!("88 of 91 days answered; Athena queries running since {T0}: q-1 q-2").as_str()
+        )
+    );
+    assert_eq!(p.requeue, Requeue::After(ATHENA_LOOK_SECS));
+    let done = plan(
+        &spec(Mode::Recommend, Approval::Manual),
+        &Observed {
+            analysis: Some(analysis(vec![get_orders()])),
+            ..next(&p, original_role())
+        },
+    );
+    assert_eq!(done.status.job, None);
+    let mut again = next(&done, original_role());
+    again.analyzer = Some(Generation::Running(queries.clone()));
+    let regenerating = plan(&spec(Mode::Recommend, Approval::Manual), &again);
+    assert_condition(&regenerating, "Analyzed", TRUE, "Analyzed");
+    assert_eq!(regenerating.status.job, Some(queries));
+    assert_eq!(regenerating.requeue, Requeue::After(ATHENA_LOOK_SECS));
 }
 
 #[test]
@@ -1090,12 +1132,12 @@ fn unresolved_placeholders_are_never_applied() {
 }
 
 #[test]
-fn a_running_generation_job_is_kept_in_status_and_polled_soon() {
+fn a_running_job_is_kept_in_status_and_polled_soon() {
     let mut o = observed(Default::default(), original_role(), None);
     o.analyzer = Some(Generation::Running(job("j-1")));
     o.analyzer_poll_secs = 7;
     let p = plan(&spec(Mode::Recommend, Approval::Manual), &o);
-    assert_eq!(p.status.generation_job, Some(job("j-1")));
+    assert_eq!(p.status.job, Some(job("j-1")));
     assert_condition(&p, "Analyzed", UNKNOWN, "GenerationRunning");
     assert_condition(&p, "Ready", TRUE, "Ready");
     assert_eq!(p.requeue, Requeue::After(7));
@@ -1109,14 +1151,14 @@ fn a_running_generation_job_is_kept_in_status_and_polled_soon() {
             ..next(&p, original_role())
         },
     );
-    assert_eq!(done.status.generation_job, None);
+    assert_eq!(done.status.job, None);
     assert_condition(&done, "Analyzed", TRUE, "Analyzed");
     let mut again = next(&done, original_role());
     again.analyzer = Some(Generation::Running(job("j-2")));
     let regenerating = plan(&spec(Mode::Recommend, Approval::Manual), &again);
     assert_condition(&regenerating, "Analyzed", TRUE, "Analyzed");
     assert_eq!(regenerating.status.proposal, done.status.proposal);
-    assert_eq!(regenerating.status.generation_job, Some(job("j-2")));
+    assert_eq!(regenerating.status.job, Some(job("j-2")));
     assert_eq!(regenerating.requeue, Requeue::After(30));
 }
 
@@ -1146,8 +1188,8 @@ fn waiting_for_the_account_is_not_a_problem_but_the_quota_is() {
 }
 
 #[test]
-fn a_failed_generation_job_is_reported_once_and_kept() {
-    let failed = GenerationJob {
+fn a_failed_job_is_reported_once_and_kept() {
+    let failed = AnalysisJob {
         failure: Some("FAILED: SERVICE_ERROR: trail unreadable".to_string()),
         ..job("j-1")
     };
@@ -1156,7 +1198,7 @@ fn a_failed_generation_job_is_reported_once_and_kept() {
     let p = plan(&spec(Mode::Recommend, Approval::Manual), &o);
     assert_condition(&p, "Analyzed", FALSE, "GenerationFailed");
     assert_condition(&p, "Ready", FALSE, "GenerationFailed");
-    assert_eq!(p.status.generation_job, Some(failed.clone()));
+    assert_eq!(p.status.job, Some(failed.clone()));
     assert!(p.events.iter().any(|e| e.reason == "GenerationFailed"));
     let mut again = next(&p, original_role());
     again.analyzer = Some(Generation::Failed(failed));

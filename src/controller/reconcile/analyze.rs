@@ -11,8 +11,8 @@ use crate::aws::s3::{S3Location, TrailScope};
 use crate::catalog::catalog;
 use crate::cloudtrail::PrincipalFilter;
 use crate::controller::crd::{
-    AccessAnalyzerSource, Analysis, AthenaTrailSource, CheckResult, ClusterTrailSpec,
-    GenerationJob, LastAccessedReport, LeastPrivilegeRole, REPORT_LIMIT, S3TrailSource, Validation,
+    AccessAnalyzerSource, Analysis, AnalysisJob, AthenaTrailSource, CheckResult, ClusterTrailSpec,
+    JobSource, LastAccessedReport, LeastPrivilegeRole, REPORT_LIMIT, S3TrailSource, Validation,
     ValidationFinding,
 };
 use crate::controller::plan::{self, AnalysisResult, Generation};
@@ -30,6 +30,7 @@ use crate::time::Day;
 use crate::time::Instant;
 use crate::time::rfc3339;
 use crate::usage::Usage;
+use crate::usage::athena::Asked;
 use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -99,9 +100,9 @@ pub(super) async fn scan(
     Ok((scan.usage, missing))
 }
 
-/// The role's usage over the window's days from its ClusterTrail's Athena table: days no
-/// resource has asked about are asked once for every role known to read the table, the rest
-/// is answered from memory.
+/// The role's usage over the window's days from its ClusterTrail's Athena table, or the
+/// queries still running for it: days no resource has asked about are asked once for every
+/// role known to read the table, the rest is answered from memory. Never waits for a query.
 pub(super) async fn ask_athena(
     lpr: &LeastPrivilegeRole,
     ctx: &Context,
@@ -110,7 +111,7 @@ pub(super) async fn ask_athena(
     trail: &ClusterTrailSpec,
     live: &LiveRole,
     now: Instant,
-) -> Result<Usage, Error> {
+) -> Result<Result<Usage, Generation>, Error> {
     let account = live.account().to_string();
     let others = ctx.athena_principals(lpr, trail, &account);
     let client = ctx.aws.athena(lpr, source.region.as_deref()).await;
@@ -123,11 +124,22 @@ pub(super) async fn ask_athena(
     let before = ingester.queries();
     let days = Day::range(spec.window_start(now), now);
     let asked = ingester
-        .usage(&client, &account, &days, &live.arn, &others, Day::of(now))
+        .usage(&client, &account, &days, &live.arn, &others, now)
         .await;
     ctx.metrics.athena_queries(ingester.queries() - before);
     ingester.forget_before(Day::of(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000));
-    asked.map_err(Error::Athena)
+    Ok(match asked.map_err(Error::Athena)? {
+        Asked::Answered(usage) => Ok(usage),
+        Asked::Running(progress) => Err(Generation::Running(AnalysisJob {
+            source: JobSource::Athena,
+            job_id: progress.queries.join(" "),
+            started_at: rfc3339(progress.since),
+            inputs: plan::analysis_inputs(&lpr.spec),
+            days_answered: Some(progress.days_answered as u64),
+            days: Some(progress.days as u64),
+            failure: None,
+        })),
+    })
 }
 
 /// What a turn at Access Analyzer gave.
@@ -156,7 +168,7 @@ pub(super) async fn analyzer_turn(
     let key = format!("{namespace}/{name}");
     let asked = std::time::Instant::now();
     let job = (lpr.status.as_ref())
-        .and_then(|status| status.generation_job.clone())
+        .and_then(|status| status.job.clone())
         .filter(|job| job.inputs == inputs);
     if let Some(job) = job {
         if job.failure.is_none() {
@@ -171,7 +183,7 @@ pub(super) async fn analyzer_turn(
                 JobState::InProgress => Turn::Pending(Generation::Running(job)),
                 JobState::Succeeded { policies } => Turn::Policies(policies),
                 JobState::Ended { status, reason } => {
-                    Turn::Pending(Generation::Failed(GenerationJob {
+                    Turn::Pending(Generation::Failed(AnalysisJob {
                         failure: Some(format!("{status}: {reason}")),
                         ..job
                     }))
@@ -219,11 +231,12 @@ pub(super) async fn analyzer_turn(
         end: seconds(now),
     };
     match access_analyzer::start_policy_generation(&analyzer, &live.arn, &trail, window).await {
-        Ok(job_id) => Ok(Turn::Pending(Generation::Running(GenerationJob {
+        Ok(job_id) => Ok(Turn::Pending(Generation::Running(AnalysisJob {
+            source: JobSource::AccessAnalyzer,
             job_id,
             started_at: now_text.to_string(),
             inputs,
-            failure: None,
+            ..AnalysisJob::default()
         }))),
         Err(AnalyzerError::Conflict { message, .. }) => {
             ctx.aws.turns().refused(&account, &key, asked);
