@@ -6,6 +6,7 @@
 //! finishes the job. An endpoint that never answers times out the same way; the API server
 //! restarted, or moto frozen, in the middle of a reconcile loses and doubles no write.
 
+mod athena_paging_double;
 mod athena_results;
 mod control_plane;
 mod moto;
@@ -1621,4 +1622,67 @@ async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
         !proposal.is_some_and(|p| p.policy.contains("iam:CreateUser")),
         "the injected action is not proposed"
     );
+}
+
+/// Nothing waits for Athena: while the queries for a window run (the `AthenaPagingDouble`
+/// keeps them RUNNING for the first polls; moto's finish at once) the resource says so —
+/// `Analyzed=Unknown AthenaQueriesRunning` with the queries in `status.job` — and when they
+/// are done it is analyzed and the job is gone; no query is started twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_athena_queries_are_the_resource_s_job_until_answered() {
+    use iam_tailor::controller::ClusterTrail;
+    use iam_tailor::controller::crd::JobSource;
+    let mut world = World::start("NoSuchAction", Fault::ServiceFailure).await;
+    let double = athena_paging_double::AthenaPagingDouble::start(
+        &iam_tailor::usage::athena::COLUMNS,
+        Vec::new(),
+    );
+    double.running_polls(6);
+    world.operator.kill();
+    world.operator = Operator::start(
+        &world.server.kubeconfig,
+        &world.proxy.endpoint,
+        world.dir.path(),
+        &[],
+        &[("AWS_ENDPOINT_URL_ATHENA", double.endpoint())],
+    );
+    let trails: Api<ClusterTrail> = Api::all(world.kube.clone());
+    let trail: ClusterTrail = serde_norway::from_str(&format!(
+        "apiVersion: iamtailor.dev/v1alpha1\nkind: ClusterTrail\nmetadata: {{name: athena-org}}\n\
+         spec: {{athena: {{workgroup: primary, database: trails, table: cloudtrail_logs}}, \
+         namespaces: [{NS}]}}\n"
+    ))
+    .unwrap();
+    trails.create(&PostParams::default(), &trail).await.unwrap();
+    let spec = "  roleName: app\n  mode: Observe\n  window: 2d\n  cloudTrail: {clusterTrail: athena-org}\n";
+    world
+        .roles
+        .create(&PostParams::default(), &lpr("app", spec))
+        .await
+        .unwrap();
+    let running = wait_for(
+        &world.roles,
+        "app",
+        &world.operator,
+        "AthenaQueriesRunning",
+        |s| condition(s, "Analyzed") == Some(("Unknown", "AthenaQueriesRunning")),
+    )
+    .await;
+    let job = running.job.expect("the queries are the resource's job");
+    assert_eq!(job.source, JobSource::Athena);
+    assert_eq!(job.days, Some(3), "two days back and today");
+    assert!(job.days_answered.unwrap() < 3);
+    assert!(running.analysis.is_none());
+    let analyzed = wait_for(&world.roles, "app", &world.operator, "Analyzed", |s| {
+        condition(s, "Analyzed") == Some(("True", "Analyzed"))
+    })
+    .await;
+    assert!(analyzed.job.is_none());
+    assert!(analyzed.analysis.is_some());
+    let operations = double.operations();
+    let started = operations
+        .iter()
+        .filter(|o| *o == "StartQueryExecution")
+        .count();
+    assert_eq!(started, 3, "one query per day, none twice: {operations:?}");
 }
