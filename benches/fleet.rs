@@ -2,6 +2,9 @@
 //! kube-apiserver and moto, with the `iam-tailor controller` binary. Prints S3 downloads per
 //! trail file, the time until all N are Analyzed, the operator's CPU seconds and peak RSS.
 //! A benchmark (figures, no pass/fail): `scripts/bench-fleet [N …]` (default 1 and 100).
+//! Then a restart: a new operator, every resource's window changed so all are analyzed again,
+//! answered from the ClusterTrail's fact store — the trail files it downloads, the time until
+//! all are Analyzed again, its CPU seconds and peak RSS.
 //!
 //! The trail: 3 days × 12 files, every file holding two calls of every role (its own S3
 //! object and its own queue), so each file mixes all N roles. The operator runs with
@@ -14,8 +17,8 @@ mod moto;
 #[path = "../tests/operator_env/mod.rs"]
 mod operator_env;
 
-use iam_tailor::controller::LeastPrivilegeRole;
-use kube::api::{Api, ListParams, PostParams};
+use iam_tailor::controller::{ClusterTrail, LeastPrivilegeRole};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use operator_env::{
     ACCOUNT, BUCKET, Cluster, NS, broad_role, condition, lpr, put_trail_file, record, sample,
 };
@@ -93,58 +96,129 @@ struct Figures {
     peak_rss_mib: f64,
 }
 
-async fn run(roles: usize) -> Figures {
+/// Waits until every resource is Analyzed with inputs other than `before`'s (by name).
+async fn all_analyzed(
+    api: &Api<LeastPrivilegeRole>,
+    roles: usize,
+    before: &std::collections::BTreeMap<String, String>,
+    operator: &operator_env::Operator,
+) -> std::collections::BTreeMap<String, String> {
+    let started = Instant::now();
+    loop {
+        let list = api.list(&ListParams::default()).await.unwrap();
+        let analyzed: std::collections::BTreeMap<String, String> = (list.items.iter())
+            .filter_map(|r| {
+                let status = r.status.as_ref()?;
+                let inputs = status.analysis.as_ref()?.inputs.clone()?;
+                let name = r.metadata.name.clone()?;
+                (condition(status, "Analyzed") == Some(("True", "Analyzed"))
+                    && before.get(&name) != Some(&inputs))
+                .then_some((name, inputs))
+            })
+            .collect();
+        if analyzed.len() == roles {
+            return analyzed;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "{} of {roles} analyzed after 30 minutes:\n{}",
+            analyzed.len(),
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn figures(
+    roles: usize,
+    operator: &operator_env::Operator,
+    metrics: &str,
+    after: Duration,
+) -> Figures {
+    let (cpu_seconds, peak_rss_mib) = cpu_and_peak_rss(operator.pid());
+    Figures {
+        roles,
+        files: DAYS as usize * FILES_PER_DAY,
+        files_read: sample(metrics, "iam_tailor_trail_files_read_total").unwrap_or(0.0),
+        analyzed_after: after,
+        cpu_seconds,
+        peak_rss_mib,
+    }
+}
+
+/// The first analysis of `roles` resources, and the second after a restart.
+async fn run(roles: usize) -> (Figures, Figures) {
     let cluster = Cluster::start().await;
     let iam = cluster.aws.iam();
     let setup = Instant::now();
     for i in 0..roles {
         broad_role(&iam, &role(i)).await;
     }
-    put_fleet_trail(&cluster.aws.s3(), roles).await;
+    let s3 = cluster.aws.s3();
+    put_fleet_trail(&s3, roles).await;
+    s3.create_bucket()
+        .bucket("iam-tailor-facts")
+        .send()
+        .await
+        .unwrap();
+    let trail: ClusterTrail = serde_norway::from_str(&format!(
+        "apiVersion: iamtailor.dev/v1alpha1\nkind: ClusterTrail\nmetadata: {{name: org}}\n\
+         spec: {{s3: {{bucket: {BUCKET}}}, store: {{location: 's3://iam-tailor-facts/org/'}}, \
+         namespaces: [{NS}]}}\n"
+    ))
+    .unwrap();
+    (Api::<ClusterTrail>::all(cluster.kube.clone()))
+        .create(&PostParams::default(), &trail)
+        .await
+        .unwrap();
     eprintln!("N={roles}: roles and trail in {:?}", setup.elapsed());
-    let mut operator = cluster.operator(&["--aws-rate-limit", "0", "--concurrency", "16"], &[]);
+    let args = ["--aws-rate-limit", "0", "--concurrency", "16"];
+    let mut operator = cluster.operator(&args, &[]);
     operator.wait_up().await;
     let api: Api<LeastPrivilegeRole> = Api::namespaced(cluster.kube.clone(), NS);
     let started = Instant::now();
     for i in 0..roles {
         let name = role(i);
-        let spec = format!(
-            "  roleName: {name}\n  mode: Observe\n  cloudTrail: {{s3: {{bucket: {BUCKET}}}}}\n"
-        );
+        let spec =
+            format!("  roleName: {name}\n  mode: Observe\n  cloudTrail: {{clusterTrail: org}}\n");
         api.create(&PostParams::default(), &lpr(&name, &spec))
             .await
             .unwrap();
     }
-    loop {
-        let list = api.list(&ListParams::default()).await.unwrap();
-        let analyzed = (list.items.iter())
-            .filter(|r| {
-                r.status
-                    .as_ref()
-                    .is_some_and(|s| condition(s, "Analyzed") == Some(("True", "Analyzed")))
-            })
-            .count();
-        if analyzed == roles {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1800),
-            "{analyzed} of {roles} analyzed after 30 minutes:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let analyzed_after = started.elapsed();
+    let first = all_analyzed(&api, roles, &Default::default(), &operator).await;
     let metrics = operator.get("/metrics").await.1;
-    let files_read = sample(&metrics, "iam_tailor_trail_files_read_total").unwrap_or(0.0);
-    let (cpu_seconds, peak_rss_mib) = cpu_and_peak_rss(operator.pid());
-    Figures {
-        roles,
-        files: DAYS as usize * FILES_PER_DAY,
-        files_read,
-        analyzed_after,
-        cpu_seconds,
-        peak_rss_mib,
+    let cold = figures(roles, &operator, &metrics, started.elapsed());
+
+    // A new operator; a new window for every resource, so each is analyzed again.
+    operator.kill();
+    let mut operator = cluster.operator(&args, &[]);
+    operator.wait_up().await;
+    let started = Instant::now();
+    let window = Patch::Merge(serde_json::json!({"spec": {"window": "89d"}}));
+    for i in 0..roles {
+        api.patch(&role(i), &PatchParams::default(), &window)
+            .await
+            .unwrap();
+    }
+    all_analyzed(&api, roles, &first, &operator).await;
+    let metrics = operator.get("/metrics").await.1;
+    let warm = figures(roles, &operator, &metrics, started.elapsed());
+    (cold, warm)
+}
+
+fn print(title: &str, rows: &[&Figures]) {
+    println!("{title}");
+    println!("roles\tfiles\tGETs/file\tall Analyzed (s)\toperator CPU (s)\tpeak RSS (MiB)");
+    for f in rows {
+        println!(
+            "{}\t{}\t{:.2}\t{:.1}\t{:.1}\t{:.0}",
+            f.roles,
+            f.files,
+            f.files_read / f.files as f64,
+            f.analyzed_after.as_secs_f64(),
+            f.cpu_seconds,
+            f.peak_rss_mib
+        );
     }
 }
 
@@ -162,16 +236,12 @@ async fn main() {
     for roles in counts {
         rows.push(run(roles).await);
     }
-    println!("roles\tfiles\tGETs/file\tall Analyzed (s)\toperator CPU (s)\tpeak RSS (MiB)");
-    for f in &rows {
-        println!(
-            "{}\t{}\t{:.2}\t{:.1}\t{:.1}\t{:.0}",
-            f.roles,
-            f.files,
-            f.files_read / f.files as f64,
-            f.analyzed_after.as_secs_f64(),
-            f.cpu_seconds,
-            f.peak_rss_mib
-        );
-    }
+    print(
+        "first analysis",
+        &rows.iter().map(|(cold, _)| cold).collect::<Vec<_>>(),
+    );
+    print(
+        "after a restart, every window changed (answered from the fact store)",
+        &rows.iter().map(|(_, warm)| warm).collect::<Vec<_>>(),
+    );
 }
