@@ -230,6 +230,15 @@ fn generate_from_athena_against_moto_writes_what_the_files_give() {
     assert_eq!(matched, 3 * 35, "{report}");
 }
 
+/// The workgroup the double's tests run in.
+fn workgroup() -> iam_tailor::aws::athena::Workgroup {
+    iam_tailor::aws::athena::Workgroup {
+        workgroup: "primary".to_string(),
+        database: None,
+        output_location: Some("s3://results/".to_string()),
+    }
+}
+
 async fn athena_client(endpoint: &str) -> aws_sdk_athena::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -246,7 +255,7 @@ async fn athena_client(endpoint: &str) -> aws_sdk_athena::Client {
 /// first polled, and results in pages of 1,000 rows with the header row on the first only.
 #[tokio::test]
 async fn a_running_query_is_polled_and_every_page_of_its_rows_is_read() {
-    use iam_tailor::aws::athena::{Workgroup, run};
+    use iam_tailor::aws::athena::run;
     let rows: Vec<Vec<Option<String>>> = (0..2_500)
         .map(|i| {
             vec![
@@ -258,11 +267,7 @@ async fn a_running_query_is_polled_and_every_page_of_its_rows_is_read() {
     let double = athena_paging_double::AthenaPagingDouble::start(&["key", "n"], rows.clone());
     double.running_polls(2);
     let client = athena_client(double.endpoint()).await;
-    let workgroup = Workgroup {
-        workgroup: "primary".to_string(),
-        database: None,
-        output_location: Some("s3://results/".to_string()),
-    };
+    let workgroup = workgroup();
     let result = run(&client, &workgroup, "SELECT 1").await.unwrap();
     assert_eq!(result.columns, ["key", "n"]);
     assert_eq!(
@@ -299,7 +304,7 @@ async fn a_running_query_is_polled_and_every_page_of_its_rows_is_read() {
 /// the timeout is stopped and fails the look; the next look starts it again.
 #[tokio::test]
 async fn the_operator_s_athena_ingester_never_waits_for_a_query() {
-    use iam_tailor::aws::athena::{QUERY_TIMEOUT, Workgroup};
+    use iam_tailor::aws::athena::QUERY_TIMEOUT;
     use iam_tailor::usage::athena::{Asked, AthenaIngester, COLUMNS, MAX_QUERIES_IN_FLIGHT};
     const APP: &str = "arn:aws:iam::111122223333:role/app";
     const WORKER: &str = "arn:aws:iam::111122223333:role/worker";
@@ -329,11 +334,7 @@ async fn the_operator_s_athena_ingester_never_waits_for_a_query() {
         athena_paging_double::AthenaPagingDouble::start(&COLUMNS, vec![row(APP), row(WORKER)]);
     double.running_polls(4);
     let client = athena_client(double.endpoint()).await;
-    let workgroup = Workgroup {
-        workgroup: "primary".to_string(),
-        database: None,
-        output_location: Some("s3://results/".to_string()),
-    };
+    let workgroup = workgroup();
     let mut ingester = AthenaIngester::new(workgroup.clone(), "trails.cloudtrail_logs".to_string());
     let day = |d: u32| Day {
         year: 2024,

@@ -489,6 +489,31 @@ impl World {
         healed_at
     }
 
+    /// Creates ClusterTrail `name` with `spec` (YAML flow mapping).
+    async fn cluster_trail(&self, name: &str, spec: &str) {
+        use iam_tailor::controller::ClusterTrail;
+        let trail: ClusterTrail = serde_norway::from_str(&format!(
+            "apiVersion: iamtailor.dev/v1alpha1\nkind: ClusterTrail\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+        ))
+        .unwrap();
+        (Api::<ClusterTrail>::all(self.kube.clone()))
+            .create(&PostParams::default(), &trail)
+            .await
+            .unwrap();
+    }
+
+    /// Kills the operator (only the process this started) and starts a new one with `env`.
+    fn restart_operator(&mut self, env: &[(&str, &str)]) {
+        self.operator.kill();
+        self.operator = Operator::start(
+            &self.server.kubeconfig,
+            &self.proxy.endpoint,
+            self.dir.path(),
+            &[],
+            env,
+        );
+    }
+
     /// Polls /metrics until `series` is at least `value` (30 s at most).
     async fn metric_reaches(&self, series: &str, value: f64) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -1369,7 +1394,6 @@ async fn a_cluster_trail_is_read_only_for_the_namespaces_it_admits() {
 /// one query per day of the window answers both, and each sees only its own role's calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_athena_cluster_trail_asks_once_per_day_for_every_role() {
-    use iam_tailor::controller::ClusterTrail;
     let world = World::start("NoSuchAction", Fault::ServiceFailure).await;
     broad_role(&world.iam, "worker").await;
     let spec = |role: &str| {
@@ -1415,14 +1439,13 @@ async fn an_athena_cluster_trail_asks_once_per_day_for_every_role() {
         );
         athena_results::queue(&world.aws.endpoint, ACCOUNT, &result);
     }
-    let trails: Api<ClusterTrail> = Api::all(world.kube.clone());
-    let trail: ClusterTrail = serde_norway::from_str(
-        "apiVersion: iamtailor.dev/v1alpha1\nkind: ClusterTrail\nmetadata: {name: athena-org}\n\
-         spec: {athena: {workgroup: primary, database: trails, table: cloudtrail_logs, \
-         outputLocation: 's3://athena-results/iam-tailor/'}, namespaces: [payments]}\n",
-    )
-    .unwrap();
-    trails.create(&PostParams::default(), &trail).await.unwrap();
+    world
+        .cluster_trail(
+            "athena-org",
+            "{athena: {workgroup: primary, database: trails, table: cloudtrail_logs, \
+             outputLocation: 's3://athena-results/iam-tailor/'}, namespaces: [payments]}",
+        )
+        .await;
     let mut used = std::collections::BTreeMap::new();
     for role in ["app", "worker"] {
         let status = wait_for(&world.roles, role, &world.operator, "Analyzed", |s| {
@@ -1449,7 +1472,6 @@ async fn an_athena_cluster_trail_asks_once_per_day_for_every_role() {
 /// operator reads the trail again, and the injected action is nowhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
-    use iam_tailor::controller::ClusterTrail;
     use iam_tailor::usage::store;
     let mut world = World::start("NoSuchAction", Fault::ServiceFailure).await;
     for role in ["worker", "viewer"] {
@@ -1461,14 +1483,11 @@ async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
         .send()
         .await
         .unwrap();
-    let trails: Api<ClusterTrail> = Api::all(world.kube.clone());
-    let trail: ClusterTrail = serde_norway::from_str(&format!(
-        "apiVersion: iamtailor.dev/v1alpha1\nkind: ClusterTrail\nmetadata: {{name: org}}\n\
-         spec: {{s3: {{bucket: org-trail-logs}}, store: {{location: 's3://iam-tailor-facts/org/'}}, \
-         namespaces: [{NS}]}}\n"
-    ))
-    .unwrap();
-    trails.create(&PostParams::default(), &trail).await.unwrap();
+    let spec = format!(
+        "{{s3: {{bucket: org-trail-logs}}, store: {{location: 's3://iam-tailor-facts/org/'}}, \
+         namespaces: [{NS}]}}"
+    );
+    world.cluster_trail("org", &spec).await;
     async fn analyze(world: &World, role: &str) -> iam_tailor::controller::crd::Analysis {
         let spec =
             format!("  roleName: {role}\n  mode: Observe\n  cloudTrail: {{clusterTrail: org}}\n");
@@ -1552,17 +1571,7 @@ async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
     );
 
     // A new operator, a new role: answered from the store, no trail file downloaded.
-    let restart = |world: &mut World| {
-        world.operator.kill();
-        world.operator = Operator::start(
-            &world.server.kubeconfig,
-            &world.proxy.endpoint,
-            world.dir.path(),
-            &[],
-            &[],
-        );
-    };
-    restart(&mut world);
+    world.restart_operator(&[]);
     let worker = analyze(&world, "worker").await;
     assert_eq!((worker.files_scanned, worker.used_actions), (2, 1));
     assert_eq!(trail_gets(&world.proxy), 2, "{:?}", world.proxy.forwarded());
@@ -1596,7 +1605,7 @@ async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
         .send()
         .await
         .unwrap();
-    restart(&mut world);
+    world.restart_operator(&[]);
     let viewer = analyze(&world, "viewer").await;
     assert_eq!(
         (viewer.files_scanned, viewer.used_actions),
@@ -1630,7 +1639,6 @@ async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
 /// are done it is analyzed and the job is gone; no query is started twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_athena_queries_are_the_resource_s_job_until_answered() {
-    use iam_tailor::controller::ClusterTrail;
     use iam_tailor::controller::crd::JobSource;
     let mut world = World::start("NoSuchAction", Fault::ServiceFailure).await;
     let double = athena_paging_double::AthenaPagingDouble::start(
@@ -1638,22 +1646,11 @@ async fn running_athena_queries_are_the_resource_s_job_until_answered() {
         Vec::new(),
     );
     double.running_polls(6);
-    world.operator.kill();
-    world.operator = Operator::start(
-        &world.server.kubeconfig,
-        &world.proxy.endpoint,
-        world.dir.path(),
-        &[],
-        &[("AWS_ENDPOINT_URL_ATHENA", double.endpoint())],
+    world.restart_operator(&[("AWS_ENDPOINT_URL_ATHENA", double.endpoint())]);
+    let spec = format!(
+        "{{athena: {{workgroup: primary, database: trails, table: cloudtrail_logs}}, namespaces: [{NS}]}}"
     );
-    let trails: Api<ClusterTrail> = Api::all(world.kube.clone());
-    let trail: ClusterTrail = serde_norway::from_str(&format!(
-        "apiVersion: iamtailor.dev/v1alpha1\nkind: ClusterTrail\nmetadata: {{name: athena-org}}\n\
-         spec: {{athena: {{workgroup: primary, database: trails, table: cloudtrail_logs}}, \
-         namespaces: [{NS}]}}\n"
-    ))
-    .unwrap();
-    trails.create(&PostParams::default(), &trail).await.unwrap();
+    world.cluster_trail("athena-org", &spec).await;
     let spec = "  roleName: app\n  mode: Observe\n  window: 2d\n  cloudTrail: {clusterTrail: athena-org}\n";
     world
         .roles
