@@ -1,5 +1,5 @@
 //! The operator's own AWS permissions in `examples/aws`: the policy lints clean, grants exactly
-//! the IAM, Access Analyzer and Athena calls `src/aws/` makes, and the CloudFormation template
+//! the IAM, Access Analyzer, Athena and fact store calls `src/aws/` makes, and the CloudFormation template
 //! carries the same policy.
 
 use iam_tailor::policy::lint::{PolicyType, Severity, lint};
@@ -112,6 +112,43 @@ fn operator_policy_grants_exactly_the_iam_calls_the_operator_makes() {
         .collect();
     assert_eq!(calls.len(), 4, "{calls:?}");
     assert_eq!(granted("athena:"), calls);
+}
+
+/// The fact store's statements grant exactly what `src/aws/s3.rs` calls on a store (listing
+/// stands for `s3:ListBucket`, which also makes a missing checkpoint `NoSuchKey`, not
+/// `AccessDenied`), on the store bucket only.
+#[test]
+fn the_fact_store_statements_grant_exactly_the_s3_calls_it_makes() {
+    let source = repo("src/aws/s3.rs");
+    let calls: BTreeSet<String> = ["list_objects_v2", "get_object", "put_object"]
+        .into_iter()
+        .filter(|call| source.contains(&format!(".{call}()")))
+        .map(|call| match call {
+            "list_objects_v2" => "s3:ListBucket".to_string(),
+            other => format!("s3:{}", pascal(other)),
+        })
+        .collect();
+    let store: Vec<_> = (operator_policy().statements.into_iter())
+        .filter(|s| {
+            s.sid
+                .as_deref()
+                .is_some_and(|sid| sid.starts_with("FactStore"))
+        })
+        .collect();
+    let granted: BTreeSet<String> = (store.iter())
+        .flat_map(|s| match &s.action {
+            Some(ActionBlock::Action(actions)) => actions.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(granted, calls);
+    for statement in &store {
+        let text = format!("{:?}", statement.resource);
+        assert!(
+            text.contains("arn:aws:s3:::iam-tailor-facts-111122223333"),
+            "{text}"
+        );
+    }
 }
 
 #[test]
