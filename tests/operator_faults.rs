@@ -1607,10 +1607,11 @@ async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
         .unwrap();
     world.restart_operator(&[]);
     let viewer = analyze(&world, "viewer").await;
+    // Believed, the partition would make it 2: AdministratorAccess grants iam:CreateUser.
     assert_eq!(
         (viewer.files_scanned, viewer.used_actions),
         (2, 1),
-        "{viewer:?}"
+        "the injected action is not counted as used: {viewer:?}"
     );
     world
         .metric_reaches("iam_tailor_fact_store_errors_total", 1.0)
@@ -1619,18 +1620,6 @@ async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
         .metric_reaches("iam_tailor_trail_files_read_total", 2.0)
         .await;
     assert_eq!(trail_gets(&world.proxy), 4, "the trail read again, once");
-    let proposal = world
-        .roles
-        .get("viewer")
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .proposal;
-    assert!(
-        !proposal.is_some_and(|p| p.policy.contains("iam:CreateUser")),
-        "the injected action is not proposed"
-    );
 }
 
 /// Nothing waits for Athena: while the queries for a window run (the `AthenaPagingDouble`
