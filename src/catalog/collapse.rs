@@ -6,8 +6,12 @@
 //! (`arn:aws:s3:::bucket/`, `…:table/orders/`, `…:log-group:/aws/x:`). Only the path after the
 //! root may become `*`, so a collapse can reach a bucket's objects but never `arn:aws:s3:::b*`.
 //! The catalog's ARN template of the ARN's resource type says where the root ends.
+//!
+//! [`generalize`] first widens the parts of a path that change with time or instance
+//! ([`super::volatile`]), so the pattern still fits next month's names.
 
 use crate::catalog::catalog;
+use crate::catalog::volatile::{Volatile, first_volatile, is_ec2_id};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where an ARN's protected root ends, by one ARN template.
@@ -109,6 +113,78 @@ pub fn collapse(
             out.entry(pattern)
                 .or_default()
                 .extend(sources.into_iter().map(str::to_string));
+        }
+    }
+    out
+}
+
+/// A resource pattern, the ARNs it stands for, and the changing parts it widened (empty when
+/// it is only a collapse of many ARNs, or an ARN as seen).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pattern {
+    pub sources: BTreeSet<String>,
+    pub because: BTreeSet<Volatile>,
+}
+
+/// The patterns of one ARN that still fit the resources its changing parts will name: the
+/// stable text up to the first changing part, then `*` (`orders/2026/11/20/a` →
+/// `orders/*`); a qualified Lambda function → the function and all its qualifiers; an
+/// instance-like EC2 id → every resource of that type in the account and region. `None` when
+/// nothing in it changes. Never reaches above the protected root, so never across a bucket,
+/// table, queue, key, function or account.
+fn forward_safe(action: &str, arn: &str) -> Option<(Vec<String>, Volatile)> {
+    let start = resource_part_start(arn)?;
+    let (head, resource) = arn.split_at(start);
+    if head.split(':').nth(2) == Some("lambda")
+        && let Some(rest) = resource.strip_prefix("function:")
+        && let Some((name, qualifier)) = rest.split_once(':')
+        && !name.is_empty()
+        && !qualifier.is_empty()
+        && !qualifier.contains(['*', '?'])
+    {
+        let function = format!("{head}function:{name}");
+        let qualifiers = format!("{function}:*");
+        return Some((vec![function, qualifiers], Volatile::LambdaQualifier));
+    }
+    if head.split(':').nth(2) == Some("ec2")
+        && let Some((kind, id)) = resource.split_once('/')
+        && is_ec2_id(id)
+    {
+        return Some((vec![format!("{head}{kind}/*")], Volatile::Ec2Id));
+    }
+    let root = protected_root(action, arn)?;
+    let (at, why) = first_volatile(&arn[root.len()..])?;
+    Some((vec![format!("{}*", &arn[..root.len() + at])], why))
+}
+
+/// Like [`collapse`], after widening each ARN's changing parts: the default generator's
+/// resource patterns for `action`, each with the ARNs it stands for and why it is wider.
+pub fn generalize(
+    action: &str,
+    arns: &BTreeSet<String>,
+    threshold: usize,
+) -> BTreeMap<String, Pattern> {
+    // Each input to the collapse (an ARN as seen, or a widened pattern) with what it covers.
+    let mut inputs: BTreeMap<String, Pattern> = BTreeMap::new();
+    for arn in arns {
+        let (forms, because) = match forward_safe(action, arn) {
+            Some((forms, why)) => (forms, BTreeSet::from([why])),
+            None => (vec![arn.clone()], BTreeSet::new()),
+        };
+        for form in forms {
+            let entry = inputs.entry(form).or_default();
+            entry.sources.insert(arn.clone());
+            entry.because.extend(&because);
+        }
+    }
+    let keys: BTreeSet<String> = inputs.keys().cloned().collect();
+    let mut out: BTreeMap<String, Pattern> = BTreeMap::new();
+    for (pattern, members) in collapse(action, &keys, threshold) {
+        let entry = out.entry(pattern).or_default();
+        for member in members {
+            let input = &inputs[&member];
+            entry.sources.extend(input.sources.iter().cloned());
+            entry.because.extend(&input.because);
         }
     }
     out
@@ -228,6 +304,130 @@ mod tests {
         assert_eq!(
             patterns("dynamodb:Query", &arns, 2),
             vec!["arn:aws:dynamodb:us-east-1:111122223333:table/orders/index/*"]
+        );
+    }
+
+    fn widened(action: &str, arns: &[&str]) -> Vec<(String, Vec<Volatile>)> {
+        let arns = set(arns.iter().map(|a| a.to_string()));
+        generalize(action, &arns, 10)
+            .into_iter()
+            .map(|(p, g)| (p, g.because.into_iter().collect()))
+            .collect()
+    }
+
+    #[test]
+    fn changing_parts_widen_to_the_stable_prefix() {
+        let date = vec![Volatile::Date];
+        for (action, seen, pattern) in [
+            (
+                "s3:PutObject",
+                "arn:aws:s3:::orders-bucket/orders/2026/11/20/a.json",
+                "arn:aws:s3:::orders-bucket/orders/*",
+            ),
+            (
+                "s3:GetObject",
+                "arn:aws:s3:::lake/ingest/dt=2026-12-31/part-0.parquet",
+                "arn:aws:s3:::lake/ingest/dt=*",
+            ),
+            (
+                "s3:GetObject",
+                "arn:aws:s3:::lake/t/year=2026/month=11/f",
+                "arn:aws:s3:::lake/t/year=*",
+            ),
+            (
+                "logs:PutLogEvents",
+                "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/f:log-stream:2026/11/20/[$LATEST]0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/f:log-stream:*",
+            ),
+        ] {
+            assert_eq!(
+                widened(action, &[seen]),
+                vec![(pattern.to_string(), date.clone())],
+                "{seen}"
+            );
+        }
+        // An ECS task id in a log stream keeps the stream's stable prefix.
+        assert_eq!(
+            widened(
+                "logs:PutLogEvents",
+                &[
+                    "arn:aws:logs:us-east-1:111122223333:log-group:/ecs/web:log-stream:ecs/web/0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+                ]
+            ),
+            vec![(
+                "arn:aws:logs:us-east-1:111122223333:log-group:/ecs/web:log-stream:ecs/web/*"
+                    .to_string(),
+                vec![Volatile::HexId]
+            )]
+        );
+    }
+
+    #[test]
+    fn qualifiers_and_instance_ids() {
+        let f = "arn:aws:lambda:us-east-1:111122223333:function:enrich";
+        let out = widened("lambda:InvokeFunction", &[&format!("{f}:42"), f]);
+        assert_eq!(
+            out,
+            vec![
+                (f.to_string(), vec![Volatile::LambdaQualifier]),
+                (format!("{f}:*"), vec![Volatile::LambdaQualifier]),
+            ]
+        );
+        assert_eq!(
+            widened(
+                "ec2:CreateTags",
+                &["arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0"]
+            ),
+            vec![(
+                "arn:aws:ec2:us-east-1:111122223333:instance/*".to_string(),
+                vec![Volatile::Ec2Id]
+            )]
+        );
+    }
+
+    #[test]
+    fn widening_never_crosses_a_resource_or_account() {
+        // Names of buckets, tables, queues, keys and functions hold dates and UUIDs too: they
+        // are resources of their own, so they stay as seen.
+        for (action, arn) in [
+            ("s3:ListBucket", "arn:aws:s3:::logs-2026-11-20"),
+            (
+                "dynamodb:GetItem",
+                "arn:aws:dynamodb:us-east-1:111122223333:table/events-2026-11",
+            ),
+            (
+                "sqs:SendMessage",
+                "arn:aws:sqs:us-east-1:111122223333:jobs-20261120",
+            ),
+            (
+                "kms:Decrypt",
+                "arn:aws:kms:us-east-1:111122223333:key/3f2b8c1e-9d4a-4e6f-8a7b-1c2d3e4f5a6b",
+            ),
+            (
+                "lambda:InvokeFunction",
+                "arn:aws:lambda:us-east-1:111122223333:function:job-1764633600",
+            ),
+            // An account id inside a key is an account boundary.
+            (
+                "s3:GetObject",
+                "arn:aws:s3:::trail/AWSLogs/111122223333/CloudTrail/x.json",
+            ),
+            // Security groups and subnets are stable.
+            (
+                "ec2:AuthorizeSecurityGroupIngress",
+                "arn:aws:ec2:us-east-1:111122223333:security-group/sg-0123456789abcdef0",
+            ),
+        ] {
+            assert_eq!(
+                widened(action, &[arn]),
+                vec![(arn.to_string(), vec![])],
+                "{arn}"
+            );
+        }
+        // A date right below the bucket widens to the bucket's objects, never the bucket.
+        assert_eq!(
+            widened("s3:GetObject", &["arn:aws:s3:::b/2026/11/20/x"]),
+            vec![("arn:aws:s3:::b/*".to_string(), vec![Volatile::Date])]
         );
     }
 

@@ -31,6 +31,7 @@ pub mod collapse;
 mod parse;
 #[cfg(test)]
 mod tests;
+pub mod volatile;
 
 use std::cmp::Ordering;
 use std::fmt;

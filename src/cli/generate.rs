@@ -149,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         ),
     };
     eprintln!(
-        "iam-tailor: {} → {} polic{} ({} dropped, {} forbidden uses)",
+        "iam-tailor: {} → {} polic{} ({} generalized, {} dropped, {} forbidden uses)",
         source,
         generated.policies.len(),
         if generated.policies.len() == 1 {
@@ -157,6 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         } else {
             "ies"
         },
+        generated.generalized.len(),
         generated.dropped.len(),
         generated.forbidden_used.len()
     );

@@ -264,6 +264,7 @@ impl<'r, 'a> Context<'r, 'a> {
             !catalog()
                 .resource_types_for_action_arn(&name, arn)
                 .is_empty()
+                || qualified_function(action, arn)
         };
         let listed: Vec<String> = (self.record.resources.iter().flatten())
             .filter(|_| !copies)
@@ -288,15 +289,78 @@ impl<'r, 'a> Context<'r, 'a> {
         if !passed.is_empty() {
             return passed;
         }
+        let tagged = self.ec2_resource_ids(&types);
+        if !tagged.is_empty() {
+            return tagged;
+        }
         match self.build(&types) {
             Ok(arns) => arns,
             Err(missing) => {
+                let narrowest = self.narrowest(&types);
                 notes.push(format!(
-                    "{name}: no ARN could be built from requestParameters (missing {missing}); used *"
+                    "{name}: no ARN could be built from requestParameters (missing {missing}); used {}",
+                    narrowest.join(", ")
                 ));
-                vec!["*".to_string()]
+                narrowest
             }
         }
+    }
+
+    /// The narrowest ARNs the catalog's templates allow with what the record says (partition,
+    /// region, account, the parameters it has) and `*` for the rest: among the candidate
+    /// resource types (the required ones, else all), the templates that took the most request
+    /// values; past [`MAX_FALLBACK_ARNS`] of them, one `header:*` per distinct ARN header;
+    /// past that too, `*`.
+    fn narrowest(&self, types: &[ActionResourceType]) -> Vec<String> {
+        let required = types.iter().any(|t| t.required);
+        let filled: Vec<(Vec<String>, usize)> = (types.iter())
+            .filter(|t| t.required || !required)
+            .flat_map(|t| t.resource_type.arn_templates.iter())
+            .filter_map(|template| self.fill(template, true).ok())
+            .collect();
+        let most = filled.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        let mut arns: Vec<String> = (filled.into_iter())
+            .filter(|(_, n)| *n == most)
+            .flat_map(|(arns, _)| arns)
+            .collect();
+        arns.sort();
+        arns.dedup();
+        if arns.len() > MAX_FALLBACK_ARNS {
+            arns = (arns.iter())
+                .filter_map(|arn| Some(format!("{}*", &arn[..arn_header_len(arn)?])))
+                .collect();
+            arns.sort();
+            arns.dedup();
+        }
+        if arns.is_empty() || arns.len() > MAX_FALLBACK_ARNS {
+            return vec!["*".to_string()];
+        }
+        arns
+    }
+
+    /// EC2's tagging calls name their resources by id (`resourcesSet.items[].resourceId`),
+    /// whose prefix says the type (`i-` an instance): one ARN per id of a type `types` has.
+    fn ec2_resource_ids(&self, types: &[ActionResourceType]) -> Vec<String> {
+        if !types.iter().any(|t| t.resource_type.service == "ec2") {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for id in self.params.first_of(&["resourcesSet.items.resourceId"]) {
+            let Some(type_name) = ec2_type_of_id(&id) else {
+                continue;
+            };
+            let template = (types.iter())
+                .filter(|t| t.resource_type.service == "ec2" && t.resource_type.name == type_name)
+                .flat_map(|t| t.resource_type.arn_templates.iter())
+                .next();
+            let head = template.and_then(|t| Some(t.rsplit_once("${")?.0));
+            if let Some((arns, _)) = head.and_then(|h| self.fill(h, true).ok()) {
+                out.extend(arns.into_iter().map(|arn| format!("{arn}{id}")));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// ARNs for every required resource type of an action that needs them all at once
@@ -429,11 +493,11 @@ impl<'r, 'a> Context<'r, 'a> {
                 let variable = format!("${{{var}}}");
                 return Err(Missing { variable, filled });
             } else {
+                if !matches!(var, "Partition" | "Region" | "Account") {
+                    filled += 1;
+                }
                 values
             };
-            if !matches!(var, "Partition" | "Region" | "Account") {
-                filled += 1;
-            }
             arns = arns
                 .iter()
                 .flat_map(|arn| {
@@ -486,12 +550,9 @@ impl<'r, 'a> Context<'r, 'a> {
                 .filter(|s| !s.starts_with("arn:"))
                 .map(|name| format!("{name}-??????").into())
                 .collect(),
+            // `enrich:42` stays qualified: AWS authorizes the call on the qualified ARN.
             "FunctionName" => (p.strings("functionName").into_iter())
                 .filter(|f| !f.starts_with("arn:"))
-                .map(|f| match f.split_once(':') {
-                    Some((name, _qualifier)) => name.to_string().into(),
-                    None => f,
-                })
                 .collect(),
             "KeyId" => (p.strings("keyId").into_iter())
                 .filter(|k| !k.starts_with("arn:") && !k.starts_with("alias/"))
@@ -513,6 +574,81 @@ impl<'r, 'a> Context<'r, 'a> {
             _ => p.strings(var),
         }
     }
+}
+
+/// How many fallback ARNs a record may give before they are folded (see `narrowest`).
+pub const MAX_FALLBACK_ARNS: usize = 8;
+
+/// Bytes up to and including an ARN's fifth `:` (partition, service, region, account).
+fn arn_header_len(arn: &str) -> Option<usize> {
+    arn.match_indices(':').nth(4).map(|(i, _)| i + 1)
+}
+
+/// EC2 id prefixes and the resource type they name, longest prefix first where they overlap.
+const EC2_ID_TYPES: &[(&str, &str)] = &[
+    ("acl-", "network-acl"),
+    ("ami-", "image"),
+    ("cgw-", "customer-gateway"),
+    ("cr-", "capacity-reservation"),
+    ("dopt-", "dhcp-options"),
+    ("eigw-", "egress-only-internet-gateway"),
+    ("eipalloc-", "elastic-ip"),
+    ("eni-", "network-interface"),
+    ("fleet-", "fleet"),
+    ("h-", "dedicated-host"),
+    ("i-", "instance"),
+    ("igw-", "internet-gateway"),
+    ("lt-", "launch-template"),
+    ("nat-", "natgateway"),
+    ("pcx-", "vpc-peering-connection"),
+    ("pl-", "prefix-list"),
+    ("rtb-", "route-table"),
+    ("sfr-", "spot-fleet-request"),
+    ("sg-", "security-group"),
+    ("sgr-", "security-group-rule"),
+    ("sir-", "spot-instances-request"),
+    ("snap-", "snapshot"),
+    ("subnet-", "subnet"),
+    ("tgw-attach-", "transit-gateway-attachment"),
+    ("tgw-rtb-", "transit-gateway-route-table"),
+    ("tgw-", "transit-gateway"),
+    ("vgw-", "vpn-gateway"),
+    ("vol-", "volume"),
+    ("vpc-", "vpc"),
+    ("vpce-", "vpc-endpoint"),
+    ("vpn-", "vpn-connection"),
+];
+
+/// The EC2 resource type an id names, by its prefix.
+fn ec2_type_of_id(id: &str) -> Option<&'static str> {
+    let valid = |rest: &str| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric());
+    EC2_ID_TYPES
+        .iter()
+        .filter(|(prefix, _)| id.strip_prefix(prefix).is_some_and(valid))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map(|(_, name)| *name)
+}
+
+/// A Lambda function ARN with a version or alias (`function:enrich:42`), for an action on
+/// functions: AWS authorizes a qualified call against the qualified ARN, which the catalog
+/// types as a version or alias rather than a function.
+fn qualified_function(action: ActionRef<'static>, arn: &str) -> bool {
+    let on_functions = action.service() == "lambda"
+        && action
+            .resource_types()
+            .any(|t| t.resource_type.name == "function");
+    let qualified = arn
+        .split(':')
+        .collect::<Vec<_>>()
+        .as_slice()
+        .get(2..)
+        .is_some_and(|f| {
+            f.len() == 6
+                && f[0] == "lambda"
+                && f[3] == "function"
+                && f[4..].iter().all(|p| !p.is_empty())
+        });
+    on_functions && qualified
 }
 
 /// A template variable without a value, and how many request-parameter variables before it

@@ -26,6 +26,7 @@ pub use report::{
 };
 
 use crate::catalog::catalog;
+use crate::catalog::collapse::{Pattern, generalize};
 use crate::policy::analysis::{Proof, allowed, grants_no_new_access};
 use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock, Statement, Version};
 use crate::usage::Usage;
@@ -131,11 +132,33 @@ pub struct ForbiddenUse {
     pub count: u64,
 }
 
+/// A granted resource pattern wider than the resources the window showed, because parts of
+/// their names change with time or instance; the reviewer sees each one and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Generalized {
+    /// The pattern granted.
+    pub resource: String,
+    /// The actions granted on it, sorted.
+    pub actions: Vec<String>,
+    /// The first few resources seen that it stands for, sorted.
+    pub from: Vec<String>,
+    /// How many resources seen it stands for.
+    pub from_count: usize,
+    /// What changed in their names ("date segments", "Lambda qualifiers").
+    pub because: Vec<&'static str>,
+}
+
+/// How many seen resources [`Generalized::from`] lists.
+pub const GENERALIZED_EXAMPLES: usize = 3;
+
 /// The generated policy documents and what the user should know about them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Generated {
     /// Canonical documents, each within `max_size`; empty when nothing is granted.
     pub policies: Vec<Policy>,
+    /// Sorted by resource.
+    pub generalized: Vec<Generalized>,
     pub dropped: Vec<Dropped>,
     pub forbidden_used: Vec<ForbiddenUse>,
     pub notes: Vec<String>,
@@ -188,6 +211,8 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
         }
     }
     let mut grants: BTreeMap<String, Patterns> = BTreeMap::new();
+    // (pattern, action) → what a widened pattern stands for.
+    let mut widened: BTreeMap<(String, String), Pattern> = BTreeMap::new();
     for (action, (arns, count)) in used {
         if let Some(pattern) = forbidding(&opts.forbid, &action) {
             forbidden_used.push(ForbiddenUse {
@@ -197,7 +222,13 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
             });
             continue;
         }
-        let patterns = patterns_for(&action, arns, opts);
+        let mut patterns = Patterns::new();
+        for (pattern, p) in patterns_for(&action, arns, opts) {
+            if !p.because.is_empty() {
+                widened.insert((pattern.clone(), action.clone()), p.clone());
+            }
+            patterns.insert(pattern, p.sources);
+        }
         grants.insert(action, patterns);
     }
     // What the current policies grant each action on: a kept action without a resource falls
@@ -257,6 +288,7 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
         }
         grants.retain(|_, patterns| !patterns.is_empty());
     }
+    let generalized = generalizations(&grants, widened);
     let grants: BTreeMap<String, BTreeSet<String>> = grants
         .into_iter()
         .map(|(action, patterns)| (action, patterns.into_keys().collect()))
@@ -273,6 +305,7 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
     }
     Ok(Generated {
         policies,
+        generalized,
         dropped,
         forbidden_used,
         notes,
@@ -287,19 +320,59 @@ fn forbidding<'a>(forbid: &'a [String], action: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// The resource patterns of a used action under the chosen granularity.
-fn patterns_for(action: &str, arns: BTreeSet<String>, opts: &GenerateOptions) -> Patterns {
+/// The resource patterns of a used action under the chosen granularity, with why each is
+/// wider than what was seen.
+fn patterns_for(
+    action: &str,
+    arns: BTreeSet<String>,
+    opts: &GenerateOptions,
+) -> BTreeMap<String, Pattern> {
+    let as_seen = |pattern: String, sources: BTreeSet<String>| {
+        let because = BTreeSet::new();
+        (pattern, Pattern { sources, because })
+    };
     // An unscoped use (or none recorded) needs `*`; anything narrower would break the caller.
     if arns.is_empty() || arns.contains("*") || opts.granularity == Granularity::Service {
-        return Patterns::from([("*".to_string(), arns)]);
+        return BTreeMap::from([as_seen("*".to_string(), arns)]);
     }
     match opts.granularity {
         Granularity::Exact => arns
             .into_iter()
-            .map(|arn| (arn.clone(), BTreeSet::from([arn])))
+            .map(|arn| as_seen(arn.clone(), BTreeSet::from([arn])))
             .collect(),
-        _ => crate::catalog::collapse::collapse(action, &arns, opts.collapse_threshold),
+        _ => generalize(action, &arns, opts.collapse_threshold),
     }
+}
+
+/// The widened patterns that survived the cut, grouped by pattern across actions.
+fn generalizations(
+    grants: &BTreeMap<String, Patterns>,
+    widened: BTreeMap<(String, String), Pattern>,
+) -> Vec<Generalized> {
+    let mut by_resource: BTreeMap<String, (BTreeSet<String>, Pattern)> = BTreeMap::new();
+    for ((resource, action), p) in widened {
+        // A pattern the cut (or a wider kept pattern) took out is not granted.
+        if !grants
+            .get(&action)
+            .is_some_and(|g| g.contains_key(&resource))
+        {
+            continue;
+        }
+        let entry = by_resource.entry(resource).or_default();
+        entry.0.insert(action);
+        entry.1.sources.extend(p.sources);
+        entry.1.because.extend(p.because);
+    }
+    by_resource
+        .into_iter()
+        .map(|(resource, (actions, p))| Generalized {
+            resource,
+            actions: actions.into_iter().collect(),
+            from_count: p.sources.len(),
+            from: p.sources.into_iter().take(GENERALIZED_EXAMPLES).collect(),
+            because: p.because.into_iter().map(|v| v.describe()).collect(),
+        })
+        .collect()
 }
 
 /// Folds patterns another pattern of the same action already covers into it (a kept ARN under

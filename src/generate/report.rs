@@ -1,6 +1,6 @@
 //! The machine-readable report of a generation, and `unused`: granted but never used.
 
-use super::{Dropped, ForbiddenUse, Generated};
+use super::{Dropped, ForbiddenUse, Generalized, Generated};
 use crate::catalog::{AccessLevel, catalog};
 use crate::policy::Policy;
 use crate::policy::analysis::allowed_actions;
@@ -20,6 +20,8 @@ pub struct Report {
     pub used: Vec<UsedAction>,
     pub denied: Vec<DeniedCall>,
     pub unmapped: Vec<UnmappedCall>,
+    /// Patterns wider than the resources seen, and why: what a reviewer should look at.
+    pub generalized: Vec<Generalized>,
     pub dropped: Vec<Dropped>,
     pub forbidden_used: Vec<ForbiddenUse>,
     /// The scan's notes, then the generator's.
@@ -99,6 +101,7 @@ pub fn report(usage: &Usage, g: &Generated) -> Report {
                 last_seen: seen.last_seen.clone(),
             })
             .collect(),
+        generalized: g.generalized.clone(),
         dropped: g.dropped.clone(),
         forbidden_used: g.forbidden_used.clone(),
         notes: usage.notes.iter().chain(&g.notes).cloned().collect(),

@@ -273,13 +273,78 @@ fn lambda_function_may_be_an_arn_or_a_qualified_name() {
         ),
         pairs(&[("lambda:InvokeFunction", arn)])
     );
+    // A qualified call is authorized on the qualified ARN, named or passed as an ARN; the
+    // generator then grants the function and its qualifiers.
     assert_eq!(
         grants("lambda", "Invoke", r#"{"functionName":"f:live"}"#),
         pairs(&[(
             "lambda:InvokeFunction",
-            "arn:aws:lambda:us-east-1:111122223333:function:f"
+            "arn:aws:lambda:us-east-1:111122223333:function:f:live"
         )])
     );
+    assert_eq!(
+        grants(
+            "lambda",
+            "Invoke",
+            &format!(r#"{{"functionName":"{arn}:42"}}"#)
+        ),
+        pairs(&[("lambda:InvokeFunction", &format!("{arn}:42"))])
+    );
+}
+
+#[test]
+fn ec2_tagging_names_its_resources_by_id() {
+    let params = r#"{"resourcesSet":{"items":[{"resourceId":"i-0123456789abcdef0"},
+        {"resourceId":"vol-0123abcd"},{"resourceId":"ami-0abc1234"},{"resourceId":"zzz-1"}]},
+        "tagSet":{"items":[{"key":"a","value":"b"}]}}"#;
+    assert_eq!(
+        grants("ec2", "CreateTags", params),
+        pairs(&[
+            (
+                "ec2:CreateTags",
+                "arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0"
+            ),
+            (
+                "ec2:CreateTags",
+                "arn:aws:ec2:us-east-1:111122223333:volume/vol-0123abcd"
+            ),
+            (
+                "ec2:CreateTags",
+                "arn:aws:ec2:us-east-1::image/ami-0abc1234"
+            ),
+        ])
+    );
+    // Every prefix names a resource type the catalog has.
+    for (prefix, name) in super::EC2_ID_TYPES {
+        assert!(
+            catalog().resource_type("ec2", name).is_some(),
+            "{prefix} → {name}"
+        );
+        assert_eq!(super::ec2_type_of_id(&format!("{prefix}0a1b")), Some(*name));
+    }
+}
+
+#[test]
+fn no_named_resource_falls_back_to_the_narrowest_template() {
+    // The bucket is known, the key is not: the bucket's objects, not every object.
+    let (g, notes) = map(&record("s3", "GetObject", r#"{"bucketName":"b"}"#)).unwrap();
+    assert_eq!(g, pairs(&[("s3:GetObject", "arn:aws:s3:::b/*")]));
+    assert_eq!(
+        notes,
+        [
+            "s3:GetObject: no ARN could be built from requestParameters (missing ${ObjectName}); used arn:aws:s3:::b/*"
+        ]
+    );
+    // Tags on resources the record does not name: within the account and region, never `*`.
+    let (g, _) = map(&record("ec2", "CreateTags", r#"{"tagSet":{}}"#)).unwrap();
+    assert!(!g.is_empty());
+    for grant in &g {
+        assert!(grant.1.starts_with("arn:aws:"), "{grant:?}");
+        assert!(
+            !grant.1.contains(":999988887777:"),
+            "only the record's account: {grant:?}"
+        );
+    }
 }
 
 #[test]
@@ -314,8 +379,12 @@ fn kms_key_from_id_or_arn_but_not_alias() {
         grants("kms", "Decrypt", &format!(r#"{{"keyId":"{arn}"}}"#)),
         pairs(&[("kms:Decrypt", arn)])
     );
+    // An alias names no key: some key of the account and region.
     let (g, notes) = map(&record("kms", "Decrypt", r#"{"keyId":"alias/app"}"#)).unwrap();
-    assert_eq!(g, pairs(&[("kms:Decrypt", "*")]));
+    assert_eq!(
+        g,
+        pairs(&[("kms:Decrypt", "arn:aws:kms:us-east-1:111122223333:key/*")])
+    );
     assert_eq!(notes.len(), 1);
 }
 
@@ -403,18 +472,6 @@ fn actions_without_resource_types_get_star_without_a_note() {
 }
 
 #[test]
-fn unbuildable_arn_gives_star_and_a_note() {
-    let (g, notes) = map(&record("s3", "GetObject", r#"{"bucketName":"b"}"#)).unwrap();
-    assert_eq!(g, pairs(&[("s3:GetObject", "*")]));
-    assert_eq!(
-        notes,
-        [
-            "s3:GetObject: no ARN could be built from requestParameters (missing ${ObjectName}); used *"
-        ]
-    );
-}
-
-#[test]
 fn required_resource_type_is_preferred() {
     // ssm:SendCommand requires the document; the instances are an optional type.
     let params = r#"{"documentName":"MyDoc","instanceIds":["i-1"]}"#;
@@ -498,8 +555,20 @@ fn templates_without_request_values_do_not_win_over_the_model_id() {
             "arn:aws:bedrock:us-east-1:111122223333:inference-profile/us.anthropic.claude-v2"
         )])
     );
+    // No model named: bedrock resources of the account and region (a dozen types, folded
+    // to their ARN headers), not every resource of every service.
     let (g, notes) = map(&record("bedrock", "InvokeModel", "null")).unwrap();
-    assert_eq!(g, pairs(&[("bedrock:InvokeModel", "*")]));
+    assert_eq!(
+        g,
+        pairs(&[
+            ("bedrock:InvokeModel", "arn:aws:bedrock::111122223333:*"),
+            (
+                "bedrock:InvokeModel",
+                "arn:aws:bedrock:us-east-1:111122223333:*"
+            ),
+            ("bedrock:InvokeModel", "arn:aws:bedrock:us-east-1::*"),
+        ])
+    );
     assert_eq!(notes.len(), 1);
 }
 

@@ -106,6 +106,7 @@ fn analysis(policies: Vec<Policy>) -> AnalysisResult {
         },
         generated: Generated {
             policies,
+            generalized: Vec::new(),
             dropped: Vec::new(),
             forbidden_used: Vec::new(),
             notes: Vec::new(),
