@@ -75,6 +75,105 @@ fn generates_the_example_role_policy() {
     assert_eq!(report["filesScanned"], 3);
     assert_eq!(report["denied"][0]["eventName"], "ListRoles");
     assert_eq!(report["revisions"][0].as_str().unwrap(), policy.revision());
+    // Next month's orders are still allowed; other buckets and prefixes are not.
+    let set = iam_tailor::policy::PolicySet::builder()
+        .identity(policy)
+        .build();
+    let decide = |action: &str, resource: &str| {
+        let context = iam_tailor::policy::Context::new();
+        let request = iam_tailor::policy::Request {
+            action,
+            resource,
+            principal: None,
+            context: &context,
+        };
+        set.evaluate(&request).decision == iam_tailor::policy::Decision::Allowed
+    };
+    assert!(decide(
+        "s3:PutObject",
+        "arn:aws:s3:::checkout-orders/orders/2026/12/01/a.json"
+    ));
+    assert!(!decide(
+        "s3:PutObject",
+        "arn:aws:s3:::checkout-orders/admin/a.json"
+    ));
+    assert!(!decide(
+        "s3:GetObject",
+        "arn:aws:s3:::checkout-archive/orders/2026/12/01/a.json"
+    ));
+    let generalized = &report["generalized"][0];
+    assert_eq!(
+        generalized["resource"],
+        "arn:aws:s3:::checkout-orders/orders/*"
+    );
+    assert_eq!(generalized["because"], serde_json::json!(["date segments"]));
+}
+
+/// The forward replay of scripts/bench-forward, asserted: a policy generated from a
+/// workload's first fortnight allows every call of the next one (across a year, a month and
+/// February's end) and denies every probe of access the role never used.
+#[test]
+fn next_fortnight_is_allowed_and_probes_are_denied() {
+    let dir = tempdir();
+    let work = dir.path();
+    let generator = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/gen-forward-workloads.py"
+    );
+    let status = Command::new("python3")
+        .args([generator, work.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for workload in ["checkout", "ingest", "fleet"] {
+        let role = format!("arn:aws:iam::111122223333:role/{workload}");
+        let path = |part: &str| work.join(workload).join(part).display().to_string();
+        let policy = ok_stdout(&[
+            "generate",
+            "--cloudtrail",
+            &path("train"),
+            "--principal",
+            &role,
+        ]);
+        let policy_file = work.join(format!("{workload}.json"));
+        std::fs::write(&policy_file, &policy).unwrap();
+        let replay = |part: &str| {
+            let o = iam_tailor(&[
+                "replay",
+                "--policy",
+                policy_file.to_str().unwrap(),
+                "--cloudtrail",
+                &path(part),
+                "--principal",
+                &role,
+                "--format",
+                "json",
+            ]);
+            let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            (o.status.code(), result)
+        };
+        let (code, future) = replay("future");
+        assert!(
+            future["calls"].as_u64().unwrap() > 1000,
+            "{workload}: {future}"
+        );
+        assert_eq!(
+            (code, &future["deniedCalls"]),
+            (Some(0), &serde_json::json!(0)),
+            "{workload}: next fortnight denied under\n{policy}\n{future:#}"
+        );
+        let (code, probes) = replay("probes");
+        assert_eq!(code, Some(1), "{workload}: a denied call exits 1");
+        assert!(
+            probes["calls"].as_u64().unwrap() >= 8,
+            "{workload}: {probes}"
+        );
+        assert_eq!(
+            probes["deniedCalls"], probes["calls"],
+            "{workload}: a probe was allowed by\n{policy}\ndenied: {probes:#}"
+        );
+    }
 }
 
 #[test]

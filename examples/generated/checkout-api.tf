@@ -1,4 +1,4 @@
-# iam-tailor revision sha256:452ea0572b6a1e6eb934570f05d03f1c6c5efb581ee3375ce85d6099d8ae6308
+# iam-tailor revision sha256:16731b9841427788b35a4d12aecc0ee57cdc9b694193edc3bf0b8c38ed66395f
 data "aws_iam_policy_document" "iam_tailor" {
   version = "2012-10-17"
 
@@ -20,9 +20,7 @@ data "aws_iam_policy_document" "iam_tailor" {
       "s3:GetObject",
     ]
     resources = [
-      "arn:aws:s3:::checkout-orders/orders/2026/11/20/*",
-      "arn:aws:s3:::checkout-orders/orders/2026/11/21/*",
-      "arn:aws:s3:::checkout-orders/orders/2026/11/22/*",
+      "arn:aws:s3:::checkout-orders/orders/*",
     ]
   }
 
@@ -33,9 +31,7 @@ data "aws_iam_policy_document" "iam_tailor" {
       "s3:PutObject",
     ]
     resources = [
-      "arn:aws:s3:::checkout-orders/orders/2026/11/20/*",
-      "arn:aws:s3:::checkout-orders/orders/2026/11/21/*",
-      "arn:aws:s3:::checkout-orders/orders/2026/11/22/*",
+      "arn:aws:s3:::checkout-orders/orders/*",
     ]
   }
 

@@ -153,7 +153,11 @@ fn forward_safe(action: &str, arn: &str) -> Option<(Vec<String>, Volatile)> {
         return Some((vec![format!("{head}{kind}/*")], Volatile::Ec2Id));
     }
     let root = protected_root(action, arn)?;
-    let (at, why) = first_volatile(&arn[root.len()..])?;
+    let path = &arn[root.len()..];
+    if root.ends_with(':') && !path.is_empty() && path.bytes().all(|b| b.is_ascii_digit()) {
+        return Some((vec![format!("{root}*")], Volatile::Revision));
+    }
+    let (at, why) = first_volatile(path)?;
     Some((vec![format!("{}*", &arn[..root.len() + at])], why))
 }
 
@@ -372,6 +376,11 @@ mod tests {
                 (f.to_string(), vec![Volatile::LambdaQualifier]),
                 (format!("{f}:*"), vec![Volatile::LambdaQualifier]),
             ]
+        );
+        let family = "arn:aws:ecs:us-east-1:111122223333:task-definition/app";
+        assert_eq!(
+            widened("ecs:RunTask", &[&format!("{family}:12")]),
+            vec![(format!("{family}:*"), vec![Volatile::Revision])]
         );
         assert_eq!(
             widened(

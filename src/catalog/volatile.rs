@@ -26,6 +26,8 @@ pub enum Volatile {
     Ec2Id,
     /// A Lambda function's version or alias.
     LambdaQualifier,
+    /// A revision number after a resource's name (`task-definition/app:12`).
+    Revision,
 }
 
 impl Volatile {
@@ -38,6 +40,7 @@ impl Volatile {
             Volatile::NumericId => "numeric ids",
             Volatile::Ec2Id => "EC2 resource ids",
             Volatile::LambdaQualifier => "Lambda qualifiers",
+            Volatile::Revision => "revision numbers",
         }
     }
 }

@@ -7,6 +7,7 @@ mod controller;
 mod expand;
 mod generate;
 mod lint;
+mod replay;
 mod simulate;
 mod trail;
 mod unused;
@@ -38,6 +39,8 @@ enum Command {
     Generate(Box<generate::Args>),
     /// List the granted actions a principal did not use.
     Unused(Box<unused::Args>),
+    /// Replay a principal's calls from CloudTrail against a policy: which would it deny?
+    Replay(Box<replay::Args>),
     /// Print the CustomResourceDefinitions (LeastPrivilegeRole, ClusterTrail) as one YAML
     /// stream, or write each to its file in `--out-dir`.
     Crd {
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Expand(args) => expand::run(args),
         Command::Generate(args) => generate::run(*args),
         Command::Unused(args) => unused::run(*args),
+        Command::Replay(args) => replay::run(*args),
         Command::Controller(args) => controller::run(*args),
         Command::Crd { out_dir: None } => {
             print!("{}", crate::controller::crd::crd_yaml());
@@ -95,4 +99,20 @@ fn read(path: &std::path::Path) -> anyhow::Result<String> {
 fn read_policy(path: &std::path::Path) -> anyhow::Result<crate::policy::Policy> {
     let text = read(path)?;
     crate::policy::Policy::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// One policy document, or a JSON array of them (what `generate` prints when it splits).
+fn read_policies(path: &std::path::Path) -> anyhow::Result<Vec<crate::policy::Policy>> {
+    let text = read(path)?;
+    if !text.trim_start().starts_with('[') {
+        return Ok(vec![read_policy(path)?]);
+    }
+    let documents: Vec<&serde_json::value::RawValue> = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a JSON array of policies: {e}", path.display()))?;
+    (documents.iter().enumerate())
+        .map(|(i, raw)| {
+            crate::policy::Policy::parse(raw.get())
+                .map_err(|e| anyhow::anyhow!("{}: document [{i}]: {e}", path.display()))
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ pub mod analyzer;
 mod last_accessed;
 mod layout;
 mod render;
+mod replay;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ pub use last_accessed::{
     services_seen_without_action_data,
 };
 pub use render::{to_cloudformation, to_json, to_terraform};
+pub use replay::{Replay, WouldDeny, replay};
 pub use report::{
     DeniedCall, Report, UnmappedCall, Unused, UnusedGroup, UsedAction, render_unused, report,
     unused,
