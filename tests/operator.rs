@@ -83,6 +83,12 @@ async fn operator_story() {
     let proposal = app.proposal.clone().unwrap();
     assert_eq!(proposal.adds, 0);
     assert_eq!(app.applied.as_ref().unwrap().revision, proposal.revision);
+    // Objects under a year folder are granted for next year too, and the status says why.
+    let orders = (proposal.generalized.iter())
+        .find(|g| g.resource == "arn:aws:s3:::orders/*")
+        .unwrap_or_else(|| panic!("{:?}", proposal.generalized));
+    assert_eq!(orders.because, ["date segments"]);
+    assert_eq!(orders.actions, ["s3:GetObject", "s3:PutObject"]);
     // The role's effective access is exactly what it used, on what it used it on.
     let mut set = PolicySet::builder();
     for document in live.documents() {
@@ -104,6 +110,7 @@ async fn operator_story() {
     for (action, resource) in [
         ("s3:GetObject", "arn:aws:s3:::orders/2026/a.json"),
         ("s3:PutObject", "arn:aws:s3:::orders/2026/b.json"),
+        ("s3:PutObject", "arn:aws:s3:::orders/2027/c.json"),
         ("s3:ListBucket", "arn:aws:s3:::orders"),
         ("dynamodb:PutItem", table.as_str()),
         ("sqs:SendMessage", queue.as_str()),

@@ -493,6 +493,30 @@ pub struct Proposal {
     pub dropped: Vec<DroppedGrant>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_count: u64,
+    /// Resource patterns wider than the resources the window showed, because parts of their
+    /// names change with time or instance (dates, ids, Lambda versions): what a reviewer
+    /// should look at. At most [`REPORT_LIMIT`], `generalizedCount` says how many in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub generalized: Vec<GeneralizedGrant>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generalized_count: u64,
+}
+
+/// A granted pattern, the resources seen that it stands for, and why it is wider.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneralizedGrant {
+    pub resource: String,
+    /// The actions granted on it.
+    #[schemars(length(max = 50))]
+    pub actions: Vec<String>,
+    /// The first few resources seen (at most 3); `fromCount` says how many in all.
+    #[schemars(length(max = 3))]
+    pub from: Vec<String>,
+    pub from_count: u64,
+    /// What changes in their names: "date segments", "UUIDs", "Lambda qualifiers", …
+    pub because: Vec<String>,
 }
 
 /// An (action, resource) the proposal leaves out, and why.

@@ -2,7 +2,7 @@
 
 use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
 use super::{AnalysisResult, EventType, set_json, set_revision};
-use crate::controller::crd::{DroppedGrant, Mode, Proposal, REPORT_LIMIT};
+use crate::controller::crd::{DroppedGrant, GeneralizedGrant, Mode, Proposal, REPORT_LIMIT};
 use crate::controller::spec::ValidSpec;
 use crate::policy::analysis::allowed;
 use crate::role::LiveRole;
@@ -37,10 +37,16 @@ pub(super) fn proposal_ready(b: &mut Builder, spec: &ValidSpec, live: &LiveRole)
     }
     match &b.status.proposal {
         Some(p) => {
-            let message = format!(
+            let mut message = format!(
                 "{} removes {} actions, adds {}",
                 p.revision, p.removes, p.adds
             );
+            if p.generalized_count > 0 {
+                message.push_str(&format!(
+                    "; {} resource patterns generalized for names that change (status.proposal.generalized)",
+                    p.generalized_count
+                ));
+            }
             b.set("ProposalReady", TRUE, "ProposalReady", message);
         }
         None => b.set(
@@ -77,5 +83,16 @@ fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
             })
             .collect(),
         dropped_count: result.generated.dropped.len() as u64,
+        generalized: (result.generated.generalized.iter())
+            .take(REPORT_LIMIT)
+            .map(|g| GeneralizedGrant {
+                resource: g.resource.clone(),
+                actions: g.actions.iter().take(REPORT_LIMIT).cloned().collect(),
+                from: g.from.clone(),
+                from_count: g.from_count as u64,
+                because: g.because.iter().map(|b| b.to_string()).collect(),
+            })
+            .collect(),
+        generalized_count: result.generated.generalized.len() as u64,
     }
 }

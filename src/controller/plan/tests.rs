@@ -315,6 +315,39 @@ fn recommend_proposes_without_writing() {
 }
 
 #[test]
+fn the_proposal_shows_each_generalization_and_why() {
+    let mut result = analysis(vec![get_orders()]);
+    result.generated.generalized = (0..REPORT_LIMIT + 2)
+        .map(|i| crate::generate::Generalized {
+            resource: format!("arn:aws:s3:::b{i}/orders/*"),
+            actions: vec!["s3:GetObject".to_string()],
+            from: vec![format!("arn:aws:s3:::b{i}/orders/2026/11/20/a.json")],
+            from_count: 40,
+            because: vec!["date segments"],
+        })
+        .collect();
+    let o = observed(Default::default(), original_role(), Some(result));
+    let p = plan(&spec(Mode::Recommend, Approval::Manual), &o);
+    let proposal = p.status.proposal.as_ref().unwrap();
+    assert_eq!(proposal.generalized.len(), REPORT_LIMIT);
+    assert_eq!(proposal.generalized_count, REPORT_LIMIT as u64 + 2);
+    let first = &proposal.generalized[0];
+    assert_eq!(first.resource, "arn:aws:s3:::b0/orders/*");
+    assert_eq!(
+        (first.from_count, &first.because[..]),
+        (40, &["date segments".to_string()][..])
+    );
+    let message = condition(&p, "ProposalReady")
+        .message
+        .as_deref()
+        .unwrap_or_default();
+    assert!(
+        message.contains("52 resource patterns generalized"),
+        "{message}"
+    );
+}
+
+#[test]
 fn enforce_applies_in_order_then_stays_quiet() {
     let s = spec(Mode::Enforce, Approval::Automatic);
     let (p, role) = enforced(&s, vec![get_orders()]);
