@@ -32,6 +32,7 @@ fn the_command_line_section_runs() {
         "data \"aws_iam_policy_document\"",
         "s3:GetObject",
         "Allowed",
+        "calls replayed, 12 would be denied",
     ] {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
