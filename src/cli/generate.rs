@@ -149,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         ),
     };
     eprintln!(
-        "iam-tailor: {} → {} polic{} ({} generalized, {} dropped, {} forbidden uses)",
+        "iam-tailor: {} → {} polic{} ({} generalized, {} dropped, {} forbidden uses, {} would be denied)",
         source,
         generated.policies.len(),
         if generated.policies.len() == 1 {
@@ -159,7 +159,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         },
         generated.generalized.len(),
         generated.dropped.len(),
-        generated.forbidden_used.len()
+        generated.forbidden_used.len(),
+        generated.would_deny.len()
     );
     Ok(if unresolved.is_empty() { 0 } else { 1 })
 }

@@ -501,6 +501,24 @@ pub struct Proposal {
     pub generalized: Vec<GeneralizedGrant>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub generalized_count: u64,
+    /// Calls of the window the role's policies allow that this proposal would deny: while
+    /// any is listed, it is not applied (`Approved=False WouldDeny`). At most
+    /// [`REPORT_LIMIT`], `wouldDenyCount` says how many in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub would_deny: Vec<WouldDenyCall>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub would_deny_count: u64,
+}
+
+/// A call the role made that a proposal would deny.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WouldDenyCall {
+    pub action: String,
+    pub resource: String,
+    pub count: u64,
+    pub last_seen: String,
 }
 
 /// A granted pattern, the resources seen that it stands for, and why it is wider.

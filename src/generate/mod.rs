@@ -30,7 +30,7 @@ pub use report::{
 use crate::catalog::catalog;
 use crate::catalog::collapse::{Pattern, generalize};
 use crate::policy::analysis::{Proof, allowed, grants_no_new_access};
-use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock, Statement, Version};
+use crate::policy::{ActionBlock, Effect, Policy, PolicySet, ResourceBlock, Statement, Version};
 use crate::usage::Usage;
 use crate::wildcard::{matches_ignore_case, subsumes};
 use serde::Serialize;
@@ -161,6 +161,10 @@ pub struct Generated {
     pub policies: Vec<Policy>,
     /// Sorted by resource.
     pub generalized: Vec<Generalized>,
+    /// The self-check: used calls (not forbidden) the documents would deny, among those the
+    /// current policies allow (all of them without `current`). Applying the documents would
+    /// break these calls, so the operator holds the apply while any is listed.
+    pub would_deny: Vec<WouldDeny>,
     pub dropped: Vec<Dropped>,
     pub forbidden_used: Vec<ForbiddenUse>,
     pub notes: Vec<String>,
@@ -296,6 +300,7 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
         .map(|(action, patterns)| (action, patterns.into_keys().collect()))
         .collect();
     let policies = layout::layout(&grants, opts.max_size)?;
+    let would_deny = would_break(usage, &policies, opts);
     if policies.is_empty() {
         notes.push("nothing to grant: no used or kept action remains".to_string());
     } else if policies.len() > 1 {
@@ -308,10 +313,39 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
     Ok(Generated {
         policies,
         generalized,
+        would_deny,
         dropped,
         forbidden_used,
         notes,
     })
+}
+
+/// The calls of `usage` that `policies` would deny and the current policies allow (every call
+/// without `current`), leaving out forbidden and unknown actions, which are never granted.
+fn would_break(usage: &Usage, policies: &[Policy], opts: &GenerateOptions) -> Vec<WouldDeny> {
+    let set = |docs: &[Policy]| {
+        (docs.iter().cloned())
+            .fold(PolicySet::builder(), |b, p| b.identity(p))
+            .build()
+    };
+    let mut denied = replay(usage, &set(policies)).would_deny;
+    denied.retain(|w| {
+        catalog().action(&w.action).is_some() && forbidding(&opts.forbid, &w.action).is_none()
+    });
+    if !opts.current.is_empty() && !denied.is_empty() {
+        let current = set(&opts.current);
+        let context = crate::policy::Context::new();
+        denied.retain(|w| {
+            let request = crate::policy::Request {
+                action: &w.action,
+                resource: &w.resource,
+                principal: None,
+                context: &context,
+            };
+            current.evaluate(&request).decision == crate::policy::Decision::Allowed
+        });
+    }
+    denied
 }
 
 /// The first `--forbid` pattern that matches `action`, ignoring case.

@@ -1,6 +1,6 @@
 //! The machine-readable report of a generation, and `unused`: granted but never used.
 
-use super::{Dropped, ForbiddenUse, Generalized, Generated};
+use super::{Dropped, ForbiddenUse, Generalized, Generated, WouldDeny};
 use crate::catalog::{AccessLevel, catalog};
 use crate::policy::Policy;
 use crate::policy::analysis::allowed_actions;
@@ -22,6 +22,8 @@ pub struct Report {
     pub unmapped: Vec<UnmappedCall>,
     /// Patterns wider than the resources seen, and why: what a reviewer should look at.
     pub generalized: Vec<Generalized>,
+    /// Used calls the policy would deny though the current policies allow them.
+    pub would_deny: Vec<WouldDeny>,
     pub dropped: Vec<Dropped>,
     pub forbidden_used: Vec<ForbiddenUse>,
     /// The scan's notes, then the generator's.
@@ -102,6 +104,7 @@ pub fn report(usage: &Usage, g: &Generated) -> Report {
             })
             .collect(),
         generalized: g.generalized.clone(),
+        would_deny: g.would_deny.clone(),
         dropped: g.dropped.clone(),
         forbidden_used: g.forbidden_used.clone(),
         notes: usage.notes.iter().chain(&g.notes).cloned().collect(),

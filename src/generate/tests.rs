@@ -602,3 +602,53 @@ fn a_kept_action_without_resources_falls_back_to_what_the_role_holds() {
     assert!(g.dropped.is_empty(), "{:?}", g.dropped);
     assert!(grants_no_new_access(&g.policies, &current).is_proven());
 }
+
+#[test]
+fn the_window_s_own_calls_are_replayed_against_the_output() {
+    let u = usage(&[
+        ("s3:GetObject", "arn:aws:s3:::b/orders/2026/11/20/a.json"),
+        ("sqs:SendMessage", "arn:aws:sqs:us-east-1:111122223333:q"),
+        ("iam:PassRole", "arn:aws:iam::111122223333:role/r"),
+    ]);
+    // Without current policies every used call is granted: nothing would be denied.
+    let g = gen_default(&u);
+    assert!(g.would_deny.is_empty(), "{:?}", g.would_deny);
+    // Current policies that allow SendMessage except over plain HTTP: the unconditional grant
+    // cannot be proven, so the cut drops it, and the replay says the output would break it.
+    let current = policy(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"*","Resource":"*"},
+            {"Effect":"Deny","Action":"sqs:*","Resource":"*",
+             "Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#,
+    );
+    let g = gen_with(
+        &u,
+        GenerateOptions {
+            current: vec![current],
+            forbid: vec!["iam:*".to_string()],
+            ..GenerateOptions::default()
+        },
+    );
+    assert!(g.dropped.iter().any(|d| d.action == "sqs:SendMessage"));
+    let denied: Vec<(&str, &str)> = (g.would_deny.iter())
+        .map(|w| (w.action.as_str(), w.resource.as_str()))
+        .collect();
+    // A forbidden action is the user's choice, not a would-be denial.
+    assert_eq!(
+        denied,
+        [("sqs:SendMessage", "arn:aws:sqs:us-east-1:111122223333:q")]
+    );
+    // A call the current policies do not allow either is not broken by the output.
+    let narrow = policy(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+    );
+    let g = gen_with(
+        &u,
+        GenerateOptions {
+            current: vec![narrow],
+            ..GenerateOptions::default()
+        },
+    );
+    assert!(g.would_deny.is_empty(), "{:?}", g.would_deny);
+}

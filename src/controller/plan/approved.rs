@@ -74,6 +74,29 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
         );
         b.set("Approved", FALSE, "UnresolvedPlaceholders", message.clone());
         b.fail("UnresolvedPlaceholders", message);
+    } else if p.would_deny_count > 0 {
+        // The window's own calls, replayed: an apply that breaks one of them waits.
+        let shown: Vec<String> = (p.would_deny.iter().take(5))
+            .map(|w| {
+                format!(
+                    "{} on {} ({}×, last {})",
+                    w.action, w.resource, w.count, w.last_seen
+                )
+            })
+            .collect();
+        let message = format!(
+            "{} would deny {} (action, resource) pairs the role used and its policies allow: {}{}; \
+             usually pairs the cut could not prove the role holds (status.proposal.dropped)",
+            p.revision,
+            p.would_deny_count,
+            shown.join("; "),
+            if p.would_deny_count > 5 { "; …" } else { "" }
+        );
+        let before = (b.observed.previous.conditions.iter()).find(|c| c.type_ == "Approved");
+        if before.is_none_or(|c| c.reason != "WouldDeny") {
+            b.event(EventType::Warning, "WouldDeny", message.clone());
+        }
+        b.set("Approved", FALSE, "WouldDeny", message);
     } else if docs.is_empty() {
         b.set(
             "Approved",

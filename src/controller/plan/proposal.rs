@@ -2,7 +2,9 @@
 
 use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
 use super::{AnalysisResult, EventType, set_json, set_revision};
-use crate::controller::crd::{DroppedGrant, GeneralizedGrant, Mode, Proposal, REPORT_LIMIT};
+use crate::controller::crd::{
+    DroppedGrant, GeneralizedGrant, Mode, Proposal, REPORT_LIMIT, WouldDenyCall,
+};
 use crate::controller::spec::ValidSpec;
 use crate::policy::analysis::allowed;
 use crate::role::LiveRole;
@@ -94,5 +96,15 @@ fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
             })
             .collect(),
         generalized_count: result.generated.generalized.len() as u64,
+        would_deny: (result.generated.would_deny.iter())
+            .take(REPORT_LIMIT)
+            .map(|w| WouldDenyCall {
+                action: w.action.clone(),
+                resource: w.resource.clone(),
+                count: w.count,
+                last_seen: w.last_seen.clone(),
+            })
+            .collect(),
+        would_deny_count: result.generated.would_deny.len() as u64,
     }
 }

@@ -107,6 +107,7 @@ fn analysis(policies: Vec<Policy>) -> AnalysisResult {
         generated: Generated {
             policies,
             generalized: Vec::new(),
+            would_deny: Vec::new(),
             dropped: Vec::new(),
             forbidden_used: Vec::new(),
             notes: Vec::new(),
@@ -345,6 +346,38 @@ fn the_proposal_shows_each_generalization_and_why() {
         message.contains("52 resource patterns generalized"),
         "{message}"
     );
+}
+
+#[test]
+fn a_proposal_that_would_deny_a_used_call_is_not_applied() {
+    let mut result = analysis(vec![get_orders()]);
+    result.generated.would_deny = vec![crate::generate::WouldDeny {
+        action: "sqs:SendMessage".to_string(),
+        resource: "arn:aws:sqs:us-east-1:111122223333:q".to_string(),
+        decision: crate::policy::Decision::ImplicitlyDenied,
+        count: 7,
+        last_seen: T0.to_string(),
+    }];
+    let o = observed(Default::default(), original_role(), Some(result));
+    let p = plan(&spec(Mode::Enforce, Approval::Automatic), &o);
+    assert!(p.operations.is_empty(), "{:?}", p.operations);
+    assert_condition(&p, "Approved", FALSE, "WouldDeny");
+    let message = condition(&p, "Approved")
+        .message
+        .as_deref()
+        .unwrap_or_default();
+    assert!(message.contains("sqs:SendMessage on arn:aws:sqs:us-east-1:111122223333:q (7×"));
+    let proposal = p.status.proposal.as_ref().unwrap();
+    assert_eq!(proposal.would_deny_count, 1);
+    assert!(p.events.iter().any(|e| e.reason == "WouldDeny"));
+    // Still held on the next reconcile, without a second Warning.
+    let again = plan(
+        &spec(Mode::Enforce, Approval::Automatic),
+        &next(&p, original_role()),
+    );
+    assert!(again.operations.is_empty());
+    assert_condition(&again, "Approved", FALSE, "WouldDeny");
+    assert!(!again.events.iter().any(|e| e.reason == "WouldDeny"));
 }
 
 #[test]
