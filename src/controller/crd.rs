@@ -98,6 +98,26 @@ pub struct LeastPrivilegeRoleSpec {
     /// evidence waits for a human's `approvedRevision`.
     #[serde(default)]
     pub evidence: EvidenceSpec,
+    /// Enforce: a shadow period before any apply. The proposal is replayed against the calls
+    /// the role makes after it was proposed, and applied only once it has shadowed
+    /// `shadowFor` with at most `maxWouldDeny` calls it would have denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce: Option<EnforceSpec>,
+}
+
+/// The shadow gate before an apply.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EnforceSpec {
+    /// How long a proposal is replayed against live calls before it may be applied: `7d`
+    /// (1s to 90d). Needs `cloudTrail.s3`.
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[smhd]$"))]
+    pub shadow_for: String,
+    /// Calls the proposal may have denied during its shadow period; more restart the period
+    /// with a proposal that includes them.
+    #[serde(default)]
+    #[schemars(range(max = 1000000))]
+    pub max_would_deny: u64,
 }
 
 /// Thresholds on the analysis behind an Automatic approval.
@@ -325,6 +345,9 @@ pub struct LeastPrivilegeRoleStatus {
     pub applied: Option<Applied>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<Backup>,
+    /// The shadow period of the proposal (`spec.enforce.shadowFor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<Shadow>,
     /// The last applied revisions, newest first (at most 10), for rollback.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Applied>,
@@ -333,6 +356,31 @@ pub struct LeastPrivilegeRoleStatus {
     /// written to it (`Ready=False RoleChanged`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<PinnedRole>,
+}
+
+/// A proposal replayed against the calls the role made since it was proposed.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Shadow {
+    /// The proposal shadowed now (a later proposal that adds no denial continues the period).
+    pub revision: String,
+    /// When the period began.
+    pub since: String,
+    /// When the calls were last replayed; the gate opens on a replay at least `shadowFor`
+    /// after `since`.
+    pub checked_at: String,
+    /// Calls replayed, from the day the period began.
+    pub calls: u64,
+    /// Of those, the calls the proposal would have denied.
+    pub would_deny_calls: u64,
+    /// The would-be denials of this period, or of the period before when it restarted; at
+    /// most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub would_deny: Vec<WouldDenyCall>,
+    /// How many times a would-be denial restarted the period.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u64,
 }
 
 /// A role by its ARN and IAM's immutable RoleId.

@@ -30,12 +30,14 @@ mod backup;
 mod builder;
 mod cleanup;
 mod proposal;
+mod shadow;
 mod sync;
 
 pub use analyzed::{ATHENA_LOOK_SECS, analysis_due, analysis_inputs};
 pub use backup::{StoredBackup, backup_config_map};
 pub use builder::{apply_failed, failed};
 pub use cleanup::plan_cleanup;
+pub use shadow::{SHADOW_EXAMPLES, shadow_since};
 
 use super::crd::{
     Analysis, AnalysisJob, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, PinnedRole, Validation,
@@ -45,6 +47,7 @@ use crate::generate::analyzer::Unresolved;
 use crate::generate::{Generated, SeenByIam};
 use crate::policy::Policy;
 use crate::role::{CLAIM_TAG, LiveRole, Operation, RoleState};
+use crate::usage::Usage;
 use builder::{Builder, FALSE, TRUE, UNKNOWN};
 
 /// How many earlier applied revisions the status keeps for rollback.
@@ -113,6 +116,9 @@ pub struct AnalysisResult {
     pub unresolved: Vec<Unresolved>,
     /// Access Analyzer's checks of the generated documents, when the spec asks for them.
     pub validation: Option<Validation>,
+    /// The role's calls from the day its shadow period began ([`shadow_since`]), to replay
+    /// the shadowed proposal against.
+    pub shadow_usage: Option<Usage>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -275,6 +281,7 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         RoleState::Found(live) => live,
     };
     proposal::proposal_ready(&mut b, &spec, live);
+    shadow::shadowed(&mut b, &spec, live);
     let decision = approved::approved(&mut b, &spec, live);
     sync::in_sync(&mut b, &spec, live, decision);
     backup::backed_up(&mut b, live);
@@ -283,6 +290,10 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         Some((reason, message)) => b.set("Ready", FALSE, reason, message),
         None => b.set("Ready", TRUE, "Ready", ""),
     }
+    // A shadow period that may end before the next analysis: look again when it does.
+    let shadow_requeue = shadow::shadow_ready_unchecked(&spec, b.status.shadow.as_ref())
+        .zip(crate::time::parse_date(&observed.now))
+        .map(|(ready, now)| ((ready - now).max(0) as u64).div_ceil(1_000_000_000).max(1));
     let requeue = if claiming {
         CLAIM_CONFIRM_SECS
     } else if b.operations.is_empty() {
@@ -291,7 +302,9 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         VERIFY_AFTER_SECS
     };
     b.finish(Requeue::After(
-        requeue.min(generation_requeue.unwrap_or(u64::MAX)),
+        requeue
+            .min(generation_requeue.unwrap_or(u64::MAX))
+            .min(shadow_requeue.unwrap_or(u64::MAX)),
     ))
 }
 

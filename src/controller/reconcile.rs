@@ -350,12 +350,14 @@ async fn observe_plan_apply(
         let started = std::time::Instant::now();
         let gathered = match spec.source {
             Source::Trail(trail) => {
-                let (usage, days_without_files) =
-                    analyze::scan(lpr, ctx, &spec, trail, live, now).await?;
+                let since = plan::shadow_since(&spec, previous);
+                let (usage, days_without_files, shadow_usage) =
+                    analyze::scan(lpr, ctx, &spec, trail, live, now, since).await?;
                 Gathered {
                     usage,
                     unresolved: Vec::new(),
                     days_without_files,
+                    shadow_usage,
                 }
             }
             Source::Athena(athena) => {
@@ -367,6 +369,7 @@ async fn observe_plan_apply(
                         unresolved: Vec::new(),
                         // Athena cannot tell a day without files from a day without calls.
                         days_without_files: Vec::new(),
+                        shadow_usage: None,
                     },
                     Err(running) => {
                         observed.analyzer = Some(running);

@@ -24,6 +24,8 @@ pub const REGENERATE_RANGE: (u64, u64) = (HOUR, 30 * DAY);
 pub const LAST_ACCESSED_RANGE: (u64, u64) = (DAY, 400 * DAY);
 /// `drift.interval` at most; the least is the operator's ([`Limits::min_drift_interval`]).
 pub const DRIFT_MAX_SECS: u64 = DAY;
+/// `enforce.shadowFor`, in seconds.
+pub const SHADOW_RANGE: (u64, u64) = (1, 90 * DAY);
 
 /// What the cluster's operators allow every resource, whatever its spec says.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -108,6 +110,16 @@ pub struct ValidSpec<'a> {
     pub keep: Vec<ValidKeep>,
     /// Where the trail's facts are kept besides memory: its ClusterTrail's `store`.
     pub store: Option<&'a FactStoreSpec>,
+    /// `spec.enforce`: the shadow period before an apply.
+    pub shadow: Option<ShadowGate>,
+}
+
+/// A proposal is applied only after it has shadowed `period` with at most `max_would_deny`
+/// calls it would have denied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShadowGate {
+    pub period: Duration,
+    pub max_would_deny: u64,
 }
 
 /// Where the role's activity is read.
@@ -254,6 +266,10 @@ pub fn validate<'a>(
         "smhd",
         (least_drift, DRIFT_MAX_SECS.max(least_drift)),
     );
+    let shadow = spec.enforce.as_ref().map(|e| ShadowGate {
+        period: duration("enforce.shadowFor", &e.shadow_for, "smhd", SHADOW_RANGE),
+        max_would_deny: e.max_would_deny,
+    });
     let trail = match (given(&spec.cloud_trail.cluster_trail), &spec.cloud_trail.s3) {
         (Some(_), Some(_)) => {
             errors.push("cloudTrail: give s3 or clusterTrail, not both".to_string());
@@ -388,6 +404,13 @@ pub fn validate<'a>(
             expires: rule.expires.clone(),
         });
     }
+    if shadow.is_some() && !matches!(source, Some(Source::Trail(_)) | None) {
+        errors.push(
+            "enforce.shadowFor replays the role's calls from its trail files: it needs \
+             cloudTrail.s3 (or an s3 ClusterTrail)"
+                .to_string(),
+        );
+    }
     if spec.evidence.min_matched_events == 0 {
         errors.push("evidence.minMatchedEvents must be at least 1".to_string());
     }
@@ -408,6 +431,7 @@ pub fn validate<'a>(
             drift_interval,
             keep,
             store,
+            shadow,
         }),
         _ => Err(errors.join("; ")),
     }
@@ -462,6 +486,37 @@ mod tests {
             spec.source.trail().map(|t| t.bucket.as_str()),
             Some("org-trail")
         );
+    }
+
+    #[test]
+    fn a_shadow_period_needs_the_trail_s_calls_and_a_sane_length() {
+        let with = |enforce: serde_json::Value, cloud_trail: serde_json::Value| {
+            let raw = parse(serde_json::json!({
+                "roleName": "a", "cloudTrail": cloud_trail, "enforce": enforce,
+            }));
+            validate(&raw, &Limits::default(), &NO_CLUSTER_TRAIL).map(|v| v.shadow)
+        };
+        let s3 = serde_json::json!({"s3": {"bucket": "t"}});
+        assert_eq!(
+            with(
+                serde_json::json!({"shadowFor": "7d", "maxWouldDeny": 3}),
+                s3.clone()
+            ),
+            Ok(Some(ShadowGate {
+                period: Duration::from_secs(7 * DAY),
+                max_would_deny: 3
+            }))
+        );
+        let too_long = with(serde_json::json!({"shadowFor": "91d"}), s3).unwrap_err();
+        assert!(
+            too_long.contains("enforce.shadowFor \"91d\" is outside 1s to 90d"),
+            "{too_long}"
+        );
+        let analyzer = serde_json::json!({"accessAnalyzer": {
+            "trailArn": "arn:aws:cloudtrail:us-east-1:123456789012:trail/org",
+            "accessRoleArn": "arn:aws:iam::123456789012:role/aa", "allRegions": true}});
+        let no_calls = with(serde_json::json!({"shadowFor": "1d"}), analyzer).unwrap_err();
+        assert!(no_calls.contains("enforce.shadowFor replays"), "{no_calls}");
     }
 
     #[test]

@@ -300,7 +300,7 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
         .map(|(action, patterns)| (action, patterns.into_keys().collect()))
         .collect();
     let policies = layout::layout(&grants, opts.max_size)?;
-    let would_deny = would_break(usage, &policies, opts);
+    let would_deny = would_break(usage, &policies, &opts.forbid, &opts.current);
     if policies.is_empty() {
         notes.push("nothing to grant: no used or kept action remains".to_string());
     } else if policies.len() > 1 {
@@ -320,9 +320,15 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
     })
 }
 
-/// The calls of `usage` that `policies` would deny and the current policies allow (every call
-/// without `current`), leaving out forbidden and unknown actions, which are never granted.
-fn would_break(usage: &Usage, policies: &[Policy], opts: &GenerateOptions) -> Vec<WouldDeny> {
+/// The calls of `usage` that `policies` would deny and the `current` policies allow (every
+/// call without `current`), leaving out `forbid`den and unknown actions, never granted: the
+/// calls an apply of `policies` would break.
+pub fn would_break(
+    usage: &Usage,
+    policies: &[Policy],
+    forbid: &[String],
+    current: &[Policy],
+) -> Vec<WouldDeny> {
     let set = |docs: &[Policy]| {
         (docs.iter().cloned())
             .fold(PolicySet::builder(), |b, p| b.identity(p))
@@ -330,10 +336,10 @@ fn would_break(usage: &Usage, policies: &[Policy], opts: &GenerateOptions) -> Ve
     };
     let mut denied = replay(usage, &set(policies)).would_deny;
     denied.retain(|w| {
-        catalog().action(&w.action).is_some() && forbidding(&opts.forbid, &w.action).is_none()
+        catalog().action(&w.action).is_some() && forbidding(forbid, &w.action).is_none()
     });
-    if !opts.current.is_empty() && !denied.is_empty() {
-        let current = set(&opts.current);
+    if !current.is_empty() && !denied.is_empty() {
+        let current = set(current);
         let context = crate::policy::Context::new();
         denied.retain(|w| {
             let request = crate::policy::Request {

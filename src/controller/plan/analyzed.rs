@@ -164,13 +164,20 @@ pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
     crate::policy::canonical::sha256_revision(&inputs.to_string())
 }
 
-/// Whether to analyze now: never analyzed, the inputs changed, the last one is older than
-/// `regenerateEvery`, or its end time does not parse (a hand-edited status).
+/// Whether to analyze now: never analyzed, the inputs changed, a shadow period ended
+/// unreplayed, the last one is older than `regenerateEvery`, or its end time does not parse
+/// (a hand-edited status).
 pub fn analysis_due(spec: &ValidSpec, previous: &LeastPrivilegeRoleStatus, now: Instant) -> bool {
     let Some(last) = &previous.analysis else {
         return true;
     };
     if last.inputs.as_deref() != Some(analysis_inputs(spec).as_str()) {
+        return true;
+    }
+    // A shadow period that has run its length is replayed once more to open the gate.
+    if super::shadow::shadow_ready_unchecked(spec, previous.shadow.as_ref())
+        .is_some_and(|ready| now >= ready)
+    {
         return true;
     }
     match crate::time::parse_date(&last.window_end) {

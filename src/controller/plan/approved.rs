@@ -4,6 +4,7 @@
 //! is thick enough).
 
 use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::shadow::shadow_hold;
 use super::{EventType, set_revision};
 use crate::controller::crd::{Analysis, Approval, DriftAction, Mode, Proposal, ValidationSpec};
 use crate::controller::spec::ValidSpec;
@@ -125,6 +126,10 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
         }
         b.set("Approved", FALSE, reason, message.clone());
         b.fail(reason, message);
+    } else if let Some(held) =
+        (spec.shadow).and_then(|gate| shadow_hold(gate, b.status.shadow.as_ref(), &p.revision))
+    {
+        b.set("Approved", FALSE, "ShadowPeriod", held);
     } else {
         let thin = match spec.approval {
             Approval::Automatic => thin_evidence(spec, b.status.analysis.as_ref()),
@@ -165,7 +170,7 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
 
 /// The documents of a proposal, parsed back from its `policy`, and checked against its
 /// revision: the status is not trusted, so what it says is re-derived before it is used.
-fn proposal_documents(proposal: &Proposal) -> Result<Vec<Policy>, String> {
+pub(super) fn proposal_documents(proposal: &Proposal) -> Result<Vec<Policy>, String> {
     let values: Vec<serde_json::Value> = serde_json::from_str(&proposal.policy)
         .map_err(|e| format!("status.proposal.policy is not a JSON array: {e}"))?;
     let documents = values

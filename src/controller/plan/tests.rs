@@ -115,6 +115,7 @@ fn analysis(policies: Vec<Policy>) -> AnalysisResult {
         seen_by_iam: Vec::new(),
         unresolved: Vec::new(),
         validation: None,
+        shadow_usage: None,
     }
 }
 
@@ -378,6 +379,182 @@ fn a_proposal_that_would_deny_a_used_call_is_not_applied() {
     assert!(again.operations.is_empty());
     assert_condition(&again, "Approved", FALSE, "WouldDeny");
     assert!(!again.events.iter().any(|e| e.reason == "WouldDeny"));
+}
+
+fn shadowing(period: &str, max_would_deny: u64) -> LeastPrivilegeRoleSpec {
+    let mut s = spec(Mode::Enforce, Approval::Automatic);
+    s.enforce = Some(crate::controller::crd::EnforceSpec {
+        shadow_for: period.to_string(),
+        max_would_deny,
+    });
+    s
+}
+
+/// An analysis at `now` whose shadow replay sees `calls` (action, resource, count).
+fn shadow_analysis(
+    policies: Vec<Policy>,
+    calls: &[(&str, &str, u64)],
+    now: &str,
+) -> AnalysisResult {
+    let mut usage = crate::usage::Usage::default();
+    for (action, resource, count) in calls {
+        for _ in 0..*count {
+            usage.record_use(action, resource, now);
+        }
+    }
+    let mut result = analysis(policies);
+    result.analysis.window_end = now.to_string();
+    result.shadow_usage = Some(usage);
+    result
+}
+
+#[test]
+fn the_shadow_gate_holds_the_proposal_until_its_period_is_replayed() {
+    let s = shadowing("7d", 0);
+    let first = plan(
+        &s,
+        &observed(
+            Default::default(),
+            original_role(),
+            Some(analysis(vec![get_orders()])),
+        ),
+    );
+    let shadow = first
+        .status
+        .shadow
+        .clone()
+        .expect("the first proposal begins the period");
+    assert_eq!((shadow.since.as_str(), shadow.calls), (T0, 0));
+    assert_condition(&first, "Approved", FALSE, "ShadowPeriod");
+    assert!(first.operations.is_empty());
+    // Looked at again when the period ends, and then due for a replay.
+    assert!(matches!(first.requeue, Requeue::After(secs) if secs <= 7 * 86_400));
+    let spec_valid = |raw| validate(raw, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap();
+    let at = |t: &str| crate::time::parse_date(t).unwrap();
+    let eight_days = "2025-01-09T00:00:00Z";
+    assert!(analysis_due(&spec_valid(&s), &first.status, at(eight_days)));
+    assert_eq!(
+        shadow_since(&spec_valid(&s), &first.status),
+        Some(at(T0)),
+        "the shell asks for the calls since the period began"
+    );
+    // A day in, with calls the proposal allows: still shadowing.
+    let mut o = next(&first, original_role());
+    o.analysis = Some(shadow_analysis(
+        vec![get_orders()],
+        &[("s3:GetObject", "arn:aws:s3:::orders/a", 5)],
+        T1,
+    ));
+    let day_one = plan(&s, &o);
+    let shadow = day_one.status.shadow.clone().unwrap();
+    assert_eq!(
+        (
+            shadow.since.as_str(),
+            shadow.checked_at.as_str(),
+            shadow.calls
+        ),
+        (T0, T1, 5)
+    );
+    assert_condition(&day_one, "Approved", FALSE, "ShadowPeriod");
+    assert!(day_one.operations.is_empty());
+    // Replayed after its period without a would-be denial: applied.
+    let mut o = next(&day_one, original_role());
+    o.now = eight_days.to_string();
+    o.analysis = Some(shadow_analysis(
+        vec![get_orders()],
+        &[("s3:GetObject", "arn:aws:s3:::orders/b", 9)],
+        eight_days,
+    ));
+    let applied = plan(&s, &o);
+    assert_eq!(applied.status.shadow.as_ref().unwrap().since, T0);
+    assert_condition(&applied, "Approved", TRUE, "Approved");
+    assert!(!applied.operations.is_empty());
+}
+
+#[test]
+fn a_would_be_denial_restarts_the_shadow_with_a_proposal_that_includes_it() {
+    let s = shadowing("7d", 0);
+    let first = plan(
+        &s,
+        &observed(
+            Default::default(),
+            original_role(),
+            Some(analysis(vec![get_orders()])),
+        ),
+    );
+    // The role reads a table the proposal does not grant (its policies do): the analysis
+    // proposes it, the period starts again, and a Warning names the call.
+    let wider = vec![
+        get_orders(),
+        doc(
+            "dynamodb:GetItem",
+            "arn:aws:dynamodb:us-east-1:111122223333:table/t",
+        ),
+    ];
+    let mut o = next(&first, original_role());
+    o.analysis = Some(shadow_analysis(
+        wider.clone(),
+        &[
+            ("s3:GetObject", "arn:aws:s3:::orders/a", 5),
+            (
+                "dynamodb:GetItem",
+                "arn:aws:dynamodb:us-east-1:111122223333:table/t",
+                2,
+            ),
+            // Not allowed by the role's policies either: never a would-be denial.
+            ("sqs:SendMessage", "arn:aws:sqs:us-east-1:111122223333:q", 4),
+        ],
+        T1,
+    ));
+    let restarted = plan(&s, &o);
+    let shadow = restarted.status.shadow.clone().unwrap();
+    let proposal = restarted.status.proposal.clone().unwrap();
+    assert_eq!(shadow.revision, proposal.revision);
+    assert_ne!(
+        proposal.revision,
+        first.status.proposal.as_ref().unwrap().revision
+    );
+    assert_eq!((shadow.since.as_str(), shadow.restarts), (T1, 1));
+    let denied: Vec<(&str, u64)> = (shadow.would_deny.iter())
+        .map(|w| (w.action.as_str(), w.count))
+        .collect();
+    assert_eq!(denied, [("dynamodb:GetItem", 2)]);
+    assert!(
+        restarted
+            .events
+            .iter()
+            .any(|e| e.reason == "WouldDeny" && e.note.contains("dynamodb:GetItem"))
+    );
+    assert_condition(&restarted, "Approved", FALSE, "ShadowPeriod");
+    // Up to maxWouldDeny calls are tolerated: the period goes on.
+    let tolerant = shadowing("7d", 2);
+    let first = plan(
+        &tolerant,
+        &observed(
+            Default::default(),
+            original_role(),
+            Some(analysis(vec![get_orders()])),
+        ),
+    );
+    let mut o = next(&first, original_role());
+    o.analysis = Some(shadow_analysis(
+        wider,
+        &[(
+            "dynamodb:GetItem",
+            "arn:aws:dynamodb:us-east-1:111122223333:table/t",
+            2,
+        )],
+        T1,
+    ));
+    let shadow = plan(&tolerant, &o).status.shadow.unwrap();
+    assert_eq!(
+        (
+            shadow.since.as_str(),
+            shadow.would_deny_calls,
+            shadow.restarts
+        ),
+        (T0, 2, 0)
+    );
 }
 
 #[test]

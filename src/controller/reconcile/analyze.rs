@@ -50,7 +50,8 @@ pub(super) async fn scan(
     source: &S3TrailSource,
     live: &LiveRole,
     now: Instant,
-) -> Result<(Usage, Vec<String>), Error> {
+    shadow_since: Option<Instant>,
+) -> Result<(Usage, Vec<String>, Option<Usage>), Error> {
     let location = S3Location {
         bucket: source.bucket.clone(),
         prefix: source.prefix.clone().unwrap_or_default(),
@@ -90,6 +91,24 @@ pub(super) async fn scan(
     ctx.metrics
         .fact_store_errors(ingester.store_errors() - store_errors_before);
     let scan = scanned.map_err(Error::Trail)?;
+    // The calls since the shadow period began, from the facts just read (within the window).
+    let shadow = match shadow_since {
+        Some(since) => {
+            let days = Day::range(since.max(spec.window_start(now)), now);
+            let shadowed = ingester
+                .usage(
+                    &client,
+                    &scope,
+                    &days,
+                    &principal,
+                    today,
+                    DOWNLOADS_IN_FLIGHT,
+                )
+                .await;
+            Some(shadowed.map_err(Error::Trail)?.usage)
+        }
+        None => None,
+    };
     // No window reaches further back than the longest allowed.
     ingester.forget_before(Day::of(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000));
     // Today's files are still being written: only earlier days count as missing.
@@ -97,7 +116,7 @@ pub(super) async fn scan(
         .filter(|d| **d != today)
         .map(Day::iso)
         .collect();
-    Ok((scan.usage, missing))
+    Ok((scan.usage, missing, shadow))
 }
 
 /// The role's usage over the window's days from its ClusterTrail's Athena table, or the
@@ -277,7 +296,7 @@ pub(super) async fn analyzer_usage(
 ) -> Result<Gathered, Error> {
     let (logs, days_without_files) = match trail {
         Some(trail) => {
-            let (usage, missing) = scan(lpr, ctx, spec, trail, live, now).await?;
+            let (usage, missing, _) = scan(lpr, ctx, spec, trail, live, now, None).await?;
             (Some(usage), missing)
         }
         None => (None, Vec::new()),
@@ -300,6 +319,7 @@ pub(super) async fn analyzer_usage(
         usage,
         unresolved: generated.unresolved,
         days_without_files,
+        shadow_usage: None,
     })
 }
 
@@ -309,6 +329,8 @@ pub(super) struct Gathered {
     pub usage: Usage,
     pub unresolved: Vec<Unresolved>,
     pub days_without_files: Vec<String>,
+    /// The calls since the shadow period began, when there is one.
+    pub shadow_usage: Option<Usage>,
 }
 
 /// Generates the role's policy from `usage`, cut to what the role holds now, with IAM's
@@ -325,6 +347,7 @@ pub(super) async fn analyze(
         usage,
         unresolved,
         days_without_files,
+        shadow_usage,
     } = gathered;
     // A trail is read in whole days: the window starts at the first day's midnight.
     let from = match spec.source {
@@ -390,6 +413,7 @@ pub(super) async fn analyze(
         seen_by_iam,
         unresolved,
         validation: None,
+        shadow_usage,
     })
 }
 
