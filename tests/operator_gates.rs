@@ -162,3 +162,99 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
     let attached: Vec<&str> = live.attached.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(attached, ["iam-tailor-app"]);
 }
+
+/// `spec.enforce.shadowFor`: the proposal waits out its shadow period, a call it would have
+/// denied (made after it was proposed) restarts the period with a proposal that includes the
+/// call, and only a proposal that shadowed its whole period without one is applied.
+#[tokio::test]
+async fn a_proposal_shadows_live_calls_before_it_is_applied() {
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
+    let aws_iam = aws.iam();
+    let s3 = aws.s3();
+    broad_role(&aws_iam, "app").await;
+    put_trail(&s3).await;
+    let operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    // Today's listing of the trail is reused for a while: the period outlasts it, so the
+    // replay at its end lists the file put below.
+    let period = iam_tailor::usage::ingest::LISTING_FRESH_FOR.as_secs() + 1;
+    roles
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "app",
+                &format!(
+                    "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                     cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n  \
+                     enforce: {{shadowFor: {period}s}}\n"
+                ),
+            ),
+        )
+        .await
+        .unwrap();
+    let app = wait_for(&roles, "app", &operator, "the shadow period", |s| {
+        approved_reason(s) == Some("ShadowPeriod")
+    })
+    .await;
+    let first = app.proposal.clone().unwrap().revision;
+    let shadow = app.shadow.clone().unwrap();
+    assert_eq!(
+        (shadow.revision.as_str(), shadow.restarts),
+        (first.as_str(), 0)
+    );
+    assert!(
+        condition_message(&app, "Approved").contains("is shadowing live calls since"),
+        "{app:#?}"
+    );
+    assert!(
+        read(&aws_iam, "app")
+            .await
+            .attached
+            .iter()
+            .any(|a| a.arn == ADMIN)
+    );
+
+    // After the proposal, the role publishes to a topic: its policies allow it, the proposal
+    // does not.
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let today = now.strftime("%Y-%m-%d").to_string();
+    let topic = format!("arn:aws:sns:us-east-1:{}:alerts", operator_env::ACCOUNT);
+    let publish = operator_env::record(
+        "app",
+        &now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "sns",
+        "Publish",
+        serde_json::json!({"topicArn": topic, "message": "m"}),
+    );
+    operator_env::put_trail_file(&s3, &today, "T0000Z_shadow", &[publish]).await;
+    let app = wait_for(&roles, "app", &operator, "the restart", |s| {
+        s.shadow.as_ref().is_some_and(|s| s.restarts == 1)
+    })
+    .await;
+    let shadow = app.shadow.clone().unwrap();
+    assert_eq!(shadow.would_deny[0].action, "sns:Publish");
+    assert_eq!(shadow.would_deny[0].resource, topic);
+    let second = app.proposal.clone().unwrap();
+    assert_ne!(second.revision, first);
+    assert!(second.policy.contains("sns:Publish"), "{}", second.policy);
+    let warned = events(&kube, NS, "app").await;
+    assert!(reasons(&warned).contains("WouldDeny"), "{warned:#?}");
+    assert!(
+        read(&aws_iam, "app")
+            .await
+            .attached
+            .iter()
+            .any(|a| a.arn == ADMIN)
+    );
+
+    // The new proposal shadows its whole period without a would-be denial: applied.
+    let app = wait_for(&roles, "app", &operator, "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    assert_eq!(app.applied.unwrap().revision, second.revision);
+    let shadow = app.shadow.unwrap();
+    assert_eq!((shadow.revision, shadow.restarts), (second.revision, 1));
+    assert!(shadow.calls >= 1, "the publish was replayed");
+}
