@@ -23,6 +23,15 @@ fn approved_reason(s: &LeastPrivilegeRoleStatus) -> Option<&str> {
     condition(s, "Approved").map(|(_, reason)| reason)
 }
 
+/// Nothing was applied to `app`: AdministratorAccess is still attached.
+async fn untouched(aws_iam: &aws_sdk_iam::Client) {
+    let live = read(aws_iam, "app").await;
+    assert!(
+        live.attached.iter().any(|a| a.arn == ADMIN),
+        "nothing applied: {live:#?}"
+    );
+}
+
 #[tokio::test]
 async fn each_access_analyzer_gate_blocks_an_apply() {
     let cluster = Cluster::start().await;
@@ -56,13 +65,6 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
         )
         .await
         .unwrap();
-    let untouched = || async {
-        let live = read(&aws_iam, "app").await;
-        assert!(
-            live.attached.iter().any(|a| a.arn == ADMIN),
-            "nothing applied: {live:#?}"
-        );
-    };
     // Each step changes what Access Analyzer answers, then the spec (so the proposal is
     // generated and checked again).
     let recheck = |spec: serde_json::Value| {
@@ -117,7 +119,7 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
         .unwrap();
     assert_eq!(forbidden.body["access"][0]["actions"][0], "iam:*");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    untouched().await;
+    untouched(&aws_iam).await;
 
     // Allowing that code: CheckNoNewAccess now disagrees with iam-tailor's own proof.
     double.set_no_new_access(Check::Fail(vec![(
@@ -136,7 +138,7 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
         "{message}"
     );
     assert!(reasons(&events(&kube, NS, "app").await).contains("AccessAnalyzerDisagrees"));
-    untouched().await;
+    untouched(&aws_iam).await;
 
     // CheckAccessNotGranted finds forbidden access.
     double.set_no_new_access(Check::Pass);
@@ -149,7 +151,7 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
         approved_reason(s) == Some("ForbiddenAccessGranted")
     })
     .await;
-    untouched().await;
+    untouched(&aws_iam).await;
 
     // Every gate passes: applied.
     double.set_access_not_granted(Check::Pass);
@@ -207,13 +209,7 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
         condition_message(&app, "Approved").contains("is shadowing live calls since"),
         "{app:#?}"
     );
-    assert!(
-        read(&aws_iam, "app")
-            .await
-            .attached
-            .iter()
-            .any(|a| a.arn == ADMIN)
-    );
+    untouched(&aws_iam).await;
 
     // After the proposal, the role publishes to a topic: its policies allow it, the proposal
     // does not.
@@ -240,13 +236,7 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
     assert!(second.policy.contains("sns:Publish"), "{}", second.policy);
     let warned = events(&kube, NS, "app").await;
     assert!(reasons(&warned).contains("WouldDeny"), "{warned:#?}");
-    assert!(
-        read(&aws_iam, "app")
-            .await
-            .attached
-            .iter()
-            .any(|a| a.arn == ADMIN)
-    );
+    untouched(&aws_iam).await;
 
     // The new proposal shadows its whole period without a would-be denial: applied.
     let app = wait_for(&roles, "app", &operator, "the apply", |s| {

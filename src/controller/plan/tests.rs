@@ -408,17 +408,19 @@ fn shadow_analysis(
     result
 }
 
+/// The first plan of `s`: its first analysis proposes `get_orders`.
+fn first_proposal(s: &LeastPrivilegeRoleSpec) -> Plan {
+    let result = analysis(vec![get_orders()]);
+    plan(
+        s,
+        &observed(Default::default(), original_role(), Some(result)),
+    )
+}
+
 #[test]
 fn the_shadow_gate_holds_the_proposal_until_its_period_is_replayed() {
     let s = shadowing("7d", 0);
-    let first = plan(
-        &s,
-        &observed(
-            Default::default(),
-            original_role(),
-            Some(analysis(vec![get_orders()])),
-        ),
-    );
+    let first = first_proposal(&s);
     let shadow = first
         .status
         .shadow
@@ -474,14 +476,7 @@ fn the_shadow_gate_holds_the_proposal_until_its_period_is_replayed() {
 #[test]
 fn a_would_be_denial_restarts_the_shadow_with_a_proposal_that_includes_it() {
     let s = shadowing("7d", 0);
-    let first = plan(
-        &s,
-        &observed(
-            Default::default(),
-            original_role(),
-            Some(analysis(vec![get_orders()])),
-        ),
-    );
+    let first = first_proposal(&s);
     // The role reads a table the proposal does not grant (its policies do): the analysis
     // proposes it, the period starts again, and a Warning names the call.
     let wider = vec![
@@ -528,14 +523,7 @@ fn a_would_be_denial_restarts_the_shadow_with_a_proposal_that_includes_it() {
     assert_condition(&restarted, "Approved", FALSE, "ShadowPeriod");
     // Up to maxWouldDeny calls are tolerated: the period goes on.
     let tolerant = shadowing("7d", 2);
-    let first = plan(
-        &tolerant,
-        &observed(
-            Default::default(),
-            original_role(),
-            Some(analysis(vec![get_orders()])),
-        ),
-    );
+    let first = first_proposal(&tolerant);
     let mut o = next(&first, original_role());
     o.analysis = Some(shadow_analysis(
         wider,

@@ -76,39 +76,34 @@ pub(super) async fn scan(
     let read_before = ingester.files_read();
     let store_errors_before = ingester.store_errors();
     let today = Day::of(now);
-    let scanned = ingester
-        .usage(
-            &client,
-            &scope,
-            &days,
-            &principal,
-            today,
-            DOWNLOADS_IN_FLIGHT,
-        )
-        .await;
+    // The window's days, then the days since the shadow period began (within the window),
+    // which the first answer has read.
+    let shadow_days = shadow_since.map(|since| Day::range(since.max(spec.window_start(now)), now));
+    let mut answers = Vec::new();
+    for days in std::iter::once(days).chain(shadow_days) {
+        let answer = ingester
+            .usage(
+                &client,
+                &scope,
+                &days,
+                &principal,
+                today,
+                DOWNLOADS_IN_FLIGHT,
+            )
+            .await;
+        answers.push(answer);
+    }
     ctx.metrics
         .trail_files_read(ingester.files_read() - read_before);
     ctx.metrics
         .fact_store_errors(ingester.store_errors() - store_errors_before);
-    let scan = scanned.map_err(Error::Trail)?;
-    // The calls since the shadow period began, from the facts just read (within the window).
-    let shadow = match shadow_since {
-        Some(since) => {
-            let days = Day::range(since.max(spec.window_start(now)), now);
-            let shadowed = ingester
-                .usage(
-                    &client,
-                    &scope,
-                    &days,
-                    &principal,
-                    today,
-                    DOWNLOADS_IN_FLIGHT,
-                )
-                .await;
-            Some(shadowed.map_err(Error::Trail)?.usage)
-        }
-        None => None,
-    };
+    let mut answers = answers.into_iter();
+    let scan = (answers.next())
+        .expect("the window was asked")
+        .map_err(Error::Trail)?;
+    let shadow = (answers.next().transpose())
+        .map_err(Error::Trail)?
+        .map(|s| s.usage);
     // No window reaches further back than the longest allowed.
     ingester.forget_before(Day::of(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000));
     // Today's files are still being written: only earlier days count as missing.
