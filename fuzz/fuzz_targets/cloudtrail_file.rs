@@ -60,8 +60,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         // Past the bounds, collapses depend on how usage was split: not comparable.
-        let bounded = |u: &Usage| u.stats.skipped.keys().any(|k| k.starts_with("too-many"))
-            || u.notes.iter().any(|n| n.contains("distinct resources"));
+        let bounded = |u: &Usage| {
+            u.stats.skipped.keys().any(|k| k.starts_with("too-many"))
+                || u.notes.iter().any(|n| n.contains("distinct resources"))
+        };
         if bounded(&scanned) || bounded(&answered) {
             continue;
         }

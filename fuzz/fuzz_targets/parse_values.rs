@@ -1,8 +1,11 @@
 //! Any text through every small parser: dates, durations, `--since`, principals, ARNs, CIDRs,
-//! numbers, `keep` entries. Each returns a value or an error, never panics.
+//! numbers, `keep` entries. Each returns a value or an error, never panics. And as an ARN to
+//! generalize: never a panic, and every resource it stands for still matches a pattern.
 #![no_main]
 
 use iam_tailor::catalog::catalog;
+use iam_tailor::catalog::collapse::generalize;
+use iam_tailor::catalog::volatile::first_volatile;
 use iam_tailor::cloudtrail::PrincipalFilter;
 use iam_tailor::generate::Keep;
 use iam_tailor::policy::values::{Cidr, parse_number};
@@ -21,4 +24,24 @@ fuzz_target!(|data: &[u8]| {
     let _ = Cidr::parse(text);
     let _ = parse_number(text);
     let _ = text.parse::<Keep>();
+    let _ = first_volatile(text);
+    let arns = std::collections::BTreeSet::from([text.to_string()]);
+    for action in [
+        "s3:GetObject",
+        "lambda:InvokeFunction",
+        "logs:PutLogEvents",
+        "ecs:RunTask",
+    ] {
+        let patterns = generalize(action, &arns, 0);
+        for (pattern, p) in &patterns {
+            for source in &p.sources {
+                assert!(
+                    patterns
+                        .keys()
+                        .any(|k| iam_tailor::wildcard::matches(k, source)),
+                    "{source} is not covered by {patterns:?} (via {pattern})"
+                );
+            }
+        }
+    }
 });

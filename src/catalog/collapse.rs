@@ -395,6 +395,33 @@ mod tests {
     }
 
     #[test]
+    fn every_seen_resource_stays_covered() {
+        let seen = set([
+            "arn:aws:s3:::b/orders/2026/11/20/a.json",
+            "arn:aws:s3:::b/static/index.html",
+            "arn:aws:lambda:us-east-1:111122223333:function:enrich:42",
+            "arn:aws:lambda:us-east-1:111122223333:function:enrich",
+            "arn:aws:logs:us-east-1:111122223333:log-group:/ecs/web:log-stream:ecs/web/0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            "arn:aws:ecs:us-east-1:111122223333:task-definition/app:12",
+        ]
+        .map(String::from));
+        for action in [
+            "s3:GetObject",
+            "lambda:InvokeFunction",
+            "logs:PutLogEvents",
+            "ecs:RunTask",
+        ] {
+            let patterns = generalize(action, &seen, 0);
+            for source in patterns.values().flat_map(|p| &p.sources) {
+                assert!(
+                    patterns.keys().any(|k| crate::wildcard::matches(k, source)),
+                    "{action}: {source} not covered by {patterns:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn widening_never_crosses_a_resource_or_account() {
         // Names of buckets, tables, queues, keys and functions hold dates and UUIDs too: they
         // are resources of their own, so they stay as seen.
