@@ -286,8 +286,14 @@ const MAX_ATHENA_DAYS: usize = 400;
 pub fn summary(usage: &Usage) -> String {
     let s = &usage.stats;
     let skipped: u64 = s.skipped.values().sum();
-    let denied: u64 = usage.denied.values().map(|d| d.count).sum();
-    let unmapped: u64 = usage.unmapped.values().map(|d| d.count).sum();
+    let denied: u64 = usage
+        .denied
+        .values()
+        .fold(0u64, |n, d| n.saturating_add(d.count));
+    let unmapped: u64 = usage
+        .unmapped
+        .values()
+        .fold(0u64, |n, d| n.saturating_add(d.count));
     format!(
         "{} files, {} records scanned, {} matched, {} skipped; {} actions used, {} denied attempts, {} unmapped calls",
         s.files_scanned,

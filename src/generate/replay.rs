@@ -45,7 +45,7 @@ pub fn replay(usage: &Usage, policies: &PolicySet) -> Replay {
             used.resources.iter().collect()
         };
         for (resource, seen) in calls {
-            out.calls += seen.count;
+            out.calls = out.calls.saturating_add(seen.count);
             let decision = policies
                 .evaluate(&Request {
                     action,
@@ -55,7 +55,7 @@ pub fn replay(usage: &Usage, policies: &PolicySet) -> Replay {
                 })
                 .decision;
             if decision != Decision::Allowed {
-                out.denied_calls += seen.count;
+                out.denied_calls = out.denied_calls.saturating_add(seen.count);
                 out.would_deny.push(WouldDeny {
                     action: action.clone(),
                     resource: resource.clone(),

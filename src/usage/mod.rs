@@ -25,14 +25,14 @@ pub struct Seen {
 
 impl Seen {
     pub fn record(&mut self, event_time: &str) {
-        self.count += 1;
+        self.count = self.count.saturating_add(1);
         if event_time > self.last_seen.as_str() {
             self.last_seen = event_time.to_string();
         }
     }
 
     pub fn merge(&mut self, other: &Seen) {
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
         if other.last_seen > self.last_seen {
             self.last_seen.clone_from(&other.last_seen);
         }
@@ -166,17 +166,17 @@ impl Usage {
     }
 
     /// The usage of `n` identical calls, from the usage of one (a source that counts identical
-    /// calls, like Athena's grouped rows, maps each once).
+    /// calls, like Athena's grouped rows, maps each once). Counts saturate: `n` is untrusted.
     pub fn times(mut self, n: u64) -> Usage {
-        let scale = |seen: &mut Seen| seen.count *= n;
+        let scale = |seen: &mut Seen| seen.count = seen.count.saturating_mul(n);
         for usage in self.actions.values_mut() {
             scale(&mut usage.seen);
             usage.resources.values_mut().for_each(scale);
         }
         self.denied.values_mut().for_each(scale);
         self.unmapped.values_mut().for_each(scale);
-        self.stats.records_matched *= n;
-        self.stats.skipped.values_mut().for_each(|c| *c *= n);
+        self.stats.records_matched = self.stats.records_matched.saturating_mul(n);
+        (self.stats.skipped.values_mut()).for_each(|c| *c = c.saturating_mul(n));
         self
     }
 }
@@ -263,15 +263,17 @@ impl ScanStats {
 
     /// Counts `n` records skipped for `reason`.
     pub fn skip_many(&mut self, reason: &str, n: u64) {
-        *self.skipped.entry(reason.to_string()).or_default() += n;
+        let count = self.skipped.entry(reason.to_string()).or_default();
+        *count = count.saturating_add(n);
     }
 
     pub fn merge(&mut self, other: ScanStats) {
-        self.files_scanned += other.files_scanned;
-        self.records_scanned += other.records_scanned;
-        self.records_matched += other.records_matched;
+        self.files_scanned = self.files_scanned.saturating_add(other.files_scanned);
+        self.records_scanned = self.records_scanned.saturating_add(other.records_scanned);
+        self.records_matched = self.records_matched.saturating_add(other.records_matched);
         for (reason, n) in other.skipped {
-            *self.skipped.entry(reason).or_default() += n;
+            let count = self.skipped.entry(reason).or_default();
+            *count = count.saturating_add(n);
         }
     }
 }
@@ -279,6 +281,21 @@ impl ScanStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_saturate_whatever_a_row_claims() {
+        // Athena's count of identical calls is untrusted: two grants of one action make 2 per
+        // row, and a huge count must neither wrap nor panic, nor later merges.
+        let mut one = Usage::default();
+        one.record_use("s3:GetObject", "arn:aws:s3:::b/*", "2026-11-28T01:00:00Z");
+        one.record_use("s3:GetObject", "arn:aws:s3:::b/*", "2026-11-28T01:00:00Z");
+        one.stats.records_matched = 1;
+        let mut big = one.clone().times(10_248_191_152_060_862_002);
+        assert_eq!(big.actions["s3:GetObject"].seen.count, u64::MAX);
+        big.merge(one.times(u64::MAX));
+        assert_eq!(big.actions["s3:GetObject"].seen.count, u64::MAX);
+        assert_eq!(big.stats.records_matched, u64::MAX);
+    }
 
     #[test]
     fn merge_is_order_independent() {

@@ -104,7 +104,7 @@ pub(super) fn shadowed(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
                 return;
             };
             let denied = would_break(usage, &documents, &spec.forbid, &live.documents());
-            let would_deny_calls: u64 = denied.iter().map(|w| w.count).sum();
+            let would_deny_calls = (denied.iter()).fold(0u64, |n, w| n.saturating_add(w.count));
             let examples: Vec<WouldDenyCall> = (denied.iter().take(SHADOW_EXAMPLES))
                 .map(|w| WouldDenyCall {
                     action: w.action.clone(),
@@ -132,7 +132,8 @@ pub(super) fn shadowed(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
                 );
                 start(examples, last.restarts + 1)
             } else {
-                let calls = (usage.actions.values()).map(|a| a.seen.count).sum();
+                let calls =
+                    (usage.actions.values()).fold(0u64, |n, a| n.saturating_add(a.seen.count));
                 Shadow {
                     revision: proposal.revision.clone(),
                     since: last.since,

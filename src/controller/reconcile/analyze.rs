@@ -388,8 +388,14 @@ pub(super) async fn analyze(
         used_actions: used.len() as u64,
         granted_actions: granted.len() as u64,
         unused_actions: granted.difference(&used).count() as u64,
-        denied_attempts: usage.denied.values().map(|d| d.count).sum(),
-        unmapped: usage.unmapped.values().map(|d| d.count).sum(),
+        denied_attempts: usage
+            .denied
+            .values()
+            .fold(0u64, |n, d| n.saturating_add(d.count)),
+        unmapped: usage
+            .unmapped
+            .values()
+            .fold(0u64, |n, d| n.saturating_add(d.count)),
         last_accessed: Some(last_accessed_report(
             &last_accessed,
             &used,
