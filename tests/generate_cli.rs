@@ -605,3 +605,30 @@ fn unused_answers_each_principal_as_its_own_run_would() {
         "{stderr}"
     );
 }
+
+/// `replay --policy` takes what `generate` prints, and refuses anything else by file and
+/// document, never replaying against part of it.
+#[test]
+fn replay_names_the_malformed_policy_document() {
+    let dir = tempdir();
+    let bad = dir.path().join("policies.json");
+    std::fs::write(
+        &bad,
+        r#"[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]},
+            {"Version":"2012-10-17","Statement":"not a statement"}]"#,
+    )
+    .unwrap();
+    let o = iam_tailor(&[
+        "replay",
+        "--policy",
+        bad.to_str().unwrap(),
+        "--cloudtrail",
+        EXAMPLES,
+        "--principal",
+        ROLE,
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("policies.json: document [1]"), "{stderr}");
+    assert!(o.stdout.is_empty(), "nothing replayed");
+}
