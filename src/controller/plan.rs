@@ -37,7 +37,7 @@ pub use analyzed::{ATHENA_LOOK_SECS, analysis_due, analysis_inputs};
 pub use backup::{StoredBackup, backup_config_map};
 pub use builder::{apply_failed, failed};
 pub use cleanup::plan_cleanup;
-pub use shadow::{SHADOW_EXAMPLES, shadow_since};
+pub use shadow::shadow_since;
 
 use super::crd::{
     Analysis, AnalysisJob, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, PinnedRole, Validation,

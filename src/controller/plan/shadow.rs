@@ -17,7 +17,7 @@ use crate::role::LiveRole;
 use crate::time::{Instant, parse_date};
 
 /// Would-be denials kept in `status.shadow.wouldDeny`.
-pub const SHADOW_EXAMPLES: usize = 10;
+const SHADOW_EXAMPLES: usize = 10;
 
 /// When the shadow period began, for the shell to ask for the role's calls since: none
 /// without a gate, or before the first proposal (nothing to replay yet).
