@@ -233,6 +233,12 @@ async fn policies_not_made_for_the_role_are_never_written() {
         "{refused:?}"
     );
     assert_eq!(versions(&client, &squatted).await.0, ["v1"], "untouched");
+    // Its versions are nobody's to roll back to.
+    let refused = iam::owned_policy_versions(&api, &squatted, &web.role_id).await;
+    assert!(
+        matches!(refused, Err(IamError::NotOwned { .. })),
+        "{refused:?}"
+    );
 
     // iam-tailor's policy for web-2 is not web's: not written for web, and not web's when
     // attached to it.
@@ -270,5 +276,30 @@ async fn policies_not_made_for_the_role_are_never_written() {
         versions(&client, &theirs).await.0,
         ["v1"],
         "untouched by web's write"
+    );
+    // Web-2's own versions, newest first: what a rollback chooses from.
+    for i in [4, 5] {
+        iam::put_managed_policy(
+            &api,
+            "iam-tailor-web-2",
+            &theirs,
+            &bucket_reader(i),
+            &web_2.role_id,
+        )
+        .await
+        .unwrap();
+    }
+    let kept = iam::owned_policy_versions(&api, &theirs, &web_2.role_id)
+        .await
+        .unwrap();
+    let expected: Vec<Policy> = [5, 4, 2]
+        .iter()
+        .map(|&i| Policy::parse(&bucket_reader(i)).unwrap())
+        .collect();
+    assert_eq!(kept, expected);
+    let refused = iam::owned_policy_versions(&api, &theirs, &web.role_id).await;
+    assert!(
+        matches!(refused, Err(IamError::NotOwned { .. })),
+        "{refused:?}"
     );
 }

@@ -248,3 +248,122 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
     assert_eq!((shadow.revision, shadow.restarts), (second.revision, 1));
     assert!(shadow.calls >= 1, "the publish was replayed");
 }
+
+/// `spec.rollbackTo`: a revision applied earlier is put back from the versions IAM keeps of
+/// iam-tailor's policy (the status is never trusted for its content), says so in status and
+/// an Event, and is held while the field is set; a revision IAM does not keep changes nothing.
+#[tokio::test]
+async fn a_rollback_puts_an_earlier_revision_back() {
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
+    let aws_iam = aws.iam();
+    broad_role(&aws_iam, "worker").await;
+    put_trail(&aws.s3()).await;
+    let operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    let granted = |live: &iam_tailor::role::LiveRole| -> Vec<String> {
+        let allowed = iam_tailor::policy::analysis::allowed_actions(&live.documents());
+        allowed.into_iter().map(|a| a.action).collect()
+    };
+    roles
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "worker",
+                "  roleName: worker\n  mode: Enforce\n  approval: Manual\n  \
+                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  \
+                 keep: [{actions: [\"s3:GetObject\"], resources: [\"arn:aws:s3:::reports/*\"], reason: quarterly}]\n",
+            ),
+        )
+        .await
+        .unwrap();
+    let awaiting = |s: &LeastPrivilegeRoleStatus| approved_reason(s) == Some("AwaitingApproval");
+    let in_sync_at = |revision: String| {
+        move |s: &LeastPrivilegeRoleStatus| {
+            s.applied.as_ref().is_some_and(|a| a.revision == revision)
+                && condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+        }
+    };
+    let with_keep = wait_for(&roles, "worker", &operator, "a proposal", awaiting).await;
+    let earlier = with_keep.proposal.unwrap().revision;
+    patch_spec(&roles, serde_json::json!({"approvedRevision": earlier})).await;
+    wait_for(
+        &roles,
+        "worker",
+        &operator,
+        "the first apply",
+        in_sync_at(earlier.clone()),
+    )
+    .await;
+    assert_eq!(
+        granted(&read(&aws_iam, "worker").await),
+        ["s3:GetObject", "sqs:ReceiveMessage"]
+    );
+
+    // The keep rule goes: a narrower proposal, approved and applied.
+    patch_spec(&roles, serde_json::json!({"keep": null})).await;
+    let narrower = wait_for(&roles, "worker", &operator, "a narrower proposal", |s| {
+        awaiting(s) && s.proposal.as_ref().is_some_and(|p| p.revision != earlier)
+    })
+    .await;
+    let later = narrower.proposal.unwrap().revision;
+    patch_spec(&roles, serde_json::json!({"approvedRevision": later})).await;
+    wait_for(
+        &roles,
+        "worker",
+        &operator,
+        "the second apply",
+        in_sync_at(later.clone()),
+    )
+    .await;
+    assert_eq!(
+        granted(&read(&aws_iam, "worker").await),
+        ["sqs:ReceiveMessage"]
+    );
+
+    // A revision IAM does not keep: refused by name, nothing written.
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    patch_spec(&roles, serde_json::json!({"rollbackTo": unknown})).await;
+    let refused = wait_for(&roles, "worker", &operator, "the refusal", |s| {
+        approved_reason(s) == Some("RollbackNotFound")
+    })
+    .await;
+    assert!(
+        condition_message(&refused, "Approved").contains(&unknown),
+        "{refused:#?}"
+    );
+    assert_eq!(refused.applied.unwrap().revision, later);
+    assert_eq!(
+        granted(&read(&aws_iam, "worker").await),
+        ["sqs:ReceiveMessage"]
+    );
+
+    // The earlier revision: back from IAM's versions, wider than now, within the original.
+    patch_spec(&roles, serde_json::json!({"rollbackTo": earlier})).await;
+    let rolled = wait_for(&roles, "worker", &operator, "the rollback", |s| {
+        in_sync_at(earlier.clone())(s) && approved_reason(s) == Some("RolledBack")
+    })
+    .await;
+    let applied = rolled.applied.unwrap();
+    assert!(applied.rollback, "status.applied says it was a rollback");
+    assert_eq!(rolled.history[0].revision, later);
+    assert_eq!(
+        granted(&read(&aws_iam, "worker").await),
+        ["s3:GetObject", "sqs:ReceiveMessage"]
+    );
+    let recorded = events(&kube, NS, "worker").await;
+    let note = (recorded.iter())
+        .find(|e| e.reason.as_deref() == Some("RolledBack"))
+        .and_then(|e| e.note.clone())
+        .unwrap_or_else(|| panic!("a RolledBack Event: {recorded:#?}"));
+    assert!(note.contains(&earlier) && note.contains(&later), "{note}");
+}
+
+/// Merges `spec` into `worker`'s spec.
+async fn patch_spec(roles: &Api<LeastPrivilegeRole>, spec: serde_json::Value) {
+    let patch = serde_json::json!({ "spec": spec });
+    roles
+        .patch("worker", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}

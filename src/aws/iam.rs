@@ -27,7 +27,7 @@ pub const MANAGED_TAG_KEY: &str = "iam-tailor.dev/managed";
 pub const ROLE_ID_TAG_KEY: &str = "iam-tailor.dev/role-id";
 
 /// IAM keeps at most this many versions of a managed policy.
-const MAX_POLICY_VERSIONS: usize = 5;
+pub const MAX_POLICY_VERSIONS: usize = 5;
 
 /// A failed IAM call. The SDK has already retried transient failures by the time one of
 /// these is returned; `Throttled` and `retryable` tell the shell to requeue soon rather than
@@ -386,6 +386,75 @@ async fn default_document(iam: &Iam, arn: &str) -> Result<(String, Policy), IamE
     Ok((version_id.to_string(), document))
 }
 
+/// The default version's document of the managed policy `arn`.
+pub async fn managed_document(iam: &Iam, arn: &str) -> Result<Policy, IamError> {
+    Ok(default_document(iam, arn).await?.1)
+}
+
+/// Every version IAM keeps of iam-tailor's managed policy `arn` for the role `role_id`,
+/// newest first (at most [`MAX_POLICY_VERSIONS`]). `NotOwned` when the policy lacks iam-tailor's
+/// tags for the role: its versions are not iam-tailor's to roll back to.
+pub async fn owned_policy_versions(
+    iam: &Iam,
+    arn: &str,
+    role_id: &str,
+) -> Result<Vec<Policy>, IamError> {
+    check_owner(iam, arn, role_id).await?;
+    let target = format!("policy {arn}");
+    let mut versions = iam
+        .call()
+        .await
+        .list_policy_versions()
+        .policy_arn(arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_error("ListPolicyVersions", &target, e))?;
+    sort_oldest_first(&mut versions);
+    let mut documents = Vec::new();
+    for version_id in versions.iter().rev().filter_map(|v| v.version_id()) {
+        let version = iam
+            .call()
+            .await
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetPolicyVersion", &target, e))?;
+        let target = format!("{target} version {version_id}");
+        let encoded =
+            (version.policy_version().and_then(|v| v.document())).ok_or_else(|| IamError::Api {
+                operation: "GetPolicyVersion",
+                target: target.clone(),
+                message: "the response has no document".to_string(),
+                retryable: false,
+            })?;
+        documents.push(decode_document(&target, encoded)?);
+        if documents.len() == MAX_POLICY_VERSIONS {
+            break;
+        }
+    }
+    Ok(documents)
+}
+
+/// Oldest first by creation time; version ids count up (`v1`, `v2`, …) to break ties.
+fn sort_oldest_first(versions: &mut [aws_sdk_iam::types::PolicyVersion]) {
+    let number = |id: Option<&str>| {
+        id.and_then(|id| id.strip_prefix('v'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    };
+    versions.sort_by_key(|v| {
+        (
+            v.create_date().map(|d| d.as_nanos()),
+            number(v.version_id()),
+        )
+    });
+}
+
 /// Versions of `arn` that are not the default, oldest first.
 async fn non_default_versions(iam: &Iam, arn: &str) -> Result<Vec<String>, IamError> {
     let mut versions = iam
@@ -400,21 +469,7 @@ async fn non_default_versions(iam: &Iam, arn: &str) -> Result<Vec<String>, IamEr
         .await
         .map_err(|e| sdk_error("ListPolicyVersions", &format!("policy {arn}"), e))?;
     versions.retain(|v| !v.is_default_version());
-    // Version ids count up (`v1`, `v2`, …): the tie-break when creation times are equal.
-    let number = |id: Option<&str>| {
-        id.and_then(|id| id.strip_prefix('v'))
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(u64::MAX)
-    };
-    versions.sort_by(|a, b| {
-        let key = |v: &aws_sdk_iam::types::PolicyVersion| {
-            (
-                v.create_date().map(|d| d.as_nanos()),
-                number(v.version_id()),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    sort_oldest_first(&mut versions);
     Ok(versions
         .into_iter()
         .filter_map(|v| v.version_id().map(str::to_string))

@@ -64,6 +64,14 @@ pub struct LeastPrivilegeRoleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(sha256:[0-9a-f]{64})?$"))]
     pub approved_revision: Option<String>,
+    /// Enforce: put the role back to an earlier applied revision (`sha256:…`, from
+    /// `status.history`), and hold it there while this is set. Its documents are read from the
+    /// versions IAM keeps of iam-tailor's policies (the last 5), and it is applied only when
+    /// every state on the way is proven no wider than the role holds now or held before
+    /// iam-tailor's first write (the backup). Remove it to go back to the proposals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(sha256:[0-9a-f]{64})?$"))]
+    pub rollback_to: Option<String>,
     /// Permissions always kept, used or not (rare events the window may miss).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keep: Vec<KeepRule>,
@@ -638,6 +646,9 @@ pub struct Applied {
     /// later widens the role, so that is drift too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions_boundary: Option<String>,
+    /// Applied by `spec.rollbackTo`, not from a proposal.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]

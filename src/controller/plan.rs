@@ -30,6 +30,7 @@ mod backup;
 mod builder;
 mod cleanup;
 mod proposal;
+mod rollback;
 mod shadow;
 mod sync;
 
@@ -37,6 +38,7 @@ pub use analyzed::{ATHENA_LOOK_SECS, analysis_due, analysis_inputs};
 pub use backup::{StoredBackup, backup_config_map};
 pub use builder::{apply_failed, failed};
 pub use cleanup::plan_cleanup;
+pub use rollback::{MAX_ROLLBACK_CANDIDATES, backup_aws_managed, rollback_wanted};
 pub use shadow::shadow_since;
 
 use super::crd::{
@@ -49,6 +51,7 @@ use crate::policy::Policy;
 use crate::role::{CLAIM_TAG, LiveRole, Operation, RoleState};
 use crate::usage::Usage;
 use builder::{Builder, FALSE, TRUE, UNKNOWN};
+use std::collections::BTreeMap;
 
 /// How many earlier applied revisions the status keeps for rollback.
 const HISTORY_LIMIT: usize = 10;
@@ -88,6 +91,20 @@ pub struct Observed {
     pub limits: Limits,
     /// The `ClusterTrail` the spec names, as found.
     pub cluster_trail: ClusterTrailSeen,
+    /// Read when [`rollback_wanted`].
+    pub rollback: Option<RollbackRead>,
+}
+
+/// What the shell read for `spec.rollbackTo`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RollbackRead {
+    /// Per document index (0, 1, … up to the first of iam-tailor's policies that does not
+    /// exist), the documents of the versions IAM keeps of that policy, newest first; or why
+    /// they could not be read.
+    pub versions: Result<Vec<Vec<Policy>>, String>,
+    /// The documents of the AWS managed policies the backup lists ([`backup_aws_managed`]),
+    /// by ARN, as IAM has them now; or why they could not be read.
+    pub aws_managed: Result<BTreeMap<String, Policy>, String>,
 }
 
 /// An Access Analyzer generation that has not (yet) given an analysis.

@@ -321,6 +321,7 @@ async fn observe_plan_apply(
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs(),
         limits: ctx.limits,
         cluster_trail: observe::read_cluster_trail(ctx, lpr).await?,
+        rollback: None,
     };
     let Ok(spec) = validate(&lpr.spec, &ctx.limits, &observed.cluster_trail) else {
         // The plan reports the spec's problems; nothing is read until they are fixed.
@@ -343,6 +344,12 @@ async fn observe_plan_apply(
     observed.role =
         observe::read_role_state(&iam, &spec.role, &namespace, &tenancy, enforce).await?;
     observed.backup = observe::read_backup(ctx, &observed.uid).await?;
+    if let RoleState::Found(live) = &observed.role
+        && plan::rollback_wanted(&spec).is_some()
+    {
+        let backup = observed.backup.as_ref();
+        observed.rollback = Some(observe::read_rollback(&iam, live, backup).await?);
+    }
     if let RoleState::Found(live) = &observed.role
         && plan::not_ours(previous, live, &observed.uid).is_none()
         && plan::analysis_due(&spec, previous, now)
@@ -436,6 +443,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs(),
         limits: ctx.limits,
         cluster_trail: Default::default(),
+        rollback: None,
     };
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
     if restoring {

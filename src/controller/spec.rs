@@ -371,10 +371,15 @@ pub fn validate<'a>(
                 .to_string(),
         );
     }
-    if let Some(rev) = spec.approved_revision.as_deref().filter(|r| !r.is_empty()) {
-        let hex = rev.strip_prefix("sha256:").unwrap_or("");
-        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            errors.push(format!("approvedRevision {rev:?} is not sha256:<64 hex>"));
+    for (field, value) in [
+        ("approvedRevision", &spec.approved_revision),
+        ("rollbackTo", &spec.rollback_to),
+    ] {
+        if let Some(rev) = value.as_deref().filter(|r| !r.is_empty()) {
+            let hex = rev.strip_prefix("sha256:").unwrap_or("");
+            if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                errors.push(format!("{field} {rev:?} is not sha256:<64 hex>"));
+            }
         }
     }
     let mut keep = Vec::new();
@@ -687,12 +692,16 @@ mod tests {
             "cloudTrail": {},
             "window": "0d",
             "drift": {"interval": "5w"},
+            "approvedRevision": "sha256:abc",
+            "rollbackTo": "sha1:0000000000000000000000000000000000000000",
         }));
         let message = validate(&raw, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap_err();
         for part in [
             "not both",
             "window \"0d\"",
             "drift.interval \"5w\"",
+            "approvedRevision \"sha256:abc\" is not sha256:<64 hex>",
+            "rollbackTo \"sha1:0000000000000000000000000000000000000000\" is not sha256",
             "give cloudTrail.s3, clusterTrail or accessAnalyzer",
         ] {
             assert!(message.contains(part), "{part}: {message}");

@@ -225,9 +225,20 @@ fn lost_denies(old: &Policy, new: Option<&Policy>) -> Option<String> {
 /// request it allows, `before` allowed, under the same or a new permissions boundary. The
 /// first state that cannot be proven is the error; [`guard`] is checked too.
 pub fn prove_each_state(before: &LiveRole, operations: &[Operation]) -> Result<(), Widening> {
+    prove_each_state_within(before, operations, &before.documents())
+}
+
+/// [`prove_each_state`] against `ceiling` instead of `before`'s documents: every state
+/// allows only what `ceiling` allows (a rollback: what the role holds now together with what
+/// it held before iam-tailor's first write). [`guard`] and the boundary rule hold as ever.
+pub fn prove_each_state_within(
+    before: &LiveRole,
+    operations: &[Operation],
+    ceiling: &[Policy],
+) -> Result<(), Widening> {
     guard(before, operations)?;
     let start = State::of(before);
-    let start_documents = before.documents();
+    let start_documents = ceiling;
     let mut state = start.clone();
     let mut store: BTreeMap<String, Policy> = before
         .attached
@@ -256,7 +267,7 @@ pub fn prove_each_state(before: &LiveRole, operations: &[Operation]) -> Result<(
                 unknown.join(", ")
             )])
         })?;
-        if let Proof::CannotProve(reasons) = grants_no_new_access(&documents, &start_documents) {
+        if let Proof::CannotProve(reasons) = grants_no_new_access(&documents, start_documents) {
             return Err(widening(reasons));
         }
     }

@@ -4,6 +4,7 @@
 //! is thick enough).
 
 use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::rollback::{Ceiling, rollback, rollback_wanted};
 use super::shadow::shadow_hold;
 use super::{EventType, set_revision};
 use crate::controller::crd::{Analysis, Approval, DriftAction, Mode, Proposal, ValidationSpec};
@@ -21,6 +22,8 @@ pub(super) struct Decision {
     pub documents: Option<(String, Vec<Policy>)>,
     /// Enforce with drift Revert, and no proposal that fails its proof.
     pub may_revert: bool,
+    /// When `applying` is a rollback: what its states are proven against instead of the role.
+    pub ceiling: Option<Ceiling>,
 }
 
 pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Decision {
@@ -33,10 +36,22 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
             _ => None,
         },
         may_revert: spec.mode == Mode::Enforce && spec.drift.action == DriftAction::Revert,
+        ceiling: None,
     };
     if spec.mode != Mode::Enforce {
         let message = format!("mode {:?} never writes to IAM", spec.mode);
         b.set("Approved", FALSE, "NotEnforcing", message);
+        return decision;
+    }
+    if let Some(revision) = rollback_wanted(spec) {
+        if let Some(r) = rollback(b, revision, live) {
+            decision.documents = Some((revision.to_string(), r.documents.clone()));
+            let applied = b.status.applied.as_ref().map(|a| a.revision.as_str());
+            if applied != Some(revision) {
+                decision.applying = Some((r.proposal, r.documents));
+                decision.ceiling = Some(r.ceiling);
+            }
+        }
         return decision;
     }
     let (p, docs) = match parsed {

@@ -10,7 +10,7 @@ use super::{
 use crate::controller::crd::{Applied, AttachedPolicies, InlinePolicies, Proposal};
 use crate::controller::spec::ValidSpec;
 use crate::policy::Policy;
-use crate::role::proof::prove_each_state;
+use crate::role::proof::{prove_each_state, prove_each_state_within};
 use crate::role::{AttachedPolicy, LiveRole, Operation, has_deny};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,13 +19,18 @@ pub(super) fn in_sync(b: &mut Builder, spec: &ValidSpec, live: &LiveRole, decisi
         applying,
         documents,
         mut may_revert,
+        ceiling,
     } = decision;
     let applying = applying.and_then(|(p, documents)| {
         let target = Target::proposal(live, &p.revision, documents);
         let convergence = converge(spec, live, &target);
         let quota = b.observed.limits.managed_policies_per_role;
         let peak = peak_attached(live, &convergence.operations);
-        match prove_each_state(live, &convergence.operations) {
+        let proof = match &ceiling {
+            Some(c) => prove_each_state_within(live, &convergence.operations, &c.documents),
+            None => prove_each_state(live, &convergence.operations),
+        };
+        match proof {
             Ok(()) if peak > quota => {
                 let message = format!(
                     "{} is approved, but applying it would have {peak} managed policies attached \
@@ -40,10 +45,17 @@ pub(super) fn in_sync(b: &mut Builder, spec: &ValidSpec, live: &LiveRole, decisi
             }
             Ok(()) => Some((p, target, convergence)),
             Err(widening) => {
-                let message = format!(
+                let mut message = format!(
                     "{} is approved, but applying it cannot be proven never to widen the role: {widening}",
                     p.revision
                 );
+                if let Some(why) = ceiling.as_ref().map(|c| &c.without_original) {
+                    message.push_str(&format!(
+                        " (a rollback may return to what the role held before iam-tailor's \
+                         first write{})",
+                        why.as_ref().map_or(String::new(), |w| format!(", not known here: {w}"))
+                    ));
+                }
                 b.event(EventType::Warning, "NotProvablyNarrower", message.clone());
                 b.set("Approved", FALSE, "NotProvablyNarrower", message.clone());
                 b.fail("NotProvablyNarrower", message);
@@ -53,7 +65,7 @@ pub(super) fn in_sync(b: &mut Builder, spec: &ValidSpec, live: &LiveRole, decisi
         }
     });
     if let Some((p, target, convergence)) = applying {
-        apply(b, live, &p, &target, &convergence);
+        apply(b, live, &p, &target, &convergence, ceiling.is_some());
         report_kept(b, &convergence);
     } else if let Some(applied) = b.status.applied.clone() {
         let documents = documents
@@ -88,14 +100,16 @@ fn peak_attached(live: &LiveRole, operations: &[Operation]) -> usize {
     peak
 }
 
-/// Applies the approved proposal: its operations, `status.applied` (the one before goes to
-/// history) and PolicyApplied once they all succeed.
+/// Applies the approved proposal (or `spec.rollbackTo`'s revision): its operations,
+/// `status.applied` (the one before goes to history) and PolicyApplied (RolledBack) once they
+/// all succeed.
 fn apply(
     b: &mut Builder,
     live: &LiveRole,
     p: &Proposal,
     target: &Target,
     convergence: &Convergence,
+    rollback: bool,
 ) {
     b.operations = convergence.operations.clone();
     let applied = Applied {
@@ -103,18 +117,30 @@ fn apply(
         applied_at: b.observed.now.clone(),
         policy_arns: target.policies.iter().map(|(_, arn)| arn.clone()).collect(),
         permissions_boundary: live.permissions_boundary.clone(),
+        rollback,
+    };
+    let names: Vec<&str> = target.policies.iter().map(|(n, _)| n.as_str()).collect();
+    let (reason, mut note) = if rollback {
+        let from = (b.status.applied.as_ref()).map_or("nothing applied", |a| a.revision.as_str());
+        let note = format!(
+            "rolled back to {} (spec.rollbackTo) from {from}, as {}",
+            p.revision,
+            names.join(", ")
+        );
+        ("RolledBack", note)
+    } else {
+        let note = format!(
+            "applied {} as {}; removes {} actions",
+            p.revision,
+            names.join(", "),
+            p.removes
+        );
+        ("PolicyApplied", note)
     };
     if let Some(previous) = b.status.applied.take() {
         b.status.history.insert(0, previous);
         b.status.history.truncate(HISTORY_LIMIT);
     }
-    let names: Vec<&str> = target.policies.iter().map(|(n, _)| n.as_str()).collect();
-    let mut note = format!(
-        "applied {} as {}; removes {} actions",
-        p.revision,
-        names.join(", "),
-        p.removes
-    );
     if !convergence.denies_kept.is_empty() {
         note.push_str(&format!(
             "; kept {} (a Deny is never removed)",
@@ -123,11 +149,15 @@ fn apply(
     }
     b.completion.push(PlannedEvent {
         type_: EventType::Normal,
-        reason: "PolicyApplied".to_string(),
+        reason: reason.to_string(),
         note,
     });
     b.status.applied = Some(applied);
-    let message = format!("{} applied", p.revision);
+    let message = if rollback {
+        format!("{} applied (spec.rollbackTo)", p.revision)
+    } else {
+        format!("{} applied", p.revision)
+    };
     b.set("InSync", TRUE, "Applied", message.clone());
     b.set("Drifted", FALSE, "Applied", message);
 }
