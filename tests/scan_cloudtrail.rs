@@ -101,6 +101,20 @@ fn a_role_arn_selects_its_sessions_and_sorts_use_from_denials() {
             ),
         ]
     );
+    // What they asked for, kept apart (the operator may restore it, never grant it anew).
+    let asked: Vec<(&str, &str)> = (usage.denied_grants.keys())
+        .map(|(a, r)| (a.as_str(), r.as_str()))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            ("s3:PutObject", "arn:aws:s3:::reports/q3.csv"),
+            (
+                "sqs:ReceiveMessage",
+                "arn:aws:sqs:us-east-1:111122223333:jobs"
+            ),
+        ]
+    );
     // The other role's DeleteObject is not there.
     assert!(!usage.actions.contains_key("s3:DeleteObject"));
     let unmapped: Vec<_> = usage.unmapped.keys().cloned().collect();

@@ -27,6 +27,9 @@ pub struct Record<'a> {
     pub aws_region: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed")]
     pub recipient_account_id: Option<Cow<'a, str>>,
+    /// CloudTrail's id of the event: names a denied call in `status.restore`.
+    #[serde(borrow, default, rename = "eventID", deserialize_with = "borrowed")]
+    pub event_id: Option<Cow<'a, str>>,
     /// Present when the call failed: `AccessDenied`, `NoSuchKey`, …
     #[serde(borrow, default, deserialize_with = "borrowed")]
     pub error_code: Option<Cow<'a, str>>,

@@ -344,7 +344,16 @@ fn add_call(record: &Record, time: &str, usage: &mut Usage) {
         .as_deref()
         .filter(|c| select::is_denied(c))
     {
-        return usage.record_denied(source, name, code, time);
+        usage.record_denied(source, name, code, time);
+        // What it asked for, when the mapper can tell: never granted from here, only
+        // restored within what the role held (the operator's restore).
+        if let Ok(mapping) = map_record(record) {
+            let id = record.event_id.as_deref().unwrap_or_default();
+            for grant in &mapping.grants {
+                usage.record_denied_grant(&grant.action.full_name(), &grant.resource, id, time);
+            }
+        }
+        return;
     }
     match map_record(record) {
         Ok(mapping) => {

@@ -61,6 +61,25 @@ pub struct ScanStats {
     pub skipped: BTreeMap<String, u64>,
 }
 
+/// A refused call's (action, resource), how often and when last, and the event id of the
+/// last (the greatest id among equal times; empty when the source has none, as Athena's
+/// grouped rows).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Denial {
+    pub seen: Seen,
+    pub event_id: String,
+}
+
+impl Denial {
+    pub fn merge(&mut self, other: &Denial) {
+        if (&other.seen.last_seen, &other.event_id) > (&self.seen.last_seen, &self.event_id) {
+            self.event_id.clone_from(&other.event_id);
+        }
+        self.seen.merge(&other.seen);
+    }
+}
+
 /// A principal's activity, as the generator needs it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,6 +89,9 @@ pub struct Usage {
     /// Calls refused for lack of permission: reported, never granted.
     /// Keyed by (eventSource, eventName, errorCode).
     pub denied: BTreeMap<(String, String, String), Seen>,
+    /// The same refused calls mapped to what they asked for, by (action, resource): what an
+    /// automatic restore may give back (only ever within what the role held before).
+    pub denied_grants: BTreeMap<(String, String), Denial>,
     /// Calls that could not be mapped to a catalog action, by (eventSource, eventName).
     pub unmapped: BTreeMap<(String, String), Seen>,
     /// Things the user should know, e.g. an ARN that could not be built.
@@ -103,6 +125,11 @@ impl Usage {
         for (key, seen) in other.denied {
             if let Some(mine) = bounded_entry(&mut self.denied, key, &mut self.stats) {
                 mine.merge(&seen);
+            }
+        }
+        for (key, denial) in other.denied_grants {
+            if let Some(mine) = bounded_entry(&mut self.denied_grants, key, &mut self.stats) {
+                mine.merge(&denial);
             }
         }
         for (key, seen) in other.unmapped {
@@ -144,6 +171,25 @@ impl Usage {
         }
     }
 
+    /// Records what a refused call asked for: `action` on `resource`, event `event_id`.
+    pub fn record_denied_grant(
+        &mut self,
+        action: &str,
+        resource: &str,
+        event_id: &str,
+        time: &str,
+    ) {
+        let key = (action.to_string(), resource.to_string());
+        if let Some(mine) = bounded_entry(&mut self.denied_grants, key, &mut self.stats) {
+            let mut one = Denial {
+                seen: Seen::default(),
+                event_id: event_id.to_string(),
+            };
+            one.seen.record(time);
+            mine.merge(&one);
+        }
+    }
+
     /// Records a call that maps to no catalog action.
     pub fn record_unmapped(&mut self, source: &str, name: &str, event_time: &str) {
         let key = (source.to_string(), name.to_string());
@@ -174,6 +220,7 @@ impl Usage {
             usage.resources.values_mut().for_each(scale);
         }
         self.denied.values_mut().for_each(scale);
+        (self.denied_grants.values_mut()).for_each(|d| scale(&mut d.seen));
         self.unmapped.values_mut().for_each(scale);
         self.stats.records_matched = self.stats.records_matched.saturating_mul(n);
         (self.stats.skipped.values_mut()).for_each(|c| *c = c.saturating_mul(n));
@@ -183,11 +230,11 @@ impl Usage {
 
 /// The entry for `key`, unless `map` already holds [`MAX_DISTINCT_CALLS`] others (then the
 /// call is counted as `too-many-distinct-calls`).
-fn bounded_entry<'m, K: Ord>(
-    map: &'m mut BTreeMap<K, Seen>,
+fn bounded_entry<'m, K: Ord, V: Default>(
+    map: &'m mut BTreeMap<K, V>,
     key: K,
     stats: &mut ScanStats,
-) -> Option<&'m mut Seen> {
+) -> Option<&'m mut V> {
     if map.len() >= MAX_DISTINCT_CALLS && !map.contains_key(&key) {
         stats.skip("too-many-distinct-calls");
         return None;

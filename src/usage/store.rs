@@ -36,12 +36,13 @@ pub const MAX_ROWS_PER_OBJECT: usize = 4_000_000;
 pub const MAX_VALUE_BYTES: usize = 16 << 10;
 /// Rows decoded at once: memory per batch is this many 16-byte views.
 const BATCH_ROWS: usize = 8_192;
-/// The checkpoint's format; another one is not read.
-const FORMAT: u32 = 1;
+/// The checkpoint's format; another one is not read (2: denied calls' actions and resources).
+const FORMAT: u32 = 2;
 
 /// The columns of a partition object, in order. `kind` says which of the others a row uses:
-/// `principal` (count: records matched), `action`, `resource`, `denied`, `unmapped`, `note`
-/// (detail), `stat` (detail: `filesScanned`, `recordsScanned`) and `skipped` (detail: reason).
+/// `principal` (count: records matched), `action`, `resource`, `denied`, `denied-grant`
+/// (action, resource, detail: event id), `unmapped`, `note` (detail), `stat` (detail:
+/// `filesScanned`, `recordsScanned`) and `skipped` (detail: reason).
 pub const COLUMNS: [&str; 10] = [
     "principal",
     "kind",
@@ -224,6 +225,24 @@ pub fn encode(principals: &BTreeMap<String, Usage>) -> Vec<u8> {
                 None,
             ];
             rows.push(principal, "denied", values, seen.count, &seen.last_seen);
+        }
+        for ((action, resource), denial) in &usage.denied_grants {
+            let values = [
+                Some(action.as_str()),
+                Some(resource),
+                None,
+                None,
+                None,
+                Some(&denial.event_id),
+            ];
+            let seen = &denial.seen;
+            rows.push(
+                principal,
+                "denied-grant",
+                values,
+                seen.count,
+                &seen.last_seen,
+            );
         }
         for ((source, name), seen) in &usage.unmapped {
             let values = [None, None, Some(source.as_str()), Some(name), None, None];
@@ -468,6 +487,14 @@ impl Fact<'_> {
                 let key = (need(2)?, need(3)?, need(4)?);
                 usage.denied.entry(key).or_default().merge(&seen);
             }
+            "denied-grant" => {
+                let denial = crate::usage::Denial {
+                    seen,
+                    event_id: need(5)?,
+                };
+                let key = (need(0)?, need(1)?);
+                usage.denied_grants.entry(key).or_default().merge(&denial);
+            }
             "unmapped" => {
                 usage
                     .unmapped
@@ -501,6 +528,12 @@ mod tests {
             "2026-11-20T12:00:01Z",
         );
         usage.record_unmapped("new.amazonaws.com", "DoThing", "2026-11-20T12:00:02Z");
+        usage.record_denied_grant(
+            "iam:CreateUser",
+            "arn:aws:iam::111122223333:user/x",
+            "e-1",
+            "2026-11-20T12:00:01Z",
+        );
         usage.note("no ARN for x".to_string());
         usage.skip("too-many-notes");
         usage.stats.records_matched = 5;
@@ -631,8 +664,11 @@ mod tests {
             .partitions
             .insert("../../etc".to_string(), String::new());
         assert!(Checkpoint::decode("c", &hostile.encode(), &checkpoint.trail).is_err());
-        let mut future = checkpoint;
-        future.format = 2;
-        assert!(Checkpoint::decode("c", &future.encode(), &future.trail).is_err());
+        // Another format: an older one lacks facts this one keeps, a newer one is unknown.
+        for format in [FORMAT - 1, FORMAT + 1] {
+            let mut other = checkpoint.clone();
+            other.format = format;
+            assert!(Checkpoint::decode("c", &other.encode(), &other.trail).is_err());
+        }
     }
 }
