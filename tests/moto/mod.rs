@@ -1,5 +1,6 @@
 //! A real moto server (`pip install 'moto[server]'`) on a free loopback port, for tests that
-//! talk to S3, IAM and STS. Stopped (only the process this started) when dropped.
+//! talk to S3, IAM, STS, SQS and EventBridge. Stopped (only the process this started) when
+//! dropped.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -92,6 +93,34 @@ impl Moto {
             ))
             .build();
         aws_sdk_iam::Client::from_conf(config)
+    }
+
+    /// An SQS client for this server with throwaway credentials.
+    #[allow(dead_code)] // not every test file that starts moto uses SQS
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
+    /// An EventBridge client for this server with throwaway credentials.
+    #[allow(dead_code)] // not every test file that starts moto uses EventBridge
+    pub fn events(&self) -> aws_sdk_eventbridge::Client {
+        let config = aws_sdk_eventbridge::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .build();
+        aws_sdk_eventbridge::Client::from_conf(config)
     }
 }
 
