@@ -111,6 +111,42 @@ pub struct LeastPrivilegeRoleSpec {
     /// `shadowFor` with at most `maxWouldDeny` calls it would have denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforce: Option<EnforceSpec>,
+    /// Enforce, trail files: a call refused after an apply, on an action and resource the
+    /// role's policies allowed before iam-tailor's first write, is given back at once.
+    #[serde(default)]
+    pub on_access_denied: OnAccessDenied,
+}
+
+/// The automatic restore of permissions an apply removed and the role turned out to need.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OnAccessDenied {
+    /// Give back (as the inline policy `iam-tailor-restored`) what was refused and the
+    /// role's original policies allowed; what they did not allow is reported, never granted.
+    #[serde(default = "default_true")]
+    pub restore: bool,
+    /// How long a given-back permission stays after its refusal or last use: `30d` (1d to
+    /// 400d).
+    #[serde(default = "default_keep_for")]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[hdw]$"))]
+    pub keep_for: String,
+}
+
+impl Default for OnAccessDenied {
+    fn default() -> Self {
+        OnAccessDenied {
+            restore: true,
+            keep_for: default_keep_for(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_keep_for() -> String {
+    "30d".to_string()
 }
 
 /// The shadow gate before an apply.
@@ -356,6 +392,10 @@ pub struct LeastPrivilegeRoleStatus {
     /// The shadow period of the proposal (`spec.enforce.shadowFor`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<Shadow>,
+    /// Permissions given back after an apply because the role was refused them
+    /// (`spec.onAccessDenied`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreStatus>,
     /// The last applied revisions, newest first (at most 10), for rollback.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Applied>,
@@ -389,6 +429,54 @@ pub struct Shadow {
     /// How many times a would-be denial restarted the period.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restarts: u64,
+}
+
+/// What the automatic restore holds and what it would not give back.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreStatus {
+    /// Held in the inline policy `iam-tailor-restored`, sorted; at most 50 (more refusals
+    /// are not restored, and say so).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub restored: Vec<RestoredGrant>,
+    /// Refused calls not given back (never held, or past the limit); at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub not_restored: Vec<RefusedCall>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_restored_count: u64,
+    /// Why nothing can be restored now, when that is so (the original policies unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+}
+
+/// One permission given back: the refused call that proved it needed, and until when.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoredGrant {
+    pub action: String,
+    pub resource: String,
+    /// CloudTrail's eventID of the last refused call (empty when the source gives none).
+    #[serde(default)]
+    pub event_id: String,
+    /// When that call was refused.
+    pub denied_at: String,
+    pub restored_at: String,
+    /// Removed after this, unless refused or used again before.
+    pub expires: String,
+}
+
+/// A refused call the restore did not give back, and why.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedCall {
+    pub action: String,
+    pub resource: String,
+    #[serde(default)]
+    pub event_id: String,
+    pub last_seen: String,
+    pub reason: String,
 }
 
 /// A role by its ARN and IAM's immutable RoleId.

@@ -30,15 +30,18 @@ mod backup;
 mod builder;
 mod cleanup;
 mod proposal;
+mod restore;
 mod rollback;
 mod shadow;
 mod sync;
 
 pub use analyzed::{ATHENA_LOOK_SECS, analysis_due, analysis_inputs};
 pub use backup::{StoredBackup, backup_config_map};
+pub use backup::{backup_aws_managed, original_needed};
 pub use builder::{apply_failed, failed};
 pub use cleanup::plan_cleanup;
-pub use rollback::{MAX_ROLLBACK_CANDIDATES, backup_aws_managed, rollback_wanted};
+pub use restore::{MAX_RESTORED, RESTORE_POLICY, restore_since};
+pub use rollback::{MAX_ROLLBACK_CANDIDATES, rollback_wanted};
 pub use shadow::shadow_since;
 
 use super::crd::{
@@ -91,20 +94,16 @@ pub struct Observed {
     pub limits: Limits,
     /// The `ClusterTrail` the spec names, as found.
     pub cluster_trail: ClusterTrailSeen,
-    /// Read when [`rollback_wanted`].
-    pub rollback: Option<RollbackRead>,
-}
-
-/// What the shell read for `spec.rollbackTo`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RollbackRead {
-    /// Per document index (0, 1, … up to the first of iam-tailor's policies that does not
-    /// exist), the documents of the versions IAM keeps of that policy, newest first; or why
-    /// they could not be read.
-    pub versions: Result<Vec<Vec<Policy>>, String>,
-    /// The documents of the AWS managed policies the backup lists ([`backup_aws_managed`]),
-    /// by ARN, as IAM has them now; or why they could not be read.
-    pub aws_managed: Result<BTreeMap<String, Policy>, String>,
+    /// Read when [`rollback_wanted`]: per document index (0, 1, … up to the first of
+    /// iam-tailor's policies that does not exist), the documents of the versions IAM keeps
+    /// of that policy, newest first; or why they could not be read.
+    pub rollback: Option<Result<Vec<Vec<Policy>>, String>>,
+    /// The role's calls since [`restore_since`], read when it says so.
+    pub after_apply: Option<Usage>,
+    /// Read when [`original_needed`]: the documents of the AWS managed policies the backup
+    /// lists ([`backup_aws_managed`]), by ARN, as IAM has them now; or why they could not be
+    /// read. With the backup, they are the role's original policies.
+    pub original_aws_managed: Option<Result<BTreeMap<String, Policy>, String>>,
 }
 
 /// An Access Analyzer generation that has not (yet) given an analysis.
@@ -171,6 +170,9 @@ pub struct Plan {
     pub events: Vec<PlannedEvent>,
     /// Events that are true only once every operation succeeded (PolicyApplied).
     pub completion: Vec<PlannedEvent>,
+    /// Permissions given back (`status.restore`) once every operation succeeded: counted in
+    /// `iam_tailor_permissions_restored_total`.
+    pub restored: u64,
     pub requeue: Requeue,
 }
 /// IAM attaches at most this many managed policies to a role (the raised quota; 10 by
@@ -300,7 +302,8 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     proposal::proposal_ready(&mut b, &spec, live);
     shadow::shadowed(&mut b, &spec, live);
     let decision = approved::approved(&mut b, &spec, live);
-    sync::in_sync(&mut b, &spec, live, decision);
+    let restore = restore::restored(&mut b, &spec, live);
+    sync::in_sync(&mut b, &spec, live, decision, restore);
     backup::backed_up(&mut b, live);
     let claiming = claim_first(&mut b, live);
     match b.problem.clone() {

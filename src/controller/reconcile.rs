@@ -322,6 +322,8 @@ async fn observe_plan_apply(
         limits: ctx.limits,
         cluster_trail: observe::read_cluster_trail(ctx, lpr).await?,
         rollback: None,
+        after_apply: None,
+        original_aws_managed: None,
     };
     let Ok(spec) = validate(&lpr.spec, &ctx.limits, &observed.cluster_trail) else {
         // The plan reports the spec's problems; nothing is read until they are fixed.
@@ -345,10 +347,22 @@ async fn observe_plan_apply(
         observe::read_role_state(&iam, &spec.role, &namespace, &tenancy, enforce).await?;
     observed.backup = observe::read_backup(ctx, &observed.uid).await?;
     if let RoleState::Found(live) = &observed.role
-        && plan::rollback_wanted(&spec).is_some()
+        && plan::not_ours(previous, live, &observed.uid).is_none()
     {
-        let backup = observed.backup.as_ref();
-        observed.rollback = Some(observe::read_rollback(&iam, live, backup).await?);
+        if plan::rollback_wanted(&spec).is_some() {
+            observed.rollback = Some(observe::read_rollback(&iam, live).await?);
+        }
+        if let (Some(since), Source::Trail(trail)) =
+            (plan::restore_since(&spec, previous, now), spec.source)
+        {
+            observed.after_apply =
+                Some(analyze::calls_since(lpr, ctx, &spec, trail, live, now, since).await?);
+        }
+        if plan::original_needed(&spec, previous, observed.after_apply.as_ref()) {
+            let backup = observed.backup.as_ref();
+            observed.original_aws_managed =
+                Some(observe::read_original_aws_managed(&iam, backup).await?);
+        }
     }
     if let RoleState::Found(live) = &observed.role
         && plan::not_ours(previous, live, &observed.uid).is_none()
@@ -444,6 +458,8 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         limits: ctx.limits,
         cluster_trail: Default::default(),
         rollback: None,
+        after_apply: None,
+        original_aws_managed: None,
     };
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
     if restoring {

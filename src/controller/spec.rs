@@ -4,7 +4,7 @@
 
 use super::crd::{
     AccessAnalyzerSource, AthenaTrailSource, ClusterTrailSpec, FactStoreSpec, LeastPrivilegeRole,
-    LeastPrivilegeRoleSpec, S3TrailSource,
+    LeastPrivilegeRoleSpec, Mode, S3TrailSource,
 };
 use crate::generate::Keep;
 use crate::time::{Instant, parse_duration};
@@ -26,6 +26,8 @@ pub const LAST_ACCESSED_RANGE: (u64, u64) = (DAY, 400 * DAY);
 pub const DRIFT_MAX_SECS: u64 = DAY;
 /// `enforce.shadowFor`, in seconds.
 pub const SHADOW_RANGE: (u64, u64) = (1, 90 * DAY);
+/// `onAccessDenied.keepFor`, in seconds.
+pub const KEEP_FOR_RANGE: (u64, u64) = (DAY, 400 * DAY);
 
 /// What the cluster's operators allow every resource, whatever its spec says.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -112,6 +114,10 @@ pub struct ValidSpec<'a> {
     pub store: Option<&'a FactStoreSpec>,
     /// `spec.enforce`: the shadow period before an apply.
     pub shadow: Option<ShadowGate>,
+    /// `spec.onAccessDenied.keepFor` when refused calls are restored: Enforce, restore on,
+    /// and the role's calls read from trail files (the others give no refused call's
+    /// resource).
+    pub restore_for: Option<Duration>,
 }
 
 /// A proposal is applied only after it has shadowed `period` with at most `max_would_deny`
@@ -270,6 +276,12 @@ pub fn validate<'a>(
         period: duration("enforce.shadowFor", &e.shadow_for, "smhd", SHADOW_RANGE),
         max_would_deny: e.max_would_deny,
     });
+    let keep_for = duration(
+        "onAccessDenied.keepFor",
+        &spec.on_access_denied.keep_for,
+        "hdw",
+        KEEP_FOR_RANGE,
+    );
     let trail = match (given(&spec.cloud_trail.cluster_trail), &spec.cloud_trail.s3) {
         (Some(_), Some(_)) => {
             errors.push("cloudTrail: give s3 or clusterTrail, not both".to_string());
@@ -427,6 +439,10 @@ pub fn validate<'a>(
     }
     match source {
         Some(source) if errors.is_empty() => Ok(ValidSpec {
+            restore_for: (spec.mode == Mode::Enforce
+                && spec.on_access_denied.restore
+                && matches!(source, Source::Trail(_)))
+            .then_some(keep_for),
             raw: spec,
             role,
             source,

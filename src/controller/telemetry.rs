@@ -84,6 +84,7 @@ pub struct Metrics {
     reconcile_errors: Family<ReasonLabels, Counter>,
     drift_detections: Family<ResourceLabels, Counter>,
     policy_applies: Family<ResourceLabels, Counter>,
+    permissions_restored: Family<ResourceLabels, Counter>,
     aws_writes: Family<OperationLabels, Counter>,
     trail_files_read: Counter,
     athena_queries: Counter,
@@ -153,6 +154,7 @@ impl Metrics {
             reconcile_errors: Family::default(),
             drift_detections: Family::default(),
             policy_applies: Family::default(),
+            permissions_restored: Family::default(),
             aws_writes: Family::default(),
             trail_files_read: Counter::default(),
             athena_queries: Counter::default(),
@@ -171,6 +173,8 @@ impl Metrics {
             drift_detections: "iam_tailor_drift_detections",
                 "Times a role was found changed outside iam-tailor";
             policy_applies: "iam_tailor_policy_applies", "Policy revisions written to IAM";
+            permissions_restored: "iam_tailor_permissions_restored",
+                "Permissions given back after an apply because the role was refused them";
             aws_writes: "iam_tailor_aws_writes", "IAM write calls, by operation";
             trail_files_read: "iam_tailor_trail_files_read",
                 "CloudTrail files downloaded and scanned (each once, for every resource)";
@@ -207,6 +211,12 @@ impl Metrics {
         self.drift_detections
             .get_or_create(&resource(namespace, name))
             .inc();
+    }
+
+    pub fn restored(&self, namespace: &str, name: &str, permissions: u64) {
+        self.permissions_restored
+            .get_or_create(&resource(namespace, name))
+            .inc_by(permissions);
     }
 
     pub fn applied(&self, namespace: &str, name: &str) {
@@ -255,6 +265,7 @@ impl Metrics {
         let key = resource(namespace, name);
         self.drift_detections.remove(&key);
         self.policy_applies.remove(&key);
+        self.permissions_restored.remove(&key);
         if let Some(role) = self.lock_unused_roles().remove(&key) {
             self.unused_actions.remove(&role_labels(&key, role));
         }
@@ -379,6 +390,7 @@ mod tests {
         m.reconcile_error("AwsThrottled");
         m.drift_detected("team-a", "checkout");
         m.applied("team-a", "checkout");
+        m.restored("team-a", "checkout", 2);
         m.aws_write("PutRolePolicy");
         m.aws_write("PutRolePolicy");
         m.trail_files_read(3);
@@ -394,6 +406,7 @@ mod tests {
             ("iam_tailor_reconcile_errors", "counter"),
             ("iam_tailor_drift_detections", "counter"),
             ("iam_tailor_policy_applies", "counter"),
+            ("iam_tailor_permissions_restored", "counter"),
             ("iam_tailor_aws_writes", "counter"),
             ("iam_tailor_trail_files_read", "counter"),
             ("iam_tailor_fact_store_errors", "counter"),

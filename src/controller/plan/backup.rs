@@ -2,10 +2,12 @@
 //! checked before every write after it: the backup ConfigMap is in the operator's namespace,
 //! but its content is still verified against the hash the status recorded.
 
-use super::Builder;
 use super::builder::FALSE;
-use crate::controller::crd::Backup;
-use crate::role::{BackupSnapshot, LiveRole, Operation};
+use super::{Builder, Observed};
+use crate::controller::crd::{Backup, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
+use crate::policy::Policy;
+use crate::role::{BackupSnapshot, LiveRole, Operation, is_aws_managed};
+use crate::usage::Usage;
 
 /// A backup ConfigMap as read: the hash of its `backup.json`, and the snapshot it parses to.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,4 +110,65 @@ fn check(b: &mut Builder, live: &LiveRole) -> Result<(), (&'static str, String)>
         }
         (None, None) => Ok(()),
     }
+}
+
+/// The role's documents before iam-tailor's first write: the backup's inline and
+/// customer-managed documents, and the AWS managed policies' documents as read now
+/// ([`Observed::original_aws_managed`]). `Err` says why they are not known.
+pub(super) fn original_documents(
+    observed: &Observed,
+    live: &LiveRole,
+) -> Result<Vec<Policy>, String> {
+    let snapshot = (observed.backup.as_ref())
+        .and_then(|stored| stored.snapshot.as_ref().ok())
+        .filter(|snapshot| snapshot.role_id == live.role_id)
+        .ok_or_else(|| "no backup of this role".to_string())?;
+    let aws_managed = match &observed.original_aws_managed {
+        Some(Ok(read)) => read,
+        Some(Err(e)) => return Err(e.clone()),
+        None => return Err("the AWS managed policies were not read".to_string()),
+    };
+    let parse = |what: &str, json: &str| {
+        Policy::parse(json).map_err(|e| format!("the backup's {what} does not parse: {e}"))
+    };
+    let mut documents = Vec::new();
+    for (name, json) in &snapshot.inline {
+        documents.push(parse(&format!("inline policy {name}"), json)?);
+    }
+    for arn in &snapshot.attached {
+        let document = if is_aws_managed(arn) {
+            (aws_managed.get(arn).cloned()).ok_or_else(|| format!("{arn} was not read"))?
+        } else {
+            let json = (snapshot.customer_managed.get(arn))
+                .ok_or_else(|| format!("the backup has no document of {arn}"))?;
+            parse(arn, json)?
+        };
+        documents.push(document);
+    }
+    Ok(documents)
+}
+
+/// The AWS managed policies the backup lists: the shell reads their documents for
+/// [`original_documents`] (the backup holds only their ARNs).
+pub fn backup_aws_managed(snapshot: &BackupSnapshot) -> Vec<&str> {
+    (snapshot.attached.iter())
+        .filter(|arn| is_aws_managed(arn))
+        .map(String::as_str)
+        .collect()
+}
+
+/// Whether a plan will ask for the role's original policies, so the shell reads
+/// [`Observed::original_aws_managed`]: a rollback, refused calls after an apply, or
+/// restored permissions to check again.
+pub fn original_needed(
+    spec: &LeastPrivilegeRoleSpec,
+    previous: &LeastPrivilegeRoleStatus,
+    after_apply: Option<&Usage>,
+) -> bool {
+    super::rollback_wanted(spec).is_some()
+        || after_apply.is_some_and(|u| !u.denied_grants.is_empty())
+        || previous
+            .restore
+            .as_ref()
+            .is_some_and(|r| !r.restored.is_empty())
 }

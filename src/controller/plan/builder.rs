@@ -30,6 +30,8 @@ pub(super) struct Builder<'a> {
     pub completion: Vec<PlannedEvent>,
     /// What makes Ready False (reason, message); the last stage to find one names it.
     pub problem: Option<(&'static str, String)>,
+    /// Permissions this plan gives back ([`Plan::restored`]).
+    pub restored: u64,
 }
 
 impl<'a> Builder<'a> {
@@ -44,6 +46,7 @@ impl<'a> Builder<'a> {
             events: Vec::new(),
             completion: Vec::new(),
             problem: None,
+            restored: 0,
         }
     }
 
@@ -137,6 +140,7 @@ impl<'a> Builder<'a> {
             status: self.status,
             events: self.events,
             completion: self.completion,
+            restored: self.restored,
             requeue,
         }
     }

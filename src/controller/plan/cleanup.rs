@@ -43,6 +43,7 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
             status: observed.previous.clone(),
             events,
             completion,
+            restored: 0,
             requeue: Requeue::AwaitChange,
         });
     }
@@ -120,6 +121,7 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
         status: observed.previous.clone(),
         events,
         completion,
+        restored: 0,
         requeue: Requeue::AwaitChange,
     })
 }

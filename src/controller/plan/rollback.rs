@@ -5,19 +5,19 @@
 //! held before iam-tailor's first write (the backup), so a rollback may give back what a
 //! later revision removed and never more.
 
+use super::backup::original_documents;
 use super::builder::{Builder, FALSE, TRUE};
 use super::{set_json, set_revision};
 use crate::controller::crd::{LeastPrivilegeRoleSpec, Mode, Proposal};
 use crate::policy::Policy;
-use crate::role::{BackupSnapshot, LiveRole, is_aws_managed};
-use std::collections::BTreeMap;
+use crate::role::LiveRole;
 
 /// At most this many combinations of policy versions are hashed in search of a revision
 /// (one document: 5; two: 25; four: 625).
 pub const MAX_ROLLBACK_CANDIDATES: usize = 4096;
 
 /// The revision `spec.rollbackTo` asks for, when it is in force (Enforce): the shell then
-/// reads what [`RollbackRead`](super::RollbackRead) holds.
+/// reads [`Observed::rollback`](super::Observed::rollback).
 pub fn rollback_wanted(spec: &LeastPrivilegeRoleSpec) -> Option<&str> {
     (spec.rollback_to.as_deref()).filter(|r| !r.is_empty() && spec.mode == Mode::Enforce)
 }
@@ -40,8 +40,7 @@ pub(super) struct Ceiling {
 /// Sets Approved for `spec.rollbackTo` = `revision`: applied already, not found among IAM's
 /// versions, or approved (the spec edit is the approval) with its ceiling.
 pub(super) fn rollback(b: &mut Builder, revision: &str, live: &LiveRole) -> Option<Rollback> {
-    let read = b.observed.rollback.as_ref();
-    let found = match read.map(|r| &r.versions) {
+    let found = match &b.observed.rollback {
         None => Err("the versions of iam-tailor's policies were not read".to_string()),
         Some(Err(e)) => Err(e.clone()),
         Some(Ok(versions)) => find_revision(versions, revision),
@@ -67,19 +66,8 @@ pub(super) fn rollback(b: &mut Builder, revision: &str, live: &LiveRole) -> Opti
         documents: live.documents(),
         without_original: None,
     };
-    let original = (b.observed.backup.as_ref())
-        .and_then(|stored| stored.snapshot.as_ref().ok())
-        .filter(|snapshot| snapshot.role_id == live.role_id)
-        .ok_or_else(|| "no backup of this role".to_string())
-        .and_then(|snapshot| {
-            let aws_managed = read.map(|r| r.aws_managed.clone());
-            original_documents(
-                snapshot,
-                &aws_managed.unwrap_or_else(|| Ok(BTreeMap::new()))?,
-            )
-        });
     // Unknown documents leave the ceiling at the role as it is: never wider.
-    match original {
+    match original_documents(b.observed, live) {
         Ok(documents) => ceiling.documents.extend(documents),
         Err(why) => ceiling.without_original = Some(why),
     }
@@ -138,39 +126,4 @@ pub(super) fn find_revision(
          last {} versions of each) has that revision",
         crate::aws::iam::MAX_POLICY_VERSIONS
     ))
-}
-
-/// The role's documents before iam-tailor's first write: the backup's inline and
-/// customer-managed documents, and the AWS managed policies' documents as read now.
-fn original_documents(
-    snapshot: &BackupSnapshot,
-    aws_managed: &BTreeMap<String, Policy>,
-) -> Result<Vec<Policy>, String> {
-    let parse = |what: &str, json: &str| {
-        Policy::parse(json).map_err(|e| format!("the backup's {what} does not parse: {e}"))
-    };
-    let mut documents = Vec::new();
-    for (name, json) in &snapshot.inline {
-        documents.push(parse(&format!("inline policy {name}"), json)?);
-    }
-    for arn in &snapshot.attached {
-        let document = if is_aws_managed(arn) {
-            (aws_managed.get(arn).cloned()).ok_or_else(|| format!("{arn} was not read"))?
-        } else {
-            let json = (snapshot.customer_managed.get(arn))
-                .ok_or_else(|| format!("the backup has no document of {arn}"))?;
-            parse(arn, json)?
-        };
-        documents.push(document);
-    }
-    Ok(documents)
-}
-
-/// The AWS managed policies the backup lists: the shell reads their documents for the
-/// ceiling (the backup holds only their ARNs).
-pub fn backup_aws_managed(snapshot: &BackupSnapshot) -> Vec<&str> {
-    (snapshot.attached.iter())
-        .filter(|arn| is_aws_managed(arn))
-        .map(String::as_str)
-        .collect()
 }

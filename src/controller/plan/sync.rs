@@ -1,36 +1,50 @@
 //! InSync and Drifted: apply the approved proposal, or compare the role with what was
 //! applied and put drift back — each only when every state the role passes through is proven
-//! within what it holds now ([`prove_each_state`]).
+//! within what it holds now ([`prove_each_state`](crate::role::proof::prove_each_state)).
 
 use super::approved::Decision;
 use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::restore::{RESTORE_POLICY, RestoreTarget};
 use super::{
     EventType, HISTORY_LIMIT, PlannedEvent, managed_policy_arn, managed_policy_name, set_revision,
 };
 use crate::controller::crd::{Applied, AttachedPolicies, InlinePolicies, Proposal};
 use crate::controller::spec::ValidSpec;
 use crate::policy::Policy;
-use crate::role::proof::{prove_each_state, prove_each_state_within};
+use crate::role::proof::prove_each_state_within;
 use crate::role::{AttachedPolicy, LiveRole, Operation, has_deny};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub(super) fn in_sync(b: &mut Builder, spec: &ValidSpec, live: &LiveRole, decision: Decision) {
+pub(super) fn in_sync(
+    b: &mut Builder,
+    spec: &ValidSpec,
+    live: &LiveRole,
+    decision: Decision,
+    restore: RestoreTarget,
+) {
     let Decision {
         applying,
         documents,
         mut may_revert,
         ceiling,
     } = decision;
+    // What the role may hold at any step: what it holds now (or a rollback's ceiling), and
+    // the permissions the restore gives back (each proven within the original).
+    let restore_document = match &restore {
+        RestoreTarget::Hold(document) => document.clone(),
+        RestoreTarget::Leave => None,
+    };
+    let within = |base: Vec<Policy>| -> Vec<Policy> {
+        base.into_iter().chain(restore_document.clone()).collect()
+    };
     let applying = applying.and_then(|(p, documents)| {
-        let target = Target::proposal(live, &p.revision, documents);
+        let mut target = Target::proposal(live, &p.revision, documents);
+        target.restore = restore.clone();
         let convergence = converge(spec, live, &target);
         let quota = b.observed.limits.managed_policies_per_role;
         let peak = peak_attached(live, &convergence.operations);
-        let proof = match &ceiling {
-            Some(c) => prove_each_state_within(live, &convergence.operations, &c.documents),
-            None => prove_each_state(live, &convergence.operations),
-        };
-        match proof {
+        let base = (ceiling.as_ref()).map_or_else(|| live.documents(), |c| c.documents.clone());
+        match prove_each_state_within(live, &convergence.operations, &within(base)) {
             Ok(()) if peak > quota => {
                 let message = format!(
                     "{} is approved, but applying it would have {peak} managed policies attached \
@@ -71,9 +85,17 @@ pub(super) fn in_sync(b: &mut Builder, spec: &ValidSpec, live: &LiveRole, decisi
         let documents = documents
             .filter(|(revision, _)| *revision == applied.revision)
             .map(|(_, docs)| docs);
-        let target = Target::applied(live, &applied, documents);
+        let mut target = Target::applied(live, &applied, documents);
+        target.restore = restore;
         let convergence = converge(spec, live, &target);
-        drift(b, live, &applied, &convergence, may_revert);
+        drift(
+            b,
+            live,
+            &applied,
+            &convergence,
+            may_revert,
+            &within(live.documents()),
+        );
         report_kept(b, &convergence);
     } else {
         b.set("InSync", UNKNOWN, "NothingApplied", "nothing applied yet");
@@ -170,16 +192,22 @@ fn drift(
     applied: &Applied,
     convergence: &Convergence,
     may_revert: bool,
+    ceiling: &[Policy],
 ) {
     if convergence.changes.is_empty() {
         let message = format!("the role holds {}", applied.revision);
         b.set("InSync", TRUE, "InSync", message.clone());
         b.set("Drifted", FALSE, "InSync", message);
+        restore_only(b, live, convergence, ceiling);
         return;
     }
     let what = convergence.changes.join("; ");
     let proof = if may_revert && !convergence.operations.is_empty() {
-        Some(prove_each_state(live, &convergence.operations))
+        Some(prove_each_state_within(
+            live,
+            &convergence.operations,
+            ceiling,
+        ))
     } else {
         None
     };
@@ -208,13 +236,36 @@ fn drift(
     b.set("Drifted", TRUE, reason, note.clone());
     if reason == "Reverting" {
         b.operations = convergence.operations.clone();
-    } else if b.problem.is_none() {
+        return;
+    }
+    if b.problem.is_none() {
         let reason = if reason == "Reported" {
             "Drifted"
         } else {
             reason
         };
         b.fail(reason, note);
+    }
+    restore_only(b, live, convergence, ceiling);
+}
+
+/// The restore's own writes, when nothing else is written: proven within the role as it is
+/// and the permissions given back, or not written (the restore is then reported).
+fn restore_only(b: &mut Builder, live: &LiveRole, convergence: &Convergence, ceiling: &[Policy]) {
+    if convergence.restore.is_empty() {
+        return;
+    }
+    match prove_each_state_within(live, &convergence.restore, ceiling) {
+        Ok(()) => b.operations = convergence.restore.clone(),
+        Err(widening) => {
+            let message = format!(
+                "the restore cannot be proven within the role's original policies: {widening}"
+            );
+            b.event(EventType::Warning, "NotProvablyNarrower", message.clone());
+            b.completion.retain(|e| e.reason != "PermissionRestored");
+            b.restored = 0;
+            b.fail("NotProvablyNarrower", message);
+        }
     }
 }
 
@@ -228,6 +279,8 @@ struct Target {
     documents: Option<Vec<Policy>>,
     /// The permissions boundary the role should have.
     boundary: Option<String>,
+    /// The restore's inline policy ([`RESTORE_POLICY`]).
+    restore: RestoreTarget,
 }
 
 impl Target {
@@ -243,6 +296,7 @@ impl Target {
                 .collect(),
             documents: Some(documents),
             boundary: live.permissions_boundary.clone(),
+            restore: RestoreTarget::Leave,
         }
     }
 
@@ -278,11 +332,13 @@ struct Convergence {
     /// The boundary is not the target's and is left alone (replacing or removing it could
     /// widen the role).
     boundary_changed: Option<String>,
+    /// The writes of the restore's inline policy (in `operations` too): not drift.
+    restore: Vec<Operation>,
 }
 
 /// Puts and attaches come before any detach or delete, so the role never holds less than
 /// the target while it switches; among removals, documents without a Deny go first, so no
-/// Allow is ever left unfenced. Every state is proven by [`prove_each_state`] afterwards.
+/// Allow is ever left unfenced. Every state is proven by [`prove_each_state_within`] afterwards.
 fn converge(spec: &ValidSpec, live: &LiveRole, target: &Target) -> Convergence {
     let attached: BTreeMap<&str, &AttachedPolicy> =
         live.attached.iter().map(|a| (a.arn.as_str(), a)).collect();
@@ -348,8 +404,24 @@ fn converge(spec: &ValidSpec, live: &LiveRole, target: &Target) -> Convergence {
         };
         removals.push((has_deny(&a.document), op));
     }
+    // The restore's policy: put with the others, removed after them; never drift.
+    let (mut restore_put, mut restore_delete) = (None, None);
+    match (&target.restore, live.inline.get(RESTORE_POLICY)) {
+        (RestoreTarget::Hold(Some(wanted)), now) if now != Some(wanted) => {
+            restore_put = Some(Operation::PutInlinePolicy {
+                name: RESTORE_POLICY.to_string(),
+                document: wanted.canonical_json(),
+            });
+        }
+        (RestoreTarget::Hold(None), Some(_)) => {
+            restore_delete = Some(Operation::DeleteInlinePolicy {
+                name: RESTORE_POLICY.to_string(),
+            });
+        }
+        _ => {}
+    }
     if spec.inline_policies == InlinePolicies::Delete {
-        for (name, document) in &live.inline {
+        for (name, document) in live.inline.iter().filter(|(n, _)| *n != RESTORE_POLICY) {
             if has_deny(document) {
                 denies_kept.push(format!("inline policy {name}"));
                 continue;
@@ -381,13 +453,16 @@ fn converge(spec: &ValidSpec, live: &LiveRole, target: &Target) -> Convergence {
         _ => {}
     }
     operations.extend(puts);
+    operations.extend(restore_put.clone());
     operations.extend(attaches);
     operations.extend(removals.into_iter().map(|(_, op)| op));
+    operations.extend(restore_delete.clone());
     Convergence {
         operations,
         changes,
         denies_kept,
         boundary_changed,
+        restore: restore_put.into_iter().chain(restore_delete).collect(),
     }
 }
 

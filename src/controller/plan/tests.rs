@@ -138,6 +138,8 @@ fn observed(
         limits: Limits::default(),
         cluster_trail: Default::default(),
         rollback: None,
+        after_apply: None,
+        original_aws_managed: None,
     }
 }
 
@@ -1647,11 +1649,14 @@ fn status_lists_are_cut_to_the_report_limit_with_their_counts() {
 
 /// What the shell reads for a rollback: `versions` of iam-tailor's first policy (newest
 /// first) and the original's AWS managed policy.
-fn rollback_read(versions: Vec<Policy>) -> RollbackRead {
-    RollbackRead {
-        versions: Ok(vec![versions]),
-        aws_managed: Ok(BTreeMap::from([(S3_FULL.to_string(), doc("s3:*", "*"))])),
-    }
+fn read_for_rollback(o: &mut Observed, versions: Vec<Policy>) {
+    o.rollback = Some(Ok(vec![versions]));
+    o.original_aws_managed = Some(Ok(s3_full_read()));
+}
+
+/// The original's AWS managed policy, as the shell reads it.
+fn s3_full_read() -> BTreeMap<String, Policy> {
+    BTreeMap::from([(S3_FULL.to_string(), doc("s3:*", "*"))])
 }
 
 fn orders_read_write() -> Policy {
@@ -1687,7 +1692,7 @@ fn a_rollback_puts_an_earlier_revision_back_from_iam_s_versions() {
     let earlier = set_revision(&[orders_read_write()]);
     s.rollback_to = Some(earlier.clone());
     let mut o = next(&narrower, role.clone());
-    o.rollback = Some(rollback_read(vec![get_orders(), orders_read_write()]));
+    read_for_rollback(&mut o, vec![get_orders(), orders_read_write()]);
     let p = plan(&s, &o);
     // Wider than the role is now, within what it held before iam-tailor: applied.
     assert_condition(&p, "Approved", TRUE, "RollbackApproved");
@@ -1716,7 +1721,7 @@ fn a_rollback_puts_an_earlier_revision_back_from_iam_s_versions() {
     let role = apply(&role, &p.operations, &mut BTreeMap::new());
     let mut again = next(&p, role);
     again.analysis = Some(analysis(vec![get_orders()]));
-    again.rollback = Some(rollback_read(vec![orders_read_write(), get_orders()]));
+    read_for_rollback(&mut again, vec![orders_read_write(), get_orders()]);
     let held = plan(&s, &again);
     assert!(held.operations.is_empty(), "{:#?}", held.operations);
     assert_condition(&held, "Approved", TRUE, "RolledBack");
@@ -1731,7 +1736,7 @@ fn a_rollback_never_goes_past_what_the_role_held_before() {
     let forged = doc("iam:*", "*");
     s.rollback_to = Some(set_revision(std::slice::from_ref(&forged)));
     let mut o = next(&narrower, role.clone());
-    o.rollback = Some(rollback_read(vec![get_orders(), forged]));
+    read_for_rollback(&mut o, vec![get_orders(), forged]);
     let p = plan(&s, &o);
     assert!(p.operations.is_empty(), "{:#?}", p.operations);
     assert_condition(&p, "Approved", FALSE, "NotProvablyNarrower");
@@ -1744,10 +1749,8 @@ fn a_rollback_never_goes_past_what_the_role_held_before() {
     // Without the AWS managed policy's document, the ceiling is the role as it is: the
     // earlier, wider revision is not applied either.
     s.rollback_to = Some(set_revision(&[orders_read_write()]));
-    o.rollback = Some(RollbackRead {
-        aws_managed: Err("AccessDenied".to_string()),
-        ..rollback_read(vec![get_orders(), orders_read_write()])
-    });
+    read_for_rollback(&mut o, vec![get_orders(), orders_read_write()]);
+    o.original_aws_managed = Some(Err("AccessDenied".to_string()));
     let unknown = plan(&s, &o);
     assert!(unknown.operations.is_empty());
     let message = condition(&unknown, "Approved").message.clone().unwrap();
@@ -1758,7 +1761,7 @@ fn a_rollback_never_goes_past_what_the_role_held_before() {
 
     // A revision IAM does not keep: nothing written, and the status says why.
     s.rollback_to = Some(format!("sha256:{}", "0".repeat(64)));
-    o.rollback = Some(rollback_read(vec![get_orders(), orders_read_write()]));
+    read_for_rollback(&mut o, vec![get_orders(), orders_read_write()]);
     let missing = plan(&s, &o);
     assert!(missing.operations.is_empty());
     assert_condition(&missing, "Approved", FALSE, "RollbackNotFound");
@@ -1795,4 +1798,172 @@ fn a_revision_of_several_documents_is_found_among_their_versions() {
     let mut s = spec(Mode::Recommend, Approval::Manual);
     s.rollback_to = Some(set_revision(&[a]));
     assert_eq!(rollback_wanted(&s), None);
+}
+
+/// The role's calls after the apply: refused `(action, resource, event id)`s at noon on T0's day.
+fn refused(calls: &[(&str, &str, &str)]) -> Usage {
+    let mut usage = Usage::default();
+    for (action, resource, id) in calls {
+        usage.record_denied_grant(action, resource, id, "2025-01-01T12:00:00Z");
+    }
+    usage
+}
+
+const ORDER_X: &str = "arn:aws:s3:::orders/x.json";
+const NEW_USER: &str = "arn:aws:iam::123456789012:user/x";
+
+fn restore_put(document: &Policy) -> Operation {
+    Operation::PutInlinePolicy {
+        name: RESTORE_POLICY.to_string(),
+        document: document.canonical_json(),
+    }
+}
+
+#[test]
+fn a_refused_call_the_original_allowed_is_given_back_and_expires() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, role) = enforced(&s, vec![get_orders()]);
+    let mut o = next(&first, role.clone());
+    o.after_apply = Some(refused(&[
+        ("s3:PutObject", ORDER_X, "ev-put"),
+        ("iam:CreateUser", NEW_USER, "ev-iam"),
+    ]));
+    o.original_aws_managed = Some(Ok(s3_full_read()));
+    let p = plan(&s, &o);
+    // Exactly that action on that resource; the never-held one is reported, not granted.
+    assert_eq!(p.operations, [restore_put(&doc("s3:PutObject", ORDER_X))]);
+    let restore = p.status.restore.clone().unwrap();
+    let held = &restore.restored[0];
+    assert_eq!(
+        (
+            held.action.as_str(),
+            held.resource.as_str(),
+            held.event_id.as_str()
+        ),
+        ("s3:PutObject", ORDER_X, "ev-put")
+    );
+    assert_eq!(
+        (
+            held.denied_at.as_str(),
+            held.restored_at.as_str(),
+            held.expires.as_str()
+        ),
+        ("2025-01-01T12:00:00Z", T1, "2025-01-31T12:00:00Z")
+    );
+    assert_eq!(restore.restored.len(), 1);
+    assert_eq!(restore.not_restored[0].action, "iam:CreateUser");
+    assert!(restore.not_restored[0].reason.contains("never granted"));
+    assert_eq!(p.restored, 1);
+    assert_eq!(p.completion[0].reason, "PermissionRestored");
+    assert!(p.completion[0].note.contains(ORDER_X), "{:?}", p.completion);
+    assert!(p.events.iter().any(|e| e.reason == "DeniedNotRestored"));
+    // Not drift: the role holds the applied revision.
+    assert_condition(&p, "InSync", TRUE, "InSync");
+
+    // The next look: held, nothing written, nothing new to say.
+    let role = apply(&role, &p.operations, &mut BTreeMap::new());
+    let mut again = next(&p, role.clone());
+    again.after_apply = o.after_apply.clone();
+    again.original_aws_managed = Some(Ok(s3_full_read()));
+    let held = plan(&s, &again);
+    assert!(held.operations.is_empty(), "{:#?}", held.operations);
+    assert_eq!(held.status.restore, p.status.restore);
+    assert_eq!((held.restored, held.completion.len()), (0, 0));
+    assert!(!held.events.iter().any(|e| e.reason == "DeniedNotRestored"));
+
+    // A use on day 20 keeps it 30 days from then; past that, it is taken away.
+    let mut used = refused(&[]);
+    used.record_use("s3:PutObject", ORDER_X, "2025-01-20T00:00:00Z");
+    let mut later = next(&held, role.clone());
+    later.now = "2025-02-10T00:00:00Z".to_string();
+    later.after_apply = Some(used);
+    later.original_aws_managed = Some(Ok(s3_full_read()));
+    let kept = plan(&s, &later);
+    assert!(kept.operations.is_empty(), "{:#?}", kept.operations);
+    let expires = &kept.status.restore.as_ref().unwrap().restored[0].expires;
+    assert_eq!(expires, "2025-02-19T00:00:00Z");
+    let mut gone = next(&kept, role);
+    gone.now = "2025-02-20T00:00:00Z".to_string();
+    gone.after_apply = Some(refused(&[]));
+    gone.original_aws_managed = Some(Ok(s3_full_read()));
+    let expired = plan(&s, &gone);
+    assert_eq!(
+        expired.operations,
+        [Operation::DeleteInlinePolicy {
+            name: RESTORE_POLICY.to_string()
+        }]
+    );
+    assert_eq!(expired.status.restore, None);
+}
+
+#[test]
+fn a_forged_restore_entry_or_an_old_refusal_gives_nothing_back() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, role) = enforced(&s, vec![get_orders()]);
+    let mut forged = first.clone();
+    forged.status.restore = Some(crate::controller::crd::RestoreStatus {
+        restored: vec![crate::controller::crd::RestoredGrant {
+            action: "iam:CreateUser".to_string(),
+            resource: "*".to_string(),
+            expires: "2099-01-01T00:00:00Z".to_string(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let mut o = next(&forged, role.clone());
+    // Refused before the apply: the original refused it too, whatever the reason.
+    let mut before = Usage::default();
+    before.record_denied_grant("s3:PutObject", ORDER_X, "ev-old", "2024-12-31T00:00:00Z");
+    o.after_apply = Some(before);
+    o.original_aws_managed = Some(Ok(s3_full_read()));
+    let p = plan(&s, &o);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_eq!(p.status.restore, None);
+
+    // The original policies unknown: neither given back nor taken away.
+    let mut unknown = next(&first, role);
+    unknown.after_apply = Some(refused(&[("s3:PutObject", ORDER_X, "ev-put")]));
+    unknown.original_aws_managed = Some(Err("AccessDenied on GetPolicy".to_string()));
+    let p = plan(&s, &unknown);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    let blocked = p.status.restore.unwrap().blocked.unwrap();
+    assert!(blocked.contains("AccessDenied on GetPolicy"), "{blocked}");
+
+    // Off, or not Enforce: no restore at all.
+    let mut off = spec(Mode::Enforce, Approval::Automatic);
+    off.on_access_denied.restore = false;
+    let spec_off = validate(&off, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap();
+    assert_eq!(spec_off.restore_for, None);
+    let recommend = spec(Mode::Recommend, Approval::Manual);
+    let valid = validate(&recommend, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap();
+    assert_eq!(restore_since(&valid, &first.status, 0), None);
+}
+
+#[test]
+fn a_new_apply_keeps_what_was_given_back() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, role) = enforced(&s, vec![orders_read_write()]);
+    let mut o = next(&first, role.clone());
+    o.after_apply = Some(refused(&[("dynamodb:GetItem", "*", "ev-ddb")]));
+    o.original_aws_managed = Some(Ok(s3_full_read()));
+    let restored = plan(&s, &o);
+    assert_eq!(
+        restored.operations,
+        [restore_put(&doc("dynamodb:GetItem", "*"))]
+    );
+    let role = apply(&role, &restored.operations, &mut BTreeMap::new());
+    // A narrower proposal is applied: the restore policy stays, every state proven.
+    let mut narrower = next(&restored, role);
+    narrower.analysis = Some(analysis(vec![get_orders()]));
+    narrower.after_apply = o.after_apply.clone();
+    narrower.original_aws_managed = Some(Ok(s3_full_read()));
+    let p = plan(&s, &narrower);
+    assert_condition(&p, "InSync", TRUE, "Applied");
+    assert!(!p.operations.is_empty());
+    assert!(
+        !(p.operations.iter()).any(|op| matches!(op, Operation::DeleteInlinePolicy { .. })),
+        "{:#?}",
+        p.operations
+    );
+    assert_eq!(p.status.restore.unwrap().restored.len(), 1);
 }

@@ -43,6 +43,8 @@ const DOWNLOADS_IN_FLIGHT: usize = 8;
 
 /// The role's usage over the window's days, from its trail's ingester: files no resource has
 /// read yet are read (once, for every principal in them), the rest is answered from memory.
+/// With the days since the shadow period began (within the window), which the first answer
+/// has read.
 pub(super) async fn scan(
     lpr: &LeastPrivilegeRole,
     ctx: &Context,
@@ -52,6 +54,51 @@ pub(super) async fn scan(
     now: Instant,
     shadow_since: Option<Instant>,
 ) -> Result<(Usage, Vec<String>, Option<Usage>), Error> {
+    let window = Day::range(spec.window_start(now), now);
+    let shadow_days = shadow_since.map(|since| Day::range(since.max(spec.window_start(now)), now));
+    let asks: Vec<Vec<Day>> = std::iter::once(window).chain(shadow_days).collect();
+    let mut answers = ask_days(lpr, ctx, spec, source, live, now, asks)
+        .await?
+        .into_iter();
+    let scan = answers.next().expect("the window was asked");
+    let shadow = answers.next().map(|s| s.usage);
+    // Today's files are still being written: only earlier days count as missing.
+    let today = Day::of(now);
+    let missing = (scan.days_without_files.iter())
+        .filter(|d| **d != today)
+        .map(Day::iso)
+        .collect();
+    Ok((scan.usage, missing, shadow))
+}
+
+/// The role's calls from the day of `since` to now, for the restore after an apply.
+pub(super) async fn calls_since(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    spec: &ValidSpec<'_>,
+    source: &S3TrailSource,
+    live: &LiveRole,
+    now: Instant,
+    since: Instant,
+) -> Result<Usage, Error> {
+    let days = Day::range(
+        since.max(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000),
+        now,
+    );
+    let mut answers = ask_days(lpr, ctx, spec, source, live, now, vec![days]).await?;
+    Ok(answers.remove(0).usage)
+}
+
+/// Asks the trail's ingester for the role's usage over each list of days, in order.
+async fn ask_days(
+    lpr: &LeastPrivilegeRole,
+    ctx: &Context,
+    spec: &ValidSpec<'_>,
+    source: &S3TrailSource,
+    live: &LiveRole,
+    now: Instant,
+    asks: Vec<Vec<Day>>,
+) -> Result<Vec<crate::usage::trail::TrailScan>, Error> {
     let location = S3Location {
         bucket: source.bucket.clone(),
         prefix: source.prefix.clone().unwrap_or_default(),
@@ -59,7 +106,6 @@ pub(super) async fn scan(
     let principal = PrincipalFilter::parse(&live.arn)
         .map_err(|e| Error::Principal(format!("role ARN {}: {e}", live.arn)))?;
     let client = ctx.aws.s3(lpr, source.region.as_deref()).await;
-    let days = Day::range(spec.window_start(now), now);
     // The role's calls are logged in its own account: no other account is listed.
     let scope = TrailScope {
         accounts: vec![live.account().to_string()],
@@ -76,11 +122,8 @@ pub(super) async fn scan(
     let read_before = ingester.files_read();
     let store_errors_before = ingester.store_errors();
     let today = Day::of(now);
-    // The window's days, then the days since the shadow period began (within the window),
-    // which the first answer has read.
-    let shadow_days = shadow_since.map(|since| Day::range(since.max(spec.window_start(now)), now));
     let mut answers = Vec::new();
-    for days in std::iter::once(days).chain(shadow_days) {
+    for days in asks {
         let answer = ingester
             .usage(
                 &client,
@@ -97,21 +140,12 @@ pub(super) async fn scan(
         .trail_files_read(ingester.files_read() - read_before);
     ctx.metrics
         .fact_store_errors(ingester.store_errors() - store_errors_before);
-    let mut answers = answers.into_iter();
-    let scan = (answers.next())
-        .expect("the window was asked")
-        .map_err(Error::Trail)?;
-    let shadow = (answers.next().transpose())
-        .map_err(Error::Trail)?
-        .map(|s| s.usage);
     // No window reaches further back than the longest allowed.
     ingester.forget_before(Day::of(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000));
-    // Today's files are still being written: only earlier days count as missing.
-    let missing = (scan.days_without_files.iter())
-        .filter(|d| **d != today)
-        .map(Day::iso)
-        .collect();
-    Ok((scan.usage, missing, shadow))
+    answers
+        .into_iter()
+        .map(|a| a.map_err(Error::Trail))
+        .collect()
 }
 
 /// The role's usage over the window's days from its ClusterTrail's Athena table, or the

@@ -62,6 +62,9 @@ pub(super) async fn apply_plan(
             ctx.metrics.applied(&key.0, &key.1);
         }
     }
+    if plan.restored > 0 {
+        ctx.metrics.restored(&key.0, &key.1, plan.restored);
+    }
     write_status(lpr, ctx, previous, &plan.status)
         .await
         .map_err(Error::Kube)?;

@@ -7,6 +7,7 @@ use crate::controller::crd::{ClusterTrail, LeastPrivilegeRole};
 use crate::controller::plan;
 use crate::controller::spec::ClusterTrailSeen;
 use crate::controller::tenancy::{self, Tenancy};
+use crate::policy::Policy;
 use crate::role::{LiveRole, RoleState};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -144,48 +145,43 @@ pub(super) async fn read_backup(
     }))
 }
 
-/// What `spec.rollbackTo` needs ([`plan::rollback_wanted`]): the versions IAM keeps of each of
-/// iam-tailor's policies for the role (index 0 up to the first that does not exist), and the
-/// AWS managed policies' documents for the backup's ceiling. A policy without iam-tailor's
-/// tags for the role, or a document that does not parse, is the plan's to report.
+/// What `spec.rollbackTo` needs ([`plan::rollback_wanted`]): the versions IAM keeps of each
+/// of iam-tailor's policies for the role, index 0 up to the first that does not exist. A
+/// policy without iam-tailor's tags for the role is the plan's to report.
 pub(super) async fn read_rollback(
     iam: &Iam,
     live: &LiveRole,
-    backup: Option<&plan::StoredBackup>,
-) -> Result<plan::RollbackRead, Error> {
+) -> Result<Result<Vec<Vec<Policy>>, String>, Error> {
     let mut versions = Vec::new();
-    let mut refused = None;
     for index in 0..plan::MAX_DOCUMENTS {
         let arn =
             plan::managed_policy_arn(&live.arn, &plan::managed_policy_name(&live.name, index));
         match iam::owned_policy_versions(iam, &arn, &live.role_id).await {
             Ok(found) => versions.push(found),
             Err(IamError::NotFound { .. }) => break,
-            Err(e) if !e.is_retryable() => {
-                refused = Some(e.to_string());
-                break;
-            }
+            Err(e) if !e.is_retryable() => return Ok(Err(e.to_string())),
             Err(e) => return Err(Error::ReadRole(e)),
         }
     }
-    let mut aws_managed = Ok(BTreeMap::new());
+    Ok(Ok(versions))
+}
+
+/// The documents of the AWS managed policies the backup lists, as IAM has them now
+/// ([`plan::original_needed`]); a refusal is the plan's to report.
+pub(super) async fn read_original_aws_managed(
+    iam: &Iam,
+    backup: Option<&plan::StoredBackup>,
+) -> Result<Result<BTreeMap<String, Policy>, String>, Error> {
+    let mut documents = BTreeMap::new();
     let snapshot = backup.and_then(|b| b.snapshot.as_ref().ok());
     for arn in snapshot.map(plan::backup_aws_managed).unwrap_or_default() {
         match iam::managed_document(iam, arn).await {
             Ok(document) => {
-                if let Ok(documents) = aws_managed.as_mut() {
-                    documents.insert(arn.to_string(), document);
-                }
+                documents.insert(arn.to_string(), document);
             }
-            Err(e) if !e.is_retryable() => aws_managed = Err(e.to_string()),
+            Err(e) if !e.is_retryable() => return Ok(Err(e.to_string())),
             Err(e) => return Err(Error::ReadRole(e)),
         }
     }
-    Ok(plan::RollbackRead {
-        versions: match refused {
-            Some(e) => Err(e),
-            None => Ok(versions),
-        },
-        aws_managed,
-    })
+    Ok(Ok(documents))
 }

@@ -1,0 +1,234 @@
+//! Automatic restore (`spec.onAccessDenied`): after an apply, a call the role was refused,
+//! on an action and resource its policies allowed before iam-tailor's first write, is given
+//! back at once in the inline policy [`RESTORE_POLICY`], listed in `status.restore` with the
+//! refused event, and taken away again `keepFor` after its last refusal or use. A refusal of
+//! what the role never held is reported, never granted. Every entry is checked against the
+//! original policies each time (the status is not trusted), with the sound never-widen proof.
+
+use super::backup::original_documents;
+use super::builder::Builder;
+use super::{EventType, PlannedEvent};
+use crate::controller::crd::{LeastPrivilegeRoleStatus, RefusedCall, RestoreStatus, RestoredGrant};
+use crate::controller::spec::ValidSpec;
+use crate::policy::analysis::{Proof, grants_no_new_access};
+use crate::policy::{Context, Decision, Policy, PolicySet, Request};
+use crate::role::LiveRole;
+use crate::time::{Instant, parse_date, rfc3339};
+use std::collections::BTreeMap;
+
+/// The inline policy holding what was given back: iam-tailor's own, on every managed role.
+pub const RESTORE_POLICY: &str = "iam-tailor-restored";
+/// Permissions held given back at once; refusals past it are reported, not restored.
+pub const MAX_RESTORED: usize = 50;
+/// Refused calls not given back shown in `status.restore.notRestored`.
+const NOT_RESTORED_SHOWN: usize = 10;
+
+/// From when the role's calls are read for the restore: the last apply, or `keepFor` ago if
+/// that is later (older refusals would have expired). `None`: no restore (not Enforce, off,
+/// no trail files, nothing applied).
+pub fn restore_since(
+    spec: &ValidSpec,
+    previous: &LeastPrivilegeRoleStatus,
+    now: Instant,
+) -> Option<Instant> {
+    let keep_for = spec.restore_for?;
+    let applied = parse_date(&previous.applied.as_ref()?.applied_at)?;
+    Some(applied.max(now - keep_for.as_nanos() as i128))
+}
+
+/// What the restore asks of the role's inline policy [`RESTORE_POLICY`].
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum RestoreTarget {
+    /// Leave it as it is: no restore here, or the original policies are not known now.
+    Leave,
+    /// Hold exactly this document (`None`: no such policy).
+    Hold(Option<Policy>),
+}
+
+/// Sets `status.restore` and the events; returns what the role's restore policy should be.
+pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> RestoreTarget {
+    let (Some(keep_for), Some(applied), Some(now)) = (
+        spec.restore_for,
+        b.status.applied.clone(),
+        parse_date(&b.observed.now),
+    ) else {
+        b.status.restore = None;
+        return RestoreTarget::Leave;
+    };
+    let keep_for = keep_for.as_nanos() as i128;
+    let previous = b.observed.previous.restore.clone().unwrap_or_default();
+    let refused = (b.observed.after_apply.as_ref())
+        .map(|usage| usage.denied_grants.clone())
+        .unwrap_or_default();
+    let applied_at = parse_date(&applied.applied_at).unwrap_or(Instant::MAX);
+    let refused: Vec<_> = (refused.into_iter())
+        .filter(|(_, d)| parse_date(&d.seen.last_seen).is_some_and(|t| t >= applied_at))
+        .collect();
+    if previous.restored.is_empty() && refused.is_empty() {
+        b.status.restore = None;
+        return RestoreTarget::Hold(None);
+    }
+    let original = match original_documents(b.observed, live) {
+        Ok(documents) => documents,
+        Err(why) => {
+            // Neither given back nor taken away while what the role held is unknown.
+            b.status.restore = Some(RestoreStatus {
+                blocked: Some(format!("the role's original policies are not known: {why}")),
+                ..previous
+            });
+            return RestoreTarget::Leave;
+        }
+    };
+    let held_before = |action: &str, resource: &str| {
+        grant(action, resource).is_some_and(|g| {
+            grants_no_new_access(std::slice::from_ref(&g), &original) == Proof::Proven
+        })
+    };
+    // Used again: kept `keepFor` after the last use.
+    let after_apply = b.observed.after_apply.as_ref();
+    let kept_by_use = |action: &str, resource: &str| {
+        (after_apply?.actions.get(action))
+            .and_then(|a| a.resources.get(resource))
+            .and_then(|seen| parse_date(&seen.last_seen))
+            .map(|used| used + keep_for)
+    };
+    let mut held: BTreeMap<(String, String), RestoredGrant> = BTreeMap::new();
+    for mut entry in previous.restored {
+        let by_use = kept_by_use(&entry.action, &entry.resource);
+        let Some(expires) = parse_date(&entry.expires).map(|e| e.max(by_use.unwrap_or(e))) else {
+            continue;
+        };
+        entry.expires = rfc3339(expires);
+        if expires > now && held.len() < MAX_RESTORED && held_before(&entry.action, &entry.resource)
+        {
+            held.insert((entry.action.clone(), entry.resource.clone()), entry);
+        }
+    }
+    let allows_now = allows(&live.documents());
+    let mut new = Vec::new();
+    let mut not_restored = Vec::new();
+    for ((action, resource), denial) in refused {
+        let denied_at = parse_date(&denial.seen.last_seen).unwrap_or(now);
+        let key = (action.clone(), resource.clone());
+        let why_not = if held.contains_key(&key) {
+            None
+        } else if !held_before(&action, &resource) {
+            Some("the role's policies before iam-tailor did not allow it: never granted")
+        } else if allows_now(&action, &resource) {
+            Some(
+                "the role's policies allow it: refused by something else (an SCP, the boundary, a resource policy)",
+            )
+        } else if held.len() >= MAX_RESTORED {
+            Some("more than 50 permissions restored at once")
+        } else {
+            None
+        };
+        if let Some(reason) = why_not {
+            not_restored.push(RefusedCall {
+                action,
+                resource,
+                event_id: denial.event_id,
+                last_seen: denial.seen.last_seen,
+                reason: reason.to_string(),
+            });
+            continue;
+        }
+        let entry = held.entry(key).or_insert_with(|| {
+            new.push(format!("{action} on {resource}"));
+            RestoredGrant {
+                action,
+                resource,
+                restored_at: b.observed.now.clone(),
+                ..RestoredGrant::default()
+            }
+        });
+        if parse_date(&entry.denied_at).is_none_or(|t| t <= denied_at) {
+            entry.denied_at = denial.seen.last_seen.clone();
+            entry.event_id = denial.event_id.clone();
+        }
+        let by_use = kept_by_use(&entry.action, &entry.resource).unwrap_or(0);
+        let expires = parse_date(&entry.expires).unwrap_or(0);
+        entry.expires = rfc3339(expires.max(denied_at + keep_for).max(by_use));
+    }
+    if !new.is_empty() {
+        b.completion.push(PlannedEvent {
+            type_: EventType::Warning,
+            reason: "PermissionRestored".to_string(),
+            note: format!(
+                "refused after {} was applied, allowed before iam-tailor: restored {} in inline \
+                 policy {RESTORE_POLICY} (status.restore)",
+                applied.revision,
+                new.join(", ")
+            ),
+        });
+    }
+    let shown_before = &previous.not_restored;
+    let fresh: Vec<String> = (not_restored.iter())
+        .filter(|r| {
+            !(shown_before.iter()).any(|s| s.action == r.action && s.resource == r.resource)
+        })
+        .map(|r| format!("{} on {} ({})", r.action, r.resource, r.reason))
+        .collect();
+    if !fresh.is_empty() {
+        b.event(
+            EventType::Warning,
+            "DeniedNotRestored",
+            format!("refused and not given back: {}", fresh.join("; ")),
+        );
+    }
+    b.restored = new.len() as u64;
+    let restored: Vec<RestoredGrant> = held.into_values().collect();
+    let document = restore_document(&restored);
+    b.status.restore = Some(RestoreStatus {
+        not_restored_count: not_restored.len() as u64,
+        not_restored: not_restored.into_iter().take(NOT_RESTORED_SHOWN).collect(),
+        restored,
+        blocked: None,
+    })
+    .filter(|r| !r.restored.is_empty() || r.not_restored_count > 0);
+    RestoreTarget::Hold(document)
+}
+
+/// One Allow of `action` on `resource`, if it parses as a policy.
+fn grant(action: &str, resource: &str) -> Option<Policy> {
+    let document = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}],
+    });
+    Policy::from_value(&document).ok()
+}
+
+/// Whether `documents` allow `action` on `resource` (no context keys).
+fn allows(documents: &[Policy]) -> impl Fn(&str, &str) -> bool + use<> {
+    let set = (documents.iter().cloned())
+        .fold(PolicySet::builder(), |set, p| set.identity(p))
+        .build();
+    let context = Context::new();
+    move |action, resource| {
+        let request = Request {
+            action,
+            resource,
+            principal: None,
+            context: &context,
+        };
+        set.evaluate(&request).decision == Decision::Allowed
+    }
+}
+
+/// The restore policy for `restored`: one statement per action, resources sorted.
+fn restore_document(restored: &[RestoredGrant]) -> Option<Policy> {
+    let mut by_action: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in restored {
+        by_action.entry(&r.action).or_default().push(&r.resource);
+    }
+    if by_action.is_empty() {
+        return None;
+    }
+    let statements: Vec<serde_json::Value> = (by_action.into_iter())
+        .map(|(action, resources)| {
+            serde_json::json!({"Effect": "Allow", "Action": action, "Resource": resources})
+        })
+        .collect();
+    let document = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+    Policy::from_value(&document).ok()
+}
