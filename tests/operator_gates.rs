@@ -367,3 +367,136 @@ async fn patch_spec(roles: &Api<LeastPrivilegeRole>, spec: serde_json::Value) {
         .await
         .unwrap();
 }
+
+/// `spec.onAccessDenied`: after the apply, the role is refused a call its original policies
+/// allowed (S3 DeleteObject) and one they never allowed (iam:CreateUser). Exactly the first
+/// is given back, with its event id, a Warning Event and the metric; the second is reported.
+#[tokio::test]
+async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
+    let aws_iam = aws.iam();
+    let s3 = aws.s3();
+    // Originally S3 only: AdministratorAccess taken off before iam-tailor sees the role.
+    broad_role(&aws_iam, "app").await;
+    (aws_iam
+        .detach_role_policy()
+        .role_name("app")
+        .policy_arn(ADMIN))
+    .send()
+    .await
+    .unwrap();
+    put_trail(&s3).await;
+    let operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    roles
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "app",
+                "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 2s}\n",
+            ),
+        )
+        .await
+        .unwrap();
+    let applied = wait_for(&roles, "app", &operator, "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let granted = |live: &iam_tailor::role::LiveRole| -> Vec<String> {
+        let allowed = iam_tailor::policy::analysis::allowed_actions(&live.documents());
+        allowed.into_iter().map(|a| a.action).collect()
+    };
+    let before = granted(&read(&aws_iam, "app").await);
+    assert!(
+        !before.contains(&"s3:DeleteObject".to_string()),
+        "{before:?}"
+    );
+    assert_eq!(applied.restore, None);
+
+    // After the apply: two refused calls.
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let time = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let refused = |source: &str, name: &str, params: serde_json::Value, id: &str| {
+        let mut r = operator_env::record("app", &time, source, name, params);
+        r["errorCode"] = "AccessDenied".into();
+        r["eventID"] = id.into();
+        r
+    };
+    let records = [
+        refused(
+            "s3",
+            "DeleteObject",
+            serde_json::json!({"bucketName": "orders", "key": "old.json"}),
+            "ev-delete",
+        ),
+        refused(
+            "iam",
+            "CreateUser",
+            serde_json::json!({"userName": "mallory"}),
+            "ev-user",
+        ),
+    ];
+    let today = now.strftime("%Y-%m-%d").to_string();
+    operator_env::put_trail_file(&s3, &today, "T2359Z_refused", &records).await;
+    let app = wait_for(&roles, "app", &operator, "the restore", |s| {
+        s.restore.as_ref().is_some_and(|r| !r.restored.is_empty())
+    })
+    .await;
+    let restore = app.restore.clone().unwrap();
+    let held = &restore.restored[0];
+    assert_eq!(
+        (
+            held.action.as_str(),
+            held.resource.as_str(),
+            held.event_id.as_str()
+        ),
+        (
+            "s3:DeleteObject",
+            "arn:aws:s3:::orders/old.json",
+            "ev-delete"
+        )
+    );
+    assert_eq!(held.denied_at, time);
+    assert_eq!(restore.restored.len(), 1);
+    assert_eq!(restore.not_restored[0].action, "iam:CreateUser");
+    assert_eq!(restore.not_restored[0].event_id, "ev-user");
+    // In IAM: the inline policy gives exactly that back, and nothing of IAM.
+    let live = read(&aws_iam, "app").await;
+    let restored = &live.inline["iam-tailor-restored"];
+    assert_eq!(
+        granted(&iam_tailor::role::LiveRole {
+            inline: [("r".to_string(), restored.clone())].into(),
+            attached: Vec::new(),
+            ..live.clone()
+        }),
+        ["s3:DeleteObject"]
+    );
+    let mut expected = before.clone();
+    expected.push("s3:DeleteObject".to_string());
+    expected.sort();
+    assert_eq!(granted(&live), expected);
+    assert_eq!(
+        app.applied, applied.applied,
+        "the applied revision is unchanged"
+    );
+    assert_eq!(
+        condition(&app, "InSync"),
+        Some(("True", "InSync")),
+        "a restore is not drift"
+    );
+    let recorded = events(&kube, NS, "app").await;
+    let reasons = reasons(&recorded);
+    for reason in ["PermissionRestored", "DeniedNotRestored"] {
+        assert!(reasons.contains(reason), "{reason} not in {reasons:?}");
+    }
+    let metrics = operator.get("/metrics").await.1;
+    let series =
+        format!("iam_tailor_permissions_restored_total{{namespace=\"{NS}\",name=\"app\"}}");
+    assert_eq!(
+        operator_env::sample(&metrics, &series),
+        Some(1.0),
+        "{metrics}"
+    );
+}

@@ -458,7 +458,6 @@ pub struct RestoredGrant {
     pub action: String,
     pub resource: String,
     /// CloudTrail's eventID of the last refused call (empty when the source gives none).
-    #[serde(default)]
     pub event_id: String,
     /// When that call was refused.
     pub denied_at: String,
@@ -473,7 +472,6 @@ pub struct RestoredGrant {
 pub struct RefusedCall {
     pub action: String,
     pub resource: String,
-    #[serde(default)]
     pub event_id: String,
     pub last_seen: String,
     pub reason: String,
