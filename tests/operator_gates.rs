@@ -9,6 +9,7 @@ mod access_analyzer_double;
 mod control_plane;
 mod moto;
 mod operator_env;
+mod signals;
 
 use access_analyzer_double::{AccessAnalyzerDouble, Check, finding};
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
@@ -498,5 +499,139 @@ async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
         operator_env::sample(&metrics, &series),
         Some(1.0),
         "{metrics}"
+    );
+}
+
+/// `--signal-queue-url`: EventBridge-shaped CloudTrail events on moto's SQS. An
+/// AttachRolePolicy of the managed role is reverted within seconds though `drift.interval`
+/// is an hour; a refused call is given back before any trail file holds it; a message that
+/// is not an event is counted and dropped.
+#[tokio::test]
+async fn signals_on_the_queue_act_before_the_interval_and_the_trail() {
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
+    let aws_iam = aws.iam();
+    let sqs = aws.sqs();
+    broad_role(&aws_iam, "app").await;
+    put_trail(&aws.s3()).await;
+    let queue = sqs
+        .create_queue()
+        .queue_name("iam-tailor-signals")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let operator = cluster.operator(&["--signal-queue-url", &queue], &[]);
+    let send = |body: String| {
+        let (sqs, queue) = (sqs.clone(), queue.clone());
+        async move {
+            (sqs.send_message().queue_url(queue).message_body(body))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    roles
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "app",
+                "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 1h, action: Revert}\n",
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for(&roles, "app", &operator, "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    // Past the look that verifies the apply: the next one is an hour away.
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    send("not an event".to_string()).await;
+    let role_arn = format!("arn:aws:iam::{}:role/app", operator_env::ACCOUNT);
+    let now = || {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    };
+
+    // Drift, and its event on the queue.
+    (aws_iam
+        .attach_role_policy()
+        .role_name("app")
+        .policy_arn(ADMIN))
+    .send()
+    .await
+    .unwrap();
+    let mut attach = signals::cloudtrail_record(
+        "ev-attach",
+        &role_arn,
+        "iam.amazonaws.com",
+        "AttachRolePolicy",
+        serde_json::json!({"roleName": "app", "policyArn": ADMIN}),
+    );
+    attach["eventTime"] = now().into();
+    send(signals::cloudtrail_event(&attach).to_string()).await;
+    let sent = std::time::Instant::now();
+    while read(&aws_iam, "app")
+        .await
+        .attached
+        .iter()
+        .any(|a| a.arn == ADMIN)
+    {
+        assert!(
+            sent.elapsed() < Duration::from_secs(30),
+            "not reverted on the signal:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let metrics = operator.get("/metrics").await.1;
+    for (kind, count) in [("role-written", 1.0), ("malformed", 1.0)] {
+        let series = format!("iam_tailor_signals_total{{kind=\"{kind}\"}}");
+        assert_eq!(
+            operator_env::sample(&metrics, &series),
+            Some(count),
+            "{metrics}"
+        );
+    }
+
+    // A refused call, on the queue only: given back without its trail file.
+    let mut delete = signals::denied(
+        signals::cloudtrail_record(
+            "ev-delete",
+            &role_arn,
+            "s3.amazonaws.com",
+            "DeleteObject",
+            serde_json::json!({"bucketName": "orders", "key": "old.json"}),
+        ),
+        "AccessDenied",
+    );
+    delete["eventTime"] = now().into();
+    send(signals::cloudtrail_event(&delete).to_string()).await;
+    let app = wait_for(&roles, "app", &operator, "the restore", |s| {
+        s.restore.as_ref().is_some_and(|r| !r.restored.is_empty())
+    })
+    .await;
+    let held = &app.restore.as_ref().unwrap().restored[0];
+    assert_eq!(
+        (
+            held.action.as_str(),
+            held.resource.as_str(),
+            held.event_id.as_str()
+        ),
+        (
+            "s3:DeleteObject",
+            "arn:aws:s3:::orders/old.json",
+            "ev-delete"
+        )
+    );
+    let live = read(&aws_iam, "app").await;
+    assert!(live.inline.contains_key("iam-tailor-restored"), "{live:#?}");
+    assert!(
+        !live.attached.iter().any(|a| a.arn == ADMIN),
+        "the restore gives back one action, not what was detached"
     );
 }

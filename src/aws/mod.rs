@@ -5,6 +5,7 @@ pub mod access_analyzer;
 pub mod athena;
 pub mod iam;
 pub mod s3;
+pub mod sqs;
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use std::sync::Arc;

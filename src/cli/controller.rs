@@ -50,6 +50,11 @@ pub struct Args {
     /// unless raised, at most 20). No plan attaches more at any point.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=20))]
     managed_policies_per_role: u16,
+    /// The SQS queue EventBridge fills with the managed roles' CloudTrail events
+    /// (examples/aws/signals.cfn.yaml): an IAM write to a role wakes its resources at once, a
+    /// refused call feeds the restore before its trail file arrives. Read by the leader.
+    #[arg(long)]
+    signal_queue_url: Option<String>,
     /// Log lines as text or JSON (one object per line). RUST_LOG sets the level (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -117,6 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             min_drift_interval: args.min_drift_interval,
             managed_policies_per_role: usize::from(args.managed_policies_per_role),
         },
+        signal_queue_url: args.signal_queue_url.filter(|u| !u.is_empty()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

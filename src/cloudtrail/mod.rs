@@ -1,5 +1,6 @@
 //! CloudTrail: read records, choose the principal's, map them to IAM actions and resources.
 
+pub mod event;
 pub mod mapping;
 mod read;
 pub mod record;

@@ -332,7 +332,7 @@ impl<'o> Scanner<'o> {
 }
 
 /// What one call of `record`, at `time`, used or was denied.
-fn add_call(record: &Record, time: &str, usage: &mut Usage) {
+pub(crate) fn add_call(record: &Record, time: &str, usage: &mut Usage) {
     if let Some(reason) = select::pseudo_event(record) {
         return usage.skip(reason);
     }

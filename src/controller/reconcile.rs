@@ -355,8 +355,12 @@ async fn observe_plan_apply(
         if let (Some(since), Source::Trail(trail)) =
             (plan::restore_since(&spec, previous, now), spec.source)
         {
-            observed.after_apply =
-                Some(analyze::calls_since(lpr, ctx, &spec, trail, live, now, since).await?);
+            let mut calls = analyze::calls_since(lpr, ctx, &spec, trail, live, now, since).await?;
+            // Refusals from the signal queue, before their trail files arrive.
+            if let Some(refused) = ctx.refusals.of(&live.arn) {
+                calls.merge(refused);
+            }
+            observed.after_apply = Some(calls);
         }
         if plan::original_needed(&spec, previous, observed.after_apply.as_ref()) {
             let backup = observed.backup.as_ref();

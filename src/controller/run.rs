@@ -3,8 +3,10 @@
 use super::crd::{ClusterTrail, LeastPrivilegeRole};
 use super::leader::{LeaderElector, LeaseConfig};
 use super::reconcile::{Aws, Context, error_policy, reconcile};
+use super::signals;
 use super::spec::Limits;
 use super::telemetry::{self, Metrics};
+use crate::aws::sqs::SignalQueue;
 use anyhow::Context as _;
 use futures::StreamExt;
 use kube::ResourceExt;
@@ -45,6 +47,8 @@ pub struct Settings {
     pub identity: String,
     /// What every resource is allowed, whatever its spec says.
     pub limits: Limits,
+    /// The SQS queue of EventBridge's CloudTrail events, long-polled by the leader.
+    pub signal_queue_url: Option<String>,
 }
 
 /// Runs until a shutdown signal (SIGTERM, Ctrl-C) or the loss of leadership (an error, so
@@ -145,6 +149,23 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     // A ClusterTrail created, changed or deleted: the resources naming it look again.
     let store = controller.store();
+    let mut controller = controller;
+    if let Some(url) = &settings.signal_queue_url {
+        let (wake, woken) = tokio::sync::mpsc::unbounded_channel();
+        let queue = SignalQueue::new(&crate::aws::sdk_config(None).await, url);
+        tokio::spawn(signals::consume(
+            queue,
+            controller.store(),
+            context.refusals.clone(),
+            wake,
+            metrics.clone(),
+        ));
+        let woken = futures::stream::unfold(woken, |mut woken| async move {
+            woken.recv().await.map(|object| (object, woken))
+        });
+        controller = controller.reconcile_on(woken);
+        tracing::info!(queue = url, "reading signals");
+    }
     let controller = controller
         .watches(trails, watcher::Config::default(), move |trail| {
             let name = trail.name_any();

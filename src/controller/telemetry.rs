@@ -42,6 +42,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     operation: String,
 }
@@ -87,6 +92,7 @@ pub struct Metrics {
     permissions_restored: Family<ResourceLabels, Counter>,
     aws_writes: Family<OperationLabels, Counter>,
     trail_files_read: Counter,
+    signals: Family<KindLabels, Counter>,
     athena_queries: Counter,
     fact_store_errors: Counter,
     unused_actions: Family<RoleLabels, Gauge<u64, AtomicU64>>,
@@ -157,6 +163,7 @@ impl Metrics {
             permissions_restored: Family::default(),
             aws_writes: Family::default(),
             trail_files_read: Counter::default(),
+            signals: Family::default(),
             athena_queries: Counter::default(),
             fact_store_errors: Counter::default(),
             unused_actions: Family::default(),
@@ -178,6 +185,8 @@ impl Metrics {
             aws_writes: "iam_tailor_aws_writes", "IAM write calls, by operation";
             trail_files_read: "iam_tailor_trail_files_read",
                 "CloudTrail files downloaded and scanned (each once, for every resource)";
+            signals: "iam_tailor_signals",
+                "Signal queue messages read, by kind (role-written, policy-written, refused, ignored, malformed, receive-failed)";
             athena_queries: "iam_tailor_athena_queries",
                 "Athena queries run (one per account and day for every resource asking)";
             fact_store_errors: "iam_tailor_fact_store_errors",
@@ -227,6 +236,15 @@ impl Metrics {
 
     pub fn trail_files_read(&self, files: u64) {
         self.trail_files_read.inc_by(files);
+    }
+
+    /// `kind` is one of a fixed few (`signals::handle`'s).
+    pub fn signal(&self, kind: &str) {
+        self.signals
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
     }
 
     pub fn athena_queries(&self, queries: u64) {
@@ -394,6 +412,7 @@ mod tests {
         m.aws_write("PutRolePolicy");
         m.aws_write("PutRolePolicy");
         m.trail_files_read(3);
+        m.signal("refused");
         m.fact_store_errors(1);
         m.set_unused_actions("team-a", "checkout", "checkout-api", 42);
         m.scan_duration(1.5);
@@ -409,6 +428,7 @@ mod tests {
             ("iam_tailor_permissions_restored", "counter"),
             ("iam_tailor_aws_writes", "counter"),
             ("iam_tailor_trail_files_read", "counter"),
+            ("iam_tailor_signals", "counter"),
             ("iam_tailor_fact_store_errors", "counter"),
             ("iam_tailor_unused_actions", "gauge"),
             ("iam_tailor_scan_duration_seconds", "histogram"),

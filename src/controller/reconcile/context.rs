@@ -184,6 +184,8 @@ pub struct Context {
     /// The resources as the controller last saw them: who else reads a ClusterTrail, so that
     /// one query answers them all.
     roles: Option<Store<LeastPrivilegeRole>>,
+    /// Refused calls the signal queue brought, for the restore.
+    pub refusals: Arc<crate::controller::signals::Refusals>,
 }
 
 /// What makes two resources' Athena tables the same: the table, and who asks.
@@ -226,6 +228,7 @@ impl Context {
             ingesters: Default::default(),
             athena_ingesters: Default::default(),
             roles: None,
+            refusals: Default::default(),
         }
     }
 

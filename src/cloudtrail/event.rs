@@ -1,0 +1,222 @@
+//! One EventBridge event of a CloudTrail call, as the signal queue delivers it
+//! (`examples/aws/signals.cfn.yaml`): an envelope whose `detail` is the CloudTrail record.
+//! Untrusted like every record: bounded, and read by the same mapper as trail files.
+
+use super::record::Record;
+use super::scan::add_call;
+use super::select::{is_denied, principal_key};
+use crate::usage::Usage;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The largest event read (SQS's largest message).
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// The IAM calls that change a role's permissions (or its policies'): the iam-writes rule's
+/// `eventName`s (`examples/aws/signals-iam-writes.pattern.json`).
+pub const ROLE_WRITES: [&str; 12] = [
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "PutRolePolicy",
+    "DeleteRolePolicy",
+    "PutRolePermissionsBoundary",
+    "DeleteRolePermissionsBoundary",
+    "CreatePolicyVersion",
+    "SetDefaultPolicyVersion",
+    "DeletePolicyVersion",
+    "TagRole",
+    "UntagRole",
+    "DeleteRole",
+];
+
+/// What an event tells the operator.
+#[derive(Debug, PartialEq)]
+pub enum Signal {
+    /// An IAM write to the role named `role`: look at it now.
+    RoleWritten { role: String },
+    /// A new version of the managed policy `arn` (iam-tailor's own name the role).
+    PolicyWritten { arn: String },
+    /// A call of `principal` (a role ARN) refused for lack of permission: what it asked for
+    /// (`Usage::denied_grants`).
+    Refused { principal: String, usage: Usage },
+    /// Nothing the operator acts on, and why.
+    Ignored(&'static str),
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    detail: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IamParameters {
+    #[serde(default)]
+    role_name: Option<String>,
+    #[serde(default)]
+    policy_arn: Option<String>,
+}
+
+/// Reads one message body. `Err` names what is wrong with it.
+pub fn read_event(body: &str) -> Result<Signal, String> {
+    if body.len() > MAX_EVENT_BYTES {
+        return Err(format!("{} bytes, more than {MAX_EVENT_BYTES}", body.len()));
+    }
+    let envelope: Envelope =
+        serde_json::from_str(body).map_err(|e| format!("not an EventBridge event: {e}"))?;
+    let detail = envelope.detail.ok_or("an event without detail")?;
+    let record: Record = serde_json::from_str(detail.get()).map_err(|e| format!("detail: {e}"))?;
+    let source = record.event_source.as_deref().unwrap_or_default();
+    let name = record.event_name.as_deref().unwrap_or_default();
+    if source == "iam.amazonaws.com" && ROLE_WRITES.contains(&name) {
+        let parameters: IamParameters = (record.request_parameters)
+            .map(|p| serde_json::from_str(p.get()))
+            .transpose()
+            .map_err(|e| format!("detail.requestParameters: {e}"))?
+            .ok_or("an IAM write without requestParameters")?;
+        return Ok(match (parameters.role_name, parameters.policy_arn) {
+            (Some(role), _) => Signal::RoleWritten { role },
+            (None, Some(arn)) => Signal::PolicyWritten { arn },
+            (None, None) => Signal::Ignored("an IAM write naming no role or policy"),
+        });
+    }
+    if !record.error_code.as_deref().is_some_and(is_denied) {
+        return Ok(Signal::Ignored("neither an IAM write nor a refused call"));
+    }
+    let Some(principal) = principal_key(&record).filter(|p| p.contains(":role/")) else {
+        return Ok(Signal::Ignored("a refused call of no role"));
+    };
+    let Some(time) = record.event_time.as_deref() else {
+        return Err("detail: a refused call without eventTime".to_string());
+    };
+    let mut usage = Usage::default();
+    add_call(&record, time, &mut usage);
+    Ok(Signal::Refused {
+        principal: principal.to_string(),
+        usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(detail: serde_json::Value) -> String {
+        serde_json::json!({
+            "version": "0",
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.s3",
+            "detail": detail,
+        })
+        .to_string()
+    }
+
+    fn session(role: &str) -> serde_json::Value {
+        serde_json::json!({
+            "type": "AssumedRole",
+            "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/s"),
+            "sessionContext": {"sessionIssuer": {
+                "type": "Role",
+                "arn": format!("arn:aws:iam::111122223333:role/{role}"),
+            }},
+        })
+    }
+
+    #[test]
+    fn iam_writes_name_their_role_or_policy() {
+        let attach = event(serde_json::json!({
+            "eventSource": "iam.amazonaws.com",
+            "eventName": "AttachRolePolicy",
+            "requestParameters": {"roleName": "app", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+        }));
+        assert_eq!(
+            read_event(&attach),
+            Ok(Signal::RoleWritten {
+                role: "app".to_string()
+            })
+        );
+        let version = event(serde_json::json!({
+            "eventSource": "iam.amazonaws.com",
+            "eventName": "CreatePolicyVersion",
+            "requestParameters": {"policyArn": "arn:aws:iam::111122223333:policy/iam-tailor-app"},
+        }));
+        assert_eq!(
+            read_event(&version),
+            Ok(Signal::PolicyWritten {
+                arn: "arn:aws:iam::111122223333:policy/iam-tailor-app".to_string()
+            })
+        );
+        let list = event(serde_json::json!({
+            "eventSource": "iam.amazonaws.com",
+            "eventName": "ListRoles",
+        }));
+        assert!(matches!(read_event(&list), Ok(Signal::Ignored(_))));
+    }
+
+    #[test]
+    fn a_refused_call_maps_to_what_it_asked_for() {
+        let denied = event(serde_json::json!({
+            "eventID": "ev-1",
+            "eventTime": "2026-11-30T10:00:00Z",
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "DeleteObject",
+            "awsRegion": "us-east-1",
+            "errorCode": "AccessDenied",
+            "userIdentity": session("app"),
+            "requestParameters": {"bucketName": "orders", "key": "old.json"},
+        }));
+        let Ok(Signal::Refused { principal, usage }) = read_event(&denied) else {
+            panic!("{:?}", read_event(&denied));
+        };
+        assert_eq!(principal, "arn:aws:iam::111122223333:role/app");
+        let (key, denial) = usage.denied_grants.into_iter().next().unwrap();
+        assert_eq!(
+            key,
+            (
+                "s3:DeleteObject".to_string(),
+                "arn:aws:s3:::orders/old.json".to_string()
+            )
+        );
+        assert_eq!(denial.event_id, "ev-1");
+        assert!(usage.actions.is_empty(), "a refusal is never use");
+    }
+
+    #[test]
+    fn hostile_bodies_are_refused_by_what_is_wrong() {
+        assert!(
+            read_event("\"text\"")
+                .unwrap_err()
+                .contains("not an EventBridge event")
+        );
+        assert!(read_event("[1]").unwrap_err().contains("detail"));
+        assert!(read_event("{}").unwrap_err().contains("without detail"));
+        let huge = "x".repeat(MAX_EVENT_BYTES + 1);
+        assert!(read_event(&huge).unwrap_err().contains("more than"));
+        let bad_params = event(serde_json::json!({
+            "eventSource": "iam.amazonaws.com",
+            "eventName": "PutRolePolicy",
+            "requestParameters": {"roleName": 7},
+        }));
+        assert!(
+            read_event(&bad_params)
+                .unwrap_err()
+                .contains("requestParameters")
+        );
+        // A refusal of a user (not a role), or one that is not a refusal: nothing to do.
+        let mut user = serde_json::json!({
+            "eventTime": "2026-11-30T10:00:00Z",
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "GetObject",
+            "errorCode": "AccessDenied",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/bob"},
+        });
+        assert!(matches!(
+            read_event(&event(user.clone())),
+            Ok(Signal::Ignored(_))
+        ));
+        user["errorCode"] = "NoSuchKey".into();
+        user["userIdentity"] = session("app");
+        assert!(matches!(read_event(&event(user)), Ok(Signal::Ignored(_))));
+    }
+}

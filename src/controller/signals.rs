@@ -1,0 +1,161 @@
+//! Near-real-time signals (`--signal-queue-url`): the leader long-polls an SQS queue fed by
+//! EventBridge (`examples/aws/signals.cfn.yaml`). An IAM write to a managed role wakes its
+//! resources at once (the drift check runs now; `drift.interval` stays the backstop); a
+//! refused call of a managed role is kept for its resources' next look (the restore of
+//! `spec.onAccessDenied`, minutes before the trail file arrives) and wakes them. Every
+//! message is deleted once read, whatever it held; one that does not parse is counted and
+//! logged. The queue is a door like the trail bucket: what comes through is never trusted
+//! beyond what a trail record is (a refused call gives back at most what the role held).
+
+use crate::aws::sqs::SignalQueue;
+use crate::cloudtrail::event::{Signal, read_event};
+use crate::controller::crd::LeastPrivilegeRole;
+use crate::controller::plan::managed_policy_name;
+use crate::controller::telemetry::Metrics;
+use crate::usage::Usage;
+use kube::runtime::reflector::{ObjectRef, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// After a failed receive, wait this long before the next.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Refused calls from the queue, by principal (role ARN), for the restore. Only principals
+/// some resource manages are kept, each bounded like any usage (`MAX_DISTINCT_CALLS`).
+#[derive(Default)]
+pub struct Refusals {
+    by_principal: Mutex<HashMap<String, Usage>>,
+}
+
+impl Refusals {
+    fn add(&self, principal: &str, usage: Usage) {
+        let mut all = self.by_principal.lock().expect("not poisoned");
+        all.entry(principal.to_string()).or_default().merge(usage);
+    }
+
+    /// The refused calls the queue brought for `principal`.
+    pub fn of(&self, principal: &str) -> Option<Usage> {
+        let all = self.by_principal.lock().expect("not poisoned");
+        all.get(principal).cloned()
+    }
+}
+
+/// The role names a resource's spec gives: `roleName`, or the last segment of `roleArn`.
+fn spec_role(lpr: &LeastPrivilegeRole) -> Option<&str> {
+    let spec = &lpr.spec;
+    (spec.role_name.as_deref().filter(|n| !n.is_empty()))
+        .or_else(|| spec.role_arn.as_deref().and_then(|a| a.rsplit('/').next()))
+}
+
+/// The role whose iam-tailor policy `arn` is (`iam-tailor-<role>`, `iam-tailor.<n>.<role>`).
+fn role_of_policy(arn: &str) -> Option<String> {
+    let name = arn.rsplit('/').next()?;
+    let role = if let Some(role) = name.strip_prefix("iam-tailor-") {
+        role
+    } else {
+        let rest = name.strip_prefix("iam-tailor.")?;
+        let (n, role) = rest.split_once('.')?;
+        let index = n.parse::<usize>().ok()?.checked_sub(1)?;
+        (managed_policy_name(role, index) == name).then_some(role)?
+    };
+    Some(role.to_string())
+}
+
+/// Reads the queue until the process ends: wakes the resources of the roles signals name
+/// (through `wake`) and keeps refused calls in `refusals`.
+pub async fn consume(
+    queue: SignalQueue,
+    roles: Store<LeastPrivilegeRole>,
+    refusals: Arc<Refusals>,
+    wake: UnboundedSender<ObjectRef<LeastPrivilegeRole>>,
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        let messages = match queue.receive().await {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::warn!(error = %e, "receiving from the signal queue failed");
+                metrics.signal("receive-failed");
+                tokio::time::sleep(RETRY_AFTER).await;
+                continue;
+            }
+        };
+        for message in messages {
+            let kind = handle(&message.body, &roles, &refusals, &wake);
+            metrics.signal(kind);
+            if let Err(e) = queue.delete(&message).await {
+                tracing::warn!(error = %e, "deleting a signal failed; it will come again");
+            }
+        }
+    }
+}
+
+/// One message: what kind of signal it was (a metric label).
+fn handle(
+    body: &str,
+    roles: &Store<LeastPrivilegeRole>,
+    refusals: &Refusals,
+    wake: &UnboundedSender<ObjectRef<LeastPrivilegeRole>>,
+) -> &'static str {
+    let wake_role = |role: &str| {
+        let mut woken = 0;
+        for lpr in roles.state().iter().filter(|l| spec_role(l) == Some(role)) {
+            woken += 1;
+            let _ = wake.send(ObjectRef::from_obj(lpr.as_ref()));
+        }
+        woken
+    };
+    match read_event(body) {
+        Ok(Signal::RoleWritten { role }) => {
+            wake_role(&role);
+            "role-written"
+        }
+        Ok(Signal::PolicyWritten { arn }) => match role_of_policy(&arn) {
+            Some(role) => {
+                wake_role(&role);
+                "policy-written"
+            }
+            None => "ignored",
+        },
+        Ok(Signal::Refused { principal, usage }) => {
+            let role = principal.rsplit('/').next().unwrap_or_default();
+            if wake_role(role) == 0 {
+                return "ignored";
+            }
+            refusals.add(&principal, usage);
+            "refused"
+        }
+        Ok(Signal::Ignored(why)) => {
+            tracing::debug!(why, "signal ignored");
+            "ignored"
+        }
+        Err(e) => {
+            tracing::warn!(error = e, "a signal queue message was not read");
+            "malformed"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iam_tailor_policies_name_their_role_and_no_other_does() {
+        let arn = |name: &str| format!("arn:aws:iam::111122223333:policy/{name}");
+        assert_eq!(role_of_policy(&arn("iam-tailor-app")), Some("app".into()));
+        assert_eq!(
+            role_of_policy(&arn("iam-tailor.3.web.v2")),
+            Some("web.v2".into())
+        );
+        for other in [
+            "AdministratorAccess",
+            "iam-tailor.1.app",
+            "iam-tailor.x.app",
+        ] {
+            assert_eq!(role_of_policy(&arn(other)), None, "{other}");
+        }
+    }
+}
