@@ -450,6 +450,8 @@ fn values_reach_the_deployment() {
             "--set",
             "awsRateLimit=3,concurrency=8,minDriftInterval=30s",
             "--set",
+            "signalQueueUrl=https://sqs.eu-west-1.amazonaws.com/123456789012/iam-tailor-signals",
+            "--set",
             "nodeSelector.pool=system,tolerations[0].key=dedicated,tolerations[0].operator=Exists",
             "--set",
             "resources.limits.memory=1Gi",
@@ -471,6 +473,7 @@ fn values_reach_the_deployment() {
             "--min-drift-interval=30s",
             "--managed-policies-per-role=10",
             "--backup-namespace=ops",
+            "--signal-queue-url=https://sqs.eu-west-1.amazonaws.com/123456789012/iam-tailor-signals",
         ]
     );
     let c = container(&docs);

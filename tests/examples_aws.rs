@@ -117,6 +117,21 @@ fn operator_policy_grants_exactly_the_iam_calls_the_operator_makes() {
         .collect();
     assert_eq!(calls.len(), 4, "{calls:?}");
     assert_eq!(granted("athena:"), calls);
+
+    // The signal queue's calls (`(self.client.receive_message())`).
+    let source = repo("src/aws/sqs.rs");
+    let calls: BTreeSet<String> = (source.split("self.client.").skip(1))
+        .filter_map(|rest| {
+            let name: String = (rest.chars())
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            rest[name.len()..]
+                .starts_with("()")
+                .then(|| format!("sqs:{}", pascal(&name)))
+        })
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(granted("sqs:"), calls);
 }
 
 /// The fact store's statements grant exactly what `src/aws/s3.rs` calls on a store (listing
