@@ -135,16 +135,18 @@ impl Checkpoint {
         };
         let checkpoint: Checkpoint =
             serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
-        if checkpoint.format != FORMAT {
-            return Err(malformed(format!(
-                "format {} is not {FORMAT}",
-                checkpoint.format
-            )));
-        }
+        // Another trail's first, whatever its format: that store is left alone. Ours in
+        // another format is read again from the trail and written anew.
         if checkpoint.trail != trail {
             return Err(malformed(format!(
                 "describes {:?}, not {trail:?}: give each trail and reader its own store prefix",
                 checkpoint.trail
+            )));
+        }
+        if checkpoint.format != FORMAT {
+            return Err(malformed(format!(
+                "format {} is not {FORMAT}",
+                checkpoint.format
             )));
         }
         for partition in checkpoint.partitions.keys() {
