@@ -213,21 +213,9 @@ fn terraform_reads_the_same_policy_file() {
 /// role ARN prefix parameter.
 const PREFIX_PLACEHOLDER: &str = "arn:aws:iam::111122223333:role/";
 
-/// The IAM writes that change a role's permissions or iam-tailor's hold on it.
-const IAM_WRITES: [&str; 12] = [
-    "AttachRolePolicy",
-    "DetachRolePolicy",
-    "PutRolePolicy",
-    "DeleteRolePolicy",
-    "PutRolePermissionsBoundary",
-    "DeleteRolePermissionsBoundary",
-    "CreatePolicyVersion",
-    "SetDefaultPolicyVersion",
-    "DeletePolicyVersion",
-    "TagRole",
-    "UntagRole",
-    "DeleteRole",
-];
+/// The IAM writes that change a role's permissions or iam-tailor's hold on it: the ones the
+/// operator's signal reader acts on.
+const IAM_WRITES: [&str; 12] = iam_tailor::cloudtrail::event::ROLE_WRITES;
 
 const DENIED_CODES: [&str; 4] = [
     "AccessDenied",

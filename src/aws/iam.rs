@@ -369,6 +369,13 @@ async fn default_document(iam: &Iam, arn: &str) -> Result<(String, Policy), IamE
         .policy()
         .and_then(|p| p.default_version_id())
         .ok_or_else(|| missing("GetPolicy", "default version id"))?;
+    let document = version_document(iam, arn, version_id).await?;
+    Ok((version_id.to_string(), document))
+}
+
+/// The document of version `version_id` of the managed policy `arn`.
+async fn version_document(iam: &Iam, arn: &str, version_id: &str) -> Result<Policy, IamError> {
+    let target = format!("policy {arn} version {version_id}");
     let version = iam
         .call()
         .await
@@ -378,12 +385,14 @@ async fn default_document(iam: &Iam, arn: &str) -> Result<(String, Policy), IamE
         .send()
         .await
         .map_err(|e| sdk_error("GetPolicyVersion", &target, e))?;
-    let encoded = version
-        .policy_version()
-        .and_then(|v| v.document())
-        .ok_or_else(|| missing("GetPolicyVersion", "document"))?;
-    let document = decode_document(&format!("{target} version {version_id}"), encoded)?;
-    Ok((version_id.to_string(), document))
+    let encoded =
+        (version.policy_version().and_then(|v| v.document())).ok_or_else(|| IamError::Api {
+            operation: "GetPolicyVersion",
+            target: target.clone(),
+            message: "the response has no document".to_string(),
+            retryable: false,
+        })?;
+    decode_document(&target, encoded)
 }
 
 /// The default version's document of the managed policy `arn`.
@@ -400,8 +409,24 @@ pub async fn owned_policy_versions(
     role_id: &str,
 ) -> Result<Vec<Policy>, IamError> {
     check_owner(iam, arn, role_id).await?;
-    let target = format!("policy {arn}");
-    let mut versions = iam
+    let versions = versions_oldest_first(iam, arn).await?;
+    let mut documents = Vec::new();
+    for version_id in versions.iter().rev().filter_map(|v| v.version_id()) {
+        documents.push(version_document(iam, arn, version_id).await?);
+        if documents.len() == MAX_POLICY_VERSIONS {
+            break;
+        }
+    }
+    Ok(documents)
+}
+
+/// The versions of `arn`, oldest first by creation time; version ids count up (`v1`, `v2`,
+/// …) to break ties.
+async fn versions_oldest_first(
+    iam: &Iam,
+    arn: &str,
+) -> Result<Vec<aws_sdk_iam::types::PolicyVersion>, IamError> {
+    let mut versions: Vec<aws_sdk_iam::types::PolicyVersion> = iam
         .call()
         .await
         .list_policy_versions()
@@ -411,37 +436,7 @@ pub async fn owned_policy_versions(
         .send()
         .try_collect()
         .await
-        .map_err(|e| sdk_error("ListPolicyVersions", &target, e))?;
-    sort_oldest_first(&mut versions);
-    let mut documents = Vec::new();
-    for version_id in versions.iter().rev().filter_map(|v| v.version_id()) {
-        let version = iam
-            .call()
-            .await
-            .get_policy_version()
-            .policy_arn(arn)
-            .version_id(version_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetPolicyVersion", &target, e))?;
-        let target = format!("{target} version {version_id}");
-        let encoded =
-            (version.policy_version().and_then(|v| v.document())).ok_or_else(|| IamError::Api {
-                operation: "GetPolicyVersion",
-                target: target.clone(),
-                message: "the response has no document".to_string(),
-                retryable: false,
-            })?;
-        documents.push(decode_document(&target, encoded)?);
-        if documents.len() == MAX_POLICY_VERSIONS {
-            break;
-        }
-    }
-    Ok(documents)
-}
-
-/// Oldest first by creation time; version ids count up (`v1`, `v2`, …) to break ties.
-fn sort_oldest_first(versions: &mut [aws_sdk_iam::types::PolicyVersion]) {
+        .map_err(|e| sdk_error("ListPolicyVersions", &format!("policy {arn}"), e))?;
     let number = |id: Option<&str>| {
         id.and_then(|id| id.strip_prefix('v'))
             .and_then(|n| n.parse::<u64>().ok())
@@ -453,23 +448,13 @@ fn sort_oldest_first(versions: &mut [aws_sdk_iam::types::PolicyVersion]) {
             number(v.version_id()),
         )
     });
+    Ok(versions)
 }
 
 /// Versions of `arn` that are not the default, oldest first.
 async fn non_default_versions(iam: &Iam, arn: &str) -> Result<Vec<String>, IamError> {
-    let mut versions = iam
-        .call()
-        .await
-        .list_policy_versions()
-        .policy_arn(arn)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| sdk_error("ListPolicyVersions", &format!("policy {arn}"), e))?;
+    let mut versions = versions_oldest_first(iam, arn).await?;
     versions.retain(|v| !v.is_default_version());
-    sort_oldest_first(&mut versions);
     Ok(versions
         .into_iter()
         .filter_map(|v| v.version_id().map(str::to_string))
