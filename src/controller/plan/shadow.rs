@@ -75,8 +75,15 @@ pub(super) fn shadowed(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
         return;
     };
     let now = b.observed.now.clone();
-    let previous = (b.observed.previous.shadow.clone())
-        .filter(|s| parse_date(&s.since).is_some() && parse_date(&s.checked_at).is_some());
+    // The status is not trusted: a period that does not read, or was checked before it began
+    // or after now (a future check would open the gate), starts again.
+    let now_at = parse_date(&now);
+    let previous = (b.observed.previous.shadow.clone()).filter(|s| {
+        match (parse_date(&s.since), parse_date(&s.checked_at), now_at) {
+            (Some(since), Some(checked), Some(now)) => since <= checked && checked <= now,
+            _ => false,
+        }
+    });
     let fresh =
         (b.observed.analysis.as_ref()).and_then(|a: &AnalysisResult| a.shadow_usage.as_ref());
     let start = |would_deny: Vec<WouldDenyCall>, restarts: u64| Shadow {

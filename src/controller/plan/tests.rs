@@ -1967,3 +1967,51 @@ fn a_new_apply_keeps_what_was_given_back() {
     );
     assert_eq!(p.status.restore.unwrap().restored.len(), 1);
 }
+
+#[test]
+fn a_forged_shadow_never_opens_the_gate_on_its_own_terms() {
+    let s = shadowing("7d", 0);
+    let first = first_proposal(&s);
+    let revision = first.status.proposal.as_ref().unwrap().revision.clone();
+    let forged = |since: &str, checked_at: &str, revision: &str| {
+        let mut p = first.clone();
+        p.status.shadow = Some(crate::controller::crd::Shadow {
+            revision: revision.to_string(),
+            since: since.to_string(),
+            checked_at: checked_at.to_string(),
+            ..Default::default()
+        });
+        plan(&s, &next(&p, original_role()))
+    };
+    // Checked in the future, checked before it began, unreadable, another revision: each
+    // period starts again now, and nothing is applied.
+    for (since, checked_at, rev) in [
+        (T0, "2099-01-01T00:00:00Z", revision.as_str()),
+        (T1, T0, revision.as_str()),
+        ("yesterday", T1, revision.as_str()),
+        ("2000-01-01T00:00:00Z", T1, "sha256:other"),
+    ] {
+        let p = forged(since, checked_at, rev);
+        assert!(
+            p.operations.is_empty(),
+            "{since} {checked_at}: {:#?}",
+            p.operations
+        );
+        assert_condition(&p, "Approved", FALSE, "ShadowPeriod");
+        let shadow = p.status.shadow.unwrap();
+        assert_eq!(
+            (shadow.since.as_str(), shadow.revision.as_str()),
+            (T1, revision.as_str())
+        );
+    }
+    // A period that began long ago and was checked since reads as done: the owner of the
+    // resource can shorten their own wait (as by removing enforce.shadowFor), but the apply
+    // is still proven never to widen the role, and still replays the window first.
+    let p = forged("2000-01-01T00:00:00Z", T1, &revision);
+    assert_condition(&p, "Approved", TRUE, "Approved");
+    let role = apply(&original_role(), &p.operations, &mut BTreeMap::new());
+    assert!(
+        crate::role::proof::prove_each_state(&original_role(), &p.operations).is_ok(),
+        "{role:#?}"
+    );
+}
