@@ -154,7 +154,7 @@ fn default_keep_for() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct EnforceSpec {
     /// How long a proposal is replayed against live calls before it may be applied: `7d`
-    /// (1s to 90d). Needs `cloudTrail.s3`.
+    /// (1s to 90d). Needs the trail (`cloudTrail.s3` or a ClusterTrail).
     #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[smhd]$"))]
     pub shadow_for: String,
     /// Calls the proposal may have denied during its shadow period; more restart the period

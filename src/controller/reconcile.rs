@@ -355,7 +355,14 @@ async fn observe_plan_apply(
         if let (Some(since), Source::Trail(trail)) =
             (plan::restore_since(&spec, previous, now), spec.source)
         {
-            let mut calls = analyze::calls_since(lpr, ctx, &spec, trail, live, now, since).await?;
+            let asker = analyze::Asker {
+                lpr,
+                ctx,
+                spec: &spec,
+                live,
+                now,
+            };
+            let mut calls = analyze::calls_since(&asker, trail, since).await?;
             // Refusals from the signal queue, before their trail files arrive.
             if let Some(refused) = ctx.refusals.of(&live.arn) {
                 calls.merge(refused);
@@ -373,11 +380,18 @@ async fn observe_plan_apply(
         && plan::analysis_due(&spec, previous, now)
     {
         let started = std::time::Instant::now();
+        let asker = analyze::Asker {
+            lpr,
+            ctx,
+            spec: &spec,
+            live,
+            now,
+        };
         let gathered = match spec.source {
             Source::Trail(trail) => {
                 let since = plan::shadow_since(&spec, previous);
                 let (usage, days_without_files, shadow_usage) =
-                    analyze::scan(lpr, ctx, &spec, trail, live, now, since).await?;
+                    analyze::scan(&asker, trail, since).await?;
                 Gathered {
                     usage,
                     unresolved: Vec::new(),
@@ -388,13 +402,15 @@ async fn observe_plan_apply(
             Source::Athena(athena) => {
                 // An Athena source is only ever a ClusterTrail's.
                 let trail = observed.cluster_trail.found.clone().unwrap_or_default();
-                match analyze::ask_athena(lpr, ctx, &spec, athena, &trail, live, now).await? {
-                    Ok(usage) => Gathered {
+                let since = plan::shadow_since(&spec, previous);
+                let asked = analyze::ask_athena(&asker, athena, &trail, since).await?;
+                match asked {
+                    Ok((usage, shadow_usage)) => Gathered {
                         usage,
                         unresolved: Vec::new(),
                         // Athena cannot tell a day without files from a day without calls.
                         days_without_files: Vec::new(),
-                        shadow_usage: None,
+                        shadow_usage,
                     },
                     Err(running) => {
                         observed.analyzer = Some(running);
@@ -415,8 +431,7 @@ async fn observe_plan_apply(
                             .await;
                     }
                     Turn::Policies(policies) => {
-                        analyze::analyzer_usage(lpr, ctx, &spec, trail, live, &policies, now)
-                            .await?
+                        analyze::analyzer_usage(&asker, trail, &policies).await?
                     }
                 }
             }

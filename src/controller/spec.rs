@@ -421,10 +421,10 @@ pub fn validate<'a>(
             expires: rule.expires.clone(),
         });
     }
-    if shadow.is_some() && !matches!(source, Some(Source::Trail(_)) | None) {
+    if shadow.is_some() && !matches!(source, Some(Source::Trail(_) | Source::Athena(_)) | None) {
         errors.push(
-            "enforce.shadowFor replays the role's calls from its trail files: it needs \
-             cloudTrail.s3 (or an s3 ClusterTrail)"
+            "enforce.shadowFor replays the role's calls from the trail: it needs cloudTrail.s3 \
+             or a ClusterTrail (Access Analyzer gives no calls to replay)"
                 .to_string(),
         );
     }
@@ -624,6 +624,17 @@ mod tests {
         let seen_athena = seen("payments", Some(&athena));
         let spec = validate(&raw, &Limits::default(), &seen_athena).unwrap();
         assert_eq!(spec.source, Source::Athena(athena.athena.as_ref().unwrap()));
+        // Its calls can be shadowed (the days come from the window's answers).
+        let mut shadowed = raw.clone();
+        shadowed.enforce = Some(crate::controller::crd::EnforceSpec {
+            shadow_for: "1d".to_string(),
+            max_would_deny: 0,
+        });
+        let spec = validate(&shadowed, &Limits::default(), &seen_athena).unwrap();
+        assert_eq!(
+            spec.shadow.map(|g| g.period),
+            Some(Duration::from_secs(DAY))
+        );
         let mut both_sources = athena.clone();
         both_sources.s3 = trail.s3.clone();
         let message = validate(

@@ -41,25 +41,30 @@ const LAST_ACCESSED_TIMEOUT: Duration = Duration::from_secs(60);
 /// Trail files downloaded at once per analysis.
 const DOWNLOADS_IN_FLIGHT: usize = 8;
 
+/// Who asks about a role's calls, and when: the resource, the shared context, its spec and
+/// the role as read.
+pub(super) struct Asker<'a, 's> {
+    pub lpr: &'a LeastPrivilegeRole,
+    pub ctx: &'a Context,
+    pub spec: &'a ValidSpec<'s>,
+    pub live: &'a LiveRole,
+    pub now: Instant,
+}
+
 /// The role's usage over the window's days, from its trail's ingester: files no resource has
 /// read yet are read (once, for every principal in them), the rest is answered from memory.
 /// With the days since the shadow period began (within the window), which the first answer
 /// has read.
 pub(super) async fn scan(
-    lpr: &LeastPrivilegeRole,
-    ctx: &Context,
-    spec: &ValidSpec<'_>,
+    asker: &Asker<'_, '_>,
     source: &S3TrailSource,
-    live: &LiveRole,
-    now: Instant,
     shadow_since: Option<Instant>,
 ) -> Result<(Usage, Vec<String>, Option<Usage>), Error> {
+    let (spec, now) = (asker.spec, asker.now);
     let window = Day::range(spec.window_start(now), now);
     let shadow_days = shadow_since.map(|since| Day::range(since.max(spec.window_start(now)), now));
     let asks: Vec<Vec<Day>> = std::iter::once(window).chain(shadow_days).collect();
-    let mut answers = ask_days(lpr, ctx, spec, source, live, now, asks)
-        .await?
-        .into_iter();
+    let mut answers = ask_days(asker, source, asks).await?.into_iter();
     let scan = answers.next().expect("the window was asked");
     let shadow = answers.next().map(|s| s.usage);
     // Today's files are still being written: only earlier days count as missing.
@@ -73,32 +78,32 @@ pub(super) async fn scan(
 
 /// The role's calls from the day of `since` to now, for the restore after an apply.
 pub(super) async fn calls_since(
-    lpr: &LeastPrivilegeRole,
-    ctx: &Context,
-    spec: &ValidSpec<'_>,
+    asker: &Asker<'_, '_>,
     source: &S3TrailSource,
-    live: &LiveRole,
-    now: Instant,
     since: Instant,
 ) -> Result<Usage, Error> {
+    let now = asker.now;
     let days = Day::range(
         since.max(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000),
         now,
     );
-    let mut answers = ask_days(lpr, ctx, spec, source, live, now, vec![days]).await?;
+    let mut answers = ask_days(asker, source, vec![days]).await?;
     Ok(answers.remove(0).usage)
 }
 
 /// Asks the trail's ingester for the role's usage over each list of days, in order.
 async fn ask_days(
-    lpr: &LeastPrivilegeRole,
-    ctx: &Context,
-    spec: &ValidSpec<'_>,
+    asker: &Asker<'_, '_>,
     source: &S3TrailSource,
-    live: &LiveRole,
-    now: Instant,
     asks: Vec<Vec<Day>>,
 ) -> Result<Vec<crate::usage::trail::TrailScan>, Error> {
+    let Asker {
+        lpr,
+        ctx,
+        spec,
+        live,
+        now,
+    } = *asker;
     let location = S3Location {
         bucket: source.bucket.clone(),
         prefix: source.prefix.clone().unwrap_or_default(),
@@ -151,15 +156,20 @@ async fn ask_days(
 /// The role's usage over the window's days from its ClusterTrail's Athena table, or the
 /// queries still running for it: days no resource has asked about are asked once for every
 /// role known to read the table, the rest is answered from memory. Never waits for a query.
+/// With the days since the shadow period began (within the window: answered from memory).
 pub(super) async fn ask_athena(
-    lpr: &LeastPrivilegeRole,
-    ctx: &Context,
-    spec: &ValidSpec<'_>,
+    asker: &Asker<'_, '_>,
     source: &AthenaTrailSource,
     trail: &ClusterTrailSpec,
-    live: &LiveRole,
-    now: Instant,
-) -> Result<Result<Usage, Generation>, Error> {
+    shadow_since: Option<Instant>,
+) -> Result<Result<(Usage, Option<Usage>), Generation>, Error> {
+    let Asker {
+        lpr,
+        ctx,
+        spec,
+        live,
+        now,
+    } = *asker;
     let account = live.account().to_string();
     let others = ctx.athena_principals(lpr, trail, &account);
     let client = ctx.aws.athena(lpr, source.region.as_deref()).await;
@@ -171,13 +181,25 @@ pub(super) async fn ask_athena(
     let mut ingester = ingester.lock().await;
     let before = ingester.queries();
     let days = Day::range(spec.window_start(now), now);
-    let asked = ingester
+    let mut asked = ingester
         .usage(&client, &account, &days, &live.arn, &others, now)
         .await;
+    let mut shadow = None;
+    if let (Ok(Asked::Answered(_)), Some(since)) = (&asked, shadow_since) {
+        let shadow_days = Day::range(since.max(spec.window_start(now)), now);
+        match ingester
+            .usage(&client, &account, &shadow_days, &live.arn, &others, now)
+            .await
+        {
+            Ok(Asked::Answered(usage)) => shadow = Some(usage),
+            Ok(running) => asked = Ok(running),
+            Err(e) => asked = Err(e),
+        }
+    }
     ctx.metrics.athena_queries(ingester.queries() - before);
     ingester.forget_before(Day::of(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000));
     Ok(match asked.map_err(Error::Athena)? {
-        Asked::Answered(usage) => Ok(usage),
+        Asked::Answered(usage) => Ok((usage, shadow)),
         Asked::Running(progress) => Err(Generation::Running(AnalysisJob {
             source: JobSource::Athena,
             job_id: progress.queries.join(" "),
@@ -315,17 +337,14 @@ pub(super) async fn analyzer_turn(
 /// from the trail files' ARNs when `cloudTrail.s3` is given too (whose counts, denied and
 /// unmapped calls the analysis then reports).
 pub(super) async fn analyzer_usage(
-    lpr: &LeastPrivilegeRole,
-    ctx: &Context,
-    spec: &ValidSpec<'_>,
+    asker: &Asker<'_, '_>,
     trail: Option<&S3TrailSource>,
-    live: &LiveRole,
     policies: &[String],
-    now: Instant,
 ) -> Result<Gathered, Error> {
+    let (spec, now) = (asker.spec, asker.now);
     let (logs, days_without_files) = match trail {
         Some(trail) => {
-            let (usage, missing, _) = scan(lpr, ctx, spec, trail, live, now, None).await?;
+            let (usage, missing, _) = scan(asker, trail, None).await?;
             (Some(usage), missing)
         }
         None => (None, Vec::new()),
