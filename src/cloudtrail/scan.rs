@@ -185,7 +185,8 @@ pub fn scan_file_bytes<S: Sink>(
 /// holding them would: the building block for sources that count identical calls (Athena's
 /// grouped rows). `record`'s `eventTime` stands for all of them.
 pub fn scan_calls<S: Sink>(record: &Record, calls: u64, opts: &ScanOptions, sink: &mut S) {
-    sink.stats().records_scanned += calls;
+    let stats = sink.stats();
+    stats.records_scanned = stats.records_scanned.saturating_add(calls);
     Scanner::new(opts).calls(record, calls, sink);
 }
 

@@ -355,7 +355,7 @@ pub fn would_break(
 }
 
 /// The first `--forbid` pattern that matches `action`, ignoring case.
-fn forbidding<'a>(forbid: &'a [String], action: &str) -> Option<&'a str> {
+pub fn forbidding<'a>(forbid: &'a [String], action: &str) -> Option<&'a str> {
     forbid
         .iter()
         .find(|p| matches_ignore_case(p, action))

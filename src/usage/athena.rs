@@ -133,7 +133,8 @@ pub fn add_rows<S: Sink>(
             }
             (calls, _) => {
                 let calls = calls.unwrap_or(1).max(1);
-                sink.stats().records_scanned += calls;
+                let stats = sink.stats();
+                stats.records_scanned = stats.records_scanned.saturating_add(calls);
                 sink.stats().skip_many("malformed-record", calls);
             }
         }
@@ -722,5 +723,19 @@ mod tests {
         other.columns.pop();
         let error = add_rows(&other, &ScanOptions::default(), &mut usage).unwrap_err();
         assert!(error.contains("expected"), "{error}");
+    }
+
+    /// Found by fuzzing: a malformed row's huge count after other rows overflowed the scan's
+    /// record count. Counts are the table's (untrusted): they saturate.
+    #[test]
+    fn huge_counts_saturate() {
+        let max = u64::MAX.to_string();
+        let mut malformed = get_object("[]", &max);
+        malformed[10] = Some("{not json".to_string());
+        let mut usage = Usage::default();
+        let huge = rows(vec![get_object("[]", &max), malformed.clone(), malformed]);
+        add_rows(&huge, &ScanOptions::default(), &mut usage).unwrap();
+        assert_eq!(usage.stats.records_scanned, u64::MAX);
+        assert_eq!(usage.stats.skipped["malformed-record"], u64::MAX);
     }
 }

@@ -473,11 +473,13 @@ impl Fact<'_> {
                 .ok_or_else(|| format!("a {} row without {}", self.kind, COLUMNS[i + 2]))
         };
         let usage = built.entry(self.principal.to_string()).or_default();
+        // Counts are untrusted: they saturate.
+        let add = |n: &mut u64| *n = n.saturating_add(count);
         match self.kind {
-            "principal" => usage.stats.records_matched += count,
+            "principal" => add(&mut usage.stats.records_matched),
             "stat" => match self.values[5] {
-                Some("filesScanned") => usage.stats.files_scanned += count,
-                Some("recordsScanned") => usage.stats.records_scanned += count,
+                Some("filesScanned") => add(&mut usage.stats.files_scanned),
+                Some("recordsScanned") => add(&mut usage.stats.records_scanned),
                 other => return Err(format!("unknown stat {other:?}")),
             },
             "action" => usage.actions.entry(need(0)?).or_default().seen.merge(&seen),
@@ -507,7 +509,7 @@ impl Fact<'_> {
             "note" => {
                 usage.notes.insert(need(5)?);
             }
-            "skipped" => *usage.stats.skipped.entry(need(5)?).or_default() += count,
+            "skipped" => add(usage.stats.skipped.entry(need(5)?).or_default()),
             other => return Err(format!("unknown kind {other:?}")),
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! on an action and resource its policies allowed before iam-tailor's first write, is given
 //! back at once in the inline policy [`RESTORE_POLICY`], listed in `status.restore` with the
 //! refused event, and taken away again `keepFor` after its last refusal or use. A refusal of
-//! what the role never held is reported, never granted. Every entry is checked against the
+//! what the role never held, or of what `spec.forbid` names, is reported, never granted. Every entry is checked against the
 //! original policies each time (the status is not trusted), with the sound never-widen proof.
 
 use super::backup::original_documents;
@@ -10,6 +10,7 @@ use super::builder::Builder;
 use super::{EventType, PlannedEvent};
 use crate::controller::crd::{LeastPrivilegeRoleStatus, RefusedCall, RestoreStatus, RestoredGrant};
 use crate::controller::spec::ValidSpec;
+use crate::generate::forbidding;
 use crate::policy::analysis::{Proof, grants_no_new_access};
 use crate::policy::{Context, Decision, Policy, PolicySet, Request};
 use crate::role::LiveRole;
@@ -99,7 +100,10 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
             continue;
         };
         entry.expires = rfc3339(expires);
-        if expires > now && held.len() < MAX_RESTORED && held_before(&entry.action, &entry.resource)
+        if expires > now
+            && held.len() < MAX_RESTORED
+            && forbidding(&spec.forbid, &entry.action).is_none()
+            && held_before(&entry.action, &entry.resource)
         {
             held.insert((entry.action.clone(), entry.resource.clone()), entry);
         }
@@ -112,14 +116,16 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
         let key = (action.clone(), resource.clone());
         let why_not = if held.contains_key(&key) {
             None
+        } else if let Some(pattern) = forbidding(&spec.forbid, &action) {
+            Some(format!("forbidden by spec.forbid {pattern}: never granted"))
         } else if !held_before(&action, &resource) {
-            Some("the role's policies before iam-tailor did not allow it: never granted")
+            Some("the role's policies before iam-tailor did not allow it: never granted".into())
         } else if allows_now(&action, &resource) {
-            Some(
-                "the role's policies allow it: refused by something else (an SCP, the boundary, a resource policy)",
-            )
+            Some("the role's policies allow it: refused by something else (an SCP, the boundary, a resource policy)".into())
         } else if held.len() >= MAX_RESTORED {
-            Some("more than 50 permissions restored at once")
+            Some(format!(
+                "more than {MAX_RESTORED} permissions restored at once"
+            ))
         } else {
             None
         };
@@ -129,7 +135,7 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
                 resource,
                 event_id: denial.event_id,
                 last_seen: denial.seen.last_seen,
-                reason: reason.to_string(),
+                reason,
             });
             continue;
         }

@@ -1929,6 +1929,23 @@ fn a_forged_restore_entry_or_an_old_refusal_gives_nothing_back() {
     let blocked = p.status.restore.unwrap().blocked.unwrap();
     assert!(blocked.contains("AccessDenied on GetPolicy"), "{blocked}");
 
+    // What spec.forbid names is never given back, even if the role held it before.
+    let mut forbidding = spec(Mode::Enforce, Approval::Automatic);
+    forbidding.forbid = vec!["s3:Delete*".to_string()];
+    let (first, role) = enforced(&forbidding, vec![get_orders()]);
+    let mut o = next(&first, role);
+    o.after_apply = Some(refused(&[("s3:DeleteObject", ORDER_X, "ev-del")]));
+    o.original_aws_managed = Some(Ok(s3_full_read()));
+    let p = plan(&forbidding, &o);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    let restore = p.status.restore.unwrap();
+    assert!(restore.restored.is_empty());
+    assert!(
+        restore.not_restored[0]
+            .reason
+            .contains("spec.forbid s3:Delete*")
+    );
+
     // Off, or not Enforce: no restore at all.
     let mut off = spec(Mode::Enforce, Approval::Automatic);
     off.on_access_denied.restore = false;
