@@ -10,10 +10,20 @@
 //! object and its own queue), so each file mixes all N roles. The operator runs with
 //! `--aws-rate-limit 0` (moto has no IAM quota to respect) and `--concurrency 16`.
 
+// The bench uses a few of the test helpers, not all.
+#[allow(dead_code)]
 #[path = "../tests/control_plane/mod.rs"]
 mod control_plane;
+#[allow(dead_code)]
+#[path = "../tests/double_server/mod.rs"]
+mod double_server;
+#[allow(dead_code)]
+#[path = "../tests/iam_last_accessed_double/mod.rs"]
+mod iam_last_accessed_double;
+#[allow(dead_code)]
 #[path = "../tests/moto/mod.rs"]
 mod moto;
+#[allow(dead_code)]
 #[path = "../tests/operator_env/mod.rs"]
 mod operator_env;
 

@@ -2,7 +2,7 @@
 //! `aws_sdk_accessanalyzer::Client`: every call round-trips through the SDK's rest-json
 //! serializers and deserializers, including the error variants.
 
-mod access_analyzer_double;
+use crate::access_analyzer_double;
 
 use access_analyzer_double::{
     AccessAnalyzerDouble, Check, DEFAULT_GENERATED_POLICY, StartFault, finding,

@@ -6,9 +6,9 @@
 //! the policies the same command writes from the files. Polling and paging, which moto skips,
 //! against `AthenaPagingDouble`.
 
-mod athena_paging_double;
-mod athena_results;
-mod moto;
+use crate::athena_paging_double;
+use crate::athena_results;
+use crate::moto;
 
 use iam_tailor::aws::athena::ResultRows;
 use iam_tailor::cloudtrail::{ScanOptions, scan_paths_into};

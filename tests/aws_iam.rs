@@ -1,7 +1,7 @@
 //! The IAM reads and writes against a real IAM API (moto): URL-encoded documents, AWS-managed
 //! policies, the 5-version limit, idempotent deletes.
 
-mod moto;
+use crate::moto;
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use iam_tailor::aws::iam::{self, IamError};

@@ -3,7 +3,7 @@
 //! the cluster-wide and the one-namespace variant. `tests/chart_rbac.rs` runs the operator under
 //! the rendered RBAC on a real kube-apiserver.
 
-mod k8s_tools;
+use crate::k8s_tools;
 
 use k8s_tools::{chart_dir, helm, repo, run, template};
 use serde_json::{Value, json};

@@ -6,10 +6,10 @@
 //! what the chart does not grant must be refused (403). Once cluster-wide (ClusterRole, two
 //! replicas so leader election and its Lease Role) and once for one namespace (Role there).
 
-mod control_plane;
-mod k8s_tools;
-mod moto;
-mod operator_env;
+use crate::control_plane;
+use crate::k8s_tools;
+use crate::moto;
+use crate::operator_env;
 
 use iam_tailor::controller::LeastPrivilegeRole;
 use k8s_openapi::api::apps::v1::Deployment;

@@ -1,6 +1,6 @@
 //! The command line as users call it: exit codes, output formats, batch error handling.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

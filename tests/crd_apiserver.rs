@@ -2,7 +2,7 @@
 //! newer than 1.20), its defaults and validation work server-side, and the status subresource
 //! and printer columns are served.
 
-mod control_plane;
+use crate::control_plane;
 
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -1,7 +1,7 @@
 //! Evaluation cases written from AWS's documented policy evaluation logic, run end to end
 //! through `simulate --requests` (tests/fixtures/evaluation-cases.jsonl: name, expect, case).
 
-mod common;
+use crate::common;
 
 #[test]
 fn documented_evaluation_cases() {

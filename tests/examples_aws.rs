@@ -3,8 +3,8 @@
 //! carries the same policy. The signal wiring (`signals.*`): both templates carry the two pattern
 //! files, and on moto's EventBridge the rules forward exactly the CloudTrail events they should.
 
-mod moto;
-mod signals;
+use crate::moto;
+use crate::signals;
 
 use iam_tailor::policy::lint::{PolicyType, Severity, lint};
 use iam_tailor::policy::{ActionBlock, Policy};

@@ -1,7 +1,7 @@
 //! The example LeastPrivilegeRoles in `examples/k8s`: each one parses, passes the operator's
 //! own spec checks, and is accepted by a real kube-apiserver with the committed CRD.
 
-mod control_plane;
+use crate::control_plane;
 
 use iam_tailor::controller::LeastPrivilegeRole;
 use iam_tailor::controller::spec::{Limits, NO_CLUSTER_TRAIL, validate};

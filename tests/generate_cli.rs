@@ -1,7 +1,7 @@
 //! `generate` and `unused` as users run them: local logs, S3 logs (moto), formats, the cut to
 //! the current policies, the report, and determinism across thread counts.
 
-mod moto;
+use crate::moto;
 
 use std::process::{Command, Output};
 

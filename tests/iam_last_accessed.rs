@@ -3,8 +3,8 @@
 //! (so roles live in moto and `read_role` works through the same endpoint, as in the operator
 //! with `AWS_ENDPOINT_URL_IAM` set to the double).
 
-mod iam_last_accessed_double;
-mod moto;
+use crate::iam_last_accessed_double;
+use crate::moto;
 
 use iam_last_accessed_double::{Fault, IamLastAccessedDouble, service, tracked};
 use iam_tailor::aws::iam::{self, Iam, IamError};
@@ -374,7 +374,7 @@ async fn sdk_config_sends_iam_calls_to_aws_endpoint_url_iam() {
     double.set_services(&arn, vec![service("s3", "Amazon S3", Some(RECENT))]);
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
-            "sdk_config_sends_iam_calls_to_aws_endpoint_url_iam",
+            "iam_last_accessed::sdk_config_sends_iam_calls_to_aws_endpoint_url_iam",
             "--exact",
             "--test-threads=1",
             "--nocapture",

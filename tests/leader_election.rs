@@ -2,7 +2,7 @@
 //! release hands over at once, a leader that stops renewing is replaced after the lease
 //! duration, and a leader notices when it lost the lease.
 
-mod control_plane;
+use crate::control_plane;
 
 use futures::future::join_all;
 use iam_tailor::controller::leader::{LeaderElector, LeaseConfig};

@@ -5,9 +5,9 @@
 //! deleting with Restore puts the original policies back exactly. Invalid specs and missing
 //! roles are reported on the resource.
 
-mod control_plane;
-mod moto;
-mod operator_env;
+use crate::control_plane;
+use crate::moto;
+use crate::operator_env;
 
 use futures::{StreamExt, TryStreamExt};
 use iam_tailor::policy::context::Context as RequestContext;

@@ -7,10 +7,8 @@
 //! refused until `spec.placeholders` fills them; a used-up daily quota is reported and not
 //! retried.
 
-mod access_analyzer_double;
-mod control_plane;
-mod moto;
-mod operator_env;
+use crate::access_analyzer_double;
+use crate::operator_env;
 
 use access_analyzer_double::{AccessAnalyzerDouble, StartFault};
 use iam_tailor::controller::LeastPrivilegeRole;

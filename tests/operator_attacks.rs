@@ -22,9 +22,7 @@
 //! - `viewer-again`: a backup planted before its first write is never adopted: nothing is
 //!   written.
 
-mod control_plane;
-mod moto;
-mod operator_env;
+use crate::operator_env;
 
 use iam_tailor::controller::LeastPrivilegeRole;
 use iam_tailor::controller::reconcile::BACKUP_KEY;

@@ -6,11 +6,11 @@
 //! finishes the job. An endpoint that never answers times out the same way; the API server
 //! restarted, or moto frozen, in the middle of a reconcile loses and doubles no write.
 
-mod athena_paging_double;
-mod athena_results;
-mod control_plane;
-mod moto;
-mod operator_env;
+use crate::athena_paging_double;
+use crate::athena_results;
+use crate::control_plane;
+use crate::moto;
+use crate::operator_env;
 
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use iam_tailor::policy::Policy;

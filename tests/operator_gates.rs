@@ -5,11 +5,9 @@
 //! SECURITY_WARNING finding, a CheckNoNewAccess that disagrees with iam-tailor's own proof, a
 //! CheckAccessNotGranted failure for `forbid` — until all pass and the role is narrowed.
 
-mod access_analyzer_double;
-mod control_plane;
-mod moto;
-mod operator_env;
-mod signals;
+use crate::access_analyzer_double;
+use crate::operator_env;
+use crate::signals;
 
 use access_analyzer_double::{AccessAnalyzerDouble, Check, finding};
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};

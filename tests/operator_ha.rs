@@ -3,9 +3,9 @@
 //! stopped with SIGTERM releases the Lease so a standby takes over at once, and one killed with
 //! SIGKILL is replaced once its Lease expires. Each new leader reconciles what is created next.
 
-mod control_plane;
-mod moto;
-mod operator_env;
+use crate::control_plane;
+use crate::moto;
+use crate::operator_env;
 
 use iam_tailor::controller::LeastPrivilegeRole;
 use k8s_openapi::api::coordination::v1::Lease;

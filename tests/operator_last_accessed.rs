@@ -5,9 +5,7 @@
 //! kept in the proposal and listed; a failed report stops the analysis rather than proposing
 //! without it.
 
-mod control_plane;
-mod moto;
-mod operator_env;
+use crate::operator_env;
 
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use iam_tailor::policy::Policy;

@@ -8,9 +8,7 @@
 //!   garbage, and a file over 32 MiB.
 //! - Resources: `window: 401d` and `drift.interval: 2d` (out of range), beside `app` (Observe).
 
-mod control_plane;
-mod moto;
-mod operator_env;
+use crate::operator_env;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;

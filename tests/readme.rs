@@ -1,6 +1,6 @@
 //! README.md's command-line block runs as written, on the bundled examples.
 
-mod k8s_tools;
+use crate::k8s_tools;
 
 use std::path::Path;
 use std::process::Command;

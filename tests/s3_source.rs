@@ -1,7 +1,7 @@
 //! The S3 trail walk against a real S3 API (moto): layout discovery, day prefixes inside the
 //! window only, digest folders skipped, object download.
 
-mod moto;
+use crate::moto;
 
 use iam_tailor::aws::s3::{S3Location, TrailScope, get_object, list_trail};
 use iam_tailor::time::Day;

@@ -19,12 +19,9 @@
 //! SDK sent. The double never analyses a policy: it is not a stand-in for Access Analyzer's
 //! judgement, only for its protocol. The server runs on its own thread and runtime, so it
 //! works from sync and async tests alike, and stops when dropped.
-#![allow(dead_code)]
 
 // Each double stands alone, and a test may use both: each has its own copy.
-#[allow(clippy::duplicate_mod)]
-#[path = "../double_server/mod.rs"]
-mod double_server;
+use crate::double_server;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

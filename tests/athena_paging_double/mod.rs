@@ -16,11 +16,8 @@
 //!
 //! Every operation is recorded ([`AthenaPagingDouble::operations`]). The double runs no SQL:
 //! its rows are canned by the test.
-#![allow(dead_code)]
 
-#[allow(clippy::duplicate_mod)]
-#[path = "../double_server/mod.rs"]
-mod double_server;
+use crate::double_server;
 
 use axum::Router;
 use axum::body::Bytes;

@@ -33,7 +33,6 @@ impl ControlPlane {
     }
 
     /// Stops etcd and kube-apiserver, keeping their data: [`Self::resume`] restarts them.
-    #[allow(dead_code)] // only the restart tests stop the control plane mid-test
     pub fn pause(&self) {
         let output = Command::new(script())
             .arg("stop")
@@ -44,7 +43,6 @@ impl ControlPlane {
     }
 
     /// Starts etcd and kube-apiserver again on the same ports, token, certificate and data.
-    #[allow(dead_code)]
     pub fn resume(&self) {
         let output = Command::new(script())
             .arg("start")

@@ -20,12 +20,9 @@
 //! never computes last-accessed data: the answers are canned by the test. The server runs on
 //! its own thread and runtime, so it works from sync and async tests alike, and stops when
 //! dropped.
-#![allow(dead_code)]
 
 // Each double stands alone, and a test may use both: each has its own copy.
-#[allow(clippy::duplicate_mod)]
-#[path = "../double_server/mod.rs"]
-mod double_server;
+use crate::double_server;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -101,8 +98,6 @@ impl Service {
 pub enum Fault {
     /// HTTP 400, `Throttling`.
     Throttling,
-    /// HTTP 500, `ServiceFailure`.
-    ServiceFailure,
 }
 
 /// One request as received.
@@ -295,12 +290,6 @@ fn fault_response(state: &Shared, fault: Fault) -> Response {
             StatusCode::BAD_REQUEST,
             "Throttling",
             "Rate exceeded",
-        ),
-        Fault::ServiceFailure => error(
-            state,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ServiceFailure",
-            "The request processing has failed because of an unknown error.",
         ),
     }
 }

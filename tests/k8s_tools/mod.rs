@@ -1,6 +1,5 @@
 //! helm and kubectl for the chart tests: `$IAM_TAILOR_HELM` / `$IAM_TAILOR_KUBECTL` (exported by
 //! `scripts/test`), else the ones `scripts/k8s-tools` installs into the cache (and reuses).
-#![allow(dead_code)] // not every test file uses every helper
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

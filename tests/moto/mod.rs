@@ -47,13 +47,11 @@ impl Moto {
     /// Freezes the server (SIGSTOP): connections are still accepted by the kernel, nothing is
     /// answered, and what arrives meanwhile is handled after [`Self::thaw`] — a server that
     /// hangs and comes back with its state.
-    #[allow(dead_code)] // only the fault tests freeze moto
     pub fn freeze(&self) {
         self.signal("STOP");
     }
 
     /// Lets a frozen server run again (SIGCONT).
-    #[allow(dead_code)]
     pub fn thaw(&self) {
         self.signal("CONT");
     }
@@ -67,7 +65,6 @@ impl Moto {
     }
 
     /// An S3 client for this server with throwaway credentials.
-    #[allow(dead_code)] // not every test file that starts moto uses S3 directly
     pub fn s3(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
             .behavior_version_latest()
@@ -82,7 +79,6 @@ impl Moto {
     }
 
     /// An IAM client for this server with throwaway credentials.
-    #[allow(dead_code)] // not every test file that starts moto uses IAM
     pub fn iam(&self) -> aws_sdk_iam::Client {
         let config = aws_sdk_iam::Config::builder()
             .behavior_version_latest()
@@ -96,7 +92,6 @@ impl Moto {
     }
 
     /// An SQS client for this server with throwaway credentials.
-    #[allow(dead_code)] // not every test file that starts moto uses SQS
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         let config = aws_sdk_sqs::Config::builder()
             .behavior_version_latest()
@@ -110,7 +105,6 @@ impl Moto {
     }
 
     /// An EventBridge client for this server with throwaway credentials.
-    #[allow(dead_code)] // not every test file that starts moto uses EventBridge
     pub fn events(&self) -> aws_sdk_eventbridge::Client {
         let config = aws_sdk_eventbridge::Config::builder()
             .behavior_version_latest()

@@ -5,8 +5,7 @@
 //! role in IAM). [`story`] holds the steps of the operator story that `tests/operator.rs` and
 //! `tests/chart_rbac.rs` share.
 
-#[path = "../iam_last_accessed_double/mod.rs"]
-pub mod iam_double;
+pub(crate) use crate::iam_last_accessed_double as iam_double;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -27,7 +26,6 @@ use std::time::{Duration, Instant};
 
 pub use iam_double::IamLastAccessedDouble;
 
-#[allow(dead_code)] // only tests/operator.rs and tests/chart_rbac.rs tell the story
 pub mod story;
 
 pub const ACCOUNT: &str = "123456789012";
@@ -39,7 +37,6 @@ pub const S3_ALL: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
 pub const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 /// What role `app` does in its trail (and so all it may do after enforcement).
-#[allow(dead_code)] // the fault and replica tests do not check what `app` is narrowed to
 pub const APP_USES: [&str; 7] = [
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -52,7 +49,6 @@ pub const APP_USES: [&str; 7] = [
 
 /// A real kube-apiserver and moto, the CRDs applied and namespace [`NS`] created, and a
 /// directory for operator logs: where an operator test starts.
-#[allow(dead_code)] // the chart and fault tests build their own surroundings
 pub struct Cluster {
     pub server: crate::control_plane::ControlPlane,
     pub aws: crate::moto::Moto,
@@ -60,7 +56,6 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
 }
 
-#[allow(dead_code)]
 impl Cluster {
     pub async fn start() -> Cluster {
         let server = crate::control_plane::ControlPlane::start();
@@ -104,7 +99,6 @@ impl Operator {
     /// it overrides. The rest of the environment is the test's. moto has no last-accessed
     /// reports, so unless `env` names an `AWS_ENDPOINT_URL_IAM`, IAM calls go through an
     /// [`IamLastAccessedDouble`] (empty reports) that forwards everything else to moto.
-    #[allow(dead_code)] // the chart test runs the chart's command line, with `start_exact`
     pub fn start(
         kubeconfig: &Path,
         aws_endpoint: &str,
@@ -149,7 +143,6 @@ impl Operator {
     /// Deployment would: nothing is added to `args` and nothing else of the test's environment
     /// is passed on. `args` must serve metrics at `metrics` (e.g. on a [`free_port`]); the log
     /// goes into `dir`.
-    #[allow(dead_code)] // only the chart test runs a command line of its own
     pub fn start_exact(
         metrics: &str,
         dir: &Path,
@@ -192,7 +185,6 @@ impl Operator {
     }
 
     /// The whole log.
-    #[allow(dead_code)] // only the chart test searches the whole log
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -211,7 +203,6 @@ impl Operator {
     }
 
     /// Waits (30 s at most) until the telemetry server answers `/healthz`.
-    #[allow(dead_code)] // only the replica tests read a replica's metrics before it leads
     pub async fn wait_up(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while tokio::net::TcpStream::connect(&self.metrics).await.is_err() {
@@ -232,13 +223,11 @@ impl Operator {
     }
 
     /// The process id of the operator this started.
-    #[allow(dead_code)] // only the replica tests signal the process
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Sends SIGTERM (a graceful shutdown) to this operator, and only to it.
-    #[allow(dead_code)] // only the replica tests signal the process
     pub fn terminate(&mut self) {
         assert!(
             self.child.try_wait().unwrap().is_none(),
@@ -252,13 +241,11 @@ impl Operator {
     }
 
     /// Sends SIGKILL: the process dies without releasing anything.
-    #[allow(dead_code)] // only the replica tests signal the process
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
     }
 
     /// Waits (polling, `timeout` at most) for the process to exit.
-    #[allow(dead_code)] // only the replica tests stop an operator before the end
     pub async fn exited(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
@@ -300,7 +287,6 @@ pub fn free_port() -> u16 {
 
 /// The value of the sample `series` (metric name with its labels, exactly as rendered) in
 /// `metrics`; `None` when the series is not there.
-#[allow(dead_code)] // only the fault and replica tests read metric samples
 pub fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|line| {
         let (name, value) = line.rsplit_once(' ')?;
@@ -500,7 +486,6 @@ pub async fn broad_role_for(client: &aws_sdk_iam::Client, name: &str, namespace:
 
 /// Applies the CRDs in `crds/` (as `kubectl apply --server-side` would) and waits until they
 /// serve.
-#[allow(dead_code)] // the chart test installs the CRD with the chart
 pub async fn apply_crds(client: &kube::Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crds");
@@ -568,7 +553,6 @@ pub fn condition<'a>(
 }
 
 /// The condition's message; empty when it has none.
-#[allow(dead_code)] // not every test reads messages
 pub fn condition_message(status: &LeastPrivilegeRoleStatus, type_: &str) -> String {
     status
         .conditions
@@ -601,7 +585,6 @@ pub async fn wait_for(
     }
 }
 
-#[allow(dead_code)] // the replica tests do not look into IAM
 pub async fn read(client: &aws_sdk_iam::Client, role: &str) -> LiveRole {
     iam::read_role(&Iam::from(client.clone()), role)
         .await
@@ -620,7 +603,6 @@ pub async fn events(client: &kube::Client, namespace: &str, object: &str) -> Vec
         .collect()
 }
 
-#[allow(dead_code)] // the replica tests check who reported, not what
 pub fn reasons(events: &[Event]) -> BTreeSet<String> {
     events.iter().filter_map(|e| e.reason.clone()).collect()
 }

@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// The `detail-type` of every event CloudTrail delivers for an API call.
-#[allow(dead_code)] // not every test binary names it
 pub const DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 
 /// The EventBridge event for a CloudTrail `record`, as EventBridge delivers it to an SQS target
@@ -41,7 +40,6 @@ pub fn cloudtrail_event(record: &Value) -> Value {
 /// A CloudTrail record of `event_name` on `event_source` (`s3.amazonaws.com`) by a session of
 /// the role `role_arn` (`arn:aws:iam::123456789012:role/path/app`), successful, in us-east-1,
 /// recorded in the role's account. Add `errorCode` with [`denied`].
-#[allow(dead_code)] // not every test binary builds records
 pub fn cloudtrail_record(
     event_id: &str,
     role_arn: &str,
@@ -95,7 +93,6 @@ pub fn cloudtrail_record(
 }
 
 /// `record` failed with `error_code` (`AccessDenied`, `Client.UnauthorizedOperation`, ...).
-#[allow(dead_code)] // not every test binary builds records
 pub fn denied(mut record: Value, error_code: &str) -> Value {
     let service = (record["eventSource"]
         .as_str()
