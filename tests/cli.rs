@@ -186,6 +186,89 @@ fn batch_keeps_order_and_survives_bad_lines() {
     assert_eq!(out[6]["decision"], "Allowed");
 }
 
+/// SCPs by level of the organization: every level must allow; malformed levels are errors
+/// that name the field.
+#[test]
+fn scps_by_organization_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, action: &str| {
+        let path = dir.path().join(name);
+        let doc = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
+        );
+        std::fs::write(&path, doc).unwrap();
+        path.display().to_string()
+    };
+    let (full, s3, sqs) = (
+        write("full.json", "*"),
+        write("s3.json", "s3:*"),
+        write("sqs.json", "sqs:*"),
+    );
+    let simulate = |levels: &[&str], action: &str| {
+        let mut args = vec!["simulate", "--policy", &full, "--action", action];
+        for level in levels {
+            args.extend(["--scp-level", level]);
+        }
+        stdout(&run(&args))
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let ou = format!("{s3},{sqs}");
+    assert_eq!(simulate(&[&full, &ou, &full], "sqs:SendMessage"), "Allowed");
+    assert_eq!(
+        simulate(&[&full, &ou, &sqs], "s3:GetObject"),
+        "ImplicitlyDenied"
+    );
+    assert_eq!(
+        simulate(&[&full, &ou, &full], "ec2:RunInstances"),
+        "ImplicitlyDenied"
+    );
+    let both = run(&[
+        "simulate",
+        "--policy",
+        &full,
+        "--action",
+        "s3:GetObject",
+        "--scp",
+        &full,
+        "--scp-level",
+        &full,
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+
+    let doc =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let request = r#""request":{"action":"s3:GetObject","resource":"arn:aws:s3:::b/k"}"#;
+    let level = format!(r#"{{"orgIdentifier":"r-1","policies":[{doc}]}}"#);
+    let lines = [
+        format!(
+            r#"{{"identityPolicies":[{doc}],"serviceControlPolicies":[{level},{{"orgIdentifier":"ou-1","policies":[]}}],{request}}}"#
+        ),
+        format!(
+            r#"{{"identityPolicies":[{doc}],"serviceControlPolicies":[{level},{doc}],{request}}}"#
+        ),
+        format!(
+            r#"{{"identityPolicies":[{doc}],"serviceControlPolicies":[{}],{request}}}"#,
+            vec![level.as_str(); 17].join(",")
+        ),
+        format!(
+            r#"{{"identityPolicies":[{doc}],"serviceControlPolicies":[{level},{level}],{request}}}"#
+        ),
+    ];
+    let out = common::simulate_batch(&(lines.join("\n") + "\n"));
+    let error = |i: usize| out[i]["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error(0).contains("serviceControlPolicies[1].policies is empty"),
+        "{}",
+        error(0)
+    );
+    assert!(error(1).contains("not both"), "{}", error(1));
+    assert!(error(2).contains("more than 16 levels"), "{}", error(2));
+    assert_eq!(out[3]["decision"], "Allowed");
+}
+
 #[test]
 fn expand_lists_actions_with_access_levels() {
     let o = run(&["expand", EXAMPLE]);

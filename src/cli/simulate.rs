@@ -6,7 +6,9 @@
 //! chunks and written in input order.
 
 use super::{Format, read_policy};
-use crate::policy::{Context, Decision, Evaluation, Policy, PolicyKind, PolicySet, Request};
+use crate::policy::{
+    Context, Decision, Evaluation, MAX_SCP_LEVELS, Policy, PolicyKind, PolicySet, Request,
+};
 use anyhow::Context as _;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -27,8 +29,12 @@ pub struct Args {
     #[arg(long)]
     boundary: Option<PathBuf>,
     /// Service control policies that apply to the account (one level: any of them allows).
-    #[arg(long = "scp")]
+    #[arg(long = "scp", conflicts_with = "scp_levels")]
     scps: Vec<PathBuf>,
+    /// The SCPs of one level of the organization, comma-separated; repeat per level, from the
+    /// root to the account. Every level must allow.
+    #[arg(long = "scp-level", value_name = "FILE[,FILE…]")]
+    scp_levels: Vec<String>,
     /// Session policies passed when the role was assumed.
     #[arg(long = "session-policy")]
     session_policies: Vec<PathBuf>,
@@ -75,6 +81,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     for path in &args.scps {
         builder = builder.scp_labeled(read_policy(path)?, path.display().to_string());
     }
+    if args.scp_levels.len() > MAX_SCP_LEVELS {
+        anyhow::bail!(
+            "--scp-level: {} levels; an organization has at most {MAX_SCP_LEVELS}",
+            args.scp_levels.len()
+        );
+    }
+    for (level, files) in args.scp_levels.iter().enumerate() {
+        for file in files.split(',').filter(|f| !f.is_empty()) {
+            let path = PathBuf::from(file);
+            let policy = read_policy(&path)?;
+            builder = builder.scp_at_level(level, policy, Some(format!("{file} (level {level})")));
+        }
+    }
     for path in &args.session_policies {
         builder = builder.session_labeled(read_policy(path)?, path.display().to_string());
     }
@@ -99,18 +118,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         context: &context,
     });
     match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "decision": evaluation.decision,
-                "matched": evaluation.matched,
-            }))?
-        ),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&evaluation)?),
         Format::Text => {
             let given: Vec<PolicyKind> = [
                 (PolicyKind::Identity, !args.policies.is_empty()),
                 (PolicyKind::PermissionsBoundary, args.boundary.is_some()),
-                (PolicyKind::ServiceControlPolicy, !args.scps.is_empty()),
+                (
+                    PolicyKind::ServiceControlPolicy,
+                    !args.scps.is_empty() || !args.scp_levels.is_empty(),
+                ),
                 (PolicyKind::SessionPolicy, !args.session_policies.is_empty()),
                 (PolicyKind::ResourcePolicy, args.resource_policy.is_some()),
             ]
@@ -127,6 +143,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 /// policies had no matching Allow (a request needs one from each gate).
 fn describe(evaluation: &Evaluation, given: &[PolicyKind]) -> String {
     let mut out = format!("{}\n", evaluation.decision);
+    if let Some(reason) = evaluation.reason {
+        out.push_str(&format!("  {reason}\n"));
+    }
     if evaluation.decision == Decision::ImplicitlyDenied {
         let missing: Vec<&str> = given
             .iter()
@@ -164,6 +183,8 @@ struct BatchLine<'a> {
     identity_policies: Vec<&'a RawValue>,
     #[serde(default, borrow)]
     permission_boundaries: Vec<&'a RawValue>,
+    /// Policy documents (one level), or levels from the root to the account, each
+    /// `{"orgIdentifier": …, "policies": [document or {"name", "policy"}, …]}`.
     #[serde(default, borrow)]
     service_control_policies: Vec<&'a RawValue>,
     #[serde(default, borrow)]
@@ -214,7 +235,10 @@ impl Scalar {
 
 /// Compiled policy sets by the raw text of their documents, one cache per worker thread.
 /// The documents a set was compiled from, compared in full on a hash hit.
-type SetKey = Vec<(PolicyKind, Box<str>)>;
+type SetKey = Vec<(PolicyKind, u8, Box<str>)>;
+
+/// A policy document of a line: its kind, its organization level (SCPs) and its text.
+type Doc<'a> = (PolicyKind, u8, &'a str);
 
 #[derive(Default)]
 struct SetCache {
@@ -231,10 +255,11 @@ thread_local! {
 const CACHE_LIMIT: usize = 4096;
 
 impl SetCache {
-    fn get(&mut self, docs: &[(PolicyKind, &str)]) -> Result<Arc<PolicySet>, String> {
+    fn get(&mut self, docs: &[Doc]) -> Result<Arc<PolicySet>, String> {
         let mut hasher = rustc_hash::FxHasher::default();
-        for (kind, text) in docs {
+        for (kind, level, text) in docs {
             (*kind as u8).hash(&mut hasher);
+            level.hash(&mut hasher);
             text.hash(&mut hasher);
         }
         let key = hasher.finish();
@@ -244,7 +269,7 @@ impl SetCache {
                     && texts
                         .iter()
                         .zip(docs)
-                        .all(|((k1, t1), (k2, t2))| k1 == k2 && &**t1 == *t2)
+                        .all(|((k1, l1, t1), (k2, l2, t2))| k1 == k2 && l1 == l2 && &**t1 == *t2)
                 {
                     return Ok(set.clone());
                 }
@@ -252,7 +277,7 @@ impl SetCache {
         }
         let mut builder = PolicySet::builder();
         let mut counters = [0usize; 5];
-        for (kind, text) in docs {
+        for (kind, level, text) in docs {
             let i = &mut counters[*kind as usize];
             let field = match kind {
                 PolicyKind::Identity => "identityPolicies",
@@ -272,7 +297,9 @@ impl SetCache {
             builder = match kind {
                 PolicyKind::Identity => builder.identity(policy),
                 PolicyKind::PermissionsBoundary => builder.boundary(policy),
-                PolicyKind::ServiceControlPolicy => builder.scp(policy),
+                PolicyKind::ServiceControlPolicy => {
+                    builder.scp_at_level(*level as usize, policy, None)
+                }
                 PolicyKind::SessionPolicy => builder.session(policy),
                 PolicyKind::ResourcePolicy => builder.resource_policy(policy),
             };
@@ -283,12 +310,65 @@ impl SetCache {
             self.len = 0;
         }
         self.entries.entry(key).or_default().push((
-            docs.iter().map(|(k, t)| (*k, Box::from(*t))).collect(),
+            docs.iter()
+                .map(|(k, l, t)| (*k, *l, Box::from(*t)))
+                .collect(),
             set.clone(),
         ));
         self.len += 1;
         Ok(set)
     }
+}
+
+/// An entry of `serviceControlPolicies`, looked at for `policies`: a level of the organization
+/// has them, a policy document does not.
+#[derive(Deserialize)]
+struct ScpEntry<'a> {
+    #[serde(borrow, default)]
+    policies: Option<Vec<&'a RawValue>>,
+}
+
+/// A policy of a level, as a document or as `{"name": …, "policy": document}`.
+#[derive(Deserialize)]
+struct NamedPolicy<'a> {
+    #[serde(borrow, default)]
+    policy: Option<&'a RawValue>,
+}
+
+/// The SCPs of a line, by organization level: bare documents are one level.
+fn scp_docs<'a>(entries: &[&'a RawValue], docs: &mut Vec<Doc<'a>>) -> Result<(), String> {
+    let field = "serviceControlPolicies";
+    let kind = PolicyKind::ServiceControlPolicy;
+    let (mut levels, mut bare) = (0usize, false);
+    for (i, raw) in entries.iter().enumerate() {
+        let entry: ScpEntry =
+            serde_json::from_str(raw.get()).map_err(|e| format!("{field}[{i}]: {e}"))?;
+        let Some(policies) = entry.policies else {
+            bare = true;
+            docs.push((kind, 0, raw.get()));
+            continue;
+        };
+        if policies.is_empty() {
+            return Err(format!(
+                "{field}[{i}].policies is empty: every level of an organization has an SCP"
+            ));
+        }
+        if levels == MAX_SCP_LEVELS {
+            return Err(format!("{field}: more than {MAX_SCP_LEVELS} levels"));
+        }
+        for (j, p) in policies.iter().enumerate() {
+            let named: NamedPolicy = serde_json::from_str(p.get())
+                .map_err(|e| format!("{field}[{i}].policies[{j}]: {e}"))?;
+            docs.push((kind, levels as u8, named.policy.unwrap_or(p).get()));
+        }
+        levels += 1;
+    }
+    if bare && levels > 0 {
+        return Err(format!(
+            "{field}: give policy documents (one level) or levels ({{\"orgIdentifier\", \"policies\"}}), not both"
+        ));
+    }
+    Ok(())
 }
 
 /// Evaluates one line of `simulate --batch` input on its own (no cache kept): the entry
@@ -300,7 +380,7 @@ pub fn evaluate_json_line(line: &str) -> Result<Decision, String> {
 /// Evaluates one JSON line; the error text becomes `{"error": …}` for that line.
 fn evaluate_line(line: &str, cache: &mut SetCache) -> Result<Decision, String> {
     let mut parsed: BatchLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    let mut docs: Vec<(PolicyKind, &str)> = Vec::with_capacity(
+    let mut docs: Vec<Doc> = Vec::with_capacity(
         parsed.identity_policies.len()
             + parsed.permission_boundaries.len()
             + parsed.service_control_policies.len()
@@ -313,17 +393,14 @@ fn evaluate_line(line: &str, cache: &mut SetCache) -> Result<Decision, String> {
             PolicyKind::PermissionsBoundary,
             &parsed.permission_boundaries,
         ),
-        (
-            PolicyKind::ServiceControlPolicy,
-            &parsed.service_control_policies,
-        ),
         (PolicyKind::SessionPolicy, &parsed.session_policies),
     ];
     for (kind, group) in groups {
-        docs.extend(group.iter().map(|raw| (kind, raw.get())));
+        docs.extend(group.iter().map(|raw| (kind, 0, raw.get())));
     }
+    scp_docs(&parsed.service_control_policies, &mut docs)?;
     if let Some(raw) = parsed.resource_policy {
-        docs.push((PolicyKind::ResourcePolicy, raw.get()));
+        docs.push((PolicyKind::ResourcePolicy, 0, raw.get()));
     }
     let set = cache.get(&docs)?;
     let mut context = Context::new();

@@ -5,6 +5,8 @@
 //! ones by service), pre-parses condition values and splits policy variables, so that evaluating
 //! a request allocates nothing beyond the returned list of matched statements.
 
+use crate::catalog::catalog;
+use crate::policy::aws_rules;
 use crate::policy::context::{Caller, Context, Env};
 use crate::policy::document::{
     ActionBlock, BaseOperator, Condition, ConditionOperator, Effect, Policy, PrincipalBlock,
@@ -81,7 +83,12 @@ impl fmt::Display for PolicyKind {
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
     pub action: &'a str,
-    /// The resource ARN; `"*"` when the action takes none.
+    /// The resource ARN, or `"*"`. For an action that takes no resource (the catalog lists no
+    /// resource type for it) `*` is the resource itself, as AWS evaluates such calls: only a
+    /// `Resource` that matches `*` allows or denies it. For any other action `*` asks about
+    /// some resource of the action: an Allow naming any resource counts, and a Deny only when
+    /// it covers every resource (`"Resource": "*"`), so Allowed means "allowed on at least one
+    /// resource, as far as the Resource elements tell".
     pub resource: &'a str,
     /// The caller's ARN (or account id, or service name); needed for resource policies.
     pub principal: Option<&'a str>,
@@ -114,6 +121,9 @@ fn serialize_effect<S: serde::Serializer>(effect: &Effect, s: S) -> Result<S::Ok
 pub struct Evaluation {
     pub decision: Decision,
     pub matched: Vec<MatchedStatement>,
+    /// Set when AWS decides whatever the policies say (see [`crate::policy::aws_rules`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 impl Default for Evaluation {
@@ -121,6 +131,7 @@ impl Default for Evaluation {
         Evaluation {
             decision: Decision::ImplicitlyDenied,
             matched: Vec::new(),
+            reason: None,
         }
     }
 }
@@ -128,13 +139,27 @@ impl Default for Evaluation {
 /// Collects policies for a [`PolicySet`].
 #[derive(Clone, Debug, Default)]
 pub struct PolicySetBuilder {
-    policies: Vec<(PolicyKind, Policy, Option<String>)>,
+    policies: Vec<(PolicyKind, u8, Policy, Option<String>)>,
 }
+
+/// Levels of an organization an SCP can be attached at: the root, up to five levels of OUs
+/// and the account make seven (AWS Organizations quotas); more is refused as input.
+pub const MAX_SCP_LEVELS: usize = 16;
 
 impl PolicySetBuilder {
     /// Adds a policy of any kind, with an optional label (a file name) for reports.
     pub fn add(mut self, kind: PolicyKind, policy: Policy, label: Option<String>) -> Self {
-        self.policies.push((kind, policy, label));
+        self.policies.push((kind, 0, policy, label));
+        self
+    }
+
+    /// Adds an SCP attached at `level` of the organization (0 = the root; the account last).
+    /// Every level that has SCPs must allow a request. Panics past [`MAX_SCP_LEVELS`]; inputs
+    /// are checked before they get here.
+    pub fn scp_at_level(mut self, level: usize, policy: Policy, label: Option<String>) -> Self {
+        assert!(level < MAX_SCP_LEVELS, "SCP level {level} out of range");
+        let kind = PolicyKind::ServiceControlPolicy;
+        self.policies.push((kind, level as u8, policy, label));
         self
     }
 
@@ -176,8 +201,12 @@ impl PolicySetBuilder {
             statements: Vec::new(),
             interner: Interner::default(),
             counts: [0; KINDS],
+            scp_levels: 0,
         };
-        for (kind, policy, label) in self.policies {
+        for (kind, level, policy, label) in self.policies {
+            if kind == PolicyKind::ServiceControlPolicy {
+                set.scp_levels |= 1 << level;
+            }
             let index = set.counts[kind as usize];
             set.counts[kind as usize] += 1;
             let start = set.statements.len();
@@ -193,6 +222,7 @@ impl PolicySetBuilder {
             }
             set.policies.push(CompiledPolicy {
                 kind,
+                level,
                 index,
                 label,
                 statements: start..set.statements.len(),
@@ -212,11 +242,15 @@ pub struct PolicySet {
     interner: Interner,
     /// Number of policies per [`PolicyKind`] (as index).
     counts: [usize; KINDS],
+    /// Bit per organization level that has SCPs.
+    scp_levels: u16,
 }
 
 #[derive(Clone, Debug)]
 struct CompiledPolicy {
     kind: PolicyKind,
+    /// The organization level of an SCP; 0 for other kinds.
+    level: u8,
     index: usize,
     label: Option<String>,
     statements: Range<usize>,
@@ -246,14 +280,26 @@ impl PolicySet {
             owned = req.action.to_ascii_lowercase();
             owned.as_str()
         };
+        out.matched.clear();
+        if let Some(fixed) = aws_rules::fixed(action, req.resource) {
+            out.decision = fixed.decision;
+            out.reason = Some(fixed.reason);
+            return;
+        }
+        out.reason = None;
         let probe = self.interner.probe(action);
         let caller = Caller::parse(req.principal);
         let env = Env::new(req.context, caller);
+        let resource = ResourceQuery::new(action, req.resource);
+        let has_boundary = self.counts[PolicyKind::PermissionsBoundary as usize] > 0;
         let mut scratch = Vec::new();
         let mut hits = Hits::default();
 
         let mut denied = false;
         let mut allowed_by = [0usize; KINDS];
+        let mut scp_allowed: u16 = 0;
+        // The strongest way a resource policy's Allow named the caller.
+        let mut resource_reach = Reach::None;
         for policy in &self.policies {
             let is_resource = policy.kind == PolicyKind::ResourcePolicy;
             let mut allows = false;
@@ -261,39 +307,71 @@ impl PolicySet {
                 .iter()
                 .enumerate()
             {
-                if st.applies(&probe, req, &caller, &env, &mut scratch, is_resource) {
+                let reach = match (&st.principals, is_resource) {
+                    (_, false) => Reach::Named,
+                    (None, true) => Reach::None,
+                    (Some(p), true) => p.reach(&caller, st.effect, has_boundary),
+                };
+                if reach != Reach::None && st.applies(&probe, &resource, &env, &mut scratch) {
                     hits.push(policy.statements.start + i);
                     match st.effect {
                         Effect::Deny => denied = true,
-                        Effect::Allow => allows = true,
+                        Effect::Allow => {
+                            allows = true;
+                            if is_resource {
+                                resource_reach = resource_reach.max(reach);
+                            }
+                        }
                     }
                 }
             }
             allowed_by[policy.kind as usize] += usize::from(allows);
+            if allows && policy.kind == PolicyKind::ServiceControlPolicy {
+                scp_allowed |= 1 << policy.level;
+            }
         }
 
         let kind_ok = |kind: PolicyKind| {
             let n = self.counts[kind as usize];
             let a = allowed_by[kind as usize];
             match kind {
-                // Every permissions boundary must allow; session policies and SCPs (taken as
-                // the policies attached at one level) need any one.
+                // Every permissions boundary must allow; session policies need any one.
                 PolicyKind::PermissionsBoundary => a == n,
                 _ => n == 0 || a > 0,
             }
         };
-        let scp_ok = kind_ok(PolicyKind::ServiceControlPolicy);
-        let identity_path = allowed_by[PolicyKind::Identity as usize] > 0
-            && kind_ok(PolicyKind::PermissionsBoundary)
-            && kind_ok(PolicyKind::SessionPolicy)
-            && scp_ok;
-        let resource_allows = allowed_by[PolicyKind::ResourcePolicy as usize] > 0 && scp_ok;
-        // A resource policy alone grants access only within the caller's own account.
-        let resource_path = resource_allows && same_account(req.resource, &caller);
+        // Organizations User Guide, "Service control policies": every level of the
+        // organization, from the root to the account, must allow.
+        let scp_ok = scp_allowed & self.scp_levels == self.scp_levels;
+        let caps_ok =
+            kind_ok(PolicyKind::PermissionsBoundary) && kind_ok(PolicyKind::SessionPolicy);
+        let identity_path = allowed_by[PolicyKind::Identity as usize] > 0 && caps_ok && scp_ok;
+        let has_resource_policy = self.counts[PolicyKind::ResourcePolicy as usize] > 0;
+        // IAM User Guide, "Policy evaluation logic": a resource policy naming the user or the
+        // session grants on its own; naming the role, within the role's boundary and session
+        // policies; naming the account delegates to the account's identity policies.
+        let resource_grants = scp_ok
+            && match resource_reach {
+                Reach::Named => true,
+                Reach::Role => caps_ok,
+                Reach::Account | Reach::None => false,
+            };
+        let resource_allows = resource_reach != Reach::None;
+        let allowed = if !has_resource_policy {
+            // The resource's policy is not given: the principal's side decides.
+            identity_path
+        } else if !same_account(req.resource, &caller) {
+            // Across accounts both sides must allow.
+            identity_path && resource_allows && scp_ok
+        } else if aws_rules::resource_policy_required(action, req.resource) {
+            resource_grants || (resource_reach == Reach::Account && identity_path)
+        } else {
+            identity_path || resource_grants
+        };
 
         let decision = if denied {
             Decision::ExplicitlyDenied
-        } else if identity_path || resource_path {
+        } else if allowed {
             Decision::Allowed
         } else {
             Decision::ImplicitlyDenied
@@ -312,7 +390,6 @@ impl PolicySet {
             },
         };
         out.decision = decision;
-        out.matched.clear();
         for &si in hits.as_slice() {
             let st = &self.statements[si as usize];
             let policy = &self.policies[st.policy as usize];
@@ -328,6 +405,37 @@ impl PolicySet {
             }
         }
     }
+}
+
+/// How a request's resource is compared with `Resource` elements.
+struct ResourceQuery<'a> {
+    resource: &'a str,
+    /// `*` for an action that has resource types: "some resource of the action".
+    some: bool,
+}
+
+impl<'a> ResourceQuery<'a> {
+    fn new(lowercase_action: &str, resource: &'a str) -> Self {
+        let some = resource == "*"
+            && catalog()
+                .action(lowercase_action)
+                .is_some_and(|a| a.resource_types().next().is_some());
+        ResourceQuery { resource, some }
+    }
+}
+
+/// How a resource policy statement's `Principal`/`NotPrincipal` covers the caller, weakest
+/// first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Reach {
+    None,
+    /// Through the caller's account: a grant delegated to the account's identity policies.
+    Account,
+    /// Through the role a session belongs to: a grant within the role's boundary and session
+    /// policies.
+    Role,
+    /// The caller itself (its ARN, its service, or everyone).
+    Named,
 }
 
 /// Is the resource in the caller's account? Resources whose ARN has no account (S3, `*`) count
@@ -453,21 +561,19 @@ impl CompiledStatement {
         }
     }
 
+    /// Whether the statement covers the request, its principal aside.
     fn applies(
         &self,
         probe: &ActionProbe,
-        req: &Request,
-        caller: &Caller,
+        resource: &ResourceQuery,
         env: &Env,
         scratch: &mut Vec<u8>,
-        resource_policy: bool,
     ) -> bool {
         self.actions.matches(probe)
             && self
                 .resources
                 .as_ref()
-                .is_none_or(|r| r.matches(req.resource, env, scratch))
-            && (!resource_policy || self.principals.as_ref().is_some_and(|p| p.matches(caller)))
+                .is_none_or(|r| r.matches(resource, self.effect, env, scratch))
             && self.conditions.iter().all(|c| c.holds(env, scratch))
     }
 }
@@ -565,7 +671,24 @@ impl ResourceMatcher {
         m
     }
 
-    fn matches(&self, resource: &str, env: &Env, scratch: &mut Vec<u8>) -> bool {
+    fn matches(
+        &self,
+        query: &ResourceQuery,
+        effect: Effect,
+        env: &Env,
+        scratch: &mut Vec<u8>,
+    ) -> bool {
+        if query.some {
+            // Some resource: an Allow that names any resource could grant it; a Deny refuses
+            // only when it covers them all.
+            return match (effect, self.negated) {
+                (Effect::Allow, false) => true,
+                (Effect::Allow, true) => !self.any,
+                (Effect::Deny, false) => self.any,
+                (Effect::Deny, true) => false,
+            };
+        }
+        let resource = query.resource;
         let hit = self.any
             || self.patterns.iter().any(|t| {
                 t.resolve(env, scratch)
@@ -614,8 +737,46 @@ impl PrincipalMatcher {
         PrincipalMatcher { negated, entries }
     }
 
-    fn matches(&self, caller: &Caller) -> bool {
-        self.entries.iter().any(|e| e.matches(caller)) != self.negated
+    /// How the statement reaches the caller. A `NotPrincipal` exempts the caller only when it
+    /// lists every principal AWS checks for it: the caller, its role for a session, and its
+    /// account (IAM User Guide, "AWS JSON policy elements: NotPrincipal": with Deny "you must
+    /// also specify the account ARN of the not-denied principal"). With a permissions
+    /// boundary, a Deny with `NotPrincipal` exempts no one (IAM User Guide, "Permissions
+    /// boundaries for IAM entities").
+    fn reach(&self, caller: &Caller, effect: Effect, has_boundary: bool) -> Reach {
+        if !self.negated {
+            return (self.entries.iter())
+                .map(|e| e.reach(caller))
+                .max()
+                .unwrap_or(Reach::None);
+        }
+        if effect == Effect::Deny && has_boundary {
+            return Reach::Named;
+        }
+        let listed = |f: &dyn Fn(&PrincipalEntry) -> bool| self.entries.iter().any(f);
+        let any = listed(&|e| matches!(e, PrincipalEntry::Any));
+        let itself = caller.arn.is_some_and(|arn| {
+            listed(&|e| match e {
+                PrincipalEntry::Exact(p) | PrincipalEntry::Role { arn: p, .. } => **p == *arn,
+                PrincipalEntry::Service(s) => s.eq_ignore_ascii_case(arn),
+                PrincipalEntry::Account(a) => caller.is_root && caller.account == Some(&**a),
+                PrincipalEntry::Any => false,
+            })
+        });
+        let account = caller.account.is_none_or(|account| {
+            listed(&|e| matches!(e, PrincipalEntry::Account(a) if **a == *account))
+        });
+        let role = caller.assumed_role.is_none_or(|(name, _)| {
+            listed(&|e| {
+                matches!(e, PrincipalEntry::Role { name: n, account: a, .. }
+                if **n == *name && caller.account == Some(&**a))
+            })
+        });
+        if any || (itself && account && role) {
+            Reach::None
+        } else {
+            Reach::Named
+        }
     }
 }
 
@@ -646,18 +807,33 @@ impl PrincipalEntry {
         }
     }
 
-    fn matches(&self, caller: &Caller) -> bool {
-        match self {
-            PrincipalEntry::Any => true,
-            PrincipalEntry::Account(a) => caller.account == Some(&**a),
+    fn reach(&self, caller: &Caller) -> Reach {
+        let hit = match self {
+            PrincipalEntry::Any => return Reach::Named,
+            // The account's root user is the account itself.
+            PrincipalEntry::Account(a) if caller.account == Some(&**a) => {
+                return if caller.is_root {
+                    Reach::Named
+                } else {
+                    Reach::Account
+                };
+            }
+            PrincipalEntry::Account(_) => false,
             PrincipalEntry::Role { arn, account, name } => {
-                caller.arn == Some(&**arn)
-                    || (caller.account == Some(&**account)
-                        && caller.assumed_role.is_some_and(|(role, _)| role == &**name))
+                if caller.arn == Some(&**arn) {
+                    return Reach::Named;
+                }
+                if caller.account == Some(&**account)
+                    && caller.assumed_role.is_some_and(|(role, _)| role == &**name)
+                {
+                    return Reach::Role;
+                }
+                false
             }
             PrincipalEntry::Exact(p) => caller.arn == Some(&**p),
             PrincipalEntry::Service(s) => caller.arn.is_some_and(|a| a.eq_ignore_ascii_case(s)),
-        }
+        };
+        if hit { Reach::Named } else { Reach::None }
     }
 }
 
@@ -1083,12 +1259,13 @@ mod tests {
             run(&set, "sqs:SendMessage", "*", other).decision,
             Decision::ImplicitlyDenied
         );
+        // Naming the account delegates to its identity policies: alone it grants nothing.
         let root = PolicySet::builder()
             .resource_policy(bucket_policy(r#"{"AWS":"arn:aws:iam::111122223333:root"}"#))
             .build();
         assert_eq!(
             run(&root, "sqs:SendMessage", "*", other).decision,
-            Decision::Allowed
+            Decision::ImplicitlyDenied
         );
         let service = PolicySet::builder()
             .resource_policy(bucket_policy(r#"{"Service":"sns.amazonaws.com"}"#))
@@ -1109,7 +1286,7 @@ mod tests {
         let set = PolicySet::builder()
             .identity(allow("*", "*"))
             .resource_policy(pol(&format!(
-                r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":"{ALICE}"}},"Action":"*","Resource":"*"}}"#
+                r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":["{ALICE}","111122223333"]}},"Action":"*","Resource":"*"}}"#
             )))
             .build();
         let bob = "arn:aws:iam::111122223333:user/bob";
@@ -1549,5 +1726,291 @@ mod tests {
         let op = r#"{"StringLike":{"s3:prefix":"${aws:username}/"}}"#;
         assert!(cond(op, &c));
         assert!(!cond_versioned(op, &c, "2008-10-17"));
+    }
+
+    // IAM User Guide, "Policy evaluation logic" and "AWS JSON policy elements: Principal":
+    // within one account a resource policy naming the account delegates to the account's
+    // identity policies; naming the user or session grants alone.
+    #[test]
+    fn same_account_account_principal_delegates_to_identity_policies() {
+        let object = "arn:aws:s3:::mybucket/testobject";
+        let user = "arn:aws:iam::123456789012:user/test-user";
+        let bucket = |principal: &str| {
+            pol(&format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"s3:GetObject","Resource":"{object}"}}"#
+            ))
+        };
+        let with = |identity: Option<Policy>, resource: Policy| {
+            let mut b = PolicySet::builder().resource_policy(resource);
+            if let Some(p) = identity {
+                b = b.identity(p);
+            }
+            run(&b.build(), "s3:GetObject", object, user).decision
+        };
+        for account in ["arn:aws:iam::123456789012:root", "123456789012"] {
+            assert_eq!(with(None, bucket(account)), Decision::ImplicitlyDenied);
+            let identity = allow("s3:GetObject", object);
+            assert_eq!(with(Some(identity), bucket(account)), Decision::Allowed);
+            let denied = deny("s3:GetObject", object);
+            assert_eq!(
+                with(Some(denied), bucket(account)),
+                Decision::ExplicitlyDenied
+            );
+        }
+        assert_eq!(with(None, bucket(user)), Decision::Allowed);
+        let other = "arn:aws:iam::123456789012:user/other-user";
+        assert_eq!(with(None, bucket(other)), Decision::ImplicitlyDenied);
+        // The account's root user is the account.
+        let root = PolicySet::builder()
+            .resource_policy(bucket("123456789012"))
+            .build();
+        let root_user = "arn:aws:iam::123456789012:root";
+        assert_eq!(
+            run(&root, "s3:GetObject", object, root_user).decision,
+            Decision::Allowed
+        );
+    }
+
+    // "Policy evaluation logic": "Resource-based policies that grant permissions to an IAM role
+    // ARN are limited by an implicit deny in a permissions boundary or session policy"; a grant
+    // to the session ARN is not.
+    #[test]
+    fn a_role_principal_grant_stays_within_the_boundary_a_session_grant_does_not() {
+        let q = "arn:aws:sqs:us-east-1:111122223333:q";
+        let session = "arn:aws:sts::111122223333:assumed-role/app/s1";
+        let set = |principal: &str| {
+            PolicySet::builder()
+                .boundary(allow("s3:*", "*"))
+                .resource_policy(bucket_policy(&format!(r#"{{"AWS":"{principal}"}}"#)))
+                .build()
+        };
+        let role = "arn:aws:iam::111122223333:role/app";
+        assert_eq!(
+            run(&set(role), "sqs:SendMessage", q, session).decision,
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            run(&set(session), "sqs:SendMessage", q, session).decision,
+            Decision::Allowed
+        );
+    }
+
+    #[test]
+    fn a_cross_account_identity_allow_needs_the_resource_policy_when_it_is_given() {
+        let q = "arn:aws:sqs:us-east-1:444455556666:q";
+        let set = PolicySet::builder()
+            .identity(allow("sqs:SendMessage", q))
+            .resource_policy(bucket_policy(r#"{"AWS":"999988887777"}"#))
+            .build();
+        assert_eq!(
+            run(&set, "sqs:SendMessage", q, ALICE).decision,
+            Decision::ImplicitlyDenied
+        );
+    }
+
+    // Trust policies and key policies must allow the caller themselves ("Policy evaluation
+    // logic"); a key policy without the account statement makes identity Allows ineffective
+    // (KMS Developer Guide, "Default key policy").
+    #[test]
+    fn trust_and_key_policies_must_allow_the_caller() {
+        let role = "arn:aws:iam::111122223333:role/target";
+        let trust = |principal: &str| {
+            pol(&format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"sts:AssumeRole"}}"#
+            ))
+        };
+        let assume = |identity: Option<Policy>, trust: Policy| {
+            let mut b = PolicySet::builder().resource_policy(trust);
+            if let Some(p) = identity {
+                b = b.identity(p);
+            }
+            run(&b.build(), "sts:AssumeRole", role, ALICE).decision
+        };
+        let identity = || Some(allow("sts:AssumeRole", role));
+        assert_eq!(assume(None, trust(ALICE)), Decision::Allowed);
+        let root = "arn:aws:iam::111122223333:root";
+        assert_eq!(assume(None, trust(root)), Decision::ImplicitlyDenied);
+        assert_eq!(assume(identity(), trust(root)), Decision::Allowed);
+        let bob = "arn:aws:iam::111122223333:user/bob";
+        assert_eq!(assume(identity(), trust(bob)), Decision::ImplicitlyDenied);
+
+        let key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let key_policy = |principal: &str| {
+            pol(&format!(
+                r#"{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"kms:*","Resource":"*"}}"#
+            ))
+        };
+        let decrypt = |identity: Policy, key_policy: Policy| {
+            let set = PolicySet::builder()
+                .identity(identity)
+                .resource_policy(key_policy)
+                .build();
+            run(&set, "kms:Decrypt", key, ALICE).decision
+        };
+        let admin = "arn:aws:iam::111122223333:user/KMSAdminUser";
+        assert_eq!(
+            decrypt(allow("kms:Decrypt", key), key_policy(root)),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decrypt(allow("kms:Decrypt", key), key_policy(admin)),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(
+            decrypt(deny("kms:Decrypt", key), key_policy(root)),
+            Decision::ExplicitlyDenied
+        );
+        // Without the key policy given, the identity side decides (the default key policy).
+        let identity_only = PolicySet::builder()
+            .identity(allow("kms:Decrypt", key))
+            .build();
+        assert_eq!(
+            run(&identity_only, "kms:Decrypt", key, ALICE).decision,
+            Decision::Allowed
+        );
+    }
+
+    // IAM User Guide, "AWS JSON policy elements: NotPrincipal", its examples: the principal,
+    // its role for a session, and its account must all be listed to escape the Deny.
+    #[test]
+    fn not_principal_deny_exempts_only_a_fully_listed_caller() {
+        let bucket = "arn:aws:s3:::BUCKETNAME/k";
+        let set = |listed: &str, boundary: bool| {
+            let mut b = PolicySet::builder().identity(allow("s3:*", "*")).resource_policy(pol(&format!(
+                r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":{listed}}},"Action":"s3:*","Resource":["arn:aws:s3:::BUCKETNAME","arn:aws:s3:::BUCKETNAME/*"]}}"#
+            )));
+            if boundary {
+                b = b.boundary(allow("s3:*", "*"));
+            }
+            b.build()
+        };
+        let bob = "arn:aws:iam::444455556666:user/Bob";
+        let both = r#"["arn:aws:iam::444455556666:user/Bob","arn:aws:iam::444455556666:root"]"#;
+        assert_eq!(
+            run(&set(both, false), "s3:GetObject", bucket, bob).decision,
+            Decision::Allowed
+        );
+        let carol = "arn:aws:iam::444455556666:user/Carol";
+        assert_eq!(
+            run(&set(both, false), "s3:GetObject", bucket, carol).decision,
+            Decision::ExplicitlyDenied
+        );
+        let bob_only = r#"["arn:aws:iam::444455556666:user/Bob"]"#;
+        assert_eq!(
+            run(&set(bob_only, false), "s3:GetObject", bucket, bob).decision,
+            Decision::ExplicitlyDenied
+        );
+        let session = "arn:aws:sts::444455556666:assumed-role/cross-account-read-only-role/cross-account-audit-app";
+        let chain = format!(
+            r#"["{session}","arn:aws:iam::444455556666:role/cross-account-read-only-role","arn:aws:iam::444455556666:root"]"#
+        );
+        assert_eq!(
+            run(&set(&chain, false), "s3:GetObject", bucket, session).decision,
+            Decision::Allowed
+        );
+        let role_only = r#"["arn:aws:iam::444455556666:role/cross-account-read-only-role","arn:aws:iam::444455556666:root"]"#;
+        assert_eq!(
+            run(&set(role_only, false), "s3:GetObject", bucket, session).decision,
+            Decision::ExplicitlyDenied
+        );
+        // A principal with a permissions boundary is always denied by Deny + NotPrincipal.
+        assert_eq!(
+            run(&set(both, true), "s3:GetObject", bucket, bob).decision,
+            Decision::ExplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn get_caller_identity_is_allowed_under_any_deny() {
+        let set = PolicySet::builder()
+            .identity(deny("*", "*"))
+            .scp(deny("*", "*"))
+            .build();
+        let e = run(&set, "sts:GetCallerIdentity", "*", ALICE);
+        assert_eq!(e.decision, Decision::Allowed);
+        assert!(e.reason.is_some());
+        assert_eq!(
+            run(&set, "sts:GetSessionToken", "*", ALICE).decision,
+            Decision::ExplicitlyDenied
+        );
+    }
+
+    #[test]
+    fn service_controlled_resources_refuse_writes_whatever_the_policies_say() {
+        let set = PolicySet::builder().identity(allow("*", "*")).build();
+        let managed = "arn:aws:iam::aws:policy/AdministratorAccess";
+        let e = run(&set, "iam:CreatePolicyVersion", managed, ALICE);
+        assert_eq!(e.decision, Decision::ExplicitlyDenied);
+        assert!(e.matched.is_empty() && e.reason.is_some());
+        assert_eq!(
+            run(&set, "iam:GetPolicy", managed, ALICE).decision,
+            Decision::Allowed
+        );
+        let alias = "arn:aws:kms:us-east-1:111122223333:alias/aws/s3";
+        assert_eq!(
+            run(&set, "kms:DeleteAlias", alias, ALICE).decision,
+            Decision::ExplicitlyDenied
+        );
+    }
+
+    // Organizations User Guide, "Service control policies": every level must allow.
+    #[test]
+    fn every_scp_level_must_allow() {
+        let levels = |account_level: Policy| {
+            PolicySet::builder()
+                .identity(allow("*", "*"))
+                .scp_at_level(0, allow("*", "*"), Some("FullAWSAccess".into()))
+                .scp_at_level(1, allow("s3:*", "*"), None)
+                .scp_at_level(1, allow("sqs:*", "*"), None)
+                .scp_at_level(2, account_level, None)
+                .build()
+        };
+        let set = levels(allow("*", "*"));
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+        assert_eq!(decide(&set, "sqs:SendMessage", "*"), Decision::Allowed);
+        // The OU does not allow EC2, though the root and the account do.
+        assert_eq!(
+            decide(&set, "ec2:RunInstances", "*"),
+            Decision::ImplicitlyDenied
+        );
+        let set = levels(allow("sqs:*", "*"));
+        assert_eq!(
+            decide(&set, "s3:GetObject", "*"),
+            Decision::ImplicitlyDenied
+        );
+        assert_eq!(decide(&set, "sqs:SendMessage", "*"), Decision::Allowed);
+    }
+
+    #[test]
+    fn star_resource_means_the_resource_for_actions_without_one_and_some_resource_otherwise() {
+        let set = PolicySet::builder()
+            .identity(allow("s3:*", "arn:aws:s3:::bucket/*"))
+            .build();
+        // s3:ListAllMyBuckets takes no resource: only `Resource: "*"` reaches it.
+        assert_eq!(
+            decide(&set, "s3:ListAllMyBuckets", "*"),
+            Decision::ImplicitlyDenied
+        );
+        // s3:GetObject on some resource: allowed on the bucket's objects.
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+        // A Deny of one bucket leaves other resources; a Deny of all does not.
+        let set = PolicySet::builder()
+            .identity(allow("s3:*", "*"))
+            .identity(deny("s3:GetObject", "arn:aws:s3:::secret/*"))
+            .build();
+        assert_eq!(decide(&set, "s3:GetObject", "*"), Decision::Allowed);
+        let set = PolicySet::builder()
+            .identity(allow("s3:*", "*"))
+            .identity(deny("s3:GetObject", "*"))
+            .build();
+        assert_eq!(
+            decide(&set, "s3:GetObject", "*"),
+            Decision::ExplicitlyDenied
+        );
+        let everything = PolicySet::builder().identity(allow("*", "*")).build();
+        assert_eq!(
+            decide(&everything, "s3:ListAllMyBuckets", "*"),
+            Decision::Allowed
+        );
     }
 }

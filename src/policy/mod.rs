@@ -1,6 +1,7 @@
 //! The IAM policy language: documents, the evaluator, analysis and the linter.
 
 pub mod analysis;
+pub mod aws_rules;
 pub mod canonical;
 pub mod context;
 pub mod document;
@@ -15,5 +16,6 @@ pub use document::{
     PrincipalBlock, PrincipalType, Principals, ResourceBlock, SetQualifier, Statement, Version,
 };
 pub use eval::{
-    Decision, Evaluation, MatchedStatement, PolicyKind, PolicySet, PolicySetBuilder, Request,
+    Decision, Evaluation, MAX_SCP_LEVELS, MatchedStatement, PolicyKind, PolicySet,
+    PolicySetBuilder, Request,
 };
