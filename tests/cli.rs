@@ -65,6 +65,20 @@ fn lint_exit_codes() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("Statement.Action"), "{}", stdout(&o));
 
+    // Access Analyzer has an action that does not exist as an ERROR: exit 1, with a hint.
+    let typo = write_temp(
+        "typo.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObjekt","Resource":"arn:aws:s3:::b/*"}]}"#,
+    );
+    let o = run(&["lint", typo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(
+        text.contains("ERROR") && text.contains("INVALID_ACTION"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean \"s3:GetObject\""), "{text}");
+
     assert_eq!(
         run(&["lint", "/nonexistent/policy.json"]).status.code(),
         Some(2)

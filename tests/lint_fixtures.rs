@@ -19,7 +19,7 @@ const CASES: &[(&str, PolicyType, Expected)] = &[
         &[
             (
                 SecurityWarning,
-                "PASS_ROLE_ALL_RESOURCES",
+                "PASS_ROLE_WITH_STAR_IN_RESOURCE",
                 "Statement[0].Action[1]",
             ),
             (
@@ -27,11 +27,11 @@ const CASES: &[(&str, PolicyType, Expected)] = &[
                 "PASS_ROLE_PRIVILEGE_ESCALATION",
                 "Statement[0].Action[1]",
             ),
-            (Suggestion, "DUPLICATE_ACTION", "Statement[0].Action[2]"),
+            (Suggestion, "REDUNDANT_ACTION", "Statement[0].Action[2]"),
             (SecurityWarning, "FULL_ACCESS", "Statement[1].Action"),
             (
                 SecurityWarning,
-                "PASS_ROLE_ALL_RESOURCES",
+                "PASS_ROLE_WITH_STAR_IN_ACTION_AND_RESOURCE",
                 "Statement[1].Action",
             ),
             (
@@ -39,7 +39,7 @@ const CASES: &[(&str, PolicyType, Expected)] = &[
                 "PRIVILEGE_ESCALATION",
                 "Statement[1].Action",
             ),
-            (Error, "DUPLICATE_SID", "Statement[2].Sid"),
+            (Error, "UNIQUE_SIDS_REQUIRED", "Statement[2].Sid"),
             (
                 SecurityWarning,
                 "PRIVILEGE_ESCALATION",
@@ -53,13 +53,13 @@ const CASES: &[(&str, PolicyType, Expected)] = &[
         "identity_malformed.json",
         PolicyType::Identity,
         &[
-            (Error, "UNSUPPORTED_VERSION", "Version"),
+            (Error, "INVALID_VERSION", "Version"),
             (Error, "INVALID_ACTION", "Statement[0].Action[1]"),
-            (Warning, "UNKNOWN_ACTION", "Statement[0].Action[2]"),
-            (Error, "INVALID_RESOURCE", "Statement[0].Resource[0]"),
-            (Error, "INVALID_RESOURCE", "Statement[0].Resource[1]"),
+            (Error, "INVALID_ACTION", "Statement[0].Action[2]"),
+            (Error, "ARN_REGION_NOT_ALLOWED", "Statement[0].Resource[0]"),
+            (Error, "INVALID_ARN_RESOURCE", "Statement[0].Resource[1]"),
             (Error, "MISSING_RESOURCE", "Statement[1]"),
-            (Error, "PRINCIPAL_NOT_ALLOWED", "Statement[1].Principal"),
+            (Error, "UNSUPPORTED_PRINCIPAL", "Statement[1].Principal"),
         ],
     ),
     (
@@ -69,17 +69,17 @@ const CASES: &[(&str, PolicyType, Expected)] = &[
             (Warning, "ACTION_RESOURCE_MISMATCH", "Statement.Action[1]"),
             (
                 Warning,
-                "CONDITION_TYPE_MISMATCH",
+                "TYPE_MISMATCH",
                 "Statement.Condition.DateGreaterThan.aws:SourceVpc",
             ),
             (
                 Warning,
-                "UNKNOWN_CONDITION_KEY",
+                "CONDITION_KEY_NOT_SET",
                 "Statement.Condition.StringEquals.lambda:FunctionArn",
             ),
             (
-                Warning,
-                "UNKNOWN_CONDITION_OPERATOR",
+                Error,
+                "INVALID_CONDITION_OPERATOR",
                 "Statement.Condition.StringEqualsIgnoreKase",
             ),
         ],
@@ -182,4 +182,41 @@ fn findings_are_sorted_by_document_position() {
         .map(|f| f.severity)
         .collect();
     assert_eq!(fed, vec![SecurityWarning, Suggestion]);
+}
+
+/// docs/lint-checks.md lists every code the linter can emit, with its finding type.
+#[test]
+fn every_emitted_code_is_documented() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let doc = std::fs::read_to_string(format!("{root}/docs/lint-checks.md")).unwrap();
+    let mut codes = Vec::new();
+    for file in [
+        "mod",
+        "catalog_checks",
+        "redundancy",
+        "security",
+        "structure",
+    ] {
+        let path = format!("{root}/src/policy/lint/{file}.rs");
+        let source = std::fs::read_to_string(&path).unwrap();
+        // Only the code, not its unit tests.
+        let source = source.split("#[cfg(test)]").next().unwrap();
+        for literal in source.split('"').skip(1).step_by(2) {
+            let code_like = literal.len() > 6
+                && literal.contains('_')
+                && literal.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+            if code_like && !["SECURITY_WARNING", "SCREAMING_SNAKE_CASE"].contains(&literal) {
+                codes.push(literal.to_string());
+            }
+        }
+    }
+    assert!(codes.len() >= 40, "{codes:?}");
+    let missing: Vec<&String> = codes
+        .iter()
+        .filter(|c| !doc.contains(&format!("| `{c}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/lint-checks.md: {missing:?}"
+    );
 }

@@ -27,18 +27,36 @@ fn managed_policies() -> Vec<(String, String)> {
 fn every_managed_policy_parses_lints_clean_and_round_trips() {
     let policies = managed_policies();
     assert_eq!(policies.len(), 1641);
+    // Some still name retired services (DeepLens, DeepRacer), legacy actions
+    // (budgets:CreateBudget) or keys the catalog lacks: Access Analyzer's catalog errors.
+    let catalog_errors = [
+        "INVALID_ACTION",
+        "INVALID_SERVICE_IN_ACTION",
+        "INVALID_SERVICE_CONDITION_KEY",
+        "INVALID_GLOBAL_CONDITION_KEY",
+    ];
+    let mut naming_unknowns = 0;
     for (name, doc) in &policies {
         let findings = lint(doc, PolicyType::Identity);
         let errors: Vec<_> = findings
             .iter()
-            // AWS's own policies may exceed the 6,144-character limit customers are held to.
-            .filter(|f| f.severity == Severity::Error && f.code != "POLICY_SIZE_EXCEEDED")
+            .filter(|f| f.severity == Severity::Error)
             .collect();
-        assert!(errors.is_empty(), "{name}: {errors:?}");
+        naming_unknowns += usize::from(errors.iter().any(|f| catalog_errors.contains(&f.code)));
+        let structural: Vec<_> = errors
+            .iter()
+            .filter(|f| !catalog_errors.contains(&f.code))
+            .collect();
+        assert!(structural.is_empty(), "{name}: {structural:?}");
         let policy = Policy::parse(doc).unwrap();
         let again = Policy::parse(&policy.canonical_json()).unwrap();
         assert_eq!(again.revision(), policy.revision(), "{name}");
     }
+    // 69 with the catalog of this commit; a catalog that lost services would show here.
+    assert!(
+        naming_unknowns <= 80,
+        "{naming_unknowns} policies name unknown actions or keys"
+    );
 }
 
 fn uses_not_forms(policy: &Policy) -> bool {

@@ -1,6 +1,7 @@
-//! WARNINGs that need to know AWS's services: unknown services and actions, actions that cannot
-//! apply to the listed resources, condition keys the actions never set, and operators that do
-//! not fit the key's type. IAM accepts all of these, but they silently match nothing.
+//! Checks that need to know AWS's services: unknown services and actions, and condition keys no
+//! service defines (ERRORs, as Access Analyzer has them), actions that cannot apply to the listed
+//! resources, condition keys the actions never set, and operators that do not fit the key's
+//! type (WARNINGs). IAM accepts all of these, but they silently match nothing.
 
 use super::{Doc, Finding, Severity, StatementView, finding};
 use crate::catalog::{Catalog, catalog};
@@ -20,6 +21,10 @@ fn warn(code: &'static str, path: String, message: String) -> Finding {
     finding(Severity::Warning, code, path, message)
 }
 
+fn error(code: &'static str, path: String, message: String) -> Finding {
+    finding(Severity::Error, code, path, message)
+}
+
 fn did_you_mean(suggestion: Option<&str>) -> String {
     suggestion.map_or_else(String::new, |s| format!("; did you mean \"{s}\"?"))
 }
@@ -34,8 +39,8 @@ fn check_action_names(cat: &Catalog, s: &StatementView<'_>, out: &mut Vec<Findin
             continue;
         }
         if wildcard::is_literal(vendor) && !cat.has_service(vendor) {
-            out.push(warn(
-                "UNKNOWN_SERVICE",
+            out.push(error(
+                "INVALID_SERVICE_IN_ACTION",
                 item.path,
                 format!(
                     "\"{vendor}\" is not a known service prefix{}",
@@ -44,8 +49,8 @@ fn check_action_names(cat: &Catalog, s: &StatementView<'_>, out: &mut Vec<Findin
             ));
         } else if wildcard::is_literal(item.value) {
             if !cat.action_exists(item.value) {
-                out.push(warn(
-                    "UNKNOWN_ACTION",
+                out.push(error(
+                    "INVALID_ACTION",
                     item.path,
                     format!(
                         "\"{}\" is not a known action{}",
@@ -55,8 +60,8 @@ fn check_action_names(cat: &Catalog, s: &StatementView<'_>, out: &mut Vec<Findin
                 ));
             }
         } else if cat.expand(item.value).is_empty() {
-            out.push(warn(
-                "UNKNOWN_ACTION",
+            out.push(error(
+                "INVALID_ACTION",
                 item.path,
                 format!("\"{}\" matches no known action", item.value),
             ));
@@ -189,16 +194,33 @@ fn check_condition_keys(cat: &Catalog, s: &StatementView<'_>, out: &mut Vec<Find
             Some(_) => true,
             None => key_type.is_some(),
         };
-        if !known {
-            let why = if key_type.is_some() {
-                "is not set for any action of this statement"
+        if key_type.is_none() {
+            let global = c
+                .key
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("aws:"));
+            let code = if global {
+                "INVALID_GLOBAL_CONDITION_KEY"
             } else {
-                "is not a known condition key"
+                "INVALID_SERVICE_CONDITION_KEY"
             };
-            out.push(warn(
-                "UNKNOWN_CONDITION_KEY",
+            out.push(error(
+                code,
                 condition_path(s, c),
-                format!("\"{}\" {why}, so this condition never sees a value", c.key),
+                format!(
+                    "\"{}\" is not a known condition key, so this condition never sees a value",
+                    c.key
+                ),
+            ));
+        } else if !known {
+            out.push(warn(
+                "CONDITION_KEY_NOT_SET",
+                condition_path(s, c),
+                format!(
+                    "\"{}\" is not set for any action of this statement, so this condition \
+                     never sees a value",
+                    c.key
+                ),
             ));
         }
         let (Some(key_type), Some(wanted)) = (key_type, operator_type(c.operator.base)) else {
@@ -207,7 +229,7 @@ fn check_condition_keys(cat: &Catalog, s: &StatementView<'_>, out: &mut Vec<Find
         let key_type = key_type.strip_prefix("ArrayOf").unwrap_or(key_type);
         if !key_type.eq_ignore_ascii_case(wanted) {
             out.push(warn(
-                "CONDITION_TYPE_MISMATCH",
+                "TYPE_MISMATCH",
                 condition_path(s, c),
                 format!(
                     "{} compares values as {wanted}, but \"{}\" is of type {key_type}",
@@ -253,10 +275,17 @@ mod tests {
                 .map(|(_, _, m)| m.clone())
                 .unwrap_or_else(|| panic!("no {code} at {path}: {f:?}"))
         };
-        assert!(get("Statement[0].Action[0]", "UNKNOWN_ACTION").contains("s3:GetObject"));
-        assert!(get("Statement[0].Action[1]", "UNKNOWN_SERVICE").contains("did you mean"));
-        get("Statement[0].Action[2]", "UNKNOWN_ACTION");
-        get("Statement[0].Action[4]", "UNKNOWN_ACTION");
+        // Access Analyzer: an action or service that does not exist is an ERROR.
+        assert!(get("Statement[0].Action[0]", "INVALID_ACTION").contains("s3:GetObject"));
+        let service = get("Statement[0].Action[1]", "INVALID_SERVICE_IN_ACTION");
+        assert!(service.contains("did you mean"));
+        get("Statement[0].Action[2]", "INVALID_ACTION");
+        get("Statement[0].Action[4]", "INVALID_ACTION");
+        let errors = lint(&text, PolicyType::Identity)
+            .into_iter()
+            .filter(|f| f.severity == super::super::Severity::Error)
+            .count();
+        assert_eq!(errors, 4);
         assert!(
             !f.iter().any(|(_, p, _)| p == "Statement[0].Action[3]"),
             "{f:?}"
@@ -285,18 +314,28 @@ mod tests {
                 "StringEquals":{"s3:prefix":"home/","aws:SourceVpc":"vpc-1","ec2:Region":"us-east-1","aws:Nonsense":"x"},
                 "DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z","aws:SourceIp":"2020-01-01"}}}"#,
         );
-        let mut unknown = codes_at(&text, "UNKNOWN_CONDITION_KEY");
-        unknown.sort();
+        let mut not_set = codes_at(&text, "CONDITION_KEY_NOT_SET");
+        not_set.sort();
         assert_eq!(
-            unknown,
+            not_set,
             vec![
-                "Statement[0].Condition.StringEquals.aws:Nonsense",
                 "Statement[0].Condition.StringEquals.ec2:Region",
                 "Statement[0].Condition.StringEquals.s3:prefix",
             ]
         );
         assert_eq!(
-            codes_at(&text, "CONDITION_TYPE_MISMATCH"),
+            codes_at(&text, "INVALID_GLOBAL_CONDITION_KEY"),
+            vec!["Statement[0].Condition.StringEquals.aws:Nonsense"]
+        );
+        let service_key = identity(
+            r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"s3:Nonsense":"x"}}}"#,
+        );
+        assert_eq!(
+            codes_at(&service_key, "INVALID_SERVICE_CONDITION_KEY"),
+            vec!["Statement[0].Condition.StringEquals.s3:Nonsense"]
+        );
+        assert_eq!(
+            codes_at(&text, "TYPE_MISMATCH"),
             vec!["Statement[0].Condition.DateGreaterThan.aws:SourceIp"]
         );
     }

@@ -5,6 +5,8 @@
 //! policy needs `Principal`) and everything that is legal but dubious live here. Each check runs
 //! on the parsed model next to the raw JSON, so findings can name the exact JSON path the user
 //! wrote (`Statement[2].Action[1]`), which the model loses (null members, string-or-array).
+//! A check that is one of Access Analyzer's carries its issue code and finding type (AWS's "IAM
+//! policy validation check reference"); `docs/lint-checks.md` maps them all.
 
 mod catalog_checks;
 mod redundancy;
@@ -113,9 +115,9 @@ pub fn lint(text: &str, kind: PolicyType) -> Vec<Finding> {
 
 /// [`lint`] with knowledge about the policy's surroundings.
 pub fn lint_with(text: &str, kind: PolicyType, options: &LintOptions<'_>) -> Vec<Finding> {
-    let parse_error = |e: crate::policy::ParseError| Finding {
+    let parse_error = |code: &'static str, e: crate::policy::ParseError| Finding {
         severity: Severity::Error,
-        code: "PARSE_ERROR",
+        code,
         message: e.message,
         path: e.path,
     };
@@ -123,13 +125,13 @@ pub fn lint_with(text: &str, kind: PolicyType, options: &LintOptions<'_>) -> Vec
     let Ok(value) = serde_json::from_str::<Value>(text) else {
         return Policy::parse(text)
             .err()
-            .map(parse_error)
+            .map(|e| parse_error("JSON_SYNTAX_ERROR", e))
             .into_iter()
             .collect();
     };
     let policy = match Policy::from_value(&value) {
         Ok(p) => p,
-        Err(e) => return vec![parse_error(e)],
+        Err(e) => return vec![parse_error("PARSE_ERROR", e)],
     };
     let doc = Doc::new(&policy, &value, kind, *options);
     let mut out = Vec::new();
@@ -408,7 +410,7 @@ mod tests {
     fn parse_errors_stop_linting() {
         let f = lint("not json", PolicyType::Identity);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].code, "PARSE_ERROR");
+        assert_eq!(f[0].code, "JSON_SYNTAX_ERROR");
         assert!(f[0].message.contains("invalid JSON"), "{}", f[0].message);
 
         let f = lint(

@@ -40,12 +40,12 @@ fn all_covered(by: &[String], items: &[String], ignore_case: bool) -> bool {
         .all(|q| by.iter().any(|p| covers(p, q, ignore_case)))
 }
 
-/// Duplicates (`DUPLICATE_*`) and items another item of the same list already matches
-/// (`REDUNDANT_*`, e.g. `s3:GetObject` next to `s3:*`).
+/// Duplicates and items another item of the same list already matches (`REDUNDANT_*`, e.g.
+/// `s3:GetObject` next to `s3:*`), as Access Analyzer reports both.
 fn check_items(items: Vec<Item<'_>>, ignore_case: bool, what: &str, out: &mut Vec<Finding>) {
-    let (dup_code, redundant_code) = match what {
-        "ACTION" => ("DUPLICATE_ACTION", "REDUNDANT_ACTION"),
-        _ => ("DUPLICATE_RESOURCE", "REDUNDANT_RESOURCE"),
+    let code = match what {
+        "ACTION" => "REDUNDANT_ACTION",
+        _ => "REDUNDANT_RESOURCE",
     };
     let same = |a: &str, b: &str| {
         if ignore_case {
@@ -58,7 +58,7 @@ fn check_items(items: Vec<Item<'_>>, ignore_case: bool, what: &str, out: &mut Ve
         if let Some(first) = items[..k].iter().find(|o| same(o.value, item.value)) {
             out.push(finding(
                 Severity::Suggestion,
-                dup_code,
+                code,
                 item.path.clone(),
                 format!("\"{}\" is already listed at {}", item.value, first.path),
             ));
@@ -74,7 +74,7 @@ fn check_items(items: Vec<Item<'_>>, ignore_case: bool, what: &str, out: &mut Ve
         if let Some((_, o)) = by {
             out.push(finding(
                 Severity::Suggestion,
-                redundant_code,
+                code,
                 item.path.clone(),
                 format!(
                     "\"{}\" is already covered by \"{}\" at {}",
@@ -195,15 +195,17 @@ mod tests {
         let text = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow",
             "Action":["s3:GetObject","s3:getobject","s3:Get*","s3:PutObject"],
             "Resource":["arn:aws:s3:::b/*","arn:aws:s3:::b/*","arn:aws:s3:::B/x","*"]}}"#;
-        assert_eq!(found(text, "DUPLICATE_ACTION"), vec!["Statement.Action[1]"]);
-        assert_eq!(found(text, "REDUNDANT_ACTION"), vec!["Statement.Action[0]"]);
         assert_eq!(
-            found(text, "DUPLICATE_RESOURCE"),
-            vec!["Statement.Resource[1]"]
+            found(text, "REDUNDANT_ACTION"),
+            vec!["Statement.Action[0]", "Statement.Action[1]"]
         );
         assert_eq!(
             found(text, "REDUNDANT_RESOURCE"),
-            vec!["Statement.Resource[0]", "Statement.Resource[2]"]
+            vec![
+                "Statement.Resource[0]",
+                "Statement.Resource[1]",
+                "Statement.Resource[2]"
+            ]
         );
     }
 }

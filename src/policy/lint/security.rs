@@ -74,6 +74,7 @@ pub(super) fn check(doc: &Doc<'_>, out: &mut Vec<Finding>) {
         check_escalation(s, out);
         if matches!(doc.kind, PolicyType::Trust | PolicyType::Resource) {
             check_any_principal(s, out);
+            check_allow_with_not_principal(s, out);
         }
         if doc.kind == PolicyType::Trust {
             check_cross_account(s, doc.options.account, out);
@@ -105,6 +106,19 @@ fn check_not_elements(s: &StatementView<'_>, out: &mut Vec<Finding>) {
             s.field("NotResource"),
             "Allow with NotResource grants access to every resource not listed, including \
              future ones; list the allowed resources instead"
+                .to_string(),
+        ));
+    }
+}
+
+/// `Allow` + `NotPrincipal` grants every principal not listed, anonymous ones included.
+fn check_allow_with_not_principal(s: &StatementView<'_>, out: &mut Vec<Finding>) {
+    if matches!(s.st.principal, Some(PrincipalBlock::NotPrincipal(_))) {
+        out.push(warn(
+            "ALLOW_WITH_NOT_PRINCIPAL",
+            s.field("NotPrincipal"),
+            "Allow with NotPrincipal grants every principal not listed, anonymous users \
+             included; name the principals in Principal instead"
                 .to_string(),
         ));
     }
@@ -149,6 +163,28 @@ fn may_name_a_role(st: &Statement) -> bool {
     }
 }
 
+/// Access Analyzer's issue code for PassRole on every role, by how the statement says it.
+fn pass_role_code(st: &Statement) -> &'static str {
+    let not_resource = matches!(st.resource, Some(ResourceBlock::NotResource(_)));
+    match &st.action {
+        Some(ActionBlock::NotAction(_)) if not_resource => {
+            "PASS_ROLE_WITH_NOT_ACTION_AND_NOT_RESOURCE"
+        }
+        Some(ActionBlock::NotAction(_)) => "PASS_ROLE_WITH_STAR_IN_RESOURCE_AND_NOT_ACTION",
+        Some(ActionBlock::Action(list))
+            if list.iter().any(|a| a.eq_ignore_ascii_case("iam:PassRole")) =>
+        {
+            if not_resource {
+                "PASS_ROLE_WITH_NOT_RESOURCE"
+            } else {
+                "PASS_ROLE_WITH_STAR_IN_RESOURCE"
+            }
+        }
+        _ if not_resource => "PASS_ROLE_WITH_STAR_IN_ACTION_AND_NOT_RESOURCE",
+        _ => "PASS_ROLE_WITH_STAR_IN_ACTION_AND_RESOURCE",
+    }
+}
+
 /// PassRole on every role lets the holder hand any role, admin included, to a service.
 fn check_pass_role_everywhere(s: &StatementView<'_>, out: &mut Vec<Finding>) {
     if !on_all_resources(s.st) || has_restricting_condition(s.st, "iam:PassedToService") {
@@ -156,7 +192,7 @@ fn check_pass_role_everywhere(s: &StatementView<'_>, out: &mut Vec<Finding>) {
     }
     if let Some(path) = s.granting_path("iam:PassRole") {
         out.push(warn(
-            "PASS_ROLE_ALL_RESOURCES",
+            pass_role_code(s.st),
             path,
             "iam:PassRole on all resources without an iam:PassedToService condition lets the \
              holder pass any role, including administrator roles, to any service; name the \
@@ -442,25 +478,58 @@ mod tests {
     fn pass_role_on_star_needs_passed_to_service() {
         let open =
             identity(r#"{"Effect":"Allow","Action":["s3:GetObject","iam:Pass*"],"Resource":"*"}"#);
+        let star_action = "PASS_ROLE_WITH_STAR_IN_ACTION_AND_RESOURCE";
         assert_eq!(
-            at(&open, PolicyType::Identity, "PASS_ROLE_ALL_RESOURCES"),
+            at(&open, PolicyType::Identity, star_action),
             vec!["Statement[0].Action[1]"]
         );
+        let star_resource = "PASS_ROLE_WITH_STAR_IN_RESOURCE";
         let scoped = identity(
             r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"*","Condition":{"StringEquals":{"iam:PassedToService":"ec2.amazonaws.com"}}}"#,
         );
-        assert!(at(&scoped, PolicyType::Identity, "PASS_ROLE_ALL_RESOURCES").is_empty());
+        assert!(at(&scoped, PolicyType::Identity, star_resource).is_empty());
         let negated = identity(
             r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"*","Condition":{"StringNotEquals":{"iam:PassedToService":"ec2.amazonaws.com"}}}"#,
         );
-        assert_eq!(
-            at(&negated, PolicyType::Identity, "PASS_ROLE_ALL_RESOURCES").len(),
-            1
-        );
+        assert_eq!(at(&negated, PolicyType::Identity, star_resource).len(), 1);
         let one_role = identity(
             r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::111122223333:role/app"}"#,
         );
-        assert!(at(&one_role, PolicyType::Identity, "PASS_ROLE_ALL_RESOURCES").is_empty());
+        assert!(at(&one_role, PolicyType::Identity, star_resource).is_empty());
+        // Access Analyzer's code names the form the grant takes.
+        for (statement, code) in [
+            (
+                r#"{"Effect":"Allow","Action":"iam:PassRole","NotResource":"arn:aws:iam::1:role/x"}"#,
+                "PASS_ROLE_WITH_NOT_RESOURCE",
+            ),
+            (
+                r#"{"Effect":"Allow","Action":"iam:*","NotResource":"arn:aws:iam::1:role/x"}"#,
+                "PASS_ROLE_WITH_STAR_IN_ACTION_AND_NOT_RESOURCE",
+            ),
+            (
+                r#"{"Effect":"Allow","NotAction":"s3:*","Resource":"*"}"#,
+                "PASS_ROLE_WITH_STAR_IN_RESOURCE_AND_NOT_ACTION",
+            ),
+            (
+                r#"{"Effect":"Allow","NotAction":"s3:*","NotResource":"arn:aws:s3:::b"}"#,
+                "PASS_ROLE_WITH_NOT_ACTION_AND_NOT_RESOURCE",
+            ),
+        ] {
+            assert_eq!(
+                at(&identity(statement), PolicyType::Identity, code).len(),
+                1,
+                "{statement}"
+            );
+        }
+    }
+
+    #[test]
+    fn allow_with_not_principal_reaches_everyone_else() {
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+        assert_eq!(
+            at(text, PolicyType::Resource, "ALLOW_WITH_NOT_PRINCIPAL"),
+            vec!["Statement[0].NotPrincipal"]
+        );
     }
 
     #[test]

@@ -47,8 +47,8 @@ pub(super) fn check(doc: &Doc<'_>, text: &str, out: &mut Vec<Finding>) {
             }
         }
         for item in s.resource_items() {
-            if let Some(problem) = resource_problem(item.value) {
-                out.push(error("INVALID_RESOURCE", item, problem));
+            if let Some((code, problem)) = resource_problem(item.value) {
+                out.push(error(code, item, problem));
             }
         }
         check_unknown_operators(s, out);
@@ -72,7 +72,7 @@ fn check_version(doc: &Doc<'_>, out: &mut Vec<Finding>) {
     let (severity, code, message) = if doc.kind == PolicyType::Identity {
         (
             Severity::Error,
-            "UNSUPPORTED_VERSION",
+            "INVALID_VERSION",
             format!("identity policies must be Version 2012-10-17; this one has {written}"),
         )
     } else {
@@ -97,9 +97,18 @@ fn check_size(kind: PolicyType, text: &str, out: &mut Vec<Finding>) {
             PolicyType::Trust => "a trust policy",
             PolicyType::Resource => "a resource policy",
         };
+        // Access Analyzer warns on an identity policy's size (the quota differs for inline and
+        // managed policies); iam-tailor's own code errs for trust and resource policies.
+        let (severity, code) = match kind {
+            PolicyType::Identity => (
+                Severity::Warning,
+                "POLICY_SIZE_EXCEEDS_IDENTITY_POLICY_QUOTA",
+            ),
+            _ => (Severity::Error, "POLICY_SIZE_EXCEEDED"),
+        };
         out.push(finding(
-            Severity::Error,
-            "POLICY_SIZE_EXCEEDED",
+            severity,
+            code,
             String::new(),
             format!(
                 "the policy is {size} characters without white space; the limit for {what} \
@@ -109,8 +118,13 @@ fn check_size(kind: PolicyType, text: &str, out: &mut Vec<Finding>) {
     }
 }
 
-/// IAM requires non-empty Sids to be unique within a policy; the second use is the error.
+/// IAM requires non-empty Sids to be unique within its policies (identity and trust); other
+/// services only recommend it. The second use is the finding.
 fn check_duplicate_sids(doc: &Doc<'_>, out: &mut Vec<Finding>) {
+    let (severity, code) = match doc.kind {
+        PolicyType::Identity | PolicyType::Trust => (Severity::Error, "UNIQUE_SIDS_REQUIRED"),
+        PolicyType::Resource => (Severity::Warning, "UNIQUE_SIDS_RECOMMENDED"),
+    };
     let mut seen: HashMap<&str, &str> = HashMap::new();
     for s in &doc.statements {
         let Some(sid) = s.st.sid.as_deref().filter(|sid| !sid.is_empty()) else {
@@ -118,8 +132,8 @@ fn check_duplicate_sids(doc: &Doc<'_>, out: &mut Vec<Finding>) {
         };
         if let Some(first) = seen.get(sid) {
             out.push(finding(
-                Severity::Error,
-                "DUPLICATE_SID",
+                severity,
+                code,
                 s.field("Sid"),
                 format!("Sid \"{sid}\" is already used by {first}; Sids must be unique"),
             ));
@@ -185,7 +199,7 @@ fn check_required_elements(kind: PolicyType, s: &super::StatementView<'_>, out: 
     });
     match (kind, principal) {
         (PolicyType::Identity, Some(e)) => push(
-            "PRINCIPAL_NOT_ALLOWED",
+            "UNSUPPORTED_PRINCIPAL",
             s.field(e),
             "identity policies apply to the identity they are attached to and cannot name a \
              principal",
@@ -235,14 +249,16 @@ fn action_problem(action: &str) -> Option<String> {
 /// `*`, or `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` as IAM checks it: a known partition
 /// (or a wildcard matching one), a service, no region for IAM and S3 buckets, IAM resource
 /// types (plus `root`, which IAM accepts), and IAM's legacy rule that a short ARN must not contain an empty component (`::`).
-fn resource_problem(resource: &str) -> Option<String> {
+/// The problem comes with Access Analyzer's issue code for it.
+fn resource_problem(resource: &str) -> Option<(&'static str, String)> {
     if resource == "*" {
         return None;
     }
     let parts: Vec<&str> = resource.split(':').collect();
     if parts.len() < 2 || parts[0] != "arn" {
-        return Some(format!(
-            "resource \"{resource}\" must be \"*\" or an ARN (arn:partition:service:…)"
+        return Some((
+            "INVALID_ARN_PREFIX",
+            format!("resource \"{resource}\" must be \"*\" or an ARN (arn:partition:service:…)"),
         ));
     }
     let partition = parts[1];
@@ -250,25 +266,35 @@ fn resource_problem(resource: &str) -> Option<String> {
         .iter()
         .any(|p| crate::wildcard::matches(partition, p));
     if !partition_ok {
-        return Some(format!(
-            "partition \"{partition}\" in \"{resource}\" is not one of {}",
-            PARTITIONS.join(", ")
+        return Some((
+            "INVALID_PARTITION",
+            format!(
+                "partition \"{partition}\" in \"{resource}\" is not one of {}",
+                PARTITIONS.join(", ")
+            ),
         ));
     }
     if parts.len() < 3 {
-        return Some(format!(
-            "resource \"{resource}\" has no service: the service must be fully qualified"
+        return Some((
+            "MISSING_ARN_FIELD",
+            format!("resource \"{resource}\" has no service: the service must be fully qualified"),
         ));
     }
     if parts.len() < 6 && resource.contains("::") {
-        return Some(format!(
-            "resource \"{resource}\" is malformed: an ARN has six colon-separated parts \
-             (arn:partition:service:region:account:resource)"
+        return Some((
+            "MISSING_ARN_FIELD",
+            format!(
+                "resource \"{resource}\" is malformed: an ARN has six colon-separated parts \
+                 (arn:partition:service:region:account:resource)"
+            ),
         ));
     }
     let service = parts[2];
     if service.is_empty() {
-        return Some(format!("resource \"{resource}\" has an empty service"));
+        return Some((
+            "MISSING_ARN_FIELD",
+            format!("resource \"{resource}\" has an empty service"),
+        ));
     }
     let region = parts.get(3).copied().unwrap_or("");
     let account = parts.get(4).copied().unwrap_or("");
@@ -280,8 +306,9 @@ fn resource_problem(resource: &str) -> Option<String> {
     match service {
         "iam" => {
             if !region.is_empty() {
-                return Some(format!(
-                    "IAM resource \"{resource}\" cannot contain a region: IAM is global"
+                return Some((
+                    "ARN_REGION_NOT_ALLOWED",
+                    format!("IAM resource \"{resource}\" cannot contain a region: IAM is global"),
                 ));
             }
             // `root` names the account's root user (AWS's own managed policies use it).
@@ -289,18 +316,24 @@ fn resource_problem(resource: &str) -> Option<String> {
                 || rest == "root"
                 || IAM_RESOURCE_PREFIXES.iter().any(|p| rest.starts_with(p));
             if parts.len() > 5 && !type_ok {
-                return Some(format!(
-                    "IAM resource \"{resource}\" must be \"*\" or start with {}",
-                    IAM_RESOURCE_PREFIXES.join(", ")
+                return Some((
+                    "INVALID_ARN_RESOURCE",
+                    format!(
+                        "IAM resource \"{resource}\" must be \"*\" or start with {}",
+                        IAM_RESOURCE_PREFIXES.join(", ")
+                    ),
                 ));
             }
         }
         // Buckets and objects are global; access points, jobs and the like carry an account
         // and may carry a region.
         "s3" if !region.is_empty() && account.is_empty() => {
-            return Some(format!(
-                "S3 resource \"{resource}\" cannot contain a region: bucket and object ARNs \
-                 are arn:aws:s3:::bucket/key"
+            return Some((
+                "ARN_REGION_NOT_ALLOWED",
+                format!(
+                    "S3 resource \"{resource}\" cannot contain a region: bucket and object ARNs \
+                     are arn:aws:s3:::bucket/key"
+                ),
             ));
         }
         _ => {}
@@ -308,8 +341,8 @@ fn resource_problem(resource: &str) -> Option<String> {
     None
 }
 
-/// The parser silently skips an unknown operator whose body is empty (IAM accepts it); it is
-/// still almost certainly a typo.
+/// The parser silently skips an unknown operator whose body is empty; it tests nothing, which
+/// Access Analyzer reports as an ERROR.
 fn check_unknown_operators(s: &super::StatementView<'_>, out: &mut Vec<Finding>) {
     let Some(Value::Object(ops)) = s.raw.get("Condition") else {
         return;
@@ -317,8 +350,8 @@ fn check_unknown_operators(s: &super::StatementView<'_>, out: &mut Vec<Finding>)
     for name in ops.keys() {
         if ConditionOperator::parse(name).is_none() {
             out.push(finding(
-                Severity::Warning,
-                "UNKNOWN_CONDITION_OPERATOR",
+                Severity::Error,
+                "INVALID_CONDITION_OPERATOR",
                 format!("{}.{name}", s.field("Condition")),
                 format!("\"{name}\" is not a condition operator; this empty block tests nothing"),
             ));
@@ -353,13 +386,13 @@ mod tests {
         assert!(has(
             &no_version,
             PolicyType::Identity,
-            "UNSUPPORTED_VERSION",
+            "INVALID_VERSION",
             "Version"
         ));
         assert!(has(
             &old,
             PolicyType::Identity,
-            "UNSUPPORTED_VERSION",
+            "INVALID_VERSION",
             "Version"
         ));
         assert!(codes(&new, PolicyType::Identity).is_empty());
@@ -410,7 +443,7 @@ mod tests {
         assert!(has(
             with_principal,
             PolicyType::Identity,
-            "PRINCIPAL_NOT_ALLOWED",
+            "UNSUPPORTED_PRINCIPAL",
             "Statement.Principal"
         ));
         assert!(!has(
@@ -456,13 +489,30 @@ mod tests {
             {"Sid":"A","Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}]}"#;
         let dups: Vec<_> = codes(text, PolicyType::Identity)
             .into_iter()
-            .filter(|(_, c, _)| *c == "DUPLICATE_SID")
+            .filter(|(_, c, _)| c.starts_with("UNIQUE_SIDS"))
             .collect();
         assert_eq!(
             dups,
             vec![(
                 Severity::Error,
-                "DUPLICATE_SID",
+                "UNIQUE_SIDS_REQUIRED",
+                "Statement[3].Sid".to_string()
+            )]
+        );
+        // Other services only recommend unique Sids.
+        let resource = text.replace(
+            r#""Sid":"A","Effect":"Deny""#,
+            r#""Sid":"A","Effect":"Deny","Principal":"*""#,
+        );
+        let recommended: Vec<_> = codes(&resource, PolicyType::Resource)
+            .into_iter()
+            .filter(|(_, c, _)| c.starts_with("UNIQUE_SIDS"))
+            .collect();
+        assert_eq!(
+            recommended,
+            vec![(
+                Severity::Warning,
+                "UNIQUE_SIDS_RECOMMENDED",
                 "Statement[3].Sid".to_string()
             )]
         );
@@ -544,7 +594,7 @@ mod tests {
         assert!(has(
             text,
             PolicyType::Identity,
-            "INVALID_RESOURCE",
+            "MISSING_ARN_FIELD",
             "Statement[0].NotResource[1]"
         ));
     }
@@ -577,15 +627,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_empty_operator_is_a_warning() {
+    fn unknown_empty_operator_is_an_error() {
         let text = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEqualz":{},"DateGreaterThan":{}}}}"#;
         let f = lint(text, PolicyType::Identity);
         let unknown: Vec<_> = f
             .iter()
-            .filter(|f| f.code == "UNKNOWN_CONDITION_OPERATOR")
+            .filter(|f| f.code == "INVALID_CONDITION_OPERATOR")
             .collect();
         assert_eq!(unknown.len(), 1, "{f:?}");
         assert_eq!(unknown[0].path, "Statement.Condition.StringEqualz");
-        assert_eq!(unknown[0].severity, Severity::Warning);
+        assert_eq!(unknown[0].severity, Severity::Error);
     }
 }
