@@ -1,6 +1,8 @@
 //! The linter against moto's IAM policy validation cases, which mirror what IAM's
 //! CreatePolicy accepts and rejects: every rejected document must get an ERROR, every accepted
-//! one none (unknown services, odd ARNs and empty unknown operators are only warnings).
+//! one none but Access Analyzer's: IAM accepts names that do not exist (an action, service,
+//! condition key or empty operator), which Access Analyzer reports as ERRORs because that part
+//! of the policy cannot work.
 
 use iam_tailor::policy::lint::{Finding, PolicyType, Severity, lint};
 use serde_json::Value;
@@ -53,6 +55,15 @@ fn invalid_documents_get_an_error() {
     assert!(missed.is_empty(), "no ERROR for:\n{}", missed.join("\n"));
 }
 
+/// Access Analyzer's ERRORs for names IAM accepts without knowing them.
+const NAMES_THAT_DO_NOT_EXIST: [&str; 5] = [
+    "INVALID_ACTION",
+    "INVALID_SERVICE_IN_ACTION",
+    "INVALID_SERVICE_CONDITION_KEY",
+    "INVALID_GLOBAL_CONDITION_KEY",
+    "INVALID_CONDITION_OPERATOR",
+];
+
 #[test]
 fn valid_documents_get_no_error() {
     let cases = load();
@@ -64,7 +75,10 @@ fn valid_documents_get_no_error() {
     for doc in valid {
         let text = document_text(doc);
         let findings = lint(&text, PolicyType::Identity);
-        let errs = errors(&findings);
+        let errs: Vec<_> = errors(&findings)
+            .into_iter()
+            .filter(|f| !NAMES_THAT_DO_NOT_EXIST.contains(&f.code))
+            .collect();
         if !errs.is_empty() {
             wrong.push(format!("{text}\n  {errs:?}"));
         }

@@ -269,6 +269,18 @@ impl PolicySet {
 
     /// [`PolicySet::evaluate`] into a reused [`Evaluation`], keeping its `matched` buffer.
     pub fn evaluate_into(&self, req: &Request, out: &mut Evaluation) {
+        self.run(req, out, true);
+    }
+
+    /// The decision alone, without the statements behind it (no allocation): for batches.
+    pub fn decide(&self, req: &Request) -> Decision {
+        let mut out = Evaluation::default();
+        self.run(req, &mut out, false);
+        out.decision
+    }
+
+    /// Evaluates `req` into `out`, listing the deciding statements when `record`.
+    fn run(&self, req: &Request, out: &mut Evaluation, record: bool) {
         let mut lower_buf = [0u8; 128];
         let owned;
         let action = if req.action.len() <= lower_buf.len() {
@@ -313,7 +325,9 @@ impl PolicySet {
                     (Some(p), true) => p.reach(&caller, st.effect, has_boundary),
                 };
                 if reach != Reach::None && st.applies(&probe, &resource, &env, &mut scratch) {
-                    hits.push(policy.statements.start + i);
+                    if record {
+                        hits.push(policy.statements.start + i);
+                    }
                     match st.effect {
                         Effect::Deny => denied = true,
                         Effect::Allow => {

@@ -24,7 +24,8 @@ use std::str::FromStr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Severity {
-    /// IAM (or the service) would reject the policy.
+    /// IAM (or the service) would reject the policy, or part of it cannot work (Access
+    /// Analyzer's ERROR: an action, service, condition key or operator that does not exist).
     Error,
     /// Accepted, but grants more than anyone likely meant.
     SecurityWarning,

@@ -1,13 +1,18 @@
 //! `iam-tailor simulate`: one request from flags, or a JSON Lines batch with `--requests`.
 //!
-//! The batch path is built for throughput: each line's policy documents are kept as raw JSON
-//! text and looked up in a per-thread cache of compiled policy sets, so the same managed
-//! policies are parsed and compiled once, not once per line; lines are evaluated in parallel
-//! chunks and written in input order.
+//! The batch path is built for throughput: each line's policy documents are found without
+//! parsing them ([`scan`]) and looked up by their bytes in a per-thread cache of compiled policy
+//! sets, so the same managed policies are parsed and compiled once, not once per line; lines
+//! are evaluated in parallel chunks and written in input order.
+
+mod cache;
+mod scan;
+
+use cache::{Cache, Doc, DocRef};
 
 use super::{Format, read_policy};
 use crate::policy::{
-    Context, Decision, Evaluation, MAX_SCP_LEVELS, Policy, PolicyKind, PolicySet, Request,
+    Context, Decision, Evaluation, MAX_SCP_LEVELS, PolicyKind, PolicySet, Request,
 };
 use anyhow::Context as _;
 use rayon::prelude::*;
@@ -15,10 +20,8 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -208,116 +211,88 @@ struct BatchRequest<'a> {
     context: FxHashMap<String, ContextValue>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ContextValue {
-    One(Scalar),
-    Many(Vec<Scalar>),
-}
+/// A context key's values: a string, boolean or number, or an array of them, as text.
+/// Read by a visitor rather than untagged enums, which build an error for every miss.
+struct ContextValue(Vec<String>);
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    Str(String),
-    Bool(bool),
-    Num(serde_json::Number),
-}
+/// One scalar as text.
+struct Scalar(String);
 
-impl Scalar {
-    fn into_text(self) -> String {
-        match self {
-            Scalar::Str(s) => s,
-            Scalar::Bool(b) => b.to_string(),
-            Scalar::Num(n) => n.to_string(),
-        }
+struct ScalarVisitor;
+
+impl serde::de::Visitor<'_> for ScalarVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string, boolean or number")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_string<E>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<String, E> {
+        Ok(serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()))
     }
 }
 
-/// Compiled policy sets by the raw text of their documents, one cache per worker thread.
-/// The documents a set was compiled from, compared in full on a hash hit.
-type SetKey = Vec<(PolicyKind, u8, Box<str>)>;
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor).map(Scalar)
+    }
+}
 
-/// A policy document of a line: its kind, its organization level (SCPs) and its text.
-type Doc<'a> = (PolicyKind, u8, &'a str);
+struct ValuesVisitor;
 
-#[derive(Default)]
-struct SetCache {
-    entries: FxHashMap<u64, Vec<(SetKey, Arc<PolicySet>)>>,
-    len: usize,
+impl<'de> serde::de::Visitor<'de> for ValuesVisitor {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string, boolean or number, or an array of them")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(vec![v.to_string()])
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_bool(v).map(|s| vec![s])
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_i64(v).map(|s| vec![s])
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_u64(v).map(|s| vec![s])
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_f64(v).map(|s| vec![s])
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut values = Vec::new();
+        while let Some(Scalar(v)) = seq.next_element()? {
+            values.push(v);
+        }
+        Ok(values)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContextValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValuesVisitor).map(ContextValue)
+    }
 }
 
 thread_local! {
     /// Per worker thread, so lookups never contend and survive from chunk to chunk.
-    static CACHE: std::cell::RefCell<SetCache> = std::cell::RefCell::new(SetCache::default());
-}
-
-/// Bound on cached sets per thread; past it the cache starts over (batches reuse few sets).
-const CACHE_LIMIT: usize = 4096;
-
-impl SetCache {
-    fn get(&mut self, docs: &[Doc]) -> Result<Arc<PolicySet>, String> {
-        let mut hasher = rustc_hash::FxHasher::default();
-        for (kind, level, text) in docs {
-            (*kind as u8).hash(&mut hasher);
-            level.hash(&mut hasher);
-            text.hash(&mut hasher);
-        }
-        let key = hasher.finish();
-        if let Some(bucket) = self.entries.get(&key) {
-            for (texts, set) in bucket {
-                if texts.len() == docs.len()
-                    && texts
-                        .iter()
-                        .zip(docs)
-                        .all(|((k1, l1, t1), (k2, l2, t2))| k1 == k2 && l1 == l2 && &**t1 == *t2)
-                {
-                    return Ok(set.clone());
-                }
-            }
-        }
-        let mut builder = PolicySet::builder();
-        let mut counters = [0usize; 5];
-        for (kind, level, text) in docs {
-            let i = &mut counters[*kind as usize];
-            let field = match kind {
-                PolicyKind::Identity => "identityPolicies",
-                PolicyKind::PermissionsBoundary => "permissionBoundaries",
-                PolicyKind::ServiceControlPolicy => "serviceControlPolicies",
-                PolicyKind::SessionPolicy => "sessionPolicies",
-                PolicyKind::ResourcePolicy => "resourcePolicy",
-            };
-            let policy = Policy::parse(text).map_err(|e| {
-                if *kind == PolicyKind::ResourcePolicy {
-                    format!("{field}: {e}")
-                } else {
-                    format!("{field}[{i}]: {e}")
-                }
-            })?;
-            *i += 1;
-            builder = match kind {
-                PolicyKind::Identity => builder.identity(policy),
-                PolicyKind::PermissionsBoundary => builder.boundary(policy),
-                PolicyKind::ServiceControlPolicy => {
-                    builder.scp_at_level(*level as usize, policy, None)
-                }
-                PolicyKind::SessionPolicy => builder.session(policy),
-                PolicyKind::ResourcePolicy => builder.resource_policy(policy),
-            };
-        }
-        let set = Arc::new(builder.build());
-        if self.len >= CACHE_LIMIT {
-            self.entries.clear();
-            self.len = 0;
-        }
-        self.entries.entry(key).or_default().push((
-            docs.iter()
-                .map(|(k, l, t)| (*k, *l, Box::from(*t)))
-                .collect(),
-            set.clone(),
-        ));
-        self.len += 1;
-        Ok(set)
-    }
+    static CACHE: std::cell::RefCell<Cache> = std::cell::RefCell::new(Cache::default());
 }
 
 /// An entry of `serviceControlPolicies`, looked at for `policies`: a level of the organization
@@ -345,7 +320,7 @@ fn scp_docs<'a>(entries: &[&'a RawValue], docs: &mut Vec<Doc<'a>>) -> Result<(),
             serde_json::from_str(raw.get()).map_err(|e| format!("{field}[{i}]: {e}"))?;
         let Some(policies) = entry.policies else {
             bare = true;
-            docs.push((kind, 0, raw.get()));
+            docs.push((kind, 0, DocRef::New(raw.get().as_bytes())));
             continue;
         };
         if policies.is_empty() {
@@ -359,7 +334,8 @@ fn scp_docs<'a>(entries: &[&'a RawValue], docs: &mut Vec<Doc<'a>>) -> Result<(),
         for (j, p) in policies.iter().enumerate() {
             let named: NamedPolicy = serde_json::from_str(p.get())
                 .map_err(|e| format!("{field}[{i}].policies[{j}]: {e}"))?;
-            docs.push((kind, levels as u8, named.policy.unwrap_or(p).get()));
+            let doc = named.policy.unwrap_or(p).get().as_bytes();
+            docs.push((kind, levels as u8, DocRef::New(doc)));
         }
         levels += 1;
     }
@@ -371,15 +347,51 @@ fn scp_docs<'a>(entries: &[&'a RawValue], docs: &mut Vec<Doc<'a>>) -> Result<(),
     Ok(())
 }
 
-/// Evaluates one line of `simulate --batch` input on its own (no cache kept): the entry
-/// point for the evaluator's fuzz target.
+/// Evaluates one line of `simulate --requests` input on its own (no cache kept).
 pub fn evaluate_json_line(line: &str) -> Result<Decision, String> {
-    evaluate_line(line, &mut SetCache::default())
+    evaluate_line(line.as_bytes(), &mut Cache::default())
+}
+
+/// One line three ways, for the evaluator's fuzz target, which checks they agree: the fast
+/// path with documents new, then known to the cache, and the serde path (`None` where the
+/// fast path declines the line).
+#[allow(clippy::type_complexity)]
+pub fn evaluate_json_line_each_way(
+    line: &str,
+) -> (
+    Option<Result<Decision, String>>,
+    Option<Result<Decision, String>>,
+    Result<Decision, String>,
+) {
+    let mut cache = Cache::default();
+    let cold = fast(line.as_bytes(), &mut cache);
+    let warm = fast(line.as_bytes(), &mut cache);
+    (cold, warm, slow(line.as_bytes(), &mut Cache::default()))
 }
 
 /// Evaluates one JSON line; the error text becomes `{"error": …}` for that line.
-fn evaluate_line(line: &str, cache: &mut SetCache) -> Result<Decision, String> {
-    let mut parsed: BatchLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
+fn evaluate_line(line: &[u8], cache: &mut Cache) -> Result<Decision, String> {
+    cache.make_room();
+    fast(line, cache).unwrap_or_else(|| slow(line, cache))
+}
+
+/// The line by [`scan`]; `None` when it declines the line.
+fn fast(line: &[u8], cache: &mut Cache) -> Option<Result<Decision, String>> {
+    let scanned = match scan::scan(line, cache)? {
+        Ok(scanned) => scanned,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(
+        cache
+            .set(&scanned.docs)
+            .map(|set| decide(&set, scanned.request)),
+    )
+}
+
+/// The line by serde, which names what is wrong with it.
+fn slow(line: &[u8], cache: &mut Cache) -> Result<Decision, String> {
+    let line = std::str::from_utf8(line).map_err(|e| format!("not UTF-8: {e}"))?;
+    let parsed: BatchLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let mut docs: Vec<Doc> = Vec::with_capacity(
         parsed.identity_policies.len()
             + parsed.permission_boundaries.len()
@@ -396,47 +408,53 @@ fn evaluate_line(line: &str, cache: &mut SetCache) -> Result<Decision, String> {
         (PolicyKind::SessionPolicy, &parsed.session_policies),
     ];
     for (kind, group) in groups {
-        docs.extend(group.iter().map(|raw| (kind, 0, raw.get())));
+        docs.extend((group.iter()).map(|raw| (kind, 0, DocRef::New(raw.get().as_bytes()))));
     }
     scp_docs(&parsed.service_control_policies, &mut docs)?;
     if let Some(raw) = parsed.resource_policy {
-        docs.push((PolicyKind::ResourcePolicy, 0, raw.get()));
+        docs.push((
+            PolicyKind::ResourcePolicy,
+            0,
+            DocRef::New(raw.get().as_bytes()),
+        ));
     }
-    let set = cache.get(&docs)?;
+    let set = cache.set(&docs)?;
+    Ok(decide(&set, parsed.request))
+}
+
+/// The decision on one parsed request.
+fn decide(set: &PolicySet, request: BatchRequest) -> Decision {
     let mut context = Context::new();
-    for (key, value) in std::mem::take(&mut parsed.request.context) {
-        match value {
-            ContextValue::One(v) => context.insert(&key, v.into_text()),
-            ContextValue::Many(vs) => {
-                context.insert_all(&key, vs.into_iter().map(Scalar::into_text).collect())
-            }
-        }
+    for (key, ContextValue(values)) in request.context {
+        context.insert_all(&key, values);
     }
-    let request = &parsed.request;
-    Ok(set
-        .evaluate(&Request {
-            action: &request.action,
-            resource: request.resource.as_deref().unwrap_or("*"),
-            principal: request.principal.as_deref(),
-            context: &context,
-        })
-        .decision)
+    set.decide(&Request {
+        action: &request.action,
+        resource: request.resource.as_deref().unwrap_or("*"),
+        principal: request.principal.as_deref(),
+        context: &context,
+    })
 }
 
 /// Bytes per block handed from the reader thread to the workers: large enough to amortize
 /// scheduling, small enough that memory stays flat however long the input is.
-const BLOCK_BYTES: usize = 8 << 20;
+const BLOCK_BYTES: usize = 1 << 20;
 
-/// A block of whole lines and the number of the first one.
+/// Lines per task of the workers: each task writes its answers into one string.
+const LINES_PER_TASK: usize = 256;
+
+/// A buffer of whole lines: `bytes[..len]`; the rest is spare room kept for reuse.
 struct Block {
     bytes: Vec<u8>,
-    first_line: usize,
+    len: usize,
 }
 
 /// Reads `input` into blocks that end at a newline, on its own thread, so reading overlaps
-/// evaluation; at most two blocks wait at a time.
+/// evaluation; at most two blocks wait at a time, and spent blocks come back through
+/// `spent` to be filled again (no fresh pages, no zeroing).
 fn spawn_reader(
     mut input: Box<dyn Read + Send>,
+    spent: std::sync::mpsc::Receiver<Vec<u8>>,
 ) -> (
     std::sync::mpsc::Receiver<std::io::Result<Block>>,
     std::thread::JoinHandle<()>,
@@ -444,39 +462,43 @@ fn spawn_reader(
     let (tx, rx) = std::sync::mpsc::sync_channel(2);
     let handle = std::thread::spawn(move || {
         let mut carry: Vec<u8> = Vec::new();
-        let mut first_line = 0usize;
         loop {
-            let mut bytes = std::mem::take(&mut carry);
-            let start = bytes.len();
-            bytes.resize(start + BLOCK_BYTES, 0);
-            let n = match read_full(&mut input, &mut bytes[start..]) {
+            let mut bytes = spent.try_recv().unwrap_or_default();
+            let room = carry.len() + BLOCK_BYTES;
+            if bytes.len() < room {
+                bytes.resize(room, 0);
+            }
+            bytes[..carry.len()].copy_from_slice(&carry);
+            let start = carry.len();
+            let n = match read_full(&mut input, &mut bytes[start..room]) {
                 Ok(n) => n,
                 Err(e) => {
                     let _ = tx.send(Err(e));
                     return;
                 }
             };
-            bytes.truncate(start + n);
+            let mut len = start + n;
             let eof = n == 0;
+            carry.clear();
             if !eof {
                 // Keep the partial last line for the next block.
-                match memchr::memrchr(b'\n', &bytes) {
-                    Some(pos) => carry = bytes.split_off(pos + 1),
+                match memchr::memrchr(b'\n', &bytes[..len]) {
+                    Some(pos) => {
+                        carry.extend_from_slice(&bytes[pos + 1..len]);
+                        len = pos + 1;
+                    }
                     None => {
-                        carry = bytes;
+                        carry.extend_from_slice(&bytes[..len]);
                         continue;
                     }
                 }
             }
-            if bytes.is_empty() {
+            if len == 0 {
                 return;
             }
-            let lines = memchr::memchr_iter(b'\n', &bytes).count()
-                + usize::from(eof && !bytes.ends_with(b"\n"));
-            if tx.send(Ok(Block { bytes, first_line })).is_err() || eof {
+            if tx.send(Ok(Block { bytes, len })).is_err() || eof {
                 return;
             }
-            first_line += lines;
         }
     });
     (rx, handle)
@@ -496,26 +518,22 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-/// The output line for one input line (empty for a blank line).
-fn answer(line: &[u8], line_no: usize) -> String {
-    let result = std::str::from_utf8(line)
-        .map_err(|e| format!("not UTF-8: {e}"))
-        .and_then(|text| {
-            let text = text.trim();
-            if text.is_empty() {
-                return Ok(None);
-            }
-            CACHE
-                .with(|cache| evaluate_line(text, &mut cache.borrow_mut()))
-                .map(Some)
-        });
-    match result {
-        Ok(None) => String::new(),
-        Ok(Some(decision)) => format!("{{\"decision\":\"{decision}\"}}\n"),
-        Err(e) => format!(
-            "{}\n",
-            serde_json::json!({"error": format!("line {line_no}: {e}")})
-        ),
+/// Appends the output line for one input line (nothing for a blank line).
+fn answer(line: &[u8], line_no: usize, out: &mut String) {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return;
+    }
+    match CACHE.with(|cache| evaluate_line(line, &mut cache.borrow_mut())) {
+        Ok(decision) => out.push_str(match decision {
+            Decision::Allowed => "{\"decision\":\"Allowed\"}\n",
+            Decision::ExplicitlyDenied => "{\"decision\":\"ExplicitlyDenied\"}\n",
+            Decision::ImplicitlyDenied => "{\"decision\":\"ImplicitlyDenied\"}\n",
+        }),
+        Err(e) => {
+            let error = serde_json::json!({"error": format!("line {line_no}: {e}")});
+            out.push_str(&format!("{error}\n"));
+        }
     }
 }
 
@@ -525,28 +543,43 @@ fn run_batch(path: &std::path::Path) -> anyhow::Result<i32> {
     } else {
         Box::new(std::fs::File::open(path).with_context(|| format!("{}", path.display()))?)
     };
-    let (blocks, reader) = spawn_reader(input);
+    let (give_back, spent) = std::sync::mpsc::channel();
+    let (blocks, reader) = spawn_reader(input, spent);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut lines_before = 0;
+    let mut ranges = Vec::new();
     for block in blocks {
         let block = block.with_context(|| format!("reading {}", path.display()))?;
-        let mut ranges = Vec::new();
+        let bytes = &block.bytes[..block.len];
+        ranges.clear();
         let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', &block.bytes) {
+        for end in memchr::memchr_iter(b'\n', bytes) {
             ranges.push(start..end);
             start = end + 1;
         }
-        if start < block.bytes.len() {
-            ranges.push(start..block.bytes.len());
+        if start < bytes.len() {
+            ranges.push(start..bytes.len());
         }
+        let first_line = lines_before + 1;
         let outputs: Vec<String> = ranges
-            .into_par_iter()
+            .par_chunks(LINES_PER_TASK)
             .enumerate()
-            .map(|(i, range)| answer(&block.bytes[range], block.first_line + i + 1))
+            .map(|(task, chunk)| {
+                let mut text = String::new();
+                for (i, range) in chunk.iter().enumerate() {
+                    let line_no = first_line + task * LINES_PER_TASK + i;
+                    answer(&bytes[range.clone()], line_no, &mut text);
+                }
+                text
+            })
             .collect();
         for o in &outputs {
             out.write_all(o.as_bytes())?;
         }
+        lines_before += ranges.len();
+        // The reader may have finished; a block it will not reuse is simply dropped.
+        let _ = give_back.send(block.bytes);
     }
     out.flush()?;
     reader.join().expect("the reader thread does not panic");
