@@ -1,6 +1,7 @@
 //! What AWS decides whatever the policies say: calls that need no permission, resources only
 //! AWS may change, and which resource policies must name the caller (trust and key policies).
 
+use crate::policy::context::ArnParts;
 use crate::policy::eval::Decision;
 
 /// A decision no policy can change, and why.
@@ -72,18 +73,7 @@ const ALIAS_WRITES: &[&str] = &["createalias", "deletealias", "updatealias"];
 
 /// The ARN's (service, account, resource) parts.
 fn arn_parts(arn: &str) -> Option<(&str, &str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_), Some(service), Some(_), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    Some((service, account, resource))
+    ArnParts::parse(arn).map(|p| (p.service, p.account, p.resource))
 }
 
 fn is_aws_managed_policy(arn: &str) -> bool {

@@ -134,15 +134,14 @@ impl<'a> Caller<'a> {
             caller.is_root = true;
             return caller;
         }
-        let mut parts = p.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(_), Some(account), Some(res)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let Some(ArnParts {
+            partition,
+            service,
+            account,
+            resource: res,
+            ..
+        }) = ArnParts::parse(p)
+        else {
             return caller;
         };
         caller.partition = partition;
@@ -186,6 +185,31 @@ impl<'a> Caller<'a> {
             "aws:userid" if self.is_root => Some(Cow::Borrowed(account)),
             _ => None,
         }
+    }
+}
+
+/// The `:`-separated fields of an ARN that callers ask about (the region is not one; the
+/// resource keeps its own colons).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ArnParts<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+impl<'a> ArnParts<'a> {
+    pub(crate) fn parse(arn: &'a str) -> Option<Self> {
+        let mut parts = arn.splitn(6, ':');
+        if parts.next()? != "arn" {
+            return None;
+        }
+        Some(ArnParts {
+            partition: parts.next()?,
+            service: parts.next()?,
+            account: parts.nth(1)?,
+            resource: parts.next()?,
+        })
     }
 }
 
