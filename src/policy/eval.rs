@@ -196,14 +196,29 @@ impl PolicySetBuilder {
     }
 
     pub fn build(self) -> PolicySet {
+        let policies = self.policies.iter();
+        PolicySet::compile(policies.map(|(kind, level, policy, label)| {
+            (*kind, *level as usize, policy, label.clone())
+        }))
+    }
+}
+
+impl PolicySet {
+    /// Compiles borrowed policies (kind, SCP level, policy, label) without copying them, for
+    /// callers that keep parsed policies to combine in many sets. Panics on an SCP level past
+    /// [`MAX_SCP_LEVELS`], like [`PolicySetBuilder::scp_at_level`].
+    pub fn compile<'p>(
+        policies: impl IntoIterator<Item = (PolicyKind, usize, &'p Policy, Option<String>)>,
+    ) -> PolicySet {
         let mut set = PolicySet {
-            policies: Vec::with_capacity(self.policies.len()),
+            policies: Vec::new(),
             statements: Vec::new(),
             interner: Interner::default(),
             counts: [0; KINDS],
             scp_levels: 0,
         };
-        for (kind, level, policy, label) in self.policies {
+        for (kind, level, policy, label) in policies {
+            assert!(level < MAX_SCP_LEVELS, "SCP level {level} out of range");
             if kind == PolicyKind::ServiceControlPolicy {
                 set.scp_levels |= 1 << level;
             }
@@ -222,7 +237,7 @@ impl PolicySetBuilder {
             }
             set.policies.push(CompiledPolicy {
                 kind,
-                level,
+                level: level as u8,
                 index,
                 label,
                 statements: start..set.statements.len(),

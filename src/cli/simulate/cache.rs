@@ -127,17 +127,10 @@ impl Cache {
         if let Some(set) = self.sets.get(key.as_slice()) {
             return Ok(set.clone());
         }
-        let mut builder = PolicySet::builder();
-        for &(kind, level, id) in key.iter() {
-            let policy = self.policies[id as usize].clone();
-            builder = match kind {
-                PolicyKind::ServiceControlPolicy => {
-                    builder.scp_at_level(level as usize, policy, None)
-                }
-                _ => builder.add(kind, policy, None),
-            };
-        }
-        let set = Arc::new(builder.build());
+        let policies = key.iter().map(|&(kind, level, id)| {
+            (kind, level as usize, &self.policies[id as usize], None)
+        });
+        let set = Arc::new(PolicySet::compile(policies));
         self.sets.insert(key.clone(), set.clone());
         Ok(set)
     }
