@@ -197,9 +197,11 @@ impl PolicySetBuilder {
 
     pub fn build(self) -> PolicySet {
         let policies = self.policies.iter();
-        PolicySet::compile(policies.map(|(kind, level, policy, label)| {
-            (*kind, *level as usize, policy, label.clone())
-        }))
+        PolicySet::compile(
+            policies.map(|(kind, level, policy, label)| {
+                (*kind, *level as usize, policy, label.clone())
+            }),
+        )
     }
 }
 

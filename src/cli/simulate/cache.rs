@@ -127,9 +127,9 @@ impl Cache {
         if let Some(set) = self.sets.get(key.as_slice()) {
             return Ok(set.clone());
         }
-        let policies = key.iter().map(|&(kind, level, id)| {
-            (kind, level as usize, &self.policies[id as usize], None)
-        });
+        let policies = key
+            .iter()
+            .map(|&(kind, level, id)| (kind, level as usize, &self.policies[id as usize], None));
         let set = Arc::new(PolicySet::compile(policies));
         self.sets.insert(key.clone(), set.clone());
         Ok(set)

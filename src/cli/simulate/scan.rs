@@ -167,7 +167,7 @@ impl<'a> Parser<'a> {
         self.eat(b'{')?;
         let mut depth = 1usize;
         while depth > 0 {
-            let rest = &self.s[self.i..];
+            let rest = self.s.get(self.i..)?;
             let at = memchr::memchr3(b'"', b'{', b'}', rest)?;
             self.i += at + 1;
             match rest[at] {
@@ -182,7 +182,7 @@ impl<'a> Parser<'a> {
     /// Past the closing quote of a string whose opening quote was just read.
     fn skip_string(&mut self) -> Option<()> {
         loop {
-            let rest = &self.s[self.i..];
+            let rest = self.s.get(self.i..)?;
             let at = memchr::memchr2(b'"', b'\\', rest)?;
             self.i += at + 1;
             if rest[at] == b'"' {
@@ -261,6 +261,8 @@ mod tests {
             format!(r#"{{"ident\u0069tyPolicies":[{DOC}],{r}}}"#),
             r#"{"identityPolicies":[{"#.to_string(),
             format!(r#"{{"identityPolicies":[{DOC}],"request":{{"action":"a"}}"#),
+            // A backslash at the very end (found by fuzzing).
+            r#"{"identityPolicies":[{"V": "s\"#.to_string(),
         ] {
             assert!(scan(line.as_bytes(), &Cache::default()).is_none(), "{line}");
         }
