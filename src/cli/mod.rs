@@ -12,7 +12,7 @@ mod simulate;
 mod trail;
 mod unused;
 
-pub use simulate::{evaluate_json_line, evaluate_json_line_each_way};
+pub use simulate::evaluate_json_line_each_way;
 
 use clap::{Parser, Subcommand};
 

@@ -347,11 +347,6 @@ fn scp_docs<'a>(entries: &[&'a RawValue], docs: &mut Vec<Doc<'a>>) -> Result<(),
     Ok(())
 }
 
-/// Evaluates one line of `simulate --requests` input on its own (no cache kept).
-pub fn evaluate_json_line(line: &str) -> Result<Decision, String> {
-    evaluate_line(line.as_bytes(), &mut Cache::default())
-}
-
 /// One line three ways, for the evaluator's fuzz target, which checks they agree: the fast
 /// path with documents new, then known to the cache, and the serde path (`None` where the
 /// fast path declines the line).
