@@ -3,7 +3,8 @@
 //! Observe reports; Enforce + Automatic shrinks role `app` to what its trail shows; an
 //! out-of-band attach is detected and reverted; Manual approval waits for `approvedRevision`;
 //! deleting with Restore puts the original policies back exactly. Invalid specs and missing
-//! roles are reported on the resource.
+//! roles are reported on the resource. IAM is plain moto here, without the last-accessed
+//! double: what a newcomer meets, where no analysis may wait for that report.
 
 use crate::control_plane;
 use crate::moto;
@@ -39,7 +40,7 @@ async fn operator_story() {
         &aws.endpoint,
         dir.path(),
         &["--leader-election", "--lease-namespace", "default"],
-        &[],
+        &[("AWS_ENDPOINT_URL_IAM", &aws.endpoint)],
     );
     let story = Story::new(&kube, aws_iam.clone(), &operator, NS).await;
     let roles = &story.roles;
@@ -69,6 +70,15 @@ async fn operator_story() {
     );
     assert!(viewer.proposal.is_none());
     assert_eq!(read(&aws_iam, "viewer").await.attached.len(), 1);
+    // moto has no last-accessed reports: the analysis stands without one, and says so.
+    assert_eq!(
+        condition(&viewer, "LastAccessedAvailable"),
+        Some(("False", "LastAccessedFailed"))
+    );
+    assert!(analysis.last_accessed.is_none());
+    let why = analysis.last_accessed_unavailable.clone().unwrap();
+    assert!(why.contains("GenerateServiceLastAccessedDetails"), "{why}");
+    assert!(reasons(&events(&kube, NS, "viewer").await).contains("LastAccessedUnavailable"));
 
     // Enforce + Automatic: the role shrinks to what it used (inline s3-all deleted,
     // AdministratorAccess detached, exactly the actions in its trail granted), after a backup.
@@ -204,7 +214,10 @@ async fn operator_story() {
     // Manual approval: a proposal, and no write until its revision is approved. The operator
     // reaches this role through STS (assumeRoleArn), as for another account.
     let (revision, live) = story
-        .propose_worker("  assumeRoleArn: arn:aws:iam::123456789012:role/iam-tailor-access\n")
+        .propose_worker(
+            "  assumeRoleArn: arn:aws:iam::123456789012:role/iam-tailor-access\n  \
+             lastAccessed: {required: false}\n",
+        )
         .await;
     assert_eq!(live.inline.len(), 1);
     let worker = story

@@ -1,9 +1,9 @@
 //! IAM's last-accessed data in the operator, end to end: the `iam-tailor controller` binary
 //! against a real kube-apiserver and moto, with IAM reached through the last-accessed test
 //! double (moto has no such reports; the double forwards every other IAM call to moto).
-//! A permission the CloudTrail window missed but IAM saw used within `lastAccessedWindow` is
-//! kept in the proposal and listed; a failed report stops the analysis rather than proposing
-//! without it.
+//! A permission the CloudTrail window missed but IAM saw used within `lastAccessed.window` is
+//! kept in the proposal and listed; without the report Recommend still proposes, and Enforce
+//! applies only once `lastAccessed.required` is false.
 
 use crate::operator_env;
 
@@ -40,7 +40,7 @@ fn proposed_actions(status: &LeastPrivilegeRoleStatus) -> BTreeSet<String> {
 }
 
 #[tokio::test]
-async fn last_accessed_data_keeps_a_rare_permission_and_its_failure_stops_the_analysis() {
+async fn last_accessed_data_keeps_a_rare_permission_and_enforce_waits_for_it() {
     let cluster = Cluster::start().await;
     let (aws, kube) = (&cluster.aws, cluster.kube.clone());
     for role in ["app", "worker"] {
@@ -73,9 +73,12 @@ async fn last_accessed_data_keeps_a_rare_permission_and_its_failure_stops_the_an
     );
     let operator = cluster.operator(&[], &[("AWS_ENDPOINT_URL_IAM", &double.endpoint)]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
-    for (name, role) in [("app", "app"), ("worker", "worker")] {
+    for (name, mode) in [
+        ("app", "Recommend"),
+        ("worker", "Enforce\n  approval: Automatic"),
+    ] {
         let spec = format!(
-            "  roleName: {role}\n  mode: Recommend\n  cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n"
+            "  roleName: {name}\n  mode: {mode}\n  cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n"
         );
         roles
             .create(&PostParams::default(), &lpr(name, &spec))
@@ -138,7 +141,7 @@ async fn last_accessed_data_keeps_a_rare_permission_and_its_failure_stops_the_an
         .patch(
             "app",
             &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"lastAccessedWindow": "100d"}})),
+            &Patch::Merge(serde_json::json!({"spec": {"lastAccessed": {"window": "100d"}}})),
         )
         .await
         .unwrap();
@@ -151,16 +154,54 @@ async fn last_accessed_data_keeps_a_rare_permission_and_its_failure_stops_the_an
     assert!(app.proposal.as_ref().unwrap().seen_by_iam.is_empty());
     assert!(!proposed_actions(&app).contains("s3:DeleteObject"));
 
-    // No report, no analysis: a proposal without it could drop what IAM saw used.
-    let worker = wait_for(&roles, "worker", &operator, "the failed report", |s| {
-        condition(s, "Ready").is_some_and(|(_, reason)| reason == "LastAccessedFailed")
+    // No report: the analysis and its proposal stand and say so, but Enforce does not apply
+    // a proposal that may have dropped what IAM saw used.
+    let worker = wait_for(&roles, "worker", &operator, "the proposal held", |s| {
+        condition(s, "Approved") == Some(("False", "LastAccessedUnavailable"))
     })
     .await;
-    assert!(worker.proposal.is_none() && worker.analysis.is_none());
-    let message = condition_message(&worker, "Ready");
-    assert!(
-        message.contains("ServiceFailure: the report could not be built"),
-        "{message}"
+    assert_eq!(
+        condition(&worker, "LastAccessedAvailable"),
+        Some(("False", "LastAccessedFailed"))
     );
-    assert!(reasons(&events(&kube, NS, "worker").await).contains("LastAccessedFailed"));
+    let why = worker
+        .analysis
+        .as_ref()
+        .unwrap()
+        .last_accessed_unavailable
+        .clone();
+    assert!(
+        why.as_deref()
+            .is_some_and(|w| w.contains("ServiceFailure: the report could not be built")),
+        "{why:?}"
+    );
+    let proposal = worker.proposal.clone().unwrap();
+    assert_eq!(proposal.last_accessed_unavailable, why);
+    let recorded = reasons(&events(&kube, NS, "worker").await);
+    assert!(recorded.contains("LastAccessedUnavailable"), "{recorded:?}");
+    assert!(worker.applied.is_none() && worker.backup.is_none());
+    let live = operator_env::read(&aws.iam(), "worker").await;
+    assert_eq!(
+        live.attached.len(),
+        1,
+        "still AdministratorAccess: {live:?}"
+    );
+
+    // Opting out: the same evidence is enough.
+    roles
+        .patch(
+            "worker",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"lastAccessed": {"required": false}}})),
+        )
+        .await
+        .unwrap();
+    let worker = wait_for(&roles, "worker", &operator, "the apply", |s| {
+        condition(s, "InSync") == Some(("True", "InSync"))
+    })
+    .await;
+    let applied = worker.applied.as_ref().unwrap();
+    assert_eq!(applied.revision, worker.proposal.as_ref().unwrap().revision);
+    let message = condition_message(&worker, "LastAccessedAvailable");
+    assert!(message.contains("could not be had"), "{message}");
 }

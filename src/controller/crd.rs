@@ -82,11 +82,9 @@ pub struct LeastPrivilegeRoleSpec {
     /// IAM Access Analyzer's checks as gates before any apply.
     #[serde(default, skip_serializing_if = "ValidationSpec::is_off")]
     pub validation: ValidationSpec,
-    /// How far back IAM's last-accessed data counts: an action IAM saw used this recently
-    /// that the CloudTrail window did not see is kept ("seen by IAM, not in the window").
-    #[serde(default = "default_last_accessed_window")]
-    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[mhdw]$"))]
-    pub last_accessed_window: String,
+    /// IAM's last-accessed data: how far back it counts, and whether Enforce waits for it.
+    #[serde(default)]
+    pub last_accessed: LastAccessedSpec,
     /// Action patterns never granted, even if used (`iam:*`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forbid: Vec<String>,
@@ -115,6 +113,32 @@ pub struct LeastPrivilegeRoleSpec {
     /// role's policies allowed before iam-tailor's first write, is given back at once.
     #[serde(default)]
     pub on_access_denied: OnAccessDenied,
+}
+
+/// IAM's last-accessed data (GenerateServiceLastAccessedDetails), a second opinion beside
+/// the trail.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LastAccessedSpec {
+    /// How far back it counts (1d to 400d): an action IAM saw used this recently that the
+    /// CloudTrail window did not see is kept ("seen by IAM, not in the window").
+    #[serde(default = "default_last_accessed_window")]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[mhdw]$"))]
+    pub window: String,
+    /// Enforce applies only proposals made with it (`Approved=False LastAccessedUnavailable`
+    /// otherwise). Observe and Recommend publish their analysis without it either way, with
+    /// `LastAccessedAvailable=False` and the reason. `false` lets Enforce apply without it.
+    #[serde(default = "default_true")]
+    pub required: bool,
+}
+
+impl Default for LastAccessedSpec {
+    fn default() -> Self {
+        LastAccessedSpec {
+            window: default_last_accessed_window(),
+            required: true,
+        }
+    }
 }
 
 /// The automatic restore of permissions an apply removed and the role turned out to need.
@@ -518,6 +542,10 @@ pub struct Analysis {
     /// IAM's last-accessed report for the role, a second opinion beside the trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_accessed: Option<LastAccessedReport>,
+    /// Why IAM's last-accessed data could not be had this time (then `lastAccessed` is
+    /// absent and nothing was kept for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_accessed_unavailable: Option<String>,
     /// `sha256:` of the spec fields this analysis depends on; when they change it runs again.
     /// Other edits (such as `approvedRevision`) keep it, so approving does not regenerate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -574,7 +602,7 @@ pub enum JobSource {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LastAccessedReport {
-    /// Granted services IAM saw unused within `lastAccessedWindow` (or never), with their
+    /// Granted services IAM saw unused within `lastAccessed.window` (or never), with their
     /// last use; at most [`REPORT_LIMIT`], `servicesNotRecentlyUsedCount` says how many in all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
@@ -609,7 +637,7 @@ pub struct Proposal {
     pub removes: u64,
     /// Catalog actions the proposal would add (0 unless something is wrong).
     pub adds: u64,
-    /// Kept because IAM saw them used within `lastAccessedWindow` though the CloudTrail window
+    /// Kept because IAM saw them used within `lastAccessed.window` though the CloudTrail window
     /// did not: "seen by IAM, not in the window". At most [`REPORT_LIMIT`], `seenByIamCount`
     /// says how many in all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -617,6 +645,10 @@ pub struct Proposal {
     pub seen_by_iam: Vec<SeenByIam>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub seen_by_iam_count: u64,
+    /// Made without IAM's last-accessed data, and why: Enforce applies it only with
+    /// `lastAccessed.required: false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_accessed_unavailable: Option<String>,
     /// Access Analyzer placeholders neither `spec.placeholders` nor the trail's ARNs filled;
     /// left out of the policy, and while any remain it is never applied. At most
     /// [`REPORT_LIMIT`], `unresolvedPlaceholdersCount` says how many in all.

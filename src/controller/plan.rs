@@ -38,7 +38,7 @@ mod sync;
 pub use analyzed::{ATHENA_LOOK_SECS, analysis_due, analysis_inputs};
 pub use backup::{StoredBackup, backup_config_map};
 pub use backup::{backup_aws_managed, original_needed};
-pub use builder::{apply_failed, failed};
+pub use builder::{apply_failed, bounded, failed};
 pub use cleanup::plan_cleanup;
 pub use restore::{MAX_RESTORED, RESTORE_POLICY, restore_since};
 pub use rollback::{MAX_ROLLBACK_CANDIDATES, rollback_wanted};

@@ -57,8 +57,6 @@ pub enum Error {
     Trail(#[source] TrailError),
     #[error("asking Athena: {0}")]
     Athena(#[source] AthenaScanError),
-    #[error("reading IAM's last-accessed data: {0}")]
-    LastAccessed(#[source] IamError),
     #[error("Access Analyzer: {0}")]
     Analyzer(#[source] AnalyzerError),
     #[error("generating the policy: {0}")]
@@ -90,7 +88,6 @@ impl Error {
             Error::ReadRole(_) => "read_role",
             Error::Trail(_) => "cloudtrail",
             Error::Athena(_) => "athena",
-            Error::LastAccessed(_) => "last_accessed",
             Error::Analyzer(_) => "access_analyzer",
             Error::Generate(_) => "generate",
             Error::Apply(_) => "apply",
@@ -113,16 +110,13 @@ impl Error {
     /// The condition reason written for this failure.
     fn reason(&self) -> &'static str {
         match self {
-            Error::ReadRole(e) | Error::Apply(e) | Error::LastAccessed(e)
-                if matches!(e, IamError::Throttled { .. }) =>
-            {
+            Error::ReadRole(e) | Error::Apply(e) if matches!(e, IamError::Throttled { .. }) => {
                 "Throttled"
             }
             Error::ReadRole(_) => "RoleReadFailed",
             Error::Trail(TrailError::S3(e)) if e.is_permanent() => "CloudTrailAccessFailed",
             Error::Trail(_) => "CloudTrailReadFailed",
             Error::Athena(_) => "AthenaQueryFailed",
-            Error::LastAccessed(_) => "LastAccessedFailed",
             Error::Analyzer(AnalyzerError::Throttled { .. }) => "Throttled",
             Error::Analyzer(_) => "AccessAnalyzerFailed",
             Error::Generate(_) | Error::Principal(_) => "GenerateFailed",
@@ -148,7 +142,7 @@ impl Error {
     /// Transient failures back off and retry; the rest wait for someone to act.
     fn is_retryable(&self) -> bool {
         match self {
-            Error::ReadRole(e) | Error::Apply(e) | Error::LastAccessed(e) => e.is_retryable(),
+            Error::ReadRole(e) | Error::Apply(e) => e.is_retryable(),
             Error::Analyzer(e) => e.is_retryable(),
             // Listing and downloads already had the SDK's retries; a missing bucket or a
             // denied read needs a person.

@@ -20,7 +20,7 @@ const DAY: u64 = 86_400;
 pub const WINDOW_RANGE: (u64, u64) = (HOUR, 400 * DAY);
 /// `regenerateEvery`: each analysis reads the whole window, so at most hourly.
 pub const REGENERATE_RANGE: (u64, u64) = (HOUR, 30 * DAY);
-/// `lastAccessedWindow`: IAM tracks 400 days.
+/// `lastAccessed.window`: IAM tracks 400 days.
 pub const LAST_ACCESSED_RANGE: (u64, u64) = (DAY, 400 * DAY);
 /// `drift.interval` at most; the least is the operator's ([`Limits::min_drift_interval`]).
 pub const DRIFT_MAX_SECS: u64 = DAY;
@@ -260,8 +260,8 @@ pub fn validate<'a>(
         REGENERATE_RANGE,
     );
     let last_accessed_window = duration(
-        "lastAccessedWindow",
-        &spec.last_accessed_window,
+        "lastAccessed.window",
+        &spec.last_accessed.window,
         "mhdw",
         LAST_ACCESSED_RANGE,
     );
@@ -761,7 +761,7 @@ mod tests {
                 "5m",
                 "regenerateEvery \"5m\" is outside 1h to 30d",
             ),
-            ("lastAccessedWindow", "12h", "outside 1d to 400d"),
+            ("lastAccessed.window", "12h", "outside 1d to 400d"),
             (
                 "drift.interval",
                 "1s",
@@ -782,7 +782,7 @@ mod tests {
             ("window", "400d"),
             ("window", "1h"),
             ("regenerateEvery", "30d"),
-            ("lastAccessedWindow", "1d"),
+            ("lastAccessed.window", "1d"),
             ("drift.interval", "1m"),
             ("drift.interval", "24h"),
         ] {

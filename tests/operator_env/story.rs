@@ -97,13 +97,14 @@ impl<'a> Story<'a> {
 
     /// Enforce + Automatic (Restore on delete, IAM forbidden, drift reverted every 2 s): `app`
     /// shrinks to exactly the actions it used, after a backup of its AdministratorAccess, and
-    /// each step is an Event.
+    /// each step is an Event. Without IAM's last-accessed reports too (`operator_story` runs
+    /// against plain moto, which has none).
     pub async fn enforce_app(&self) -> Enforced {
         self.create(
             "app",
             "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  deletionPolicy: Restore\n  \
              cloudTrail: {s3: {bucket: org-trail-logs, region: us-east-1}}\n  forbid: [\"iam:*\"]\n  \
-             drift: {interval: 2s, action: Revert}\n",
+             drift: {interval: 2s, action: Revert}\n  lastAccessed: {required: false}\n",
         )
         .await;
         let status = self

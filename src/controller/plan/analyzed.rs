@@ -35,6 +35,7 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
         b.status.analysis = Some(a);
         b.status.job = None;
     }
+    last_accessed_available(b);
     let poll = Some(observed.analyzer_poll_secs);
     match (&b.status.analysis, &observed.analyzer) {
         (_, Some(Generation::QuotaExceeded { message })) => {
@@ -90,6 +91,52 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
         (None, None) => {
             b.set("Analyzed", UNKNOWN, "AwaitingAnalysis", "no analysis yet");
             None
+        }
+    }
+}
+
+/// LastAccessedAvailable: whether the published analysis had IAM's last-accessed data; a
+/// Warning when this time's did not.
+fn last_accessed_available(b: &mut Builder) {
+    let Some(analysis) = &b.status.analysis else {
+        b.set(
+            "LastAccessedAvailable",
+            UNKNOWN,
+            "AwaitingAnalysis",
+            "no analysis yet",
+        );
+        return;
+    };
+    match &analysis.last_accessed_unavailable {
+        None if analysis.last_accessed.is_some() => {
+            b.set("LastAccessedAvailable", TRUE, "LastAccessedAvailable", "")
+        }
+        // An analysis from before this condition existed.
+        None => b.set(
+            "LastAccessedAvailable",
+            UNKNOWN,
+            "AwaitingAnalysis",
+            "the analysis does not say",
+        ),
+        Some(why) => {
+            let message = format!(
+                "IAM's last-accessed data could not be had: {why}; the analysis stands without \
+                 it (nothing kept for it), and Enforce applies its proposal only with \
+                 spec.lastAccessed.required: false"
+            );
+            if b.observed.analysis.is_some() {
+                b.event(
+                    EventType::Warning,
+                    "LastAccessedUnavailable",
+                    message.clone(),
+                );
+            }
+            b.set(
+                "LastAccessedAvailable",
+                FALSE,
+                "LastAccessedFailed",
+                message,
+            );
         }
     }
 }
@@ -155,7 +202,7 @@ pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
         "cloudTrail": spec.cloud_trail,
         "placeholders": spec.placeholders,
         "window": spec.window,
-        "lastAccessedWindow": spec.last_accessed_window,
+        "lastAccessed": spec.last_accessed,
         "keep": spec.keep,
         "forbid": spec.forbid,
         "validation": spec.validation,
@@ -164,8 +211,12 @@ pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
     crate::policy::canonical::sha256_revision(&inputs.to_string())
 }
 
+/// How soon Enforce analyzes again when the last analysis lacked IAM's last-accessed data
+/// and the spec requires it.
+pub const LAST_ACCESSED_RETRY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// Whether to analyze now: never analyzed, the inputs changed, a shadow period ended
-/// unreplayed, the last one is older than `regenerateEvery`, or its end time does not parse
+/// unreplayed, the last one is older than `regenerateEvery` (or [`LAST_ACCESSED_RETRY`]), or its end time does not parse
 /// (a hand-edited status).
 pub fn analysis_due(spec: &ValidSpec, previous: &LeastPrivilegeRoleStatus, now: Instant) -> bool {
     let Some(last) = &previous.analysis else {
@@ -180,8 +231,17 @@ pub fn analysis_due(spec: &ValidSpec, previous: &LeastPrivilegeRoleStatus, now: 
     {
         return true;
     }
+    // Enforce waiting for IAM's last-accessed data asks again sooner than regenerateEvery.
+    let every = if spec.mode == Mode::Enforce
+        && spec.last_accessed.required
+        && last.last_accessed_unavailable.is_some()
+    {
+        spec.regenerate_every.min(LAST_ACCESSED_RETRY)
+    } else {
+        spec.regenerate_every
+    };
     match crate::time::parse_date(&last.window_end) {
-        Some(end) => now - end >= spec.regenerate_every.as_nanos() as Instant,
+        Some(end) => now - end >= every.as_nanos() as Instant,
         None => true,
     }
 }

@@ -90,6 +90,22 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
         );
         b.set("Approved", FALSE, "UnresolvedPlaceholders", message.clone());
         b.fail("UnresolvedPlaceholders", message);
+    } else if let Some(why) =
+        (p.last_accessed_unavailable.as_ref()).filter(|_| spec.last_accessed.required)
+    {
+        let message = format!(
+            "{} was made without IAM's last-accessed data ({why}), which may have kept \
+             permissions the trail missed; it is applied once an analysis has it, or with \
+             spec.lastAccessed.required: false",
+            p.revision
+        );
+        b.set(
+            "Approved",
+            FALSE,
+            "LastAccessedUnavailable",
+            message.clone(),
+        );
+        b.fail("LastAccessedUnavailable", message);
     } else if p.would_deny_count > 0 {
         // The window's own calls, replayed: an apply that breaks one of them waits.
         let shown: Vec<String> = (p.would_deny.iter().take(5))

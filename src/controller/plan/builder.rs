@@ -6,8 +6,9 @@ use crate::controller::crd::{Condition, LeastPrivilegeRoleStatus};
 use crate::role::Operation;
 use std::collections::BTreeMap;
 
-pub(super) const CONDITION_TYPES: [&str; 6] = [
+pub(super) const CONDITION_TYPES: [&str; 7] = [
     "Analyzed",
+    "LastAccessedAvailable",
     "ProposalReady",
     "Approved",
     "InSync",

@@ -73,6 +73,7 @@ fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
         adds: proposed.difference(granted).count() as u64,
         seen_by_iam: (result.seen_by_iam.iter().take(REPORT_LIMIT).cloned()).collect(),
         seen_by_iam_count: result.seen_by_iam.len() as u64,
+        last_accessed_unavailable: result.analysis.last_accessed_unavailable.clone(),
         unresolved_placeholders: (result.unresolved.iter().take(REPORT_LIMIT).cloned()).collect(),
         unresolved_placeholders_count: result.unresolved.len() as u64,
         validation: result.validation.clone(),

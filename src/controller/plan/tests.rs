@@ -65,7 +65,7 @@ fn spec(mode: Mode, approval: Approval) -> LeastPrivilegeRoleSpec {
         },
         window: "90d".to_string(),
         regenerate_every: "24h".to_string(),
-        last_accessed_window: "400d".to_string(),
+        last_accessed: Default::default(),
         ..Default::default()
     }
 }
@@ -102,6 +102,7 @@ fn analysis(policies: Vec<Policy>) -> AnalysisResult {
             used_actions: 1,
             granted_actions: 200,
             unused_actions: 199,
+            last_accessed: Some(Default::default()),
             ..Default::default()
         },
         generated: Generated {
@@ -1364,6 +1365,119 @@ fn unresolved_placeholders_are_never_applied() {
     let again = plan(&manual, &next(&p, original_role()));
     assert!(again.operations.is_empty());
     assert_condition(&again, "Approved", FALSE, "UnresolvedPlaceholders");
+}
+
+/// An analysis made without IAM's last-accessed data (moto, an operator role without
+/// GenerateServiceLastAccessedDetails).
+fn without_last_accessed() -> AnalysisResult {
+    let mut result = analysis(vec![get_orders()]);
+    result.analysis.last_accessed = None;
+    result.analysis.last_accessed_unavailable =
+        Some("GenerateServiceLastAccessedDetails: AccessDenied".to_string());
+    result
+}
+
+#[test]
+fn without_last_accessed_data_observe_and_recommend_report_and_enforce_waits() {
+    for mode in [Mode::Observe, Mode::Recommend] {
+        let o = observed(
+            Default::default(),
+            original_role(),
+            Some(without_last_accessed()),
+        );
+        let p = plan(&spec(mode, Approval::Manual), &o);
+        assert!(p.operations.is_empty());
+        assert_condition(&p, "Analyzed", TRUE, "Analyzed");
+        assert_condition(&p, "LastAccessedAvailable", FALSE, "LastAccessedFailed");
+        let message = condition(&p, "LastAccessedAvailable")
+            .message
+            .clone()
+            .unwrap();
+        assert!(message.contains("AccessDenied"), "{message}");
+        assert!(
+            (p.events.iter())
+                .any(|e| e.type_ == EventType::Warning && e.reason == "LastAccessedUnavailable"),
+            "{:?}",
+            p.events
+        );
+        assert_eq!(p.status.proposal.is_some(), mode == Mode::Recommend);
+        assert_condition(&p, "Ready", TRUE, "Ready");
+    }
+    // Enforce, Automatic: the proposal stands and says so, but is not applied.
+    let o = observed(
+        Default::default(),
+        original_role(),
+        Some(without_last_accessed()),
+    );
+    let p = plan(&spec(Mode::Enforce, Approval::Automatic), &o);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    let proposal = p.status.proposal.clone().unwrap();
+    assert!(proposal.last_accessed_unavailable.is_some());
+    assert_condition(&p, "Approved", FALSE, "LastAccessedUnavailable");
+    assert_condition(&p, "Ready", FALSE, "LastAccessedUnavailable");
+    // A human's approval of that revision does not apply it either.
+    let mut manual = spec(Mode::Enforce, Approval::Manual);
+    manual.approved_revision = Some(proposal.revision.clone());
+    let again = plan(&manual, &next(&p, original_role()));
+    assert!(again.operations.is_empty());
+    assert_condition(&again, "Approved", FALSE, "LastAccessedUnavailable");
+    // The Warning is not repeated for the same analysis.
+    assert!(!(again.events.iter()).any(|e| e.reason == "LastAccessedUnavailable"));
+    // Opting out applies it.
+    manual.last_accessed.required = false;
+    let applied = plan(&manual, &next(&p, original_role()));
+    assert!(!applied.operations.is_empty());
+    assert_condition(&applied, "Approved", TRUE, "Approved");
+    // An analysis with the data lifts the gate.
+    let o = observed(
+        Default::default(),
+        original_role(),
+        Some(analysis(vec![get_orders()])),
+    );
+    let with = plan(&spec(Mode::Enforce, Approval::Automatic), &o);
+    assert_condition(
+        &with,
+        "LastAccessedAvailable",
+        TRUE,
+        "LastAccessedAvailable",
+    );
+    assert!(!with.operations.is_empty());
+}
+
+#[test]
+fn enforce_without_last_accessed_data_asks_again_soon() {
+    let t0 = crate::time::parse_date(T0).unwrap();
+    let minute = 60 * 1_000_000_000i128;
+    let status = |result: AnalysisResult, s: &LeastPrivilegeRoleSpec| {
+        let mut a = result.analysis;
+        a.inputs = Some(analysis_inputs(s));
+        LeastPrivilegeRoleStatus {
+            analysis: Some(a),
+            ..Default::default()
+        }
+    };
+    let mut enforce = spec(Mode::Enforce, Approval::Automatic);
+    let due = |s: &LeastPrivilegeRoleSpec, status: &LeastPrivilegeRoleStatus, at| {
+        analysis_due(
+            &validate(s, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap(),
+            status,
+            at,
+        )
+    };
+    let lacking = status(without_last_accessed(), &enforce);
+    assert!(!due(&enforce, &lacking, t0 + 14 * minute));
+    assert!(due(&enforce, &lacking, t0 + 15 * minute));
+    let full = status(analysis(vec![get_orders()]), &enforce);
+    assert!(!due(&enforce, &full, t0 + 15 * minute), "regenerateEvery");
+    let recommend = spec(Mode::Recommend, Approval::Manual);
+    let lacking = status(without_last_accessed(), &recommend);
+    assert!(
+        !due(&recommend, &lacking, t0 + 15 * minute),
+        "nothing waits"
+    );
+    enforce.last_accessed.required = false;
+    let lacking = status(without_last_accessed(), &enforce);
+    assert!(!due(&enforce, &lacking, t0 + 15 * minute), "nothing waits");
 }
 
 #[test]

@@ -403,16 +403,22 @@ pub(super) async fn analyze(
         Source::AccessAnalyzer { .. } => spec.window_start(now),
     };
     let used = used_actions(&usage);
+    // Without the report (an endpoint or operator role without it, a failed job) the
+    // analysis still stands; the plan keeps Enforce from applying it unless the spec says
+    // the report is not required.
     let last_accessed =
         iam::service_last_accessed(iam, &live.arn, LAST_ACCESSED_POLL, LAST_ACCESSED_TIMEOUT)
             .await
-            .map_err(Error::LastAccessed)?;
+            .map_err(|e| crate::controller::plan::bounded(e.to_string()));
     let last_accessed_window = spec.last_accessed_window;
     let at = Timestamp::from_nanosecond(now).expect("the clock reads a valid time");
     let current = live.documents();
     let allowed = allowed(&current);
     let granted = &allowed.names;
-    let mut seen_by_iam = seen_not_in_window(&last_accessed, &used, at, last_accessed_window);
+    let mut seen_by_iam = match &last_accessed {
+        Ok(last) => seen_not_in_window(last, &used, at, last_accessed_window),
+        Err(_) => Vec::new(),
+    };
     // Only what the role holds now can be kept; the rest IAM saw under earlier policies.
     seen_by_iam.retain(|s| granted.contains(&s.action));
     let mut keep = spec.keep_on(now_text.get(..10).unwrap_or(now_text));
@@ -449,12 +455,9 @@ pub(super) async fn analyze(
             .unmapped
             .values()
             .fold(0u64, |n, d| n.saturating_add(d.count)),
-        last_accessed: Some(last_accessed_report(
-            &last_accessed,
-            &used,
-            at,
-            last_accessed_window,
-        )),
+        last_accessed: (last_accessed.as_ref().ok())
+            .map(|last| last_accessed_report(last, &used, at, last_accessed_window)),
+        last_accessed_unavailable: last_accessed.err(),
         inputs: Some(plan::analysis_inputs(spec)),
         skipped: stats.skipped.clone(),
         days_without_files_count: days_without_files.len() as u64,
