@@ -45,6 +45,7 @@ fn main() {
         attached: kept.iter().map(|n| attached(n, managed(n))).collect(),
         permissions_boundary: None,
         tags: Default::default(),
+        trust_policy: None,
     };
     let proposal = Policy::parse(
         r#"{"Version":"2012-10-17","Statement":[

@@ -39,6 +39,7 @@ mod operator_access_analyzer;
 mod operator_attacks;
 mod operator_faults;
 mod operator_gates;
+mod operator_guardrails;
 mod operator_ha;
 mod operator_last_accessed;
 mod operator_poison;

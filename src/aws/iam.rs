@@ -184,6 +184,8 @@ pub struct RoleHead {
     pub role_id: String,
     pub tags: BTreeMap<String, String>,
     pub permissions_boundary: Option<String>,
+    /// The trust policy, URL-decoded (invalid UTF-8 replaced: its analysis reports it).
+    pub trust_policy: Option<String>,
 }
 
 /// GetRole alone: enough to decide whether the role may be read further. `NotFound` means
@@ -217,6 +219,10 @@ pub async fn get_role(iam: &Iam, role_name: &str) -> Result<RoleHead, IamError> 
             .permissions_boundary()
             .and_then(|b| b.permissions_boundary_arn())
             .map(str::to_string),
+        trust_policy: role.assume_role_policy_document().map(|encoded| {
+            let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
+            decoded.into_owned()
+        }),
     })
 }
 
@@ -297,6 +303,7 @@ pub async fn read_documents(iam: &Iam, head: RoleHead) -> Result<LiveRole, IamEr
         attached,
         permissions_boundary: head.permissions_boundary,
         tags: head.tags,
+        trust_policy: head.trust_policy,
     })
 }
 

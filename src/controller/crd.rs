@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"InSync","type":"string","jsonPath":".status.conditions[?(@.type==\"InSync\")].status"}"#,
     printcolumn = r#"{"name":"Unused","type":"integer","jsonPath":".status.analysis.unusedActions"}"#,
+    printcolumn = r#"{"name":"TrustOK","type":"string","jsonPath":".status.conditions[?(@.type==\"TrustOK\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -97,6 +98,10 @@ pub struct LeastPrivilegeRoleSpec {
     /// How often the live role is compared with the applied policy, and what to do on drift.
     #[serde(default)]
     pub drift: DriftSpec,
+    /// Who may assume the role: what its trust policy is checked against (`status.trust`,
+    /// TrustOK). iam-tailor never edits a trust policy.
+    #[serde(default, skip_serializing_if = "TrustSpec::is_empty")]
+    pub trust: TrustSpec,
     /// On deletion of this resource: leave the role as it is, or put the backup back.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
@@ -113,6 +118,24 @@ pub struct LeastPrivilegeRoleSpec {
     /// role's policies allowed before iam-tailor's first write, is given back at once.
     #[serde(default)]
     pub on_access_denied: OnAccessDenied,
+}
+
+/// What the role's trust policy may name.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustSpec {
+    /// Accounts (12 digits) besides the role's own that its trust policy may name; trust to
+    /// any other is an `ACCOUNT_NOT_ALLOWED` finding. Empty: the tenancy configuration's
+    /// `trustedAccounts`, if it has any. At most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub allowed_accounts: Vec<String>,
+}
+
+impl TrustSpec {
+    fn is_empty(&self) -> bool {
+        self.allowed_accounts.is_empty()
+    }
 }
 
 /// IAM's last-accessed data (GenerateServiceLastAccessedDetails), a second opinion beside
@@ -397,7 +420,8 @@ impl Default for DriftSpec {
 pub struct LeastPrivilegeRoleStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Analyzed, ProposalReady, Approved, InSync, Drifted, Ready.
+    /// Analyzed, LastAccessedAvailable, TrustOK, ProposalReady, Approved, InSync, Drifted,
+    /// Ready.
     #[serde(default)]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -423,6 +447,9 @@ pub struct LeastPrivilegeRoleStatus {
     /// The last applied revisions, newest first (at most 10), for rollback.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Applied>,
+    /// Who can assume the role, from its trust policy as IAM has it now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustReport>,
     /// The role this resource manages, pinned when it was first found: a spec edit, another
     /// account or a role deleted and created again resolves to another role, and nothing is
     /// written to it (`Ready=False RoleChanged`).
@@ -499,6 +526,62 @@ pub struct RefusedCall {
     pub event_id: String,
     pub last_seen: String,
     pub reason: String,
+}
+
+/// The role's trust policy, analyzed (`iam_tailor::policy::trust`): who may assume the role
+/// and what stands out.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustReport {
+    /// Each principal an Allow statement admits to `sts:AssumeRole*`, sorted; at most
+    /// [`REPORT_LIMIT`], `principalsCount` says how many in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub principals: Vec<TrustedPrincipal>,
+    pub principals_count: u64,
+    /// At most [`REPORT_LIMIT`], most severe first; `findingsCount` says how many in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub findings: Vec<TrustFinding>,
+    pub findings_count: u64,
+    /// The accounts trust was checked against besides the role's own, and where they came
+    /// from (`spec.trust.allowedAccounts` or the tenancy configuration); absent: no list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_accounts_from: Option<String>,
+}
+
+/// A principal the trust policy admits.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedPrincipal {
+    /// Everyone, Account, Role, User, AwsPrincipal, Service, WebIdentity, Saml,
+    /// CanonicalUser.
+    pub kind: String,
+    pub principal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    pub actions: Vec<String>,
+    /// The statement's conditions, all required (each cut to 256 characters; at most 4 and
+    /// a count of the rest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub conditions: Vec<String>,
+    /// No condition stands in its way: it may assume the role with an empty request context.
+    pub unconditional: bool,
+}
+
+/// A finding of the trust analysis.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustFinding {
+    /// ERROR, SECURITY_WARNING, WARNING or SUGGESTION.
+    pub severity: String,
+    /// `CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID`, `ANY_PRINCIPAL`, … (docs/lint-checks.md).
+    pub code: String,
+    pub message: String,
+    /// Where in the trust policy; empty for the whole document.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
 }
 
 /// A role by its ARN and IAM's immutable RoleId.

@@ -19,8 +19,8 @@
 //! included).
 //!
 //! The stages, each in its own file, each setting its conditions: [`validate`](super::spec)
-//! (InvalidSpec), the pin and claim (RoleChanged, RoleClaimed), `analyzed` (Analyzed),
-//! `proposal` (ProposalReady), `approved` (Approved), `sync` (InSync, Drifted: apply or
+//! (InvalidSpec), the pin and claim (RoleChanged, RoleClaimed), `analyzed` (Analyzed,
+//! LastAccessedAvailable), `trust` (TrustOK), `proposal` (ProposalReady), `approved` (Approved), `sync` (InSync, Drifted: apply or
 //! revert), `backup` (no write without it), then the claim before a first write and Ready.
 //! `cleanup` is the finalizer's plan.
 
@@ -34,6 +34,7 @@ mod restore;
 mod rollback;
 mod shadow;
 mod sync;
+mod trust;
 
 pub use analyzed::{ATHENA_LOOK_SECS, analysis_due, analysis_inputs};
 pub use backup::{StoredBackup, backup_config_map};
@@ -92,6 +93,8 @@ pub struct Observed {
     pub analyzer_poll_secs: u64,
     /// What the cluster's operators allow every resource.
     pub limits: Limits,
+    /// The accounts the tenancy configuration lets every role trust besides its own.
+    pub trusted_accounts: Vec<String>,
     /// The `ClusterTrail` the spec names, as found.
     pub cluster_trail: ClusterTrailSeen,
     /// Read when [`rollback_wanted`]: per document index (0, 1, … up to the first of
@@ -299,6 +302,7 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         }
         RoleState::Found(live) => live,
     };
+    trust::trust_ok(&mut b, &spec, live);
     proposal::proposal_ready(&mut b, &spec, live);
     shadow::shadowed(&mut b, &spec, live);
     let decision = approved::approved(&mut b, &spec, live);

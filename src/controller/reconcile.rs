@@ -314,6 +314,7 @@ async fn observe_plan_apply(
         analyzer: None,
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs(),
         limits: ctx.limits,
+        trusted_accounts: Vec::new(),
         cluster_trail: observe::read_cluster_trail(ctx, lpr).await?,
         rollback: None,
         after_apply: None,
@@ -326,6 +327,7 @@ async fn observe_plan_apply(
     };
     let namespace = lpr.namespace().unwrap_or_default();
     let tenancy = observe::read_tenancy(ctx).await?;
+    observed.trusted_accounts = tenancy.trusted_accounts().to_vec();
     if let Err(reason) = observe::admit(ctx, lpr, &tenancy).await? {
         // Nothing is asked of AWS for a resource the tenancy rules refuse.
         observed.role = RoleState::NotPermitted {
@@ -469,6 +471,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         analyzer: None,
         analyzer_poll_secs: ctx.aws.analyzer_poll_secs(),
         limits: ctx.limits,
+        trusted_accounts: Vec::new(),
         cluster_trail: Default::default(),
         rollback: None,
         after_apply: None,

@@ -20,6 +20,8 @@ const DAY: u64 = 86_400;
 pub const WINDOW_RANGE: (u64, u64) = (HOUR, 400 * DAY);
 /// `regenerateEvery`: each analysis reads the whole window, so at most hourly.
 pub const REGENERATE_RANGE: (u64, u64) = (HOUR, 30 * DAY);
+/// `trust.allowedAccounts` (the schema says the same).
+pub const MAX_ALLOWED_ACCOUNTS: usize = 100;
 /// `lastAccessed.window`: IAM tracks 400 days.
 pub const LAST_ACCESSED_RANGE: (u64, u64) = (DAY, 400 * DAY);
 /// `drift.interval` at most; the least is the operator's ([`Limits::min_drift_interval`]).
@@ -282,6 +284,21 @@ pub fn validate<'a>(
         "hdw",
         KEEP_FOR_RANGE,
     );
+    if spec.trust.allowed_accounts.len() > MAX_ALLOWED_ACCOUNTS {
+        errors.push(format!(
+            "trust.allowedAccounts: {} accounts, more than {MAX_ALLOWED_ACCOUNTS}",
+            spec.trust.allowed_accounts.len()
+        ));
+    }
+    let bad_accounts = (spec.trust.allowed_accounts.iter().enumerate())
+        .filter(|(_, a)| !crate::controller::tenancy::is_account(a))
+        .take(3);
+    for (i, account) in bad_accounts {
+        errors.push(format!(
+            "trust.allowedAccounts[{i}] {:?} is not a 12-digit account id",
+            account.chars().take(64).collect::<String>()
+        ));
+    }
     let trail = match (given(&spec.cloud_trail.cluster_trail), &spec.cloud_trail.s3) {
         (Some(_), Some(_)) => {
             errors.push("cloudTrail: give s3 or clusterTrail, not both".to_string());

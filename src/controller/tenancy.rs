@@ -52,6 +52,11 @@ pub const EXTERNAL_IDS_SECRET: &str = "iam-tailor-external-ids";
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenancyConfig {
     pub rules: Vec<Rule>,
+    /// Accounts (12 digits) any role's trust policy may name besides its own: trust to
+    /// others is a finding (`status.trust`), unless a resource gives its own
+    /// `spec.trust.allowedAccounts`.
+    #[serde(default)]
+    pub trusted_accounts: Vec<String>,
 }
 
 /// What the namespaces of one rule may do.
@@ -85,6 +90,13 @@ impl TenancyConfig {
     pub fn parse(text: &str) -> Result<TenancyConfig, String> {
         let config: TenancyConfig = serde_norway::from_str(text)
             .map_err(|e| format!("ConfigMap {CONFIG_MAP} key {CONFIG_KEY}: {e}"))?;
+        for (i, account) in config.trusted_accounts.iter().enumerate() {
+            if !is_account(account) {
+                return Err(format!(
+                    "ConfigMap {CONFIG_MAP} key {CONFIG_KEY}: trustedAccounts[{i}] {account:?} is not a 12-digit account id"
+                ));
+            }
+        }
         for (i, rule) in config.rules.iter().enumerate() {
             if rule.namespaces.is_empty() || rule.role_arns.is_empty() {
                 return Err(format!(
@@ -147,6 +159,11 @@ impl TenancyConfig {
     }
 }
 
+/// A 12-digit AWS account id.
+pub fn is_account(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The tenancy rules in force: the tags alone, a configuration, or one that does not parse
 /// (then nothing is permitted: a broken configuration fails closed).
 #[derive(Clone, Debug, PartialEq)]
@@ -179,6 +196,14 @@ impl Tenancy {
             (Tenancy::Config(c), Some(arn)) => {
                 c.access_role(namespace, arn).map(|k| k.map(str::to_string))
             }
+        }
+    }
+
+    /// The accounts the configuration lets every role trust besides its own.
+    pub fn trusted_accounts(&self) -> &[String] {
+        match self {
+            Tenancy::Config(c) => &c.trusted_accounts,
+            Tenancy::TagsOnly | Tenancy::Invalid(_) => &[],
         }
     }
 
@@ -273,6 +298,16 @@ rules:
     }
 
     #[test]
+    fn trusted_accounts_come_from_a_configuration_only() {
+        let text = "rules: []\ntrustedAccounts: [\"444455556666\"]";
+        let config = Tenancy::from_config_map(Some(text));
+        assert_eq!(config.trusted_accounts(), ["444455556666"]);
+        assert!(Tenancy::from_config_map(None).trusted_accounts().is_empty());
+        let broken = Tenancy::from_config_map(Some("trustedAccounts: [1]\nrules: {}"));
+        assert!(broken.trusted_accounts().is_empty());
+    }
+
+    #[test]
     fn a_bad_configuration_names_the_field() {
         for (text, needle) in [
             ("rules: [{namespaces: [a]}]", "roleArns"),
@@ -287,6 +322,10 @@ rules:
             (
                 "rules: [{namespaces: [a], roleArns: [x], accessRoles: [{arn: nope}]}]",
                 "rules[0].accessRoles[0].arn",
+            ),
+            (
+                "rules: []\ntrustedAccounts: [\"444455556666\", \"12345\"]",
+                "trustedAccounts[1] \"12345\" is not a 12-digit account id",
             ),
         ] {
             let error = TenancyConfig::parse(text).unwrap_err();

@@ -7,6 +7,7 @@ pub mod context;
 pub mod document;
 pub mod eval;
 pub mod lint;
+pub mod trust;
 pub mod values;
 pub mod variables;
 

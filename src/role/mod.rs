@@ -43,6 +43,8 @@ pub struct LiveRole {
     pub permissions_boundary: Option<String>,
     /// The role's tags (key → value).
     pub tags: BTreeMap<String, String>,
+    /// Its trust policy (AssumeRolePolicyDocument, URL-decoded), as IAM returned it.
+    pub trust_policy: Option<String>,
 }
 
 impl LiveRole {

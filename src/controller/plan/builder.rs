@@ -6,9 +6,10 @@ use crate::controller::crd::{Condition, LeastPrivilegeRoleStatus};
 use crate::role::Operation;
 use std::collections::BTreeMap;
 
-pub(super) const CONDITION_TYPES: [&str; 7] = [
+pub(super) const CONDITION_TYPES: [&str; 8] = [
     "Analyzed",
     "LastAccessedAvailable",
+    "TrustOK",
     "ProposalReady",
     "Approved",
     "InSync",

@@ -17,6 +17,8 @@ const S3_FULL: &str = "arn:aws:iam::aws:policy/AmazonS3FullAccess";
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/boundary";
 const T0: &str = "2025-01-01T00:00:00Z";
+/// The role's trust policy: EC2 may assume it.
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 const UID: &str = "6f1c0c3e-0000-4000-8000-000000000001";
 
 thread_local! {
@@ -90,6 +92,7 @@ fn original_role() -> LiveRole {
         permissions_boundary: Some(BOUNDARY.to_string()),
         // Claimed by the resource under test already (the claim has its own tests).
         tags: BTreeMap::from([(crate::role::CLAIM_TAG.to_string(), UID.to_string())]),
+        trust_policy: Some(TRUST.to_string()),
     }
 }
 
@@ -137,6 +140,7 @@ fn observed(
         analyzer: None,
         analyzer_poll_secs: 30,
         limits: Limits::default(),
+        trusted_accounts: Vec::new(),
         cluster_trail: Default::default(),
         rollback: None,
         after_apply: None,
@@ -2144,5 +2148,100 @@ fn a_forged_shadow_never_opens_the_gate_on_its_own_terms() {
     assert!(
         crate::role::proof::prove_each_state(&original_role(), &p.operations).is_ok(),
         "{role:#?}"
+    );
+}
+
+#[test]
+fn trust_is_reported_and_a_new_finding_warned_once() {
+    let s = spec(Mode::Observe, Approval::Manual);
+    let p = plan(&s, &observed(Default::default(), original_role(), None));
+    assert_condition(&p, "TrustOK", TRUE, "TrustOK");
+    let trust = p.status.trust.clone().unwrap();
+    assert_eq!(trust.principals[0].principal, "ec2.amazonaws.com");
+    assert_eq!(trust.allowed_accounts_from, None);
+    assert!(p.operations.is_empty());
+
+    // Trust to another account without an ExternalId: a finding, a Warning, no write.
+    let mut role = original_role();
+    role.trust_policy = Some(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}]}"#
+            .to_string(),
+    );
+    let mut o = observed(p.status.clone(), role.clone(), None);
+    o.trusted_accounts = vec!["777788889999".to_string()];
+    let p = plan(&spec(Mode::Enforce, Approval::Automatic), &o);
+    assert_condition(&p, "TrustOK", FALSE, "TrustFindings");
+    let trust = p.status.trust.clone().unwrap();
+    let codes: Vec<&str> = trust.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        ["ACCOUNT_NOT_ALLOWED", "CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"]
+    );
+    assert_eq!(
+        trust.allowed_accounts_from.as_deref(),
+        Some("tenancy trustedAccounts")
+    );
+    let warned = |p: &Plan| {
+        (p.events.iter())
+            .filter(|e| e.type_ == EventType::Warning && e.reason == "TrustFinding")
+            .count()
+    };
+    assert_eq!(warned(&p), 1, "{:?}", p.events);
+    let note = &(p.events.iter())
+        .find(|e| e.reason == "TrustFinding")
+        .unwrap()
+        .note;
+    assert!(
+        note.starts_with("2 findings new in the role's trust policy: ACCOUNT_NOT_ALLOWED: "),
+        "{note}"
+    );
+    assert!(
+        !(p.operations.iter()).any(|op| format!("{op:?}").contains("AssumeRole")),
+        "the trust policy is never written"
+    );
+    // The same findings next time: no new Warning.
+    let mut again = next(&p, role.clone());
+    again.trusted_accounts = o.trusted_accounts.clone();
+    let q = plan(&spec(Mode::Enforce, Approval::Automatic), &again);
+    assert_condition(&q, "TrustOK", FALSE, "TrustFindings");
+    assert_eq!(warned(&q), 0, "{:?}", q.events);
+    // The spec's own list takes the tenancy's place.
+    let mut listed = spec(Mode::Observe, Approval::Manual);
+    listed.trust.allowed_accounts = vec!["444455556666".to_string()];
+    let r = plan(&listed, &again);
+    let trust = r.status.trust.clone().unwrap();
+    let codes: Vec<&str> = trust.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"]);
+    assert_eq!(
+        trust.allowed_accounts_from.as_deref(),
+        Some("spec.trust.allowedAccounts")
+    );
+}
+
+#[test]
+fn an_unreadable_trust_policy_is_unknown_not_a_failure() {
+    let mut role = original_role();
+    role.trust_policy = Some("{not json".to_string());
+    let p = plan(
+        &spec(Mode::Observe, Approval::Manual),
+        &observed(Default::default(), role.clone(), None),
+    );
+    assert_condition(&p, "TrustOK", UNKNOWN, "TrustPolicyNotAnalyzed");
+    assert_condition(&p, "Ready", TRUE, "Ready");
+    assert!(p.status.trust.is_none());
+    role.trust_policy = None;
+    let p = plan(
+        &spec(Mode::Observe, Approval::Manual),
+        &observed(Default::default(), role, None),
+    );
+    assert_condition(&p, "TrustOK", UNKNOWN, "TrustPolicyUnread");
+    // A bad allow-list is the spec's error.
+    let mut s = spec(Mode::Observe, Approval::Manual);
+    s.trust.allowed_accounts = vec!["4444".to_string()];
+    let p = plan(&s, &observed(Default::default(), original_role(), None));
+    let message = condition(&p, "Ready").message.clone().unwrap();
+    assert!(
+        message.contains("trust.allowedAccounts[0] \"4444\" is not a 12-digit account id"),
+        "{message}"
     );
 }

@@ -516,6 +516,7 @@ impl Case {
             arn: "arn:aws:iam::111122223333:role/r".to_string(),
             role_id: "AROAR".to_string(),
             tags: Default::default(),
+            trust_policy: None,
             inline: before_inline,
             attached: (before_attached.into_iter())
                 .map(|(arn, ours)| AttachedPolicy {
@@ -842,6 +843,7 @@ fn hand(
             arn: "arn:aws:iam::111122223333:role/r".to_string(),
             role_id: "AROAR".to_string(),
             tags: Default::default(),
+            trust_policy: None,
             inline: (inline.iter())
                 .map(|(name, d)| (name.to_string(), d.clone()))
                 .collect(),

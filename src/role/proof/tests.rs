@@ -41,6 +41,7 @@ fn role(inline: &[(&str, Policy)], attached: Vec<AttachedPolicy>) -> LiveRole {
         attached,
         permissions_boundary: None,
         tags: Default::default(),
+        trust_policy: None,
     }
 }
 
