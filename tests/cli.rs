@@ -297,3 +297,52 @@ fn expand_lists_actions_with_access_levels() {
     sorted.sort_by_key(|l| l.to_ascii_lowercase());
     assert_eq!(sorted, text.lines().collect::<Vec<_>>(), "output is sorted");
 }
+
+#[test]
+fn trust_lists_who_can_assume_and_exits_1_on_findings() {
+    let role = "arn:aws:iam::111122223333:role/deploy";
+    // IAM User Guide, "Create a role for OpenID Connect federation": GitHub Actions with both
+    // conditions, and a partner account with its ExternalId.
+    let guarded = write_temp(
+        "trust-guarded.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com"},"StringLike":{"token.actions.githubusercontent.com:sub":"repo:octo-org/octo-repo:*"}}},{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"partner-7"}}}]}"#,
+    );
+    let path = guarded.to_str().unwrap();
+    let o = run(&["trust", path, "--role-arn", role, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let trust: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let kinds: Vec<&str> = (trust["principals"].as_array().unwrap().iter())
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Account", "WebIdentity"]);
+    assert_eq!(trust["findings"], serde_json::json!([]));
+    // The partner is not on the allow-list.
+    let o = run(&[
+        "trust",
+        path,
+        "--role-arn",
+        role,
+        "--allowed-account",
+        "777788889999",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(
+        text.contains("SECURITY_WARNING ACCOUNT_NOT_ALLOWED"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Account 444455556666 may sts:AssumeRole: StringEquals sts:ExternalId: partner-7"
+        ),
+        "{text}"
+    );
+    // Bad arguments and bad files are usage errors naming what is wrong.
+    let o = run(&["trust", path, "--role-arn", role, "--allowed-account", "12"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"12\" is not a 12-digit account id"));
+    let broken = write_temp("trust-broken.json", "{\"Statement\": 3");
+    let o = run(&["trust", broken.to_str().unwrap(), "--role-arn", role]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("trust-broken.json"));
+}

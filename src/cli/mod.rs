@@ -1,7 +1,7 @@
 //! The `iam-tailor` command line: a thin shell over the library.
 //!
 //! Exit codes: 0 success, 1 the command's "bad" outcome (lint found an ERROR or
-//! SECURITY_WARNING), 2 usage or I/O error.
+//! SECURITY_WARNING, trust found anything), 2 usage or I/O error.
 
 mod controller;
 mod expand;
@@ -10,6 +10,7 @@ mod lint;
 mod replay;
 mod simulate;
 mod trail;
+mod trust;
 mod unused;
 
 pub use simulate::evaluate_json_line_each_way;
@@ -31,6 +32,8 @@ pub struct Cli {
 enum Command {
     /// Validate a policy document like IAM Access Analyzer's ValidatePolicy.
     Lint(lint::Args),
+    /// Who can assume a role, from its trust policy: principals, conditions and findings.
+    Trust(trust::Args),
     /// Evaluate one request (or a JSON Lines batch) against policies as AWS would.
     Simulate(Box<simulate::Args>),
     /// List the catalog actions a policy allows, with their access level.
@@ -63,6 +66,7 @@ pub enum Format {
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Lint(args) => lint::run(args),
+        Command::Trust(args) => trust::run(args),
         Command::Simulate(args) => simulate::run(*args),
         Command::Expand(args) => expand::run(args),
         Command::Generate(args) => generate::run(*args),

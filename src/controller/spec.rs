@@ -291,7 +291,7 @@ pub fn validate<'a>(
         ));
     }
     let bad_accounts = (spec.trust.allowed_accounts.iter().enumerate())
-        .filter(|(_, a)| !crate::controller::tenancy::is_account(a))
+        .filter(|(_, a)| !crate::policy::context::is_account_id(a))
         .take(3);
     for (i, account) in bad_accounts {
         errors.push(format!(

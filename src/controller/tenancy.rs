@@ -91,7 +91,7 @@ impl TenancyConfig {
         let config: TenancyConfig = serde_norway::from_str(text)
             .map_err(|e| format!("ConfigMap {CONFIG_MAP} key {CONFIG_KEY}: {e}"))?;
         for (i, account) in config.trusted_accounts.iter().enumerate() {
-            if !is_account(account) {
+            if !crate::policy::context::is_account_id(account) {
                 return Err(format!(
                     "ConfigMap {CONFIG_MAP} key {CONFIG_KEY}: trustedAccounts[{i}] {account:?} is not a 12-digit account id"
                 ));
@@ -157,11 +157,6 @@ impl TenancyConfig {
         }
         Ok(())
     }
-}
-
-/// A 12-digit AWS account id.
-pub fn is_account(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The tenancy rules in force: the tags alone, a configuration, or one that does not parse

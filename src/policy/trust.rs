@@ -38,7 +38,7 @@ pub const TRUST_CODES: [&str; 8] = [
 pub const ACCOUNT_NOT_ALLOWED: &str = "ACCOUNT_NOT_ALLOWED";
 
 /// What kind of principal a trust statement names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum PrincipalKind {
     /// `"*"`, `{"AWS": "*"}`, or an Allow with `NotPrincipal`.
     Everyone,
@@ -72,12 +72,14 @@ impl PrincipalKind {
 }
 
 /// One principal one Allow statement admits.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Trusted {
     pub kind: PrincipalKind,
     /// As written (`*` for everyone; `* except …` for `NotPrincipal`).
     pub principal: String,
     /// The AWS account it belongs to, when its form says.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// Of [`ASSUME_ACTIONS`], those the statement allows.
     pub actions: Vec<String>,
@@ -89,7 +91,7 @@ pub struct Trusted {
 }
 
 /// A finding about who can assume the role.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct TrustFinding {
     pub severity: Severity,
     pub code: &'static str,
@@ -99,7 +101,7 @@ pub struct TrustFinding {
 }
 
 /// A trust policy's analysis; both lists sorted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Trust {
     pub principals: Vec<Trusted>,
     pub findings: Vec<TrustFinding>,
