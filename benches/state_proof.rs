@@ -46,6 +46,7 @@ fn main() {
         permissions_boundary: None,
         tags: Default::default(),
         trust_policy: None,
+        boundary_policy: None,
     };
     let proposal = Policy::parse(
         r#"{"Version":"2012-10-17","Statement":[

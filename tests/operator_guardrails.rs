@@ -1,14 +1,17 @@
 //! Guardrails around the role, end to end: the `iam-tailor controller` binary against a real
-//! kube-apiserver and moto. Who can assume the role is read from its trust policy, reported in
-//! `status.trust` with TrustOK and a Warning per new finding, and never edited.
+//! kube-apiserver and moto. A declared permissions boundary is set first, put back after an
+//! out-of-band removal, and taken back by Restore. Who can assume the role is read from its
+//! trust policy, reported in `status.trust` with TrustOK and a Warning per new finding, and
+//! never edited.
 
 use crate::operator_env;
 
 use iam_tailor::controller::LeastPrivilegeRole;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use operator_env::{
-    Cluster, NS, broad_role, condition, condition_message, events, lpr, put_trail, wait_for,
+    Cluster, NS, broad_role, condition, condition_message, events, lpr, put_trail, read, wait_for,
 };
+use std::time::{Duration, Instant};
 
 /// Trusts account 444455556666 as a whole, with no ExternalId.
 const CROSS_ACCOUNT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}]}"#;
@@ -122,4 +125,154 @@ async fn trust_beyond_the_account_is_reported_with_a_warning_and_never_edited() 
         trust.principals[0].conditions,
         ["StringEquals sts:ExternalId: partner-7"]
     );
+}
+
+/// The role's permissions boundary as IAM has it.
+async fn boundary_of(iam: &aws_sdk_iam::Client, role: &str) -> Option<String> {
+    let out = iam.get_role().role_name(role).send().await.unwrap();
+    let boundary = out.role().unwrap().permissions_boundary();
+    boundary
+        .and_then(|b| b.permissions_boundary_arn())
+        .map(str::to_string)
+}
+
+/// Polls IAM (60 s at most) until `role`'s boundary is `wanted`.
+async fn wait_boundary(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    wanted: Option<&str>,
+    operator: &operator_env::Operator,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while boundary_of(iam, role).await.as_deref() != wanted {
+        assert!(
+            Instant::now() < deadline,
+            "{role}: boundary is not {wanted:?}; log:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+const READ_ONLY_S3: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]}"#;
+
+#[tokio::test]
+async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
+    let iam = aws.iam();
+    for role in ["fenced", "pinned"] {
+        broad_role(&iam, role).await;
+    }
+    put_trail(&aws.s3()).await;
+    let dev_boundary = iam
+        .create_policy()
+        .policy_name("dev-boundary")
+        .policy_document(READ_ONLY_S3)
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let original = read(&iam, "fenced").await;
+    let operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    // Manual approval and nothing approved: the boundary is the only write.
+    let document = serde_json::to_string(READ_ONLY_S3).unwrap();
+    let fenced = format!(
+        "  roleName: fenced\n  mode: Enforce\n  deletionPolicy: Restore\n  \
+         cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n  drift: {{interval: 2s}}\n  \
+         permissionsBoundary: {{document: {document}}}\n"
+    );
+    let pinned = format!(
+        "  roleName: pinned\n  mode: Enforce\n  cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n  \
+         permissionsBoundary: {{policyArn: \"{dev_boundary}\"}}\n"
+    );
+    for (name, spec) in [("fenced", &fenced), ("pinned", &pinned)] {
+        roles
+            .create(&PostParams::default(), &lpr(name, spec))
+            .await
+            .unwrap();
+    }
+    let own = format!(
+        "arn:aws:iam::{}:policy/iam-tailor.boundary.fenced",
+        operator_env::ACCOUNT
+    );
+    for (name, wanted) in [("fenced", own.as_str()), ("pinned", dev_boundary.as_str())] {
+        wait_boundary(&iam, name, Some(wanted), &operator).await;
+        let status = wait_for(&roles, name, &operator, "the boundary", |s| {
+            condition(s, "BoundaryInPlace") == Some(("True", "BoundaryInPlace"))
+        })
+        .await;
+        assert_eq!(boundary_of(&iam, name).await.as_deref(), Some(wanted));
+        assert!(status.backup.is_some(), "backed up before the first write");
+        assert!(status.applied.is_none(), "no proposal was approved");
+    }
+    // iam-tailor's own policy holds the declared document, tagged for the role.
+    let version = iam
+        .get_policy_version()
+        .policy_arn(&own)
+        .version_id("v1")
+        .send()
+        .await
+        .unwrap();
+    let text = version.policy_version().unwrap().document().unwrap();
+    let text = percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .unwrap();
+    let held: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        held["Statement"][0]["Action"],
+        serde_json::json!(["s3:GetObject", "s3:ListBucket"])
+    );
+    let live = read(&iam, "fenced").await;
+    assert_eq!(live.attached, original.attached, "nothing else was written");
+
+    // Removed out of band: put back.
+    iam.delete_role_permissions_boundary()
+        .role_name("fenced")
+        .send()
+        .await
+        .unwrap();
+    wait_boundary(&iam, "fenced", Some(&own), &operator).await;
+
+    // Deleted with Restore: the role had no boundary, so iam-tailor's goes, and its policy.
+    roles
+        .delete("fenced", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while roles.get_opt("fenced").await.unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "not deleted:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(boundary_of(&iam, "fenced").await, None);
+    assert!(
+        iam.get_policy().policy_arn(&own).send().await.is_err(),
+        "its policy is deleted"
+    );
+    let mut restored = read(&iam, "fenced").await;
+    restored.tags.clone_from(&original.tags);
+    assert_eq!(restored, original);
+    let recorded: Vec<String> = (events(&kube, NS, "fenced").await.into_iter())
+        .filter_map(|e| e.reason)
+        .collect();
+    for reason in [
+        "BoundaryDeclared",
+        "PermissionsBoundarySet",
+        "PermissionsBoundaryDeleted",
+        "Restored",
+    ] {
+        assert!(
+            recorded.iter().any(|r| r == reason),
+            "{reason} not in {recorded:?}"
+        );
+    }
 }

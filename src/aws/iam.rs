@@ -295,7 +295,19 @@ pub async fn read_documents(iam: &Iam, head: RoleHead) -> Result<LiveRole, IamEr
         }
     }
 
+    let boundary_policy = match &head.permissions_boundary {
+        Some(arn) => {
+            let name = arn.rsplit('/').next().unwrap_or(arn);
+            match read_attached(iam, arn, name, &head.role_id).await {
+                Ok(policy) => Some(Box::new(policy)),
+                Err(IamError::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            }
+        }
+        None => None,
+    };
     Ok(LiveRole {
+        boundary_policy,
         name: head.name,
         arn: head.arn,
         role_id: head.role_id,

@@ -98,6 +98,11 @@ pub struct LeastPrivilegeRoleSpec {
     /// How often the live role is compared with the applied policy, and what to do on drift.
     #[serde(default)]
     pub drift: DriftSpec,
+    /// Enforce: the permissions boundary the role always has, the most it can ever be
+    /// allowed: set before anything else, put back when removed or replaced out of band,
+    /// replaced only when the new one is proven within the old (`BoundaryInPlace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<BoundarySpec>,
     /// Who may assume the role: what its trust policy is checked against (`status.trust`,
     /// TrustOK). iam-tailor never edits a trust policy.
     #[serde(default, skip_serializing_if = "TrustSpec::is_empty")]
@@ -118,6 +123,23 @@ pub struct LeastPrivilegeRoleSpec {
     /// role's policies allowed before iam-tailor's first write, is given back at once.
     #[serde(default)]
     pub on_access_denied: OnAccessDenied,
+}
+
+/// A declared permissions boundary: an existing managed policy, or a document iam-tailor
+/// keeps as its own managed policy `iam-tailor.boundary.<role>`. Give one.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BoundarySpec {
+    /// A managed policy of the role's account or of AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$"))]
+    pub policy_arn: Option<String>,
+    /// A policy document (JSON, at most 6,144 characters without white space, IAM's limit
+    /// for a managed policy). On deletion with `deletionPolicy: Restore` the role's original
+    /// boundary (or none) is put back and this policy deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub document: Option<String>,
 }
 
 /// What the role's trust policy may name.

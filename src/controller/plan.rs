@@ -20,13 +20,15 @@
 //!
 //! The stages, each in its own file, each setting its conditions: [`validate`](super::spec)
 //! (InvalidSpec), the pin and claim (RoleChanged, RoleClaimed), `analyzed` (Analyzed,
-//! LastAccessedAvailable), `trust` (TrustOK), `proposal` (ProposalReady), `approved` (Approved), `sync` (InSync, Drifted: apply or
+//! LastAccessedAvailable), `trust` (TrustOK), `boundary` (BoundaryInPlace), `proposal`
+//! (ProposalReady), `approved` (Approved), `sync` (InSync, Drifted: apply or
 //! revert), `backup` (no write without it), then the claim before a first write and Ready.
 //! `cleanup` is the finalizer's plan.
 
 mod analyzed;
 mod approved;
 mod backup;
+mod boundary;
 mod builder;
 mod cleanup;
 mod proposal;
@@ -39,6 +41,7 @@ mod trust;
 pub use analyzed::{ATHENA_LOOK_SECS, analysis_due, analysis_inputs};
 pub use backup::{StoredBackup, backup_config_map};
 pub use backup::{backup_aws_managed, original_needed};
+pub use boundary::{boundary_policy_name, declared_boundary_to_read};
 pub use builder::{apply_failed, bounded, failed};
 pub use cleanup::plan_cleanup;
 pub use restore::{MAX_RESTORED, RESTORE_POLICY, restore_since};
@@ -101,6 +104,9 @@ pub struct Observed {
     /// iam-tailor's policies that does not exist), the documents of the versions IAM keeps
     /// of that policy, newest first; or why they could not be read.
     pub rollback: Option<Result<Vec<Vec<Policy>>, String>>,
+    /// Read when [`declared_boundary_to_read`] names a policy: its default document, or why
+    /// it could not be read.
+    pub declared_boundary: Option<Result<Policy, String>>,
     /// The role's calls since [`restore_since`], read when it says so.
     pub after_apply: Option<Usage>,
     /// Read when [`original_needed`]: the documents of the AWS managed policies the backup
@@ -303,12 +309,16 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
         RoleState::Found(live) => live,
     };
     trust::trust_ok(&mut b, &spec, live);
+    // The stages after see the role with its declared boundary in place, once its writes
+    // (first of all) succeed; the backup is of the role as it is.
+    let original = live;
+    let live = &boundary::boundary_in_place(&mut b, &spec, live);
     proposal::proposal_ready(&mut b, &spec, live);
     shadow::shadowed(&mut b, &spec, live);
     let decision = approved::approved(&mut b, &spec, live);
     let restore = restore::restored(&mut b, &spec, live);
     sync::in_sync(&mut b, &spec, live, decision, restore);
-    backup::backed_up(&mut b, live);
+    backup::backed_up(&mut b, original);
     let claiming = claim_first(&mut b, live);
     match b.problem.clone() {
         Some((reason, message)) => b.set("Ready", FALSE, reason, message),
@@ -340,6 +350,13 @@ fn claim_first(b: &mut Builder, live: &LiveRole) -> bool {
     if b.operations.is_empty() || live.claimed_by() == Some(observed.uid.as_str()) {
         return false;
     }
+    // A boundary this plan would have put in place is not in place yet.
+    let own_boundary = boundary_policy_name(&live.name);
+    let boundary_planned = b.operations.iter().any(|op| match op {
+        Operation::SetPermissionsBoundary { .. } => true,
+        Operation::PutManagedPolicy { name, .. } => *name == own_boundary,
+        _ => false,
+    });
     b.operations = vec![Operation::ClaimRole {
         uid: observed.uid.clone(),
     }];
@@ -353,6 +370,9 @@ fn claim_first(b: &mut Builder, live: &LiveRole) -> bool {
     );
     // Nothing is applied yet: neither in sync nor "not drifted".
     b.set("InSync", UNKNOWN, "Claiming", message.clone());
+    if boundary_planned {
+        b.set("BoundaryInPlace", UNKNOWN, "Claiming", message.clone());
+    }
     b.set("Drifted", UNKNOWN, "Claiming", message);
     true
 }

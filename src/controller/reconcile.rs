@@ -319,6 +319,7 @@ async fn observe_plan_apply(
         rollback: None,
         after_apply: None,
         original_aws_managed: None,
+        declared_boundary: None,
     };
     let Ok(spec) = validate(&lpr.spec, &ctx.limits, &observed.cluster_trail) else {
         // The plan reports the spec's problems; nothing is read until they are fixed.
@@ -347,6 +348,9 @@ async fn observe_plan_apply(
     {
         if plan::rollback_wanted(&spec).is_some() {
             observed.rollback = Some(observe::read_rollback(&iam, live).await?);
+        }
+        if let Some(arn) = plan::declared_boundary_to_read(&spec, live) {
+            observed.declared_boundary = Some(observe::read_declared_boundary(&iam, &arn).await?);
         }
         if let (Some(since), Source::Trail(trail)) =
             (plan::restore_since(&spec, previous, now), spec.source)
@@ -476,6 +480,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         rollback: None,
         after_apply: None,
         original_aws_managed: None,
+        declared_boundary: None,
     };
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
     if restoring {

@@ -7,6 +7,7 @@ use super::crd::{
     LeastPrivilegeRoleSpec, Mode, S3TrailSource,
 };
 use crate::generate::Keep;
+use crate::policy::Policy;
 use crate::time::{Instant, parse_duration};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -20,6 +21,9 @@ const DAY: u64 = 86_400;
 pub const WINDOW_RANGE: (u64, u64) = (HOUR, 400 * DAY);
 /// `regenerateEvery`: each analysis reads the whole window, so at most hourly.
 pub const REGENERATE_RANGE: (u64, u64) = (HOUR, 30 * DAY);
+/// `permissionsBoundary.document`: IAM's limit for a managed policy, in characters without
+/// white space.
+pub const MAX_BOUNDARY_CHARS: usize = 6_144;
 /// `trust.allowedAccounts` (the schema says the same).
 pub const MAX_ALLOWED_ACCOUNTS: usize = 100;
 /// `lastAccessed.window`: IAM tracks 400 days.
@@ -114,12 +118,23 @@ pub struct ValidSpec<'a> {
     pub keep: Vec<ValidKeep>,
     /// Where the trail's facts are kept besides memory: its ClusterTrail's `store`.
     pub store: Option<&'a FactStoreSpec>,
+    /// `spec.permissionsBoundary`, checked.
+    pub boundary: Option<DeclaredBoundary>,
     /// `spec.enforce`: the shadow period before an apply.
     pub shadow: Option<ShadowGate>,
     /// `spec.onAccessDenied.keepFor` when refused calls are restored: Enforce, restore on,
     /// and the role's calls read from trail files (the others give no refused call's
     /// resource).
     pub restore_for: Option<Duration>,
+}
+
+/// The boundary the spec declares.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeclaredBoundary {
+    /// An existing managed policy.
+    Arn(String),
+    /// iam-tailor's own managed policy with this document.
+    Document(Policy),
 }
 
 /// A proposal is applied only after it has shadowed `period` with at most `max_would_deny`
@@ -299,6 +314,32 @@ pub fn validate<'a>(
             account.chars().take(64).collect::<String>()
         ));
     }
+    let boundary = spec.permissions_boundary.as_ref().and_then(|declared| {
+        match (&declared.policy_arn, &declared.document) {
+            (Some(arn), None) => Some(DeclaredBoundary::Arn(arn.clone())),
+            (None, Some(text)) => {
+                let size = crate::policy::lint::policy_size(text);
+                match Policy::parse(text) {
+                    _ if size > MAX_BOUNDARY_CHARS => {
+                        errors.push(format!(
+                            "permissionsBoundary.document: {size} characters without white \
+                             space, over IAM's {MAX_BOUNDARY_CHARS} for a managed policy"
+                        ));
+                        None
+                    }
+                    Ok(policy) => Some(DeclaredBoundary::Document(policy)),
+                    Err(e) => {
+                        errors.push(format!("permissionsBoundary.document: {e}"));
+                        None
+                    }
+                }
+            }
+            _ => {
+                errors.push("permissionsBoundary: give policyArn or document".to_string());
+                None
+            }
+        }
+    });
     let trail = match (given(&spec.cloud_trail.cluster_trail), &spec.cloud_trail.s3) {
         (Some(_), Some(_)) => {
             errors.push("cloudTrail: give s3 or clusterTrail, not both".to_string());
@@ -470,6 +511,7 @@ pub fn validate<'a>(
             keep,
             store,
             shadow,
+            boundary,
         }),
         _ => Err(errors.join("; ")),
     }

@@ -45,6 +45,10 @@ pub struct LiveRole {
     pub tags: BTreeMap<String, String>,
     /// Its trust policy (AssumeRolePolicyDocument, URL-decoded), as IAM returned it.
     pub trust_policy: Option<String>,
+    /// The managed policy that is `permissions_boundary`, with its default document and
+    /// whether iam-tailor made it for this role; `None` without a boundary (or when the
+    /// policy is gone), so nothing can be proven about it.
+    pub boundary_policy: Option<Box<AttachedPolicy>>,
 }
 
 impl LiveRole {

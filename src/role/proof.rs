@@ -6,7 +6,9 @@
 //! there. [`prove_each_state`] replays the operations on a model of the role and asks
 //! [`grants_no_new_access`] of every state against the first; [`guard`] holds the rules every
 //! plan keeps, Restore included: a Deny iam-tailor did not write is never removed, and a
-//! permissions boundary is never removed, replaced, or given a new document.
+//! permissions boundary is never removed, replaced, or given a new document, unless the new
+//! document is proven within the old (or, for Restore, the boundary is iam-tailor's own).
+//! Setting a boundary where there was none only narrows.
 
 use super::{LiveRole, Operation, has_deny};
 use crate::policy::Policy;
@@ -108,7 +110,8 @@ fn step(state: &mut State, store: &mut BTreeMap<String, Policy>, op: &Operation)
                     *slot = parsed;
                     true
                 }
-                None => false,
+                // The boundary's new document narrows or widens everything.
+                None => state.boundary.as_ref() == Some(arn),
             }
         }
         Operation::AttachPolicy { arn } => {
@@ -131,10 +134,45 @@ fn step(state: &mut State, store: &mut BTreeMap<String, Policy>, op: &Operation)
     }
 }
 
+/// The managed policy documents a plan starts out knowing, by ARN: `known` (read for the
+/// plan, such as a declared boundary's), then those attached and the boundary's, which win.
+fn seed(before: &LiveRole, known: &BTreeMap<String, Policy>) -> BTreeMap<String, Policy> {
+    let boundary = before.boundary_policy.as_deref();
+    let role = before.attached.iter().chain(boundary);
+    (known.iter().map(|(arn, doc)| (arn.clone(), doc.clone())))
+        .chain(role.map(|a| (a.arn.clone(), a.document.clone())))
+        .collect()
+}
+
+/// Whether every request `new` allows, `old` allows: a boundary may become `new`.
+fn within(new: &Policy, old: &Policy) -> bool {
+    matches!(
+        grants_no_new_access(std::slice::from_ref(new), std::slice::from_ref(old)),
+        Proof::Proven
+    )
+}
+
+/// Whether `arn` is the role's boundary and iam-tailor's own policy for it.
+fn own_boundary(before: &LiveRole, arn: &str) -> bool {
+    before.permissions_boundary.as_deref() == Some(arn)
+        && (before.boundary_policy.as_ref())
+            .is_some_and(|p| p.arn == arn && p.managed_by_iam_tailor)
+}
+
 /// The rules every plan keeps, Restore included: no operation removes a Deny statement from
-/// a document iam-tailor did not write (detach, delete, or overwrite), and none removes or
-/// replaces the permissions boundary.
+/// a document iam-tailor did not write (detach, delete, or overwrite), and none removes,
+/// replaces or rewrites the permissions boundary, unless the new document is proven within
+/// the old one or the boundary is iam-tailor's own (which Restore may take back).
 pub fn guard(before: &LiveRole, operations: &[Operation]) -> Result<(), Widening> {
+    guard_knowing(before, operations, &BTreeMap::new())
+}
+
+/// [`guard`], knowing the documents of `known` managed policies besides the role's.
+pub fn guard_knowing(
+    before: &LiveRole,
+    operations: &[Operation],
+    known: &BTreeMap<String, Policy>,
+) -> Result<(), Widening> {
     let ours: BTreeSet<&str> = before
         .attached
         .iter()
@@ -142,7 +180,7 @@ pub fn guard(before: &LiveRole, operations: &[Operation]) -> Result<(), Widening
         .map(|a| a.arn.as_str())
         .collect();
     let mut state = State::of(before);
-    let mut store = BTreeMap::new();
+    let mut store = seed(before, known);
     for (i, op) in operations.iter().enumerate() {
         let refuse = |reason: String| Widening {
             step: i + 1,
@@ -176,21 +214,39 @@ pub fn guard(before: &LiveRole, operations: &[Operation]) -> Result<(), Widening
                     }
                 }
             }
-            Operation::PutManagedPolicy { arn, .. } if state.boundary.as_ref() == Some(arn) => {
-                return Err(refuse(format!(
-                    "{arn} is the permissions boundary, whose document is never changed"
-                )));
+            Operation::PutManagedPolicy { arn, document, .. }
+                if state.boundary.as_ref() == Some(arn) =>
+            {
+                let proven = match (store.get(arn), Policy::parse(document)) {
+                    (Some(old), Ok(new)) => within(&new, old),
+                    _ => false,
+                };
+                if !proven {
+                    return Err(refuse(format!(
+                        "{arn} is the permissions boundary: its document changes only to one \
+                         proven within it"
+                    )));
+                }
             }
-            Operation::DeletePermissionsBoundary if state.boundary.is_some() => {
-                return Err(refuse(
-                    "a permissions boundary is never removed".to_string(),
-                ));
+            Operation::DeletePermissionsBoundary => {
+                if let Some(now) = state.boundary.as_ref().filter(|b| !own_boundary(before, b)) {
+                    return Err(refuse(format!(
+                        "the permissions boundary {now} is never removed"
+                    )));
+                }
             }
             Operation::SetPermissionsBoundary { arn } => {
                 if let Some(now) = state.boundary.as_ref().filter(|now| *now != arn) {
-                    return Err(refuse(format!(
-                        "the permissions boundary {now} is never replaced"
-                    )));
+                    let proven = match (store.get(now), store.get(arn)) {
+                        (Some(old), Some(new)) => within(new, old),
+                        _ => false,
+                    };
+                    if !proven && !own_boundary(before, now) {
+                        return Err(refuse(format!(
+                            "the permissions boundary {now} is replaced only by one proven \
+                             within it"
+                        )));
+                    }
                 }
             }
             _ => {}
@@ -236,15 +292,33 @@ pub fn prove_each_state_within(
     operations: &[Operation],
     ceiling: &[Policy],
 ) -> Result<(), Widening> {
-    guard(before, operations)?;
+    prove(before, operations, ceiling, &BTreeMap::new())
+}
+
+/// [`prove_each_state`], knowing the documents of `known` managed policies besides the
+/// role's (a declared boundary's, to prove a replacement).
+pub fn prove_each_state_knowing(
+    before: &LiveRole,
+    operations: &[Operation],
+    known: &BTreeMap<String, Policy>,
+) -> Result<(), Widening> {
+    prove(before, operations, &before.documents(), known)
+}
+
+/// Every state: the identity documents within `ceiling`, and the boundary the one the role
+/// started with or a document proven within it; [`guard_knowing`] first.
+fn prove(
+    before: &LiveRole,
+    operations: &[Operation],
+    ceiling: &[Policy],
+    known: &BTreeMap<String, Policy>,
+) -> Result<(), Widening> {
+    guard_knowing(before, operations, known)?;
     let start = State::of(before);
     let start_documents = ceiling;
     let mut state = start.clone();
-    let mut store: BTreeMap<String, Policy> = before
-        .attached
-        .iter()
-        .map(|a| (a.arn.clone(), a.document.clone()))
-        .collect();
+    let mut store = seed(before, known);
+    let start_boundary = (start.boundary.as_ref()).map(|arn| (arn, store.get(arn).cloned()));
     for (i, op) in operations.iter().enumerate() {
         if !step(&mut state, &mut store, op) {
             continue;
@@ -254,12 +328,21 @@ pub fn prove_each_state_within(
             operation: op.describe(),
             reasons,
         };
-        if let Some(b) = &start.boundary
-            && state.boundary.as_ref() != Some(b)
-        {
-            return Err(widening(vec![format!(
-                "the permissions boundary {b} would be gone"
-            )]));
+        if let Some((b, old)) = &start_boundary {
+            let now = state.boundary.as_ref();
+            let same = now == Some(*b) && store.get(*b) == old.as_ref();
+            let proven = match (old, now.and_then(|n| store.get(n))) {
+                (Some(old), Some(new)) => within(new, old),
+                _ => false,
+            };
+            if !same && !proven {
+                return Err(widening(vec![match now {
+                    None => format!("the permissions boundary {b} would be gone"),
+                    Some(n) => format!(
+                        "the permissions boundary {b} would become {n}, not proven within it"
+                    ),
+                }]));
+            }
         }
         let documents = state.documents().map_err(|unknown| {
             widening(vec![format!(

@@ -6,10 +6,11 @@ use crate::controller::crd::{Condition, LeastPrivilegeRoleStatus};
 use crate::role::Operation;
 use std::collections::BTreeMap;
 
-pub(super) const CONDITION_TYPES: [&str; 8] = [
+pub(super) const CONDITION_TYPES: [&str; 9] = [
     "Analyzed",
     "LastAccessedAvailable",
     "TrustOK",
+    "BoundaryInPlace",
     "ProposalReady",
     "Approved",
     "InSync",

@@ -3,8 +3,8 @@
 
 use super::backup::{StoredBackup, backup_config_map};
 use super::{
-    EventType, MAX_DOCUMENTS, Observed, Plan, PlannedEvent, Requeue, managed_policy_arn,
-    managed_policy_name, not_ours,
+    EventType, MAX_DOCUMENTS, Observed, Plan, PlannedEvent, Requeue, boundary_policy_name,
+    managed_policy_arn, managed_policy_name, not_ours,
 };
 use crate::controller::crd::{DeletionPolicy, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
 use crate::policy::Policy;
@@ -80,7 +80,9 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
         (DeletionPolicy::Restore, RoleState::Found(live), Some(stored)) => {
             let backup = verified_backup(observed, live, stored)
                 .map_err(|why| format!("{why}; iam-tailor does not restore from it; {retain}"))?;
-            let restore = restore(live, &backup, &observed.previous);
+            let declares_document =
+                (spec.permissions_boundary.as_ref()).is_some_and(|b| b.document.is_some());
+            let restore = restore(live, &backup, &observed.previous, declares_document);
             guard(live, &restore.operations).map_err(|w| {
                 format!("restoring the backup would remove a Deny or the boundary: {w}")
             })?;
@@ -186,8 +188,15 @@ struct Restore {
 
 /// Operations that turn `live` back into `backup`, then remove iam-tailor's policies (those
 /// without a Deny first). What was added after the backup and holds a Deny, and a boundary
-/// set or replaced since, stay: they only narrow, or may.
-fn restore(live: &LiveRole, backup: &BackupSnapshot, status: &LeastPrivilegeRoleStatus) -> Restore {
+/// set or replaced since, stay: they only narrow, or may; except iam-tailor's own boundary
+/// (a declared document), which gives way to the original, and whose policy is deleted
+/// (`own_boundary_policy`: the spec declares one, so it may exist).
+fn restore(
+    live: &LiveRole,
+    backup: &BackupSnapshot,
+    status: &LeastPrivilegeRoleStatus,
+    own_boundary_policy: bool,
+) -> Restore {
     let mut ops = Vec::new();
     let mut kept = Vec::new();
     for (name, document) in &backup.inline {
@@ -211,8 +220,18 @@ fn restore(live: &LiveRole, backup: &BackupSnapshot, status: &LeastPrivilegeRole
             ops.push(Operation::AttachPolicy { arn: arn.clone() });
         }
     }
+    let own_boundary = managed_policy_arn(&live.arn, &boundary_policy_name(&live.name));
+    let boundary_is_own = (live.boundary_policy.as_ref()).is_some_and(|p| {
+        p.managed_by_iam_tailor && p.arn == own_boundary
+    }) && live.permissions_boundary.as_ref() == Some(&own_boundary)
+        // A backup taken with it in place (an earlier resource's) keeps it.
+        && backup.permissions_boundary.as_ref() != Some(&own_boundary);
     match (&backup.permissions_boundary, &live.permissions_boundary) {
         (Some(arn), None) => ops.push(Operation::SetPermissionsBoundary { arn: arn.clone() }),
+        (Some(arn), Some(_)) if boundary_is_own => {
+            ops.push(Operation::SetPermissionsBoundary { arn: arn.clone() })
+        }
+        (None, Some(_)) if boundary_is_own => ops.push(Operation::DeletePermissionsBoundary),
         (original, Some(now)) if original.as_ref() != Some(now) => {
             kept.push(format!("permissions boundary {now}"));
         }
@@ -269,6 +288,10 @@ fn restore(live: &LiveRole, backup: &BackupSnapshot, status: &LeastPrivilegeRole
     ops.extend(ours.into_iter().map(|arn| Operation::DeleteManagedPolicy {
         arn: arn.to_string(),
     }));
+    let unused = live.permissions_boundary.as_ref() != Some(&own_boundary);
+    if boundary_is_own || (own_boundary_policy && unused) {
+        ops.push(Operation::DeleteManagedPolicy { arn: own_boundary });
+    }
     Restore {
         operations: ops,
         kept,

@@ -86,6 +86,10 @@ pub(super) fn in_sync(
             .filter(|(revision, _)| *revision == applied.revision)
             .map(|(_, docs)| docs);
         let mut target = Target::applied(live, &applied, documents);
+        if spec.boundary.is_some() {
+            // The boundary stage keeps the declared one: it is no drift of the applied.
+            target.boundary = live.permissions_boundary.clone();
+        }
         target.restore = restore;
         let convergence = converge(spec, live, &target);
         drift(
@@ -133,7 +137,7 @@ fn apply(
     convergence: &Convergence,
     rollback: bool,
 ) {
-    b.operations = convergence.operations.clone();
+    b.operations.extend(convergence.operations.iter().cloned());
     let applied = Applied {
         revision: p.revision.clone(),
         applied_at: b.observed.now.clone(),
@@ -235,7 +239,7 @@ fn drift(
     b.set("InSync", FALSE, "Drifted", what);
     b.set("Drifted", TRUE, reason, note.clone());
     if reason == "Reverting" {
-        b.operations = convergence.operations.clone();
+        b.operations.extend(convergence.operations.iter().cloned());
         return;
     }
     if b.problem.is_none() {
@@ -256,7 +260,7 @@ fn restore_only(b: &mut Builder, live: &LiveRole, convergence: &Convergence, cei
         return;
     }
     match prove_each_state_within(live, &convergence.restore, ceiling) {
-        Ok(()) => b.operations = convergence.restore.clone(),
+        Ok(()) => b.operations.extend(convergence.restore.iter().cloned()),
         Err(widening) => {
             let message = format!(
                 "the restore cannot be proven within the role's original policies: {widening}"

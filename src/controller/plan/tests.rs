@@ -93,6 +93,7 @@ fn original_role() -> LiveRole {
         // Claimed by the resource under test already (the claim has its own tests).
         tags: BTreeMap::from([(crate::role::CLAIM_TAG.to_string(), UID.to_string())]),
         trust_policy: Some(TRUST.to_string()),
+        boundary_policy: None,
     }
 }
 
@@ -145,6 +146,7 @@ fn observed(
         rollback: None,
         after_apply: None,
         original_aws_managed: None,
+        declared_boundary: None,
     }
 }
 
@@ -184,7 +186,13 @@ fn apply(role: &LiveRole, ops: &[Operation], store: &mut BTreeMap<String, Policy
             Operation::PutManagedPolicy { arn, document, .. } => {
                 let document = Policy::parse(document).unwrap();
                 store.insert(arn.clone(), document.clone());
-                for a in role.attached.iter_mut().filter(|a| a.arn == *arn) {
+                let boundary = role.boundary_policy.iter_mut().map(|b| &mut **b);
+                for a in role
+                    .attached
+                    .iter_mut()
+                    .chain(boundary)
+                    .filter(|a| a.arn == *arn)
+                {
                     a.document = document.clone();
                 }
             }
@@ -200,9 +208,18 @@ fn apply(role: &LiveRole, ops: &[Operation], store: &mut BTreeMap<String, Policy
                 role.inline.remove(name);
             }
             Operation::SetPermissionsBoundary { arn } => {
-                role.permissions_boundary = Some(arn.clone())
+                role.permissions_boundary = Some(arn.clone());
+                role.boundary_policy = store.get(arn).map(|document| {
+                    Box::new(AttachedPolicy {
+                        managed_by_iam_tailor: arn.contains("/iam-tailor.boundary."),
+                        ..attached(arn, document.clone())
+                    })
+                });
             }
-            Operation::DeletePermissionsBoundary => role.permissions_boundary = None,
+            Operation::DeletePermissionsBoundary => {
+                role.permissions_boundary = None;
+                role.boundary_policy = None;
+            }
             Operation::DeleteManagedPolicy { arn } => {
                 store.remove(arn);
             }
@@ -1685,6 +1702,7 @@ fn access_analyzer_gates_block_an_approved_apply() {
 
 /// The attacks on the never-widen promise, one test each.
 mod attacks;
+mod boundary;
 
 #[test]
 fn condition_messages_are_bounded() {

@@ -185,3 +185,16 @@ pub(super) async fn read_original_aws_managed(
     }
     Ok(Ok(documents))
 }
+
+/// The document of the boundary the spec declares by ARN ([`plan::declared_boundary_to_read`]);
+/// a refusal or a missing policy is the plan's to report.
+pub(super) async fn read_declared_boundary(
+    iam: &Iam,
+    arn: &str,
+) -> Result<Result<Policy, String>, Error> {
+    match iam::managed_document(iam, arn).await {
+        Ok(document) => Ok(Ok(document)),
+        Err(e) if !e.is_retryable() => Ok(Err(e.to_string())),
+        Err(e) => Err(Error::ReadRole(e)),
+    }
+}

@@ -517,6 +517,7 @@ impl Case {
             role_id: "AROAR".to_string(),
             tags: Default::default(),
             trust_policy: None,
+            boundary_policy: None,
             inline: before_inline,
             attached: (before_attached.into_iter())
                 .map(|(arn, ours)| AttachedPolicy {
@@ -844,6 +845,7 @@ fn hand(
             role_id: "AROAR".to_string(),
             tags: Default::default(),
             trust_policy: None,
+            boundary_policy: None,
             inline: (inline.iter())
                 .map(|(name, d)| (name.to_string(), d.clone()))
                 .collect(),

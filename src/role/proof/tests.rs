@@ -42,6 +42,7 @@ fn role(inline: &[(&str, Policy)], attached: Vec<AttachedPolicy>) -> LiveRole {
         permissions_boundary: None,
         tags: Default::default(),
         trust_policy: None,
+        boundary_policy: None,
     }
 }
 
@@ -187,6 +188,79 @@ fn a_boundary_is_never_removed_or_replaced_but_may_be_set() {
     for op in [set("wider"), Operation::DeletePermissionsBoundary] {
         let widening = prove_each_state(&before, std::slice::from_ref(&op)).unwrap_err();
         assert!(widening.reasons[0].contains("boundary"), "{widening}");
+    }
+}
+
+/// `before` with the boundary `arn` (iam-tailor's own when `own`) holding `document`.
+fn bounded_by(mut before: LiveRole, arn: &str, document: Policy, own: bool) -> LiveRole {
+    before.permissions_boundary = Some(arn.to_string());
+    before.boundary_policy = Some(Box::new(attached(arn, document, own)));
+    before
+}
+
+#[test]
+fn a_boundary_is_replaced_or_rewritten_only_within_itself() {
+    let before = role(&[], vec![attached(S3_FULL, allow("s3:*", "*"), false)]);
+    let (fence, narrow, wide) = (ours("fence"), ours("narrow"), ours("wide"));
+    let before = bounded_by(
+        before,
+        &fence,
+        allow("s3:*", "arn:aws:s3:::orders/*"),
+        false,
+    );
+    let set = |arn: &str| Operation::SetPermissionsBoundary {
+        arn: arn.to_string(),
+    };
+    let known = BTreeMap::from([
+        (
+            narrow.clone(),
+            allow("s3:GetObject", "arn:aws:s3:::orders/*"),
+        ),
+        (wide.clone(), allow("s3:*", "*")),
+    ]);
+    assert_eq!(
+        prove_each_state_knowing(&before, &[set(&narrow)], &known),
+        Ok(())
+    );
+    for (op, known) in [
+        (set(&wide), known.clone()),
+        // A document the plan does not know proves nothing.
+        (set(&narrow), BTreeMap::new()),
+    ] {
+        let widening = prove_each_state_knowing(&before, &[op], &known).unwrap_err();
+        assert!(widening.reasons[0].contains("proven within"), "{widening}");
+    }
+    // A new document for the boundary policy itself: narrower is fine, wider is not.
+    let rewrite = |doc: &Policy| Operation::PutManagedPolicy {
+        name: "fence".to_string(),
+        arn: fence.clone(),
+        document: doc.canonical_json(),
+    };
+    let tighter = allow("s3:GetObject", "arn:aws:s3:::orders/*");
+    assert_eq!(prove_each_state(&before, &[rewrite(&tighter)]), Ok(()));
+    let widening = prove_each_state(&before, &[rewrite(&allow("s3:*", "*"))]).unwrap_err();
+    assert!(widening.reasons[0].contains("proven within"), "{widening}");
+}
+
+#[test]
+fn only_restore_takes_back_iam_tailors_own_boundary() {
+    let before = role(&[], vec![attached(S3_FULL, allow("s3:*", "*"), false)]);
+    let own = ours("iam-tailor.boundary.web");
+    let fence = allow("s3:GetObject", "*");
+    let theirs = bounded_by(before.clone(), &ours("fence"), fence.clone(), false);
+    let mine = bounded_by(before, &own, fence, true);
+    let original = Operation::SetPermissionsBoundary {
+        arn: ours("original"),
+    };
+    for op in [Operation::DeletePermissionsBoundary, original] {
+        // Restore (the guard alone) may take back iam-tailor's own, never someone else's.
+        assert_eq!(guard(&mine, std::slice::from_ref(&op)), Ok(()));
+        assert!(guard(&theirs, std::slice::from_ref(&op)).is_err(), "{op:?}");
+        // A plan (the whole proof) removes or widens neither.
+        assert!(
+            prove_each_state(&mine, std::slice::from_ref(&op)).is_err(),
+            "{op:?}"
+        );
     }
 }
 

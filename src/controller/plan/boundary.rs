@@ -1,0 +1,178 @@
+//! The BoundaryInPlace condition: the permissions boundary the spec declares
+//! (`spec.permissionsBoundary`). Enforce sets it where the role has none (that only narrows),
+//! puts it back when removed, and replaces another boundary (or rewrites its own document)
+//! only when the new document is proven within the old; these writes come before any other.
+
+use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::{EventType, PlannedEvent, managed_policy_arn};
+use crate::controller::crd::Mode;
+use crate::controller::spec::{DeclaredBoundary, ValidSpec};
+use crate::policy::Policy;
+use crate::role::proof::prove_each_state_knowing;
+use crate::role::{AttachedPolicy, LiveRole, Operation};
+use std::collections::BTreeMap;
+
+/// The name of iam-tailor's managed policy holding the declared boundary document of `role`.
+/// No proposal policy has it: theirs are `iam-tailor-<role>` and `iam-tailor.<n>.<role>` with
+/// a number `n`.
+pub fn boundary_policy_name(role: &str) -> String {
+    format!("iam-tailor.boundary.{role}")
+}
+
+/// The boundary's ARN the spec declares for `live`.
+fn declared_arn(declared: &DeclaredBoundary, live: &LiveRole) -> String {
+    match declared {
+        DeclaredBoundary::Arn(arn) => arn.clone(),
+        DeclaredBoundary::Document(_) => {
+            managed_policy_arn(&live.arn, &boundary_policy_name(&live.name))
+        }
+    }
+}
+
+/// The declared boundary ARN whose document the shell reads for the plan: one given by ARN
+/// that is to replace the role's boundary (a replacement is proven on the documents).
+pub fn declared_boundary_to_read(spec: &ValidSpec, live: &LiveRole) -> Option<String> {
+    match &spec.boundary {
+        Some(DeclaredBoundary::Arn(arn))
+            if spec.mode == Mode::Enforce
+                && live.permissions_boundary.is_some()
+                && live.permissions_boundary.as_ref() != Some(arn) =>
+        {
+            Some(arn.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Sets BoundaryInPlace and plans the boundary's writes; returns the role as it will be once
+/// they succeed, for the stages after (which then see the boundary in place).
+pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> LiveRole {
+    let Some(declared) = &spec.boundary else {
+        let message = "spec.permissionsBoundary is not set";
+        b.set("BoundaryInPlace", UNKNOWN, "NotDeclared", message);
+        return live.clone();
+    };
+    let wanted = declared_arn(declared, live);
+    let account = wanted.split(':').nth(4).unwrap_or_default();
+    if account != "aws" && account != live.account() {
+        let message = format!(
+            "permissionsBoundary.policyArn {wanted} is not a policy of the role's account {} \
+             or of AWS",
+            live.account()
+        );
+        b.set("BoundaryInPlace", FALSE, "InvalidBoundary", message.clone());
+        b.fail("InvalidBoundary", message);
+        return live.clone();
+    }
+    // The declared document: the spec's own, or the policy's as read.
+    let document: Result<Policy, String> = match declared {
+        DeclaredBoundary::Document(doc) => Ok(doc.clone()),
+        DeclaredBoundary::Arn(arn) => {
+            match (&live.boundary_policy, &b.observed.declared_boundary) {
+                (Some(p), _) if p.arn == *arn => Ok(p.document.clone()),
+                (_, Some(read)) => read.clone(),
+                (_, None) => Err("not read".to_string()),
+            }
+        }
+    };
+    let now = live.permissions_boundary.as_deref();
+    let current = (live.boundary_policy.as_ref()).filter(|p| Some(p.arn.as_str()) == now);
+    let content_ok = match (declared, current) {
+        (DeclaredBoundary::Document(doc), Some(p)) => {
+            p.document.canonical_json() == doc.canonical_json()
+        }
+        _ => true,
+    };
+    if now == Some(wanted.as_str()) && content_ok {
+        b.set(
+            "BoundaryInPlace",
+            TRUE,
+            "BoundaryInPlace",
+            format!("the role's boundary is {wanted}"),
+        );
+        return live.clone();
+    }
+    let what = match now {
+        None => format!("the role has no permissions boundary, not the declared {wanted}"),
+        Some(n) if n == wanted => format!("{wanted}'s document is not the declared one"),
+        Some(n) => format!("the role's permissions boundary is {n}, not the declared {wanted}"),
+    };
+    if spec.mode != Mode::Enforce {
+        let message = format!("{what}; mode {:?} never writes to IAM", spec.mode);
+        b.set("BoundaryInPlace", FALSE, "NotEnforcing", message);
+        return live.clone();
+    }
+    let mut operations = Vec::new();
+    if let DeclaredBoundary::Document(doc) = declared
+        && !(content_ok && current.is_some_and(|p| p.arn == wanted))
+    {
+        operations.push(Operation::PutManagedPolicy {
+            name: boundary_policy_name(&live.name),
+            arn: wanted.clone(),
+            document: doc.canonical_json(),
+        });
+    }
+    if now != Some(wanted.as_str()) {
+        operations.push(Operation::SetPermissionsBoundary {
+            arn: wanted.clone(),
+        });
+    }
+    // A declared policy's document as read; the spec's own document is in its put.
+    let known: BTreeMap<String, Policy> = match (declared, &document) {
+        (DeclaredBoundary::Arn(_), Ok(d)) => BTreeMap::from([(wanted.clone(), d.clone())]),
+        _ => BTreeMap::new(),
+    };
+    if let Err(widening) = prove_each_state_knowing(live, &operations, &known) {
+        let unread = document
+            .err()
+            .map_or(String::new(), |e| format!(" (its document: {e})"));
+        let message = format!(
+            "{what}, and putting it in place cannot be proven never to widen the role{unread}: \
+             {widening}; iam-tailor replaces a boundary only with one proven within it"
+        );
+        if b.observed
+            .previous
+            .conditions
+            .iter()
+            .all(|c| c.message.as_deref() != Some(&message))
+        {
+            b.event(
+                EventType::Warning,
+                "BoundaryNotProvablyNarrower",
+                message.clone(),
+            );
+        }
+        b.set(
+            "BoundaryInPlace",
+            FALSE,
+            "NotProvablyNarrower",
+            message.clone(),
+        );
+        b.fail("BoundaryNotProvablyNarrower", message);
+        return live.clone();
+    }
+    b.set(
+        "BoundaryInPlace",
+        TRUE,
+        "BoundaryInPlace",
+        format!("{what}: set now"),
+    );
+    // Said once the writes succeeded (a claim first postpones them).
+    b.completion.push(PlannedEvent {
+        type_: EventType::Normal,
+        reason: "BoundaryDeclared".to_string(),
+        note: format!("{what}: put in place"),
+    });
+    b.operations.extend(operations);
+    let mut after = live.clone();
+    after.permissions_boundary = Some(wanted.clone());
+    after.boundary_policy = document.ok().map(|document| {
+        Box::new(AttachedPolicy {
+            arn: wanted.clone(),
+            name: wanted.rsplit('/').next().unwrap_or(&wanted).to_string(),
+            document,
+            managed_by_iam_tailor: matches!(declared, DeclaredBoundary::Document(_)),
+        })
+    });
+    after
+}
