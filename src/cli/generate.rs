@@ -2,6 +2,7 @@ use super::read_policy;
 use super::trail::{TrailArgs, summary};
 use crate::aws::access_analyzer::{self, AccessAnalyzer, GenerationJob, TrailSource, Window};
 use crate::generate::analyzer::{Unresolved, from_generated};
+use crate::generate::boundary::{BoundaryGrain, boundary};
 use crate::generate::{
     GenerateOptions, Generated, Granularity, Keep, generate, report, to_cloudformation, to_json,
     to_terraform,
@@ -87,6 +88,11 @@ pub struct Args {
     current: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     format: PolicyFormat,
+    /// Propose a permissions boundary instead of a policy: every action of each used service
+    /// at the access levels used there (access-level), or the whole service (service), on any
+    /// resource; --forbid patterns become a Deny, --keep actions count as used.
+    #[arg(long, value_enum, value_name = "GRAIN")]
+    boundary_from: Option<BoundaryGrain>,
     /// Write a JSON report (scan counts, used actions, denied, unmapped, dropped) here.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -114,6 +120,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         Engine::AccessAnalyzer => analyzer_usage(&args)?,
     };
+    if let Some(grain) = args.boundary_from {
+        return print_boundary(&args, &usage, grain);
+    }
     let options = GenerateOptions {
         granularity: args.granularity,
         collapse_threshold: args.collapse_threshold,
@@ -163,6 +172,40 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         generated.would_deny.len()
     );
     Ok(if unresolved.is_empty() { 0 } else { 1 })
+}
+
+/// `--boundary-from`: the boundary document, in `--format`, and what it covers on stderr.
+fn print_boundary(args: &Args, usage: &Usage, grain: BoundaryGrain) -> anyhow::Result<i32> {
+    if !args.current.is_empty() || args.report.is_some() {
+        bail!("--boundary-from takes neither --current nor --report");
+    }
+    let b = boundary(usage, &args.keep, &args.forbid, grain, args.max_size)
+        .map_err(|e| anyhow::anyhow!("--boundary-from: {e}"))?;
+    let generated = Generated {
+        policies: vec![b.policy],
+        generalized: Vec::new(),
+        would_deny: Vec::new(),
+        dropped: Vec::new(),
+        forbidden_used: Vec::new(),
+        notes: Vec::new(),
+    };
+    let output = render(args.format, &generated);
+    print!("{output}");
+    if !output.ends_with('\n') {
+        println!();
+    }
+    for (service, levels) in &b.levels {
+        let levels: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
+        eprintln!("iam-tailor: boundary: {service} at {}", levels.join(", "));
+    }
+    if !b.coarsened.is_empty() {
+        eprintln!(
+            "iam-tailor: boundary: whole service to fit {} characters: {}",
+            args.max_size,
+            b.coarsened.join(", ")
+        );
+    }
+    Ok(0)
 }
 
 fn render(format: PolicyFormat, generated: &Generated) -> String {

@@ -6,6 +6,7 @@
 //! limit. Every map is a `BTreeMap`, so the output depends only on the input.
 
 pub mod analyzer;
+pub mod boundary;
 
 mod last_accessed;
 mod layout;
