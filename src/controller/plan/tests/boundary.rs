@@ -282,3 +282,42 @@ fn a_bad_declaration_is_the_specs_error() {
     assert!(p.operations.is_empty());
     assert_condition(&p, "BoundaryInPlace", FALSE, "InvalidBoundary");
 }
+
+#[test]
+fn a_spec_edit_never_swaps_its_own_boundary_for_a_wider_one() {
+    // The attack: declare a tight document (set), then point the spec at a wide policy.
+    let fence = doc("s3:GetObject", "*");
+    let own = bounded(&unbounded(), OWN, fence);
+    let s = declaring(Mode::Enforce, Approval::Automatic, by_arn(ADMIN));
+    let valid = validate(&s, &Limits::default(), &NO_CLUSTER_TRAIL).unwrap();
+    assert_eq!(
+        declared_boundary_to_read(&valid, &own).as_deref(),
+        Some(ADMIN)
+    );
+    let mut o = observed(
+        Default::default(),
+        own.clone(),
+        Some(analysis(vec![get_orders()])),
+    );
+    o.declared_boundary = Some(Ok(doc("*", "*")));
+    let p = plan(&s, &o);
+    assert!(
+        !(p.operations.iter()).any(|op| matches!(
+            op,
+            Operation::SetPermissionsBoundary { .. } | Operation::DeletePermissionsBoundary
+        )),
+        "{:#?}",
+        p.operations
+    );
+    assert_condition(&p, "BoundaryInPlace", FALSE, "NotProvablyNarrower");
+    // Nor does dropping the declaration take the boundary off.
+    let p = plan(
+        &spec(Mode::Enforce, Approval::Automatic),
+        &observed(Default::default(), own, Some(analysis(vec![get_orders()]))),
+    );
+    assert!(
+        !(p.operations.iter()).any(|op| matches!(op, Operation::DeletePermissionsBoundary)),
+        "{:#?}",
+        p.operations
+    );
+}
