@@ -33,7 +33,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
     ACCOUNT, ADMIN, Cluster, NS, broad_role, broad_role_for, condition, condition_message,
-    create_namespace, events, lpr, put_trail, read, reasons, wait_for,
+    create_namespace, events, lpr, put_trail, read, reasons, wait_for, wait_gone,
 };
 use std::time::{Duration, Instant};
 
@@ -383,15 +383,7 @@ async fn attacks_on_never_widen() {
         )
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while roles.get_opt("viewer").await.unwrap().is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "not deleted:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_gone(&roles, "viewer", &operator).await;
     assert_eq!(
         read(&iam, "viewer").await,
         viewer_before,
@@ -515,15 +507,7 @@ async fn attacks_on_never_widen() {
         .delete("doomed-app", &Default::default())
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while doomed.get_opt("doomed-app").await.unwrap().is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "the deletion hangs:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_gone(&doomed, "doomed-app", &operator).await;
     assert_eq!(
         read(&iam, "doomed-app").await,
         doomed_before,

@@ -10,6 +10,7 @@ use iam_tailor::controller::LeastPrivilegeRole;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use operator_env::{
     Cluster, NS, broad_role, condition, condition_message, events, lpr, put_trail, read, wait_for,
+    wait_gone,
 };
 use std::time::{Duration, Instant};
 
@@ -244,15 +245,7 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
         .delete("fenced", &DeleteParams::default())
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while roles.get_opt("fenced").await.unwrap().is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "not deleted:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_gone(&roles, "fenced", &operator).await;
     assert_eq!(boundary_of(&iam, "fenced").await, None);
     assert!(
         iam.get_policy().policy_arn(&own).send().await.is_err(),

@@ -562,6 +562,19 @@ pub fn condition_message(status: &LeastPrivilegeRoleStatus, type_: &str) -> Stri
         .unwrap_or_default()
 }
 
+/// Polls until `name` is gone (60 s at most): its finalizer has run.
+pub async fn wait_gone(api: &Api<LeastPrivilegeRole>, name: &str, operator: &Operator) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api.get_opt(name).await.unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "{name} is not deleted:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Polls `name` until `done` holds for its status (90 s at most).
 pub async fn wait_for(
     api: &Api<LeastPrivilegeRole>,

@@ -235,15 +235,7 @@ impl<'a> Story<'a> {
             .delete("app", &DeleteParams::default())
             .await
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.roles.get_opt("app").await.unwrap().is_some() {
-            assert!(
-                Instant::now() < deadline,
-                "not deleted:\n{}",
-                self.operator.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        super::wait_gone(&self.roles, "app", self.operator).await;
         assert_eq!(read(&self.iam, "app").await, self.original_app);
         assert!(reasons(&events(&self.kube, &self.ns, "app").await).contains("Restored"));
     }
