@@ -130,18 +130,12 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
             "{what}, and putting it in place cannot be proven never to widen the role{unread}: \
              {widening}; iam-tailor replaces a boundary only with one proven within it"
         );
-        if b.observed
-            .previous
-            .conditions
-            .iter()
-            .all(|c| c.message.as_deref() != Some(&message))
-        {
-            b.event(
-                EventType::Warning,
-                "BoundaryNotProvablyNarrower",
-                message.clone(),
-            );
-        }
+        // Recorded once: the builder drops a Warning a condition already showed.
+        b.event(
+            EventType::Warning,
+            "BoundaryNotProvablyNarrower",
+            message.clone(),
+        );
         b.set(
             "BoundaryInPlace",
             FALSE,
