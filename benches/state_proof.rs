@@ -1,9 +1,12 @@
 //! The state-by-state proof on roles that keep large AWS managed policies: the proof runs before
-//! every IAM write, so its cost is part of every apply and drift revert. Prints proofs/s.
+//! every IAM write, so its cost is part of every apply and drift revert. Prints proofs/s, for
+//! an apply and for replacing a boundary (AdministratorAccess by a declared ReadOnlyAccess);
+//! and trust analyses/s (every reconcile analyzes the role's trust policy).
 //! A benchmark, not a test: `cargo bench --bench state_proof`.
 
 use iam_tailor::policy::Policy;
-use iam_tailor::role::proof::prove_each_state;
+use iam_tailor::policy::trust;
+use iam_tailor::role::proof::{prove_each_state, prove_each_state_knowing};
 use iam_tailor::role::{AttachedPolicy, LiveRole, Operation};
 use std::time::Instant;
 
@@ -80,6 +83,43 @@ fn main() {
         .filter(|op| !matches!(op, Operation::DetachPolicy { .. }))
         .cloned()
         .collect();
+    // A declared boundary replacing a wide one: proven on the two documents.
+    let mut bounded = role.clone();
+    let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+    bounded.permissions_boundary = Some(admin.to_string());
+    bounded.boundary_policy = Some(Box::new(attached(
+        "AdministratorAccess",
+        managed("AdministratorAccess"),
+    )));
+    let read_only = "arn:aws:iam::aws:policy/ReadOnlyAccess".to_string();
+    let known = [(read_only.clone(), managed("ReadOnlyAccess"))].into();
+    let replace = [Operation::SetPermissionsBoundary { arn: read_only }];
+    assert_eq!(prove_each_state_knowing(&bounded, &replace, &known), Ok(()));
+    let runs = 20;
+    let started = Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(prove_each_state_knowing(&bounded, &replace, &known)).unwrap();
+    }
+    let each = started.elapsed() / runs;
+    println!(
+        "boundary AdministratorAccess -> ReadOnlyAccess: {:.1} ms a proof, {:.0} proofs/s",
+        each.as_secs_f64() * 1e3,
+        1.0 / each.as_secs_f64()
+    );
+    // The trust analysis of an IRSA trust policy (EKS User Guide's example) with a partner.
+    let irsa = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE:sub":"system:serviceaccount:default:app","oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE:aud":"sts.amazonaws.com"}}},{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole"}]}"#;
+    let allowed = ["777788889999".to_string()].into();
+    let runs = 2_000;
+    let started = Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(trust::analyze(irsa, &role.arn, &allowed)).unwrap();
+    }
+    let each = started.elapsed() / runs;
+    println!(
+        "trust analysis (IRSA + a partner account): {:.1} µs each, {:.0}/s",
+        each.as_secs_f64() * 1e6,
+        1.0 / each.as_secs_f64()
+    );
     for (label, plan) in [("detach all", &detach_all), ("keep managed", &keep_managed)] {
         assert_eq!(prove_each_state(&role, plan), Ok(()), "{label}");
         let runs = 20;
