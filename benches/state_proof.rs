@@ -87,9 +87,12 @@ fn main() {
     let mut bounded = role.clone();
     let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
     bounded.permissions_boundary = Some(admin.to_string());
+    // (AdministratorAccess's document; the shared corpus does not hold it.)
+    let everything =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
     bounded.boundary_policy = Some(Box::new(attached(
         "AdministratorAccess",
-        managed("AdministratorAccess"),
+        Policy::parse(everything).unwrap(),
     )));
     let read_only = "arn:aws:iam::aws:policy/ReadOnlyAccess".to_string();
     let known = [(read_only.clone(), managed("ReadOnlyAccess"))].into();

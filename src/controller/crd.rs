@@ -442,8 +442,8 @@ impl Default for DriftSpec {
 pub struct LeastPrivilegeRoleStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Analyzed, LastAccessedAvailable, TrustOK, ProposalReady, Approved, InSync, Drifted,
-    /// Ready.
+    /// Analyzed, LastAccessedAvailable, TrustOK, BoundaryInPlace, ProposalReady, Approved,
+    /// InSync, Drifted, Ready.
     #[serde(default)]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
