@@ -186,3 +186,109 @@ fn known_records_map_to_known_grants() {
         "{attach:?}"
     );
 }
+
+/// The request-aware rows (`src/cloudtrail/request-actions.tsv`) as (prefix, event, when,
+/// action, condition, source).
+fn request_rows() -> Vec<Vec<String>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/cloudtrail/request-actions.tsv"
+    );
+    (std::fs::read_to_string(path).unwrap().lines())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/iam-reference");
+
+/// Rows that say they come from iam-dataset's map do: the call is there, with the action, and
+/// (for PassRole) an ARN template naming the parameter the row reads.
+#[test]
+fn request_rows_from_iam_dataset_are_in_its_map() {
+    let map: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{REFERENCE}/map.json.2022-08-19.json")).unwrap(),
+    )
+    .unwrap();
+    let methods = map["sdk_method_iam_mappings"].as_object().unwrap();
+    let rows = request_rows();
+    let derived: Vec<&Vec<String>> = rows.iter().filter(|r| r[6] == "iam-dataset").collect();
+    assert!(derived.len() >= 45, "{} rows", derived.len());
+    for row in derived {
+        let (prefix, event, when, action) = (&row[0], &row[1], &row[2], &row[3]);
+        let suffixes: Vec<String> = {
+            let steps: Vec<&str> = when.split('.').collect();
+            (0..steps.len())
+                .map(|i| steps[i..].join(".").to_lowercase())
+                .collect()
+        };
+        let found = methods.iter().any(|(method, entries)| {
+            let entries = entries.as_array().unwrap();
+            // The call's service is that of its first action (the map's service names are
+            // the SDK's).
+            let service_action = entries.first().and_then(|e| e["action"].as_str());
+            let same_service =
+                service_action.is_some_and(|a| a.split(':').next() == Some(prefix.as_str()));
+            let op = method.split_once('.').map(|(_, op)| op);
+            if !op.is_some_and(|op| op.eq_ignore_ascii_case(event)) || !same_service {
+                return false;
+            }
+            entries.iter().any(|entry| {
+                let template = (entry["arn_override"]["template"].as_str())
+                    .unwrap_or_default()
+                    .replace("[]", "")
+                    .to_lowercase();
+                entry["action"] == action.as_str()
+                    && suffixes
+                        .iter()
+                        .any(|s| template.contains(&format!("${{{s}}}")))
+            })
+        });
+        assert!(found, "not in iam-dataset's map: {row:?}");
+    }
+}
+
+/// Every service a role is passed to under `iam:PassedToService` is one AWS's own managed
+/// policies name in that condition: a value AWS never uses would deny the deploy.
+#[test]
+fn passed_to_services_are_those_aws_managed_policies_use() {
+    let mut used = std::collections::BTreeSet::new();
+    let text = std::fs::read_to_string(format!("{REFERENCE}/aws_managed_policies.jsonl")).unwrap();
+    for line in text.lines() {
+        let policy: serde_json::Value = serde_json::from_str(line).unwrap();
+        let statements = &policy["document"]["Statement"];
+        let statements = match statements.as_array() {
+            Some(list) => list.clone(),
+            None => vec![statements.clone()],
+        };
+        for statement in statements {
+            for block in statement["Condition"]
+                .as_object()
+                .into_iter()
+                .flat_map(|c| c.values())
+            {
+                for (key, values) in block.as_object().into_iter().flatten() {
+                    if key.eq_ignore_ascii_case("iam:PassedToService") {
+                        let values = match values.as_array() {
+                            Some(list) => list.clone(),
+                            None => vec![values.clone()],
+                        };
+                        used.extend(values.iter().filter_map(|v| v.as_str().map(str::to_string)));
+                    }
+                }
+            }
+        }
+    }
+    assert!(used.len() > 50, "{} services", used.len());
+    let mut checked = 0;
+    for row in request_rows() {
+        if let Some(service) = row[5].strip_prefix("iam:PassedToService=") {
+            assert!(
+                used.contains(service),
+                "no managed policy passes to {service}: {row:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "{checked} rows checked");
+}

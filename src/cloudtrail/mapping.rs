@@ -7,8 +7,11 @@
 //! invented: every action is a catalog action, and what cannot be built becomes `*` plus a note.
 
 mod params;
+mod request;
 #[cfg(test)]
 mod tests;
+
+pub use request::MAX_VALUES_PER_ROW;
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -24,6 +27,15 @@ pub struct Grant {
     pub action: ActionRef<'static>,
     /// An ARN, or `*`.
     pub resource: String,
+    /// What the call needed only under this condition (a role passed to one service).
+    pub condition: Option<GrantCondition>,
+}
+
+/// A grant's condition: `StringEquals` `key` `value`, both from the committed tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GrantCondition {
+    pub key: &'static str,
+    pub value: &'static str,
 }
 
 /// What a record exercised.
@@ -31,6 +43,9 @@ pub struct Grant {
 pub struct Mapping {
     /// Sorted, de-duplicated.
     pub grants: Vec<Grant>,
+    /// EC2 instance profiles (ARNs) the call passed: `iam:PassRole` on their roles, to
+    /// `ec2.amazonaws.com`, once the roles are known. Sorted, de-duplicated.
+    pub instance_profiles: Vec<String>,
     /// Why a grant is broader than the call, e.g. an ARN that could not be built.
     pub notes: Vec<String>,
 }
@@ -200,11 +215,19 @@ pub fn map_record(record: &Record<'_>) -> Result<Mapping, Unmapped> {
     let mut mapping = Mapping::default();
     for action in actions {
         for resource in context.resources(action, &mut mapping.notes) {
-            mapping.grants.push(Grant { action, resource });
+            let condition = None;
+            mapping.grants.push(Grant {
+                action,
+                resource,
+                condition,
+            });
         }
     }
+    request::add(&context, prefix, &mut mapping);
     mapping.grants.sort();
     mapping.grants.dedup();
+    mapping.instance_profiles.sort();
+    mapping.instance_profiles.dedup();
     mapping.notes.sort();
     mapping.notes.dedup();
     Ok(mapping)

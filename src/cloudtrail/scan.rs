@@ -271,7 +271,8 @@ impl<'o> Scanner<'o> {
             }
         };
         let result = read::for_each_record(text, |index, record| {
-            sink.stats().records_scanned += 1;
+            let stats = sink.stats();
+            stats.records_scanned = stats.records_scanned.saturating_add(1);
             match record {
                 Ok(record) => self.record(&record, sink),
                 Err(e) if self.opts.strict => return Err(strict(Some(index), e.to_string())),
@@ -337,7 +338,7 @@ pub(crate) fn add_call(record: &Record, time: &str, usage: &mut Usage) {
     if let Some(reason) = select::pseudo_event(record) {
         return usage.skip(reason);
     }
-    usage.stats.records_matched += 1;
+    usage.stats.records_matched = usage.stats.records_matched.saturating_add(1);
     let source = record.event_source.as_deref().unwrap_or_default();
     let name = record.event_name.as_deref().unwrap_or_default();
     if let Some(code) = record
@@ -359,7 +360,12 @@ pub(crate) fn add_call(record: &Record, time: &str, usage: &mut Usage) {
     match map_record(record) {
         Ok(mapping) => {
             for grant in &mapping.grants {
-                usage.record_use(&grant.action.full_name(), &grant.resource, time);
+                let condition = grant.condition.map(|c| (c.key, c.value));
+                let action = grant.action.full_name();
+                usage.record_use_under(&action, &grant.resource, condition, time);
+            }
+            for profile in &mapping.instance_profiles {
+                usage.record_instance_profile(profile, time);
             }
             for note in mapping.notes {
                 usage.note(note);

@@ -3,8 +3,12 @@
 use super::GenerateError;
 use crate::catalog::{AccessLevel, catalog};
 use crate::policy::lint::policy_size;
-use crate::policy::{ActionBlock, Effect, Policy, ResourceBlock, Statement, Version};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::policy::{
+    ActionBlock, BaseOperator, Condition, ConditionOperator, Effect, Policy, ResourceBlock,
+    Statement, Version,
+};
+use crate::usage::Conditions;
+use std::collections::BTreeMap;
 
 /// `s3` → `S3`, `access-analyzer` → `AccessAnalyzer`; Permissions management → `PermissionsManagement`.
 fn sid_base(service: &str, level: AccessLevel) -> String {
@@ -24,14 +28,35 @@ fn sid_base(service: &str, level: AccessLevel) -> String {
 /// One statement's (actions, resources).
 type Piece = (Vec<String>, Vec<String>);
 
-fn statement(sid: String, actions: &[String], resources: &[String]) -> Statement {
+/// A grant's conditions as `StringEquals` blocks, keys and values sorted.
+pub(super) fn string_equals(conditions: Option<&Conditions>) -> Vec<Condition> {
+    let operator = ConditionOperator {
+        set: None,
+        base: BaseOperator::StringEquals,
+        if_exists: false,
+    };
+    (conditions.into_iter().flatten())
+        .map(|(key, values)| Condition {
+            operator,
+            key: key.clone(),
+            values: values.iter().cloned().collect(),
+        })
+        .collect()
+}
+
+fn statement(
+    sid: String,
+    actions: &[String],
+    resources: &[String],
+    conditions: &[Condition],
+) -> Statement {
     Statement {
         sid: Some(sid),
         effect: Effect::Allow,
         principal: None,
         action: Some(ActionBlock::Action(actions.to_vec())),
         resource: Some(ResourceBlock::Resource(resources.to_vec())),
-        conditions: Vec::new(),
+        conditions: conditions.to_vec(),
     }
 }
 
@@ -69,8 +94,9 @@ fn split(
     sid: &str,
     actions: &[String],
     resources: &[String],
+    conditions: &[Condition],
 ) -> Result<Vec<Piece>, GenerateError> {
-    let size = size_of(&statement(sid.to_string(), actions, resources));
+    let size = size_of(&statement(sid.to_string(), actions, resources, conditions));
     if budget.fits_alone(size) {
         return Ok(vec![(actions.to_vec(), resources.to_vec())]);
     }
@@ -88,9 +114,9 @@ fn split(
     };
     let piece = |items: &[String]| {
         if by_resource {
-            statement(sid.to_string(), actions, items)
+            statement(sid.to_string(), actions, items, conditions)
         } else {
-            statement(sid.to_string(), items, resources)
+            statement(sid.to_string(), items, resources, conditions)
         }
     };
     // Greedy in sorted order; one more item adds its JSON string and a comma.
@@ -105,23 +131,23 @@ fn split(
         }
         let chunk = &list[start..end];
         pieces.extend(if by_resource {
-            split(budget, sid, actions, chunk)?
+            split(budget, sid, actions, chunk, conditions)?
         } else {
-            split(budget, sid, chunk, resources)?
+            split(budget, sid, chunk, resources, conditions)?
         });
         start = end;
     }
     Ok(pieces)
 }
 
-/// Lays out `grants` (action → resource patterns) as canonical documents of at most `max_size`
-/// characters without white space.
+/// Lays out `grants` (action → resource patterns, each with the conditions it is granted
+/// under) as canonical documents of at most `max_size` characters without white space.
 ///
-/// Actions of one service and access level with identical resources share a statement; its Sid
-/// is `S3Read`, then `S3Read2`, … when that service and level need several. Statements are
-/// packed first-fit in canonical order, so the result depends only on the grants.
+/// Actions of one service and access level with identical resources and conditions share a
+/// statement; its Sid is `S3Read`, then `S3Read2`, … when that service and level need several.
+/// Statements are packed first-fit in canonical order, so the result depends only on the grants.
 pub(super) fn layout(
-    grants: &BTreeMap<String, BTreeSet<String>>,
+    grants: &BTreeMap<String, BTreeMap<String, Option<Conditions>>>,
     max_size: usize,
 ) -> Result<Vec<Policy>, GenerateError> {
     let budget = Budget {
@@ -129,36 +155,45 @@ pub(super) fn layout(
         envelope: size_of(&document(Vec::new())),
     };
     let cat = catalog();
-    let mut groups: BTreeMap<(String, AccessLevel), BTreeMap<Vec<String>, Vec<String>>> =
-        BTreeMap::new();
+    // (service, level) → (conditions, resources) → actions.
+    type Group = BTreeMap<(Vec<Condition>, Vec<String>), Vec<String>>;
+    let mut groups: BTreeMap<(String, AccessLevel), Group> = BTreeMap::new();
     for (action, resources) in grants {
         let level = cat
             .action(action)
             .expect("grants hold catalog actions")
             .access_level();
         let service = action.split(':').next().unwrap_or_default().to_string();
-        groups
-            .entry((service, level))
-            .or_default()
-            .entry(resources.iter().cloned().collect())
-            .or_default()
-            .push(action.clone());
+        let mut by_condition: BTreeMap<Vec<Condition>, Vec<String>> = BTreeMap::new();
+        for (resource, conditions) in resources {
+            let conditions = string_equals(conditions.as_ref());
+            by_condition
+                .entry(conditions)
+                .or_default()
+                .push(resource.clone());
+        }
+        let group = groups.entry((service, level)).or_default();
+        for (conditions, resources) in by_condition {
+            let actions = group.entry((conditions, resources)).or_default();
+            actions.push(action.clone());
+        }
     }
     let mut statements = Vec::new();
     for ((service, level), by_resources) in groups {
         let base = sid_base(&service, level);
         let longest_sid = format!("{base}{}", usize::MAX);
         let mut pieces = Vec::new();
-        for (resources, actions) in by_resources {
-            pieces.extend(split(&budget, &longest_sid, &actions, &resources)?);
+        for ((conditions, resources), actions) in by_resources {
+            let split = split(&budget, &longest_sid, &actions, &resources, &conditions)?;
+            pieces.extend(split.into_iter().map(|piece| (piece, conditions.clone())));
         }
-        for (i, (actions, resources)) in pieces.iter().enumerate() {
+        for (i, ((actions, resources), conditions)) in pieces.iter().enumerate() {
             let sid = if i == 0 {
                 base.clone()
             } else {
                 format!("{base}{}", i + 1)
             };
-            statements.push(statement(sid, actions, resources));
+            statements.push(statement(sid, actions, resources, conditions));
         }
     }
     let mut keyed: Vec<(String, Statement)> = statements

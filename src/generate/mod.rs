@@ -32,7 +32,7 @@ use crate::catalog::catalog;
 use crate::catalog::collapse::{Pattern, generalize};
 use crate::policy::analysis::{Proof, allowed, grants_no_new_access};
 use crate::policy::{ActionBlock, Effect, Policy, PolicySet, ResourceBlock, Statement, Version};
-use crate::usage::Usage;
+use crate::usage::{Conditions, Usage, either_condition};
 use crate::wildcard::{matches_ignore_case, subsumes};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -191,7 +191,43 @@ pub enum GenerateError {
 
 /// Resource patterns of one action, each with the narrower patterns (used ARNs) it stands for,
 /// which the current-policy cut falls back to when the wide pattern cannot be proven.
-type Patterns = BTreeMap<String, BTreeSet<String>>;
+type Patterns = BTreeMap<String, Granted>;
+
+/// One resource pattern of an action, as granted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Granted {
+    /// The narrower patterns (used ARNs) it stands for.
+    sources: BTreeSet<String>,
+    /// The condition every use it stands for had; `None`: granted unconditionally.
+    condition: Option<Conditions>,
+}
+
+impl Granted {
+    fn unconditional(sources: BTreeSet<String>) -> Granted {
+        let condition = None;
+        Granted { sources, condition }
+    }
+}
+
+/// The conditions under which a grant serves both `a` and `b` (`None` absorbs).
+fn either(a: Option<Conditions>, b: &Option<Conditions>) -> Option<Conditions> {
+    either_condition(a?, b.as_ref()?)
+}
+
+/// What each used (action, ARN) needed: its conditions, or `None` for an unconditional use.
+type UsedConditions = BTreeMap<String, BTreeMap<String, Option<Conditions>>>;
+
+/// The condition a pattern standing for `sources` of `action` needs: every source's, joined.
+fn condition_of(
+    action: &str,
+    sources: &BTreeSet<String>,
+    used: &UsedConditions,
+) -> Option<Conditions> {
+    let of = |arn: &String| used.get(action)?.get(arn).cloned().flatten();
+    let mut sources = sources.iter();
+    let first = of(sources.next()?);
+    sources.fold(first, |joined, arn| either(joined, &of(arn)))
+}
 
 /// Generates the least-privilege policy for `usage`; see the module docs.
 pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, GenerateError> {
@@ -200,6 +236,7 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
     let mut forbidden_used = Vec::new();
     // Canonical action name → (ARNs, uses); usage keys may differ from the catalog only in case.
     let mut used: BTreeMap<String, (BTreeSet<String>, u64)> = BTreeMap::new();
+    let mut used_conditions = UsedConditions::new();
     for (name, action_usage) in &usage.actions {
         let Some(action) = cat.action(name) else {
             notes.push(format!(
@@ -207,9 +244,17 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
             ));
             continue;
         };
+        let conditions = used_conditions.entry(action.full_name()).or_default();
+        for arn in action_usage.resources.keys() {
+            let theirs = action_usage.conditions.get(arn).cloned();
+            match conditions.get_mut(arn) {
+                Some(mine) => *mine = either(mine.take(), &theirs),
+                None => _ = conditions.insert(arn.clone(), theirs),
+            }
+        }
         let entry = used.entry(action.full_name()).or_default();
         entry.0.extend(action_usage.resources.keys().cloned());
-        entry.1 += action_usage.seen.count;
+        entry.1 = entry.1.saturating_add(action_usage.seen.count);
     }
     // A misspelt --forbid would silently forbid nothing.
     for pattern in &opts.forbid {
@@ -234,7 +279,9 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
             if !p.because.is_empty() {
                 widened.insert((pattern.clone(), action.clone()), p.clone());
             }
-            patterns.insert(pattern, p.sources);
+            let condition = condition_of(&action, &p.sources, &used_conditions);
+            let sources = p.sources;
+            patterns.insert(pattern, Granted { sources, condition });
         }
         grants.insert(action, patterns);
     }
@@ -254,10 +301,12 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
         }
         match &keep.resource {
             Some(resource) => {
+                let sources = BTreeSet::from([resource.clone()]);
+                let kept = Granted::unconditional(sources);
                 grants
                     .entry(action)
                     .or_default()
-                    .insert(resource.clone(), BTreeSet::from([resource.clone()]));
+                    .insert(resource.clone(), kept);
             }
             None => {
                 let held = current_resources.get_or_insert_with(|| {
@@ -274,9 +323,10 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
                     .filter(|r| *r != "*")
                     .cloned()
                     .collect();
+                let kept = Granted::unconditional(sources);
                 grants
                     .entry(action)
-                    .or_insert_with(|| Patterns::from([("*".to_string(), sources)]));
+                    .or_insert_with(|| Patterns::from([("*".to_string(), kept)]));
             }
         }
     }
@@ -286,19 +336,18 @@ pub fn generate(usage: &Usage, opts: &GenerateOptions) -> Result<Generated, Gene
     let mut dropped = Vec::new();
     if !opts.current.is_empty() {
         for (action, patterns) in &mut grants {
-            *patterns = cut(
-                action,
-                std::mem::take(patterns),
-                &opts.current,
-                &mut dropped,
-            );
+            let taken = std::mem::take(patterns);
+            let used = used_conditions.get(action.as_str());
+            *patterns = cut(action, taken, used, &opts.current, &mut dropped);
         }
         grants.retain(|_, patterns| !patterns.is_empty());
     }
     let generalized = generalizations(&grants, widened);
-    let grants: BTreeMap<String, BTreeSet<String>> = grants
-        .into_iter()
-        .map(|(action, patterns)| (action, patterns.into_keys().collect()))
+    let grants: BTreeMap<String, BTreeMap<String, Option<Conditions>>> = (grants.into_iter())
+        .map(|(action, patterns)| {
+            let resources = (patterns.into_iter()).map(|(p, g)| (p, g.condition));
+            (action, resources.collect())
+        })
         .collect();
     let policies = layout::layout(&grants, opts.max_size)?;
     let would_deny = would_break(usage, &policies, &opts.forbid, &opts.current);
@@ -436,10 +485,11 @@ fn drop_subsumed(patterns: &mut Patterns) {
             .cloned()
             .collect();
         for p in inner {
-            let sources = patterns.remove(&p).unwrap_or_default();
+            let inner = patterns.remove(&p).unwrap_or_default();
             let merged = patterns.get_mut(&outer).expect("outer is present");
-            merged.insert(p);
-            merged.extend(sources);
+            merged.sources.insert(p);
+            merged.sources.extend(inner.sources);
+            merged.condition = either(merged.condition.take(), &inner.condition);
         }
     }
 }
@@ -449,19 +499,21 @@ fn drop_subsumed(patterns: &mut Patterns) {
 fn cut(
     action: &str,
     patterns: Patterns,
+    used: Option<&BTreeMap<String, Option<Conditions>>>,
     current: &[Policy],
     dropped: &mut Vec<Dropped>,
 ) -> Patterns {
     let mut kept = Patterns::new();
-    for (pattern, sources) in patterns {
-        let reason = match prove(action, &pattern, current) {
+    for (pattern, granted) in patterns {
+        let reason = match prove(action, &pattern, &granted.condition, current) {
             Proof::Proven => {
-                kept.insert(pattern, sources);
+                kept.insert(pattern, granted);
                 continue;
             }
             Proof::CannotProve(reasons) => reasons,
         };
-        let narrower: Vec<String> = sources.into_iter().filter(|s| *s != pattern).collect();
+        let narrower = granted.sources.into_iter().filter(|s| *s != pattern);
+        let narrower: Vec<String> = narrower.collect();
         if narrower.is_empty() {
             dropped.push(Dropped {
                 action: action.to_string(),
@@ -471,9 +523,11 @@ fn cut(
             continue;
         }
         for source in narrower {
-            match prove(action, &source, current) {
+            let condition = used.and_then(|u| u.get(&source)).cloned().flatten();
+            match prove(action, &source, &condition, current) {
                 Proof::Proven => {
-                    kept.insert(source.clone(), BTreeSet::from([source]));
+                    let sources = BTreeSet::from([source.clone()]);
+                    kept.insert(source, Granted { sources, condition });
                 }
                 Proof::CannotProve(reasons) => dropped.push(Dropped {
                     action: action.to_string(),
@@ -488,7 +542,12 @@ fn cut(
 
 /// Does `current` grant `action` on `resource`? Asked of the prover with a one-statement
 /// candidate, so each granted pair is proven on its own and the union is proven too.
-fn prove(action: &str, resource: &str, current: &[Policy]) -> Proof {
+fn prove(
+    action: &str,
+    resource: &str,
+    condition: &Option<Conditions>,
+    current: &[Policy],
+) -> Proof {
     let candidate = Policy {
         version: Some(Version::V2012_10_17),
         id: None,
@@ -498,7 +557,7 @@ fn prove(action: &str, resource: &str, current: &[Policy]) -> Proof {
             principal: None,
             action: Some(ActionBlock::Action(vec![action.to_string()])),
             resource: Some(ResourceBlock::Resource(vec![resource.to_string()])),
-            conditions: Vec::new(),
+            conditions: layout::string_equals(condition.as_ref()),
         }],
     };
     grants_no_new_access(&[candidate], current)

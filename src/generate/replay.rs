@@ -2,12 +2,14 @@
 //!
 //! The check users judge a proposal by: `iam-tailor replay` over next fortnight's trail, and
 //! (to come) the gate before an apply and the shadow period. Calls come as [`Usage`]: each
-//! (action, resource) seen, with its count, evaluated once as a request with no context keys,
-//! so a statement that needs a condition key counts as not matching (a would-be denial, never
-//! a hidden grant). An action used without a resource is asked on `*`.
+//! (action, resource) seen, with its count, evaluated as a request with no context keys, so a
+//! statement that needs a condition key counts as not matching (a would-be denial, never a
+//! hidden grant) — except the keys a use itself was made under (the service a role was passed
+//! to): it is asked once for each of their values, and denied if any is. An action used
+//! without a resource is asked on `*`.
 
 use crate::policy::{Context, Decision, PolicySet, Request};
-use crate::usage::{Seen, Usage};
+use crate::usage::{Conditions, Seen, Usage};
 use serde::Serialize;
 
 /// One (action, resource) the policy would deny, with how often and when it was last called.
@@ -35,7 +37,6 @@ pub struct Replay {
 
 /// Evaluates every call in `usage` against `policies`.
 pub fn replay(usage: &Usage, policies: &PolicySet) -> Replay {
-    let context = Context::new();
     let mut out = Replay::default();
     for (action, used) in &usage.actions {
         let star = ("*".to_string(), used.seen.clone());
@@ -46,14 +47,20 @@ pub fn replay(usage: &Usage, policies: &PolicySet) -> Replay {
         };
         for (resource, seen) in calls {
             out.calls = out.calls.saturating_add(seen.count);
-            let decision = policies
-                .evaluate(&Request {
-                    action,
-                    resource,
-                    principal: None,
-                    context: &context,
+            let decision = contexts(used.conditions.get(resource))
+                .iter()
+                .map(|context| {
+                    let principal = None;
+                    let request = Request {
+                        action,
+                        resource,
+                        principal,
+                        context,
+                    };
+                    policies.evaluate(&request).decision
                 })
-                .decision;
+                .find(|d| *d != Decision::Allowed)
+                .unwrap_or(Decision::Allowed);
             if decision != Decision::Allowed {
                 out.denied_calls = out.denied_calls.saturating_add(seen.count);
                 out.would_deny.push(WouldDeny {
@@ -65,6 +72,24 @@ pub fn replay(usage: &Usage, policies: &PolicySet) -> Replay {
                 });
             }
         }
+    }
+    out
+}
+
+/// One request context per combination of the values a use was made under (one context
+/// without keys for an unconditional use).
+fn contexts(conditions: Option<&Conditions>) -> Vec<Context> {
+    let mut out = vec![Context::new()];
+    for (key, values) in conditions.into_iter().flatten() {
+        out = (out.iter())
+            .flat_map(|context| {
+                values.iter().map(move |value| {
+                    let mut next = context.clone();
+                    next.insert(key, value.clone());
+                    next
+                })
+            })
+            .collect();
     }
     out
 }

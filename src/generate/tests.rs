@@ -652,3 +652,5 @@ fn the_window_s_own_calls_are_replayed_against_the_output() {
     );
     assert!(g.would_deny.is_empty(), "{:?}", g.would_deny);
 }
+
+mod conditions;

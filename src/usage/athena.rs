@@ -738,4 +738,16 @@ mod tests {
         assert_eq!(usage.stats.records_scanned, u64::MAX);
         assert_eq!(usage.stats.skipped["malformed-record"], u64::MAX);
     }
+
+    /// Found by fuzzing (CI): one call after a row of `u64::MAX` calls overflowed the matched
+    /// count, which a single call added to without saturating.
+    #[test]
+    fn one_call_after_a_huge_row_saturates() {
+        let max = u64::MAX.to_string();
+        let mut usage = Usage::default();
+        let huge = rows(vec![get_object("[]", &max), get_object("[]", "1")]);
+        add_rows(&huge, &ScanOptions::default(), &mut usage).unwrap();
+        assert_eq!(usage.stats.records_matched, u64::MAX);
+        assert_eq!(usage.actions["s3:GetObject"].seen.count, u64::MAX);
+    }
 }

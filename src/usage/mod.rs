@@ -47,6 +47,64 @@ pub struct ActionUsage {
     /// Resource ARNs; `*` for actions that support no resource type or whose ARN could not be
     /// built from the record (the latter also leaves a note).
     pub resources: BTreeMap<String, Seen>,
+    /// The resources every use of which was under a condition (a role passed to one service):
+    /// each condition key with the values seen. A resource used once without one is not here.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub conditions: BTreeMap<String, Conditions>,
+}
+
+/// `StringEquals` condition keys and the values each was seen with; one key per grant today.
+pub type Conditions = BTreeMap<String, BTreeSet<String>>;
+
+/// Values kept per condition key and resource, and keys per resource; more make the
+/// resource's use unconditional (wider, never narrower than what was used).
+pub const MAX_CONDITION_VALUES: usize = 16;
+pub const MAX_CONDITION_KEYS: usize = 2;
+
+/// The conditions under which either of two uses is allowed: the values of each key joined,
+/// when both have the same keys (one key, today); else `None`, an unconditional grant.
+pub fn either_condition(mut mine: Conditions, theirs: &Conditions) -> Option<Conditions> {
+    if !mine.keys().eq(theirs.keys()) {
+        return None;
+    }
+    for (key, values) in theirs {
+        mine.entry(key.clone())
+            .or_default()
+            .extend(values.iter().cloned());
+    }
+    bounded(&mine).then_some(mine)
+}
+
+/// Conditions a statement can carry: some keys, each with some values, within the bounds.
+fn bounded(conditions: &Conditions) -> bool {
+    (1..=MAX_CONDITION_KEYS).contains(&conditions.len())
+        && (conditions.values()).all(|v| (1..=MAX_CONDITION_VALUES).contains(&v.len()))
+}
+
+impl ActionUsage {
+    /// Adds `theirs` (the conditions of another use of `resource`, `None` if unconditional)
+    /// to this action's, before that use is added to `resources`: a resource stays
+    /// conditional only while every use of it is, under the same keys.
+    fn add_conditions(&mut self, resource: &str, theirs: Option<&Conditions>) {
+        let known = self.resources.contains_key(resource);
+        match (known, theirs) {
+            (_, None) => {
+                self.conditions.remove(resource);
+            }
+            (false, Some(theirs)) if bounded(theirs) => {
+                self.conditions.insert(resource.to_string(), theirs.clone());
+            }
+            (false, Some(_)) => {}
+            (true, Some(theirs)) => {
+                let Some(mine) = self.conditions.remove(resource) else {
+                    return;
+                };
+                if let Some(both) = either_condition(mine, theirs) {
+                    self.conditions.insert(resource.to_string(), both);
+                }
+            }
+        }
+    }
 }
 
 /// Counts of the scan itself.
@@ -94,6 +152,9 @@ pub struct Usage {
     pub denied_grants: BTreeMap<(String, String), Denial>,
     /// Calls that could not be mapped to a catalog action, by (eventSource, eventName).
     pub unmapped: BTreeMap<(String, String), Seen>,
+    /// EC2 instance profiles (ARNs) calls passed, so `iam:PassRole` on their roles: granted
+    /// once a profile's roles are known (`generate::resolve_instance_profiles`).
+    pub instance_profiles: BTreeMap<String, Seen>,
     /// Things the user should know, e.g. an ARN that could not be built.
     pub notes: BTreeSet<String>,
     pub stats: ScanStats,
@@ -118,9 +179,16 @@ impl Usage {
             let mine = self.actions.entry(action.clone()).or_default();
             mine.seen.merge(&usage.seen);
             for (resource, seen) in usage.resources {
+                mine.add_conditions(&resource, usage.conditions.get(&resource));
                 mine.resources.entry(resource).or_default().merge(&seen);
             }
-            bound_resources(&action, &mut mine.resources, &mut self.notes);
+            bound_resources(&action, mine, &mut self.notes);
+        }
+        for (profile, seen) in other.instance_profiles {
+            if let Some(mine) = bounded_entry(&mut self.instance_profiles, profile, &mut self.stats)
+            {
+                mine.merge(&seen);
+            }
         }
         for (key, seen) in other.denied {
             if let Some(mine) = bounded_entry(&mut self.denied, key, &mut self.stats) {
@@ -145,10 +213,26 @@ impl Usage {
 
     /// Records one use of `action` on `resource` at `event_time`.
     pub fn record_use(&mut self, action: &str, resource: &str, event_time: &str) {
+        self.record_use_under(action, resource, None, event_time);
+    }
+
+    /// Records one use of `action` on `resource`, needed only under `condition` (`None`: an
+    /// unconditional use).
+    pub fn record_use_under(
+        &mut self,
+        action: &str,
+        resource: &str,
+        condition: Option<(&str, &str)>,
+        event_time: &str,
+    ) {
         let usage = match self.actions.get_mut(action) {
             Some(u) => u,
             None => self.actions.entry(action.to_string()).or_default(),
         };
+        let condition = condition.map(|(key, value)| {
+            Conditions::from([(key.to_string(), BTreeSet::from([value.to_string()]))])
+        });
+        usage.add_conditions(resource, condition.as_ref());
         usage.seen.record(event_time);
         match usage.resources.get_mut(resource) {
             Some(seen) => seen.record(event_time),
@@ -158,7 +242,7 @@ impl Usage {
                     .entry(resource.to_string())
                     .or_default()
                     .record(event_time);
-                bound_resources(action, &mut usage.resources, &mut self.notes);
+                bound_resources(action, usage, &mut self.notes);
             }
         }
     }
@@ -187,6 +271,14 @@ impl Usage {
             };
             one.seen.record(time);
             mine.merge(&one);
+        }
+    }
+
+    /// Records a call that passed an EC2 instance profile (its ARN), whose role is not known.
+    pub fn record_instance_profile(&mut self, profile: &str, event_time: &str) {
+        let key = profile.to_string();
+        if let Some(seen) = bounded_entry(&mut self.instance_profiles, key, &mut self.stats) {
+            seen.record(event_time);
         }
     }
 
@@ -222,6 +314,7 @@ impl Usage {
         self.denied.values_mut().for_each(scale);
         (self.denied_grants.values_mut()).for_each(|d| scale(&mut d.seen));
         self.unmapped.values_mut().for_each(scale);
+        self.instance_profiles.values_mut().for_each(scale);
         self.stats.records_matched = self.stats.records_matched.saturating_mul(n);
         (self.stats.skipped.values_mut()).for_each(|c| *c = c.saturating_mul(n));
         self
@@ -247,14 +340,11 @@ fn bounded_entry<'m, K: Ord, V: Default>(
 /// along the catalog's ARN templates (objects into their folders, never past the resource),
 /// then, if still too many, each to its resource type (`…:table/*`), then to `*`. Every step
 /// covers all it replaces, and says so in a note.
-fn bound_resources(
-    action: &str,
-    resources: &mut BTreeMap<String, Seen>,
-    notes: &mut BTreeSet<String>,
-) {
-    if resources.len() <= MAX_RESOURCES_PER_ACTION {
+fn bound_resources(action: &str, usage: &mut ActionUsage, notes: &mut BTreeSet<String>) {
+    if usage.resources.len() <= MAX_RESOURCES_PER_ACTION {
         return;
     }
+    let resources = &mut usage.resources;
     let arns: BTreeSet<String> = resources.keys().cloned().collect();
     let mut bounded: BTreeMap<String, Seen> = BTreeMap::new();
     for (pattern, members) in collapse(action, &arns, BOUND_COLLAPSE_THRESHOLD) {
@@ -274,6 +364,8 @@ fn bound_resources(
         bounded = fold(bounded, |_| "*".to_string());
     }
     *resources = bounded;
+    // A pattern stands for uses with and without conditions: it is granted without one.
+    (usage.conditions).retain(|r, _| resources.contains_key(r) && !r.contains(['*', '?']));
     if notes.len() < MAX_NOTES {
         notes.insert(format!(
             "{action}: more than {MAX_RESOURCES_PER_ACTION} distinct resources, {how}"
@@ -328,6 +420,32 @@ impl ScanStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A resource stays conditional only while every use is; values join; order is free.
+    #[test]
+    fn an_unconditional_use_makes_a_resource_unconditional() {
+        let (role, t) = ("arn:aws:iam::111122223333:role/fn", "2026-11-20T12:00:00Z");
+        let passed = |service| Some(("iam:PassedToService", service));
+        let mut u = Usage::default();
+        u.record_use_under("iam:PassRole", role, passed("lambda.amazonaws.com"), t);
+        u.record_use_under("iam:PassRole", role, passed("states.amazonaws.com"), t);
+        let values = &u.actions["iam:PassRole"].conditions[role]["iam:PassedToService"];
+        assert_eq!(values.len(), 2);
+        let mut plain = Usage::default();
+        plain.record_use("iam:PassRole", role, t);
+        for (mut first, second) in [(u.clone(), plain.clone()), (plain, u.clone())] {
+            first.merge(second);
+            assert!(first.actions["iam:PassRole"].conditions.is_empty());
+        }
+        // Another key for the same resource cannot be ANDed in: unconditional.
+        u.record_use_under(
+            "iam:PassRole",
+            role,
+            Some(("aws:RequestedRegion", "eu-west-1")),
+            t,
+        );
+        assert!(u.actions["iam:PassRole"].conditions.is_empty());
+    }
 
     #[test]
     fn counts_saturate_whatever_a_row_claims() {

@@ -36,13 +36,16 @@ pub const MAX_ROWS_PER_OBJECT: usize = 4_000_000;
 pub const MAX_VALUE_BYTES: usize = 16 << 10;
 /// Rows decoded at once: memory per batch is this many 16-byte views.
 const BATCH_ROWS: usize = 8_192;
-/// The checkpoint's format; another one is not read (2: denied calls' actions and resources).
-const FORMAT: u32 = 2;
+/// The checkpoint's format; another one is not read (2: denied calls' actions and resources;
+/// 3: request-aware mapping, conditions and instance profiles: older facts lack them).
+const FORMAT: u32 = 3;
 
 /// The columns of a partition object, in order. `kind` says which of the others a row uses:
-/// `principal` (count: records matched), `action`, `resource`, `denied`, `denied-grant`
-/// (action, resource, detail: event id), `unmapped`, `note` (detail), `stat` (detail:
-/// `filesScanned`, `recordsScanned`) and `skipped` (detail: reason).
+/// `principal` (count: records matched), `action`, `resource`, `condition` (action, resource,
+/// detail: `key=value`; a resource with such rows was used only under them), `denied`,
+/// `denied-grant` (action, resource, detail: event id), `unmapped`, `instance-profile`
+/// (detail: its ARN), `note` (detail), `stat` (detail: `filesScanned`, `recordsScanned`) and
+/// `skipped` (detail: reason).
 pub const COLUMNS: [&str; 10] = [
     "principal",
     "kind",
@@ -216,6 +219,27 @@ pub fn encode(principals: &BTreeMap<String, Usage>) -> Vec<u8> {
                 ];
                 rows.push(principal, "resource", values, seen.count, &seen.last_seen);
             }
+            for (resource, conditions) in &used.conditions {
+                for (key, value) in (conditions.iter())
+                    .flat_map(|(key, values)| values.iter().map(move |v| (key, v)))
+                {
+                    let detail = format!("{key}={value}");
+                    let values = [
+                        Some(action.as_str()),
+                        Some(resource),
+                        None,
+                        None,
+                        None,
+                        Some(&detail),
+                    ];
+                    rows.push(principal, "condition", values, 0, "");
+                }
+            }
+        }
+        for (profile, seen) in &usage.instance_profiles {
+            let values = [None, None, None, None, None, Some(profile.as_str())];
+            let (count, last) = (seen.count, &seen.last_seen);
+            rows.push(principal, "instance-profile", values, count, last);
         }
         for ((source, name, code), seen) in &usage.denied {
             let values = [
@@ -487,6 +511,21 @@ impl Fact<'_> {
                 let used = usage.actions.entry(need(0)?).or_default();
                 used.resources.entry(need(1)?).or_default().merge(&seen);
             }
+            "condition" => {
+                let detail = need(5)?;
+                let (key, value) = (detail.split_once('='))
+                    .ok_or_else(|| format!("a condition {detail:?} without '='"))?;
+                let used = usage.actions.entry(need(0)?).or_default();
+                let values = used.conditions.entry(need(1)?).or_default();
+                values
+                    .entry(key.to_string())
+                    .or_default()
+                    .insert(value.to_string());
+            }
+            "instance-profile" => {
+                let profile = usage.instance_profiles.entry(need(5)?).or_default();
+                profile.merge(&seen);
+            }
             "denied" => {
                 let key = (need(2)?, need(3)?, need(4)?);
                 usage.denied.entry(key).or_default().merge(&seen);
@@ -540,6 +579,13 @@ mod tests {
         );
         usage.note("no ARN for x".to_string());
         usage.skip("too-many-notes");
+        let role = "arn:aws:iam::111122223333:role/fn";
+        for service in ["lambda.amazonaws.com", "states.amazonaws.com"] {
+            let passed = Some(("iam:PassedToService", service));
+            usage.record_use_under("iam:PassRole", role, passed, "2026-11-20T12:00:03Z");
+        }
+        let profile = "arn:aws:iam::111122223333:instance-profile/web";
+        usage.record_instance_profile(profile, "2026-11-20T12:00:04Z");
         usage.stats.records_matched = 5;
         usage
     }
@@ -559,6 +605,30 @@ mod tests {
         let bytes = encode(&principals);
         assert_eq!(bytes, encode(&principals), "the same facts, the same bytes");
         assert_eq!(decode("k", bytes).unwrap(), principals);
+    }
+
+    /// Another writer's conditions are read through the same bounds: past them, or on a
+    /// resource without uses, they narrow nothing and widen nothing.
+    #[test]
+    fn conditions_past_the_bounds_read_back_unconditional() {
+        let role = "arn:aws:iam::111122223333:role/fn";
+        let mut forged = Usage::default();
+        forged.record_use("iam:PassRole", role, "2026-11-20T12:00:03Z");
+        let used = forged.actions.get_mut("iam:PassRole").unwrap();
+        let values =
+            (0..=crate::usage::MAX_CONDITION_VALUES).map(|i| format!("s{i}.amazonaws.com"));
+        let too_many = BTreeMap::from([("iam:PassedToService".to_string(), values.collect())]);
+        used.conditions.insert(role.to_string(), too_many.clone());
+        used.conditions.insert(
+            "arn:aws:iam::111122223333:role/unused".to_string(),
+            too_many,
+        );
+        let principal = "arn:aws:iam::111122223333:role/app".to_string();
+        let bytes = encode(&BTreeMap::from([(principal.clone(), forged)]));
+        let read = decode("k", bytes).unwrap();
+        let used = &read[&principal].actions["iam:PassRole"];
+        assert!(used.resources.contains_key(role));
+        assert!(used.conditions.is_empty(), "{:?}", used.conditions);
     }
 
     #[test]

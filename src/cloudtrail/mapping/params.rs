@@ -63,6 +63,15 @@ impl<'a> Params<'a> {
         Vec::new()
     }
 
+    /// Is there a value at the dotted path that says something: not `null`, `""`, `{}`, `[]`
+    /// or `false` (a request's `tags`, an `x-amz-acl` header)?
+    pub(super) fn present(&self, path: &str) -> bool {
+        let steps: Vec<&str> = path.split('.').collect();
+        (self.top().iter())
+            .filter(|(k, _)| k.eq_ignore_ascii_case(steps[0]))
+            .any(|(_, v)| says_something(v, &steps[1..]))
+    }
+
     /// Top-level parameters that already are ARNs, plus the ARN of an SQS `queueUrl`.
     pub(super) fn arns(&self, partition: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -113,6 +122,22 @@ fn collect<'a>(raw: &'a RawValue, path: &[&str], out: &mut Vec<Cow<'a, str>>) {
         },
         Some(b'"') if path.is_empty() => out.extend(string(raw)),
         _ => {}
+    }
+}
+
+/// Whether a value at `path` below `raw` is more than `null`, `""`, `{}`, `[]` or `false`.
+fn says_something(raw: &RawValue, path: &[&str]) -> bool {
+    match raw.get().as_bytes().first() {
+        Some(b'[') => (serde_json::from_str::<Vec<&RawValue>>(raw.get()).unwrap_or_default())
+            .into_iter()
+            .any(|item| says_something(item, path)),
+        Some(b'{') => match path.split_first() {
+            Some((step, rest)) => (members(raw).into_iter())
+                .any(|(k, v)| k.eq_ignore_ascii_case(step) && says_something(v, rest)),
+            None => !members(raw).is_empty(),
+        },
+        _ if !path.is_empty() => false,
+        _ => !matches!(raw.get(), "null" | "\"\"" | "false"),
     }
 }
 
