@@ -414,6 +414,25 @@ async fn version_document(iam: &Iam, arn: &str, version_id: &str) -> Result<Poli
     decode_document(&target, encoded)
 }
 
+/// The ARNs of the roles instance profile `name` holds (GetInstanceProfile). `NotFound` when
+/// the account has no such profile.
+pub async fn instance_profile_roles(iam: &Iam, name: &str) -> Result<Vec<String>, IamError> {
+    let target = format!("instance profile {name}");
+    let output = iam
+        .call()
+        .await
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetInstanceProfile", &target, e))?;
+    let roles = output
+        .instance_profile()
+        .map(|p| p.roles())
+        .unwrap_or_default();
+    Ok(roles.iter().map(|r| r.arn().to_string()).collect())
+}
+
 /// The default version's document of the managed policy `arn`.
 pub async fn managed_document(iam: &Iam, arn: &str) -> Result<Policy, IamError> {
     Ok(default_document(iam, arn).await?.1)

@@ -3,6 +3,7 @@ use super::trail::{TrailArgs, summary};
 use crate::aws::access_analyzer::{self, AccessAnalyzer, GenerationJob, TrailSource, Window};
 use crate::generate::analyzer::{Unresolved, from_generated};
 use crate::generate::boundary::{BoundaryGrain, boundary};
+use crate::generate::profiles::{profile_hints, resolve_instance_profiles};
 use crate::generate::{
     GenerateOptions, Generated, Granularity, Keep, generate, report, to_cloudformation, to_json,
     to_terraform,
@@ -93,6 +94,12 @@ pub struct Args {
     /// resource; --forbid patterns become a Deny, --keep actions count as used.
     #[arg(long, value_enum, value_name = "GRAIN")]
     boundary_from: Option<BoundaryGrain>,
+    /// The role an EC2 instance profile holds (repeatable): NAME=ROLE_ARN, the profile by name
+    /// or ARN. A call that passed the profile then grants iam:PassRole on the role, to EC2
+    /// only; profiles neither a hint nor the trail's AddRoleToInstanceProfile calls resolve
+    /// are reported, not granted.
+    #[arg(long, value_name = "NAME=ROLE_ARN")]
+    instance_profile: Vec<String>,
     /// Write a JSON report (scan counts, used actions, denied, unmapped, dropped) here.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -111,7 +118,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         .iter()
         .map(|f| read_policy(f))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let (usage, unresolved) = match args.engine {
+    let profiles = profile_hints(&args.instance_profile).map_err(anyhow::Error::msg)?;
+    let (mut usage, unresolved) = match args.engine {
         Engine::Builtin => {
             if args.analyzer.trail_arn.is_some() {
                 bail!("--trail-arn needs --engine access-analyzer");
@@ -120,6 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         Engine::AccessAnalyzer => analyzer_usage(&args)?,
     };
+    resolve_instance_profiles(&mut usage, &profiles);
     if let Some(grain) = args.boundary_from {
         return print_boundary(&args, &usage, grain);
     }
@@ -140,6 +149,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report(&usage, &generated))?;
         std::fs::write(path, json + "\n").with_context(|| format!("{}", path.display()))?;
+    }
+    for (profile, seen) in &usage.instance_profiles {
+        eprintln!(
+            "iam-tailor: instance profile {profile} was passed {} times and its role is unknown: \
+             iam:PassRole for it is not granted; give --instance-profile NAME=ROLE_ARN",
+            seen.count
+        );
     }
     for u in &unresolved {
         eprintln!(
@@ -227,7 +243,11 @@ fn run_each(args: &Args) -> anyhow::Result<i32> {
     if !args.current.is_empty() {
         bail!("--current holds one role's policies: not with several principals");
     }
-    let answers = args.trail.scan_each()?;
+    let profiles = profile_hints(&args.instance_profile).map_err(anyhow::Error::msg)?;
+    let mut answers = args.trail.scan_each()?;
+    for usage in answers.values_mut() {
+        resolve_instance_profiles(usage, &profiles);
+    }
     if answers.is_empty() {
         bail!("--out-dir needs --principal (repeatable) or --all-roles, and logs that show them");
     }

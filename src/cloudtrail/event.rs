@@ -38,7 +38,10 @@ pub enum Signal {
     PolicyWritten { arn: String },
     /// A call of `principal` (a role ARN) refused for lack of permission: what it asked for
     /// (`Usage::denied_grants`).
-    Refused { principal: String, usage: Usage },
+    Refused {
+        principal: String,
+        usage: Box<Usage>,
+    },
     /// Nothing the operator acts on, and why.
     Ignored(&'static str),
 }
@@ -94,7 +97,7 @@ pub fn read_event(body: &str) -> Result<Signal, String> {
     add_call(&record, time, &mut usage);
     Ok(Signal::Refused {
         principal: principal.to_string(),
-        usage,
+        usage: Box::new(usage),
     })
 }
 

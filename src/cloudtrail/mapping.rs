@@ -11,7 +11,7 @@ mod request;
 #[cfg(test)]
 mod tests;
 
-pub use request::MAX_VALUES_PER_ROW;
+pub use request::{MAX_VALUES_PER_ROW, iam_arn, profile_role};
 
 use std::borrow::Cow;
 use std::sync::OnceLock;

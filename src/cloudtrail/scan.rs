@@ -2,7 +2,7 @@
 //! merged at the end (merging is order-independent, so the result does not depend on threads).
 
 use super::Record;
-use super::mapping::map_record;
+use super::mapping::{map_record, profile_role};
 use super::read::{self, RecordError, Stop, Unreadable};
 use super::select::{self, PrincipalFilter, When, Window};
 use crate::time::Instant;
@@ -54,6 +54,9 @@ pub trait Sink: Default + Send + 'static {
     /// The usage a kept record inside the window, at `time`, adds to; `None` when its time
     /// cannot be placed.
     fn usage_for(&mut self, record: &Record, time: &str) -> Option<&mut Usage>;
+    /// Whatever principal made it, a call inside the window showed that instance profile
+    /// `profile` holds role `role` (both ARNs).
+    fn profile_role(&mut self, profile: &str, role: &str);
 }
 
 impl Sink for Usage {
@@ -71,6 +74,10 @@ impl Sink for Usage {
 
     fn usage_for(&mut self, _: &Record, _: &str) -> Option<&mut Usage> {
         Some(self)
+    }
+
+    fn profile_role(&mut self, profile: &str, role: &str) {
+        crate::usage::add_profile_role(&mut self.profile_roles, profile, role, &mut self.stats);
     }
 }
 
@@ -309,10 +316,15 @@ impl<'o> Scanner<'o> {
 
     /// [`Scanner::record`] for `calls` identical calls.
     fn calls<S: Sink>(&self, record: &Record, calls: u64, sink: &mut S) {
+        let time = record.event_time.as_deref();
+        if let Some((profile, role)) = profile_role(record)
+            && self.window.check(time) == When::Inside
+        {
+            sink.profile_role(&profile, &role);
+        }
         if !sink.wants(record, self.opts.principal.as_ref()) {
             return;
         }
-        let time = record.event_time.as_deref();
         match self.window.check(time) {
             When::Inside => {}
             When::Outside => return,

@@ -80,6 +80,12 @@ pub struct LeastPrivilegeRoleSpec {
     /// (`BucketName: orders`); a placeholder nothing fills keeps the proposal from being applied.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub placeholders: BTreeMap<String, String>,
+    /// The role each EC2 instance profile the role passes holds, by profile name or ARN
+    /// (`web: arn:aws:iam::111122223333:role/web`): for profiles the operator cannot read with
+    /// GetInstanceProfile (another account's). A passed profile whose role stays unknown keeps
+    /// the proposal from being applied. At most 20.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instance_profiles: BTreeMap<String, String>,
     /// IAM Access Analyzer's checks as gates before any apply.
     #[serde(default, skip_serializing_if = "ValidationSpec::is_off")]
     pub validation: ValidationSpec,
@@ -762,6 +768,14 @@ pub struct Proposal {
     pub unresolved_placeholders: Vec<Unresolved>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unresolved_placeholders_count: u64,
+    /// EC2 instance profiles the role passed whose roles are not known, so `iam:PassRole` on
+    /// them is not in the proposal, and why; while any remain it is never applied. At most
+    /// [`REPORT_LIMIT`], `unresolvedInstanceProfilesCount` says how many in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub unresolved_instance_profiles: Vec<UnresolvedInstanceProfile>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unresolved_instance_profiles_count: u64,
     /// Access Analyzer's verdicts on this proposal (`spec.validation.accessAnalyzer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<Validation>,
@@ -788,6 +802,14 @@ pub struct Proposal {
     pub would_deny: Vec<WouldDenyCall>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub would_deny_count: u64,
+}
+
+/// An instance profile the role passed whose role is not known, and why.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UnresolvedInstanceProfile {
+    pub instance_profile: String,
+    pub reason: String,
 }
 
 /// A call the role made that a proposal would deny.

@@ -139,6 +139,8 @@ pub struct AnalysisResult {
     pub seen_by_iam: Vec<SeenByIam>,
     /// Access Analyzer placeholders nothing filled (left out of `generated`).
     pub unresolved: Vec<Unresolved>,
+    /// Instance profiles the role passed whose roles neither the spec nor IAM gave.
+    pub unresolved_profiles: Vec<crate::controller::crd::UnresolvedInstanceProfile>,
     /// Access Analyzer's checks of the generated documents, when the spec asks for them.
     pub validation: Option<Validation>,
     /// The role's calls from the day its shadow period began ([`shadow_since`]), to replay

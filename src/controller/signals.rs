@@ -124,7 +124,7 @@ fn handle(
             if wake_role(role) == 0 {
                 return "ignored";
             }
-            refusals.add(&principal, usage);
+            refusals.add(&principal, *usage);
             "refused"
         }
         Ok(Signal::Ignored(why)) => {

@@ -7,6 +7,7 @@ use super::crd::{
     LeastPrivilegeRoleSpec, Mode, S3TrailSource,
 };
 use crate::generate::Keep;
+use crate::generate::profiles::{MAX_PROFILE_HINTS, profile_hint};
 use crate::policy::Policy;
 use crate::time::{Instant, parse_duration};
 use std::collections::BTreeSet;
@@ -120,6 +121,8 @@ pub struct ValidSpec<'a> {
     pub store: Option<&'a FactStoreSpec>,
     /// `spec.permissionsBoundary`, checked.
     pub boundary: Option<DeclaredBoundary>,
+    /// `spec.instanceProfiles`, checked: the roles of profiles IAM is not asked about.
+    pub instance_profiles: crate::usage::ProfileRoles,
     /// `spec.enforce`: the shadow period before an apply.
     pub shadow: Option<ShadowGate>,
     /// `spec.onAccessDenied.keepFor` when refused calls are restored: Enforce, restore on,
@@ -299,6 +302,22 @@ pub fn validate<'a>(
         "hdw",
         KEEP_FOR_RANGE,
     );
+    let mut instance_profiles = crate::usage::ProfileRoles::new();
+    if spec.instance_profiles.len() > MAX_PROFILE_HINTS {
+        errors.push(format!(
+            "instanceProfiles: {} profiles, more than {MAX_PROFILE_HINTS}",
+            spec.instance_profiles.len()
+        ));
+    }
+    for (profile, role) in spec.instance_profiles.iter().take(MAX_PROFILE_HINTS) {
+        match profile_hint(profile, role) {
+            Ok((profile, role)) => _ = instance_profiles.entry(profile).or_default().insert(role),
+            Err(why) => {
+                let shown: String = profile.chars().take(64).collect();
+                errors.push(format!("instanceProfiles[{shown:?}]: {why}"));
+            }
+        }
+    }
     if spec.trust.allowed_accounts.len() > MAX_ALLOWED_ACCOUNTS {
         errors.push(format!(
             "trust.allowedAccounts: {} accounts, more than {MAX_ALLOWED_ACCOUNTS}",
@@ -512,6 +531,7 @@ pub fn validate<'a>(
             store,
             shadow,
             boundary,
+            instance_profiles,
         }),
         _ => Err(errors.join("; ")),
     }
@@ -792,6 +812,41 @@ mod tests {
         ] {
             assert!(message.contains(part), "{part}: {message}");
         }
+    }
+
+    /// A namespace user's hint is checked like the CLI's: a role ARN, nothing that reads as a
+    /// pattern, at most so many.
+    #[test]
+    fn instance_profile_hints_name_one_role_each() {
+        let hints = |profiles: serde_json::Value| {
+            let raw = parse(serde_json::json!({
+                "roleName": "a",
+                "cloudTrail": {"s3": {"bucket": "b"}},
+                "instanceProfiles": profiles,
+            }));
+            validate(&raw, &Limits::default(), &NO_CLUSTER_TRAIL).map(|v| v.instance_profiles)
+        };
+        let role = "arn:aws:iam::111122223333:role/web";
+        let ok = hints(serde_json::json!({"web": role})).unwrap();
+        assert_eq!(ok["web"].iter().collect::<Vec<_>>(), [role]);
+        let message = hints(serde_json::json!({
+            "web": "arn:aws:iam::111122223333:role/*",
+            "w*b": role,
+            "db": "db-role",
+        }))
+        .unwrap_err();
+        for part in [
+            "instanceProfiles[\"web\"]: \"arn:aws:iam::111122223333:role/*\" is not a role ARN",
+            "instanceProfiles[\"w*b\"]: \"w*b\" is not an instance profile name or ARN",
+            "instanceProfiles[\"db\"]: \"db-role\" is not a role ARN",
+        ] {
+            assert!(message.contains(part), "{part}: {message}");
+        }
+        let many: serde_json::Map<String, serde_json::Value> = (0..=MAX_PROFILE_HINTS)
+            .map(|i| (format!("p{i}"), role.into()))
+            .collect();
+        let message = hints(serde_json::Value::Object(many)).unwrap_err();
+        assert!(message.contains("more than 20"), "{message}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod analyzer;
 pub mod boundary;
+pub mod profiles;
 
 mod last_accessed;
 mod layout;

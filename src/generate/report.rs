@@ -20,6 +20,9 @@ pub struct Report {
     pub used: Vec<UsedAction>,
     pub denied: Vec<DeniedCall>,
     pub unmapped: Vec<UnmappedCall>,
+    /// Instance profiles calls passed whose roles are not known: `iam:PassRole` for them is
+    /// not granted (give `--instance-profile NAME=ROLE_ARN`).
+    pub unresolved_instance_profiles: Vec<PassedProfile>,
     /// Patterns wider than the resources seen, and why: what a reviewer should look at.
     pub generalized: Vec<Generalized>,
     /// Used calls the policy would deny though the current policies allow them.
@@ -63,6 +66,14 @@ pub struct UnmappedCall {
     pub last_seen: String,
 }
 
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PassedProfile {
+    pub instance_profile: String,
+    pub count: u64,
+    pub last_seen: String,
+}
+
 /// Builds the report of generating `g` from `usage`.
 pub fn report(usage: &Usage, g: &Generated) -> Report {
     let cat = catalog();
@@ -99,6 +110,13 @@ pub fn report(usage: &Usage, g: &Generated) -> Report {
             .map(|((source, name), seen)| UnmappedCall {
                 event_source: source.clone(),
                 event_name: name.clone(),
+                count: seen.count,
+                last_seen: seen.last_seen.clone(),
+            })
+            .collect(),
+        unresolved_instance_profiles: (usage.instance_profiles.iter())
+            .map(|(profile, seen)| PassedProfile {
+                instance_profile: profile.clone(),
                 count: seen.count,
                 last_seen: seen.last_seen.clone(),
             })

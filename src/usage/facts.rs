@@ -1,7 +1,7 @@
 //! Usage by day and principal, for every principal a trail names: what one read of each file
 //! leaves behind, so that any principal's window is a merge of days, never a re-read.
 
-use super::{ScanStats, Usage};
+use super::{ProfileRoles, ScanStats, Usage, add_profile_role};
 use crate::cloudtrail::select::principal_key;
 use crate::cloudtrail::{PrincipalFilter, Record, Sink};
 use crate::time::Day;
@@ -14,6 +14,8 @@ pub struct FileFacts {
     pub stats: ScanStats,
     /// By the day of `eventTime`, then by [`principal_key`].
     pub days: BTreeMap<Day, BTreeMap<String, Usage>>,
+    /// Roles the files showed added to instance profiles, whoever added them.
+    pub profile_roles: ProfileRoles,
 }
 
 impl Sink for FileFacts {
@@ -22,6 +24,11 @@ impl Sink for FileFacts {
     }
 
     fn merge(&mut self, other: Self) {
+        for (profile, roles) in other.profile_roles {
+            for role in roles {
+                self.profile_role(&profile, &role);
+            }
+        }
         self.stats.merge(other.stats);
         for (day, principals) in other.days {
             let mine = self.days.entry(day).or_default();
@@ -44,6 +51,10 @@ impl Sink for FileFacts {
         }
         principals.get_mut(key)
     }
+
+    fn profile_role(&mut self, profile: &str, role: &str) {
+        add_profile_role(&mut self.profile_roles, profile, role, &mut self.stats);
+    }
 }
 
 impl FileFacts {
@@ -51,6 +62,7 @@ impl FileFacts {
     pub fn usage_of(&self, principal: &PrincipalFilter) -> Usage {
         let mut usage = Usage {
             stats: self.stats.clone(),
+            profile_roles: self.profile_roles.clone(),
             ..Usage::default()
         };
         for principals in self.days.values() {

@@ -53,6 +53,26 @@ pub struct ActionUsage {
     pub conditions: BTreeMap<String, Conditions>,
 }
 
+/// Instance profile ARN → the ARNs of the roles it was seen to hold.
+pub type ProfileRoles = BTreeMap<String, BTreeSet<String>>;
+
+/// Roles kept per instance profile (IAM allows one at a time; a window may see it change).
+pub const MAX_ROLES_PER_PROFILE: usize = 16;
+
+/// Adds `role` to `profile`'s roles within the bounds ([`MAX_DISTINCT_CALLS`] profiles).
+pub fn add_profile_role(
+    roles: &mut ProfileRoles,
+    profile: &str,
+    role: &str,
+    stats: &mut ScanStats,
+) {
+    if let Some(held) = bounded_entry(roles, profile.to_string(), stats)
+        && (held.len() < MAX_ROLES_PER_PROFILE || held.contains(role))
+    {
+        held.insert(role.to_string());
+    }
+}
+
 /// `StringEquals` condition keys and the values each was seen with; one key per grant today.
 pub type Conditions = BTreeMap<String, BTreeSet<String>>;
 
@@ -155,6 +175,9 @@ pub struct Usage {
     /// EC2 instance profiles (ARNs) calls passed, so `iam:PassRole` on their roles: granted
     /// once a profile's roles are known (`generate::resolve_instance_profiles`).
     pub instance_profiles: BTreeMap<String, Seen>,
+    /// The roles the trail showed added to instance profiles (anyone's successful
+    /// `AddRoleToInstanceProfile` in the window), by profile ARN: what resolves the above.
+    pub profile_roles: ProfileRoles,
     /// Things the user should know, e.g. an ARN that could not be built.
     pub notes: BTreeSet<String>,
     pub stats: ScanStats,
@@ -183,6 +206,11 @@ impl Usage {
                 mine.resources.entry(resource).or_default().merge(&seen);
             }
             bound_resources(&action, mine, &mut self.notes);
+        }
+        for (profile, roles) in other.profile_roles {
+            for role in roles {
+                add_profile_role(&mut self.profile_roles, &profile, &role, &mut self.stats);
+            }
         }
         for (profile, seen) in other.instance_profiles {
             if let Some(mine) = bounded_entry(&mut self.instance_profiles, profile, &mut self.stats)

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use super::{Context, Grant, GrantCondition, Mapping, lower_key};
 use crate::catalog::{ActionRef, catalog};
+use crate::cloudtrail::Record;
 
 /// The committed table; its format is described in its header.
 pub(super) const REQUEST_ACTIONS: &str = include_str!("../request-actions.tsv");
@@ -126,14 +127,19 @@ pub(super) fn add(context: &Context, prefix: &str, mapping: &mut Mapping) {
                 condition: row.condition,
             };
             match row.target {
-                Target::Role => match iam_arn(context, "role", &value) {
+                Target::Role => match iam_arn(context.partition, context.account, "role", &value) {
                     Some(arn) => mapping.grants.push(grant(arn)),
                     None => mapping.notes.push(format!(
                         "{name}: {} is not a role ARN or name; not granted",
                         shown(&value)
                     )),
                 },
-                Target::Profile => match iam_arn(context, "instance-profile", &value) {
+                Target::Profile => match iam_arn(
+                    context.partition,
+                    context.account,
+                    "instance-profile",
+                    &value,
+                ) {
                     Some(arn) => mapping.instance_profiles.push(arn),
                     None => mapping.notes.push(format!(
                         "{name}: {} is not an instance profile ARN or name; not granted",
@@ -173,11 +179,29 @@ pub(super) fn add(context: &Context, prefix: &str, mapping: &mut Mapping) {
     }
 }
 
-/// The ARN of an IAM role or instance profile (`kind`) a request names by ARN or by name. A
-/// name is in the call's account; an ARN must be an IAM ARN of that kind. Nothing that could
-/// read as a pattern (`*`, `?`, `${…}`) or that IAM would not accept as a name passes: the
-/// grant is on exactly the one named.
-fn iam_arn(context: &Context, kind: &str, value: &str) -> Option<String> {
+/// What a successful `iam:AddRoleToInstanceProfile` shows: (profile ARN, role ARN), both in
+/// the call's account (names carry no path: a role with one is matched by its hint or by
+/// IAM's answer instead).
+pub fn profile_role(record: &Record) -> Option<(String, String)> {
+    let added = record.event_name.as_deref() == Some("AddRoleToInstanceProfile")
+        && record.event_source.as_deref() == Some("iam.amazonaws.com")
+        && record.error_code.is_none();
+    if !added {
+        return None;
+    }
+    let context = Context::new(record, "AddRoleToInstanceProfile");
+    let name = |key| context.params.strings(key).into_iter().next();
+    let arn = |kind, value: &str| iam_arn(context.partition, context.account, kind, value);
+    let profile = arn("instance-profile", &name("instanceProfileName")?)?;
+    let role = arn("role", &name("roleName")?)?;
+    Some((profile, role))
+}
+
+/// The ARN of an IAM role or instance profile (`kind`) named by ARN or by name. A name is in
+/// `account` of `partition`; an ARN must be an IAM ARN of that kind. Nothing that could read
+/// as a pattern (`*`, `?`, `${…}`) or that IAM would not accept as a name passes: the grant is
+/// on exactly the one named.
+pub fn iam_arn(partition: &str, account: &str, kind: &str, value: &str) -> Option<String> {
     const MAX_ARN: usize = 2048;
     let valid_path_and_name = |s: &str| {
         let name = s.rsplit('/').next().unwrap_or_default();
@@ -188,7 +212,7 @@ fn iam_arn(context: &Context, kind: &str, value: &str) -> Option<String> {
     };
     if let Some(rest) = value.strip_prefix("arn:") {
         let mut parts = rest.splitn(5, ':');
-        let (partition, service, region, account, resource) = (
+        let (arn_partition, service, region, arn_account, resource) = (
             parts.next()?,
             parts.next()?,
             parts.next()?,
@@ -197,26 +221,19 @@ fn iam_arn(context: &Context, kind: &str, value: &str) -> Option<String> {
         );
         let path_and_name = resource.strip_prefix(kind)?.strip_prefix('/')?;
         let ok = value.len() <= MAX_ARN
-            && partition.starts_with("aws")
-            && partition
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'-')
+            && arn_partition.starts_with("aws")
+            && (arn_partition.bytes()).all(|b| b.is_ascii_lowercase() || b == b'-')
             && service == "iam"
             && region.is_empty()
-            && is_account(account)
+            && is_account(arn_account)
             && valid_path_and_name(path_and_name);
         return ok.then(|| value.to_string());
     }
-    let ok = is_account(context.account)
+    let ok = is_account(account)
         && value.len() <= 128
         && !value.is_empty()
         && value.bytes().all(is_name_byte);
-    ok.then(|| {
-        format!(
-            "arn:{}:iam::{}:{kind}/{value}",
-            context.partition, context.account
-        )
-    })
+    ok.then(|| format!("arn:{partition}:iam::{account}:{kind}/{value}"))
 }
 
 /// A character IAM allows in a role or instance profile name: `[\w+=,.@-]`.

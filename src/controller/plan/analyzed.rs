@@ -195,7 +195,7 @@ fn seconds_to_utc_midnight(now: &str) -> u64 {
 
 /// `sha256:` of the spec fields an analysis depends on ([`Analysis::inputs`]).
 pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
-    let inputs = serde_json::json!({
+    let mut inputs = serde_json::json!({
         "roleName": spec.role_name,
         "roleArn": spec.role_arn,
         "assumeRoleArn": spec.assume_role_arn,
@@ -208,6 +208,10 @@ pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
         "validation": spec.validation,
         "proposes": spec.mode != Mode::Observe,
     });
+    // Only when given, so resources without it keep their inputs across the upgrade.
+    if !spec.instance_profiles.is_empty() {
+        inputs["instanceProfiles"] = serde_json::json!(spec.instance_profiles);
+    }
     crate::policy::canonical::sha256_revision(&inputs.to_string())
 }
 
@@ -216,7 +220,8 @@ pub fn analysis_inputs(spec: &LeastPrivilegeRoleSpec) -> String {
 pub const LAST_ACCESSED_RETRY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Whether to analyze now: never analyzed, the inputs changed, a shadow period ended
-/// unreplayed, the last one is older than `regenerateEvery` (or [`LAST_ACCESSED_RETRY`]), or its end time does not parse
+/// unreplayed, the last one is older than `regenerateEvery` (or [`LAST_ACCESSED_RETRY`] while
+/// Enforce waits for last-accessed data or instance profiles' roles), or its end time does not parse
 /// (a hand-edited status).
 pub fn analysis_due(spec: &ValidSpec, previous: &LeastPrivilegeRoleStatus, now: Instant) -> bool {
     let Some(last) = &previous.analysis else {
@@ -231,11 +236,13 @@ pub fn analysis_due(spec: &ValidSpec, previous: &LeastPrivilegeRoleStatus, now: 
     {
         return true;
     }
-    // Enforce waiting for IAM's last-accessed data asks again sooner than regenerateEvery.
-    let every = if spec.mode == Mode::Enforce
-        && spec.last_accessed.required
-        && last.last_accessed_unavailable.is_some()
-    {
+    // Enforce waiting for IAM's last-accessed data, or for the roles of instance profiles,
+    // asks again sooner than regenerateEvery.
+    let unresolved_profiles =
+        (previous.proposal.as_ref()).is_some_and(|p| p.unresolved_instance_profiles_count > 0);
+    let waiting = (spec.last_accessed.required && last.last_accessed_unavailable.is_some())
+        || unresolved_profiles;
+    let every = if spec.mode == Mode::Enforce && waiting {
         spec.regenerate_every.min(LAST_ACCESSED_RETRY)
     } else {
         spec.regenerate_every

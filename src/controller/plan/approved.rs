@@ -90,6 +90,24 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
         );
         b.set("Approved", FALSE, "UnresolvedPlaceholders", message.clone());
         b.fail("UnresolvedPlaceholders", message);
+    } else if !p.unresolved_instance_profiles.is_empty() {
+        // Applying it would break the next launch with the profile: no PassRole for its role.
+        let list: Vec<String> = (p.unresolved_instance_profiles.iter())
+            .map(|u| format!("{} ({})", u.instance_profile, u.reason))
+            .collect();
+        let message = format!(
+            "{} has no iam:PassRole for instance profiles the role passed whose roles are \
+             unknown: {}; give spec.instanceProfiles (profile: role ARN)",
+            p.revision,
+            list.join("; ")
+        );
+        b.set(
+            "Approved",
+            FALSE,
+            "UnresolvedInstanceProfiles",
+            message.clone(),
+        );
+        b.fail("UnresolvedInstanceProfiles", message);
     } else if let Some(why) =
         (p.last_accessed_unavailable.as_ref()).filter(|_| spec.last_accessed.required)
     {

@@ -76,6 +76,11 @@ fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
         last_accessed_unavailable: result.analysis.last_accessed_unavailable.clone(),
         unresolved_placeholders: (result.unresolved.iter().take(REPORT_LIMIT).cloned()).collect(),
         unresolved_placeholders_count: result.unresolved.len() as u64,
+        unresolved_instance_profiles: (result.unresolved_profiles.iter())
+            .take(REPORT_LIMIT)
+            .cloned()
+            .collect(),
+        unresolved_instance_profiles_count: result.unresolved_profiles.len() as u64,
         validation: result.validation.clone(),
         dropped: (result.generated.dropped.iter())
             .take(REPORT_LIMIT)

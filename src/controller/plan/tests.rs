@@ -2,7 +2,7 @@ use super::builder::{CONDITION_TYPES, MAX_MESSAGE_BYTES, bounded};
 use super::*;
 use crate::controller::crd::{
     Applied, Approval, AttachedPolicies, CloudTrailSource, Condition, DeletionPolicy, DriftAction,
-    InlinePolicies, JobSource, Mode, REPORT_LIMIT, S3TrailSource,
+    InlinePolicies, JobSource, Mode, REPORT_LIMIT, S3TrailSource, UnresolvedInstanceProfile,
 };
 use crate::controller::spec::{Limits, NO_CLUSTER_TRAIL, validate};
 use crate::generate::analyzer::Unresolved;
@@ -119,6 +119,7 @@ fn analysis(policies: Vec<Policy>) -> AnalysisResult {
         },
         seen_by_iam: Vec::new(),
         unresolved: Vec::new(),
+        unresolved_profiles: Vec::new(),
         validation: None,
         shadow_usage: None,
     }
@@ -1386,6 +1387,35 @@ fn unresolved_placeholders_are_never_applied() {
     let again = plan(&manual, &next(&p, original_role()));
     assert!(again.operations.is_empty());
     assert_condition(&again, "Approved", FALSE, "UnresolvedPlaceholders");
+}
+
+/// A proposal without PassRole for a profile the role passed would break its next launch.
+#[test]
+fn unresolved_instance_profiles_are_never_applied() {
+    let mut result = analysis(vec![get_orders()]);
+    result.unresolved_profiles = vec![UnresolvedInstanceProfile {
+        instance_profile: "arn:aws:iam::444455556666:instance-profile/web".to_string(),
+        reason: "not of the role's account".to_string(),
+    }];
+    let o = observed(Default::default(), original_role(), Some(result));
+    let p = plan(&spec(Mode::Enforce, Approval::Automatic), &o);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_condition(&p, "ProposalReady", TRUE, "ProposalReady");
+    assert_condition(&p, "Approved", FALSE, "UnresolvedInstanceProfiles");
+    assert_condition(&p, "Ready", FALSE, "UnresolvedInstanceProfiles");
+    let message = condition(&p, "Approved").message.clone().unwrap();
+    assert!(
+        message.contains("instance-profile/web (not of"),
+        "{message}"
+    );
+    assert!(message.contains("spec.instanceProfiles"), "{message}");
+    let proposal = p.status.proposal.as_ref().unwrap();
+    assert_eq!(proposal.unresolved_instance_profiles_count, 1);
+    let mut manual = spec(Mode::Enforce, Approval::Manual);
+    manual.approved_revision = Some(proposal.revision.clone());
+    let again = plan(&manual, &next(&p, original_role()));
+    assert!(again.operations.is_empty());
+    assert_condition(&again, "Approved", FALSE, "UnresolvedInstanceProfiles");
 }
 
 /// An analysis made without IAM's last-accessed data (moto, an operator role without

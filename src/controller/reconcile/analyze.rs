@@ -12,12 +12,13 @@ use crate::catalog::catalog;
 use crate::cloudtrail::PrincipalFilter;
 use crate::controller::crd::{
     AccessAnalyzerSource, Analysis, AnalysisJob, AthenaTrailSource, CheckResult, ClusterTrailSpec,
-    JobSource, LastAccessedReport, LeastPrivilegeRole, REPORT_LIMIT, S3TrailSource, Validation,
-    ValidationFinding,
+    JobSource, LastAccessedReport, LeastPrivilegeRole, REPORT_LIMIT, S3TrailSource,
+    UnresolvedInstanceProfile, Validation, ValidationFinding,
 };
 use crate::controller::plan::{self, AnalysisResult, Generation};
 use crate::controller::spec::{Source, ValidSpec, WINDOW_RANGE};
 use crate::generate::analyzer::{Unresolved, from_generated};
+use crate::generate::profiles::{profiles_to_ask, resolve_instance_profiles};
 use crate::generate::{
     GenerateOptions, Keep, LastAccessed, generate, not_recently_used, seen_not_in_window,
     services_seen_without_action_data,
@@ -29,10 +30,10 @@ use crate::role::LiveRole;
 use crate::time::Day;
 use crate::time::Instant;
 use crate::time::rfc3339;
-use crate::usage::Usage;
 use crate::usage::athena::Asked;
+use crate::usage::{ProfileRoles, Usage};
 use k8s_openapi::jiff::Timestamp;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// How often, and how long, to wait for IAM's last-accessed report (seconds, usually).
@@ -381,6 +382,43 @@ pub(super) struct Gathered {
     pub shadow_usage: Option<Usage>,
 }
 
+/// What IAM said about the instance profiles a role passed.
+struct KnownProfiles {
+    roles: ProfileRoles,
+    /// Why IAM did not say, by the profile's ARN as the role passed it.
+    reasons: BTreeMap<String, String>,
+}
+
+/// Asks IAM which roles the passed instance profiles of the role's account hold
+/// (GetInstanceProfile). A profile IAM does not answer for stays unresolved, with a note; the
+/// analysis goes on.
+async fn instance_profiles(iam: &Iam, role_arn: &str, usage: &Usage) -> KnownProfiles {
+    let arn: Vec<&str> = role_arn.splitn(6, ':').collect();
+    let (partition, account) = (arn.get(1).copied(), arn.get(4).copied());
+    let (partition, account) = (partition.unwrap_or("aws"), account.unwrap_or_default());
+    let mut known = KnownProfiles {
+        roles: ProfileRoles::new(),
+        reasons: BTreeMap::new(),
+    };
+    for (passed, name) in profiles_to_ask(usage, account) {
+        match iam::instance_profile_roles(iam, &name).await {
+            Ok(roles) if roles.is_empty() => {
+                let reason = "IAM says it holds no role".to_string();
+                known.reasons.insert(passed, reason);
+            }
+            Ok(roles) => {
+                let profile = format!("arn:{partition}:iam::{account}:instance-profile/{name}");
+                known.roles.insert(profile, roles.into_iter().collect());
+            }
+            Err(e) => {
+                let reason = crate::controller::plan::bounded(format!("GetInstanceProfile: {e}"));
+                known.reasons.insert(passed, reason);
+            }
+        }
+    }
+    known
+}
+
 /// Generates the role's policy from `usage`, cut to what the role holds now, with IAM's
 /// last-accessed data keeping what the window missed.
 pub(super) async fn analyze(
@@ -426,6 +464,21 @@ pub(super) async fn analyze(
         action: s.action.clone(),
         resource: None,
     }));
+    // The spec's hints first; IAM is asked about the rest.
+    let mut usage = usage;
+    resolve_instance_profiles(&mut usage, &spec.instance_profiles);
+    let known = instance_profiles(iam, &live.arn, &usage).await;
+    resolve_instance_profiles(&mut usage, &known.roles);
+    let unresolved_profiles = (usage.instance_profiles.keys())
+        .map(|profile| UnresolvedInstanceProfile {
+            instance_profile: profile.clone(),
+            reason: (known.reasons.get(profile).cloned()).unwrap_or_else(|| {
+                "not of the role's account, or past the profiles asked per analysis: give \
+                 spec.instanceProfiles"
+                    .to_string()
+            }),
+        })
+        .collect();
     let options = GenerateOptions {
         keep,
         forbid: spec.forbid.clone(),
@@ -465,6 +518,7 @@ pub(super) async fn analyze(
         previous_events_matched: None,
     };
     Ok(AnalysisResult {
+        unresolved_profiles,
         analysis,
         generated,
         seen_by_iam,
