@@ -81,6 +81,14 @@ fn passed_roles_are_granted_to_their_services_and_profiles_resolved_or_reported(
     let records = [
         record(DEPLOYER, "lambda", "CreateFunction20150331", &create, 1),
         record(DEPLOYER, "ec2", "RunInstances", run, 2),
+        // A call the catalog has no action for: reported with a hint, never guessed.
+        record(
+            DEPLOYER,
+            "s3",
+            "GetObjekt",
+            r#"{"bucketName":"b","key":"k"}"#,
+            5,
+        ),
         // Asking for a pattern as the role is refused, whoever's trail says so.
         record(
             DEPLOYER,
@@ -105,6 +113,13 @@ fn passed_roles_are_granted_to_their_services_and_profiles_resolved_or_reported(
         "arn:aws:iam::111122223333:instance-profile/web"
     );
     assert!(stderr.contains("instance profile"), "{stderr}");
+    assert!(
+        stderr.contains("unmapped s3.amazonaws.com GetObjekt (1 calls)")
+            && stderr.contains("--keep s3:GetObject"),
+        "{stderr}"
+    );
+    let hint = report["unmapped"][0]["hint"].as_str().unwrap();
+    assert!(hint.contains("the closest is s3:GetObject"), "{hint}");
     assert!(
         (report["notes"].as_array().unwrap().iter())
             .any(|n| n.as_str().unwrap().contains("not a role ARN or name")),

@@ -292,3 +292,54 @@ fn passed_to_services_are_those_aws_managed_policies_use() {
     }
     assert!(checked >= 40, "{checked} rows checked");
 }
+
+const SNAPSHOT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/mapping/shared-corpus-actions.tsv"
+);
+
+/// The shared corpus's calls and the catalog actions they map to, against a committed list
+/// (event names and action names only, derived from `../shared`): a catalog update or a
+/// mapping change that loses an action fails here, naming the call. With
+/// `UPDATE_MAPPING_SNAPSHOT=1` the list is written anew (review the diff).
+#[test]
+fn the_shared_corpus_keeps_every_mapped_action() {
+    let mut now: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (name, text) in &corpus() {
+        let log: Log = serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for record in &log.records {
+            if let Ok(mapping) = map_record(record) {
+                let (source, event) = event(record);
+                let actions = now.entry(format!("{source}\t{event}")).or_default();
+                actions.extend(mapping.grants.iter().map(|g| g.action.full_name()));
+            }
+        }
+    }
+    let text: String = (now.iter())
+        .map(|(call, actions)| {
+            let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
+            format!("{call}\t{}\n", actions.join(","))
+        })
+        .collect();
+    if std::env::var_os("UPDATE_MAPPING_SNAPSHOT").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(SNAPSHOT).parent().unwrap()).unwrap();
+        std::fs::write(SNAPSHOT, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(SNAPSHOT).expect("the committed list");
+    let mut lost = Vec::new();
+    for line in committed.lines() {
+        let (call, actions) = line.rsplit_once('\t').unwrap();
+        let mapped = now.get(call);
+        for action in actions.split(',') {
+            if !mapped.is_some_and(|m| m.contains(action)) {
+                lost.push(format!("{call} no longer maps to {action}"));
+            }
+        }
+    }
+    assert!(lost.is_empty(), "{lost:#?}");
+    assert_eq!(
+        text, committed,
+        "new mappings: run with UPDATE_MAPPING_SNAPSHOT=1 and review the diff"
+    );
+    assert!(now.len() >= 70, "{} calls", now.len());
+}

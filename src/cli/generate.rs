@@ -150,6 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let json = serde_json::to_string_pretty(&report(&usage, &generated))?;
         std::fs::write(path, json + "\n").with_context(|| format!("{}", path.display()))?;
     }
+    print_unmapped(&usage);
     for (profile, seen) in &usage.instance_profiles {
         eprintln!(
             "iam-tailor: instance profile {profile} was passed {} times and its role is unknown: \
@@ -229,6 +230,26 @@ fn render(format: PolicyFormat, generated: &Generated) -> String {
         PolicyFormat::Json => to_json(generated),
         PolicyFormat::Terraform => to_terraform(generated),
         PolicyFormat::Cloudformation => to_cloudformation(generated),
+    }
+}
+
+/// Unmapped calls shown on stderr, most frequent first.
+const UNMAPPED_SHOWN: usize = 10;
+
+/// The calls no catalog action was found for, with how often and a hint: what the policy
+/// cannot cover, so the user can `--keep` it.
+fn print_unmapped(usage: &Usage) {
+    let mut calls: Vec<(&(String, String), u64)> = (usage.unmapped.iter())
+        .map(|(call, seen)| (call, seen.count))
+        .collect();
+    calls.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    for ((source, name), count) in calls.iter().take(UNMAPPED_SHOWN) {
+        let hint = crate::cloudtrail::mapping::unmapped_hint(source, name);
+        eprintln!("iam-tailor: unmapped {source} {name} ({count} calls): {hint}");
+    }
+    if calls.len() > UNMAPPED_SHOWN {
+        let more = calls.len() - UNMAPPED_SHOWN;
+        eprintln!("iam-tailor: {more} more unmapped calls in the report (--report)");
     }
 }
 

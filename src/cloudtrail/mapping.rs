@@ -201,6 +201,28 @@ pub fn actions_for(prefix: &str, event_name: &str) -> Vec<ActionRef<'static>> {
     catalog().action(&full).into_iter().collect()
 }
 
+/// What a user can do about an unmapped call (eventSource, eventName): which part the catalog
+/// lacks, and the closest catalog action when one is close.
+pub fn unmapped_hint(event_source: &str, event_name: &str) -> String {
+    let Some(prefix) = service_prefix(event_source) else {
+        return format!(
+            "no IAM service in the catalog for {event_source}: a new service, or one iam-tailor \
+             does not know the prefix of; grant what it needs with --keep"
+        );
+    };
+    let name = strip_api_version(event_name);
+    match catalog().suggest_action(&format!("{prefix}:{name}")) {
+        Some(close) => format!(
+            "{prefix} has no action {name}; the closest is {close}: if the call needs it, \
+             --keep {close}"
+        ),
+        None => format!(
+            "{prefix} has no action {name} in the catalog: the call may need no permission, \
+             or be newer than the catalog; grant what it needs with --keep"
+        ),
+    }
+}
+
 /// The IAM actions and resources one record exercised.
 pub fn map_record(record: &Record<'_>) -> Result<Mapping, Unmapped> {
     let (Some(source), Some(event_name)) = (&record.event_source, &record.event_name) else {

@@ -64,6 +64,8 @@ pub struct UnmappedCall {
     pub event_name: String,
     pub count: u64,
     pub last_seen: String,
+    /// What the catalog lacks, and what to do (`--keep` the closest action).
+    pub hint: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -112,6 +114,7 @@ pub fn report(usage: &Usage, g: &Generated) -> Report {
                 event_name: name.clone(),
                 count: seen.count,
                 last_seen: seen.last_seen.clone(),
+                hint: crate::cloudtrail::mapping::unmapped_hint(source, name),
             })
             .collect(),
         unresolved_instance_profiles: (usage.instance_profiles.iter())

@@ -647,3 +647,43 @@ fn bedrock_model_types_stay_alternatives() {
         )])
     );
 }
+
+/// Newer event names map to their documented actions.
+#[test]
+fn newer_event_names_map_to_documented_actions() {
+    assert_eq!(names("bedrock", "Converse"), ["bedrock:InvokeModel"]);
+    assert_eq!(
+        names("bedrock", "ConverseStream"),
+        ["bedrock:InvokeModelWithResponseStream"]
+    );
+    assert_eq!(
+        names("s3express", "ListDirectoryBuckets"),
+        ["s3express:ListAllMyDirectoryBuckets"]
+    );
+    assert_eq!(
+        names("ssm", "OpenControlChannel"),
+        ["ssmmessages:OpenControlChannel"]
+    );
+    let converse = grants(
+        "bedrock-runtime",
+        "Converse",
+        r#"{"modelId":"anthropic.claude-3-haiku-20240307-v1:0"}"#,
+    );
+    assert_eq!(
+        converse,
+        pairs(&[(
+            "bedrock:InvokeModel",
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
+        )])
+    );
+}
+
+#[test]
+fn unmapped_calls_get_a_hint() {
+    let unknown = unmapped_hint("nothing.amazonaws.com", "Do");
+    assert!(unknown.contains("no IAM service"), "{unknown}");
+    let close = unmapped_hint("s3.amazonaws.com", "GetObjekt");
+    assert!(close.contains("--keep s3:GetObject"), "{close}");
+    let far = unmapped_hint("s3.amazonaws.com", "Zzzzzzzzzzzzzzzz");
+    assert!(far.contains("s3 has no action Zzzzzzzzzzzzzzzz"), "{far}");
+}
