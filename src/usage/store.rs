@@ -209,14 +209,7 @@ pub fn encode(principals: &BTreeMap<String, Usage>) -> Vec<u8> {
                 &seen.last_seen,
             );
             for (resource, seen) in &used.resources {
-                let values = [
-                    Some(action.as_str()),
-                    Some(resource),
-                    None,
-                    None,
-                    None,
-                    None,
-                ];
+                let values = on(action, resource, None);
                 rows.push(principal, "resource", values, seen.count, &seen.last_seen);
             }
             for (resource, conditions) in &used.conditions {
@@ -224,14 +217,7 @@ pub fn encode(principals: &BTreeMap<String, Usage>) -> Vec<u8> {
                     .flat_map(|(key, values)| values.iter().map(move |v| (key, v)))
                 {
                     let detail = format!("{key}={value}");
-                    let values = [
-                        Some(action.as_str()),
-                        Some(resource),
-                        None,
-                        None,
-                        None,
-                        Some(&detail),
-                    ];
+                    let values = on(action, resource, Some(&detail));
                     rows.push(principal, "condition", values, 0, "");
                 }
             }
@@ -253,14 +239,7 @@ pub fn encode(principals: &BTreeMap<String, Usage>) -> Vec<u8> {
             rows.push(principal, "denied", values, seen.count, &seen.last_seen);
         }
         for ((action, resource), denial) in &usage.denied_grants {
-            let values = [
-                Some(action.as_str()),
-                Some(resource),
-                None,
-                None,
-                None,
-                Some(&denial.event_id),
-            ];
+            let values = on(action, resource, Some(&denial.event_id));
             let seen = &denial.seen;
             rows.push(
                 principal,
@@ -294,6 +273,11 @@ pub fn encode(principals: &BTreeMap<String, Usage>) -> Vec<u8> {
         }
     }
     rows.into_parquet()
+}
+
+/// The values of an (action, resource) row, with its detail.
+fn on<'a>(action: &'a str, resource: &'a str, detail: Option<&'a str>) -> [Option<&'a str>; 6] {
+    [Some(action), Some(resource), None, None, None, detail]
 }
 
 /// The rows of a partition object, column by column.

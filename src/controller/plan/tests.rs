@@ -1368,12 +1368,7 @@ fn unresolved_placeholders_are_never_applied() {
         resource: "arn:aws:dynamodb:${Region}:${Account}:table/${TableName}".to_string(),
         placeholders: vec!["Region".into(), "Account".into(), "TableName".into()],
     }];
-    let o = observed(Default::default(), original_role(), Some(result));
-    let p = plan(&spec(Mode::Enforce, Approval::Automatic), &o);
-    assert!(p.operations.is_empty(), "{:#?}", p.operations);
-    assert_condition(&p, "ProposalReady", TRUE, "ProposalReady");
-    assert_condition(&p, "Approved", FALSE, "UnresolvedPlaceholders");
-    assert_condition(&p, "Ready", FALSE, "UnresolvedPlaceholders");
+    let p = held_whatever_the_approval(result, "UnresolvedPlaceholders");
     let message = condition(&p, "Approved").message.clone().unwrap();
     assert!(
         message.contains("Region, Account, TableName in dynamodb:Query"),
@@ -1381,12 +1376,23 @@ fn unresolved_placeholders_are_never_applied() {
     );
     let proposal = p.status.proposal.as_ref().unwrap();
     assert_eq!(proposal.unresolved_placeholders.len(), 1);
-    // Even a human approval of that revision does not apply it.
+}
+
+/// Plans `result` in Enforce: nothing applied, `Approved` and `Ready` False for `reason`,
+/// automatically and even when a human approves that revision. The first plan.
+fn held_whatever_the_approval(result: AnalysisResult, reason: &str) -> Plan {
+    let o = observed(Default::default(), original_role(), Some(result));
+    let p = plan(&spec(Mode::Enforce, Approval::Automatic), &o);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_condition(&p, "ProposalReady", TRUE, "ProposalReady");
+    assert_condition(&p, "Approved", FALSE, reason);
+    assert_condition(&p, "Ready", FALSE, reason);
     let mut manual = spec(Mode::Enforce, Approval::Manual);
-    manual.approved_revision = Some(proposal.revision.clone());
+    manual.approved_revision = Some(p.status.proposal.as_ref().unwrap().revision.clone());
     let again = plan(&manual, &next(&p, original_role()));
     assert!(again.operations.is_empty());
-    assert_condition(&again, "Approved", FALSE, "UnresolvedPlaceholders");
+    assert_condition(&again, "Approved", FALSE, reason);
+    p
 }
 
 /// A proposal without PassRole for a profile the role passed would break its next launch.
@@ -1397,12 +1403,7 @@ fn unresolved_instance_profiles_are_never_applied() {
         instance_profile: "arn:aws:iam::444455556666:instance-profile/web".to_string(),
         reason: "not of the role's account".to_string(),
     }];
-    let o = observed(Default::default(), original_role(), Some(result));
-    let p = plan(&spec(Mode::Enforce, Approval::Automatic), &o);
-    assert!(p.operations.is_empty(), "{:#?}", p.operations);
-    assert_condition(&p, "ProposalReady", TRUE, "ProposalReady");
-    assert_condition(&p, "Approved", FALSE, "UnresolvedInstanceProfiles");
-    assert_condition(&p, "Ready", FALSE, "UnresolvedInstanceProfiles");
+    let p = held_whatever_the_approval(result, "UnresolvedInstanceProfiles");
     let message = condition(&p, "Approved").message.clone().unwrap();
     assert!(
         message.contains("instance-profile/web (not of"),
@@ -1411,11 +1412,6 @@ fn unresolved_instance_profiles_are_never_applied() {
     assert!(message.contains("spec.instanceProfiles"), "{message}");
     let proposal = p.status.proposal.as_ref().unwrap();
     assert_eq!(proposal.unresolved_instance_profiles_count, 1);
-    let mut manual = spec(Mode::Enforce, Approval::Manual);
-    manual.approved_revision = Some(proposal.revision.clone());
-    let again = plan(&manual, &next(&p, original_role()));
-    assert!(again.operations.is_empty());
-    assert_condition(&again, "Approved", FALSE, "UnresolvedInstanceProfiles");
 }
 
 /// An analysis made without IAM's last-accessed data (moto, an operator role without
