@@ -322,3 +322,38 @@ fn every_row_is_a_catalog_action_under_a_key_it_defines() {
         "sorted, no duplicates"
     );
 }
+
+/// Whoever calls it, a successful AddRoleToInstanceProfile says which role a profile holds;
+/// a failed one, or names that could read as patterns, say nothing.
+#[test]
+fn added_roles_are_learned_only_from_successful_calls_with_plain_names() {
+    let record = |params: &str, error: &str| {
+        let json = format!(
+            r#"{{"eventSource":"iam.amazonaws.com","eventName":"AddRoleToInstanceProfile",
+            "awsRegion":"us-east-1","recipientAccountId":"111122223333",{error}
+            "requestParameters":{params}}}"#
+        );
+        let record: Record = serde_json::from_str(&json).unwrap();
+        profile_role(&record)
+    };
+    assert_eq!(
+        record(r#"{"instanceProfileName":"web","roleName":"web-role"}"#, ""),
+        Some((
+            "arn:aws:iam::111122223333:instance-profile/web".to_string(),
+            "arn:aws:iam::111122223333:role/web-role".to_string()
+        ))
+    );
+    let denied = r#""errorCode":"AccessDenied","#;
+    assert_eq!(
+        record(r#"{"instanceProfileName":"web","roleName":"r"}"#, denied),
+        None
+    );
+    for hostile in [
+        r#"{"instanceProfileName":"web","roleName":"*"}"#,
+        r#"{"instanceProfileName":"*","roleName":"r"}"#,
+        r#"{"instanceProfileName":"web","roleName":"a/b"}"#,
+        r#"{"instanceProfileName":"web"}"#,
+    ] {
+        assert_eq!(record(hostile, ""), None, "{hostile}");
+    }
+}
