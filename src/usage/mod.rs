@@ -257,10 +257,13 @@ impl Usage {
             Some(u) => u,
             None => self.actions.entry(action.to_string()).or_default(),
         };
-        let condition = condition.map(|(key, value)| {
-            Conditions::from([(key.to_string(), BTreeSet::from([value.to_string()]))])
-        });
-        usage.add_conditions(resource, condition.as_ref());
+        // The common case, an unconditional use of an action used only so, costs nothing more.
+        if condition.is_some() || !usage.conditions.is_empty() {
+            let condition = condition.map(|(key, value)| {
+                Conditions::from([(key.to_string(), BTreeSet::from([value.to_string()]))])
+            });
+            usage.add_conditions(resource, condition.as_ref());
+        }
         usage.seen.record(event_time);
         match usage.resources.get_mut(resource) {
             Some(seen) => seen.record(event_time),

@@ -31,8 +31,8 @@ pub(super) enum Target {
 /// One row of the table.
 #[derive(Clone, Debug)]
 pub(super) struct Row {
-    pub prefix: &'static str,
-    pub event: &'static str,
+    /// `prefix<TAB>event`, lower-cased: what a call is looked up by.
+    key: Vec<u8>,
     /// The parameter path that triggers the row; `None`: every call.
     pub when: Option<&'static str>,
     pub action: ActionRef<'static>,
@@ -63,8 +63,7 @@ pub(super) fn rows() -> &'static [Row] {
                     .split_once('=')
                     .map(|(key, value)| GrantCondition { key, value });
                 Some(Row {
-                    prefix,
-                    event,
+                    key: lower_key(prefix, event).collect(),
                     when: (when != "-").then_some(when),
                     action: catalog().action(action)?,
                     target,
@@ -72,17 +71,28 @@ pub(super) fn rows() -> &'static [Row] {
                 })
             })
             .collect();
-        table.sort_by(|a, b| lower_key(a.prefix, a.event).cmp(lower_key(b.prefix, b.event)));
+        table.sort_by(|a, b| a.key.cmp(&b.key));
         table
     })
 }
 
-/// The rows for one call.
+/// The rows for one call: its lower-cased key built on the stack and compared as bytes, since
+/// every mapped record asks.
 fn rows_for(prefix: &str, event: &str) -> &'static [Row] {
+    let mut buffer = [0u8; 128];
+    let len = prefix.len() + 1 + event.len();
+    let Some(key) = buffer.get_mut(..len) else {
+        return &[];
+    };
+    let (head, tail) = key.split_at_mut(prefix.len());
+    head.copy_from_slice(prefix.as_bytes());
+    tail[0] = b'\t';
+    tail[1..].copy_from_slice(event.as_bytes());
+    key.make_ascii_lowercase();
+    let key: &[u8] = key;
     let table = rows();
-    let key = || lower_key(prefix, event);
-    let start = table.partition_point(|r| lower_key(r.prefix, r.event).lt(key()));
-    let end = table.partition_point(|r| lower_key(r.prefix, r.event).le(key()));
+    let start = table.partition_point(|r| r.key.as_slice() < key);
+    let end = start + table[start..].iter().take_while(|r| r.key == key).count();
     &table[start..end]
 }
 
