@@ -99,7 +99,8 @@ fn rows_for(prefix: &str, event: &str) -> &'static [Row] {
 /// Adds to `mapping` what the call's request asked for beyond the call itself.
 pub(super) fn add(context: &Context, prefix: &str, mapping: &mut Mapping) {
     for row in rows_for(prefix, context.event_name) {
-        let name = row.action.full_name();
+        // Only notes name the action: most calls of a hot event (GetObject) add nothing.
+        let name = || row.action.full_name();
         let values: Vec<String> = match (row.when, row.target) {
             (None, _) => vec![String::new()],
             (Some(path), Target::Call) => match context.params.present(path) {
@@ -121,8 +122,9 @@ pub(super) fn add(context: &Context, prefix: &str, mapping: &mut Mapping) {
                 values.dedup();
                 if values.len() > MAX_VALUES_PER_ROW {
                     mapping.notes.push(format!(
-                        "{name}: {} values of {path}; only the first {MAX_VALUES_PER_ROW} were \
+                        "{}: {} values of {path}; only the first {MAX_VALUES_PER_ROW} were \
                          read",
+                        name(),
                         values.len()
                     ));
                     values.truncate(MAX_VALUES_PER_ROW);
@@ -140,7 +142,8 @@ pub(super) fn add(context: &Context, prefix: &str, mapping: &mut Mapping) {
                 Target::Role => match iam_arn(context.partition, context.account, "role", &value) {
                     Some(arn) => mapping.grants.push(grant(arn)),
                     None => mapping.notes.push(format!(
-                        "{name}: {} is not a role ARN or name; not granted",
+                        "{}: {} is not a role ARN or name; not granted",
+                        name(),
                         shown(&value)
                     )),
                 },
@@ -152,7 +155,8 @@ pub(super) fn add(context: &Context, prefix: &str, mapping: &mut Mapping) {
                 ) {
                     Some(arn) => mapping.instance_profiles.push(arn),
                     None => mapping.notes.push(format!(
-                        "{name}: {} is not an instance profile ARN or name; not granted",
+                        "{}: {} is not an instance profile ARN or name; not granted",
+                        name(),
                         shown(&value)
                     )),
                 },
@@ -163,7 +167,8 @@ pub(super) fn add(context: &Context, prefix: &str, mapping: &mut Mapping) {
                 Target::Template(template) => {
                     if template.contains("${value}") && !is_name_segment(&value) {
                         mapping.notes.push(format!(
-                            "{name}: {} cannot name a resource type; not granted",
+                            "{}: {} cannot name a resource type; not granted",
+                            name(),
                             shown(&value)
                         ));
                         continue;
@@ -178,7 +183,8 @@ pub(super) fn add(context: &Context, prefix: &str, mapping: &mut Mapping) {
                     };
                     if let Some(variable) = missing {
                         mapping.notes.push(format!(
-                            "{name}: no {variable} in requestParameters; used {}",
+                            "{}: no {variable} in requestParameters; used {}",
+                            name(),
                             arns.join(", ")
                         ));
                     }
