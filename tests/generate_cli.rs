@@ -632,3 +632,88 @@ fn replay_names_the_malformed_policy_document() {
     assert!(stderr.contains("policies.json: document [1]"), "{stderr}");
     assert!(o.stdout.is_empty(), "nothing replayed");
 }
+
+/// `--boundary-from` on the example logs: the envelope holds everything the tight policy
+/// allows, lets through only the access levels used in each service, fits a managed policy,
+/// and a forbidden service is denied whatever was used.
+#[test]
+fn boundary_from_holds_the_policy_and_only_the_used_levels() {
+    use iam_tailor::policy::{Policy, analysis::allowed_actions};
+    use std::collections::BTreeSet;
+    let allowed = |text: &str| {
+        let policy = Policy::parse(text).unwrap();
+        allowed_actions(&[policy])
+    };
+    let policy = allowed(&ok_stdout(&[
+        "generate",
+        "--cloudtrail",
+        EXAMPLES,
+        "--principal",
+        ROLE,
+    ]));
+    let service = |action: &str| action.split(':').next().unwrap().to_string();
+    let used: BTreeSet<(String, _)> = (policy.iter())
+        .map(|a| (service(&a.action), a.access_level))
+        .collect();
+    let text = ok_stdout(&[
+        "generate",
+        "--cloudtrail",
+        EXAMPLES,
+        "--principal",
+        ROLE,
+        "--boundary-from",
+        "access-level",
+    ]);
+    assert!(iam_tailor::policy::lint::policy_size(&text) <= 6_144);
+    let envelope = allowed(&text);
+    let inside: BTreeSet<&str> = envelope.iter().map(|a| a.action.as_str()).collect();
+    for a in &policy {
+        assert!(inside.contains(a.action.as_str()), "{} is cut", a.action);
+    }
+    assert!(envelope.len() > policy.len(), "an envelope, not the policy");
+    for a in &envelope {
+        let level = (service(&a.action), a.access_level);
+        assert!(
+            used.contains(&level),
+            "{} at {:?}",
+            a.action,
+            a.access_level
+        );
+    }
+    assert!(
+        !inside.contains("s3:PutBucketPolicy"),
+        "never used that level"
+    );
+
+    let forbidden = ok_stdout(&[
+        "generate",
+        "--cloudtrail",
+        EXAMPLES,
+        "--principal",
+        ROLE,
+        "--boundary-from",
+        "service",
+        "--forbid",
+        "kms:*",
+    ]);
+    let envelope = allowed(&forbidden);
+    assert!(envelope.iter().any(|a| a.action == "s3:PutBucketPolicy"));
+    assert!(!envelope.iter().any(|a| a.action.starts_with("kms:")));
+
+    for (extra, says) in [
+        (&["--report", "r.json"][..], "--boundary-from takes neither"),
+        (&["--principal", "nobody"][..], "nothing to bound"),
+    ] {
+        let mut args = vec!["generate", "--cloudtrail", EXAMPLES, "--principal", ROLE];
+        if extra[0] == "--principal" {
+            args.truncate(3);
+        }
+        args.extend(["--boundary-from", "access-level"]);
+        args.extend_from_slice(extra);
+        let o = iam_tailor(&args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(o.stdout.is_empty());
+    }
+}

@@ -1,6 +1,6 @@
 //! Guardrails around the role, end to end: the `iam-tailor controller` binary against a real
 //! kube-apiserver and moto. A declared permissions boundary is set first, put back after an
-//! out-of-band removal, and taken back by Restore. Who can assume the role is read from its
+//! out-of-band removal or a wider replacement (a tighter one stays), and taken back by Restore. Who can assume the role is read from its
 //! trust policy, reported in `status.trust` with TrustOK and a Warning per new finding, and
 //! never edited.
 
@@ -155,6 +155,9 @@ async fn wait_boundary(
     }
 }
 
+const S3_ANYTHING: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+const GET_OBJECT_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
 const READ_ONLY_S3: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]}"#;
 
 #[tokio::test]
@@ -190,7 +193,7 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
     );
     let pinned = format!(
         "  roleName: pinned\n  mode: Enforce\n  cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n  \
-         permissionsBoundary: {{policyArn: \"{dev_boundary}\"}}\n"
+         drift: {{interval: 2s}}\n  permissionsBoundary: {{policyArn: \"{dev_boundary}\"}}\n"
     );
     for (name, spec) in [("fenced", &fenced), ("pinned", &pinned)] {
         roles
@@ -239,6 +242,41 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
         .await
         .unwrap();
     wait_boundary(&iam, "fenced", Some(&own), &operator).await;
+
+    // Replaced out of band by a wider boundary: the declared one is proven within it, so it is
+    // put back. By a tighter one (an incident responder's): left, with a Warning.
+    let create = |name: &'static str, document: &'static str| {
+        let iam = iam.clone();
+        async move {
+            let out = iam
+                .create_policy()
+                .policy_name(name)
+                .policy_document(document);
+            let created = out.send().await.unwrap();
+            created.policy().unwrap().arn().unwrap().to_string()
+        }
+    };
+    let wide = create("wide-boundary", S3_ANYTHING).await;
+    let tight = create("tight-boundary", GET_OBJECT_ONLY).await;
+    let replace = |arn: String| {
+        let out = iam.put_role_permissions_boundary().role_name("pinned");
+        out.permissions_boundary(arn).send()
+    };
+    replace(wide).await.unwrap();
+    wait_boundary(&iam, "pinned", Some(&dev_boundary), &operator).await;
+    replace(tight.clone()).await.unwrap();
+    wait_for(
+        &roles,
+        "pinned",
+        &operator,
+        "the tighter boundary kept",
+        |s| condition(s, "BoundaryInPlace") == Some(("False", "NotProvablyNarrower")),
+    )
+    .await;
+    assert_eq!(boundary_of(&iam, "pinned").await, Some(tight));
+    let warned = (events(&kube, NS, "pinned").await.into_iter())
+        .any(|e| e.reason.as_deref() == Some("BoundaryNotProvablyNarrower"));
+    assert!(warned, "a Warning says why the boundary was not put back");
 
     // Deleted with Restore: the role had no boundary, so iam-tailor's goes, and its policy.
     roles

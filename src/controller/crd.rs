@@ -139,6 +139,7 @@ pub struct BoundarySpec {
     /// A managed policy of the role's account or of AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$"))]
+    #[schemars(length(max = 2048))]
     pub policy_arn: Option<String>,
     /// A policy document (JSON, at most 6,144 characters without white space, IAM's limit
     /// for a managed policy). On deletion with `deletionPolicy: Restore` the role's original

@@ -25,6 +25,8 @@ pub const REGENERATE_RANGE: (u64, u64) = (HOUR, 30 * DAY);
 /// `permissionsBoundary.document`: IAM's limit for a managed policy, in characters without
 /// white space.
 pub const MAX_BOUNDARY_CHARS: usize = 6_144;
+/// `permissionsBoundary.policyArn`: IAM's longest policy ARN.
+pub const MAX_POLICY_ARN_CHARS: usize = 2_048;
 /// `trust.allowedAccounts` (the schema says the same).
 pub const MAX_ALLOWED_ACCOUNTS: usize = 100;
 /// `lastAccessed.window`: IAM tracks 400 days.
@@ -335,7 +337,14 @@ pub fn validate<'a>(
     }
     let boundary = spec.permissions_boundary.as_ref().and_then(|declared| {
         match (&declared.policy_arn, &declared.document) {
-            (Some(arn), None) => Some(DeclaredBoundary::Arn(arn.clone())),
+            (Some(arn), None) => match policy_arn_error(arn) {
+                None => Some(DeclaredBoundary::Arn(arn.clone())),
+                Some(why) => {
+                    let shown: String = arn.chars().take(128).collect();
+                    errors.push(format!("permissionsBoundary.policyArn {shown:?} {why}"));
+                    None
+                }
+            },
             (None, Some(text)) => {
                 let size = crate::policy::lint::policy_size(text);
                 match Policy::parse(text) {
@@ -534,6 +543,31 @@ pub fn validate<'a>(
             instance_profiles,
         }),
         _ => Err(errors.join("; ")),
+    }
+}
+
+/// Why `arn` is not a managed policy ARN (`arn:PARTITION:iam::ACCOUNT|aws:policy/PATH/NAME`),
+/// checked here as well as by the schema: the spec is untrusted, and a CRD may be older.
+fn policy_arn_error(arn: &str) -> Option<&'static str> {
+    if arn.len() > MAX_POLICY_ARN_CHARS {
+        return Some("is longer than IAM's 2,048 characters");
+    }
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, region, account, resource] = parts[..] else {
+        return Some("is not an ARN");
+    };
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c);
+    let path = resource.strip_prefix("policy/").unwrap_or_default();
+    if prefix != "arn" || !partition.starts_with("aws") || service != "iam" || !region.is_empty() {
+        Some("is not an IAM ARN")
+    } else if account != "aws"
+        && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Some("names neither a 12-digit account nor aws")
+    } else if path.is_empty() || path.ends_with('/') || !path.chars().all(name_char) {
+        Some("is not a managed policy (policy/PATH/NAME)")
+    } else {
+        None
     }
 }
 
@@ -847,6 +881,68 @@ mod tests {
             .collect();
         let message = hints(serde_json::Value::Object(many)).unwrap_err();
         assert!(message.contains("more than 20"), "{message}");
+    }
+
+    /// The schema's pattern is checked again: a CRD installed from an older chart, or one
+    /// edited, must not let a role ARN or a pattern through as the boundary to set.
+    #[test]
+    fn a_boundary_policy_arn_is_a_managed_policy_arn_whatever_the_schema() {
+        let declared = |arn: &str| {
+            let raw = parse(serde_json::json!({
+                "roleName": "a",
+                "cloudTrail": {"s3": {"bucket": "b"}},
+                "permissionsBoundary": {"policyArn": arn},
+            }));
+            validate(&raw, &Limits::default(), &NO_CLUSTER_TRAIL).map(|v| v.boundary)
+        };
+        for ok in [
+            "arn:aws:iam::111122223333:policy/dev-boundary",
+            "arn:aws:iam::aws:policy/PowerUserAccess",
+            "arn:aws-us-gov:iam::111122223333:policy/team/a+b=c,d.e@f_g-h",
+        ] {
+            let boundary = declared(ok).unwrap();
+            assert!(
+                matches!(&boundary, Some(DeclaredBoundary::Arn(a)) if a == ok),
+                "{boundary:?}"
+            );
+        }
+        let long = format!("arn:aws:iam::111122223333:policy/{}", "p".repeat(2_048));
+        for (bad, why) in [
+            (
+                "arn:aws:iam::111122223333:role/admin",
+                "is not a managed policy",
+            ),
+            (
+                "arn:aws:iam::111122223333:policy/*",
+                "is not a managed policy",
+            ),
+            (
+                "arn:aws:iam::111122223333:policy/team/",
+                "is not a managed policy",
+            ),
+            (
+                "arn:aws:iam::111122223333:policy/",
+                "is not a managed policy",
+            ),
+            (
+                "arn:aws:iam::1111:policy/p",
+                "neither a 12-digit account nor aws",
+            ),
+            ("arn:aws:s3:::111122223333:policy/p", "is not an IAM ARN"),
+            (
+                "arn:aws:iam:us-east-1:111122223333:policy/p",
+                "is not an IAM ARN",
+            ),
+            ("dev-boundary", "is not an ARN"),
+            (long.as_str(), "longer than IAM's 2,048"),
+        ] {
+            let message = declared(bad).unwrap_err();
+            assert!(
+                message.contains("permissionsBoundary.policyArn") && message.contains(why),
+                "{bad}: {message}"
+            );
+            assert!(message.len() < 400, "the value is cut: {message}");
+        }
     }
 
     #[test]

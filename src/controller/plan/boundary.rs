@@ -53,11 +53,13 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
         return live.clone();
     };
     let wanted = declared_arn(declared, live);
-    let account = wanted.split(':').nth(4).unwrap_or_default();
-    if account != "aws" && account != live.account() {
+    let field = |i| wanted.split(':').nth(i).unwrap_or_default();
+    let role_partition = live.arn.split(':').nth(1).unwrap_or_default();
+    let (partition, account) = (field(1), field(4));
+    if partition != role_partition || (account != "aws" && account != live.account()) {
         let message = format!(
             "permissionsBoundary.policyArn {wanted} is not a policy of the role's account {} \
-             or of AWS",
+             or of AWS, in the role's partition {role_partition}",
             live.account()
         );
         b.set("BoundaryInPlace", FALSE, "InvalidBoundary", message.clone());

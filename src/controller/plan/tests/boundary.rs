@@ -272,15 +272,16 @@ fn a_bad_declaration_is_the_specs_error() {
         assert!(message.contains(expected), "{message}");
         assert!(p.operations.is_empty());
     }
-    // Another account's policy is never set.
-    let s = declaring(
-        Mode::Enforce,
-        Approval::Manual,
-        by_arn("arn:aws:iam::999999999999:policy/theirs"),
-    );
-    let p = plan(&s, &observed(Default::default(), unbounded(), None));
-    assert!(p.operations.is_empty());
-    assert_condition(&p, "BoundaryInPlace", FALSE, "InvalidBoundary");
+    // Another account's policy, or one of another partition, is never set.
+    for theirs in [
+        "arn:aws:iam::999999999999:policy/theirs",
+        "arn:aws-cn:iam::aws:policy/PowerUserAccess",
+    ] {
+        let s = declaring(Mode::Enforce, Approval::Manual, by_arn(theirs));
+        let p = plan(&s, &observed(Default::default(), unbounded(), None));
+        assert!(p.operations.is_empty(), "{theirs}: {:#?}", p.operations);
+        assert_condition(&p, "BoundaryInPlace", FALSE, "InvalidBoundary");
+    }
 }
 
 #[test]
