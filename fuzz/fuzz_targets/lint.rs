@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = lint(text, kind);
     }
     let allowed = BTreeSet::from(["444455556666".to_string()]);
-    if let Ok(trust) = analyze(text, "arn:aws:iam::111122223333:role/app", &allowed) {
+    if let Ok(trust) = analyze(text, "arn:aws:iam::111122223333:role/app", Some(&allowed)) {
         for p in &trust.principals {
             assert!(p.conditions.len() <= MAX_CONDITIONS_SHOWN + 1);
             assert!(

@@ -30,7 +30,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     let text = read(&args.file)?;
     let allowed: BTreeSet<String> = args.allowed_accounts.iter().cloned().collect();
-    let trust = analyze(&text, &args.role_arn, &allowed)
+    let list = (!allowed.is_empty()).then_some(&allowed);
+    let trust = analyze(&text, &args.role_arn, list)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&trust)?),

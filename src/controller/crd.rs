@@ -154,8 +154,9 @@ pub struct BoundarySpec {
 #[serde(rename_all = "camelCase")]
 pub struct TrustSpec {
     /// Accounts (12 digits) besides the role's own that its trust policy may name; trust to
-    /// any other is an `ACCOUNT_NOT_ALLOWED` finding. Empty: the tenancy configuration's
-    /// `trustedAccounts`, if it has any. At most 100.
+    /// any other is an `ACCOUNT_NOT_ALLOWED` finding. Only those the tenancy configuration's
+    /// `trustedAccounts` also name count, when it has any (a spec narrows the cluster's list,
+    /// never widens it); empty: the tenancy's list. At most 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub allowed_accounts: Vec<String>,
@@ -574,7 +575,8 @@ pub struct TrustReport {
     pub findings: Vec<TrustFinding>,
     pub findings_count: u64,
     /// The accounts trust was checked against besides the role's own, and where they came
-    /// from (`spec.trust.allowedAccounts` or the tenancy configuration); absent: no list.
+    /// from (`spec.trust.allowedAccounts`, the tenancy configuration, or the spec's within the
+    /// tenancy's); absent: no list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_accounts_from: Option<String>,
 }

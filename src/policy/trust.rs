@@ -107,13 +107,13 @@ pub struct Trust {
     pub findings: Vec<TrustFinding>,
 }
 
-/// Analyzes the trust policy `text` of the role `role_arn`. `allowed_accounts` (empty: no
-/// list) are accounts beside the role's own that may be trusted. `Err` when the text is not
-/// a policy.
+/// Analyzes the trust policy `text` of the role `role_arn`. `allowed_accounts` (`None`: no
+/// list; an empty list allows none) are accounts beside the role's own that may be trusted.
+/// `Err` when the text is not a policy.
 pub fn analyze(
     text: &str,
     role_arn: &str,
-    allowed_accounts: &BTreeSet<String>,
+    allowed_accounts: Option<&BTreeSet<String>>,
 ) -> Result<Trust, String> {
     if text.len() > MAX_TRUST_POLICY_BYTES {
         return Err(format!(
@@ -194,7 +194,7 @@ pub fn analyze(
             path: f.path,
         })
         .collect();
-    if !allowed_accounts.is_empty() {
+    if let Some(allowed_accounts) = allowed_accounts {
         for t in &principals {
             let Some(account) = &t.account else { continue };
             if account != own && !allowed_accounts.contains(account) {

@@ -2249,15 +2249,53 @@ fn trust_is_reported_and_a_new_finding_warned_once() {
     let q = plan(&spec(Mode::Enforce, Approval::Automatic), &again);
     assert_condition(&q, "TrustOK", FALSE, "TrustFindings");
     assert_eq!(warned(&q), 0, "{:?}", q.events);
-    // The spec's own list takes the tenancy's place.
+    // The attack: a namespace user lists the account to silence the finding. The tenancy's
+    // accounts are the cluster's zone of trust; the spec may only narrow them.
     let mut listed = spec(Mode::Observe, Approval::Manual);
     listed.trust.allowed_accounts = vec!["444455556666".to_string()];
+    let codes_of = |p: &Plan| -> Vec<String> {
+        let trust = p.status.trust.as_ref().unwrap();
+        trust.findings.iter().map(|f| f.code.clone()).collect()
+    };
     let r = plan(&listed, &again);
-    let trust = r.status.trust.clone().unwrap();
-    let codes: Vec<&str> = trust.findings.iter().map(|f| f.code.as_str()).collect();
-    assert_eq!(codes, ["CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"]);
     assert_eq!(
-        trust.allowed_accounts_from.as_deref(),
+        codes_of(&r),
+        ["ACCOUNT_NOT_ALLOWED", "CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"]
+    );
+    assert_eq!(
+        r.status
+            .trust
+            .as_ref()
+            .unwrap()
+            .allowed_accounts_from
+            .as_deref(),
+        Some("spec.trust.allowedAccounts within tenancy trustedAccounts")
+    );
+    // Within the tenancy's accounts the spec's list decides, narrowing them.
+    let mut both = again.clone();
+    both.trusted_accounts = vec!["444455556666".to_string(), "777788889999".to_string()];
+    assert_eq!(
+        codes_of(&plan(&listed, &both)),
+        ["CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"]
+    );
+    let mut narrower = listed.clone();
+    narrower.trust.allowed_accounts = vec!["777788889999".to_string()];
+    assert_eq!(
+        codes_of(&plan(&narrower, &both)),
+        ["ACCOUNT_NOT_ALLOWED", "CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"]
+    );
+    // Without a tenancy list, the spec's own is the list.
+    let mut alone = again.clone();
+    alone.trusted_accounts = Vec::new();
+    let r = plan(&listed, &alone);
+    assert_eq!(codes_of(&r), ["CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"]);
+    assert_eq!(
+        r.status
+            .trust
+            .as_ref()
+            .unwrap()
+            .allowed_accounts_from
+            .as_deref(),
         Some("spec.trust.allowedAccounts")
     );
 }

@@ -33,16 +33,9 @@ pub(super) fn trust_ok(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
         );
         return;
     };
-    let (allowed, from) = if !spec.trust.allowed_accounts.is_empty() {
-        (
-            &spec.trust.allowed_accounts[..],
-            "spec.trust.allowedAccounts",
-        )
-    } else {
-        (&b.observed.trusted_accounts[..], "tenancy trustedAccounts")
-    };
-    let allowed: BTreeSet<String> = allowed.iter().cloned().collect();
-    let trust = match analyze(text, &live.arn, &allowed) {
+    let (allowed, from) =
+        allowed_accounts(&spec.trust.allowed_accounts, &b.observed.trusted_accounts);
+    let trust = match analyze(text, &live.arn, from.map(|_| &allowed)) {
         Ok(trust) => trust,
         Err(e) => {
             b.status.trust = None;
@@ -51,7 +44,7 @@ pub(super) fn trust_ok(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
             return;
         }
     };
-    let report = report(&trust, (!allowed.is_empty()).then_some(from));
+    let report = report(&trust, from);
     let before: BTreeSet<(String, String)> = (b.observed.previous.trust.iter())
         .flat_map(|t| &t.findings)
         .map(|f| (f.code.clone(), f.message.clone()))
@@ -100,6 +93,27 @@ pub(super) fn trust_ok(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
         b.set("TrustOK", FALSE, "TrustFindings", message);
     }
     b.status.trust = Some(report);
+}
+
+/// The accounts the trust policy may name besides the role's own, and where that list comes
+/// from (`None`: no list). The tenancy configuration's `trustedAccounts` are the cluster's
+/// zone of trust: a namespace's `spec.trust.allowedAccounts` may narrow it, never widen it
+/// (an account only the spec names is still a finding).
+fn allowed_accounts(
+    spec: &[String],
+    tenancy: &[String],
+) -> (BTreeSet<String>, Option<&'static str>) {
+    let tenancy: BTreeSet<String> = tenancy.iter().cloned().collect();
+    let spec: BTreeSet<String> = spec.iter().cloned().collect();
+    match (spec.is_empty(), tenancy.is_empty()) {
+        (true, true) => (BTreeSet::new(), None),
+        (true, false) => (tenancy, Some("tenancy trustedAccounts")),
+        (false, true) => (spec, Some("spec.trust.allowedAccounts")),
+        (false, false) => (
+            spec.intersection(&tenancy).cloned().collect(),
+            Some("spec.trust.allowedAccounts within tenancy trustedAccounts"),
+        ),
+    }
 }
 
 fn report(trust: &Trust, allowed_from: Option<&str>) -> TrustReport {
