@@ -158,6 +158,20 @@ async fn wait_boundary(
 const S3_ANYTHING: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
 const GET_OBJECT_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+/// The default version of managed policy `arn`, and the Action of its first statement.
+async fn default_actions(iam: &aws_sdk_iam::Client, arn: &str) -> (String, serde_json::Value) {
+    let policy = iam.get_policy().policy_arn(arn).send().await.unwrap();
+    let id = policy.policy().unwrap().default_version_id().unwrap();
+    let out = iam.get_policy_version().policy_arn(arn).version_id(id);
+    let version = out.send().await.unwrap();
+    let text = version.policy_version().unwrap().document().unwrap();
+    let text = percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .unwrap();
+    let held: serde_json::Value = serde_json::from_str(&text).unwrap();
+    (id.to_string(), held["Statement"][0]["Action"].clone())
+}
+
 const READ_ONLY_S3: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]}"#;
 
 #[tokio::test]
@@ -182,6 +196,7 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
         .unwrap()
         .to_string();
     let original = read(&iam, "fenced").await;
+    let read_only = serde_json::json!(["s3:GetObject", "s3:ListBucket"]);
     let operator = cluster.operator(&[], &[]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     // Manual approval and nothing approved: the boundary is the only write.
@@ -216,24 +231,28 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
         assert!(status.applied.is_none(), "no proposal was approved");
     }
     // iam-tailor's own policy holds the declared document, tagged for the role.
-    let version = iam
-        .get_policy_version()
-        .policy_arn(&own)
-        .version_id("v1")
-        .send()
-        .await
-        .unwrap();
-    let text = version.policy_version().unwrap().document().unwrap();
-    let text = percent_encoding::percent_decode_str(text)
-        .decode_utf8()
-        .unwrap();
-    let held: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
-        held["Statement"][0]["Action"],
-        serde_json::json!(["s3:GetObject", "s3:ListBucket"])
+        default_actions(&iam, &own).await,
+        ("v1".into(), read_only.clone())
     );
     let live = read(&iam, "fenced").await;
     assert_eq!(live.attached, original.attached, "nothing else was written");
+
+    // Its own policy widened out of band (a new default version): the declared document is
+    // written back, being within what the policy now says.
+    iam.create_policy_version()
+        .policy_arn(&own)
+        .policy_document(S3_ANYTHING)
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while default_actions(&iam, &own).await.0 == "v2" {
+        assert!(Instant::now() < deadline, "{}", operator.log_tail());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(default_actions(&iam, &own).await, ("v3".into(), read_only));
 
     // Removed out of band: put back.
     iam.delete_role_permissions_boundary()

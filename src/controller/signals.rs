@@ -1,6 +1,7 @@
 //! Near-real-time signals (`--signal-queue-url`): the leader long-polls an SQS queue fed by
 //! EventBridge (`examples/aws/signals.cfn.yaml`). An IAM write to a managed role wakes its
-//! resources at once (the drift check runs now; `drift.interval` stays the backstop); a
+//! resources at once (the drift check runs now; `drift.interval` stays the backstop), and so
+//! does a new version of one of its iam-tailor policies (its boundary's included); a
 //! refused call of a managed role is kept for its resources' next look (the restore of
 //! `spec.onAccessDenied`, minutes before the trail file arrives) and wakes them. Every
 //! message is deleted once read, whatever it held; one that does not parse is counted and
@@ -49,10 +50,13 @@ fn spec_role(lpr: &LeastPrivilegeRole) -> Option<&str> {
         .or_else(|| spec.role_arn.as_deref().and_then(|a| a.rsplit('/').next()))
 }
 
-/// The role whose iam-tailor policy `arn` is (`iam-tailor-<role>`, `iam-tailor.<n>.<role>`).
+/// The role whose iam-tailor policy `arn` is (`iam-tailor-<role>`, `iam-tailor.<n>.<role>`,
+/// `iam-tailor.boundary.<role>`).
 fn role_of_policy(arn: &str) -> Option<String> {
     let name = arn.rsplit('/').next()?;
     let role = if let Some(role) = name.strip_prefix("iam-tailor-") {
+        role
+    } else if let Some(role) = name.strip_prefix("iam-tailor.boundary.") {
         role
     } else {
         let rest = name.strip_prefix("iam-tailor.")?;
@@ -149,6 +153,10 @@ mod tests {
         assert_eq!(
             role_of_policy(&arn("iam-tailor.3.web.v2")),
             Some("web.v2".into())
+        );
+        assert_eq!(
+            role_of_policy(&arn("iam-tailor.boundary.app")),
+            Some("app".into())
         );
         for other in [
             "AdministratorAccess",
