@@ -316,6 +316,7 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     let original = live;
     let live = &boundary::boundary_in_place(&mut b, &spec, live);
     proposal::proposal_ready(&mut b, &spec, live);
+    boundary::denies_used_actions(&mut b, &spec, live);
     shadow::shadowed(&mut b, &spec, live);
     let decision = approved::approved(&mut b, &spec, live);
     let restore = restore::restored(&mut b, &spec, live);

@@ -7,10 +7,14 @@ use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
 use super::{EventType, PlannedEvent, managed_policy_arn};
 use crate::controller::crd::Mode;
 use crate::controller::spec::{DeclaredBoundary, ValidSpec};
-use crate::policy::Policy;
+use crate::policy::analysis::allowed_actions;
+use crate::policy::{Context, Decision, Policy, PolicySet, Request};
 use crate::role::proof::prove_each_state_knowing;
 use crate::role::{AttachedPolicy, LiveRole, Operation};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// At most this many of the used actions a declared boundary denies are named.
+const MAX_DENIED_NAMED: usize = 5;
 
 /// The name of iam-tailor's managed policy holding the declared boundary document of `role`.
 /// No proposal policy has it: theirs are `iam-tailor-<role>` and `iam-tailor.<n>.<role>` with
@@ -67,16 +71,7 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
         return live.clone();
     }
     // The declared document: the spec's own, or the policy's as read.
-    let document: Result<Policy, String> = match declared {
-        DeclaredBoundary::Document(doc) => Ok(doc.clone()),
-        DeclaredBoundary::Arn(arn) => {
-            match (&live.boundary_policy, &b.observed.declared_boundary) {
-                (Some(p), _) if p.arn == *arn => Ok(p.document.clone()),
-                (_, Some(read)) => read.clone(),
-                (_, None) => Err("not read".to_string()),
-            }
-        }
-    };
+    let document = declared_document(b, declared, live);
     let now = live.permissions_boundary.as_deref();
     let current = (live.boundary_policy.as_ref()).filter(|p| Some(p.arn.as_str()) == now);
     let content_ok = match (declared, current) {
@@ -86,12 +81,8 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
         _ => true,
     };
     if now == Some(wanted.as_str()) && content_ok {
-        b.set(
-            "BoundaryInPlace",
-            TRUE,
-            "BoundaryInPlace",
-            format!("the role's boundary is {wanted}"),
-        );
+        let message = format!("the role's boundary is {wanted}");
+        b.set("BoundaryInPlace", TRUE, "BoundaryInPlace", message);
         return live.clone();
     }
     let what = match now {
@@ -147,12 +138,8 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
         b.fail("BoundaryNotProvablyNarrower", message);
         return live.clone();
     }
-    b.set(
-        "BoundaryInPlace",
-        TRUE,
-        "BoundaryInPlace",
-        format!("{what}: set now"),
-    );
+    let message = format!("{what}: set now");
+    b.set("BoundaryInPlace", TRUE, "BoundaryInPlace", message);
     // Said once the writes succeeded (a claim first postpones them).
     b.completion.push(PlannedEvent {
         type_: EventType::Normal,
@@ -171,4 +158,84 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
         })
     });
     after
+}
+
+/// The declared document: the spec's own, or the policy's as read (the role's boundary, or
+/// read for the plan).
+fn declared_document(
+    b: &Builder,
+    declared: &DeclaredBoundary,
+    live: &LiveRole,
+) -> Result<Policy, String> {
+    match declared {
+        DeclaredBoundary::Document(doc) => Ok(doc.clone()),
+        DeclaredBoundary::Arn(arn) => {
+            match (&live.boundary_policy, &b.observed.declared_boundary) {
+                (Some(p), _) if p.arn == *arn => Ok(p.document.clone()),
+                (_, Some(read)) => read.clone(),
+                (_, None) => Err("not read".to_string()),
+            }
+        }
+    }
+}
+
+/// After the proposal stage: adds to BoundaryInPlace which of the actions in the proposal
+/// this reconcile publishes (the role used them in the window) the declared boundary may
+/// deny, with a Warning of the same text (recorded once, while the condition shows it). Said,
+/// not acted on: the spec in Git is the boundary's approval, but a boundary that breaks the
+/// workload should not be a surprise. Nothing without a proposal (Observe) or a known
+/// declared document.
+pub(super) fn denies_used_actions(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
+    let Some(declared) = &spec.boundary else {
+        return;
+    };
+    let Ok(document) = declared_document(b, declared, live) else {
+        return;
+    };
+    let Some(Ok(proposal)) = (b.status.proposal.as_ref()).map(super::approved::proposal_documents)
+    else {
+        return;
+    };
+    let denied = denied_by(&document, &proposal);
+    if denied.is_empty() {
+        return;
+    }
+    let (first, more) = denied.split_at(denied.len().min(MAX_DENIED_NAMED));
+    let more = match more.len() {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    let Some((_, _, message)) = b.conditions.get_mut("BoundaryInPlace") else {
+        return;
+    };
+    message.push_str(&format!(
+        "; it may deny {} of the proposal's actions, which the role used: {}{more}",
+        denied.len(),
+        first.join(", ")
+    ));
+    let note = message.clone();
+    b.event(EventType::Warning, "BoundaryDeniesUsedActions", note);
+}
+
+/// The actions `proposal` allows on some resource that `boundary` does not allow there (with
+/// no request context: a conditional boundary may deny them).
+fn denied_by(boundary: &Policy, proposal: &[Policy]) -> Vec<String> {
+    let set = PolicySet::builder().identity(boundary.clone()).build();
+    let context = Context::new();
+    let mut denied = BTreeSet::new();
+    for allowed in allowed_actions(proposal) {
+        let refused = allowed.resources.iter().any(|resource| {
+            let request = Request {
+                action: &allowed.action,
+                resource,
+                principal: None,
+                context: &context,
+            };
+            set.evaluate(&request).decision != Decision::Allowed
+        });
+        if refused {
+            denied.insert(allowed.action);
+        }
+    }
+    denied.into_iter().collect()
 }

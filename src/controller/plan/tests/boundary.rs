@@ -322,3 +322,62 @@ fn a_spec_edit_never_swaps_its_own_boundary_for_a_wider_one() {
         p.operations
     );
 }
+
+#[test]
+fn a_boundary_that_would_deny_used_actions_says_so_once() {
+    let fence = doc("s3:GetObject", "arn:aws:s3:::orders/*");
+    let used = vec![
+        get_orders(),
+        doc(
+            "dynamodb:PutItem",
+            "arn:aws:dynamodb:us-east-1:123456789012:table/t",
+        ),
+    ];
+    // Recommend: a preview of what the boundary would break, before Enforce sets it.
+    let s = declaring(Mode::Recommend, Approval::Manual, by_document(&fence));
+    let o = observed(
+        Default::default(),
+        unbounded(),
+        Some(analysis(used.clone())),
+    );
+    let p = plan(&s, &o);
+    assert_condition(&p, "BoundaryInPlace", FALSE, "NotEnforcing");
+    let message = condition(&p, "BoundaryInPlace").message.clone().unwrap();
+    assert!(
+        message.ends_with(
+            "it may deny 1 of the proposal's actions, which the role used: dynamodb:PutItem"
+        ),
+        "{message}"
+    );
+    let warned = |p: &Plan| {
+        (p.events.iter())
+            .filter(|e| e.type_ == EventType::Warning && e.reason == "BoundaryDeniesUsedActions")
+            .count()
+    };
+    assert_eq!(warned(&p), 1, "{:?}", p.events);
+    // Next time, without a fresh analysis: the proposal the status holds says the same, and
+    // the Warning is not repeated.
+    let q = plan(&s, &next(&p, unbounded()));
+    assert_eq!(
+        condition(&q, "BoundaryInPlace").message.as_ref(),
+        Some(&message)
+    );
+    assert_eq!(warned(&q), 0, "{:?}", q.events);
+    // Enforce still sets it (the spec is its approval), saying the same.
+    let s = declaring(Mode::Enforce, Approval::Manual, by_document(&fence));
+    let p = plan(&s, &o);
+    assert!(
+        (p.operations.iter()).any(|op| matches!(op, Operation::SetPermissionsBoundary { .. })),
+        "{:#?}",
+        p.operations
+    );
+    let message = condition(&p, "BoundaryInPlace").message.clone().unwrap();
+    assert!(message.contains("dynamodb:PutItem"), "{message}");
+    // A boundary allowing all that was used says nothing of it.
+    let wide = doc("*", "*");
+    let s = declaring(Mode::Recommend, Approval::Manual, by_document(&wide));
+    let p = plan(&s, &o);
+    let message = condition(&p, "BoundaryInPlace").message.clone().unwrap();
+    assert!(!message.contains("may deny"), "{message}");
+    assert_eq!(warned(&p), 0);
+}
