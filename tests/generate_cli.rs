@@ -655,15 +655,13 @@ fn boundary_from_holds_the_policy_and_only_the_used_levels() {
     let used: BTreeSet<(String, _)> = (policy.iter())
         .map(|a| (service(&a.action), a.access_level))
         .collect();
-    let text = ok_stdout(&[
-        "generate",
-        "--cloudtrail",
-        EXAMPLES,
-        "--principal",
-        ROLE,
-        "--boundary-from",
-        "access-level",
-    ]);
+    let boundary_from = |extra: &[&str]| {
+        let mut args = vec!["generate", "--cloudtrail", EXAMPLES, "--principal", ROLE];
+        args.extend(["--boundary-from"]);
+        args.extend_from_slice(extra);
+        ok_stdout(&args)
+    };
+    let text = boundary_from(&["access-level"]);
     assert!(iam_tailor::policy::lint::policy_size(&text) <= 6_144);
     let envelope = allowed(&text);
     let inside: BTreeSet<&str> = envelope.iter().map(|a| a.action.as_str()).collect();
@@ -685,17 +683,7 @@ fn boundary_from_holds_the_policy_and_only_the_used_levels() {
         "never used that level"
     );
 
-    let forbidden = ok_stdout(&[
-        "generate",
-        "--cloudtrail",
-        EXAMPLES,
-        "--principal",
-        ROLE,
-        "--boundary-from",
-        "service",
-        "--forbid",
-        "kms:*",
-    ]);
+    let forbidden = boundary_from(&["service", "--forbid", "kms:*"]);
     let envelope = allowed(&forbidden);
     assert!(envelope.iter().any(|a| a.action == "s3:PutBucketPolicy"));
     assert!(!envelope.iter().any(|a| a.action.starts_with("kms:")));

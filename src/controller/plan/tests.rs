@@ -2257,18 +2257,17 @@ fn trust_is_reported_and_a_new_finding_warned_once() {
         let trust = p.status.trust.as_ref().unwrap();
         trust.findings.iter().map(|f| f.code.clone()).collect()
     };
+    let from_of = |p: &Plan| -> Option<String> {
+        let trust = p.status.trust.as_ref().unwrap();
+        trust.allowed_accounts_from.clone()
+    };
     let r = plan(&listed, &again);
     assert_eq!(
         codes_of(&r),
         ["ACCOUNT_NOT_ALLOWED", "CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"]
     );
     assert_eq!(
-        r.status
-            .trust
-            .as_ref()
-            .unwrap()
-            .allowed_accounts_from
-            .as_deref(),
+        from_of(&r).as_deref(),
         Some("spec.trust.allowedAccounts within tenancy trustedAccounts")
     );
     // Within the tenancy's accounts the spec's list decides, narrowing them.
@@ -2289,15 +2288,7 @@ fn trust_is_reported_and_a_new_finding_warned_once() {
     alone.trusted_accounts = Vec::new();
     let r = plan(&listed, &alone);
     assert_eq!(codes_of(&r), ["CROSS_ACCOUNT_WITHOUT_EXTERNAL_ID"]);
-    assert_eq!(
-        r.status
-            .trust
-            .as_ref()
-            .unwrap()
-            .allowed_accounts_from
-            .as_deref(),
-        Some("spec.trust.allowedAccounts")
-    );
+    assert_eq!(from_of(&r).as_deref(), Some("spec.trust.allowedAccounts"));
 }
 
 #[test]
