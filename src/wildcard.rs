@@ -149,6 +149,89 @@ fn subsumes_with(outer: &str, inner: &str, eq: impl Fn(char, char) -> bool) -> b
     sub[0]
 }
 
+/// `text` as a resource pattern naming exactly it: IAM's escapes `${*}`, `${?}` and `${$}` for
+/// the characters a pattern would read as wildcards or a policy variable (IAM User Guide,
+/// "IAM policy elements: Variables and tags", special characters). A value from a trail record
+/// (an object key `reports/a*`) must not become a pattern matching more than it.
+pub fn escape_literal(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['*', '?', '$']) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '*' => out.push_str("${*}"),
+            '?' => out.push_str("${?}"),
+            '$' => out.push_str("${$}"),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// The text a pattern written by [`escape_literal`] stands for, for a request naming it: the
+/// three escapes become their characters, everything else stays (a `*` the pattern has as a
+/// wildcard is then a plain character of the request's resource).
+pub fn unescape_literal(pattern: &str) -> std::borrow::Cow<'_, str> {
+    match rewrite_escapes(pattern, ['*', '?', '$']) {
+        Some((text, _)) => text.into(),
+        None => pattern.into(),
+    }
+}
+
+/// `pattern` with each escape `${*}`, `${?}`, `${$}` written as `to`'s character in one pass
+/// (so the text it yields is never read again), and whether it holds another `${` too; `None`
+/// when it holds no `${`.
+fn rewrite_escapes(pattern: &str, to: [char; 3]) -> Option<(String, bool)> {
+    if !pattern.contains("${") {
+        return None;
+    }
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    let mut other = false;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let escaped = match rest.as_bytes().get(at + 2..at + 4) {
+            Some(b"*}") => Some(to[0]),
+            Some(b"?}") => Some(to[1]),
+            Some(b"$}") => Some(to[2]),
+            _ => None,
+        };
+        match escaped {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[at + 4..];
+            }
+            None => {
+                other = true;
+                out.push_str("${");
+                rest = &rest[at + 2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Some((out, other))
+}
+
+/// Literal `*` and `?` of a decoded pattern ([`decode_escapes`]): characters no pattern or ARN
+/// is expected to hold (a pattern holding them is not decoded).
+const DECODED_STAR: char = '\u{E000}';
+const DECODED_QUESTION: char = '\u{E001}';
+
+/// `pattern` with IAM's escapes `${*}`, `${?}`, `${$}` turned into characters that compare
+/// only with themselves, so [`subsumes`] and [`may_overlap`] treat them as the literal text
+/// they are; `None` when it holds any other `${…}` (a policy variable), or the stand-in
+/// characters themselves.
+pub fn decode_escapes(pattern: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if pattern.contains([DECODED_STAR, DECODED_QUESTION]) {
+        return None;
+    }
+    match rewrite_escapes(pattern, [DECODED_STAR, DECODED_QUESTION, '$']) {
+        None => Some(pattern.into()),
+        Some((decoded, other)) => (!other).then_some(decoded.into()),
+    }
+}
+
 fn match_bytes(pattern: &[u8], text: &[u8], eq: impl Fn(u8, u8) -> bool) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
     // Position after the last `*` seen, and the text position it is currently matched up to.
@@ -261,5 +344,48 @@ mod tests {
         assert!(!may_overlap("s3:Get*", "s3:Put*"));
         assert!(!may_overlap("a?", "abc"));
         assert!(!may_overlap("*x", "*y"));
+    }
+
+    #[test]
+    fn literal_text_escapes_and_decodes_to_itself_only() {
+        for text in [
+            "plain.txt",
+            "reports/a*",
+            "b?.csv",
+            "${aws:username}",
+            "$5",
+            "*",
+        ] {
+            let pattern = escape_literal(text);
+            assert_eq!(unescape_literal(&pattern), text, "{pattern}");
+            let decoded = decode_escapes(&pattern).unwrap();
+            assert!(subsumes(&decoded, &decoded), "{pattern}");
+            // It names exactly the text: no other string, however close.
+            for other in [
+                "plain.txt",
+                "reports/abc",
+                "b1.csv",
+                "${aws:username}x",
+                "$55",
+                "x",
+            ] {
+                if other != text {
+                    assert!(
+                        !subsumes(&decoded, &escape_literal(other)),
+                        "{pattern} ⊇ {other}"
+                    );
+                }
+            }
+        }
+        // An escaped star is covered by a wildcard, and covers none.
+        let literal = decode_escapes("a${*}").unwrap();
+        assert!(subsumes("a*", &literal));
+        assert!(!subsumes(&literal, "a*"));
+        assert!(!subsumes(&literal, &decode_escapes("a${?}").unwrap()));
+        // A policy variable, or the stand-ins themselves, are not decoded.
+        assert!(decode_escapes("a/${aws:username}").is_none());
+        assert!(decode_escapes("a\u{E000}").is_none());
+        assert_eq!(unescape_literal("a/*/${*}"), "a/*/*");
+        assert_eq!(unescape_literal("${*}/${x}"), "*/${x}");
     }
 }

@@ -705,3 +705,80 @@ fn boundary_from_holds_the_policy_and_only_the_used_levels() {
         assert!(o.stdout.is_empty());
     }
 }
+
+/// The attack: a caller who chooses object keys (an upload form, a user-named report) makes
+/// the role read `reports/a*`, `reports/b?.csv` and `reports/${aws:username}`. Each is granted
+/// as exactly that object, not as a pattern or a policy variable reaching its neighbours.
+#[test]
+fn a_key_that_reads_as_a_pattern_is_granted_as_itself() {
+    use iam_tailor::policy::{Context, Decision, Policy, PolicySet, Request};
+    let dir = tempdir();
+    let logs = dir.path().join("AWSLogs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let keys = [
+        "reports/a*",
+        "reports/b?.csv",
+        "reports/${aws:username}",
+        "reports/$5",
+    ];
+    let records: Vec<serde_json::Value> = (keys.iter().enumerate())
+        .map(|(i, key)| {
+            serde_json::json!({
+                "eventVersion": "1.08",
+                "userIdentity": {
+                    "type": "AssumedRole",
+                    "arn": "arn:aws:sts::111122223333:assumed-role/checkout-api/s",
+                    "accountId": "111122223333",
+                    "sessionContext": {"sessionIssuer": {"type": "Role", "arn": ROLE}},
+                },
+                "eventTime": "2026-11-20T10:00:00Z",
+                "eventSource": "s3.amazonaws.com",
+                "eventName": "GetObject",
+                "awsRegion": "us-east-1",
+                "requestParameters": {"bucketName": "data", "key": key},
+                "eventID": format!("e{i}"),
+                "recipientAccountId": "111122223333",
+            })
+        })
+        .collect();
+    let trail = serde_json::json!({ "Records": records }).to_string();
+    std::fs::write(logs.join("trail.json"), trail).unwrap();
+    let o = iam_tailor(&[
+        "generate",
+        "--cloudtrail",
+        dir.path().to_str().unwrap(),
+        "--principal",
+        ROLE,
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(", 0 would be denied)"),
+        "every call replays allowed: {stderr}"
+    );
+    let policy = Policy::parse(std::str::from_utf8(&o.stdout).unwrap()).unwrap();
+    let set = PolicySet::builder().identity(policy).build();
+    let mut context = Context::new();
+    context.insert("aws:username", "alice");
+    let allowed = |key: &str| {
+        let resource = format!("arn:aws:s3:::data/{key}");
+        let request = Request {
+            action: "s3:GetObject",
+            resource: &resource,
+            principal: None,
+            context: &context,
+        };
+        set.evaluate(&request).decision == Decision::Allowed
+    };
+    for key in keys {
+        assert!(allowed(key), "{key} as used");
+    }
+    for neighbour in [
+        "reports/abc",
+        "reports/b1.csv",
+        "reports/alice",
+        "reports/$55",
+    ] {
+        assert!(!allowed(neighbour), "{neighbour} was never used");
+    }
+}

@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 
 use crate::catalog::{ActionRef, ActionResourceType, catalog};
 use crate::cloudtrail::Record;
+use crate::wildcard::escape_literal;
 use params::Params;
 
 /// One permission a record exercised.
@@ -315,13 +316,14 @@ impl<'r, 'a> Context<'r, 'a> {
             .filter(|_| !copies)
             .filter_map(|r| r.arn.as_deref())
             .filter(|arn| fits(arn))
-            .map(str::to_string)
+            .map(|arn| literal(arn.to_string()))
             .collect();
         let passed: Vec<String> = self
             .params
             .arns(self.partition)
             .into_iter()
             .filter(|arn| fits(arn))
+            .map(literal)
             .collect();
         let required: Vec<&ActionResourceType> = types.iter().filter(|t| t.required).collect();
         if required.len() >= 2 && !required_types_are_alternatives(action) {
@@ -400,6 +402,7 @@ impl<'r, 'a> Context<'r, 'a> {
                 .next();
             let head = template.and_then(|t| Some(t.rsplit_once("${")?.0));
             if let Some((arns, _)) = head.and_then(|h| self.fill(h, true).ok()) {
+                let id = escape_literal(&id);
                 out.extend(arns.into_iter().map(|arn| format!("{arn}{id}")));
             }
         }
@@ -470,7 +473,11 @@ impl<'r, 'a> Context<'r, 'a> {
         let source = source.split_once("?versionId=").map_or(&*source, |s| s.0);
         let source = percent_encoding::percent_decode_str(source.trim_start_matches('/'))
             .decode_utf8_lossy();
-        Some(format!("arn:{}:s3:::{source}", self.partition))
+        Some(format!(
+            "arn:{}:s3:::{}",
+            self.partition,
+            escape_literal(&source)
+        ))
     }
 
     /// Is the SSM document of the call one of AWS's own (`AWS-…`, `Amazon…`)?
@@ -524,12 +531,12 @@ impl<'r, 'a> Context<'r, 'a> {
             let literal = &rest[..start];
             let values: Vec<Cow<str>> = match var {
                 "Partition" => vec![self.partition.into()],
-                "Region" if !self.region.is_empty() => vec![self.region.into()],
+                "Region" if !self.region.is_empty() => vec![escape_literal(self.region)],
                 // AWS-owned SSM documents (AWS-RunShellScript) have no account in their ARN.
                 "Account" if template.contains(":document/") && self.aws_owned_document() => {
                     vec!["".into()]
                 }
-                "Account" if !self.account.is_empty() => vec![self.account.into()],
+                "Account" if !self.account.is_empty() => vec![escape_literal(self.account)],
                 _ => self.variable(var, template),
             };
             let values = if values.is_empty() && wildcard {
@@ -564,10 +571,24 @@ impl<'r, 'a> Context<'r, 'a> {
     }
 
     /// Values for one template variable from the request parameters: the parameter of the
-    /// same name (case-insensitive), else the known aliases, reshaped where the ARN needs it.
+    /// same name (case-insensitive), else the known aliases, reshaped where the ARN needs it;
+    /// as patterns naming exactly those values ([`escape_literal`]: a key `a*` is not `a…`).
     fn variable(&self, var: &str, template: &str) -> Vec<Cow<'a, str>> {
         let p = &self.params;
         match var {
+            "ObjectName" if self.event_name == "DeleteObjects" && self.object_keys().is_empty() => {
+                // The keys are not always logged; the call covered some objects.
+                return vec!["*".into()];
+            }
+            "SecretId" => {
+                return (p.strings("secretId").into_iter())
+                    .filter(|s| !s.starts_with("arn:"))
+                    .map(|name| format!("{}-??????", escape_literal(&name)).into())
+                    .collect();
+            }
+            _ => {}
+        }
+        let values = match var {
             // Bedrock's many `${ResourceId}` types: a modelId names a foundation model, or an
             // inference profile when it starts with a geography (`us.anthropic.…`).
             "ResourceId" if template.contains(":foundation-model/") => (p.strings("modelId"))
@@ -578,22 +599,11 @@ impl<'r, 'a> Context<'r, 'a> {
                 .into_iter()
                 .filter(|m| is_profile_id(m))
                 .collect(),
-            "ObjectName" => {
-                let keys = p.first_of(&["key", "delete.objects.key", "delete.object.key"]);
-                if keys.is_empty() && self.event_name == "DeleteObjects" {
-                    // The keys are not always logged; the call covered some objects.
-                    return vec!["*".into()];
-                }
-                keys
-            }
+            "ObjectName" => self.object_keys(),
             "RoleNameWithPath" => p.strings("roleName"),
             "UserNameWithPath" | "AwsUserName" => p.strings("userName"),
             "ParameterNameWithoutLeadingSlash" => (p.first_of(&["name", "names"]).into_iter())
                 .map(|n| strip_leading_slash(n))
-                .collect(),
-            "SecretId" => (p.strings("secretId").into_iter())
-                .filter(|s| !s.starts_with("arn:"))
-                .map(|name| format!("{name}-??????").into())
                 .collect(),
             // `enrich:42` stays qualified: AWS authorizes the call on the qualified ARN.
             "FunctionName" => (p.strings("functionName").into_iter())
@@ -617,7 +627,26 @@ impl<'r, 'a> Context<'r, 'a> {
             "SnapshotName" => p.first_of(&["snapshotName", "dBSnapshotIdentifier"]),
             "FederatedUserName" => p.first_of(&["federatedUserName", "name"]),
             _ => p.strings(var),
-        }
+        };
+        let literal = |value: Cow<'a, str>| match value {
+            v if v.contains(['*', '?', '$']) => escape_literal(&v).into_owned().into(),
+            v => v,
+        };
+        values.into_iter().map(literal).collect()
+    }
+
+    /// The object keys a call names.
+    fn object_keys(&self) -> Vec<Cow<'a, str>> {
+        (self.params).first_of(&["key", "delete.objects.key", "delete.object.key"])
+    }
+}
+
+/// An ARN from a record as a pattern naming exactly it ([`escape_literal`]).
+fn literal(arn: String) -> String {
+    if arn.contains(['*', '?', '$']) {
+        escape_literal(&arn).into_owned()
+    } else {
+        arn
     }
 }
 

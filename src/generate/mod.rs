@@ -395,7 +395,7 @@ pub fn would_break(
         denied.retain(|w| {
             let request = crate::policy::Request {
                 action: &w.action,
-                resource: &w.resource,
+                resource: &crate::wildcard::unescape_literal(&w.resource),
                 principal: None,
                 context: &context,
             };

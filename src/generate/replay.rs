@@ -45,8 +45,10 @@ pub fn replay(usage: &Usage, policies: &PolicySet) -> Replay {
         } else {
             used.resources.iter().collect()
         };
-        for (resource, seen) in calls {
+        for (pattern, seen) in calls {
             out.calls = out.calls.saturating_add(seen.count);
+            // The resource the call named (a key `a*` is kept as the pattern `a${*}`).
+            let resource = &*crate::wildcard::unescape_literal(pattern);
             let decision = contexts(used.conditions.get(resource))
                 .iter()
                 .map(|context| {
@@ -65,7 +67,7 @@ pub fn replay(usage: &Usage, policies: &PolicySet) -> Replay {
                 out.denied_calls = out.denied_calls.saturating_add(seen.count);
                 out.would_deny.push(WouldDeny {
                     action: action.clone(),
-                    resource: resource.clone(),
+                    resource: pattern.clone(),
                     decision,
                     count: seen.count,
                     last_seen: seen.last_seen.clone(),

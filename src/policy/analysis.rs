@@ -14,7 +14,8 @@ use super::document::{
 };
 use crate::catalog::{AccessLevel, ActionId, catalog};
 use crate::wildcard::{
-    is_literal, matches, matches_ignore_case, may_overlap, subsumes, subsumes_ignore_case,
+    decode_escapes, is_literal, matches, matches_ignore_case, may_overlap, subsumes,
+    subsumes_ignore_case,
 };
 use rustc_hash::FxHashSet;
 use serde::Serialize;
@@ -234,13 +235,24 @@ fn has_variable(pattern: &str) -> bool {
 
 /// Is every resource `inner` (from `inner_policy`) also matched by `outer` (from `outer_policy`)?
 /// Patterns with policy variables cover each other only when written identically and both
-/// documents substitute variables the same way.
+/// documents substitute variables the same way. IAM's escapes (`${*}`, a literal star, as the
+/// generator writes a trail's values) are the text they stand for where variables are
+/// substituted.
 fn resource_covers(outer: &str, outer_policy: &Policy, inner: &str, inner_policy: &Policy) -> bool {
-    if has_variable(outer) || has_variable(inner) {
-        return outer == inner
-            && outer_policy.substitutes_variables() == inner_policy.substitutes_variables();
+    let decoded = |pattern, policy: &Policy| {
+        if policy.substitutes_variables() {
+            decode_escapes(pattern)
+        } else {
+            (!has_variable(pattern)).then_some(std::borrow::Cow::Borrowed(pattern))
+        }
+    };
+    match (decoded(outer, outer_policy), decoded(inner, inner_policy)) {
+        (Some(outer), Some(inner)) => subsumes(&outer, &inner),
+        _ => {
+            outer == inner
+                && outer_policy.substitutes_variables() == inner_policy.substitutes_variables()
+        }
     }
-    subsumes(outer, inner)
 }
 
 /// Do the statement's conditions hold whenever `required` all hold? Each must appear in
@@ -691,5 +703,35 @@ mod tests {
         assert!(grants_no_new_access(&[same], &current).is_proven());
         let literal = allow(r#""s3:GetObject""#, r#""arn:aws:s3:::home/alice/*""#);
         assert!(!grants_no_new_access(&[literal], &current).is_proven());
+    }
+
+    /// `${*}` names a literal star: inside any wildcard that matches it, never wider than it.
+    #[test]
+    fn escaped_characters_are_the_text_they_stand_for() {
+        let get = |resource: &str| allow(r#""s3:GetObject""#, &format!("\"{resource}\""));
+        let key = "arn:aws:s3:::data/reports/a${*}";
+        for (candidate, current, proven) in [
+            (key, "arn:aws:s3:::data/*", true),
+            (key, key, true),
+            (key, "arn:aws:s3:::data/reports/a${?}", false),
+            ("arn:aws:s3:::data/reports/ab", key, false),
+            ("arn:aws:s3:::data/reports/a*", key, false),
+            (
+                "arn:aws:s3:::data/${$}{aws:username}",
+                "arn:aws:s3:::data/*",
+                true,
+            ),
+            (
+                "arn:aws:s3:::data/${aws:username}",
+                "arn:aws:s3:::data/${$}{aws:username}",
+                false,
+            ),
+        ] {
+            assert_eq!(
+                grants_no_new_access(&[get(candidate)], &[get(current)]).is_proven(),
+                proven,
+                "{candidate} within {current}"
+            );
+        }
     }
 }

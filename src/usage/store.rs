@@ -37,8 +37,9 @@ pub const MAX_VALUE_BYTES: usize = 16 << 10;
 /// Rows decoded at once: memory per batch is this many 16-byte views.
 const BATCH_ROWS: usize = 8_192;
 /// The checkpoint's format; another one is not read (2: denied calls' actions and resources;
-/// 3: request-aware mapping, conditions and instance profiles: older facts lack them).
-const FORMAT: u32 = 3;
+/// 3: request-aware mapping, conditions and instance profiles: older facts lack them; 4: a
+/// record's values escaped in resources, where older facts hold them as patterns).
+const FORMAT: u32 = 4;
 
 /// The columns of a partition object, in order. `kind` says which of the others a row uses:
 /// `principal` (count: records matched), `action`, `resource`, `condition` (action, resource,

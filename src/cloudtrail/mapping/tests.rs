@@ -687,3 +687,58 @@ fn unmapped_calls_get_a_hint() {
     let far = unmapped_hint("s3.amazonaws.com", "Zzzzzzzzzzzzzzzz");
     assert!(far.contains("s3 has no action Zzzzzzzzzzzzzzzz"), "{far}");
 }
+
+/// A value a caller chose (a key, a name, a listed ARN, a copy source, a region) is written as
+/// a pattern naming exactly it: its `*`, `?` and `$` escaped, never a wildcard or a policy
+/// variable; the wildcards the mapping itself writes stay wildcards.
+#[test]
+fn values_from_the_record_are_literal_in_the_pattern() {
+    assert_eq!(
+        grants(
+            "s3",
+            "PutObject",
+            r#"{"bucketName":"b","key":"a*/b?/${aws:username}"}"#
+        ),
+        pairs(&[(
+            "s3:PutObject",
+            "arn:aws:s3:::b/a${*}/b${?}/${$}{aws:username}"
+        )])
+    );
+    assert_eq!(
+        grants("secretsmanager", "GetSecretValue", r#"{"secretId":"db*"}"#),
+        pairs(&[(
+            "secretsmanager:GetSecretValue",
+            "arn:aws:secretsmanager:us-east-1:111122223333:secret:db${*}-??????"
+        )])
+    );
+    let copy = r#"{"bucketName":"dst","key":"k","x-amz-copy-source":"src/a%2A"}"#;
+    assert_eq!(
+        grants("s3", "CopyObject", copy),
+        pairs(&[
+            ("s3:GetObject", "arn:aws:s3:::src/a${*}"),
+            ("s3:PutObject", "arn:aws:s3:::dst/k"),
+        ])
+    );
+    let listed = r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1",
+        "requestParameters":{"bucketName":"b","key":"k"},
+        "resources":[{"ARN":"arn:aws:s3:::b/k?","type":"AWS::S3::Object"}]}"#;
+    assert_eq!(
+        map(listed).unwrap().0,
+        pairs(&[("s3:GetObject", "arn:aws:s3:::b/k${?}")])
+    );
+    let region = r#"{"eventSource":"dynamodb.amazonaws.com","eventName":"GetItem",
+        "awsRegion":"us-east-*","recipientAccountId":"111122223333",
+        "requestParameters":{"tableName":"t"}}"#;
+    assert_eq!(
+        map(region).unwrap().0,
+        pairs(&[(
+            "dynamodb:GetItem",
+            "arn:aws:dynamodb:us-east-${*}:111122223333:table/t"
+        )])
+    );
+    // The mapping's own wildcard: DeleteObjects without its keys.
+    assert_eq!(
+        grants("s3", "DeleteObjects", r#"{"bucketName":"b","delete":""}"#),
+        pairs(&[("s3:DeleteObject", "arn:aws:s3:::b/*")])
+    );
+}

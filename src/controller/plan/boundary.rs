@@ -227,7 +227,7 @@ fn denied_by(boundary: &Policy, proposal: &[Policy]) -> Vec<String> {
         let refused = allowed.resources.iter().any(|resource| {
             let request = Request {
                 action: &allowed.action,
-                resource,
+                resource: &crate::wildcard::unescape_literal(resource),
                 principal: None,
                 context: &context,
             };

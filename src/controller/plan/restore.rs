@@ -213,7 +213,8 @@ fn allows(documents: &[Policy]) -> impl Fn(&str, &str) -> bool + use<> {
     move |action, resource| {
         let request = Request {
             action,
-            resource,
+            // A refused call's resource as it named it (`a${*}` is the key `a*`).
+            resource: &crate::wildcard::unescape_literal(resource),
             principal: None,
             context: &context,
         };
