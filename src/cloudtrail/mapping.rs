@@ -316,14 +316,14 @@ impl<'r, 'a> Context<'r, 'a> {
             .filter(|_| !copies)
             .filter_map(|r| r.arn.as_deref())
             .filter(|arn| fits(arn))
-            .map(|arn| literal(arn.to_string()))
+            .map(|arn| literal(arn).into_owned())
             .collect();
         let passed: Vec<String> = self
             .params
             .arns(self.partition)
             .into_iter()
             .filter(|arn| fits(arn))
-            .map(literal)
+            .map(|arn| literal(arn).into_owned())
             .collect();
         let required: Vec<&ActionResourceType> = types.iter().filter(|t| t.required).collect();
         if required.len() >= 2 && !required_types_are_alternatives(action) {
@@ -628,10 +628,6 @@ impl<'r, 'a> Context<'r, 'a> {
             "FederatedUserName" => p.first_of(&["federatedUserName", "name"]),
             _ => p.strings(var),
         };
-        let literal = |value: Cow<'a, str>| match value {
-            v if v.contains(['*', '?', '$']) => escape_literal(&v).into_owned().into(),
-            v => v,
-        };
         values.into_iter().map(literal).collect()
     }
 
@@ -641,12 +637,12 @@ impl<'r, 'a> Context<'r, 'a> {
     }
 }
 
-/// An ARN from a record as a pattern naming exactly it ([`escape_literal`]).
-fn literal(arn: String) -> String {
-    if arn.contains(['*', '?', '$']) {
-        escape_literal(&arn).into_owned()
-    } else {
-        arn
+/// A value from a record as a pattern naming exactly it ([`escape_literal`]), without a copy
+/// when nothing needs escaping.
+fn literal<'v, V: Into<Cow<'v, str>>>(value: V) -> Cow<'v, str> {
+    match value.into() {
+        v if v.contains(['*', '?', '$']) => escape_literal(&v).into_owned().into(),
+        v => v,
     }
 }
 
