@@ -36,7 +36,8 @@ const ACTION_PATTERNS: &[&str] = &[
     "s3:getobject",
 ];
 
-/// Resource patterns; the last one holds a policy variable.
+/// Resource patterns; the last ones hold a policy variable or IAM's escapes (a literal `*`
+/// or `?`, as the generator writes a trail's values; plain text in 2008-10-17 documents).
 const ALL_RESOURCE_PATTERNS: &[&str] = &[
     "arn:aws:s3:::a/*",
     "arn:aws:s3:::a/x",
@@ -47,6 +48,8 @@ const ALL_RESOURCE_PATTERNS: &[&str] = &[
     "*",
     // Substituted only in 2012-10-17 documents.
     "arn:aws:s3:::a/${aws:username}",
+    "arn:aws:s3:::a/${*}",
+    "arn:aws:s3:::a/x${?}",
 ];
 const RESOURCE_PATTERNS: &[&str] = ALL_RESOURCE_PATTERNS.split_at(7).0;
 
@@ -82,6 +85,9 @@ const ACTIONS: &[&str] = &[
 const RESOURCES: &[&str] = &[
     "arn:aws:s3:::a/x",
     "arn:aws:s3:::a/y",
+    // Objects whose keys are the characters themselves.
+    "arn:aws:s3:::a/*",
+    "arn:aws:s3:::a/x?",
     "arn:aws:s3:::b/z",
     "arn:aws:s3:::a",
     QUEUE,
