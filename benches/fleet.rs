@@ -26,6 +26,9 @@ mod moto;
 #[allow(dead_code)]
 #[path = "../tests/operator_env/mod.rs"]
 mod operator_env;
+#[allow(dead_code)]
+#[path = "../tests/watch/mod.rs"]
+mod watch;
 
 use iam_tailor::controller::{ClusterTrail, LeastPrivilegeRole};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -106,37 +109,36 @@ struct Figures {
     peak_rss_mib: f64,
 }
 
-/// Waits until every resource is Analyzed with inputs other than `before`'s (by name).
+/// Waits (30 minutes at most) until every resource is Analyzed with inputs other than
+/// `before`'s (by name).
 async fn all_analyzed(
     api: &Api<LeastPrivilegeRole>,
     roles: usize,
     before: &std::collections::BTreeMap<String, String>,
-    operator: &operator_env::Operator,
 ) -> std::collections::BTreeMap<String, String> {
-    let started = Instant::now();
-    loop {
-        let list = api.list(&ListParams::default()).await.unwrap();
-        let analyzed: std::collections::BTreeMap<String, String> = (list.items.iter())
-            .filter_map(|r| {
-                let status = r.status.as_ref()?;
-                let inputs = status.analysis.as_ref()?.inputs.clone()?;
-                let name = r.metadata.name.clone()?;
-                (condition(status, "Analyzed") == Some(("True", "Analyzed"))
-                    && before.get(&name) != Some(&inputs))
-                .then_some((name, inputs))
-            })
-            .collect();
-        if analyzed.len() == roles {
-            return analyzed;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1800),
-            "{} of {roles} analyzed after 30 minutes:\n{}",
-            analyzed.len(),
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    watch::poll(
+        "every resource analyzed",
+        Duration::from_secs(1800),
+        Duration::from_millis(500),
+        async || {
+            let list = api.list(&ListParams::default()).await.unwrap();
+            let analyzed: std::collections::BTreeMap<String, String> = (list.items.iter())
+                .filter_map(|r| {
+                    let status = r.status.as_ref()?;
+                    let inputs = status.analysis.as_ref()?.inputs.clone()?;
+                    let name = r.metadata.name.clone()?;
+                    (condition(status, "Analyzed") == Some(("True", "Analyzed"))
+                        && before.get(&name) != Some(&inputs))
+                    .then_some((name, inputs))
+                })
+                .collect();
+            match analyzed.len() {
+                n if n == roles => Ok(analyzed),
+                n => Err(format!("{n} of {roles} analyzed")),
+            }
+        },
+    )
+    .await
 }
 
 fn figures(
@@ -195,13 +197,13 @@ async fn run(roles: usize) -> (Figures, Figures) {
             .await
             .unwrap();
     }
-    let first = all_analyzed(&api, roles, &Default::default(), &operator).await;
+    let first = all_analyzed(&api, roles, &Default::default()).await;
     let metrics = operator.get("/metrics").await.1;
     let cold = figures(roles, &operator, &metrics, started.elapsed());
 
     // A new operator; a new window for every resource, so each is analyzed again.
     operator.kill();
-    let mut operator = cluster.operator(&args, &[]);
+    let operator = cluster.operator(&args, &[]);
     operator.wait_up().await;
     let started = Instant::now();
     let window = Patch::Merge(serde_json::json!({"spec": {"window": "89d"}}));
@@ -210,7 +212,7 @@ async fn run(roles: usize) -> (Figures, Figures) {
             .await
             .unwrap();
     }
-    all_analyzed(&api, roles, &first, &operator).await;
+    all_analyzed(&api, roles, &first).await;
     let metrics = operator.get("/metrics").await.1;
     let warm = figures(roles, &operator, &metrics, started.elapsed());
     (cold, warm)

@@ -10,6 +10,7 @@ use crate::control_plane;
 use crate::k8s_tools;
 use crate::moto;
 use crate::operator_env;
+use crate::watch;
 
 use iam_tailor::controller::LeastPrivilegeRole;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -19,7 +20,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use operator_env::story::{Story, broad_roles_and_trail};
 use operator_env::{
-    IamLastAccessedDouble, NS, Operator, crd_established, create_namespace, events, free_port, lpr,
+    IamLastAccessedDouble, NS, Operator, crd_established, create_namespace, events, lpr,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -113,7 +114,7 @@ impl Env {
 
     /// The operator as the chart's Deployment runs it: its container's arguments and
     /// environment (the downward API filled in as the kubelet would), with the metrics address
-    /// moved to a free loopback port, Kubernetes access through `kubeconfig` and AWS at moto.
+    /// moved to a loopback port the operator chooses as it binds (port 0), Kubernetes access through `kubeconfig` and AWS at moto.
     async fn operator_from_chart(&self, kubeconfig: &Path) -> (Operator, Vec<String>) {
         let deployments: Api<Deployment> = Api::namespaced(self.admin.clone(), RELEASE_NS);
         let deployment = deployments.get(ACCOUNT_NAME).await.unwrap();
@@ -121,13 +122,12 @@ impl Env {
         assert_eq!(pod.service_account_name.as_deref(), Some(ACCOUNT_NAME));
         let container = &pod.containers[0];
         assert!(container.command.is_none(), "the image's entrypoint runs");
-        let metrics = format!("127.0.0.1:{}", free_port());
         let chart_args = container.args.clone().unwrap();
         let args: Vec<String> = chart_args
             .iter()
             .map(|arg| {
                 if arg.starts_with("--metrics-addr=") {
-                    format!("--metrics-addr={metrics}")
+                    "--metrics-addr=127.0.0.1:0".to_string()
                 } else if arg.starts_with("--min-drift-interval=") {
                     // The story waits for drift checks: seconds, not the chart's minute.
                     "--min-drift-interval=1s".to_string()
@@ -176,7 +176,7 @@ impl Env {
             env.push((name.to_string(), value.to_string()));
         }
         eprintln!("operator: iam-tailor {}", args.join(" "));
-        let operator = Operator::start_exact(&metrics, self.dir.path(), &args, &env);
+        let operator = Operator::start_exact(self.dir.path(), &args, &env);
         (operator, chart_args)
     }
 
@@ -190,7 +190,7 @@ impl Env {
 /// The operator story under the chart's RBAC, in namespace `ns`.
 async fn story(env: &Env, operator: &Operator, ns: &str) {
     let started = Instant::now();
-    let story = Story::new(&env.admin, env.aws.iam(), operator, ns).await;
+    let story = Story::new(&env.admin, env.aws.iam(), ns).await;
 
     // A failing analysis (no such bucket) is retried, and its Warning Event recorded each
     // time: created once, then patched.
@@ -208,15 +208,22 @@ async fn story(env: &Env, operator: &Operator, ns: &str) {
     // Drift: AdministratorAccess attached out of band is taken off again, with a Warning.
     story.attach_admin_out_of_band().await;
     story.drift_reverted().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !events(&env.admin, ns, "app")
-        .await
-        .iter()
-        .any(|e| e.reason.as_deref() == Some("Drifted") && e.type_.as_deref() == Some("Warning"))
-    {
-        assert!(Instant::now() < deadline, "no Drifted Warning Event");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    watch::poll(
+        "a Drifted Warning Event",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || {
+            let events = events(&env.admin, ns, "app").await;
+            let drifted = |e: &Event| {
+                e.reason.as_deref() == Some("Drifted") && e.type_.as_deref() == Some("Warning")
+            };
+            match events.iter().any(drifted) {
+                true => Ok(()),
+                false => Err(format!("events: {:?}", operator_env::reasons(&events))),
+            }
+        },
+    )
+    .await;
 
     // Manual approval: a proposal, and no write until its revision is approved.
     let (revision, _) = story.propose_worker("").await;
@@ -235,26 +242,23 @@ async fn story(env: &Env, operator: &Operator, ns: &str) {
         .patch("broken", &PatchParams::default(), &Patch::Merge(&touch))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let repeated = events(&env.admin, ns, "broken")
-            .await
-            .iter()
-            .any(|e: &Event| {
+    watch::poll(
+        "a repeated Warning on `broken`",
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        async || {
+            let events = events(&env.admin, ns, "broken").await;
+            let repeated = |e: &Event| {
                 e.type_.as_deref() == Some("Warning")
                     && e.series.as_ref().is_some_and(|s| s.count >= 2)
-            });
-        if repeated {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no repeated Warning on `broken`: {:#?}\n{}",
-            events(&env.admin, ns, "broken").await,
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+            };
+            match events.iter().any(repeated) {
+                true => Ok(()),
+                false => Err(format!("events: {events:#?}")),
+            }
+        },
+    )
+    .await;
 
     // Nothing the operator tried was refused: every write it needed was granted.
     let log = operator.log();

@@ -14,6 +14,7 @@ mod k8s_tools;
 mod moto;
 mod operator_env;
 mod signals;
+mod watch;
 
 mod access_analyzer;
 mod athena_source;
@@ -29,6 +30,7 @@ mod examples_generated;
 mod examples_k8s;
 mod generate_cli;
 mod generate_passrole;
+mod harness;
 mod iam_last_accessed;
 mod leader_election;
 mod lint_fixtures;

@@ -9,6 +9,7 @@
 use crate::control_plane;
 use crate::moto;
 use crate::operator_env;
+use crate::watch;
 
 use futures::{StreamExt, TryStreamExt};
 use iam_tailor::policy::context::Context as RequestContext;
@@ -42,7 +43,7 @@ async fn operator_story() {
         &["--leader-election", "--lease-namespace", "default"],
         &[("AWS_ENDPOINT_URL_IAM", &aws.endpoint)],
     );
-    let story = Story::new(&kube, aws_iam.clone(), &operator, NS).await;
+    let story = Story::new(&kube, aws_iam.clone(), NS).await;
     let roles = &story.roles;
 
     // Observe: an analysis, nothing written.
@@ -157,14 +158,15 @@ async fn operator_story() {
     );
 
     // Drift: AdministratorAccess attached out of band is seen and taken off again.
-    let stream = watcher(
+    let mut stream = watcher(
         roles.clone(),
         watcher::Config::default().fields("metadata.name=app"),
     )
     .applied_objects()
     .boxed();
+    // The watch is established once it has delivered `app` as it is now.
+    stream.try_next().await.unwrap().expect("app is listed");
     let drift_seen = tokio::spawn(async move {
-        let mut stream = stream;
         while let Some(object) = stream.try_next().await.unwrap() {
             let status = object.status.unwrap_or_default();
             if condition(&status, "Drifted").is_some_and(|(s, _)| s == "True") {
@@ -173,13 +175,19 @@ async fn operator_story() {
         }
         unreachable!("the watch ended")
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let attached_at = Instant::now();
     story.attach_admin_out_of_band().await;
-    let drifted = tokio::time::timeout(Duration::from_secs(60), drift_seen)
-        .await
-        .unwrap_or_else(|_| panic!("no Drifted=True; log:\n{}", operator.log_tail()))
-        .unwrap();
+    watch::poll(
+        "Drifted=True",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        async || match drift_seen.is_finished() {
+            true => Ok(()),
+            false => Err("the watch has not seen it".to_string()),
+        },
+    )
+    .await;
+    let drifted = drift_seen.await.unwrap();
     let message = condition_message(&drifted, "Drifted");
     assert!(
         message.contains("AdministratorAccess attached out of band"),

@@ -79,7 +79,7 @@ async fn access_analyzer_engine_story() {
     let double = AccessAnalyzerDouble::start();
     double.set_in_progress_polls(2);
     double.set_generated_policy(APP_GENERATED);
-    let mut operator = start_operator(&cluster, &double.endpoint);
+    let operator = start_operator(&cluster, &double.endpoint);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     let create = |name: &str, spec: String| {
         let roles = roles.clone();
@@ -89,7 +89,7 @@ async fn access_analyzer_engine_story() {
 
     // Hybrid: Access Analyzer's actions, the trail files' ARNs; then enforced.
     create("app", spec("app", "Enforce", true)).await;
-    let app = wait_for(&roles, "app", &operator, "enforcement", |s| {
+    let app = wait_for(&roles, "app", "enforcement", |s| {
         condition(s, "InSync") == Some(("True", "Applied"))
             || condition(s, "InSync") == Some(("True", "InSync"))
     })
@@ -121,14 +121,11 @@ async fn access_analyzer_engine_story() {
     double.set_in_progress_polls(1_000);
     double.fail_next_start(StartFault::Conflict);
     create("worker", spec("worker", "Enforce", false)).await;
-    wait_for(&roles, "worker", &operator, "a conflict", |s| {
+    wait_for(&roles, "worker", "a conflict", |s| {
         condition(s, "Analyzed") == Some(("Unknown", "WaitingForAccessAnalyzer"))
     })
     .await;
-    let running = wait_for(&roles, "worker", &operator, "a running job", |s| {
-        s.job.is_some()
-    })
-    .await;
+    let running = wait_for(&roles, "worker", "a running job", |s| s.job.is_some()).await;
     let job = running.job.clone().unwrap();
     assert_eq!(
         condition(&running, "Analyzed"),
@@ -140,8 +137,8 @@ async fn access_analyzer_engine_story() {
     drop(operator);
     double.set_in_progress_polls(2);
     let polls_before = double.requests().len();
-    operator = start_operator(&cluster, &double.endpoint);
-    let worker = wait_for(&roles, "worker", &operator, "the job's result", |s| {
+    let _restarted = start_operator(&cluster, &double.endpoint);
+    let worker = wait_for(&roles, "worker", "the job's result", |s| {
         s.proposal.is_some()
     })
     .await;
@@ -161,7 +158,7 @@ async fn access_analyzer_engine_story() {
         if condition(&worker, "Approved").is_some_and(|(_, r)| r == "UnresolvedPlaceholders") {
             worker
         } else {
-            wait_for(&roles, "worker", &operator, "the refusal", |s| {
+            wait_for(&roles, "worker", "the refusal", |s| {
                 condition(s, "Approved").is_some_and(|(_, r)| r == "UnresolvedPlaceholders")
             })
             .await
@@ -193,7 +190,7 @@ async fn access_analyzer_engine_story() {
         )
         .await
         .unwrap();
-    wait_for(&roles, "worker", &operator, "enforcement", |s| {
+    wait_for(&roles, "worker", "enforcement", |s| {
         condition(s, "InSync").is_some_and(|(status, _)| status == "True")
     })
     .await;
@@ -220,7 +217,7 @@ async fn access_analyzer_engine_story() {
     // The account's daily quota is used up: reported, and not tried again today.
     double.fail_next_start(StartFault::ServiceQuotaExceeded);
     create("viewer", spec("viewer", "Recommend", false)).await;
-    let viewer = wait_for(&roles, "viewer", &operator, "the quota", |s| {
+    let viewer = wait_for(&roles, "viewer", "the quota", |s| {
         condition(s, "Analyzed") == Some(("False", "QuotaExceeded"))
     })
     .await;

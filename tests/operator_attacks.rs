@@ -23,6 +23,7 @@
 //!   written.
 
 use crate::operator_env;
+use crate::watch;
 
 use iam_tailor::controller::LeastPrivilegeRole;
 use iam_tailor::controller::reconcile::BACKUP_KEY;
@@ -35,7 +36,7 @@ use operator_env::{
     ACCOUNT, ADMIN, Cluster, NS, broad_role, broad_role_for, condition, condition_message,
     create_namespace, events, lpr, put_trail, read, reasons, wait_for, wait_gone,
 };
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const FENCE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}]}"#;
 const REVOKE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}}]}"#;
@@ -138,7 +139,7 @@ async fn attacks_on_never_widen() {
         original("viewer").await,
         original("payments-prod").await,
     );
-    let operator = cluster.operator(&[], &[]);
+    let _operator = cluster.operator(&[], &[]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     let enforce = |role: &str, extra: &str| {
         lpr(
@@ -167,7 +168,7 @@ async fn attacks_on_never_widen() {
     };
 
     // 1. Keep + Delete beside a fencing Deny: the Allow-only inline policy goes, the fence stays.
-    let app = wait_for(&roles, "app", &operator, "the apply", in_sync).await;
+    let app = wait_for(&roles, "app", "the apply", in_sync).await;
     let live = read(&iam, "app").await;
     assert_eq!(
         live.inline.keys().collect::<Vec<_>>(),
@@ -192,7 +193,7 @@ async fn attacks_on_never_widen() {
     assert!(reasons(&events(&kube, NS, "app").await).contains("DenyAddedOutOfBand"));
 
     // 2. During drift revert, a Deny added out of band stays while the real drift is reverted.
-    wait_for(&roles, "worker", &operator, "the apply", in_sync).await;
+    wait_for(&roles, "worker", "the apply", in_sync).await;
     let applied = read(&iam, "worker").await;
     assert_eq!(names(&applied), ["iam-tailor-worker"]);
     iam.put_role_policy()
@@ -210,16 +211,17 @@ async fn attacks_on_never_widen() {
         .unwrap();
     let with_deny = read(&iam, "worker").await;
     // The revert of the AdministratorAccess attach is the signal that drift handling ran.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while read(&iam, "worker").await.attached.len() != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "drift not reverted:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let worker = wait_for(&roles, "worker", &operator, "the kept Deny reported", |s| {
+    watch::poll(
+        "the revert of the attach",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || match read(&iam, "worker").await.attached {
+            attached if attached.len() == 1 => Ok(()),
+            attached => Err(format!("attached: {attached:?}")),
+        },
+    )
+    .await;
+    let worker = wait_for(&roles, "worker", "the kept Deny reported", |s| {
         condition(s, "Drifted") == Some(("True", "DenyAddedOutOfBand"))
     })
     .await;
@@ -233,7 +235,7 @@ async fn attacks_on_never_widen() {
     assert_eq!(condition(&worker, "Ready"), Some(("True", "Ready")));
 
     // 3. roleName edited after apply to another role: reported, nothing written to either.
-    wait_for(&roles, "viewer", &operator, "the apply", in_sync).await;
+    wait_for(&roles, "viewer", "the apply", in_sync).await;
     let viewer_applied = read(&iam, "viewer").await;
     assert_never_wider(&viewer_before, &viewer_applied);
     let edited = roles
@@ -245,7 +247,7 @@ async fn attacks_on_never_widen() {
         .await
         .unwrap();
     let generation = edited.metadata.generation;
-    let viewer = wait_for(&roles, "viewer", &operator, "RoleChanged", |s| {
+    let viewer = wait_for(&roles, "viewer", "RoleChanged", |s| {
         s.observed_generation == generation
             && condition(s, "Ready") == Some(("False", "RoleChanged"))
     })
@@ -277,7 +279,7 @@ async fn attacks_on_never_widen() {
         )
         .await
         .unwrap();
-    let twin = wait_for(&roles, "app-twin", &operator, "RoleClaimed", |s| {
+    let twin = wait_for(&roles, "app-twin", "RoleClaimed", |s| {
         condition(s, "Ready") == Some(("False", "RoleClaimed"))
     })
     .await;
@@ -307,7 +309,7 @@ async fn attacks_on_never_widen() {
             "not tagged iam-tailor.dev/managed-role=true",
         ),
     ] {
-        let refused = wait_for(&roles, name, &operator, "RoleNotPermitted", |s| {
+        let refused = wait_for(&roles, name, "RoleNotPermitted", |s| {
             condition(s, "Ready") == Some(("False", "RoleNotPermitted"))
         })
         .await;
@@ -357,15 +359,16 @@ async fn attacks_on_never_widen() {
     };
     put(serde_json::to_string_pretty(&forged).unwrap()).await;
     roles.delete("viewer", &Default::default()).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !reasons(&events(&kube, NS, "viewer").await).contains("RestoreBlocked") {
-        assert!(
-            Instant::now() < deadline,
-            "no RestoreBlocked:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    watch::poll(
+        "a RestoreBlocked Event",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || match reasons(&events(&kube, NS, "viewer").await) {
+            seen if seen.contains("RestoreBlocked") => Ok(()),
+            seen => Err(format!("events: {seen:?}")),
+        },
+    )
+    .await;
     assert!(
         roles.get_opt("viewer").await.unwrap().is_some(),
         "deletion waits"
@@ -383,7 +386,7 @@ async fn attacks_on_never_widen() {
         )
         .await
         .unwrap();
-    wait_gone(&roles, "viewer", &operator).await;
+    wait_gone(&roles, "viewer").await;
     assert_eq!(
         read(&iam, "viewer").await,
         viewer_before,
@@ -407,7 +410,7 @@ async fn attacks_on_never_widen() {
         .create(&PostParams::default(), &lpr("viewer-again", observe))
         .await
         .unwrap();
-    wait_for(&roles, "viewer-again", &operator, "the analysis", |s| {
+    wait_for(&roles, "viewer-again", "the analysis", |s| {
         condition(s, "Analyzed").is_some_and(|(status, _)| status == "True")
     })
     .await;
@@ -442,7 +445,7 @@ async fn attacks_on_never_widen() {
         )
         .await
         .unwrap();
-    let again = wait_for(&roles, "viewer-again", &operator, "the refusal", |s| {
+    let again = wait_for(&roles, "viewer-again", "the refusal", |s| {
         condition(s, "InSync").is_some_and(|(_, reason)| reason == "BackupMismatch")
     })
     .await;
@@ -478,7 +481,7 @@ async fn attacks_on_never_widen() {
         .await
         .unwrap();
     // No activity in the trail: a human approves the kept permission.
-    let proposed = wait_for(&doomed, "doomed-app", &operator, "a proposal", |s| {
+    let proposed = wait_for(&doomed, "doomed-app", "a proposal", |s| {
         s.proposal.is_some()
     })
     .await;
@@ -491,7 +494,7 @@ async fn attacks_on_never_widen() {
         )
         .await
         .unwrap();
-    wait_for(&doomed, "doomed-app", &operator, "the apply", in_sync).await;
+    wait_for(&doomed, "doomed-app", "the apply", in_sync).await;
     let narrowed = read(&iam, "doomed-app").await;
     assert_ne!(narrowed.attached, doomed_before.attached, "narrowed first");
     Api::<k8s_openapi::api::core::v1::Namespace>::all(kube.clone())
@@ -507,7 +510,7 @@ async fn attacks_on_never_widen() {
         .delete("doomed-app", &Default::default())
         .await
         .unwrap();
-    wait_gone(&doomed, "doomed-app", &operator).await;
+    wait_gone(&doomed, "doomed-app").await;
     assert_eq!(
         read(&iam, "doomed-app").await,
         doomed_before,
@@ -561,7 +564,7 @@ async fn attacks_on_never_widen() {
         ("extra-enforce", "does not let namespace payments Enforce"),
         ("extra-via-access", "has no key payments"),
     ] {
-        let refused = wait_for(&roles, name, &operator, "RoleNotPermitted", |s| {
+        let refused = wait_for(&roles, name, "RoleNotPermitted", |s| {
             condition(s, "Ready") == Some(("False", "RoleNotPermitted"))
         })
         .await;
@@ -586,7 +589,7 @@ async fn attacks_on_never_widen() {
         )
         .await
         .unwrap();
-    wait_for(&roles, "extra-via-access", &operator, "the analysis", |s| {
+    wait_for(&roles, "extra-via-access", "the analysis", |s| {
         condition(s, "Analyzed") == Some(("True", "Analyzed"))
     })
     .await;

@@ -11,6 +11,7 @@ use crate::athena_results;
 use crate::control_plane;
 use crate::moto;
 use crate::operator_env;
+use crate::watch;
 
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use iam_tailor::policy::Policy;
@@ -152,11 +153,16 @@ impl FaultProxy {
 
     /// Waits (60 s at most) until a request is held.
     async fn holds_one(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.state.lock().unwrap().holding == 0 {
-            assert!(Instant::now() < deadline, "no request was held within 60 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        watch::poll(
+            "a held request",
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            async || match self.state.lock().unwrap().holding {
+                0 => Err("none is held".to_string()),
+                _ => Ok(()),
+            },
+        )
+        .await;
     }
 
     /// Answers the next `times` IAM requests for `action` (e.g. `DetachRolePolicy`) with
@@ -449,8 +455,7 @@ impl World {
             .create(&PostParams::default(), &lpr("app", spec))
             .await
             .unwrap();
-        let operator = &self.operator;
-        wait_for(&self.roles, "app", operator, "the failed apply", |s| {
+        wait_for(&self.roles, "app", "the failed apply", |s| {
             condition(s, "Ready") == Some(("False", reason))
         })
         .await
@@ -475,8 +480,7 @@ impl World {
     async fn heal_and_finish(&self) -> Instant {
         self.proxy.heal();
         let healed_at = Instant::now();
-        let operator = &self.operator;
-        let done = wait_for(&self.roles, "app", operator, "the finished apply", |s| {
+        let done = wait_for(&self.roles, "app", "the finished apply", |s| {
             condition(s, "InSync").is_some_and(|(status, _)| status == "True")
                 && condition(s, "Ready") == Some(("True", "Ready"))
         })
@@ -516,19 +520,19 @@ impl World {
 
     /// Polls /metrics until `series` is at least `value` (30 s at most).
     async fn metric_reaches(&self, series: &str, value: f64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let metrics = self.operator.get("/metrics").await.1;
-            if sample(&metrics, series).is_some_and(|v| v >= value) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{series} did not reach {value}:\n{metrics}\noperator log:\n{}",
-                self.operator.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        watch::poll(
+            &format!("{series} to reach {value}"),
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            async || {
+                let metrics = self.operator.get("/metrics").await.1;
+                match sample(&metrics, series) {
+                    Some(v) if v >= value => Ok(()),
+                    _ => Err(format!("metrics:\n{metrics}")),
+                }
+            },
+        )
+        .await;
     }
 }
 
@@ -776,7 +780,7 @@ async fn a_policy_not_yet_visible_after_create_is_attached_on_a_quick_retry() {
         .create(&PostParams::default(), &lpr("app", spec))
         .await
         .unwrap();
-    let done = wait_for(&world.roles, "app", &world.operator, "the apply", |s| {
+    let done = wait_for(&world.roles, "app", "the apply", |s| {
         condition(s, "InSync").is_some_and(|(status, _)| status == "True")
     })
     .await;
@@ -802,11 +806,10 @@ async fn a_policy_not_yet_visible_after_create_is_attached_on_a_quick_retry() {
 /// checks the role is the approved one: only `iam-tailor-app` attached, no inline policy.
 async fn applied_as_approved(
     roles: &Api<LeastPrivilegeRole>,
-    operator: &Operator,
     iam: &aws_sdk_iam::Client,
     what: &str,
 ) {
-    let done = wait_for(roles, "app", operator, what, |s| {
+    let done = wait_for(roles, "app", what, |s| {
         condition(s, "InSync").is_some_and(|(status, _)| status == "True")
             && condition(s, "Ready") == Some(("True", "Ready"))
     })
@@ -869,15 +872,16 @@ async fn restarted_at(held: &str, written_while_down: &[&str]) {
     world.server.pause();
     world.proxy.release();
     // The reconcile goes on without the API server until a Kubernetes write fails.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reconcile_errors(&world.operator.get("/metrics").await.1) <= errors_before {
-        assert!(
-            Instant::now() < deadline,
-            "no failed reconcile without the API server:\n{}",
-            world.operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    watch::poll(
+        "a failed reconcile without the API server",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        async || match reconcile_errors(&world.operator.get("/metrics").await.1) {
+            errors if errors > errors_before => Ok(()),
+            errors => Err(format!("{errors} failed reconciles")),
+        },
+    )
+    .await;
     let during = writes(&world.proxy);
     assert_eq!(
         during.keys().map(String::as_str).collect::<Vec<_>>(),
@@ -888,13 +892,7 @@ async fn restarted_at(held: &str, written_while_down: &[&str]) {
         "while the API server was down",
     );
     world.server.resume();
-    applied_as_approved(
-        &world.roles,
-        &world.operator,
-        &world.iam,
-        "the apply after the restart",
-    )
-    .await;
+    applied_as_approved(&world.roles, &world.iam, "the apply after the restart").await;
     let once: std::collections::BTreeMap<String, usize> = [
         "AttachRolePolicy",
         "CreatePolicy",
@@ -970,8 +968,7 @@ async fn moto_frozen_mid_apply_and_resumed_ends_with_the_approved_role() {
     world.proxy.holds_one().await;
     world.aws.freeze();
     world.proxy.release();
-    let operator = &world.operator;
-    let failed = wait_for(&world.roles, "app", operator, "the timed-out apply", |s| {
+    let failed = wait_for(&world.roles, "app", "the timed-out apply", |s| {
         condition(s, "Ready").is_some_and(|(status, _)| status == "False")
     })
     .await;
@@ -989,13 +986,7 @@ async fn moto_frozen_mid_apply_and_resumed_ends_with_the_approved_role() {
         "wider than before once the lost writes landed: {live:#?}"
     );
 
-    applied_as_approved(
-        &world.roles,
-        operator,
-        &world.iam,
-        "the apply after moto resumed",
-    )
-    .await;
+    applied_as_approved(&world.roles, &world.iam, "the apply after moto resumed").await;
     let counts = writes(&world.proxy);
     assert_eq!(counts.get("CreatePolicy"), Some(&1), "{counts:?}");
     assert_eq!(counts.get("DetachRolePolicy"), Some(&1), "{counts:?}");
@@ -1079,15 +1070,16 @@ impl Drop for ApiLink {
 
 /// `iam_tailor_leader` of `operator` is 1 (30 s at most).
 async fn leads(operator: &Operator) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while sample(&operator.get("/metrics").await.1, "iam_tailor_leader") != Some(1.0) {
-        assert!(
-            Instant::now() < deadline,
-            "not leading:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    watch::poll(
+        &format!("the operator (pid {}) to lead", operator.pid()),
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        async || match sample(&operator.get("/metrics").await.1, "iam_tailor_leader") {
+            Some(1.0) => Ok(()),
+            leader => Err(format!("iam_tailor_leader is {leader:?}")),
+        },
+    )
+    .await;
 }
 
 /// The lease lost in the middle of an apply: replica A leads and is inside an apply, with
@@ -1132,7 +1124,7 @@ async fn a_leader_cut_off_mid_apply_writes_nothing_more_and_the_standby_finishes
     );
     a.wait_up().await;
     leads(&a).await;
-    let mut b = Operator::start(
+    let b = Operator::start(
         &server.kubeconfig,
         &proxy_b.endpoint,
         dir.path(),
@@ -1151,6 +1143,8 @@ async fn a_leader_cut_off_mid_apply_writes_nothing_more_and_the_standby_finishes
     proxy_a.holds_one().await;
     let before_cut = writes(&proxy_a);
     link.cut();
+    // Cut off, A loses the lease and exits: that is the point.
+    a.expect_exit();
     let cut_at = Instant::now();
     leads(&b).await;
     eprintln!("B leads {:?} after the cut", cut_at.elapsed());
@@ -1174,7 +1168,7 @@ async fn a_leader_cut_off_mid_apply_writes_nothing_more_and_the_standby_finishes
         "wider than before: {live:#?}"
     );
 
-    applied_as_approved(&roles, &b, &iam, "B finishing the apply").await;
+    applied_as_approved(&roles, &iam, "B finishing the apply").await;
     let from_b = writes(&proxy_b);
     assert!(
         !from_b.contains_key("CreatePolicy"),
@@ -1220,7 +1214,7 @@ async fn resources_on_one_trail_read_each_file_once() {
     }
     let mut used = std::collections::BTreeMap::new();
     for role in ["app", "worker"] {
-        let status = wait_for(&world.roles, role, &world.operator, "Analyzed", analyzed).await;
+        let status = wait_for(&world.roles, role, "Analyzed", analyzed).await;
         let analysis = status.analysis.unwrap();
         assert_eq!(analysis.files_scanned, 2, "{role}: {analysis:?}");
         used.insert(role, analysis.used_actions);
@@ -1255,14 +1249,7 @@ async fn resources_on_one_trail_read_each_file_once() {
         .create(&PostParams::default(), &lpr("viewer", &observe("viewer")))
         .await
         .unwrap();
-    let viewer = wait_for(
-        &world.roles,
-        "viewer",
-        &world.operator,
-        "Analyzed",
-        analyzed,
-    )
-    .await;
+    let viewer = wait_for(&world.roles, "viewer", "Analyzed", analyzed).await;
     let analysis = viewer.analysis.unwrap();
     used.insert("viewer", analysis.used_actions);
     assert_eq!(analysis.files_scanned, 2, "answered from what was read");
@@ -1298,14 +1285,7 @@ async fn resources_on_one_trail_read_each_file_once() {
         .create(&PostParams::default(), &lpr("auditor", through_reader))
         .await
         .unwrap();
-    let auditor = wait_for(
-        &world.roles,
-        "auditor",
-        &world.operator,
-        "Analyzed",
-        analyzed,
-    )
-    .await;
+    let auditor = wait_for(&world.roles, "auditor", "Analyzed", analyzed).await;
     assert_eq!(auditor.analysis.unwrap().files_scanned, 2);
     let all = gets(&world.proxy);
     let again: Vec<&String> = all.iter().filter(|g| !first.contains(g)).collect();
@@ -1353,7 +1333,7 @@ async fn a_cluster_trail_is_read_only_for_the_namespaces_it_admits() {
         .create(&PostParams::default(), &lpr("app", spec))
         .await
         .unwrap();
-    let refused = wait_for(&world.roles, "app", &world.operator, "InvalidSpec", |s| {
+    let refused = wait_for(&world.roles, "app", "InvalidSpec", |s| {
         condition(s, "Ready") == Some(("False", "InvalidSpec"))
     })
     .await;
@@ -1380,7 +1360,7 @@ async fn a_cluster_trail_is_read_only_for_the_namespaces_it_admits() {
         .replace("org", &PostParams::default(), &admitting)
         .await
         .unwrap();
-    let analyzed = wait_for(&world.roles, "app", &world.operator, "Analyzed", |s| {
+    let analyzed = wait_for(&world.roles, "app", "Analyzed", |s| {
         condition(s, "Analyzed") == Some(("True", "Analyzed"))
     })
     .await;
@@ -1408,7 +1388,7 @@ async fn an_athena_cluster_trail_asks_once_per_day_for_every_role() {
             .await
             .unwrap();
         // No ClusterTrail yet: the resource waits, and the operator has seen it.
-        wait_for(&world.roles, role, &world.operator, "InvalidSpec", |s| {
+        wait_for(&world.roles, role, "InvalidSpec", |s| {
             condition(s, "Ready") == Some(("False", "InvalidSpec"))
         })
         .await;
@@ -1448,7 +1428,7 @@ async fn an_athena_cluster_trail_asks_once_per_day_for_every_role() {
         .await;
     let mut used = std::collections::BTreeMap::new();
     for role in ["app", "worker"] {
-        let status = wait_for(&world.roles, role, &world.operator, "Analyzed", |s| {
+        let status = wait_for(&world.roles, role, "Analyzed", |s| {
             condition(s, "Analyzed") == Some(("True", "Analyzed"))
         })
         .await;
@@ -1496,7 +1476,7 @@ async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
             .create(&PostParams::default(), &lpr(role, &spec))
             .await
             .unwrap();
-        wait_for(roles, role, &world.operator, "Analyzed", |s| {
+        wait_for(roles, role, "Analyzed", |s| {
             condition(s, "Analyzed") == Some(("True", "Analyzed"))
         })
         .await
@@ -1646,20 +1626,16 @@ async fn running_athena_queries_are_the_resource_s_job_until_answered() {
         .create(&PostParams::default(), &lpr("app", spec))
         .await
         .unwrap();
-    let running = wait_for(
-        &world.roles,
-        "app",
-        &world.operator,
-        "AthenaQueriesRunning",
-        |s| condition(s, "Analyzed") == Some(("Unknown", "AthenaQueriesRunning")),
-    )
+    let running = wait_for(&world.roles, "app", "AthenaQueriesRunning", |s| {
+        condition(s, "Analyzed") == Some(("Unknown", "AthenaQueriesRunning"))
+    })
     .await;
     let job = running.job.expect("the queries are the resource's job");
     assert_eq!(job.source, JobSource::Athena);
     assert_eq!(job.days, Some(3), "two days back and today");
     assert!(job.days_answered.unwrap() < 3);
     assert!(running.analysis.is_none());
-    let analyzed = wait_for(&world.roles, "app", &world.operator, "Analyzed", |s| {
+    let analyzed = wait_for(&world.roles, "app", "Analyzed", |s| {
         condition(s, "Analyzed") == Some(("True", "Analyzed"))
     })
     .await;

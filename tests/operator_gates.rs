@@ -8,6 +8,7 @@
 use crate::access_analyzer_double;
 use crate::operator_env;
 use crate::signals;
+use crate::watch;
 
 use access_analyzer_double::{AccessAnalyzerDouble, Check, finding};
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
@@ -47,7 +48,7 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
         (1, 120, 120),
         (1, 123, 123),
     )]);
-    let operator = cluster.operator(
+    let _operator = cluster.operator(
         &[],
         &[("AWS_ENDPOINT_URL_ACCESSANALYZER", &double.endpoint)],
     );
@@ -81,7 +82,7 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
     };
 
     // ValidatePolicy: a SECURITY_WARNING blocks, and is shown in status.
-    let app = wait_for(&roles, "app", &operator, "the findings gate", |s| {
+    let app = wait_for(&roles, "app", "the findings gate", |s| {
         approved_reason(s) == Some("ValidationFindings")
     })
     .await;
@@ -127,7 +128,7 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
     )]));
     recheck(serde_json::json!({"validation": {"allow": ["PASS_ROLE_WITH_STAR_IN_RESOURCE"]}}))
         .await;
-    let app = wait_for(&roles, "app", &operator, "the disagreement", |s| {
+    let app = wait_for(&roles, "app", "the disagreement", |s| {
         approved_reason(s) == Some("AccessAnalyzerDisagrees")
     })
     .await;
@@ -146,7 +147,7 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
         1,
     )]));
     recheck(serde_json::json!({"window": "89d"})).await;
-    wait_for(&roles, "app", &operator, "the forbid gate", |s| {
+    wait_for(&roles, "app", "the forbid gate", |s| {
         approved_reason(s) == Some("ForbiddenAccessGranted")
     })
     .await;
@@ -155,7 +156,7 @@ async fn each_access_analyzer_gate_blocks_an_apply() {
     // Every gate passes: applied.
     double.set_access_not_granted(Check::Pass);
     recheck(serde_json::json!({"window": "88d"})).await;
-    wait_for(&roles, "app", &operator, "the apply", |s| {
+    wait_for(&roles, "app", "the apply", |s| {
         condition(s, "InSync").is_some_and(|(status, _)| status == "True")
     })
     .await;
@@ -175,7 +176,7 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
     let s3 = aws.s3();
     broad_role(&aws_iam, "app").await;
     put_trail(&s3).await;
-    let operator = cluster.operator(&[], &[]);
+    let _operator = cluster.operator(&[], &[]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     // Today's listing of the trail is reused for a while: the period outlasts it, so the
     // replay at its end lists the file put below.
@@ -194,7 +195,7 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
         )
         .await
         .unwrap();
-    let app = wait_for(&roles, "app", &operator, "the shadow period", |s| {
+    let app = wait_for(&roles, "app", "the shadow period", |s| {
         approved_reason(s) == Some("ShadowPeriod")
     })
     .await;
@@ -223,7 +224,7 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
         serde_json::json!({"topicArn": topic, "message": "m"}),
     );
     operator_env::put_trail_file(&s3, &today, "T0000Z_shadow", &[publish]).await;
-    let app = wait_for(&roles, "app", &operator, "the restart", |s| {
+    let app = wait_for(&roles, "app", "the restart", |s| {
         s.shadow.as_ref().is_some_and(|s| s.restarts == 1)
     })
     .await;
@@ -238,7 +239,7 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
     untouched(&aws_iam).await;
 
     // The new proposal shadows its whole period without a would-be denial: applied.
-    let app = wait_for(&roles, "app", &operator, "the apply", |s| {
+    let app = wait_for(&roles, "app", "the apply", |s| {
         condition(s, "InSync").is_some_and(|(status, _)| status == "True")
     })
     .await;
@@ -258,7 +259,7 @@ async fn a_rollback_puts_an_earlier_revision_back() {
     let aws_iam = aws.iam();
     broad_role(&aws_iam, "worker").await;
     put_trail(&aws.s3()).await;
-    let operator = cluster.operator(&[], &[]);
+    let _operator = cluster.operator(&[], &[]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     let granted = |live: &iam_tailor::role::LiveRole| -> Vec<String> {
         let allowed = iam_tailor::policy::analysis::allowed_actions(&live.documents());
@@ -283,13 +284,12 @@ async fn a_rollback_puts_an_earlier_revision_back() {
                 && condition(s, "InSync").is_some_and(|(status, _)| status == "True")
         }
     };
-    let with_keep = wait_for(&roles, "worker", &operator, "a proposal", awaiting).await;
+    let with_keep = wait_for(&roles, "worker", "a proposal", awaiting).await;
     let earlier = with_keep.proposal.unwrap().revision;
     patch_spec(&roles, serde_json::json!({"approvedRevision": earlier})).await;
     wait_for(
         &roles,
         "worker",
-        &operator,
         "the first apply",
         in_sync_at(earlier.clone()),
     )
@@ -301,7 +301,7 @@ async fn a_rollback_puts_an_earlier_revision_back() {
 
     // The keep rule goes: a narrower proposal, approved and applied.
     patch_spec(&roles, serde_json::json!({"keep": null})).await;
-    let narrower = wait_for(&roles, "worker", &operator, "a narrower proposal", |s| {
+    let narrower = wait_for(&roles, "worker", "a narrower proposal", |s| {
         awaiting(s) && s.proposal.as_ref().is_some_and(|p| p.revision != earlier)
     })
     .await;
@@ -310,7 +310,6 @@ async fn a_rollback_puts_an_earlier_revision_back() {
     wait_for(
         &roles,
         "worker",
-        &operator,
         "the second apply",
         in_sync_at(later.clone()),
     )
@@ -323,7 +322,7 @@ async fn a_rollback_puts_an_earlier_revision_back() {
     // A revision IAM does not keep: refused by name, nothing written.
     let unknown = format!("sha256:{}", "0".repeat(64));
     patch_spec(&roles, serde_json::json!({"rollbackTo": unknown})).await;
-    let refused = wait_for(&roles, "worker", &operator, "the refusal", |s| {
+    let refused = wait_for(&roles, "worker", "the refusal", |s| {
         approved_reason(s) == Some("RollbackNotFound")
     })
     .await;
@@ -339,7 +338,7 @@ async fn a_rollback_puts_an_earlier_revision_back() {
 
     // The earlier revision: back from IAM's versions, wider than now, within the original.
     patch_spec(&roles, serde_json::json!({"rollbackTo": earlier})).await;
-    let rolled = wait_for(&roles, "worker", &operator, "the rollback", |s| {
+    let rolled = wait_for(&roles, "worker", "the rollback", |s| {
         in_sync_at(earlier.clone())(s) && approved_reason(s) == Some("RolledBack")
     })
     .await;
@@ -399,7 +398,7 @@ async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
         )
         .await
         .unwrap();
-    let applied = wait_for(&roles, "app", &operator, "the apply", |s| {
+    let applied = wait_for(&roles, "app", "the apply", |s| {
         condition(s, "InSync").is_some_and(|(status, _)| status == "True")
     })
     .await;
@@ -439,7 +438,7 @@ async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
     ];
     let today = now.strftime("%Y-%m-%d").to_string();
     operator_env::put_trail_file(&s3, &today, "T2359Z_refused", &records).await;
-    let app = wait_for(&roles, "app", &operator, "the restore", |s| {
+    let app = wait_for(&roles, "app", "the restore", |s| {
         s.restore.as_ref().is_some_and(|r| !r.restored.is_empty())
     })
     .await;
@@ -542,7 +541,7 @@ async fn signals_on_the_queue_act_before_the_interval_and_the_trail() {
         )
         .await
         .unwrap();
-    wait_for(&roles, "app", &operator, "the apply", |s| {
+    wait_for(&roles, "app", "the apply", |s| {
         condition(s, "InSync").is_some_and(|(status, _)| status == "True")
     })
     .await;
@@ -572,20 +571,18 @@ async fn signals_on_the_queue_act_before_the_interval_and_the_trail() {
     );
     attach["eventTime"] = now().into();
     send(signals::cloudtrail_event(&attach).to_string()).await;
-    let sent = std::time::Instant::now();
-    while read(&aws_iam, "app")
-        .await
-        .attached
-        .iter()
-        .any(|a| a.arn == ADMIN)
-    {
-        assert!(
-            sent.elapsed() < Duration::from_secs(30),
-            "not reverted on the signal:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    watch::poll(
+        "the revert on the signal",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || match read(&aws_iam, "app").await.attached {
+            attached if attached.iter().any(|a| a.arn == ADMIN) => {
+                Err(format!("still attached: {attached:?}"))
+            }
+            _ => Ok(()),
+        },
+    )
+    .await;
     let metrics = operator.get("/metrics").await.1;
     for (kind, count) in [("role-written", 1.0), ("malformed", 1.0)] {
         let series = format!("iam_tailor_signals_total{{kind=\"{kind}\"}}");
@@ -609,7 +606,7 @@ async fn signals_on_the_queue_act_before_the_interval_and_the_trail() {
     );
     delete["eventTime"] = now().into();
     send(signals::cloudtrail_event(&delete).to_string()).await;
-    let app = wait_for(&roles, "app", &operator, "the restore", |s| {
+    let app = wait_for(&roles, "app", "the restore", |s| {
         s.restore.as_ref().is_some_and(|r| !r.restored.is_empty())
     })
     .await;

@@ -5,6 +5,7 @@
 //! never edited.
 
 use crate::operator_env;
+use crate::watch;
 
 use iam_tailor::controller::LeastPrivilegeRole;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -12,7 +13,7 @@ use operator_env::{
     Cluster, NS, broad_role, condition, condition_message, events, lpr, put_trail, read, wait_for,
     wait_gone,
 };
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Trusts account 444455556666 as a whole, with no ExternalId.
 const CROSS_ACCOUNT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}]}"#;
@@ -41,7 +42,7 @@ async fn trust_beyond_the_account_is_reported_with_a_warning_and_never_edited() 
         .send()
         .await
         .unwrap();
-    let operator = cluster.operator(&[], &[]);
+    let _operator = cluster.operator(&[], &[]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     let spec = "  roleName: partner\n  mode: Observe\n  cloudTrail: {s3: {bucket: org-trail-logs}}\n  \
                 trust: {allowedAccounts: [\"777788889999\"]}\n";
@@ -50,7 +51,7 @@ async fn trust_beyond_the_account_is_reported_with_a_warning_and_never_edited() 
         .await
         .unwrap();
 
-    let status = wait_for(&roles, "partner", &operator, "the trust findings", |s| {
+    let status = wait_for(&roles, "partner", "the trust findings", |s| {
         condition(s, "TrustOK") == Some(("False", "TrustFindings"))
     })
     .await;
@@ -111,13 +112,9 @@ async fn trust_beyond_the_account_is_reported_with_a_warning_and_never_edited() 
         )
         .await
         .unwrap();
-    let status = wait_for(
-        &roles,
-        "partner",
-        &operator,
-        "trust without findings",
-        |s| condition(s, "TrustOK") == Some(("True", "TrustOK")),
-    )
+    let status = wait_for(&roles, "partner", "trust without findings", |s| {
+        condition(s, "TrustOK") == Some(("True", "TrustOK"))
+    })
     .await;
     let trust = status.trust.unwrap();
     assert!(trust.findings.is_empty(), "{:?}", trust.findings);
@@ -138,21 +135,17 @@ async fn boundary_of(iam: &aws_sdk_iam::Client, role: &str) -> Option<String> {
 }
 
 /// Polls IAM (60 s at most) until `role`'s boundary is `wanted`.
-async fn wait_boundary(
-    iam: &aws_sdk_iam::Client,
-    role: &str,
-    wanted: Option<&str>,
-    operator: &operator_env::Operator,
-) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while boundary_of(iam, role).await.as_deref() != wanted {
-        assert!(
-            Instant::now() < deadline,
-            "{role}: boundary is not {wanted:?}; log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+async fn wait_boundary(iam: &aws_sdk_iam::Client, role: &str, wanted: Option<&str>) {
+    watch::poll(
+        &format!("{role}: boundary {wanted:?}"),
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || match boundary_of(iam, role).await {
+            seen if seen.as_deref() == wanted => Ok(()),
+            seen => Err(format!("the boundary is {seen:?}")),
+        },
+    )
+    .await;
 }
 
 const S3_ANYTHING: &str =
@@ -197,7 +190,7 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
         .to_string();
     let original = read(&iam, "fenced").await;
     let read_only = serde_json::json!(["s3:GetObject", "s3:ListBucket"]);
-    let operator = cluster.operator(&[], &[]);
+    let _operator = cluster.operator(&[], &[]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     // Manual approval and nothing approved: the boundary is the only write.
     let document = serde_json::to_string(READ_ONLY_S3).unwrap();
@@ -221,8 +214,8 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
         operator_env::ACCOUNT
     );
     for (name, wanted) in [("fenced", own.as_str()), ("pinned", dev_boundary.as_str())] {
-        wait_boundary(&iam, name, Some(wanted), &operator).await;
-        let status = wait_for(&roles, name, &operator, "the boundary", |s| {
+        wait_boundary(&iam, name, Some(wanted)).await;
+        let status = wait_for(&roles, name, "the boundary", |s| {
             condition(s, "BoundaryInPlace") == Some(("True", "BoundaryInPlace"))
         })
         .await;
@@ -247,11 +240,16 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
         .send()
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while default_actions(&iam, &own).await.0 == "v2" {
-        assert!(Instant::now() < deadline, "{}", operator.log_tail());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    watch::poll(
+        "iam-tailor's own boundary policy written back",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || match default_actions(&iam, &own).await {
+            (version, _) if version == "v2" => Err("v2 is still the default".to_string()),
+            _ => Ok(()),
+        },
+    )
+    .await;
     assert_eq!(default_actions(&iam, &own).await, ("v3".into(), read_only));
 
     // Removed out of band: put back.
@@ -260,7 +258,7 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
         .send()
         .await
         .unwrap();
-    wait_boundary(&iam, "fenced", Some(&own), &operator).await;
+    wait_boundary(&iam, "fenced", Some(&own)).await;
 
     // Replaced out of band by a wider boundary: the declared one is proven within it, so it is
     // put back. By a tighter one (an incident responder's): left, with a Warning.
@@ -282,15 +280,11 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
         out.permissions_boundary(arn).send()
     };
     replace(wide).await.unwrap();
-    wait_boundary(&iam, "pinned", Some(&dev_boundary), &operator).await;
+    wait_boundary(&iam, "pinned", Some(&dev_boundary)).await;
     replace(tight.clone()).await.unwrap();
-    wait_for(
-        &roles,
-        "pinned",
-        &operator,
-        "the tighter boundary kept",
-        |s| condition(s, "BoundaryInPlace") == Some(("False", "NotProvablyNarrower")),
-    )
+    wait_for(&roles, "pinned", "the tighter boundary kept", |s| {
+        condition(s, "BoundaryInPlace") == Some(("False", "NotProvablyNarrower"))
+    })
     .await;
     assert_eq!(boundary_of(&iam, "pinned").await, Some(tight));
     let warned = (events(&kube, NS, "pinned").await.into_iter())
@@ -302,7 +296,7 @@ async fn a_declared_boundary_is_set_first_put_back_and_taken_back_on_delete() {
         .delete("fenced", &DeleteParams::default())
         .await
         .unwrap();
-    wait_gone(&roles, "fenced", &operator).await;
+    wait_gone(&roles, "fenced").await;
     assert_eq!(boundary_of(&iam, "fenced").await, None);
     assert!(
         iam.get_policy().policy_arn(&own).send().await.is_err(),

@@ -6,6 +6,7 @@
 use crate::control_plane;
 use crate::moto;
 use crate::operator_env;
+use crate::watch;
 
 use iam_tailor::controller::LeastPrivilegeRole;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -31,7 +32,7 @@ async fn replica(
     dir: &std::path::Path,
     name: &str,
 ) -> Operator {
-    let mut operator = Operator::start(
+    let operator = Operator::start(
         &server.kubeconfig,
         &aws.endpoint,
         dir,
@@ -58,29 +59,25 @@ async fn leader_and_reconciles(operator: &Operator) -> (f64, f64) {
 
 /// Polls until exactly one of `replicas` reports itself leader (30 s at most); its index.
 async fn the_leader(replicas: &[&Operator]) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut leading = Vec::new();
-        for (i, replica) in replicas.iter().enumerate() {
-            if leader_and_reconciles(replica).await.0 == 1.0 {
-                leading.push(i);
+    watch::poll(
+        "a leader",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        async || {
+            let mut leading = Vec::new();
+            for (i, replica) in replicas.iter().enumerate() {
+                if leader_and_reconciles(replica).await.0 == 1.0 {
+                    leading.push(i);
+                }
             }
-        }
-        assert!(leading.len() <= 1, "more than one leader: {leading:?}");
-        if let [leader] = leading[..] {
-            return leader;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no leader; logs:\n{}",
-            replicas
-                .iter()
-                .map(|r| r.log_tail())
-                .collect::<Vec<_>>()
-                .join("\n---\n")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            assert!(leading.len() <= 1, "more than one leader: {leading:?}");
+            match leading[..] {
+                [leader] => Ok(leader),
+                _ => Err("none leads".to_string()),
+            }
+        },
+    )
+    .await
 }
 
 async fn holder(kube: &kube::Client) -> Option<String> {
@@ -94,13 +91,12 @@ async fn holder(kube: &kube::Client) -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// Creates an Observe resource for `role` and waits until `leader` has analyzed it; every
-/// Event on it comes from `leader`.
+/// Creates an Observe resource for `role` and waits until it is analyzed; every Event on it
+/// comes from the replica `leader_identity`.
 async fn observed_by(
     roles: &Api<LeastPrivilegeRole>,
     kube: &kube::Client,
     name: &str,
-    leader: &Operator,
     leader_identity: &str,
 ) {
     let spec = "  roleName: app\n  mode: Observe\n  cloudTrail: {s3: {bucket: org-trail-logs}}\n";
@@ -108,7 +104,7 @@ async fn observed_by(
         .create(&PostParams::default(), &lpr(name, spec))
         .await
         .unwrap();
-    wait_for(roles, name, leader, "Analyzed", |s| {
+    wait_for(roles, name, "Analyzed", |s| {
         condition(s, "Analyzed") == Some(("True", "Analyzed"))
     })
     .await;
@@ -150,7 +146,7 @@ async fn one_replica_leads_and_a_standby_takes_over() {
     let leader_id = identity(&leader, leader_name);
     let standby_id = identity(&standby, standby_name);
     assert_eq!(holder(&kube).await.as_deref(), Some(leader_id.as_str()));
-    observed_by(&roles, &kube, "first", &leader, &leader_id).await;
+    observed_by(&roles, &kube, "first", &leader_id).await;
     assert!(leader_and_reconciles(&leader).await.1 > 0.0);
     assert_eq!(
         leader_and_reconciles(&standby).await,
@@ -175,7 +171,7 @@ async fn one_replica_leads_and_a_standby_takes_over() {
         exited_at.elapsed()
     );
     assert_eq!(holder(&kube).await.as_deref(), Some(standby_id.as_str()));
-    observed_by(&roles, &kube, "second", &standby, &standby_id).await;
+    observed_by(&roles, &kube, "second", &standby_id).await;
     assert!(leader_and_reconciles(&standby).await.1 > 0.0);
 
     // SIGKILL: nothing is released; a new standby takes over once the Lease expires (3 s).
@@ -188,6 +184,6 @@ async fn one_replica_leads_and_a_standby_takes_over() {
     assert_eq!(the_leader(&[&third]).await, 0);
     eprintln!("new standby leads {:?} after SIGKILL", killed_at.elapsed());
     assert_eq!(holder(&kube).await.as_deref(), Some(third_id.as_str()));
-    observed_by(&roles, &kube, "third", &third, &third_id).await;
+    observed_by(&roles, &kube, "third", &third_id).await;
     eprintln!("replicas: {:?}", started.elapsed());
 }

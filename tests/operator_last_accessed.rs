@@ -71,7 +71,7 @@ async fn last_accessed_data_keeps_a_rare_permission_and_enforce_waits_for_it() {
         "ServiceFailure",
         "the report could not be built",
     );
-    let operator = cluster.operator(&[], &[("AWS_ENDPOINT_URL_IAM", &double.endpoint)]);
+    let _operator = cluster.operator(&[], &[("AWS_ENDPOINT_URL_IAM", &double.endpoint)]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     for (name, mode) in [
         ("app", "Recommend"),
@@ -86,7 +86,7 @@ async fn last_accessed_data_keeps_a_rare_permission_and_enforce_waits_for_it() {
             .unwrap();
     }
 
-    let app = wait_for(&roles, "app", &operator, "a proposal", |s| {
+    let app = wait_for(&roles, "app", "a proposal", |s| {
         condition(s, "ProposalReady") == Some(("True", "ProposalReady"))
     })
     .await;
@@ -145,7 +145,7 @@ async fn last_accessed_data_keeps_a_rare_permission_and_enforce_waits_for_it() {
         )
         .await
         .unwrap();
-    let app = wait_for(&roles, "app", &operator, "the shorter window", |s| {
+    let app = wait_for(&roles, "app", "the shorter window", |s| {
         s.proposal
             .as_ref()
             .is_some_and(|p| p.revision != proposal.revision)
@@ -156,7 +156,7 @@ async fn last_accessed_data_keeps_a_rare_permission_and_enforce_waits_for_it() {
 
     // No report: the analysis and its proposal stand and say so, but Enforce does not apply
     // a proposal that may have dropped what IAM saw used.
-    let worker = wait_for(&roles, "worker", &operator, "the proposal held", |s| {
+    let worker = wait_for(&roles, "worker", "the proposal held", |s| {
         condition(s, "Approved") == Some(("False", "LastAccessedUnavailable"))
     })
     .await;
@@ -196,7 +196,7 @@ async fn last_accessed_data_keeps_a_rare_permission_and_enforce_waits_for_it() {
         )
         .await
         .unwrap();
-    let worker = wait_for(&roles, "worker", &operator, "the apply", |s| {
+    let worker = wait_for(&roles, "worker", "the apply", |s| {
         condition(s, "InSync") == Some(("True", "InSync"))
     })
     .await;

@@ -107,7 +107,7 @@ async fn passed_roles_and_instance_profiles_are_granted_exactly_and_unknown_ones
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     put_trail_file(&s3, &yesterday, "T0000Z_deploy", &records).await;
 
-    let operator = cluster.operator(&[], &[]);
+    let _operator = cluster.operator(&[], &[]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     let spec = "  roleName: deployer\n  mode: Enforce\n  approval: Automatic\n  \
                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  lastAccessed: {required: false}\n";
@@ -115,7 +115,7 @@ async fn passed_roles_and_instance_profiles_are_granted_exactly_and_unknown_ones
         .create(&PostParams::default(), &lpr("deployer", spec))
         .await
         .unwrap();
-    let status = wait_for(&roles, "deployer", &operator, "the proposal held", |s| {
+    let status = wait_for(&roles, "deployer", "the proposal held", |s| {
         condition(s, "Approved") == Some(("False", "UnresolvedInstanceProfiles"))
     })
     .await;
@@ -156,7 +156,7 @@ async fn passed_roles_and_instance_profiles_are_granted_exactly_and_unknown_ones
         .patch("deployer", &PatchParams::default(), &Patch::Merge(&hint))
         .await
         .unwrap();
-    wait_for(&roles, "deployer", &operator, "the apply", |s| {
+    wait_for(&roles, "deployer", "the apply", |s| {
         condition(s, "InSync").is_some_and(|(status, _)| status == "True")
     })
     .await;

@@ -112,7 +112,7 @@ async fn poison_pills_are_counted_or_refused_and_the_rest_goes_on() {
             .unwrap();
     }
     for (name, field) in [("bad-window", "window"), ("bad-drift", "drift.interval")] {
-        let status = wait_for(&roles, name, &operator, "InvalidSpec", |s| {
+        let status = wait_for(&roles, name, "InvalidSpec", |s| {
             condition(s, "Ready") == Some(("False", "InvalidSpec"))
         })
         .await;
@@ -123,7 +123,7 @@ async fn poison_pills_are_counted_or_refused_and_the_rest_goes_on() {
         );
         assert!(status.analysis.is_none(), "nothing read for {name}");
     }
-    let app = wait_for(&roles, "app", &operator, "the analysis", |s| {
+    let app = wait_for(&roles, "app", "the analysis", |s| {
         condition(s, "Analyzed").is_some_and(|(status, _)| status == "True")
     })
     .await;

@@ -10,7 +10,8 @@ pub struct Args {
     /// Watch LeastPrivilegeRoles in this namespace only (default: all namespaces).
     #[arg(long)]
     namespace: Option<String>,
-    /// Where to serve /metrics, /healthz and /readyz.
+    /// Where to serve /metrics, /healthz and /readyz (port 0: a free port the OS picks as it
+    /// binds; the address is logged).
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
     /// IAM calls per second across all resources, on top of the SDK's retries (0: no limit).

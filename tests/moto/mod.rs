@@ -1,47 +1,61 @@
-//! A real moto server (`pip install 'moto[server]'`) on a free loopback port, for tests that
-//! talk to S3, IAM, STS, SQS and EventBridge. Stopped (only the process this started) when
-//! dropped.
+//! A real moto server (`pip install 'moto[server]'`) on a loopback port it chose itself, for
+//! tests that talk to S3, IAM, STS, SQS and EventBridge. Watched while it runs
+//! ([`crate::watch`]); stopped (only the process this started) when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use crate::watch::{self, Pid, Show};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Moto {
     child: Child,
     pub endpoint: String,
+    watch: watch::Watch,
+    /// Its log (standard error: the port it bound, then one line per request).
+    _dir: tempfile::TempDir,
 }
 
 impl Moto {
+    /// Starts moto on port 0, so the OS gives it a free port as it binds (nothing can take the
+    /// port between a choice and the bind), and reads the port from the line werkzeug prints
+    /// when it listens: ` * Running on http://127.0.0.1:PORT`.
     pub fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("moto.log");
         let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start moto_server ({e}); scripts/test installs it: pip install 'moto[server]'")
             });
+        let watch = watch::watch("moto_server", Pid::Child(child.id()), &log, Show::OnExit);
         let mut moto = Moto {
             child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: String::new(),
+            watch,
+            _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto_server exited with {status} before listening");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        // Sync: tests start moto from inside and outside a runtime.
+        moto.endpoint = watch::poll_blocking(
+            "moto_server to listen",
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                text.lines()
+                    .find_map(|line| line.split_once("Running on ").map(|(_, url)| url.trim()))
+                    .map(str::to_string)
+                    .ok_or_else(|| "no `Running on` line yet".to_string())
+            },
+        );
         moto
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Freezes the server (SIGSTOP): connections are still accepted by the kernel, nothing is
@@ -120,6 +134,7 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
+        self.watch.suspend();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

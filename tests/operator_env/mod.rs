@@ -1,12 +1,13 @@
 //! The operator under test and its surroundings, shared by the end-to-end operator tests
 //! (`tests/operator*.rs`) and the chart's (`tests/chart_rbac.rs`): the `iam-tailor` process
-//! ([`Operator`], stopped when dropped), a CloudTrail in S3 for the roles it tailors, broad IAM
+//! ([`Operator`], watched by every wait while it runs and stopped when dropped), a CloudTrail in S3 for the roles it tailors, broad IAM
 //! roles, the CRDs, and helpers that read what the operator did (resource status, Events, the
 //! role in IAM). [`story`] holds the steps of the operator story that `tests/operator.rs` and
 //! `tests/chart_rbac.rs` share.
 
 pub(crate) use crate::iam_last_accessed_double as iam_double;
 
+use crate::watch::{self, Pid, Show};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use iam_tailor::aws::iam::{self, Iam};
@@ -22,7 +23,9 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 pub use iam_double::IamLastAccessedDouble;
 
@@ -83,22 +86,28 @@ impl Cluster {
     }
 }
 
-/// The operator binary, stopped (only the process this started) when dropped.
+/// The operator binary, stopped (only the process this started) when dropped. It serves its
+/// telemetry on a port it binds itself (`--metrics-addr 127.0.0.1:0`) and logs the address.
 pub struct Operator {
     child: Child,
     log: PathBuf,
-    metrics: String,
+    /// `HOST:PORT` of the telemetry server, read from the log once it has bound it.
+    metrics: OnceLock<String>,
+    watch: watch::Watch,
     /// The IAM last-accessed double in front of moto, when [`Operator::start`] made one.
     _iam_double: Option<IamLastAccessedDouble>,
 }
 
+/// What the operator logs when its telemetry server listens; the address is its `addr` field.
+const SERVING: &str = "serving /metrics, /healthz, /readyz";
+
 impl Operator {
     /// Starts `iam-tailor controller` against the API server of `kubeconfig` and the AWS API
-    /// at `aws_endpoint`, serving metrics on a [`free_port`] and logging (JSON) into `dir`.
-    /// `args` are added to the command line (e.g. `--leader-election`); `env` is set last, so
-    /// it overrides. The rest of the environment is the test's. moto has no last-accessed
-    /// reports, so unless `env` names an `AWS_ENDPOINT_URL_IAM`, IAM calls go through an
-    /// [`IamLastAccessedDouble`] (empty reports) that forwards everything else to moto.
+    /// at `aws_endpoint`, serving metrics on a port of its own choosing and logging (JSON) into
+    /// `dir`. `args` are added to the command line (e.g. `--leader-election`); `env` is set
+    /// last, so it overrides. The rest of the environment is the test's. moto has no
+    /// last-accessed reports, so unless `env` names an `AWS_ENDPOINT_URL_IAM`, IAM calls go
+    /// through an [`IamLastAccessedDouble`] (empty reports) that forwards everything else to moto.
     pub fn start(
         kubeconfig: &Path,
         aws_endpoint: &str,
@@ -106,13 +115,12 @@ impl Operator {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Operator {
-        let metrics = format!("127.0.0.1:{}", free_port());
         let mut command = Command::new(env!("CARGO_BIN_EXE_iam-tailor"));
         command
             .args([
                 "controller",
                 "--metrics-addr",
-                &metrics,
+                "127.0.0.1:0",
                 "--log-format",
                 "json",
                 // The tests wait for drift checks: seconds, not the production minute.
@@ -134,21 +142,16 @@ impl Operator {
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut operator = Operator::spawn(command, metrics, dir);
+        let mut operator = Operator::spawn(command, dir);
         operator._iam_double = iam_double;
         operator
     }
 
     /// Runs `iam-tailor ARGS…` with exactly the environment `env` (plus PATH and HOME), as a
     /// Deployment would: nothing is added to `args` and nothing else of the test's environment
-    /// is passed on. `args` must serve metrics at `metrics` (e.g. on a [`free_port`]); the log
-    /// goes into `dir`.
-    pub fn start_exact(
-        metrics: &str,
-        dir: &Path,
-        args: &[String],
-        env: &[(String, String)],
-    ) -> Operator {
+    /// is passed on. `args` should serve metrics on port 0 (`--metrics-addr=127.0.0.1:0`): the
+    /// address is read from the log, which goes into `dir`.
+    pub fn start_exact(dir: &Path, args: &[String], env: &[(String, String)]) -> Operator {
         let mut command = Command::new(env!("CARGO_BIN_EXE_iam-tailor"));
         command.args(args).env_clear();
         for variable in ["PATH", "HOME"] {
@@ -157,31 +160,35 @@ impl Operator {
             }
         }
         command.envs(env.iter().map(|(k, v)| (k, v)));
-        Operator::spawn(command, metrics.to_string(), dir)
+        Operator::spawn(command, dir)
     }
 
-    /// Spawns `command` (an operator serving metrics at `metrics`), its standard error into a
-    /// file in `dir` named after the metrics port, so several replicas can share `dir`.
-    fn spawn(mut command: Command, metrics: String, dir: &Path) -> Operator {
-        let port = metrics.rsplit_once(':').expect("metrics is HOST:PORT").1;
-        let log = dir.join(format!("operator-{port}.log"));
+    /// Spawns `command` (an operator), its standard error into a file of its own in `dir`, so
+    /// several replicas can share `dir`, and watches it.
+    fn spawn(mut command: Command, dir: &Path) -> Operator {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let log = dir.join(format!(
+            "operator-{}.log",
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
         let child = command
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("the iam-tailor binary runs");
+        let name = format!("the operator (pid {})", child.id());
+        let watch = watch::watch(name, Pid::Child(child.id()), &log, Show::OnTimeout);
         Operator {
             child,
             log,
-            metrics,
+            metrics: OnceLock::new(),
+            watch,
             _iam_double: None,
         }
     }
 
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        watch::tail(&self.log, 40)
     }
 
     /// The whole log.
@@ -189,10 +196,28 @@ impl Operator {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// `HOST:PORT` of the telemetry server: waits (30 s at most) until the log says where it
+    /// listens.
+    pub async fn metrics_addr(&self) -> &str {
+        if let Some(addr) = self.metrics.get() {
+            return addr;
+        }
+        let addr = watch::poll(
+            "the operator's telemetry server to listen",
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            async || serving_addr(&self.log()).ok_or_else(|| format!("no `{SERVING}` logged")),
+        )
+        .await;
+        self.metrics.get_or_init(|| addr)
+    }
+
     /// GET `path` from the telemetry server: (status code, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(&self.metrics).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(self.metrics_addr().await)
+            .await
+            .unwrap();
         let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut response = String::new();
@@ -202,23 +227,9 @@ impl Operator {
         (code, body.to_string())
     }
 
-    /// Waits (30 s at most) until the telemetry server answers `/healthz`.
-    pub async fn wait_up(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(&self.metrics).await.is_err() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "the operator exited with {status}; log:\n{}",
-                    self.log_tail()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the operator serves no /healthz; log:\n{}",
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    /// Waits until the telemetry server listens, and checks that `/healthz` answers 200.
+    pub async fn wait_up(&self) {
+        self.metrics_addr().await;
         assert_eq!(self.get("/healthz").await.0, 200);
     }
 
@@ -227,12 +238,19 @@ impl Operator {
         self.child.id()
     }
 
+    /// Says that this operator may exit from now on (it is being stopped, or is to give up on
+    /// its own): waits no longer fail when it does.
+    pub fn expect_exit(&self) {
+        self.watch.suspend();
+    }
+
     /// Sends SIGTERM (a graceful shutdown) to this operator, and only to it.
     pub fn terminate(&mut self) {
         assert!(
             self.child.try_wait().unwrap().is_none(),
             "the operator already exited"
         );
+        self.expect_exit();
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -242,28 +260,45 @@ impl Operator {
 
     /// Sends SIGKILL: the process dies without releasing anything.
     pub fn kill(&mut self) {
+        self.expect_exit();
         self.child.kill().unwrap();
     }
 
-    /// Waits (polling, `timeout` at most) for the process to exit.
+    /// Waits (`timeout` at most) for the process to exit; an exit is expected from now on.
     pub async fn exited(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the operator did not exit within {timeout:?}; log:\n{}",
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        self.expect_exit();
+        let child = &mut self.child;
+        watch::poll(
+            "the operator to exit",
+            timeout,
+            Duration::from_millis(100),
+            async || {
+                child
+                    .try_wait()
+                    .unwrap()
+                    .ok_or_else(|| "it runs".to_string())
+            },
+        )
+        .await
+    }
+}
+
+/// The address in the line the operator logs when its telemetry server listens, as JSON
+/// (`"addr":…`) or as text (`addr=…`).
+fn serving_addr(log: &str) -> Option<String> {
+    let line = log.lines().find(|line| line.contains(SERVING))?;
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(json) => json["addr"].as_str().map(str::to_string),
+        Err(_) => {
+            let (_, rest) = line.split_once("addr=")?;
+            rest.split_whitespace().next().map(str::to_string)
         }
     }
 }
 
 impl Drop for Operator {
     fn drop(&mut self) {
+        self.expect_exit();
         if std::thread::panicking() {
             // The log's directory goes with the test: keep the whole log for a failure.
             let kept =
@@ -275,14 +310,6 @@ impl Drop for Operator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A free loopback port (for the operator's telemetry server).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
 }
 
 /// The value of the sample `series` (metric name with its labels, exactly as rendered) in
@@ -563,39 +590,40 @@ pub fn condition_message(status: &LeastPrivilegeRoleStatus, type_: &str) -> Stri
 }
 
 /// Polls until `name` is gone (60 s at most): its finalizer has run.
-pub async fn wait_gone(api: &Api<LeastPrivilegeRole>, name: &str, operator: &Operator) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while api.get_opt(name).await.unwrap().is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "{name} is not deleted:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+pub async fn wait_gone(api: &Api<LeastPrivilegeRole>, name: &str) {
+    watch::poll(
+        &format!("{name} to be deleted"),
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || match api.get_opt(name).await.unwrap() {
+            None => Ok(()),
+            Some(lpr) => Err(format!("it is still there: {:#?}", lpr.status)),
+        },
+    )
+    .await
 }
 
 /// Polls `name` until `done` holds for its status (90 s at most).
 pub async fn wait_for(
     api: &Api<LeastPrivilegeRole>,
     name: &str,
-    operator: &Operator,
     what: &str,
     done: impl Fn(&LeastPrivilegeRoleStatus) -> bool,
 ) -> LeastPrivilegeRoleStatus {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let status = api.get(name).await.unwrap().status.unwrap_or_default();
-        if done(&status) {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name}: {what} did not happen; status: {status:#?}\noperator log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    watch::poll(
+        &format!("{name}: {what}"),
+        Duration::from_secs(90),
+        Duration::from_millis(250),
+        async || {
+            let status = api.get(name).await.unwrap().status.unwrap_or_default();
+            if done(&status) {
+                Ok(status)
+            } else {
+                Err(format!("status: {status:#?}"))
+            }
+        },
+    )
+    .await
 }
 
 pub async fn read(client: &aws_sdk_iam::Client, role: &str) -> LiveRole {

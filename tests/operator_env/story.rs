@@ -6,16 +6,16 @@
 //! what both tests check; each test keeps its own checks between the steps.
 
 use super::{
-    ADMIN, APP_USES, Operator, broad_role, condition, events, lpr, put_trail, read, reasons,
-    wait_for,
+    ADMIN, APP_USES, broad_role, condition, events, lpr, put_trail, read, reasons, wait_for,
 };
+use crate::watch;
 use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use iam_tailor::policy::analysis::allowed_actions;
 use iam_tailor::role::LiveRole;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Roles `app`, `worker` and `viewer` with broad access, and the trail of what they did in S3.
 pub async fn broad_roles_and_trail(iam: &aws_sdk_iam::Client, s3: &aws_sdk_s3::Client) {
@@ -25,12 +25,11 @@ pub async fn broad_roles_and_trail(iam: &aws_sdk_iam::Client, s3: &aws_sdk_s3::C
     put_trail(s3).await;
 }
 
-/// The story in namespace `ns`, told to `operator` through the admin client `kube`, with IAM
-/// read (and drifted) through `iam`.
-pub struct Story<'a> {
+/// The story in namespace `ns`, told to the operator the test runs through the admin client
+/// `kube`, with IAM read (and drifted) through `iam`.
+pub struct Story {
     pub kube: kube::Client,
     pub iam: aws_sdk_iam::Client,
-    pub operator: &'a Operator,
     pub ns: String,
     pub roles: Api<LeastPrivilegeRole>,
     /// Role `app` as it was before the story.
@@ -46,19 +45,13 @@ pub struct Enforced {
     pub snapshot: serde_json::Value,
 }
 
-impl<'a> Story<'a> {
+impl Story {
     /// Reads role `app` as it is before anything is created.
-    pub async fn new(
-        kube: &kube::Client,
-        iam: aws_sdk_iam::Client,
-        operator: &'a Operator,
-        ns: &str,
-    ) -> Story<'a> {
+    pub async fn new(kube: &kube::Client, iam: aws_sdk_iam::Client, ns: &str) -> Story {
         let original_app = read(&iam, "app").await;
         Story {
             kube: kube.clone(),
             iam,
-            operator,
             ns: ns.to_string(),
             roles: Api::namespaced(kube.clone(), ns),
             original_app,
@@ -92,7 +85,7 @@ impl<'a> Story<'a> {
         what: &str,
         done: impl Fn(&LeastPrivilegeRoleStatus) -> bool,
     ) -> LeastPrivilegeRoleStatus {
-        wait_for(&self.roles, name, self.operator, what, done).await
+        wait_for(&self.roles, name, what, done).await
     }
 
     /// Enforce + Automatic (Restore on delete, IAM forbidden, drift reverted every 2 s): `app`
@@ -160,15 +153,16 @@ impl<'a> Story<'a> {
 
     /// Waits (60 s at most) until the operator has taken AdministratorAccess off `app` again.
     pub async fn drift_reverted(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while read(&self.iam, "app").await.attached.len() != 1 {
-            assert!(
-                Instant::now() < deadline,
-                "drift not reverted:\n{}",
-                self.operator.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        watch::poll(
+            "the drift reverted",
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            async || match read(&self.iam, "app").await.attached {
+                attached if attached.len() == 1 => Ok(()),
+                attached => Err(format!("attached: {attached:?}")),
+            },
+        )
+        .await;
     }
 
     /// Manual approval for `worker` (`extra_spec`: more spec lines): a proposal awaiting
@@ -235,7 +229,7 @@ impl<'a> Story<'a> {
             .delete("app", &DeleteParams::default())
             .await
             .unwrap();
-        super::wait_gone(&self.roles, "app", self.operator).await;
+        super::wait_gone(&self.roles, "app").await;
         assert_eq!(read(&self.iam, "app").await, self.original_app);
         assert!(reasons(&events(&self.kube, &self.ns, "app").await).contains("Restored"));
     }
