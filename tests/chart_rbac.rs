@@ -10,22 +10,20 @@ use crate::control_plane;
 use crate::k8s_tools;
 use crate::moto;
 use crate::operator_env;
-use crate::watch;
 
 use iam_tailor::controller::LeastPrivilegeRole;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use operator_env::story::{Story, broad_roles_and_trail};
 use operator_env::{
-    IamLastAccessedDouble, NS, Operator, crd_established, create_namespace, events, lpr,
+    IamLastAccessedDouble, NS, Operator, crd_established, create_namespace, lpr, wait_event,
 };
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The README installs the release `iam-tailor` into namespace `iam-tailor`; its ServiceAccount
 /// (the release's full name) is `iam-tailor` too.
@@ -208,21 +206,9 @@ async fn story(env: &Env, operator: &Operator, ns: &str) {
     // Drift: AdministratorAccess attached out of band is taken off again, with a Warning.
     story.attach_admin_out_of_band().await;
     story.drift_reverted().await;
-    watch::poll(
-        "a Drifted Warning Event",
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        async || {
-            let events = events(&env.admin, ns, "app").await;
-            let drifted = |e: &Event| {
-                e.reason.as_deref() == Some("Drifted") && e.type_.as_deref() == Some("Warning")
-            };
-            match events.iter().any(drifted) {
-                true => Ok(()),
-                false => Err(format!("events: {:?}", operator_env::reasons(&events))),
-            }
-        },
-    )
+    wait_event(&env.admin, ns, "app", "a Drifted Warning", |e| {
+        e.reason.as_deref() == Some("Drifted") && e.type_.as_deref() == Some("Warning")
+    })
     .await;
 
     // Manual approval: a proposal, and no write until its revision is approved.
@@ -242,22 +228,9 @@ async fn story(env: &Env, operator: &Operator, ns: &str) {
         .patch("broken", &PatchParams::default(), &Patch::Merge(&touch))
         .await
         .unwrap();
-    watch::poll(
-        "a repeated Warning on `broken`",
-        Duration::from_secs(30),
-        Duration::from_millis(250),
-        async || {
-            let events = events(&env.admin, ns, "broken").await;
-            let repeated = |e: &Event| {
-                e.type_.as_deref() == Some("Warning")
-                    && e.series.as_ref().is_some_and(|s| s.count >= 2)
-            };
-            match events.iter().any(repeated) {
-                true => Ok(()),
-                false => Err(format!("events: {events:#?}")),
-            }
-        },
-    )
+    wait_event(&env.admin, ns, "broken", "a repeated Warning", |e| {
+        e.type_.as_deref() == Some("Warning") && e.series.as_ref().is_some_and(|s| s.count >= 2)
+    })
     .await;
 
     // Nothing the operator tried was refused: every write it needed was granted.

@@ -27,6 +27,18 @@ async fn panic_of(wait: impl Future<Output = ()>) -> (String, Duration) {
     (message, started.elapsed())
 }
 
+/// What a wait (60 s at most) for `what`, which never comes, panics with.
+async fn a_wait_fails(what: &str) -> String {
+    let never = async || Err::<(), _>("not yet".to_string());
+    let wait = watch::poll(
+        what,
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        never,
+    );
+    panic_of(wait).await.0
+}
+
 /// The failure that cost a CI run: the operator cannot bind its metrics address (another
 /// process holds it) and exits at once. The test waiting for its resource is told so, with the
 /// operator's own words, instead of after the wait's 90 s.
@@ -84,16 +96,7 @@ async fn an_operator_that_exits_at_start_fails_the_wait_at_once_naming_why() {
 async fn a_dead_moto_fails_the_next_wait() {
     let moto = Moto::start();
     signal(moto.pid(), "KILL");
-    let (message, _) = panic_of(async {
-        watch::poll(
-            "something moto would do",
-            Duration::from_secs(60),
-            Duration::from_millis(50),
-            async || Err::<(), _>("nothing yet".to_string()),
-        )
-        .await;
-    })
-    .await;
+    let message = a_wait_fails("something moto would do").await;
     assert!(
         message.starts_with("moto_server was killed by signal 9 while waiting for something moto"),
         "{message}"
@@ -114,16 +117,7 @@ async fn a_dead_api_server_fails_the_next_wait_and_a_restart_does_not() {
     server.resume();
     watch::check("nothing: the control plane is back");
     signal(server.pid("kube-apiserver"), "KILL");
-    let (message, _) = panic_of(async {
-        watch::poll(
-            "the API server to answer",
-            Duration::from_secs(60),
-            Duration::from_millis(50),
-            async || Err::<(), _>("no answer".to_string()),
-        )
-        .await;
-    })
-    .await;
+    let message = a_wait_fails("the API server to answer").await;
     assert!(
         message.starts_with("kube-apiserver exited while waiting for the API server to answer"),
         "{message}"

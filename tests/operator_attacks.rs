@@ -34,7 +34,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
     ACCOUNT, ADMIN, Cluster, NS, broad_role, broad_role_for, condition, condition_message,
-    create_namespace, events, lpr, put_trail, read, reasons, wait_for, wait_gone,
+    create_namespace, events, lpr, put_trail, read, reasons, wait_event, wait_for, wait_gone,
 };
 use std::time::Duration;
 
@@ -359,15 +359,9 @@ async fn attacks_on_never_widen() {
     };
     put(serde_json::to_string_pretty(&forged).unwrap()).await;
     roles.delete("viewer", &Default::default()).await.unwrap();
-    watch::poll(
-        "a RestoreBlocked Event",
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        async || match reasons(&events(&kube, NS, "viewer").await) {
-            seen if seen.contains("RestoreBlocked") => Ok(()),
-            seen => Err(format!("events: {seen:?}")),
-        },
-    )
+    wait_event(&kube, NS, "viewer", "a RestoreBlocked Event", |e| {
+        e.reason.as_deref() == Some("RestoreBlocked")
+    })
     .await;
     assert!(
         roles.get_opt("viewer").await.unwrap().is_some(),

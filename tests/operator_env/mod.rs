@@ -644,6 +644,26 @@ pub async fn events(client: &kube::Client, namespace: &str, object: &str) -> Vec
         .collect()
 }
 
+/// Polls (60 s at most) until an Event on `object` in `namespace` is `wanted`; returns them all.
+pub async fn wait_event(
+    client: &kube::Client,
+    namespace: &str,
+    object: &str,
+    what: &str,
+    wanted: impl Fn(&Event) -> bool,
+) -> Vec<Event> {
+    watch::poll(
+        &format!("{what} on {object}"),
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || match events(client, namespace, object).await {
+            events if events.iter().any(&wanted) => Ok(events),
+            events => Err(format!("Events: {events:#?}")),
+        },
+    )
+    .await
+}
+
 pub fn reasons(events: &[Event]) -> BTreeSet<String> {
     events.iter().filter_map(|e| e.reason.clone()).collect()
 }
