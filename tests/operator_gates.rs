@@ -15,7 +15,7 @@ use iam_tailor::controller::{LeastPrivilegeRole, LeastPrivilegeRoleStatus};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
     ADMIN, Cluster, NS, broad_role, condition, condition_message, events, lpr, put_trail, read,
-    reasons, wait_for,
+    reasons, wait_for, wait_for_within,
 };
 use std::time::Duration;
 
@@ -224,7 +224,10 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
         serde_json::json!({"topicArn": topic, "message": "m"}),
     );
     operator_env::put_trail_file(&s3, &today, "T0000Z_shadow", &[publish]).await;
-    let app = wait_for(&roles, "app", "the restart", |s| {
+    // Each step waits out a period of the operator's: the period and a margin, as the waits'
+    // timeout.
+    let step = Duration::from_secs(period + 90);
+    let app = wait_for_within(&roles, "app", "the restart", step, |s| {
         s.shadow.as_ref().is_some_and(|s| s.restarts == 1)
     })
     .await;
@@ -239,7 +242,7 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
     untouched(&aws_iam).await;
 
     // The new proposal shadows its whole period without a would-be denial: applied.
-    let app = wait_for(&roles, "app", "the apply", |s| {
+    let app = wait_for_within(&roles, "app", "the apply", step, |s| {
         condition(s, "InSync").is_some_and(|(status, _)| status == "True")
     })
     .await;
@@ -438,7 +441,9 @@ async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
     ];
     let today = now.strftime("%Y-%m-%d").to_string();
     operator_env::put_trail_file(&s3, &today, "T2359Z_refused", &records).await;
-    let app = wait_for(&roles, "app", "the restore", |s| {
+    // Seen once today's listing, reused for a while, is taken again.
+    let listed = iam_tailor::usage::ingest::LISTING_FRESH_FOR + Duration::from_secs(90);
+    let app = wait_for_within(&roles, "app", "the restore", listed, |s| {
         s.restore.as_ref().is_some_and(|r| !r.restored.is_empty())
     })
     .await;

@@ -610,9 +610,21 @@ pub async fn wait_for(
     what: &str,
     done: impl Fn(&LeastPrivilegeRoleStatus) -> bool,
 ) -> LeastPrivilegeRoleStatus {
+    wait_for_within(api, name, what, Duration::from_secs(90), done).await
+}
+
+/// [`wait_for`], `timeout` at most: for what the operator is to do only after a period of
+/// its own (a timeout costs nothing unless the test fails, so it is the period and a margin).
+pub async fn wait_for_within(
+    api: &Api<LeastPrivilegeRole>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&LeastPrivilegeRoleStatus) -> bool,
+) -> LeastPrivilegeRoleStatus {
     watch::poll(
         &format!("{name}: {what}"),
-        Duration::from_secs(90),
+        timeout,
         Duration::from_millis(250),
         async || {
             let status = api.get(name).await.unwrap().status.unwrap_or_default();
