@@ -504,6 +504,153 @@ async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
     );
 }
 
+/// A thief of `app`'s credentials, after the apply, tries to widen its reach: it is refused
+/// `iam:CreateAccessKey` for the admin user, `iam:AttachRolePolicy` and `iam:PutRolePolicy` on
+/// its own role, all of which AdministratorAccess allowed before. None comes back on its own:
+/// they wait for a person (status, a Warning Event, the metric), while a refused data call
+/// (`s3:DeleteObject`) still comes back at once. Approving the pending revision in the spec
+/// gives back exactly those grants.
+#[tokio::test]
+async fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_approves() {
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
+    let aws_iam = aws.iam();
+    let s3 = aws.s3();
+    broad_role(&aws_iam, "app").await;
+    put_trail(&s3).await;
+    let operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    roles
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "app",
+                "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 2s}\n",
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for(&roles, "app", "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let time = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let refused = |source: &str, name: &str, params: serde_json::Value| {
+        let mut r = operator_env::record("app", &time, source, name, params);
+        r["errorCode"] = "AccessDenied".into();
+        r["eventID"] = format!("ev-{name}").into();
+        r
+    };
+    let records = [
+        refused(
+            "iam",
+            "CreateAccessKey",
+            serde_json::json!({"userName": "admin"}),
+        ),
+        refused(
+            "iam",
+            "AttachRolePolicy",
+            serde_json::json!({"roleName": "app", "policyArn": ADMIN}),
+        ),
+        refused(
+            "iam",
+            "PutRolePolicy",
+            serde_json::json!({"roleName": "app", "policyName": "backdoor"}),
+        ),
+        refused(
+            "s3",
+            "DeleteObject",
+            serde_json::json!({"bucketName": "orders", "key": "old.json"}),
+        ),
+    ];
+    let today = now.strftime("%Y-%m-%d").to_string();
+    operator_env::put_trail_file(&s3, &today, "T2359Z_thief", &records).await;
+    let listed = iam_tailor::usage::ingest::LISTING_FRESH_FOR + Duration::from_secs(90);
+    let app = wait_for_within(&roles, "app", "the pending restore", listed, |s| {
+        s.restore.as_ref().is_some_and(|r| r.pending.len() == 3)
+    })
+    .await;
+    let restore = app.restore.clone().unwrap();
+    let pending: Vec<&str> = (restore.pending.iter())
+        .map(|c| c.action.as_str())
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            "iam:AttachRolePolicy",
+            "iam:CreateAccessKey",
+            "iam:PutRolePolicy"
+        ]
+    );
+    let held: Vec<&str> = (restore.restored.iter())
+        .map(|r| r.action.as_str())
+        .collect();
+    assert_eq!(held, ["s3:DeleteObject"], "only the data call, on its own");
+    let granted = |live: &iam_tailor::role::LiveRole| -> Vec<String> {
+        let allowed = iam_tailor::policy::analysis::allowed_actions(&live.documents());
+        allowed.into_iter().map(|a| a.action).collect()
+    };
+    let live = read(&aws_iam, "app").await;
+    for sensitive in [
+        "iam:CreateAccessKey",
+        "iam:AttachRolePolicy",
+        "iam:PutRolePolicy",
+    ] {
+        assert!(
+            !granted(&live).contains(&sensitive.to_string()),
+            "{live:#?}"
+        );
+    }
+    let revision = restore.pending_revision.clone().unwrap();
+    let awaits = events(&kube, NS, "app").await;
+    assert!(
+        awaits
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("RestoreAwaitsApproval")
+                && e.note.as_deref().unwrap_or("").contains(&revision)),
+        "{awaits:#?}"
+    );
+    let series = format!("iam_tailor_restores_pending{{namespace=\"{NS}\",name=\"app\"}}");
+    let metrics = operator.get("/metrics").await.1;
+    assert_eq!(
+        operator_env::sample(&metrics, &series),
+        Some(3.0),
+        "{metrics}"
+    );
+
+    // A person approves that revision in the spec: exactly those grants come back.
+    let approve = serde_json::json!({"spec": {"onAccessDenied": {"approvedRestore": revision}}});
+    roles
+        .patch("app", &PatchParams::default(), &Patch::Merge(&approve))
+        .await
+        .unwrap();
+    let app = wait_for(&roles, "app", "the approved restore", |s| {
+        s.restore.as_ref().is_some_and(|r| r.approved.is_some())
+    })
+    .await;
+    let restore = app.restore.unwrap();
+    assert!(restore.pending.is_empty(), "{restore:#?}");
+    assert_eq!(restore.restored.len(), 4);
+    let live = read(&aws_iam, "app").await;
+    let restored = granted(&iam_tailor::role::LiveRole {
+        inline: [("r".to_string(), live.inline["iam-tailor-restored"].clone())].into(),
+        attached: Vec::new(),
+        ..live.clone()
+    });
+    assert_eq!(
+        restored,
+        [
+            "iam:AttachRolePolicy",
+            "iam:CreateAccessKey",
+            "iam:PutRolePolicy",
+            "s3:DeleteObject"
+        ]
+    );
+}
+
 /// `--signal-queue-url`: EventBridge-shaped CloudTrail events on moto's SQS. An
 /// AttachRolePolicy of the managed role is reverted within seconds though `drift.interval`
 /// is an hour; a refused call is given back before any trail file holds it; a message that

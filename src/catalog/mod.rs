@@ -29,6 +29,7 @@
 mod arn;
 pub mod collapse;
 mod parse;
+pub mod sensitive;
 #[cfg(test)]
 mod tests;
 pub mod volatile;

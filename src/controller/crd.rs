@@ -207,6 +207,23 @@ pub struct OnAccessDenied {
     #[serde(default = "default_keep_for")]
     #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[hdw]$"))]
     pub keep_for: String,
+    /// More action patterns whose restore waits for a person, besides the built-in
+    /// privilege-sensitive ones (credentials and sessions, `iam:PassRole`, published
+    /// escalation paths, every Permissions management action), which no spec can release;
+    /// at most 50.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub wait_for_approval: Vec<String>,
+    /// Automatic restores per rolling day: past it, refusals wait for a person like
+    /// privilege-sensitive ones (0 to 50, default 5).
+    #[serde(default = "default_restores_per_day")]
+    #[schemars(range(max = 50))]
+    pub restores_per_day: u32,
+    /// `status.restore.pendingRevision` as a person approved it: the pending grants are given
+    /// back (still only what the role held before iam-tailor), and stay while this names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 71))]
+    pub approved_restore: Option<String>,
 }
 
 impl Default for OnAccessDenied {
@@ -214,8 +231,15 @@ impl Default for OnAccessDenied {
         OnAccessDenied {
             restore: true,
             keep_for: default_keep_for(),
+            wait_for_approval: Vec::new(),
+            restores_per_day: default_restores_per_day(),
+            approved_restore: None,
         }
     }
+}
+
+fn default_restores_per_day() -> u32 {
+    5
 }
 
 fn default_true() -> bool {
@@ -530,6 +554,40 @@ pub struct RestoreStatus {
     /// Why nothing can be restored now, when that is so (the original policies unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked: Option<String>,
+    /// Refused calls the role held before that wait for a person: privilege-sensitive, or
+    /// past `restoresPerDay`; at most 50.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub pending: Vec<RefusedCall>,
+    /// What `spec.onAccessDenied.approvedRestore` names to give `pending` back: the revision of
+    /// the restore document of every grant that waits for a person (those held and those
+    /// pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_revision: Option<String>,
+    /// The grants a person approved, and the revision they approved; held only while the
+    /// spec names that revision and it is the revision of exactly these grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<ApprovedRestore>,
+}
+
+/// Grants given back because a person approved them (`spec.onAccessDenied.approvedRestore`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovedRestore {
+    pub revision: String,
+    /// At most 50.
+    #[schemars(length(max = 50))]
+    pub grants: Vec<Grant>,
+}
+
+/// One action on one resource.
+#[derive(
+    Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Grant {
+    pub action: String,
+    pub resource: String,
 }
 
 /// One permission given back: the refused call that proved it needed, and until when.

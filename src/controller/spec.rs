@@ -38,6 +38,11 @@ pub const SHADOW_RANGE: (u64, u64) = (1, 90 * DAY);
 /// `onAccessDenied.keepFor`, in seconds.
 pub const KEEP_FOR_RANGE: (u64, u64) = (DAY, 400 * DAY);
 
+/// `onAccessDenied.waitForApproval` patterns (the schema says the same).
+pub const MAX_WAIT_FOR_APPROVAL: usize = 50;
+/// `onAccessDenied.restoresPerDay` at most (the schema says the same).
+pub const MAX_RESTORES_PER_DAY: u32 = 50;
+
 /// What the cluster's operators allow every resource, whatever its spec says.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limits {
@@ -304,6 +309,27 @@ pub fn validate<'a>(
         "hdw",
         KEEP_FOR_RANGE,
     );
+    let on_denied = &spec.on_access_denied;
+    if on_denied.wait_for_approval.len() > MAX_WAIT_FOR_APPROVAL {
+        errors.push(format!(
+            "onAccessDenied.waitForApproval: {} patterns, more than {MAX_WAIT_FOR_APPROVAL}",
+            on_denied.wait_for_approval.len()
+        ));
+    }
+    for (i, pattern) in on_denied.wait_for_approval.iter().enumerate() {
+        if pattern.len() > 128 || !pattern.contains(':') {
+            let shown: String = pattern.chars().take(64).collect();
+            errors.push(format!(
+                "onAccessDenied.waitForApproval[{i}] {shown:?}: not an action pattern (service:action, at most 128 characters)"
+            ));
+        }
+    }
+    if on_denied.restores_per_day > MAX_RESTORES_PER_DAY {
+        errors.push(format!(
+            "onAccessDenied.restoresPerDay: {}, more than {MAX_RESTORES_PER_DAY}",
+            on_denied.restores_per_day
+        ));
+    }
     let mut instance_profiles = crate::usage::ProfileRoles::new();
     if spec.instance_profiles.len() > MAX_PROFILE_HINTS {
         errors.push(format!(
@@ -472,6 +498,10 @@ pub fn validate<'a>(
     for (field, value) in [
         ("approvedRevision", &spec.approved_revision),
         ("rollbackTo", &spec.rollback_to),
+        (
+            "onAccessDenied.approvedRestore",
+            &spec.on_access_denied.approved_restore,
+        ),
     ] {
         if let Some(rev) = value.as_deref().filter(|r| !r.is_empty()) {
             let hex = rev.strip_prefix("sha256:").unwrap_or("");

@@ -90,6 +90,7 @@ pub struct Metrics {
     drift_detections: Family<ResourceLabels, Counter>,
     policy_applies: Family<ResourceLabels, Counter>,
     permissions_restored: Family<ResourceLabels, Counter>,
+    restores_pending: Family<ResourceLabels, Gauge<u64, AtomicU64>>,
     aws_writes: Family<OperationLabels, Counter>,
     trail_files_read: Counter,
     signals: Family<KindLabels, Counter>,
@@ -161,6 +162,7 @@ impl Metrics {
             drift_detections: Family::default(),
             policy_applies: Family::default(),
             permissions_restored: Family::default(),
+            restores_pending: Family::default(),
             aws_writes: Family::default(),
             trail_files_read: Counter::default(),
             signals: Family::default(),
@@ -182,6 +184,8 @@ impl Metrics {
             policy_applies: "iam_tailor_policy_applies", "Policy revisions written to IAM";
             permissions_restored: "iam_tailor_permissions_restored",
                 "Permissions given back after an apply because the role was refused them";
+            restores_pending: "iam_tailor_restores_pending",
+                "Refused permissions the role held before that wait for a person (privilege-sensitive, or past restoresPerDay)";
             aws_writes: "iam_tailor_aws_writes", "IAM write calls, by operation";
             trail_files_read: "iam_tailor_trail_files_read",
                 "CloudTrail files downloaded and scanned (each once, for every resource)";
@@ -226,6 +230,12 @@ impl Metrics {
         self.permissions_restored
             .get_or_create(&resource(namespace, name))
             .inc_by(permissions);
+    }
+
+    pub fn set_restores_pending(&self, namespace: &str, name: &str, pending: u64) {
+        self.restores_pending
+            .get_or_create(&resource(namespace, name))
+            .set(pending);
     }
 
     pub fn applied(&self, namespace: &str, name: &str) {
@@ -284,6 +294,7 @@ impl Metrics {
         self.drift_detections.remove(&key);
         self.policy_applies.remove(&key);
         self.permissions_restored.remove(&key);
+        self.restores_pending.remove(&key);
         if let Some(role) = self.lock_unused_roles().remove(&key) {
             self.unused_actions.remove(&role_labels(&key, role));
         }
@@ -409,6 +420,7 @@ mod tests {
         m.drift_detected("team-a", "checkout");
         m.applied("team-a", "checkout");
         m.restored("team-a", "checkout", 2);
+        m.set_restores_pending("team-a", "checkout", 3);
         m.aws_write("PutRolePolicy");
         m.aws_write("PutRolePolicy");
         m.trail_files_read(3);
@@ -426,6 +438,7 @@ mod tests {
             ("iam_tailor_drift_detections", "counter"),
             ("iam_tailor_policy_applies", "counter"),
             ("iam_tailor_permissions_restored", "counter"),
+            ("iam_tailor_restores_pending", "gauge"),
             ("iam_tailor_aws_writes", "counter"),
             ("iam_tailor_trail_files_read", "counter"),
             ("iam_tailor_signals", "counter"),

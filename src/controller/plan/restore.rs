@@ -4,18 +4,28 @@
 //! refused event, and taken away again `keepFor` after its last refusal or use. A refusal of
 //! what the role never held, or of what `spec.forbid` names, is reported, never granted. Every entry is checked against the
 //! original policies each time (the status is not trusted), with the sound never-widen proof.
+//!
+//! What would hand a thief of the role's credentials their old privileges never comes back on
+//! its own: a refused privilege-sensitive action ([`crate::catalog::sensitive`], or one
+//! `waitForApproval` names), and every refusal past `restoresPerDay`, is *pending* until a
+//! person approves its revision (`approvedRestore`). An approval holds only the grants whose
+//! restore document has exactly that revision, so a forged `status.restore.approved` gives
+//! nothing back.
 
 use super::backup::original_documents;
 use super::builder::Builder;
 use super::{EventType, PlannedEvent};
-use crate::controller::crd::{LeastPrivilegeRoleStatus, RefusedCall, RestoreStatus, RestoredGrant};
+use crate::catalog::sensitive;
+use crate::controller::crd::{
+    ApprovedRestore, Grant, LeastPrivilegeRoleStatus, RefusedCall, RestoreStatus, RestoredGrant,
+};
 use crate::controller::spec::ValidSpec;
 use crate::generate::forbidding;
 use crate::policy::analysis::{Proof, grants_no_new_access};
 use crate::policy::{Context, Decision, Policy, PolicySet, Request};
 use crate::role::LiveRole;
 use crate::time::{Instant, parse_date, rfc3339};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The inline policy holding what was given back: iam-tailor's own, on every managed role.
 pub const RESTORE_POLICY: &str = "iam-tailor-restored";
@@ -23,6 +33,8 @@ pub const RESTORE_POLICY: &str = "iam-tailor-restored";
 pub const MAX_RESTORED: usize = 50;
 /// Refused calls not given back shown in `status.restore.notRestored`.
 const NOT_RESTORED_SHOWN: usize = 10;
+/// A day, in the nanoseconds of [`Instant`]: the window of `restoresPerDay`.
+const DAY: i128 = 86_400 * 1_000_000_000;
 
 /// From when the role's calls are read for the restore: the last apply, or `keepFor` ago if
 /// that is later (older refusals would have expired). `None`: no restore (not Enforce, off,
@@ -93,6 +105,18 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
             .and_then(|seen| parse_date(&seen.last_seen))
             .map(|used| used + keep_for)
     };
+    let on_denied = &spec.on_access_denied;
+    // A person's approval counts only for the grants whose document has the revision approved.
+    let approval = (previous.approved.clone()).filter(|a| {
+        on_denied.approved_restore.as_ref() == Some(&a.revision)
+            && revision_of(&a.grants) == a.revision
+    });
+    let approved = |action: &str, resource: &str| {
+        (approval.as_ref()).is_some_and(|a| {
+            (a.grants.iter()).any(|g| g.action == action && g.resource == resource)
+        })
+    };
+    let waits = |action: &str| waits_for_a_person(spec, action);
     let mut held: BTreeMap<(String, String), RestoredGrant> = BTreeMap::new();
     for mut entry in previous.restored {
         let by_use = kept_by_use(&entry.action, &entry.resource);
@@ -103,6 +127,7 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
         if expires > now
             && held.len() < MAX_RESTORED
             && forbidding(&spec.forbid, &entry.action).is_none()
+            && (waits(&entry.action).is_none() || approved(&entry.action, &entry.resource))
             && held_before(&entry.action, &entry.resource)
         {
             held.insert((entry.action.clone(), entry.resource.clone()), entry);
@@ -111,6 +136,12 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
     let allows_now = allows(&live.documents());
     let mut new = Vec::new();
     let mut not_restored = Vec::new();
+    let mut pending: Vec<RefusedCall> = Vec::new();
+    // Given back on their own within the last day (a person's approvals not counted).
+    let mut automatic_today = (held.values())
+        .filter(|e| !approved(&e.action, &e.resource))
+        .filter(|e| parse_date(&e.restored_at).is_some_and(|t| t > now - DAY))
+        .count();
     for ((action, resource), denial) in refused {
         let denied_at = parse_date(&denial.seen.last_seen).unwrap_or(now);
         let key = (action.clone(), resource.clone());
@@ -122,7 +153,7 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
             Some("the role's policies before iam-tailor did not allow it: never granted".into())
         } else if allows_now(&action, &resource) {
             Some("the role's policies allow it: refused by something else (an SCP, the boundary, a resource policy)".into())
-        } else if held.len() >= MAX_RESTORED {
+        } else if held.len() + pending.len() >= MAX_RESTORED {
             Some(format!(
                 "more than {MAX_RESTORED} permissions restored at once"
             ))
@@ -131,6 +162,29 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
         };
         if let Some(reason) = why_not {
             not_restored.push(RefusedCall {
+                action,
+                resource,
+                event_id: denial.event_id,
+                last_seen: denial.seen.last_seen,
+                reason,
+            });
+            continue;
+        }
+        let waits_because = if held.contains_key(&key) || approved(&action, &resource) {
+            None
+        } else if let Some(why) = waits(&action) {
+            Some(why)
+        } else if automatic_today >= on_denied.restores_per_day as usize {
+            Some(format!(
+                "past spec.onAccessDenied.restoresPerDay ({}): waits for a person",
+                on_denied.restores_per_day
+            ))
+        } else {
+            automatic_today += 1;
+            None
+        };
+        if let Some(reason) = waits_because {
+            pending.push(RefusedCall {
                 action,
                 resource,
                 event_id: denial.event_id,
@@ -155,6 +209,56 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
         let by_use = kept_by_use(&entry.action, &entry.resource).unwrap_or(0);
         let expires = parse_date(&entry.expires).unwrap_or(0);
         entry.expires = rfc3339(expires.max(denied_at + keep_for).max(by_use));
+    }
+    // What waits for a person is approved as one document: every grant that waits, held or
+    // pending.
+    let mut approved_now = None;
+    let mut pending_revision = None;
+    if !pending.is_empty() {
+        let mut waiting: BTreeSet<Grant> = (held.values())
+            .filter(|e| approved(&e.action, &e.resource))
+            .map(|e| grant_of(&e.action, &e.resource))
+            .collect();
+        waiting.extend(pending.iter().map(|p| grant_of(&p.action, &p.resource)));
+        let waiting: Vec<Grant> = waiting.into_iter().collect();
+        let revision = revision_of(&waiting);
+        if on_denied.approved_restore.as_ref() == Some(&revision) {
+            for call in pending.drain(..) {
+                let denied_at = parse_date(&call.last_seen).unwrap_or(now);
+                new.push(format!("{} on {} (approved)", call.action, call.resource));
+                held.insert(
+                    (call.action.clone(), call.resource.clone()),
+                    RestoredGrant {
+                        action: call.action,
+                        resource: call.resource,
+                        event_id: call.event_id,
+                        denied_at: call.last_seen,
+                        restored_at: b.observed.now.clone(),
+                        expires: rfc3339(denied_at + keep_for),
+                    },
+                );
+            }
+            approved_now = Some(ApprovedRestore {
+                revision,
+                grants: waiting,
+            });
+        } else {
+            if previous.pending_revision.as_ref() != Some(&revision) {
+                let calls: Vec<String> = (pending.iter())
+                    .map(|p| format!("{} on {} ({})", p.action, p.resource, p.reason))
+                    .collect();
+                b.event(
+                    EventType::Warning,
+                    "RestoreAwaitsApproval",
+                    format!(
+                        "refused, held before iam-tailor, and not given back without a person: \
+                         {}; to give them back set spec.onAccessDenied.approvedRestore: {revision}",
+                        calls.join("; ")
+                    ),
+                );
+            }
+            pending_revision = Some(revision);
+        }
     }
     if !new.is_empty() {
         b.completion.push(PlannedEvent {
@@ -184,15 +288,47 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
     }
     b.restored = new.len() as u64;
     let restored: Vec<RestoredGrant> = held.into_values().collect();
-    let document = restore_document(&restored);
+    let document = restore_document(
+        restored
+            .iter()
+            .map(|r| (r.action.as_str(), r.resource.as_str())),
+    );
     b.status.restore = Some(RestoreStatus {
         not_restored_count: not_restored.len() as u64,
         not_restored: not_restored.into_iter().take(NOT_RESTORED_SHOWN).collect(),
         restored,
         blocked: None,
+        pending,
+        pending_revision,
+        approved: approved_now.or(approval),
     })
-    .filter(|r| !r.restored.is_empty() || r.not_restored_count > 0);
+    .filter(|r| !r.restored.is_empty() || r.not_restored_count > 0 || !r.pending.is_empty());
     RestoreTarget::Hold(document)
+}
+
+/// Why giving `action` back waits for a person, if it does.
+fn waits_for_a_person(spec: &ValidSpec, action: &str) -> Option<String> {
+    if let Some(why) = sensitive::why(action) {
+        return Some(format!("privilege-sensitive, {why}: waits for a person"));
+    }
+    (spec.on_access_denied.wait_for_approval.iter())
+        .find(|pattern| crate::wildcard::matches_ignore_case(pattern, action))
+        .map(|pattern| format!("spec.onAccessDenied.waitForApproval {pattern}: waits for a person"))
+}
+
+fn grant_of(action: &str, resource: &str) -> Grant {
+    Grant {
+        action: action.to_string(),
+        resource: resource.to_string(),
+    }
+}
+
+/// The revision a person approves for `grants`: that of their restore document.
+fn revision_of(grants: &[Grant]) -> String {
+    let pairs = grants
+        .iter()
+        .map(|g| (g.action.as_str(), g.resource.as_str()));
+    restore_document(pairs).map_or_else(String::new, |d| d.revision())
 }
 
 /// One Allow of `action` on `resource`, if it parses as a policy.
@@ -222,11 +358,15 @@ fn allows(documents: &[Policy]) -> impl Fn(&str, &str) -> bool + use<> {
     }
 }
 
-/// The restore policy for `restored`: one statement per action, resources sorted.
-fn restore_document(restored: &[RestoredGrant]) -> Option<Policy> {
+/// The restore policy for `(action, resource)` grants: one statement per action, resources
+/// sorted.
+fn restore_document<'a>(grants: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Policy> {
     let mut by_action: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for r in restored {
-        by_action.entry(&r.action).or_default().push(&r.resource);
+    for (action, resource) in grants {
+        by_action.entry(action).or_default().push(resource);
+    }
+    for resources in by_action.values_mut() {
+        resources.sort_unstable();
     }
     if by_action.is_empty() {
         return None;

@@ -1,8 +1,9 @@
 use super::builder::{CONDITION_TYPES, MAX_MESSAGE_BYTES, bounded};
 use super::*;
 use crate::controller::crd::{
-    Applied, Approval, AttachedPolicies, CloudTrailSource, Condition, DeletionPolicy, DriftAction,
-    InlinePolicies, JobSource, Mode, REPORT_LIMIT, S3TrailSource, UnresolvedInstanceProfile,
+    Applied, Approval, ApprovedRestore, AttachedPolicies, CloudTrailSource, Condition,
+    DeletionPolicy, DriftAction, Grant, InlinePolicies, JobSource, Mode, REPORT_LIMIT,
+    RestoreStatus, RestoredGrant, S3TrailSource, UnresolvedInstanceProfile,
 };
 use crate::controller::spec::{Limits, NO_CLUSTER_TRAIL, validate};
 use crate::generate::analyzer::Unresolved;
@@ -2145,6 +2146,234 @@ fn a_new_apply_keeps_what_was_given_back() {
         p.operations
     );
     assert_eq!(p.status.restore.unwrap().restored.len(), 1);
+}
+
+/// The original policies held everything, as AdministratorAccess does.
+fn admin_read() -> BTreeMap<String, Policy> {
+    BTreeMap::from([(S3_FULL.to_string(), doc("*", "*"))])
+}
+
+const ADMIN_USER: &str = "arn:aws:iam::123456789012:user/admin";
+
+/// What a thief of the role's credentials is refused first, and one data call.
+fn stolen_credentials_refused() -> Usage {
+    refused(&[
+        ("iam:CreateAccessKey", ADMIN_USER, "ev-key"),
+        ("iam:AttachRolePolicy", ROLE_ARN, "ev-attach"),
+        ("iam:PutRolePolicy", ROLE_ARN, "ev-put"),
+        ("s3:DeleteObject", ORDER_X, "ev-del"),
+    ])
+}
+
+/// The restore's document holding exactly these grants.
+fn restore_doc(grants: &[(&str, &str)]) -> Policy {
+    let mut by_action: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (action, resource) in grants {
+        by_action.entry(action).or_default().push(resource);
+    }
+    let statements: Vec<serde_json::Value> = (by_action.into_iter())
+        .map(|(a, r)| serde_json::json!({"Effect": "Allow", "Action": a, "Resource": r}))
+        .collect();
+    Policy::from_value(&serde_json::json!({"Version": "2012-10-17", "Statement": statements}))
+        .unwrap()
+}
+
+#[test]
+fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_approves() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, role) = enforced(&s, vec![get_orders()]);
+    let mut o = next(&first, role.clone());
+    o.after_apply = Some(stolen_credentials_refused());
+    o.original_aws_managed = Some(Ok(admin_read()));
+    let p = plan(&s, &o);
+    // Only the data call comes back on its own.
+    assert_eq!(
+        p.operations,
+        [restore_put(&doc("s3:DeleteObject", ORDER_X))]
+    );
+    let restore = p.status.restore.clone().unwrap();
+    let pending: Vec<&str> = (restore.pending.iter())
+        .map(|c| c.action.as_str())
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            "iam:AttachRolePolicy",
+            "iam:CreateAccessKey",
+            "iam:PutRolePolicy"
+        ]
+    );
+    assert!(
+        restore.pending[1]
+            .reason
+            .contains("privilege-sensitive, mints long-term")
+    );
+    assert!(restore.pending[0].reason.contains("Permissions management"));
+    assert_eq!(restore.pending[1].event_id, "ev-key");
+    let revision = restore.pending_revision.clone().unwrap();
+    assert_eq!(
+        revision,
+        restore_doc(&[
+            ("iam:AttachRolePolicy", ROLE_ARN),
+            ("iam:CreateAccessKey", ADMIN_USER),
+            ("iam:PutRolePolicy", ROLE_ARN),
+        ])
+        .revision()
+    );
+    let awaits: Vec<&PlannedEvent> = (p.events.iter())
+        .filter(|e| e.reason == "RestoreAwaitsApproval")
+        .collect();
+    assert_eq!(awaits.len(), 1, "{:#?}", p.events);
+    assert!(awaits[0].note.contains(&revision), "{}", awaits[0].note);
+    assert_eq!(p.restored, 1);
+
+    // The next look: still pending, said once.
+    let role = apply(&role, &p.operations, &mut BTreeMap::new());
+    let mut again = next(&p, role.clone());
+    again.after_apply = Some(stolen_credentials_refused());
+    again.original_aws_managed = Some(Ok(admin_read()));
+    let still = plan(&s, &again);
+    assert!(still.operations.is_empty(), "{:#?}", still.operations);
+    assert!(
+        !still
+            .events
+            .iter()
+            .any(|e| e.reason == "RestoreAwaitsApproval")
+    );
+    assert_eq!(still.status.restore, p.status.restore);
+
+    // A person approves that revision: exactly those grants come back, through the proof.
+    let mut approving = s.clone();
+    approving.on_access_denied.approved_restore = Some(revision.clone());
+    let approved = plan(&approving, &again);
+    let everything = [
+        ("iam:AttachRolePolicy", ROLE_ARN),
+        ("iam:CreateAccessKey", ADMIN_USER),
+        ("iam:PutRolePolicy", ROLE_ARN),
+        ("s3:DeleteObject", ORDER_X),
+    ];
+    assert_eq!(
+        approved.operations,
+        [restore_put(&restore_doc(&everything))]
+    );
+    let restore = approved.status.restore.clone().unwrap();
+    assert!(restore.pending.is_empty() && restore.pending_revision.is_none());
+    assert_eq!(restore.approved.as_ref().unwrap().revision, revision);
+    assert_eq!(restore.restored.len(), 4);
+    assert_eq!(approved.restored, 3);
+    assert!(approved.completion[0].note.contains("(approved)"));
+    // Held while the approval stands; nothing more to write.
+    let role = apply(&role, &approved.operations, &mut BTreeMap::new());
+    let mut held = next(&approved, role.clone());
+    held.after_apply = Some(stolen_credentials_refused());
+    held.original_aws_managed = Some(Ok(admin_read()));
+    let kept = plan(&approving, &held);
+    assert!(kept.operations.is_empty(), "{:#?}", kept.operations);
+    assert_eq!(kept.status.restore, approved.status.restore);
+    // The approval taken back: the sensitive grants go, the data call stays.
+    let withdrawn = plan(&s, &held);
+    assert_eq!(
+        withdrawn.operations,
+        [restore_put(&doc("s3:DeleteObject", ORDER_X))]
+    );
+    // Once they are gone, their refusals wait for a person again, under the same revision.
+    let role = apply(&role, &withdrawn.operations, &mut BTreeMap::new());
+    let mut after = next(&withdrawn, role);
+    after.after_apply = Some(stolen_credentials_refused());
+    after.original_aws_managed = Some(Ok(admin_read()));
+    let waiting = plan(&s, &after);
+    assert!(waiting.operations.is_empty(), "{:#?}", waiting.operations);
+    assert_eq!(
+        waiting.status.restore.unwrap().pending_revision,
+        Some(revision)
+    );
+}
+
+#[test]
+fn a_forged_approval_gives_nothing_sensitive_back() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, role) = enforced(&s, vec![get_orders()]);
+    let mut o = next(&first, role.clone());
+    o.after_apply = Some(refused(&[("iam:CreateAccessKey", ADMIN_USER, "ev-key")]));
+    o.original_aws_managed = Some(Ok(admin_read()));
+    let revision = plan(&s, &o)
+        .status
+        .restore
+        .unwrap()
+        .pending_revision
+        .unwrap();
+    // The spec approves the real revision; the status claims it for a wider grant, held.
+    let wider = Grant {
+        action: "iam:CreateAccessKey".to_string(),
+        resource: "*".to_string(),
+    };
+    let mut forged = first.clone();
+    forged.status.restore = Some(RestoreStatus {
+        restored: vec![RestoredGrant {
+            action: wider.action.clone(),
+            resource: wider.resource.clone(),
+            expires: "2099-01-01T00:00:00Z".to_string(),
+            ..Default::default()
+        }],
+        approved: Some(ApprovedRestore {
+            revision: revision.clone(),
+            grants: vec![wider],
+        }),
+        ..Default::default()
+    });
+    let mut approving = s.clone();
+    approving.on_access_denied.approved_restore = Some(revision.clone());
+    let mut o = next(&forged, role);
+    o.after_apply = Some(refused(&[("iam:CreateAccessKey", ADMIN_USER, "ev-key")]));
+    o.original_aws_managed = Some(Ok(admin_read()));
+    let p = plan(&approving, &o);
+    // Only what the person approved: the refused call's own resource.
+    assert_eq!(
+        p.operations,
+        [restore_put(&doc("iam:CreateAccessKey", ADMIN_USER))]
+    );
+    let restore = p.status.restore.unwrap();
+    assert_eq!(restore.restored.len(), 1);
+    assert_eq!(restore.approved.unwrap().grants[0].resource, ADMIN_USER);
+}
+
+#[test]
+fn past_the_daily_budget_and_what_the_spec_names_wait_for_a_person() {
+    let mut s = spec(Mode::Enforce, Approval::Automatic);
+    s.on_access_denied.restores_per_day = 1;
+    s.on_access_denied.wait_for_approval = vec!["dynamodb:Delete*".to_string()];
+    let (first, role) = enforced(&s, vec![get_orders()]);
+    let mut o = next(&first, role);
+    o.after_apply = Some(refused(&[
+        ("s3:DeleteObject", ORDER_X, "ev-1"),
+        ("s3:PutObject", ORDER_X, "ev-2"),
+        ("dynamodb:DeleteItem", "*", "ev-3"),
+    ]));
+    o.original_aws_managed = Some(Ok(admin_read()));
+    let p = plan(&s, &o);
+    // The refusals in order: the spec's pattern waits; the first data call comes back; the
+    // second is past the day's one automatic restore.
+    assert_eq!(
+        p.operations,
+        [restore_put(&doc("s3:DeleteObject", ORDER_X))]
+    );
+    let pending = p.status.restore.unwrap().pending;
+    let why: Vec<(&str, &str)> = (pending.iter())
+        .map(|c| (c.action.as_str(), c.reason.as_str()))
+        .collect();
+    assert_eq!(
+        why,
+        [
+            (
+                "dynamodb:DeleteItem",
+                "spec.onAccessDenied.waitForApproval dynamodb:Delete*: waits for a person"
+            ),
+            (
+                "s3:PutObject",
+                "past spec.onAccessDenied.restoresPerDay (1): waits for a person"
+            ),
+        ]
+    );
 }
 
 #[test]

@@ -65,6 +65,8 @@ pub(super) async fn apply_plan(
     if plan.restored > 0 {
         ctx.metrics.restored(&key.0, &key.1, plan.restored);
     }
+    let pending = (plan.status.restore.as_ref()).map_or(0, |r| r.pending.len() as u64);
+    ctx.metrics.set_restores_pending(&key.0, &key.1, pending);
     write_status(lpr, ctx, previous, &plan.status)
         .await
         .map_err(Error::Kube)?;
