@@ -651,6 +651,65 @@ async fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_a
     );
 }
 
+/// An `Allow *` planted under iam-tailor's restore policy name, on a role whose restore is
+/// off: it is drift like any other (not iam-tailor's to keep), taken off with a Warning.
+#[tokio::test]
+async fn a_planted_restore_policy_is_drift() {
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
+    let aws_iam = aws.iam();
+    broad_role(&aws_iam, "app").await;
+    put_trail(&aws.s3()).await;
+    let _operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    roles
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "app",
+                "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 2s}\n  \
+                 onAccessDenied: {restore: false}\n",
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for(&roles, "app", "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let everything =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    aws_iam
+        .put_role_policy()
+        .role_name("app")
+        .policy_name("iam-tailor-restored")
+        .policy_document(everything)
+        .send()
+        .await
+        .unwrap();
+    watch::poll(
+        "the planted policy taken off",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || match read(&aws_iam, "app").await.inline {
+            inline if inline.contains_key("iam-tailor-restored") => {
+                Err(format!("inline: {:?}", inline.keys()))
+            }
+            _ => Ok(()),
+        },
+    )
+    .await;
+    operator_env::wait_event(&kube, NS, "app", "a Drifted Warning naming it", |e| {
+        e.reason.as_deref() == Some("Drifted")
+            && e.note
+                .as_deref()
+                .unwrap_or("")
+                .contains("iam-tailor-restored")
+    })
+    .await;
+}
+
 /// `--signal-queue-url`: EventBridge-shaped CloudTrail events on moto's SQS. An
 /// AttachRolePolicy of the managed role is reverted within seconds though `drift.interval`
 /// is an hour; a refused call is given back before any trail file holds it; a message that

@@ -49,13 +49,21 @@ pub fn restore_since(
     Some(applied.max(now - keep_for.as_nanos() as i128))
 }
 
-/// What the restore asks of the role's inline policy [`RESTORE_POLICY`].
+/// What the restore asks of the role's inline policy [`RESTORE_POLICY`]. The name is
+/// iam-tailor's: whatever it holds that the restore did not put there is drift.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum RestoreTarget {
-    /// Leave it as it is: no restore here, or the original policies are not known now.
-    Leave,
-    /// Hold exactly this document (`None`: no such policy).
-    Hold(Option<Policy>),
+    /// No restore here (off, not Enforce, nothing applied): the role holds no such policy.
+    Off,
+    /// The original policies are not known now: nothing is given back or taken away, so the
+    /// policy may hold only what the restore held at the last look.
+    Unknown { last: Option<Policy> },
+    /// Hold exactly `wanted` (`None`: no such policy); `last` is what the restore held at
+    /// the last look, which the role may still hold until `wanted` is written.
+    Hold {
+        wanted: Option<Policy>,
+        last: Option<Policy>,
+    },
 }
 
 /// Sets `status.restore` and the events; returns what the role's restore policy should be.
@@ -66,10 +74,11 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
         parse_date(&b.observed.now),
     ) else {
         b.status.restore = None;
-        return RestoreTarget::Leave;
+        return RestoreTarget::Off;
     };
     let keep_for = keep_for.as_nanos() as i128;
     let previous = b.observed.previous.restore.clone().unwrap_or_default();
+    let last = held_document(&previous.restored);
     let refused = (b.observed.after_apply.as_ref())
         .map(|usage| usage.denied_grants.clone())
         .unwrap_or_default();
@@ -79,7 +88,7 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
         .collect();
     if previous.restored.is_empty() && refused.is_empty() {
         b.status.restore = None;
-        return RestoreTarget::Hold(None);
+        return RestoreTarget::Hold { wanted: None, last };
     }
     let original = match original_documents(b.observed, live) {
         Ok(documents) => documents,
@@ -89,7 +98,7 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
                 blocked: Some(format!("the role's original policies are not known: {why}")),
                 ..previous
             });
-            return RestoreTarget::Leave;
+            return RestoreTarget::Unknown { last };
         }
     };
     let held_before = |action: &str, resource: &str| {
@@ -288,11 +297,7 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
     }
     b.restored = new.len() as u64;
     let restored: Vec<RestoredGrant> = held.into_values().collect();
-    let document = restore_document(
-        restored
-            .iter()
-            .map(|r| (r.action.as_str(), r.resource.as_str())),
-    );
+    let wanted = held_document(&restored);
     b.status.restore = Some(RestoreStatus {
         not_restored_count: not_restored.len() as u64,
         not_restored: not_restored.into_iter().take(NOT_RESTORED_SHOWN).collect(),
@@ -303,7 +308,16 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
         approved: approved_now.or(approval),
     })
     .filter(|r| !r.restored.is_empty() || r.not_restored_count > 0 || !r.pending.is_empty());
-    RestoreTarget::Hold(document)
+    RestoreTarget::Hold { wanted, last }
+}
+
+/// The restore policy holding `restored`.
+fn held_document(restored: &[RestoredGrant]) -> Option<Policy> {
+    restore_document(
+        restored
+            .iter()
+            .map(|r| (r.action.as_str(), r.resource.as_str())),
+    )
 }
 
 /// Why giving `action` back waits for a person, if it does.

@@ -31,8 +31,8 @@ pub(super) fn in_sync(
     // What the role may hold at any step: what it holds now (or a rollback's ceiling), and
     // the permissions the restore gives back (each proven within the original).
     let restore_document = match &restore {
-        RestoreTarget::Hold(document) => document.clone(),
-        RestoreTarget::Leave => None,
+        RestoreTarget::Hold { wanted, .. } => wanted.clone(),
+        RestoreTarget::Off | RestoreTarget::Unknown { .. } => None,
     };
     let within = |base: Vec<Policy>| -> Vec<Policy> {
         base.into_iter().chain(restore_document.clone()).collect()
@@ -300,7 +300,7 @@ impl Target {
                 .collect(),
             documents: Some(documents),
             boundary: live.permissions_boundary.clone(),
-            restore: RestoreTarget::Leave,
+            restore: RestoreTarget::Off,
         }
     }
 
@@ -408,16 +408,31 @@ fn converge(spec: &ValidSpec, live: &LiveRole, target: &Target) -> Convergence {
         };
         removals.push((has_deny(&a.document), op));
     }
-    // The restore's policy: put with the others, removed after them; never drift.
+    // The restore's policy: put with the others, removed after them, and no drift while it
+    // holds what the restore held or holds now. Anything else under iam-tailor's name is drift
+    // (whatever `inlinePolicies` says), put right with the same writes.
     let (mut restore_put, mut restore_delete) = (None, None);
-    match (&target.restore, live.inline.get(RESTORE_POLICY)) {
-        (RestoreTarget::Hold(Some(wanted)), now) if now != Some(wanted) => {
+    let now = live.inline.get(RESTORE_POLICY);
+    let (wanted, expected) = match &target.restore {
+        RestoreTarget::Off => (None, None),
+        // Nothing is given back while the originals are unknown: kept, never written.
+        RestoreTarget::Unknown { last } => (None, last.as_ref()),
+        RestoreTarget::Hold { wanted, last } => (wanted.as_ref(), last.as_ref()),
+    };
+    let planted = now.is_some() && now != expected && now != wanted;
+    if planted {
+        changes.push(format!(
+            "inline policy {RESTORE_POLICY} holds what the restore did not give back"
+        ));
+    }
+    match (wanted, now) {
+        (Some(wanted), now) if now != Some(wanted) => {
             restore_put = Some(Operation::PutInlinePolicy {
                 name: RESTORE_POLICY.to_string(),
                 document: wanted.canonical_json(),
             });
         }
-        (RestoreTarget::Hold(None), Some(_)) => {
+        (None, Some(_)) if planted || matches!(target.restore, RestoreTarget::Hold { .. }) => {
             restore_delete = Some(Operation::DeleteInlinePolicy {
                 name: RESTORE_POLICY.to_string(),
             });
@@ -466,7 +481,12 @@ fn converge(spec: &ValidSpec, live: &LiveRole, target: &Target) -> Convergence {
         changes,
         denies_kept,
         boundary_changed,
-        restore: restore_put.into_iter().chain(restore_delete).collect(),
+        // Putting right what was planted is drift's to do (or only report), not the restore's.
+        restore: if planted {
+            Vec::new()
+        } else {
+            restore_put.into_iter().chain(restore_delete).collect()
+        },
     }
 }
 

@@ -2376,6 +2376,85 @@ fn past_the_daily_budget_and_what_the_spec_names_wait_for_a_person() {
     );
 }
 
+/// `Allow *` on `*`, as an intruder would plant it.
+fn everything() -> Policy {
+    doc("*", "*")
+}
+
+#[test]
+fn a_planted_restore_policy_is_drift_whatever_the_restore_holds() {
+    let delete_restore = Operation::DeleteInlinePolicy {
+        name: RESTORE_POLICY.to_string(),
+    };
+    let drifted = |p: &Plan| {
+        let warning = p.events.iter().find(|e| e.reason == "Drifted").unwrap();
+        assert!(
+            warning.note.contains(
+                "inline policy iam-tailor-restored holds what the restore did not give back"
+            ),
+            "{}",
+            warning.note
+        );
+    };
+    // Nothing given back, restore on or off, inline policies deleted or kept: it goes.
+    let mut off = spec(Mode::Enforce, Approval::Automatic);
+    off.on_access_denied.restore = false;
+    let mut off_keeping = off.clone();
+    off_keeping.inline_policies = InlinePolicies::Keep;
+    for s in [spec(Mode::Enforce, Approval::Automatic), off, off_keeping] {
+        let (first, role) = enforced(&s, vec![get_orders()]);
+        let mut planted = role.clone();
+        planted
+            .inline
+            .insert(RESTORE_POLICY.to_string(), everything());
+        let p = plan(&s, &next(&first, planted.clone()));
+        assert_eq!(p.operations, std::slice::from_ref(&delete_restore), "{s:?}");
+        assert_condition(&p, "Drifted", TRUE, "Reverting");
+        drifted(&p);
+        let mut report = s.clone();
+        report.drift.action = DriftAction::Report;
+        let p = plan(&report, &next(&first, planted));
+        assert!(p.operations.is_empty(), "{:#?}", p.operations);
+        assert_condition(&p, "Drifted", TRUE, "Reported");
+    }
+
+    // Something given back, and the policy rewritten out of band: what was given back is
+    // put back, as drift.
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let (first, role) = enforced(&s, vec![get_orders()]);
+    let mut o = next(&first, role.clone());
+    o.after_apply = Some(refused(&[("s3:PutObject", ORDER_X, "ev-put")]));
+    o.original_aws_managed = Some(Ok(s3_full_read()));
+    let restored = plan(&s, &o);
+    let held = doc("s3:PutObject", ORDER_X);
+    assert_eq!(restored.operations, [restore_put(&held)]);
+    let role = apply(&role, &restored.operations, &mut BTreeMap::new());
+    let mut planted = role.clone();
+    planted
+        .inline
+        .insert(RESTORE_POLICY.to_string(), everything());
+    let mut o = next(&restored, planted.clone());
+    o.after_apply = Some(refused(&[("s3:PutObject", ORDER_X, "ev-put")]));
+    o.original_aws_managed = Some(Ok(s3_full_read()));
+    let p = plan(&s, &o);
+    assert_eq!(p.operations, [restore_put(&held)]);
+    assert_condition(&p, "Drifted", TRUE, "Reverting");
+    drifted(&p);
+
+    // The originals unknown: nothing is given back or taken away, so the policy may hold
+    // only what the restore held; anything else goes.
+    let mut unknown = next(&restored, planted);
+    unknown.original_aws_managed = Some(Err("AccessDenied on GetPolicy".to_string()));
+    let p = plan(&s, &unknown);
+    assert_eq!(p.operations, [delete_restore]);
+    drifted(&p);
+    let mut unknown = next(&restored, role);
+    unknown.original_aws_managed = Some(Err("AccessDenied on GetPolicy".to_string()));
+    let p = plan(&s, &unknown);
+    assert!(p.operations.is_empty(), "{:#?}", p.operations);
+    assert_condition(&p, "Drifted", FALSE, "InSync");
+}
+
 #[test]
 fn a_forged_shadow_never_opens_the_gate_on_its_own_terms() {
     let s = shadowing("7d", 0);
