@@ -301,6 +301,77 @@ async fn a_running_query_is_polled_and_every_page_of_its_rows_is_read() {
     );
 }
 
+/// One tenant's bad value fails one tenant's resource: a principal no query may name (a space
+/// and a quote in its ARN) among the others on the table is left out of the batch, and the
+/// resources asking beside it are answered; asking for it fails that call alone.
+#[tokio::test]
+async fn a_principal_no_query_may_name_fails_only_its_own_resource() {
+    use iam_tailor::usage::athena::{Asked, AthenaIngester, AthenaScanError, COLUMNS, QueryError};
+    const APP: &str = "arn:aws:iam::111122223333:role/app";
+    const BAD: &str = "arn:aws:iam::111122223333:role/x' OR 'a'='a";
+    let row: Vec<Option<String>> = [
+        "s3.amazonaws.com",
+        "GetObject",
+        "AwsApiCall",
+        "us-east-1",
+        "111122223333",
+        "",
+        "AssumedRole",
+        "arn:aws:sts::111122223333:assumed-role/app/s",
+        "111122223333",
+        APP,
+        r#"{"bucketName":"b","key":"k"}"#,
+        r#"[{"arn":"arn:aws:s3:::b/k","accountid":null,"type":"AWS::S3::Object"}]"#,
+        "1",
+        "2024-07-01T01:00:00Z",
+        "2024-07-01T01:00:00Z",
+    ]
+    .into_iter()
+    .map(|v| (!v.is_empty()).then(|| v.to_string()))
+    .collect();
+    let double = athena_paging_double::AthenaPagingDouble::start(&COLUMNS, vec![row]);
+    let client = athena_client(double.endpoint()).await;
+    let mut ingester = AthenaIngester::new(workgroup(), "trails.cloudtrail_logs".to_string());
+    let days = [Day {
+        year: 2024,
+        month: 7,
+        day: 1,
+    }];
+    let t0 = iam_tailor::time::parse_date("2024-08-01T00:00:00Z").unwrap();
+    let others: std::collections::BTreeSet<String> = [BAD.to_string()].into();
+    let mut answer = None;
+    for second in 0..10 {
+        let at = t0 + i128::from(second) * 1_000_000_000;
+        match ingester
+            .usage(&client, "111122223333", &days, APP, &others, at)
+            .await
+        {
+            Ok(Asked::Answered(usage)) => {
+                answer = Some(usage);
+                break;
+            }
+            Ok(Asked::Running(_)) => continue,
+            Err(error) => panic!("the others' bad value failed app: {error}"),
+        }
+    }
+    let usage = answer.expect("app answered");
+    assert_eq!(usage.actions["s3:GetObject"].seen.count, 1);
+    let started = double
+        .operations()
+        .iter()
+        .filter(|o| *o == "StartQueryExecution")
+        .count();
+    assert_eq!(started, 1);
+    let error = ingester
+        .usage(&client, "111122223333", &days, BAD, &Default::default(), t0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, AthenaScanError::Query(QueryError::Principal(p)) if p == BAD),
+        "{error}"
+    );
+}
+
 /// The operator's Athena ingester never waits for a query (`AthenaPagingDouble`, whose queries
 /// stay RUNNING for the first polls): each look starts what is missing (at most
 /// `MAX_QUERIES_IN_FLIGHT` at once), polls each running query at most once a second however

@@ -57,6 +57,29 @@ async fn crd_is_served_with_defaults_and_validation() {
         .unwrap_err();
     assert!(error.to_string().contains("approvedRevision"), "{error}");
 
+    // A role ARN IAM would not accept (a space, a quote in the name) is refused by the API
+    // server; a path of printable ASCII is not.
+    for (arn, accepted) in [
+        ("arn:aws:iam::123456789012:role/bad name", false),
+        ("arn:aws:iam::123456789012:role/x' OR 'a'='a", false),
+        ("arn:aws:iam::123456789012:role/team/a.b/app+1@x", true),
+    ] {
+        let mut role = minimal.clone();
+        role.metadata.name = Some("by-arn".into());
+        role.spec.role_name = None;
+        role.spec.role_arn = Some(arn.into());
+        let created = roles.create(&PostParams::default(), &role).await;
+        match (created, accepted) {
+            (Ok(_), true) => roles
+                .delete("by-arn", &Default::default())
+                .await
+                .map(drop)
+                .unwrap(),
+            (Err(error), false) => assert!(error.to_string().contains("spec.roleArn"), "{error}"),
+            (outcome, _) => panic!("{arn}: {outcome:?}"),
+        }
+    }
+
     // A duration with more digits than any range allows is refused by the API server, before
     // the operator sees it (within six digits, the ranges are the operator's InvalidSpec).
     for (field, value) in [("window", "9999999w"), ("driftInterval", "0s")] {

@@ -36,13 +36,20 @@ pub struct LeastPrivilegeRoleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[\w+=,.@-]{1,64}$"))]
     pub role_name: Option<String>,
-    /// The IAM role's ARN (for a role with a path, or in another account with `assumeRoleArn`).
+    /// The IAM role's ARN (for a role with a path, or in another account with `assumeRoleArn`):
+    /// a path of printable ASCII and a name of IAM's characters, as IAM accepts them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"))]
+    #[schemars(
+        regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/([!-~]*/)?[\w+=,.@-]{1,64}$"),
+        length(max = 2048)
+    )]
     pub role_arn: Option<String>,
     /// A role the operator assumes to reach the role's account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"))]
+    #[schemars(
+        regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/([!-~]*/)?[\w+=,.@-]{1,64}$"),
+        length(max = 2048)
+    )]
     pub assume_role_arn: Option<String>,
     /// Observe only reports; Recommend also proposes a policy; Enforce applies approved ones.
     #[serde(default)]
@@ -403,7 +410,10 @@ pub struct AccessAnalyzerSource {
     #[schemars(regex(pattern = r"^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail/.+$"))]
     pub trail_arn: String,
     /// The role Access Analyzer assumes to read the trail and its bucket.
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"))]
+    #[schemars(
+        regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/([!-~]*/)?[\w+=,.@-]{1,64}$"),
+        length(max = 2048)
+    )]
     pub access_role_arn: String,
     /// Regions whose events count; give these or `allRegions`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

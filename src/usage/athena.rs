@@ -359,8 +359,9 @@ impl AthenaIngester {
 
     /// `principal`'s usage over `days` (whole UTC days of the partitions) in `account`, or
     /// where the questions stand: what is not known yet is asked — for `principal` and every
-    /// one of `others` (in the same account) not known either, so that one query answers them
-    /// all. A failed query fails this call and is started again by the next.
+    /// one of `others` (in the same account, that a query may name) not known either, so that
+    /// one query answers them all. A failed query fails this call and is started again by the
+    /// next. A `principal` no query may name fails this call only.
     pub async fn usage(
         &mut self,
         client: &Client,
@@ -371,11 +372,16 @@ impl AthenaIngester {
         now: crate::time::Instant,
     ) -> Result<Asked, AthenaScanError> {
         let today = Day::of(now);
+        if !is_principal_arn(principal) {
+            return Err(QueryError::Principal(principal.to_string()).into());
+        }
         let filter = PrincipalFilter::parse(principal)
             .map_err(|_| QueryError::Principal(principal.to_string()))?;
         self.recent.retain(|(_, day), _| !over(*day, today));
+        // Another resource's principal that no query may name is left out here: it fails its
+        // own resource when that one asks, never the batch of everyone else.
         let mut everyone: BTreeSet<String> = (others.iter())
-            .filter(|p| p.split(':').nth(4) == Some(account))
+            .filter(|p| p.split(':').nth(4) == Some(account) && is_principal_arn(p))
             .cloned()
             .collect();
         everyone.insert(principal.to_string());
