@@ -450,7 +450,7 @@ fn values_reach_the_deployment() {
             "--set",
             "awsRateLimit=3,concurrency=8,minDriftInterval=30s",
             "--set",
-            "signalQueueUrl=https://sqs.eu-west-1.amazonaws.com/123456789012/iam-tailor-signals",
+            "signalQueueUrl=https://sqs.eu-west-1.amazonaws.com/123456789012/iam-tailor-signals,signalDebounceSeconds=30",
             "--set",
             "nodeSelector.pool=system,tolerations[0].key=dedicated,tolerations[0].operator=Exists",
             "--set",
@@ -474,6 +474,7 @@ fn values_reach_the_deployment() {
             "--managed-policies-per-role=10",
             "--backup-namespace=ops",
             "--signal-queue-url=https://sqs.eu-west-1.amazonaws.com/123456789012/iam-tailor-signals",
+            "--signal-debounce-seconds=30",
         ]
     );
     let c = container(&docs);

@@ -56,6 +56,11 @@ pub struct Args {
     /// refused call feeds the restore before its trail file arrives. Read by the leader.
     #[arg(long)]
     signal_queue_url: Option<String>,
+    /// At most one signal-triggered reconcile per resource per this many seconds (0 to
+    /// 3600): a workload looping on a refused call costs one look per interval; the last
+    /// signal of a burst wakes the resource at the interval's end.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    signal_debounce_seconds: u64,
     /// Log lines as text or JSON (one object per line). RUST_LOG sets the level (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -124,6 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             managed_policies_per_role: usize::from(args.managed_policies_per_role),
         },
         signal_queue_url: args.signal_queue_url.filter(|u| !u.is_empty()),
+        signal_debounce: std::time::Duration::from_secs(args.signal_debounce_seconds),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

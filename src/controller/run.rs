@@ -49,6 +49,8 @@ pub struct Settings {
     pub limits: Limits,
     /// The SQS queue of EventBridge's CloudTrail events, long-polled by the leader.
     pub signal_queue_url: Option<String>,
+    /// At most one signal-triggered reconcile per resource per this long.
+    pub signal_debounce: Duration,
 }
 
 /// Runs until a shutdown signal (SIGTERM, Ctrl-C) or the loss of leadership (an error, so
@@ -159,6 +161,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             context.refusals.clone(),
             wake,
             metrics.clone(),
+            settings.signal_debounce,
         ));
         let woken = futures::stream::unfold(woken, |mut woken| async move {
             woken.recv().await.map(|object| (object, woken))

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
 
 /// After a failed receive, wait this long before the next.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -40,6 +41,57 @@ impl Refusals {
     pub fn of(&self, principal: &str) -> Option<Usage> {
         let all = self.by_principal.lock().expect("not poisoned");
         all.get(principal).cloned()
+    }
+}
+
+/// At most one signal-triggered wake per resource per `every` (`--signal-debounce-seconds`):
+/// a pod looping on a refused call costs the shared IAM budget one look of its resource per
+/// interval, not one per refusal. The first signal wakes at once; later ones within `every`
+/// fold into one wake at its end, so the last signal of a burst is never lost.
+pub struct Debounce {
+    every: Duration,
+    /// Each resource's last wake, or the one scheduled (then in the future).
+    last: HashMap<ObjectRef<LeastPrivilegeRole>, Instant>,
+}
+
+/// What [`Debounce::wake`] says to do with a signal for a resource.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wake {
+    Now,
+    /// A wake at this time (the end of the interval).
+    At(Instant),
+    /// A wake is already scheduled.
+    Folded,
+}
+
+/// Past this many resources remembered, those whose interval is over are forgotten.
+const DEBOUNCE_PRUNE_AT: usize = 4096;
+
+impl Debounce {
+    pub fn new(every: Duration) -> Debounce {
+        Debounce {
+            every,
+            last: HashMap::new(),
+        }
+    }
+
+    pub fn wake(&mut self, key: &ObjectRef<LeastPrivilegeRole>, now: Instant) -> Wake {
+        if self.last.len() > DEBOUNCE_PRUNE_AT {
+            let every = self.every;
+            self.last.retain(|_, at| *at + every > now);
+        }
+        match self.last.get(key).copied() {
+            Some(at) if at > now => Wake::Folded,
+            Some(at) if now < at + self.every => {
+                let next = at + self.every;
+                self.last.insert(key.clone(), next);
+                Wake::At(next)
+            }
+            _ => {
+                self.last.insert(key.clone(), now);
+                Wake::Now
+            }
+        }
     }
 }
 
@@ -68,14 +120,30 @@ fn role_of_policy(arn: &str) -> Option<String> {
 }
 
 /// Reads the queue until the process ends: wakes the resources of the roles signals name
-/// (through `wake`) and keeps refused calls in `refusals`.
+/// (through `wake`, at most once per `debounce` each) and keeps refused calls in `refusals`.
 pub async fn consume(
     queue: SignalQueue,
     roles: Store<LeastPrivilegeRole>,
     refusals: Arc<Refusals>,
     wake: UnboundedSender<ObjectRef<LeastPrivilegeRole>>,
     metrics: Arc<Metrics>,
+    debounce: Duration,
 ) {
+    let mut debounce = Debounce::new(debounce);
+    let mut send =
+        |object: ObjectRef<LeastPrivilegeRole>| match debounce.wake(&object, Instant::now()) {
+            Wake::Now => {
+                let _ = wake.send(object);
+            }
+            Wake::At(at) => {
+                let wake = wake.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(at).await;
+                    let _ = wake.send(object);
+                });
+            }
+            Wake::Folded => {}
+        };
     loop {
         let messages = match queue.receive().await {
             Ok(messages) => messages,
@@ -87,7 +155,7 @@ pub async fn consume(
             }
         };
         for message in messages {
-            let kind = handle(&message.body, &roles, &refusals, &wake);
+            let kind = handle(&message.body, &roles, &refusals, &mut send);
             metrics.signal(kind);
             if let Err(e) = queue.delete(&message).await {
                 tracing::warn!(error = %e, "deleting a signal failed; it will come again");
@@ -101,13 +169,13 @@ fn handle(
     body: &str,
     roles: &Store<LeastPrivilegeRole>,
     refusals: &Refusals,
-    wake: &UnboundedSender<ObjectRef<LeastPrivilegeRole>>,
+    wake: &mut impl FnMut(ObjectRef<LeastPrivilegeRole>),
 ) -> &'static str {
-    let wake_role = |role: &str| {
+    let mut wake_role = |role: &str| {
         let mut woken = 0;
         for lpr in roles.state().iter().filter(|l| spec_role(l) == Some(role)) {
             woken += 1;
-            let _ = wake.send(ObjectRef::from_obj(lpr.as_ref()));
+            wake(ObjectRef::from_obj(lpr.as_ref()));
         }
         woken
     };
@@ -145,6 +213,31 @@ fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_burst_of_signals_wakes_a_resource_once_at_once_and_once_at_the_interval_s_end() {
+        let every = Duration::from_secs(10);
+        let mut debounce = Debounce::new(every);
+        let app = ObjectRef::<LeastPrivilegeRole>::new("app").within("payments");
+        let other = ObjectRef::<LeastPrivilegeRole>::new("app").within("ledger");
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(debounce.wake(&app, t0), Wake::Now);
+        // A refusal loop: one wake at the interval's end for all of them.
+        assert_eq!(debounce.wake(&app, t0 + s(1)), Wake::At(t0 + s(10)));
+        for second in 2..10 {
+            assert_eq!(debounce.wake(&app, t0 + s(second)), Wake::Folded);
+        }
+        // Another tenant's resource is not held back by it.
+        assert_eq!(debounce.wake(&other, t0 + s(2)), Wake::Now);
+        // After the scheduled wake, the next interval again.
+        assert_eq!(debounce.wake(&app, t0 + s(11)), Wake::At(t0 + s(20)));
+        assert_eq!(debounce.wake(&app, t0 + s(31)), Wake::Now);
+        // Off: every signal wakes.
+        let mut off = Debounce::new(Duration::ZERO);
+        assert_eq!(off.wake(&app, t0), Wake::Now);
+        assert_eq!(off.wake(&app, t0), Wake::Now);
+    }
 
     #[test]
     fn iam_tailor_policies_name_their_role_and_no_other_does() {
