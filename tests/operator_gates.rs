@@ -504,6 +504,31 @@ async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
     );
 }
 
+/// Role `app` with AdministratorAccess and its trail, an operator, and `app` enforced
+/// (Enforce + Automatic, drift checked every 2 s, `extra` spec lines) until it is InSync.
+async fn app_enforced(
+    cluster: &Cluster,
+    extra: &str,
+) -> (operator_env::Operator, Api<LeastPrivilegeRole>) {
+    broad_role(&cluster.aws.iam(), "app").await;
+    put_trail(&cluster.aws.s3()).await;
+    let operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(cluster.kube.clone(), NS);
+    let spec = format!(
+        "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+         cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n  drift: {{interval: 2s}}\n{extra}"
+    );
+    roles
+        .create(&PostParams::default(), &lpr("app", &spec))
+        .await
+        .unwrap();
+    wait_for(&roles, "app", "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    (operator, roles)
+}
+
 /// A thief of `app`'s credentials, after the apply, tries to widen its reach: it is refused
 /// `iam:CreateAccessKey` for the admin user, `iam:AttachRolePolicy` and `iam:PutRolePolicy` on
 /// its own role, all of which AdministratorAccess allowed before. None comes back on its own:
@@ -514,27 +539,8 @@ async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
 async fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_approves() {
     let cluster = Cluster::start().await;
     let (aws, kube) = (&cluster.aws, cluster.kube.clone());
-    let aws_iam = aws.iam();
-    let s3 = aws.s3();
-    broad_role(&aws_iam, "app").await;
-    put_trail(&s3).await;
-    let operator = cluster.operator(&[], &[]);
-    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
-    roles
-        .create(
-            &PostParams::default(),
-            &lpr(
-                "app",
-                "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
-                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 2s}\n",
-            ),
-        )
-        .await
-        .unwrap();
-    wait_for(&roles, "app", "the apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-    })
-    .await;
+    let (aws_iam, s3) = (aws.iam(), aws.s3());
+    let (operator, roles) = app_enforced(&cluster, "").await;
 
     let now = k8s_openapi::jiff::Timestamp::now();
     let time = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
@@ -656,28 +662,8 @@ async fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_a
 #[tokio::test]
 async fn a_planted_restore_policy_is_drift() {
     let cluster = Cluster::start().await;
-    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
-    let aws_iam = aws.iam();
-    broad_role(&aws_iam, "app").await;
-    put_trail(&aws.s3()).await;
-    let _operator = cluster.operator(&[], &[]);
-    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
-    roles
-        .create(
-            &PostParams::default(),
-            &lpr(
-                "app",
-                "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
-                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 2s}\n  \
-                 onAccessDenied: {restore: false}\n",
-            ),
-        )
-        .await
-        .unwrap();
-    wait_for(&roles, "app", "the apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-    })
-    .await;
+    let (aws_iam, kube) = (cluster.aws.iam(), cluster.kube.clone());
+    let (_operator, _roles) = app_enforced(&cluster, "  onAccessDenied: {restore: false}\n").await;
     let everything =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
     aws_iam

@@ -169,31 +169,25 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
         } else {
             None
         };
-        if let Some(reason) = why_not {
-            not_restored.push(RefusedCall {
-                action,
-                resource,
-                event_id: denial.event_id,
-                last_seen: denial.seen.last_seen,
-                reason,
-            });
-            continue;
-        }
-        let waits_because = if held.contains_key(&key) || approved(&action, &resource) {
+        // Never given back, or only by a person.
+        let set_aside = if let Some(reason) = why_not {
+            Some((&mut not_restored, reason))
+        } else if held.contains_key(&key) || approved(&action, &resource) {
             None
         } else if let Some(why) = waits(&action) {
-            Some(why)
+            Some((&mut pending, why))
         } else if automatic_today >= on_denied.restores_per_day as usize {
-            Some(format!(
+            let reason = format!(
                 "past spec.onAccessDenied.restoresPerDay ({}): waits for a person",
                 on_denied.restores_per_day
-            ))
+            );
+            Some((&mut pending, reason))
         } else {
             automatic_today += 1;
             None
         };
-        if let Some(reason) = waits_because {
-            pending.push(RefusedCall {
+        if let Some((list, reason)) = set_aside {
+            list.push(RefusedCall {
                 action,
                 resource,
                 event_id: denial.event_id,
