@@ -11,6 +11,9 @@ use serde_json::value::RawValue;
 
 /// The largest event read (SQS's largest message).
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// How far in the future a refused call's `eventTime` may be (clocks differ a little); one
+/// later is refused, so a forged far-future time cannot keep a grant fresh.
+pub const MAX_CLOCK_SKEW_SECS: i128 = 300;
 
 /// The IAM calls that change a role's permissions (or its policies'): the iam-writes rule's
 /// `eventName`s (`examples/aws/signals-iam-writes.pattern.json`).
@@ -50,6 +53,12 @@ pub enum Signal {
 struct Envelope<'a> {
     #[serde(borrow, default)]
     detail: Option<&'a RawValue>,
+    /// `aws.<service>` for AWS's own events; nobody else may send one (PutEvents refuses it).
+    #[serde(default)]
+    source: Option<String>,
+    /// The account the call was recorded in.
+    #[serde(default)]
+    account: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -61,14 +70,23 @@ struct IamParameters {
     policy_arn: Option<String>,
 }
 
-/// Reads one message body. `Err` names what is wrong with it.
-pub fn read_event(body: &str) -> Result<Signal, String> {
+/// Reads one message body, received at `now`. `Err` names what is wrong with it. Only AWS's
+/// own events count, and a refused call only of a role of the account it was recorded in, at
+/// a time not in the future.
+pub fn read_event(body: &str, now: crate::time::Instant) -> Result<Signal, String> {
     if body.len() > MAX_EVENT_BYTES {
         return Err(format!("{} bytes, more than {MAX_EVENT_BYTES}", body.len()));
     }
     let envelope: Envelope =
         serde_json::from_str(body).map_err(|e| format!("not an EventBridge event: {e}"))?;
     let detail = envelope.detail.ok_or("an event without detail")?;
+    let source = envelope.source.as_deref().unwrap_or_default();
+    if !source.starts_with("aws.") {
+        let shown: String = source.chars().take(64).collect();
+        return Err(format!(
+            "source {shown:?}: only AWS's own events (aws.*) are read"
+        ));
+    }
     let record: Record = serde_json::from_str(detail.get()).map_err(|e| format!("detail: {e}"))?;
     let source = record.event_source.as_deref().unwrap_or_default();
     let name = record.event_name.as_deref().unwrap_or_default();
@@ -93,6 +111,19 @@ pub fn read_event(body: &str) -> Result<Signal, String> {
     let Some(time) = record.event_time.as_deref() else {
         return Err("detail: a refused call without eventTime".to_string());
     };
+    let Some(at) = crate::time::parse_date(time) else {
+        return Err("detail.eventTime: not an RFC 3339 time".to_string());
+    };
+    if at > now + MAX_CLOCK_SKEW_SECS * 1_000_000_000 {
+        return Err(format!("detail.eventTime {time} is in the future"));
+    }
+    let recorded_in = envelope
+        .account
+        .as_deref()
+        .ok_or("a refused call without account")?;
+    if principal.split(':').nth(4) != Some(recorded_in) {
+        return Ok(Signal::Ignored("a refused call of another account's role"));
+    }
     let mut usage = Usage::default();
     add_call(&record, time, &mut usage);
     Ok(Signal::Refused {
@@ -110,9 +141,19 @@ mod tests {
             "version": "0",
             "detail-type": "AWS API Call via CloudTrail",
             "source": "aws.s3",
+            "account": "111122223333",
             "detail": detail,
         })
         .to_string()
+    }
+
+    /// When the tests' events are received: a day after their calls.
+    fn now() -> crate::time::Instant {
+        crate::time::parse_date("2026-12-01T10:00:00Z").unwrap()
+    }
+
+    fn read(body: &str) -> Result<Signal, String> {
+        read_event(body, now())
     }
 
     fn session(role: &str) -> serde_json::Value {
@@ -134,7 +175,7 @@ mod tests {
             "requestParameters": {"roleName": "app", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
         }));
         assert_eq!(
-            read_event(&attach),
+            read(&attach),
             Ok(Signal::RoleWritten {
                 role: "app".to_string()
             })
@@ -145,7 +186,7 @@ mod tests {
             "requestParameters": {"policyArn": "arn:aws:iam::111122223333:policy/iam-tailor-app"},
         }));
         assert_eq!(
-            read_event(&version),
+            read(&version),
             Ok(Signal::PolicyWritten {
                 arn: "arn:aws:iam::111122223333:policy/iam-tailor-app".to_string()
             })
@@ -154,7 +195,7 @@ mod tests {
             "eventSource": "iam.amazonaws.com",
             "eventName": "ListRoles",
         }));
-        assert!(matches!(read_event(&list), Ok(Signal::Ignored(_))));
+        assert!(matches!(read(&list), Ok(Signal::Ignored(_))));
     }
 
     #[test]
@@ -169,8 +210,8 @@ mod tests {
             "userIdentity": session("app"),
             "requestParameters": {"bucketName": "orders", "key": "old.json"},
         }));
-        let Ok(Signal::Refused { principal, usage }) = read_event(&denied) else {
-            panic!("{:?}", read_event(&denied));
+        let Ok(Signal::Refused { principal, usage }) = read(&denied) else {
+            panic!("{:?}", read(&denied));
         };
         assert_eq!(principal, "arn:aws:iam::111122223333:role/app");
         let (key, denial) = usage.denied_grants.into_iter().next().unwrap();
@@ -188,24 +229,48 @@ mod tests {
     #[test]
     fn hostile_bodies_are_refused_by_what_is_wrong() {
         assert!(
-            read_event("\"text\"")
+            read("\"text\"")
                 .unwrap_err()
                 .contains("not an EventBridge event")
         );
-        assert!(read_event("[1]").unwrap_err().contains("detail"));
-        assert!(read_event("{}").unwrap_err().contains("without detail"));
+        // An array reads as an envelope of nothing: no AWS source.
+        assert!(read("[1]").unwrap_err().contains("only AWS's own"));
+        assert!(read("{}").unwrap_err().contains("without detail"));
+        // Only AWS's own events; a refused call of a role of the account it was recorded in,
+        // at a time not in the future.
+        let refused = serde_json::json!({
+            "eventTime": "2026-11-30T10:00:00Z",
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "DeleteObject",
+            "errorCode": "AccessDenied",
+            "userIdentity": session("app"),
+            "requestParameters": {"bucketName": "orders", "key": "old.json"},
+        });
+        let mut custom: serde_json::Value = serde_json::from_str(&event(refused.clone())).unwrap();
+        custom["source"] = "my.app".into();
+        assert!(
+            read(&custom.to_string())
+                .unwrap_err()
+                .contains("only AWS's own")
+        );
+        let mut elsewhere: serde_json::Value =
+            serde_json::from_str(&event(refused.clone())).unwrap();
+        elsewhere["account"] = "444455556666".into();
+        assert_eq!(
+            read(&elsewhere.to_string()),
+            Ok(Signal::Ignored("a refused call of another account's role"))
+        );
+        let mut future = refused;
+        future["eventTime"] = "9999-12-31T23:59:59Z".into();
+        assert!(read(&event(future)).unwrap_err().contains("in the future"));
         let huge = "x".repeat(MAX_EVENT_BYTES + 1);
-        assert!(read_event(&huge).unwrap_err().contains("more than"));
+        assert!(read(&huge).unwrap_err().contains("more than"));
         let bad_params = event(serde_json::json!({
             "eventSource": "iam.amazonaws.com",
             "eventName": "PutRolePolicy",
             "requestParameters": {"roleName": 7},
         }));
-        assert!(
-            read_event(&bad_params)
-                .unwrap_err()
-                .contains("requestParameters")
-        );
+        assert!(read(&bad_params).unwrap_err().contains("requestParameters"));
         // A refusal of a user (not a role), or one that is not a refusal: nothing to do.
         let mut user = serde_json::json!({
             "eventTime": "2026-11-30T10:00:00Z",
@@ -214,12 +279,9 @@ mod tests {
             "errorCode": "AccessDenied",
             "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/bob"},
         });
-        assert!(matches!(
-            read_event(&event(user.clone())),
-            Ok(Signal::Ignored(_))
-        ));
+        assert!(matches!(read(&event(user.clone())), Ok(Signal::Ignored(_))));
         user["errorCode"] = "NoSuchKey".into();
         user["userIdentity"] = session("app");
-        assert!(matches!(read_event(&event(user)), Ok(Signal::Ignored(_))));
+        assert!(matches!(read(&event(user)), Ok(Signal::Ignored(_))));
     }
 }

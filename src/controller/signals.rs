@@ -179,7 +179,7 @@ fn handle(
         }
         woken
     };
-    match read_event(body) {
+    match read_event(body, crate::time::now()) {
         Ok(Signal::RoleWritten { role }) => {
             wake_role(&role);
             "role-written"
