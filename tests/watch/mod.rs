@@ -112,7 +112,7 @@ pub fn check(during: &str) {
 
 /// How the process ended (`exited with status 1`, `was killed by signal 9`, `exited`), or
 /// `None` while it runs (or is stopped on purpose).
-pub fn ended(pid: &Pid) -> Option<String> {
+fn ended(pid: &Pid) -> Option<String> {
     match pid {
         Pid::Child(pid) => {
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
