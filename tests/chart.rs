@@ -192,6 +192,7 @@ fn cluster_wide_by_default() {
         [
             "ClusterRole",
             "ClusterRoleBinding",
+            "ConfigMap",
             "Deployment",
             "Role",
             "RoleBinding",
@@ -265,6 +266,7 @@ fn cluster_wide_by_default() {
             "--min-drift-interval=1m",
             "--managed-policies-per-role=10",
             "--backup-namespace=iam-tailor",
+            "--require-tenancy",
         ]
     );
     let c = container(&docs);
@@ -351,7 +353,7 @@ fn leader_election_with_more_than_one_replica() {
         &["--set", "replicaCount=2"],
     );
     assert_eq!(
-        args(&docs)[8..],
+        args(&docs)[9..],
         [
             "--leader-election",
             "--lease-namespace=iam-tailor",
@@ -400,10 +402,12 @@ fn one_namespace_with_a_role_there() {
         "iam-tailor",
         &["--set", "watchNamespace=payments,replicaCount=2"],
     );
-    // Cluster-wide only what is cluster-scoped: ClusterTrails.
+    // Cluster-wide only what is cluster-scoped: ClusterTrails (and the tenants' aggregated
+    // roles, which bind nothing themselves).
     let cluster_roles = all(&docs, "ClusterRole");
-    assert_eq!(cluster_roles.len(), 1);
-    assert_eq!(cluster_roles[0]["rules"], cluster_trail_rules());
+    assert_eq!(cluster_roles.len(), 3);
+    let trails = find(&docs, "ClusterRole", "iam-tailor-clustertrails");
+    assert_eq!(trails["rules"], cluster_trail_rules());
     assert_eq!(all(&docs, "ClusterRoleBinding").len(), 1);
     let role = find(&docs, "Role", "iam-tailor");
     assert_eq!(role["metadata"]["namespace"], "payments");
@@ -473,6 +477,7 @@ fn values_reach_the_deployment() {
             "--min-drift-interval=30s",
             "--managed-policies-per-role=10",
             "--backup-namespace=ops",
+            "--require-tenancy",
             "--signal-queue-url=https://sqs.eu-west-1.amazonaws.com/123456789012/iam-tailor-signals",
             "--signal-debounce-seconds=30",
         ]
@@ -576,7 +581,25 @@ fn gitops_example_values_render() {
 fn tenancy_values_render_the_tenancy_config_map() {
     let home = tempfile::tempdir().unwrap();
     let docs = template(home.path(), "iam-tailor", "iam-tailor", &[]);
-    assert!(all(&docs, "ConfigMap").is_empty(), "no rules, no ConfigMap");
+    // No rules: still a ConfigMap, saying tags only, so that a missing one means a lost one.
+    let config_map = find(&docs, "ConfigMap", "iam-tailor-tenancy");
+    let text = config_map["data"]["tenancy.yaml"].as_str().unwrap();
+    let config = iam_tailor::controller::tenancy::TenancyConfig::parse(text).unwrap();
+    assert!(config.tags_only, "{text}");
+    assert!(config.rules.is_empty());
+    let docs = template(
+        home.path(),
+        "iam-tailor",
+        "iam-tailor",
+        &["--set", "tenancy.trustedAccounts[0]=444455556666"],
+    );
+    let text = find(&docs, "ConfigMap", "iam-tailor-tenancy")["data"]["tenancy.yaml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let config = iam_tailor::controller::tenancy::TenancyConfig::parse(&text).unwrap();
+    assert!(config.tags_only, "{text}");
+    assert_eq!(config.trusted_accounts, ["444455556666"]);
     let docs = template(
         home.path(),
         "iam-tailor",
@@ -588,6 +611,10 @@ fn tenancy_values_render_the_tenancy_config_map() {
             "tenancy.rules[0].roleArns[0]=arn:aws:iam::111122223333:role/payments-*",
             "--set",
             "tenancy.rules[0].enforce=true",
+            "--set",
+            "tenancy.rules[0].clusterTrails[0]=org",
+            "--set-json",
+            "tenancy.rules[0].trailBuckets=[]",
         ],
     );
     let config_map = find(&docs, "ConfigMap", "iam-tailor-tenancy");
@@ -597,4 +624,83 @@ fn tenancy_values_render_the_tenancy_config_map() {
     let config = iam_tailor::controller::tenancy::TenancyConfig::parse(text).unwrap();
     assert_eq!(config.rules[0].namespaces, ["payments"]);
     assert!(config.rules[0].enforce);
+    assert!(!config.tags_only);
+    assert_eq!(
+        config.rules[0].cluster_trails,
+        Some(vec!["org".to_string()])
+    );
+    assert_eq!(config.rules[0].trail_buckets, Some(vec![]));
+}
+
+/// What the chart refuses to render, naming why.
+#[test]
+fn the_chart_refuses_a_watched_release_namespace_and_contradictory_tenancy() {
+    let home = tempfile::tempdir().unwrap();
+    for (values, needle) in [
+        (
+            &["--set", "watchNamespace=iam-tailor"][..],
+            "watchNamespace iam-tailor is the release namespace",
+        ),
+        (
+            &[
+                "--set",
+                "tenancy.tagsOnly=true,tenancy.rules[0].namespaces[0]=a,tenancy.rules[0].roleArns[0]=x",
+            ],
+            "tenancy.tagsOnly and tenancy.rules exclude each other",
+        ),
+    ] {
+        let out = k8s_tools::output(
+            helm(home.path())
+                .args([
+                    "template",
+                    "iam-tailor",
+                    "charts/iam-tailor",
+                    "--namespace",
+                    "iam-tailor",
+                ])
+                .args(values),
+        );
+        assert!(!out.status.success(), "{values:?} rendered");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{values:?}: {stderr}");
+    }
+}
+
+/// Tenants get the resources through Kubernetes' admin/edit and view roles, never status.
+#[test]
+fn tenants_roles_aggregate_into_edit_and_view_without_status() {
+    let home = tempfile::tempdir().unwrap();
+    let docs = template(home.path(), "iam-tailor", "iam-tailor", &[]);
+    let edit = find(&docs, "ClusterRole", "iam-tailor-edit");
+    let labels = &edit["metadata"]["labels"];
+    assert_eq!(
+        labels["rbac.authorization.k8s.io/aggregate-to-edit"],
+        "true"
+    );
+    assert_eq!(
+        labels["rbac.authorization.k8s.io/aggregate-to-admin"],
+        "true"
+    );
+    assert_eq!(
+        edit["rules"],
+        json!([{"apiGroups": ["iamtailor.dev"], "resources": ["leastprivilegeroles"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}])
+    );
+    let view = find(&docs, "ClusterRole", "iam-tailor-view");
+    assert_eq!(
+        view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"],
+        "true"
+    );
+    assert_eq!(
+        view["rules"],
+        json!([{"apiGroups": ["iamtailor.dev"], "resources": ["leastprivilegeroles"],
+                "verbs": ["get", "list", "watch"]}])
+    );
+    let off = template(
+        home.path(),
+        "iam-tailor",
+        "iam-tailor",
+        &["--set", "rbac.aggregateToTenants=false"],
+    );
+    assert_eq!(all(&off, "ClusterRole").len(), 2);
 }

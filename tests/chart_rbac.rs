@@ -436,6 +436,36 @@ async fn cluster_wide_chart_rbac() {
     let table: Vec<(&str, bool)> = table.iter().map(|(q, a)| (q.as_str(), *a)).collect();
     assert_can_i(&env, &kubeconfig, &table);
 
+    // A tenant given the chart's edit role (bound directly: this control plane has no
+    // controller-manager to aggregate it into `edit`) writes resources, never their status.
+    k8s_tools::run(env.kubectl(&env.server.kubeconfig).args([
+        "create",
+        "rolebinding",
+        "tenant-edit",
+        "--clusterrole=iam-tailor-edit",
+        "--user=tenant",
+        "--namespace",
+        NS,
+    ]));
+    let tenant: Vec<(String, bool)> = [
+        ("create leastprivilegeroles.iamtailor.dev", true),
+        ("patch leastprivilegeroles.iamtailor.dev", true),
+        ("delete leastprivilegeroles.iamtailor.dev", true),
+        (
+            "patch leastprivilegeroles.iamtailor.dev --subresource=status",
+            false,
+        ),
+        (
+            "update leastprivilegeroles.iamtailor.dev --subresource=status",
+            false,
+        ),
+    ]
+    .iter()
+    .map(|(q, a)| (format!("{q} --namespace {NS} --as tenant"), *a))
+    .collect();
+    let tenant: Vec<(&str, bool)> = tenant.iter().map(|(q, a)| (q.as_str(), *a)).collect();
+    assert_can_i(&env, &env.server.kubeconfig, &tenant);
+
     // Real requests with its token: refused.
     let client = token_client(&kubeconfig).await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NS);

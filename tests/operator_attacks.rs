@@ -590,3 +590,153 @@ async fn attacks_on_never_widen() {
     assert_eq!(read(&iam, "fresh").await, fresh_before);
     assert_eq!(read(&iam, "app-extra").await, extra_before);
 }
+
+/// With `--require-tenancy` (as the chart starts it), the tenancy configuration fails closed:
+/// deleting the ConfigMap stops every write (an out-of-band AdministratorAccess stays until it
+/// is back), a rule without the bucket keeps a resource from reading it, and the operator will
+/// not watch its own backup namespace.
+#[tokio::test]
+async fn a_lost_tenancy_configuration_stops_every_write() {
+    const OPS: &str = "iam-tailor-ops";
+    let cluster = Cluster::start().await;
+    let (iam, kube) = (cluster.aws.iam(), cluster.kube.clone());
+    create_namespace(&kube, OPS).await;
+    let refused = cluster.operator(&["--namespace", OPS, "--backup-namespace", OPS], &[]);
+    let mut refused = refused;
+    refused.expect_exit();
+    assert!(!refused.exited(Duration::from_secs(30)).await.success());
+    assert!(
+        refused.log().contains("is also the backup namespace"),
+        "{}",
+        refused.log_tail()
+    );
+
+    let config_maps: Api<ConfigMap> = Api::namespaced(kube.clone(), OPS);
+    let put_tenancy = |text: &str| {
+        let config_maps = config_maps.clone();
+        let tenancy: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "iam-tailor-tenancy"},
+            "data": {"tenancy.yaml": text},
+        }))
+        .unwrap();
+        async move {
+            let _ = config_maps
+                .delete("iam-tailor-tenancy", &Default::default())
+                .await;
+            config_maps
+                .create(&PostParams::default(), &tenancy)
+                .await
+                .unwrap();
+        }
+    };
+    put_tenancy("tagsOnly: true\n").await;
+    broad_role(&iam, "app").await;
+    put_trail(&cluster.aws.s3()).await;
+    let operator = cluster.operator(&["--backup-namespace", OPS, "--require-tenancy"], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 2s}\n";
+    roles
+        .create(&PostParams::default(), &lpr("app", spec))
+        .await
+        .unwrap();
+    wait_for(&roles, "app", "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let narrowed = read(&iam, "app").await;
+    assert!(!narrowed.attached.iter().any(|a| a.arn == ADMIN));
+    let mut nudges = 0;
+    let mut nudge = async || {
+        nudges += 1;
+        roles
+            .patch(
+                "app",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    serde_json::json!({"metadata": {"annotations": {"nudge": nudges.to_string()}}}),
+                ),
+            )
+            .await
+            .unwrap();
+    };
+
+    // The ConfigMap is lost: nothing is permitted, and the resource says why.
+    config_maps
+        .delete("iam-tailor-tenancy", &Default::default())
+        .await
+        .unwrap();
+    nudge().await;
+    let stopped = wait_for(&roles, "app", "RoleNotPermitted", |s| {
+        condition(s, "Ready") == Some(("False", "RoleNotPermitted"))
+    })
+    .await;
+    let message = condition_message(&stopped, "Ready");
+    assert!(message.contains("--require-tenancy"), "{message}");
+    // Drift now is not reverted: the positive signal is two more reconciles of app.
+    iam.attach_role_policy()
+        .role_name("app")
+        .policy_arn(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let reconciled = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains(r#""message":"reconciled""#) && l.contains(r#""name":"app""#))
+            .count()
+    };
+    let before = reconciled(&operator.log());
+    nudge().await;
+    watch::poll(
+        "two more reconciles of app",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || match reconciled(&operator.log()) {
+            n if n >= before + 2 => Ok(()),
+            n => {
+                nudge().await;
+                Err(format!("{} reconciles since", n - before))
+            }
+        },
+    )
+    .await;
+    assert!(
+        read(&iam, "app")
+            .await
+            .attached
+            .iter()
+            .any(|a| a.arn == ADMIN),
+        "nothing is written without the tenancy configuration"
+    );
+
+    // Rules that give the namespace ClusterTrails only: its inline bucket is not read.
+    put_tenancy(&format!(
+        "rules:\n  - namespaces: [{NS}]\n    roleArns: [\"*\"]\n    enforce: true\n    trailBuckets: []\n"
+    ))
+    .await;
+    nudge().await;
+    let refused = wait_for(&roles, "app", "the bucket refused", |s| {
+        condition_message(s, "Ready").contains("bucket org-trail-logs")
+    })
+    .await;
+    assert_eq!(
+        condition(&refused, "Ready"),
+        Some(("False", "RoleNotPermitted"))
+    );
+
+    // Back to tags only: the drift is reverted.
+    put_tenancy("tagsOnly: true\n").await;
+    nudge().await;
+    watch::poll(
+        "AdministratorAccess taken off again",
+        Duration::from_secs(90),
+        Duration::from_millis(200),
+        async || match read(&iam, "app").await.attached {
+            attached if attached.iter().any(|a| a.arn == ADMIN) => {
+                Err("still attached".to_string())
+            }
+            _ => Ok(()),
+        },
+    )
+    .await;
+}

@@ -61,6 +61,11 @@ pub struct Args {
     /// signal of a burst wakes the resource at the interval's end.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
     signal_debounce_seconds: u64,
+    /// Permit nothing while the ConfigMap iam-tailor-tenancy is missing from the backup
+    /// namespace (the chart always renders it, `tagsOnly: true` when given no rules): a
+    /// configuration lost in an upgrade or a namespace change fails closed, not to tags only.
+    #[arg(long)]
+    require_tenancy: bool,
     /// Log lines as text or JSON (one object per line). RUST_LOG sets the level (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -130,6 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         },
         signal_queue_url: args.signal_queue_url.filter(|u| !u.is_empty()),
         signal_debounce: std::time::Duration::from_secs(args.signal_debounce_seconds),
+        require_tenancy: args.require_tenancy,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -329,7 +329,11 @@ async fn observe_plan_apply(
     let namespace = lpr.namespace().unwrap_or_default();
     let tenancy = observe::read_tenancy(ctx).await?;
     observed.trusted_accounts = tenancy.trusted_accounts().to_vec();
-    if let Err(reason) = observe::admit(ctx, lpr, &tenancy).await? {
+    let admitted = match tenancy.trail(&namespace, spec.trail_read()) {
+        Ok(()) => observe::admit(ctx, lpr, &tenancy).await?,
+        Err(reason) => Err(reason),
+    };
+    if let Err(reason) = admitted {
         // Nothing is asked of AWS for a resource the tenancy rules refuse.
         observed.role = RoleState::NotPermitted {
             arn: (spec.assume_role_arn.clone()).unwrap_or_else(|| spec.role.clone()),
@@ -546,6 +550,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
     }
     let key = key(lpr);
     ctx.metrics.forget(&key.0, &key.1);
+    ctx.forget_ingesters(&lpr.uid().unwrap_or_default());
     Ok(Action::await_change())
 }
 

@@ -51,6 +51,8 @@ pub struct Settings {
     pub signal_queue_url: Option<String>,
     /// At most one signal-triggered reconcile per resource per this long.
     pub signal_debounce: Duration,
+    /// Permit nothing while the tenancy ConfigMap is missing (the chart always renders it).
+    pub require_tenancy: bool,
 }
 
 /// Runs until a shutdown signal (SIGTERM, Ctrl-C) or the loss of leadership (an error, so
@@ -59,6 +61,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("no Kubernetes configuration (KUBECONFIG, ~/.kube/config or in-cluster)")?;
+    let backup_namespace = settings
+        .backup_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".to_string());
+    if settings.namespace.as_ref() == Some(&backup_namespace) {
+        anyhow::bail!(
+            "--namespace {backup_namespace} is also the backup namespace: whoever may write \
+             LeastPrivilegeRoles there could write the roles' backups and the tenancy \
+             configuration; watch another namespace"
+        );
+    }
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(settings.metrics_addr)
@@ -131,11 +145,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             instance: Some(settings.identity.clone()),
         },
     );
-    let backup_namespace = settings
-        .backup_namespace
-        .clone()
-        .or_else(|| std::env::var("POD_NAMESPACE").ok())
-        .unwrap_or_else(|| "default".to_string());
     let controller = Controller::new(roles, watcher::Config::default().any_semantic());
     let context = Arc::new(
         Context::new(
@@ -147,7 +156,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             settings.limits,
             leadership.as_ref().map(|l| l.guard()),
         )
-        .with_roles(controller.store()),
+        .with_roles(controller.store())
+        .requiring_tenancy(settings.require_tenancy),
     );
     // A ClusterTrail created, changed or deleted: the resources naming it look again.
     let store = controller.store();

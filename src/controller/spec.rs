@@ -210,6 +210,19 @@ impl ValidSpec<'_> {
             .unwrap_or(&self.role)
     }
 
+    /// Where iam-tailor reads the role's trail, for the tenancy rules: the named ClusterTrail,
+    /// else the inline bucket.
+    pub fn trail_read(&self) -> crate::controller::tenancy::TrailRead<'_> {
+        use crate::controller::tenancy::TrailRead;
+        match (self.raw.cloud_trail.cluster_trail.as_deref()).filter(|n| !n.is_empty()) {
+            Some(name) => TrailRead::ClusterTrail(name),
+            None => match self.source.trail() {
+                Some(trail) => TrailRead::Bucket(&trail.bucket),
+                None => TrailRead::Nothing,
+            },
+        }
+    }
+
     /// The start of the window that ends at `now`.
     pub fn window_start(&self, now: Instant) -> Instant {
         now - self.window.as_nanos() as Instant

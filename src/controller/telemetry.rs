@@ -96,6 +96,7 @@ pub struct Metrics {
     signals: Family<KindLabels, Counter>,
     athena_queries: Counter,
     fact_store_errors: Counter,
+    ingesters: Family<KindLabels, Gauge<u64, AtomicU64>>,
     unused_actions: Family<RoleLabels, Gauge<u64, AtomicU64>>,
     /// The role each resource last reported unused actions for: the `role` label is not known
     /// when the resource is deleted (or renamed in its spec), yet its series must go.
@@ -168,6 +169,7 @@ impl Metrics {
             signals: Family::default(),
             athena_queries: Counter::default(),
             fact_store_errors: Counter::default(),
+            ingesters: Family::default(),
             unused_actions: Family::default(),
             unused_roles: Mutex::default(),
             scan_duration: Histogram::new(SCAN_BUCKETS),
@@ -195,6 +197,8 @@ impl Metrics {
                 "Athena queries run (one per account and day for every resource asking)";
             fact_store_errors: "iam_tailor_fact_store_errors",
                 "Fact store loads and saves that failed (the trail is read instead; logged)";
+            ingesters: "iam_tailor_ingesters",
+                "Shared trail readers (kind trail) and Athena tables (kind athena) kept: each while some resource uses it";
             unused_actions: "iam_tailor_unused_actions",
                 "Actions a role is granted but did not use in the analysis window";
             scan_duration in Seconds: "iam_tailor_scan_duration",
@@ -242,6 +246,14 @@ impl Metrics {
         self.policy_applies
             .get_or_create(&resource(namespace, name))
             .inc();
+    }
+
+    /// `kind`: `trail` or `athena`.
+    pub fn set_ingesters(&self, kind: &str, count: usize) {
+        let labels = KindLabels {
+            kind: kind.to_owned(),
+        };
+        self.ingesters.get_or_create(&labels).set(count as u64);
     }
 
     pub fn trail_files_read(&self, files: u64) {

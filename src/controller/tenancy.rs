@@ -7,7 +7,10 @@
 //! ConfigMap [`CONFIG_MAP`] in the operator's namespace, rendered from the chart's `tenancy`
 //! values): which namespaces may target which role ARNs, which access roles (`assumeRoleArn`)
 //! they may use and with which ExternalId (from the Secret [`EXTERNAL_IDS_SECRET`] beside it),
-//! and whether they may Enforce. Without it, the tags alone decide.
+//! which buckets and ClusterTrails they may read, and whether they may Enforce; or, explicitly,
+//! `tagsOnly: true`. Without it, the tags alone decide — unless the operator runs with
+//! `--require-tenancy` (as the chart starts it): then a missing ConfigMap permits nothing, so
+//! configuration drift (an upgrade without the values, a changed namespace) fails closed.
 
 use crate::wildcard::matches;
 use serde::Deserialize;
@@ -51,6 +54,11 @@ pub const EXTERNAL_IDS_SECRET: &str = "iam-tailor-external-ids";
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenancyConfig {
+    /// The owner's tags alone decide: any namespace may target the roles tagged for it, with
+    /// any access role and trail (the chart's default when it is given no rules).
+    #[serde(default)]
+    pub tags_only: bool,
+    #[serde(default)]
     pub rules: Vec<Rule>,
     /// Accounts (12 digits) any role's trust policy may name besides its own: trust to
     /// others is a finding (`status.trust`), unless a resource gives its own
@@ -73,6 +81,25 @@ pub struct Rule {
     /// Whether their resources may use mode Enforce (else Observe and Recommend only).
     #[serde(default)]
     pub enforce: bool,
+    /// The buckets (`*` patterns) their specs may name in `cloudTrail.s3`, read with the
+    /// operator's identity (or their access role's). Absent: any; empty: none (ClusterTrails
+    /// only, which the cluster's operators admit).
+    #[serde(default)]
+    pub trail_buckets: Option<Vec<String>>,
+    /// The ClusterTrails (`*` patterns) they may name, besides each ClusterTrail's own
+    /// admission. Absent: any that admits them.
+    #[serde(default)]
+    pub cluster_trails: Option<Vec<String>>,
+}
+
+/// Where a resource reads its trail, as the tenancy rules see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrailRead<'a> {
+    ClusterTrail(&'a str),
+    /// An inline `cloudTrail.s3` bucket.
+    Bucket(&'a str),
+    /// No trail iam-tailor reads (Access Analyzer alone).
+    Nothing,
 }
 
 /// An access role in another account, and where its ExternalId is.
@@ -96,6 +123,11 @@ impl TenancyConfig {
                     "ConfigMap {CONFIG_MAP} key {CONFIG_KEY}: trustedAccounts[{i}] {account:?} is not a 12-digit account id"
                 ));
             }
+        }
+        if config.tags_only && !config.rules.is_empty() {
+            return Err(format!(
+                "ConfigMap {CONFIG_MAP} key {CONFIG_KEY}: tagsOnly: true and rules exclude each other"
+            ));
         }
         for (i, rule) in config.rules.iter().enumerate() {
             if rule.namespaces.is_empty() || rule.role_arns.is_empty() {
@@ -125,6 +157,9 @@ impl TenancyConfig {
     /// May a resource in `namespace` use the access role `arn`? `Ok` gives the key of its
     /// ExternalId, if it has one.
     pub fn access_role(&self, namespace: &str, arn: &str) -> Result<Option<&str>, String> {
+        if self.tags_only {
+            return Ok(None);
+        }
         self.rules_for(namespace)
             .into_iter()
             .flat_map(|r| &r.access_roles)
@@ -139,6 +174,9 @@ impl TenancyConfig {
 
     /// May a resource in `namespace` target `role_arn`, and Enforce on it if `enforce`?
     pub fn target(&self, namespace: &str, role_arn: &str, enforce: bool) -> Result<(), String> {
+        if self.tags_only {
+            return Ok(());
+        }
         let rules: Vec<&Rule> = self
             .rules_for(namespace)
             .into_iter()
@@ -157,6 +195,37 @@ impl TenancyConfig {
         }
         Ok(())
     }
+
+    /// May a resource in `namespace` read the trail `read`? Some rule for the namespace must
+    /// allow it (a rule without the list allows any).
+    pub fn trail(&self, namespace: &str, read: TrailRead) -> Result<(), String> {
+        if self.tags_only {
+            return Ok(());
+        }
+        let (allowed, what) = match read {
+            TrailRead::Nothing => return Ok(()),
+            TrailRead::ClusterTrail(name) => (
+                self.rules_for(namespace).into_iter().any(|r| {
+                    (r.cluster_trails.as_ref()).is_none_or(|l| l.iter().any(|p| matches(p, name)))
+                }),
+                format!("ClusterTrail {name}"),
+            ),
+            TrailRead::Bucket(bucket) => (
+                self.rules_for(namespace).into_iter().any(|r| {
+                    (r.trail_buckets.as_ref()).is_none_or(|l| l.iter().any(|p| matches(p, bucket)))
+                }),
+                format!("bucket {bucket} (cloudTrail.s3)"),
+            ),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!(
+                "the tenancy configuration does not let namespace {namespace} read the trail in \
+                 {what}"
+            ))
+        }
+    }
 }
 
 /// The tenancy rules in force: the tags alone, a configuration, or one that does not parse
@@ -169,9 +238,14 @@ pub enum Tenancy {
 }
 
 impl Tenancy {
-    /// What `text` (the ConfigMap's `tenancy.yaml`, if there is one) says.
-    pub fn from_config_map(text: Option<&str>) -> Tenancy {
+    /// What `text` (the ConfigMap's `tenancy.yaml`, if there is one) says; when `required`
+    /// (`--require-tenancy`), its absence permits nothing.
+    pub fn from_config_map(text: Option<&str>, required: bool) -> Tenancy {
         match text.map(TenancyConfig::parse) {
+            None if required => Tenancy::Invalid(format!(
+                "the ConfigMap {CONFIG_MAP} is missing from the operator's namespace and the \
+                 operator runs with --require-tenancy: nothing is read or written until it is back"
+            )),
             None => Tenancy::TagsOnly,
             Some(Ok(config)) => Tenancy::Config(config),
             Some(Err(e)) => Tenancy::Invalid(e),
@@ -199,6 +273,15 @@ impl Tenancy {
         match self {
             Tenancy::Config(c) => &c.trusted_accounts,
             Tenancy::TagsOnly | Tenancy::Invalid(_) => &[],
+        }
+    }
+
+    /// May a resource in `namespace` read the trail `read`?
+    pub fn trail(&self, namespace: &str, read: TrailRead) -> Result<(), String> {
+        match self {
+            Tenancy::TagsOnly => Ok(()),
+            Tenancy::Config(c) => c.trail(namespace, read),
+            Tenancy::Invalid(e) => Err(e.clone()),
         }
     }
 
@@ -274,7 +357,7 @@ rules:
 
     #[test]
     fn without_a_configuration_the_tags_decide_and_a_broken_one_permits_nothing() {
-        let tags_only = Tenancy::from_config_map(None);
+        let tags_only = Tenancy::from_config_map(None, false);
         assert_eq!(
             tags_only.target("any", "arn:aws:iam::1:role/x", true),
             Ok(())
@@ -283,7 +366,7 @@ rules:
             tags_only.access_role("any", Some("arn:aws:iam::1:role/a")),
             Ok(None)
         );
-        let broken = Tenancy::from_config_map(Some("rules: 7"));
+        let broken = Tenancy::from_config_map(Some("rules: 7"), false);
         assert!(
             broken
                 .target("any", "arn:aws:iam::1:role/x", false)
@@ -293,12 +376,113 @@ rules:
     }
 
     #[test]
+    fn a_missing_configuration_permits_nothing_when_the_operator_requires_one() {
+        let missing = Tenancy::from_config_map(None, true);
+        let refused = missing
+            .target("payments", "arn:aws:iam::111122223333:role/app", false)
+            .unwrap_err();
+        assert!(refused.contains("--require-tenancy"), "{refused}");
+        assert!(missing.access_role("payments", None).is_err());
+        assert!(missing.trail("payments", TrailRead::Nothing).is_err());
+        // The chart's explicit default: the tags alone, with the trusted accounts kept.
+        let tags_only = Tenancy::from_config_map(
+            Some("tagsOnly: true\ntrustedAccounts: [\"444455556666\"]"),
+            true,
+        );
+        assert_eq!(
+            tags_only.target("any", "arn:aws:iam::111122223333:role/x", true),
+            Ok(())
+        );
+        assert_eq!(
+            tags_only.access_role("any", Some("arn:aws:iam::444455556666:role/a")),
+            Ok(None)
+        );
+        assert_eq!(
+            tags_only.trail("any", TrailRead::Bucket("any-bucket")),
+            Ok(())
+        );
+        assert_eq!(tags_only.trusted_accounts(), ["444455556666"]);
+        // An empty ConfigMap is not "tags only": it permits nothing.
+        let empty = Tenancy::from_config_map(Some(""), true);
+        assert!(
+            empty
+                .target("any", "arn:aws:iam::111122223333:role/x", false)
+                .is_err()
+        );
+        let both =
+            TenancyConfig::parse("tagsOnly: true\nrules: [{namespaces: [a], roleArns: [x]}]");
+        assert!(both.unwrap_err().contains("exclude each other"));
+    }
+
+    #[test]
+    fn rules_name_the_buckets_and_cluster_trails_a_namespace_may_read() {
+        let config = TenancyConfig::parse(
+            r#"
+rules:
+  - namespaces: [payments]
+    roleArns: ["*"]
+    trailBuckets: ["org-trail-*"]
+    clusterTrails: [org]
+  - namespaces: [web]
+    roleArns: ["*"]
+    trailBuckets: []
+  - namespaces: [sandbox]
+    roleArns: ["*"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.trail("payments", TrailRead::Bucket("org-trail-eu")),
+            Ok(())
+        );
+        let refused = config
+            .trail("payments", TrailRead::Bucket("finance-secrets"))
+            .unwrap_err();
+        assert!(refused.contains("bucket finance-secrets"), "{refused}");
+        assert_eq!(
+            config.trail("payments", TrailRead::ClusterTrail("org")),
+            Ok(())
+        );
+        assert!(
+            config
+                .trail("payments", TrailRead::ClusterTrail("audit"))
+                .is_err()
+        );
+        // ClusterTrails only.
+        assert!(
+            config
+                .trail("web", TrailRead::Bucket("org-trail-eu"))
+                .is_err()
+        );
+        assert_eq!(
+            config.trail("web", TrailRead::ClusterTrail("audit")),
+            Ok(())
+        );
+        // No list: any.
+        assert_eq!(
+            config.trail("sandbox", TrailRead::Bucket("anything")),
+            Ok(())
+        );
+        // No rule: nothing.
+        assert!(
+            config
+                .trail("ledger", TrailRead::ClusterTrail("org"))
+                .is_err()
+        );
+        assert_eq!(config.trail("ledger", TrailRead::Nothing), Ok(()));
+    }
+
+    #[test]
     fn trusted_accounts_come_from_a_configuration_only() {
         let text = "rules: []\ntrustedAccounts: [\"444455556666\"]";
-        let config = Tenancy::from_config_map(Some(text));
+        let config = Tenancy::from_config_map(Some(text), false);
         assert_eq!(config.trusted_accounts(), ["444455556666"]);
-        assert!(Tenancy::from_config_map(None).trusted_accounts().is_empty());
-        let broken = Tenancy::from_config_map(Some("trustedAccounts: [1]\nrules: {}"));
+        assert!(
+            Tenancy::from_config_map(None, false)
+                .trusted_accounts()
+                .is_empty()
+        );
+        let broken = Tenancy::from_config_map(Some("trustedAccounts: [1]\nrules: {}"), false);
         assert!(broken.trusted_accounts().is_empty());
     }
 

@@ -123,7 +123,7 @@ async fn ask_days(
         location,
         store: spec.store.cloned(),
     };
-    let ingester = ctx.ingester(key);
+    let ingester = ctx.ingester(key, &kube::ResourceExt::uid(lpr).unwrap_or_default());
     let mut ingester = ingester.lock().await;
     let read_before = ingester.files_read();
     let store_errors_before = ingester.store_errors();
@@ -178,7 +178,7 @@ pub(super) async fn ask_athena(
         reader: spec.assume_role_arn.clone().filter(|a| !a.is_empty()),
         source: source.clone(),
     };
-    let ingester = ctx.athena_ingester(key);
+    let ingester = ctx.athena_ingester(key, &kube::ResourceExt::uid(lpr).unwrap_or_default());
     let mut ingester = ingester.lock().await;
     let before = ingester.queries();
     let days = Day::range(spec.window_start(now), now);

@@ -178,14 +178,60 @@ pub struct Context {
     pub(super) failures: Mutex<HashMap<(String, String), u32>>,
     /// One ingester per trail and the identity it is read with, shared by every resource
     /// that reads it: each file is downloaded once for all of them.
-    ingesters: Mutex<HashMap<TrailKey, Arc<tokio::sync::Mutex<Ingester>>>>,
+    ingesters: Mutex<Shared<TrailKey, Ingester>>,
     /// One Athena ingester per table and the identity it is asked with.
-    athena_ingesters: Mutex<HashMap<AthenaKey, Arc<tokio::sync::Mutex<AthenaIngester>>>>,
+    athena_ingesters: Mutex<Shared<AthenaKey, AthenaIngester>>,
     /// The resources as the controller last saw them: who else reads a ClusterTrail, so that
     /// one query answers them all.
     roles: Option<Store<LeastPrivilegeRole>>,
     /// Refused calls the signal queue brought, for the restore.
     pub refusals: Arc<crate::controller::signals::Refusals>,
+    /// `--require-tenancy`: without the tenancy ConfigMap nothing is permitted.
+    pub require_tenancy: bool,
+}
+
+/// Ingesters shared by the resources reading one source, each kept only while some resource
+/// (by uid) last asked for it: a tenant naming bucket after bucket holds one ingester, not one
+/// per bucket it ever named, and a deleted resource's ingester goes with it.
+pub(super) struct Shared<K, V> {
+    by_key: HashMap<K, Arc<tokio::sync::Mutex<V>>>,
+    /// Each resource's (uid's) source, as last asked.
+    users: HashMap<String, K>,
+}
+
+impl<K, V> Default for Shared<K, V> {
+    fn default() -> Self {
+        Shared {
+            by_key: HashMap::new(),
+            users: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Clone + Eq + std::hash::Hash, V> Shared<K, V> {
+    /// The ingester of `key` for the resource `user`, made by `make` on first use; whatever
+    /// `user` used before and no one else uses is let go.
+    fn get(&mut self, key: K, user: &str, make: impl FnOnce() -> V) -> Arc<tokio::sync::Mutex<V>> {
+        self.users.insert(user.to_string(), key.clone());
+        self.evict();
+        let made = self.by_key.entry(key);
+        Arc::clone(made.or_insert_with(|| Arc::new(tokio::sync::Mutex::new(make()))))
+    }
+
+    /// `user` is gone (deleted): its ingester goes unless another resource uses it.
+    fn forget(&mut self, user: &str) {
+        self.users.remove(user);
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        let used: std::collections::HashSet<&K> = self.users.values().collect();
+        self.by_key.retain(|key, _| used.contains(key));
+    }
+
+    fn len(&self) -> usize {
+        self.by_key.len()
+    }
 }
 
 /// What makes two resources' Athena tables the same: the table, and who asks.
@@ -229,7 +275,14 @@ impl Context {
             athena_ingesters: Default::default(),
             roles: None,
             refusals: Default::default(),
+            require_tenancy: false,
         }
+    }
+
+    /// Requires the tenancy ConfigMap (`--require-tenancy`).
+    pub fn requiring_tenancy(mut self, required: bool) -> Self {
+        self.require_tenancy = required;
+        self
     }
 
     /// The controller's view of every resource, for [`Context::athena_principals`].
@@ -238,10 +291,11 @@ impl Context {
         self
     }
 
-    /// The Athena ingester of `key`'s table, made on first use.
+    /// The Athena ingester of `key`'s table for the resource `uid`, made on first use.
     pub(super) fn athena_ingester(
         &self,
         key: AthenaKey,
+        uid: &str,
     ) -> Arc<tokio::sync::Mutex<AthenaIngester>> {
         let mut ingesters = self.athena_ingesters.lock().expect("not poisoned");
         let workgroup = athena::Workgroup {
@@ -250,11 +304,19 @@ impl Context {
             output_location: key.source.output_location.clone(),
         };
         let table = format!("{}.{}", key.source.database, key.source.table);
-        Arc::clone(ingesters.entry(key).or_insert_with(|| {
-            Arc::new(tokio::sync::Mutex::new(AthenaIngester::new(
-                workgroup, table,
-            )))
-        }))
+        let ingester = ingesters.get(key, uid, || AthenaIngester::new(workgroup, table));
+        self.metrics.set_ingesters("athena", ingesters.len());
+        ingester
+    }
+
+    /// The resource `uid` is gone: the ingesters only it used go too.
+    pub(super) fn forget_ingesters(&self, uid: &str) {
+        let mut trails = self.ingesters.lock().expect("not poisoned");
+        trails.forget(uid);
+        self.metrics.set_ingesters("trail", trails.len());
+        let mut athena = self.athena_ingesters.lock().expect("not poisoned");
+        athena.forget(uid);
+        self.metrics.set_ingesters("athena", athena.len());
     }
 
     /// The roles in `account` of the other resources naming `lpr`'s ClusterTrail, as far as
@@ -282,10 +344,10 @@ impl Context {
         )
     }
 
-    /// The ingester of `key`'s trail, made on first use.
-    pub(super) fn ingester(&self, key: TrailKey) -> Arc<tokio::sync::Mutex<Ingester>> {
+    /// The ingester of `key`'s trail for the resource `uid`, made on first use.
+    pub(super) fn ingester(&self, key: TrailKey, uid: &str) -> Arc<tokio::sync::Mutex<Ingester>> {
         let mut ingesters = self.ingesters.lock().expect("not poisoned");
-        Arc::clone(ingesters.entry(key.clone()).or_insert_with(|| {
+        let ingester = ingesters.get(key.clone(), uid, || {
             let mut ingester = Ingester::new(key.location.clone());
             // Validated: the location parses.
             if let Some((spec, store)) = (key.store.as_ref())
@@ -300,11 +362,41 @@ impl Context {
                     key.reader.as_deref(),
                 ));
             }
-            Arc::new(tokio::sync::Mutex::new(ingester))
-        }))
+            ingester
+        });
+        self.metrics.set_ingesters("trail", ingesters.len());
+        ingester
     }
 
     pub(super) fn backups(&self) -> Api<ConfigMap> {
         Api::namespaced(self.client.clone(), &self.backup_namespace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shared;
+
+    /// A tenant naming bucket after bucket holds one ingester, not one per bucket it named;
+    /// an ingester two resources share stays until both are gone.
+    #[test]
+    fn an_ingester_lives_while_some_resource_uses_it() {
+        let mut shared: Shared<String, u32> = Shared::default();
+        let a = shared.get("bucket-a".into(), "uid-1", || 1);
+        shared.get("bucket-a".into(), "uid-2", || 2);
+        assert_eq!(shared.len(), 1);
+        for n in 0..100 {
+            shared.get(format!("hostile-{n}"), "uid-3", || 3);
+        }
+        assert_eq!(shared.len(), 2, "bucket-a and uid-3's last bucket");
+        // uid-1 moves to another bucket: bucket-a stays for uid-2, the same ingester.
+        shared.get("bucket-b".into(), "uid-1", || 4);
+        let again = shared.get("bucket-a".into(), "uid-2", || 5);
+        assert!(std::sync::Arc::ptr_eq(&a, &again));
+        shared.forget("uid-2");
+        shared.forget("uid-3");
+        assert_eq!(shared.len(), 1, "only bucket-b, for uid-1");
+        shared.forget("uid-1");
+        assert_eq!(shared.len(), 0);
     }
 }

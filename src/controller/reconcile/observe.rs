@@ -14,7 +14,8 @@ use kube::ResourceExt;
 use kube::api::Api;
 use std::collections::BTreeMap;
 
-/// The tenancy rules in force: the ConfigMap in the operator's namespace, if there is one.
+/// The tenancy rules in force: the ConfigMap in the operator's namespace, if there is one
+/// (with `--require-tenancy`, its absence permits nothing).
 pub(super) async fn read_tenancy(ctx: &Context) -> Result<Tenancy, Error> {
     let config_map = ctx
         .backups()
@@ -26,7 +27,10 @@ pub(super) async fn read_tenancy(ctx: &Context) -> Result<Tenancy, Error> {
             .and_then(|mut d| d.remove(tenancy::CONFIG_KEY))
             .unwrap_or_default()
     });
-    Ok(Tenancy::from_config_map(text.as_deref()))
+    Ok(Tenancy::from_config_map(
+        text.as_deref(),
+        ctx.require_tenancy,
+    ))
 }
 
 /// The `ClusterTrail` the resource names, if it names one: whether it admits the resource's
