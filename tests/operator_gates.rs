@@ -548,6 +548,7 @@ async fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_a
         let mut r = operator_env::record("app", &time, source, name, params);
         r["errorCode"] = "AccessDenied".into();
         r["eventID"] = format!("ev-{name}").into();
+        r["sourceIPAddress"] = "203.0.113.9".into();
         r
     };
     let records = [
@@ -595,6 +596,27 @@ async fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_a
         .map(|r| r.action.as_str())
         .collect();
     assert_eq!(held, ["s3:DeleteObject"], "only the data call, on its own");
+    // The audit record: which call, from where, at which access level.
+    let given = &restore.restored[0];
+    assert_eq!(
+        (
+            given.event_id.as_str(),
+            given.source_ip.as_str(),
+            given.access_level.as_str()
+        ),
+        ("ev-DeleteObject", "203.0.113.9", "Write")
+    );
+    let levels: Vec<(&str, &str)> = (restore.pending.iter())
+        .map(|c| (c.access_level.as_str(), c.source_ip.as_str()))
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            ("Permissions management", "203.0.113.9"),
+            ("Write", "203.0.113.9"),
+            ("Permissions management", "203.0.113.9")
+        ]
+    );
     let granted = |live: &iam_tailor::role::LiveRole| -> Vec<String> {
         let allowed = iam_tailor::policy::analysis::allowed_actions(&live.documents());
         allowed.into_iter().map(|a| a.action).collect()
@@ -625,6 +647,25 @@ async fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_a
         operator_env::sample(&metrics, &series),
         Some(3.0),
         "{metrics}"
+    );
+    let series = format!(
+        "iam_tailor_permissions_restored_total{{namespace=\"{NS}\",name=\"app\",access_level=\"Write\"}}"
+    );
+    assert_eq!(
+        operator_env::sample(&metrics, &series),
+        Some(1.0),
+        "{metrics}"
+    );
+    let restored_event = events(&kube, NS, "app").await;
+    assert!(
+        restored_event
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("PermissionRestored")
+                && e.note
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("refused call ev-DeleteObject from 203.0.113.9")),
+        "{restored_event:#?}"
     );
 
     // A person approves that revision in the spec: exactly those grants come back.

@@ -30,6 +30,15 @@ pub struct Record<'a> {
     /// CloudTrail's id of the event: names a denied call in `status.restore`.
     #[serde(borrow, default, rename = "eventID", deserialize_with = "borrowed")]
     pub event_id: Option<Cow<'a, str>>,
+    /// Where the call came from (an IP address, or an AWS service's name): in the audit of a
+    /// refused call the restore answers.
+    #[serde(
+        borrow,
+        default,
+        rename = "sourceIPAddress",
+        deserialize_with = "borrowed"
+    )]
+    pub source_ip_address: Option<Cow<'a, str>>,
     /// Present when the call failed: `AccessDenied`, `NoSuchKey`, …
     #[serde(borrow, default, deserialize_with = "borrowed")]
     pub error_code: Option<Cow<'a, str>>,

@@ -362,9 +362,13 @@ pub(crate) fn add_call(record: &Record, time: &str, usage: &mut Usage) {
         // What it asked for, when the mapper can tell: never granted from here, only
         // restored within what the role held (the operator's restore).
         if let Ok(mapping) = map_record(record) {
-            let id = record.event_id.as_deref().unwrap_or_default();
+            let refused = crate::usage::Refused {
+                event_id: record.event_id.as_deref().unwrap_or_default(),
+                source_ip: record.source_ip_address.as_deref().unwrap_or_default(),
+            };
             for grant in &mapping.grants {
-                usage.record_denied_grant(&grant.action.full_name(), &grant.resource, id, time);
+                let action = grant.action.full_name();
+                usage.record_denied_grant(&action, &grant.resource, &refused, time);
             }
         }
         return;

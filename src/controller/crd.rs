@@ -608,6 +608,18 @@ pub struct RestoredGrant {
     pub resource: String,
     /// CloudTrail's eventID of the last refused call (empty when the source gives none).
     pub event_id: String,
+    /// Where that call came from (CloudTrail's sourceIPAddress; empty when the source gives
+    /// none, as Athena's grouped rows).
+    #[serde(
+        rename = "sourceIPAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub source_ip: String,
+    /// The action's access level as AWS classifies it (`Write`, `Permissions management`, …;
+    /// `Unknown` when not in the catalog).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub access_level: String,
     /// When that call was refused.
     pub denied_at: String,
     pub restored_at: String,
@@ -622,6 +634,16 @@ pub struct RefusedCall {
     pub action: String,
     pub resource: String,
     pub event_id: String,
+    /// Where the last refused call came from (CloudTrail's sourceIPAddress).
+    #[serde(
+        rename = "sourceIPAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub source_ip: String,
+    /// The action's access level (`Unknown` when not in the catalog).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub access_level: String,
     pub last_seen: String,
     pub reason: String,
 }

@@ -181,9 +181,9 @@ pub struct Plan {
     pub events: Vec<PlannedEvent>,
     /// Events that are true only once every operation succeeded (PolicyApplied).
     pub completion: Vec<PlannedEvent>,
-    /// Permissions given back (`status.restore`) once every operation succeeded: counted in
-    /// `iam_tailor_permissions_restored_total`.
-    pub restored: u64,
+    /// Permissions given back (`status.restore`) once every operation succeeded, by access
+    /// level: counted in `iam_tailor_permissions_restored_total{access_level}`.
+    pub restored: std::collections::BTreeMap<String, u64>,
     pub requeue: Requeue,
 }
 /// IAM attaches at most this many managed policies to a role (the raised quota; 10 by

@@ -58,6 +58,20 @@ struct ResourceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LevelLabels {
+    namespace: String,
+    name: String,
+    access_level: String,
+}
+
+/// The values of `access_level`: the catalog's levels, and `Unknown`.
+fn access_levels() -> impl Iterator<Item = &'static str> {
+    (crate::catalog::AccessLevel::ALL.iter())
+        .map(|l| l.as_str())
+        .chain(["Unknown"])
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RoleLabels {
     namespace: String,
     name: String,
@@ -89,7 +103,7 @@ pub struct Metrics {
     reconcile_errors: Family<ReasonLabels, Counter>,
     drift_detections: Family<ResourceLabels, Counter>,
     policy_applies: Family<ResourceLabels, Counter>,
-    permissions_restored: Family<ResourceLabels, Counter>,
+    permissions_restored: Family<LevelLabels, Counter>,
     restores_pending: Family<ResourceLabels, Gauge<u64, AtomicU64>>,
     aws_writes: Family<OperationLabels, Counter>,
     trail_files_read: Counter,
@@ -230,9 +244,16 @@ impl Metrics {
             .inc();
     }
 
-    pub fn restored(&self, namespace: &str, name: &str, permissions: u64) {
+    /// `access_level` is the catalog's name of one (`Write`, `Permissions management`) or
+    /// `Unknown`: a fixed few values.
+    pub fn restored(&self, namespace: &str, name: &str, access_level: &str, permissions: u64) {
+        let labels = LevelLabels {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            access_level: access_level.to_owned(),
+        };
         self.permissions_restored
-            .get_or_create(&resource(namespace, name))
+            .get_or_create(&labels)
             .inc_by(permissions);
     }
 
@@ -305,7 +326,13 @@ impl Metrics {
         let key = resource(namespace, name);
         self.drift_detections.remove(&key);
         self.policy_applies.remove(&key);
-        self.permissions_restored.remove(&key);
+        for access_level in access_levels() {
+            self.permissions_restored.remove(&LevelLabels {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                access_level: access_level.to_owned(),
+            });
+        }
         self.restores_pending.remove(&key);
         if let Some(role) = self.lock_unused_roles().remove(&key) {
             self.unused_actions.remove(&role_labels(&key, role));
@@ -431,7 +458,8 @@ mod tests {
         m.reconcile_error("AwsThrottled");
         m.drift_detected("team-a", "checkout");
         m.applied("team-a", "checkout");
-        m.restored("team-a", "checkout", 2);
+        m.restored("team-a", "checkout", "Write", 2);
+        m.set_ingesters("trail", 2);
         m.set_restores_pending("team-a", "checkout", 3);
         m.aws_write("PutRolePolicy");
         m.aws_write("PutRolePolicy");
@@ -455,6 +483,7 @@ mod tests {
             ("iam_tailor_trail_files_read", "counter"),
             ("iam_tailor_signals", "counter"),
             ("iam_tailor_fact_store_errors", "counter"),
+            ("iam_tailor_ingesters", "gauge"),
             ("iam_tailor_unused_actions", "gauge"),
             ("iam_tailor_scan_duration_seconds", "histogram"),
             ("iam_tailor_reconcile_duration_seconds", "histogram"),
@@ -475,6 +504,8 @@ mod tests {
             r#"iam_tailor_drift_detections_total{namespace="team-a",name="checkout"} 1"#,
             r#"iam_tailor_policy_applies_total{namespace="team-a",name="checkout"} 1"#,
             r#"iam_tailor_aws_writes_total{operation="PutRolePolicy"} 2"#,
+            r#"iam_tailor_permissions_restored_total{namespace="team-a",name="checkout",access_level="Write"} 2"#,
+            r#"iam_tailor_ingesters{kind="trail"} 2"#,
             r#"iam_tailor_unused_actions{namespace="team-a",name="checkout",role="checkout-api"} 42"#,
             "iam_tailor_leader 1",
             "# EOF",
@@ -512,6 +543,8 @@ mod tests {
             m.drift_detected("team-a", name);
             m.applied("team-a", name);
             m.set_unused_actions("team-a", name, &format!("{name}-role"), 3);
+            m.restored("team-a", name, "Permissions management", 1);
+            m.restored("team-a", name, "Unknown", 1);
         }
         m.aws_write("AttachRolePolicy");
         m.forget("team-a", "checkout");
@@ -521,6 +554,7 @@ mod tests {
             r#"iam_tailor_drift_detections_total{namespace="team-a",name="billing"} 1"#,
             r#"iam_tailor_policy_applies_total{namespace="team-a",name="billing"} 1"#,
             r#"iam_tailor_unused_actions{namespace="team-a",name="billing",role="billing-role"} 3"#,
+            r#"iam_tailor_permissions_restored_total{namespace="team-a",name="billing",access_level="Unknown"} 1"#,
             r#"iam_tailor_aws_writes_total{operation="AttachRolePolicy"} 1"#,
         ] {
             assert!(has_line(&text, line), "missing {line:?}:\n{text}");

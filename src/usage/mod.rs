@@ -139,23 +139,33 @@ pub struct ScanStats {
     pub skipped: BTreeMap<String, u64>,
 }
 
-/// A refused call's (action, resource), how often and when last, and the event id of the
-/// last (the greatest id among equal times; empty when the source has none, as Athena's
-/// grouped rows).
+/// A refused call's (action, resource), how often and when last, and the event id and
+/// source IP address of the last (the greatest id among equal times; empty when the source has
+/// none, as Athena's grouped rows).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Denial {
     pub seen: Seen,
     pub event_id: String,
+    pub source_ip: String,
 }
 
 impl Denial {
     pub fn merge(&mut self, other: &Denial) {
         if (&other.seen.last_seen, &other.event_id) > (&self.seen.last_seen, &self.event_id) {
             self.event_id.clone_from(&other.event_id);
+            self.source_ip.clone_from(&other.source_ip);
         }
         self.seen.merge(&other.seen);
     }
+}
+
+/// Which refused call a denial comes from: its CloudTrail eventID and sourceIPAddress (empty
+/// when the source has none).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Refused<'a> {
+    pub event_id: &'a str,
+    pub source_ip: &'a str,
 }
 
 /// A principal's activity, as the generator needs it.
@@ -291,14 +301,15 @@ impl Usage {
         &mut self,
         action: &str,
         resource: &str,
-        event_id: &str,
+        event: &Refused,
         time: &str,
     ) {
         let key = (action.to_string(), resource.to_string());
         if let Some(mine) = bounded_entry(&mut self.denied_grants, key, &mut self.stats) {
             let mut one = Denial {
                 seen: Seen::default(),
-                event_id: event_id.to_string(),
+                event_id: event.event_id.to_string(),
+                source_ip: event.source_ip.to_string(),
             };
             one.seen.record(time);
             mine.merge(&one);

@@ -519,6 +519,7 @@ impl Fact<'_> {
                 let denial = crate::usage::Denial {
                     seen,
                     event_id: need(5)?,
+                    source_ip: String::new(),
                 };
                 let key = (need(0)?, need(1)?);
                 usage.denied_grants.entry(key).or_default().merge(&denial);
@@ -559,7 +560,10 @@ mod tests {
         usage.record_denied_grant(
             "iam:CreateUser",
             "arn:aws:iam::111122223333:user/x",
-            "e-1",
+            &crate::usage::Refused {
+                event_id: "e-1",
+                source_ip: "",
+            },
             "2026-11-20T12:00:01Z",
         );
         usage.note("no ARN for x".to_string());

@@ -33,8 +33,8 @@ pub(super) struct Builder<'a> {
     pub completion: Vec<PlannedEvent>,
     /// What makes Ready False (reason, message); the last stage to find one names it.
     pub problem: Option<(&'static str, String)>,
-    /// Permissions this plan gives back ([`Plan::restored`]).
-    pub restored: u64,
+    /// Permissions this plan gives back, by access level ([`Plan::restored`]).
+    pub restored: std::collections::BTreeMap<String, u64>,
 }
 
 impl<'a> Builder<'a> {
@@ -49,7 +49,7 @@ impl<'a> Builder<'a> {
             events: Vec::new(),
             completion: Vec::new(),
             problem: None,
-            restored: 0,
+            restored: Default::default(),
         }
     }
 

@@ -43,7 +43,7 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
             status: observed.previous.clone(),
             events,
             completion,
-            restored: 0,
+            restored: Default::default(),
             requeue: Requeue::AwaitChange,
         });
     }
@@ -123,7 +123,7 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
         status: observed.previous.clone(),
         events,
         completion,
-        restored: 0,
+        restored: Default::default(),
         requeue: Requeue::AwaitChange,
     })
 }

@@ -188,26 +188,31 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
         };
         if let Some((list, reason)) = set_aside {
             list.push(RefusedCall {
+                access_level: access_level(&action),
                 action,
                 resource,
                 event_id: denial.event_id,
+                source_ip: denial.source_ip,
                 last_seen: denial.seen.last_seen,
                 reason,
             });
             continue;
         }
-        let entry = held.entry(key).or_insert_with(|| {
-            new.push(format!("{action} on {resource}"));
-            RestoredGrant {
-                action,
-                resource,
-                restored_at: b.observed.now.clone(),
-                ..RestoredGrant::default()
-            }
+        let is_new = !held.contains_key(&key);
+        let entry = held.entry(key).or_insert_with(|| RestoredGrant {
+            access_level: access_level(&action),
+            action,
+            resource,
+            restored_at: b.observed.now.clone(),
+            ..RestoredGrant::default()
         });
         if parse_date(&entry.denied_at).is_none_or(|t| t <= denied_at) {
             entry.denied_at = denial.seen.last_seen.clone();
             entry.event_id = denial.event_id.clone();
+            entry.source_ip = denial.source_ip.clone();
+        }
+        if is_new {
+            new.push(audit(entry, ""));
         }
         let by_use = kept_by_use(&entry.action, &entry.resource).unwrap_or(0);
         let expires = parse_date(&entry.expires).unwrap_or(0);
@@ -228,18 +233,18 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
         if on_denied.approved_restore.as_ref() == Some(&revision) {
             for call in pending.drain(..) {
                 let denied_at = parse_date(&call.last_seen).unwrap_or(now);
-                new.push(format!("{} on {} (approved)", call.action, call.resource));
-                held.insert(
-                    (call.action.clone(), call.resource.clone()),
-                    RestoredGrant {
-                        action: call.action,
-                        resource: call.resource,
-                        event_id: call.event_id,
-                        denied_at: call.last_seen,
-                        restored_at: b.observed.now.clone(),
-                        expires: rfc3339(denied_at + keep_for),
-                    },
-                );
+                let entry = RestoredGrant {
+                    action: call.action,
+                    resource: call.resource,
+                    event_id: call.event_id,
+                    source_ip: call.source_ip,
+                    access_level: call.access_level,
+                    denied_at: call.last_seen,
+                    restored_at: b.observed.now.clone(),
+                    expires: rfc3339(denied_at + keep_for),
+                };
+                new.push(audit(&entry, ", approved"));
+                held.insert((entry.action.clone(), entry.resource.clone()), entry);
             }
             approved_now = Some(ApprovedRestore {
                 revision,
@@ -271,7 +276,9 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
                 "refused after {} was applied, allowed before iam-tailor: restored {} in inline \
                  policy {RESTORE_POLICY} (status.restore)",
                 applied.revision,
-                new.join(", ")
+                (new.iter().map(|(text, _)| text.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         });
     }
@@ -289,7 +296,9 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
             format!("refused and not given back: {}", fresh.join("; ")),
         );
     }
-    b.restored = new.len() as u64;
+    for (_, level) in new {
+        *b.restored.entry(level).or_default() += 1;
+    }
     let restored: Vec<RestoredGrant> = held.into_values().collect();
     let wanted = held_document(&restored);
     b.status.restore = Some(RestoreStatus {
@@ -303,6 +312,31 @@ pub(super) fn restored(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Re
     })
     .filter(|r| !r.restored.is_empty() || r.not_restored_count > 0 || !r.pending.is_empty());
     RestoreTarget::Hold { wanted, last }
+}
+
+/// `action`'s access level as the catalog has it, `Unknown` when it has none.
+fn access_level(action: &str) -> String {
+    (crate::catalog::catalog().action(action))
+        .map_or("Unknown", |a| a.access_level().as_str())
+        .to_string()
+}
+
+/// A grant given back, as the audit says it (the PermissionRestored Event), and its access
+/// level (the metric's label).
+fn audit(entry: &RestoredGrant, how: &str) -> (String, String) {
+    let from = match entry.source_ip.as_str() {
+        "" => String::new(),
+        ip => format!(" from {ip}"),
+    };
+    let event = match entry.event_id.as_str() {
+        "" => String::new(),
+        id => format!("; refused call {id}"),
+    };
+    let text = format!(
+        "{} on {} ({}{event}{from}{how})",
+        entry.action, entry.resource, entry.access_level
+    );
+    (text, entry.access_level.clone())
 }
 
 /// The restore policy holding `restored`.

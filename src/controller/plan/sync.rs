@@ -267,7 +267,7 @@ fn restore_only(b: &mut Builder, live: &LiveRole, convergence: &Convergence, cei
             );
             b.event(EventType::Warning, "NotProvablyNarrower", message.clone());
             b.completion.retain(|e| e.reason != "PermissionRestored");
-            b.restored = 0;
+            b.restored.clear();
             b.fail("NotProvablyNarrower", message);
         }
     }

@@ -1963,11 +1963,18 @@ fn a_revision_of_several_documents_is_found_among_their_versions() {
     assert_eq!(rollback_wanted(&s), None);
 }
 
+/// Where the refused calls of [`refused`] come from.
+const SOURCE_IP: &str = "198.51.100.7";
+
 /// The role's calls after the apply: refused `(action, resource, event id)`s at noon on T0's day.
 fn refused(calls: &[(&str, &str, &str)]) -> Usage {
     let mut usage = Usage::default();
     for (action, resource, id) in calls {
-        usage.record_denied_grant(action, resource, id, "2025-01-01T12:00:00Z");
+        let call = crate::usage::Refused {
+            event_id: id,
+            source_ip: SOURCE_IP,
+        };
+        usage.record_denied_grant(action, resource, &call, "2025-01-01T12:00:00Z");
     }
     usage
 }
@@ -2005,6 +2012,11 @@ fn a_refused_call_the_original_allowed_is_given_back_and_expires() {
         ),
         ("s3:PutObject", ORDER_X, "ev-put")
     );
+    // The audit: where the refused call came from, and the action's access level.
+    assert_eq!(
+        (held.source_ip.as_str(), held.access_level.as_str()),
+        (SOURCE_IP, "Write")
+    );
     assert_eq!(
         (
             held.denied_at.as_str(),
@@ -2016,9 +2028,15 @@ fn a_refused_call_the_original_allowed_is_given_back_and_expires() {
     assert_eq!(restore.restored.len(), 1);
     assert_eq!(restore.not_restored[0].action, "iam:CreateUser");
     assert!(restore.not_restored[0].reason.contains("never granted"));
-    assert_eq!(p.restored, 1);
+    assert_eq!(p.restored, BTreeMap::from([("Write".to_string(), 1)]));
     assert_eq!(p.completion[0].reason, "PermissionRestored");
-    assert!(p.completion[0].note.contains(ORDER_X), "{:?}", p.completion);
+    let note = &p.completion[0].note;
+    assert!(
+        note.contains(&format!(
+            "s3:PutObject on {ORDER_X} (Write; refused call ev-put from {SOURCE_IP})"
+        )),
+        "{note}"
+    );
     assert!(p.events.iter().any(|e| e.reason == "DeniedNotRestored"));
     // Not drift: the role holds the applied revision.
     assert_condition(&p, "InSync", TRUE, "InSync");
@@ -2031,7 +2049,7 @@ fn a_refused_call_the_original_allowed_is_given_back_and_expires() {
     let held = plan(&s, &again);
     assert!(held.operations.is_empty(), "{:#?}", held.operations);
     assert_eq!(held.status.restore, p.status.restore);
-    assert_eq!((held.restored, held.completion.len()), (0, 0));
+    assert!(held.restored.is_empty() && held.completion.is_empty());
     assert!(!held.events.iter().any(|e| e.reason == "DeniedNotRestored"));
 
     // A use on day 20 keeps it 30 days from then; past that, it is taken away.
@@ -2076,7 +2094,11 @@ fn a_forged_restore_entry_or_an_old_refusal_gives_nothing_back() {
     let mut o = next(&forged, role.clone());
     // Refused before the apply: the original refused it too, whatever the reason.
     let mut before = Usage::default();
-    before.record_denied_grant("s3:PutObject", ORDER_X, "ev-old", "2024-12-31T00:00:00Z");
+    let old = crate::usage::Refused {
+        event_id: "ev-old",
+        source_ip: SOURCE_IP,
+    };
+    before.record_denied_grant("s3:PutObject", ORDER_X, &old, "2024-12-31T00:00:00Z");
     o.after_apply = Some(before);
     o.original_aws_managed = Some(Ok(s3_full_read()));
     let p = plan(&s, &o);
@@ -2225,7 +2247,15 @@ fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_approve
         .collect();
     assert_eq!(awaits.len(), 1, "{:#?}", p.events);
     assert!(awaits[0].note.contains(&revision), "{}", awaits[0].note);
-    assert_eq!(p.restored, 1);
+    assert_eq!(p.restored, BTreeMap::from([("Write".to_string(), 1)]));
+    let pending = &p.status.restore.as_ref().unwrap().pending;
+    assert!(
+        pending
+            .iter()
+            .all(|c| c.access_level == "Permissions management" || c.access_level == "Write"),
+        "{pending:#?}"
+    );
+    assert!(pending.iter().all(|c| c.source_ip == SOURCE_IP));
 
     // The next look: still pending, said once.
     let role = apply(&role, &p.operations, &mut BTreeMap::new());
@@ -2260,8 +2290,14 @@ fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_approve
     assert!(restore.pending.is_empty() && restore.pending_revision.is_none());
     assert_eq!(restore.approved.as_ref().unwrap().revision, revision);
     assert_eq!(restore.restored.len(), 4);
-    assert_eq!(approved.restored, 3);
-    assert!(approved.completion[0].note.contains("(approved)"));
+    assert_eq!(approved.restored.values().sum::<u64>(), 3);
+    assert_eq!(
+        approved.restored.get("Permissions management"),
+        Some(&2),
+        "{:?}",
+        approved.restored
+    );
+    assert!(approved.completion[0].note.contains(", approved)"));
     // Held while the approval stands; nothing more to write.
     let role = apply(&role, &approved.operations, &mut BTreeMap::new());
     let mut held = next(&approved, role.clone());

@@ -62,8 +62,8 @@ pub(super) async fn apply_plan(
             ctx.metrics.applied(&key.0, &key.1);
         }
     }
-    if plan.restored > 0 {
-        ctx.metrics.restored(&key.0, &key.1, plan.restored);
+    for (level, count) in &plan.restored {
+        ctx.metrics.restored(&key.0, &key.1, level, *count);
     }
     let pending = (plan.status.restore.as_ref()).map_or(0, |r| r.pending.len() as u64);
     ctx.metrics.set_restores_pending(&key.0, &key.1, pending);
