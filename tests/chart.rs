@@ -32,8 +32,9 @@ fn cluster_trail_rules() -> Value {
 fn backup_rules() -> Value {
     json!([
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "delete"]},
-        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["iam-tailor-external-ids"],
-         "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["secrets"],
+         "resourceNames": ["iam-tailor-external-ids", "iam-tailor-status-key"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
     ])
 }
 

@@ -282,8 +282,12 @@ fn watched_namespace_answers(ns: &str) -> Vec<(String, bool)> {
         ("update configmaps -n iam-tailor", false),
         ("patch configmaps -n iam-tailor", false),
         ("get secrets/iam-tailor-external-ids -n iam-tailor", true),
+        ("get secrets/iam-tailor-status-key -n iam-tailor", true),
+        ("create secrets -n iam-tailor", true),
         ("get secrets/other -n iam-tailor", false),
         ("list secrets -n iam-tailor", false),
+        ("update secrets/iam-tailor-status-key -n iam-tailor", false),
+        ("delete secrets/iam-tailor-status-key -n iam-tailor", false),
     ]
     .map(|(q, a)| (q.to_string(), a));
     [
@@ -312,6 +316,7 @@ fn watched_namespace_answers(ns: &str) -> Vec<(String, bool)> {
         ("list configmaps", false),
         ("get secrets", false),
         ("list secrets", false),
+        ("create secrets", false),
         ("create pods", false),
         ("create events", false),
         ("delete events.events.k8s.io", false),

@@ -252,6 +252,60 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
     assert!(shadow.calls >= 1, "the publish was replayed");
 }
 
+/// A status writer forges the shadow period's start a year back (with a replay just now):
+/// believed, the gate would open at once. The status does not carry the operator's seal, so
+/// the period starts again, a Warning says why, and nothing is applied.
+#[tokio::test]
+async fn a_forged_shadow_start_does_not_open_the_gate() {
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
+    let aws_iam = aws.iam();
+    broad_role(&aws_iam, "app").await;
+    put_trail(&aws.s3()).await;
+    let _operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                cloudTrail: {s3: {bucket: org-trail-logs}}\n  enforce: {shadowFor: 1h}\n";
+    roles
+        .create(&PostParams::default(), &lpr("app", spec))
+        .await
+        .unwrap();
+    let app = wait_for(&roles, "app", "the shadow period", |s| {
+        approved_reason(s) == Some("ShadowPeriod")
+    })
+    .await;
+    assert!(app.seal.is_some(), "the operator seals what it writes");
+    let began = app.shadow.clone().unwrap().since;
+
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let forged = serde_json::json!({"status": {"shadow": {
+        "since": "2025-12-01T00:00:00Z", "checkedAt": now,
+    }}});
+    roles
+        .patch_status("app", &PatchParams::default(), &Patch::Merge(&forged))
+        .await
+        .unwrap();
+    operator_env::wait_event(&kube, NS, "app", "the StatusNotSealed Warning", |e| {
+        e.reason.as_deref() == Some("StatusNotSealed")
+    })
+    .await;
+    let app = wait_for(&roles, "app", "the period started again", |s| {
+        s.shadow
+            .as_ref()
+            .is_some_and(|sh| sh.since != "2025-12-01T00:00:00Z")
+            && s.seal.is_some()
+    })
+    .await;
+    assert!(
+        app.shadow.as_ref().unwrap().since >= began,
+        "a fresh start, not the forged one"
+    );
+    assert_eq!(approved_reason(&app), Some("ShadowPeriod"));
+    untouched(&aws_iam).await;
+}
+
 /// `spec.rollbackTo`: a revision applied earlier is put back from the versions IAM keeps of
 /// iam-tailor's policy (the status is never trusted for its content), says so in status and
 /// an Event, and is held while the field is set; a revision IAM does not keep changes nothing.

@@ -519,6 +519,11 @@ pub struct LeastPrivilegeRoleStatus {
     /// written to it (`Ready=False RoleChanged`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<PinnedRole>,
+    /// The operator's seal over the rest of the status (HMAC-SHA256 with a key in its own
+    /// namespace): a status written by anyone else does not carry it, and its gate state
+    /// (analysis, proposal, shadow period, job, restore) is not believed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
 }
 
 /// A proposal replayed against the calls the role made since it was proposed.

@@ -6,6 +6,7 @@ pub mod plan;
 pub mod queue;
 pub mod reconcile;
 pub mod run;
+pub mod seal;
 pub mod signals;
 pub mod spec;
 pub mod telemetry;

@@ -219,6 +219,19 @@ pub fn set_revision(documents: &[Policy]) -> String {
     crate::policy::canonical::sha256_revision(&set_json(documents))
 }
 
+/// The Warning for a status the operator did not seal (`controller::seal`): its gate state is
+/// not believed, so the gates start again.
+pub fn status_not_sealed() -> PlannedEvent {
+    PlannedEvent {
+        type_: EventType::Warning,
+        reason: "StatusNotSealed".to_string(),
+        note: "the status does not carry iam-tailor's seal (written by someone else, or before \
+               the operator's key): its analysis, proposal, shadow period, job and restore are \
+               not believed and start again; leastprivilegeroles/status is the operator's alone"
+            .to_string(),
+    }
+}
+
 /// The event recorded for each write once it succeeded.
 pub fn operation_event(op: &Operation) -> PlannedEvent {
     let (reason, note) = match op {

@@ -11,6 +11,7 @@ mod observe;
 mod status;
 
 pub use context::{Aws, Context};
+pub use status::status_key;
 
 use super::crd::{LeastPrivilegeRole, LeastPrivilegeRoleStatus, Mode};
 use super::plan::{self, EventType, Observed, PlannedEvent};
@@ -235,6 +236,20 @@ pub fn error_policy(lpr: Arc<LeastPrivilegeRole>, error: &Error, ctx: Arc<Contex
     Action::requeue(Duration::from_secs((5u64 << (*count - 1)).min(300)))
 }
 
+/// What of the resource's status the plan may believe ([`crate::controller::seal::believed`]);
+/// a status the operator did not seal is said once, as a Warning.
+async fn believed_status(lpr: &LeastPrivilegeRole, ctx: &Context) -> LeastPrivilegeRoleStatus {
+    let uid = lpr.uid().unwrap_or_default();
+    match crate::controller::seal::believed(&ctx.status_key, &uid, lpr.status.as_ref()) {
+        Ok(status) => status,
+        Err(status) => {
+            let event = plan::status_not_sealed();
+            publish(ctx, lpr, &event).await;
+            status
+        }
+    }
+}
+
 /// The time now: RFC 3339 to the second (what the status shows) and as an [`Instant`].
 fn now() -> (String, Instant) {
     let now = crate::time::now();
@@ -243,7 +258,7 @@ fn now() -> (String, Instant) {
 
 /// The finalizer's Apply: a failure is written to the status and recorded as an Event.
 async fn apply(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Error> {
-    let previous = lpr.status.clone().unwrap_or_default();
+    let previous = believed_status(lpr, ctx).await;
     let generation = lpr.metadata.generation.unwrap_or(0);
     let (now_text, now) = now();
     let stages = Box::pin(observe_plan_apply(
@@ -269,7 +284,7 @@ async fn apply(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Error>
                     &error.to_string(),
                 )
             });
-            if let Err(e) = write_status(lpr, ctx, &previous, &status).await {
+            if let Err(e) = write_status(lpr, ctx, &status).await {
                 tracing::warn!(error = %e, "writing the failure status failed");
             }
             publish(ctx, lpr, &error.event()).await;
@@ -465,7 +480,7 @@ async fn observe_plan_apply(
 /// The finalizer's cleanup: Retain lets go; Restore puts the backup back first.
 async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Error> {
     let spec = &lpr.spec;
-    let previous = lpr.status.clone().unwrap_or_default();
+    let previous = believed_status(lpr, ctx).await;
     let (now_text, _) = now();
     let mut observed = Observed {
         generation: lpr.metadata.generation.unwrap_or(0),

@@ -145,6 +145,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             instance: Some(settings.identity.clone()),
         },
     );
+    let status_key = crate::controller::reconcile::status_key(&client, &backup_namespace).await?;
     let controller = Controller::new(roles, watcher::Config::default().any_semantic());
     let context = Arc::new(
         Context::new(
@@ -157,7 +158,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             leadership.as_ref().map(|l| l.guard()),
         )
         .with_roles(controller.store())
-        .requiring_tenancy(settings.require_tenancy),
+        .requiring_tenancy(settings.require_tenancy)
+        .sealing_with(status_key),
     );
     // A ClusterTrail created, changed or deleted: the resources naming it look again.
     let store = controller.store();

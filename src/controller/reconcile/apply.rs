@@ -67,7 +67,7 @@ pub(super) async fn apply_plan(
     }
     let pending = (plan.status.restore.as_ref()).map_or(0, |r| r.pending.len() as u64);
     ctx.metrics.set_restores_pending(&key.0, &key.1, pending);
-    write_status(lpr, ctx, previous, &plan.status)
+    write_status(lpr, ctx, &plan.status)
         .await
         .map_err(Error::Kube)?;
     Ok(action(plan.requeue))

@@ -188,6 +188,8 @@ pub struct Context {
     pub refusals: Arc<crate::controller::signals::Refusals>,
     /// `--require-tenancy`: without the tenancy ConfigMap nothing is permitted.
     pub require_tenancy: bool,
+    /// What every status is sealed with.
+    pub status_key: crate::controller::seal::StatusKey,
 }
 
 /// Ingesters shared by the resources reading one source, each kept only while some resource
@@ -276,7 +278,15 @@ impl Context {
             roles: None,
             refusals: Default::default(),
             require_tenancy: false,
+            // Until [`Context::sealing_with`] gives the kept one: a key of this process alone.
+            status_key: crate::controller::seal::StatusKey::generate(),
         }
+    }
+
+    /// Seals statuses with `key` (the one kept in the operator's namespace).
+    pub fn sealing_with(mut self, key: crate::controller::seal::StatusKey) -> Self {
+        self.status_key = key;
+        self
     }
 
     /// Requires the tenancy ConfigMap (`--require-tenancy`).
