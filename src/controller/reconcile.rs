@@ -240,14 +240,11 @@ pub fn error_policy(lpr: Arc<LeastPrivilegeRole>, error: &Error, ctx: Arc<Contex
 /// a status the operator did not seal is said once, as a Warning.
 async fn believed_status(lpr: &LeastPrivilegeRole, ctx: &Context) -> LeastPrivilegeRoleStatus {
     let uid = lpr.uid().unwrap_or_default();
-    match crate::controller::seal::believed(&ctx.status_key, &uid, lpr.status.as_ref()) {
-        Ok(status) => status,
-        Err(status) => {
-            let event = plan::status_not_sealed();
-            publish(ctx, lpr, &event).await;
-            status
-        }
+    let believed = crate::controller::seal::believed(&ctx.status_key, &uid, lpr.status.as_ref());
+    if !believed.sealed {
+        publish(ctx, lpr, &plan::status_not_sealed()).await;
     }
+    believed.status
 }
 
 /// The time now: RFC 3339 to the second (what the status shows) and as an [`Instant`].

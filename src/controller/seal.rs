@@ -79,31 +79,40 @@ impl StatusKey {
     }
 }
 
+/// What of a status the plan may believe, and whether it was all of it.
+#[derive(Debug, PartialEq)]
+pub struct Believed {
+    pub status: LeastPrivilegeRoleStatus,
+    /// The status carried this key's seal (or there was none yet).
+    pub sealed: bool,
+}
+
 /// What of `status` the plan may believe: all of it, seal aside, when the seal holds; else
-/// (`Err`, with the status to plan from) everything but the gate state — the analysis and its
-/// evidence, the proposal, the shadow period, the job and the restore — so every gate starts
-/// again. The pin, the backup record, what was applied and the conditions stay: each is
-/// checked against AWS and the backup on its own.
-pub fn believed(
-    key: &StatusKey,
-    uid: &str,
-    status: Option<&LeastPrivilegeRoleStatus>,
-) -> Result<LeastPrivilegeRoleStatus, LeastPrivilegeRoleStatus> {
+/// everything but the gate state — the analysis and its evidence, the proposal, the shadow
+/// period, the job and the restore — so every gate starts again. The pin, the backup record,
+/// what was applied and the conditions stay: each is checked against AWS and the backup on
+/// its own.
+pub fn believed(key: &StatusKey, uid: &str, status: Option<&LeastPrivilegeRoleStatus>) -> Believed {
     let Some(status) = status else {
-        return Ok(LeastPrivilegeRoleStatus::default());
+        return Believed {
+            status: LeastPrivilegeRoleStatus::default(),
+            sealed: true,
+        };
     };
     let sealed = key.verify(uid, status);
     let mut believed = status.clone();
     believed.seal = None;
-    if sealed {
-        return Ok(believed);
+    if !sealed {
+        believed.analysis = None;
+        believed.proposal = None;
+        believed.shadow = None;
+        believed.job = None;
+        believed.restore = None;
     }
-    believed.analysis = None;
-    believed.proposal = None;
-    believed.shadow = None;
-    believed.job = None;
-    believed.restore = None;
-    Err(believed)
+    Believed {
+        status: believed,
+        sealed,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -142,15 +151,15 @@ mod tests {
         let key = StatusKey::generate();
         let sealed = key.seal("uid-1", &status());
         assert!(key.verify("uid-1", &sealed));
-        assert_eq!(believed(&key, "uid-1", Some(&sealed)), Ok(status()));
+        let trusted = believed(&key, "uid-1", Some(&sealed));
+        assert_eq!((trusted.status, trusted.sealed), (status(), true));
         // A forged shadow start: the seal no longer holds, and the shadow period is not believed.
         let mut forged = sealed.clone();
         forged.shadow.as_mut().unwrap().since = "2020-01-01T00:00:00Z".into();
         assert!(!key.verify("uid-1", &forged));
-        let Err(plan_from) = believed(&key, "uid-1", Some(&forged)) else {
-            panic!("a forged status was believed");
-        };
-        assert_eq!(plan_from.shadow, None);
+        let doubted = believed(&key, "uid-1", Some(&forged));
+        assert!(!doubted.sealed, "a forged status was believed");
+        assert_eq!(doubted.status.shadow, None);
         // Another resource's status, another key, no seal, a malformed seal: none holds.
         assert!(!key.verify("uid-2", &sealed));
         assert!(!StatusKey::generate().verify("uid-1", &sealed));
@@ -161,7 +170,8 @@ mod tests {
         garbled.seal = Some("é".repeat(32));
         assert!(!key.verify("uid-1", &garbled));
         // No status yet: nothing to believe or doubt.
-        assert_eq!(believed(&key, "uid-1", None), Ok(Default::default()));
+        let fresh = believed(&key, "uid-1", None);
+        assert_eq!((fresh.status, fresh.sealed), (Default::default(), true));
     }
 
     #[test]
