@@ -96,6 +96,8 @@ pub struct Metrics {
     signals: Family<KindLabels, Counter>,
     athena_queries: Counter,
     fact_store_errors: Counter,
+    usage_dropped: Family<ReasonLabels, Counter>,
+    signal_refusals_dropped: Family<ReasonLabels, Counter>,
     unused_actions: Family<RoleLabels, Gauge<u64, AtomicU64>>,
     /// The role each resource last reported unused actions for: the `role` label is not known
     /// when the resource is deleted (or renamed in its spec), yet its series must go.
@@ -168,6 +170,8 @@ impl Metrics {
             signals: Family::default(),
             athena_queries: Counter::default(),
             fact_store_errors: Counter::default(),
+            usage_dropped: Family::default(),
+            signal_refusals_dropped: Family::default(),
             unused_actions: Family::default(),
             unused_roles: Mutex::default(),
             scan_duration: Histogram::new(SCAN_BUCKETS),
@@ -195,6 +199,10 @@ impl Metrics {
                 "Athena queries run (one per account and day for every resource asking)";
             fact_store_errors: "iam_tailor_fact_store_errors",
                 "Fact store loads and saves that failed (the trail is read instead; logged)";
+            usage_dropped: "iam_tailor_usage_dropped",
+                "Usage skipped by the memory bounds, by reason (too-many-principals, too-many-facts: records or store rows; future-event-time: records; future-partition: store objects; athena-result-too-large: queries)";
+            signal_refusals_dropped: "iam_tailor_signal_refusals_dropped",
+                "Refused calls from the signal queue not kept, by reason (too-many-principals, too-many-calls, too-many-distinct-calls)";
             unused_actions: "iam_tailor_unused_actions",
                 "Actions a role is granted but did not use in the analysis window";
             scan_duration in Seconds: "iam_tailor_scan_duration",
@@ -263,6 +271,24 @@ impl Metrics {
 
     pub fn fact_store_errors(&self, errors: u64) {
         self.fact_store_errors.inc_by(errors);
+    }
+
+    /// `reason` is one of the memory bounds' fixed few (`usage::facts`, `usage::ingest`).
+    pub fn usage_dropped(&self, reason: &str, n: u64) {
+        (self.usage_dropped)
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// `reason` is one of `signals::Refusals`' fixed few.
+    pub fn signal_refusals_dropped(&self, reason: &str, n: u64) {
+        (self.signal_refusals_dropped)
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc_by(n);
     }
 
     /// `operation` is the IAM API name (`PutRolePolicy`, `CreatePolicyVersion`, …).

@@ -3,10 +3,72 @@
 
 use super::{ProfileRoles, ScanStats, Usage, add_profile_role};
 use crate::cloudtrail::select::principal_key;
-use crate::cloudtrail::{PrincipalFilter, Record, Sink};
+use crate::cloudtrail::{PrincipalFilter, Record, ScanOptions, Sink};
 use crate::time::Day;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Principals kept per day: in one read of trail files, in one ingester's facts, in one fact
+/// store partition. Anyone who can write a trail file or a store object can name millions;
+/// past this, those no resource asked about are counted as [`TOO_MANY_PRINCIPALS`] and skipped.
+pub const MAX_PRINCIPALS_PER_DAY: usize = 10_000;
+/// Principal-days kept in one read of trail files (a file's records may fall on many days).
+pub const MAX_PRINCIPAL_DAYS_PER_READ: usize = 4 * MAX_PRINCIPALS_PER_DAY;
+/// Facts ([`Usage::facts`]: principals, actions, resources, calls, notes) one ingester keeps;
+/// past it, more are counted as [`TOO_MANY_FACTS`] and skipped. Principals no resource asked
+/// about fill at most half, so a flood of them never pushes out a managed role's.
+pub const MAX_FACTS_PER_INGESTER: usize = 1_000_000;
+/// Facts every ingester together keeps (the operator's [`FactBudget`]), shared the same way.
+pub const MAX_FACTS_TOTAL: usize = 1_500_000;
+/// The skip reason of a principal past [`MAX_PRINCIPALS_PER_DAY`] or
+/// [`MAX_PRINCIPAL_DAYS_PER_READ`].
+pub const TOO_MANY_PRINCIPALS: &str = "too-many-principals";
+/// The skip reason of a principal's usage past [`MAX_FACTS_PER_INGESTER`] or [`MAX_FACTS_TOTAL`].
+pub const TOO_MANY_FACTS: &str = "too-many-facts";
+
+/// Facts held by every ingester sharing it, against one limit: one trail's flood cannot take
+/// the memory another trail's tenants need beyond its own share.
+#[derive(Debug)]
+pub struct FactBudget {
+    limit: usize,
+    held: AtomicUsize,
+}
+
+impl FactBudget {
+    pub fn new(limit: usize) -> Arc<FactBudget> {
+        Arc::new(FactBudget {
+            limit,
+            held: AtomicUsize::new(0),
+        })
+    }
+
+    /// Facts held now, by every ingester sharing it.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Takes `n` if the held facts stay within `within`.
+    fn reserve(&self, n: usize, within: usize) -> bool {
+        (self.held)
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                (held.saturating_add(n) <= within).then_some(held + n)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        let _ = (self.held).fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+            Some(held.saturating_sub(n))
+        });
+    }
+}
+
+/// Of a bound, what a principal may fill: all of it if some resource asked about it, else half.
+fn share(limit: usize, preferred: bool) -> usize {
+    if preferred { limit } else { limit / 2 }
+}
 
 /// What some trail files say, for every principal in them, by the UTC day of each event.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -16,6 +78,31 @@ pub struct FileFacts {
     pub days: BTreeMap<Day, BTreeMap<String, Usage>>,
     /// Roles the files showed added to instance profiles, whoever added them.
     pub profile_roles: ProfileRoles,
+    /// Principal-days held (bounded by [`MAX_PRINCIPAL_DAYS_PER_READ`]).
+    principal_days: usize,
+    /// The scan's [`ScanOptions::prefer`], kept for merges.
+    prefer: Arc<BTreeSet<String>>,
+}
+
+impl FileFacts {
+    /// Adds `usage` of `principal` on `day` within the bounds; else the skip reason.
+    fn add(&mut self, day: Day, principal: String, usage: Usage) -> Result<(), &'static str> {
+        let preferred = self.prefer.contains(&principal);
+        let principals = self.days.entry(day).or_default();
+        if let Some(mine) = principals.get_mut(&principal) {
+            mine.merge(usage);
+            return Ok(());
+        }
+        if !preferred
+            && (principals.len() >= MAX_PRINCIPALS_PER_DAY
+                || self.principal_days >= MAX_PRINCIPAL_DAYS_PER_READ)
+        {
+            return Err(TOO_MANY_PRINCIPALS);
+        }
+        self.principal_days += 1;
+        principals.insert(principal, usage);
+        Ok(())
+    }
 }
 
 impl Sink for FileFacts {
@@ -30,10 +117,15 @@ impl Sink for FileFacts {
             }
         }
         self.stats.merge(other.stats);
+        if self.prefer.is_empty() {
+            self.prefer = other.prefer;
+        }
         for (day, principals) in other.days {
-            let mine = self.days.entry(day).or_default();
             for (principal, usage) in principals {
-                mine.entry(principal).or_default().merge(usage);
+                let matched = usage.stats.records_matched;
+                if let Err(reason) = self.add(day, principal, usage) {
+                    self.stats.skip_many(reason, matched.max(1));
+                }
             }
         }
     }
@@ -42,14 +134,21 @@ impl Sink for FileFacts {
         principal_key(record).is_some_and(|key| principal.is_none_or(|p| p.matches_key(key)))
     }
 
-    fn usage_for(&mut self, record: &Record, time: &str) -> Option<&mut Usage> {
-        let day = Day::of_event_time(time)?;
-        let key = principal_key(record)?;
-        let principals = self.days.entry(day).or_default();
-        if !principals.contains_key(key) {
-            principals.insert(key.to_string(), Usage::default());
+    fn usage_for(
+        &mut self,
+        record: &Record,
+        time: &str,
+        opts: &ScanOptions,
+    ) -> Result<&mut Usage, &'static str> {
+        let day = Day::of_event_time(time).ok_or("invalid-event-time")?;
+        let key = principal_key(record).ok_or("invalid-event-time")?;
+        if self.prefer.is_empty() && !opts.prefer.is_empty() {
+            self.prefer = Arc::clone(&opts.prefer);
         }
-        principals.get_mut(key)
+        if !self.days.get(&day).is_some_and(|p| p.contains_key(key)) {
+            self.add(day, key.to_string(), Usage::default())?;
+        }
+        Ok((self.days.get_mut(&day).and_then(|p| p.get_mut(key))).expect("just added"))
     }
 
     fn profile_role(&mut self, profile: &str, role: &str) {
@@ -83,10 +182,31 @@ impl FileFacts {
 }
 
 /// Everything read from one trail so far, by day: the counts of the files listed under that
-/// day, and the usage of every principal whose events fall on it.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// day, and the usage of every principal whose events fall on it. Bounded: at most
+/// [`MAX_PRINCIPALS_PER_DAY`] principals a day no resource asked about, and
+/// [`MAX_FACTS_PER_INGESTER`] facts (and its share of its [`FactBudget`]).
+#[derive(Debug)]
 pub struct Facts {
     days: BTreeMap<Day, DayFacts>,
+    /// Principal keys some resource asked about: kept first, never pushed out by others.
+    prefer: Arc<BTreeSet<String>>,
+    /// Facts held ([`Usage::facts`] of every usage kept; an upper bound between recounts).
+    held: usize,
+    budget: Arc<FactBudget>,
+    /// What the bounds skipped, by reason, since last taken (for the metrics).
+    dropped: BTreeMap<&'static str, u64>,
+}
+
+impl Default for Facts {
+    fn default() -> Self {
+        Facts::with_budget(FactBudget::new(MAX_FACTS_TOTAL))
+    }
+}
+
+impl Drop for Facts {
+    fn drop(&mut self) {
+        self.budget.release(self.held);
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -96,21 +216,144 @@ struct DayFacts {
 }
 
 impl Facts {
+    /// Facts counted against `budget` (shared with other ingesters).
+    pub fn with_budget(budget: Arc<FactBudget>) -> Facts {
+        Facts {
+            days: BTreeMap::new(),
+            prefer: Arc::default(),
+            held: 0,
+            budget,
+            dropped: BTreeMap::new(),
+        }
+    }
+
+    /// Keeps `principal` first from now on: some resource asked about it.
+    pub fn prefer(&mut self, principal: &str) {
+        if !self.prefer.contains(principal) {
+            Arc::make_mut(&mut self.prefer).insert(principal.to_string());
+        }
+    }
+
+    /// The principals kept first, for a scan's [`ScanOptions::prefer`].
+    pub fn preferred(&self) -> Arc<BTreeSet<String>> {
+        Arc::clone(&self.prefer)
+    }
+
+    /// Facts held now (an upper bound until the next [`Facts::forget_before`]).
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Takes the counts of what the bounds skipped since last taken, by reason.
+    pub fn take_dropped(&mut self) -> BTreeMap<&'static str, u64> {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// Counts `n` of something skipped for `reason` against day `day`'s file counts (so it
+    /// reaches every window holding that day) and the metrics.
+    pub fn count_dropped(&mut self, day: Day, reason: &'static str, n: u64) {
+        self.days.entry(day).or_default().files.skip_many(reason, n);
+        *self.dropped.entry(reason).or_default() += n;
+    }
+
+    /// Counts `n` of something skipped for `reason` that no day's window holds (the metrics).
+    pub fn count_dropped_only(&mut self, reason: &'static str, n: u64) {
+        *self.dropped.entry(reason).or_default() += n;
+    }
+
+    /// The facts a preferred principal could still bring: what the ingester's bound and its
+    /// budget have left.
+    pub fn room(&self) -> usize {
+        let budget = self.budget.limit.saturating_sub(self.budget.held());
+        MAX_FACTS_PER_INGESTER.saturating_sub(self.held).min(budget)
+    }
+
     /// Adds what files listed under day `listed` said (their events may fall on other days:
     /// CloudTrail delivers a few minutes late, so a day's first files hold the day before's
-    /// last events).
+    /// last events). Past the bounds, principals are skipped and counted under `listed`.
     pub fn add(&mut self, listed: Day, facts: FileFacts) {
+        // The read's own bounds, for the metrics (its counts go to `listed` below).
+        for (reason, n) in &facts.stats.skipped {
+            let known = [TOO_MANY_PRINCIPALS, crate::cloudtrail::FUTURE_EVENT_TIME];
+            if let Some(reason) = known.into_iter().find(|r| r == reason) {
+                *self.dropped.entry(reason).or_default() += n;
+            }
+        }
         self.days
             .entry(listed)
             .or_default()
             .files
             .merge(facts.stats);
         for (day, principals) in facts.days {
-            let mine = &mut self.days.entry(day).or_default().principals;
-            for (principal, usage) in principals {
-                mine.entry(principal).or_default().merge(usage);
+            for (reason, n) in self.keep_all(day, principals) {
+                self.count_dropped(listed, reason, n);
             }
         }
+    }
+
+    /// Keeps `principals`' usage on `day` within the bounds, the preferred first; the counts
+    /// of those skipped (records matched, at least one each), by reason.
+    fn keep_all(
+        &mut self,
+        day: Day,
+        principals: BTreeMap<String, Usage>,
+    ) -> BTreeMap<&'static str, u64> {
+        let (first, rest): (Vec<_>, Vec<_>) =
+            (principals.into_iter()).partition(|(principal, _)| self.prefer.contains(principal));
+        let mut dropped = BTreeMap::new();
+        for (principal, usage) in first.into_iter().chain(rest) {
+            let matched = usage.stats.records_matched.max(1);
+            if let Err(reason) = self.keep(day, principal, usage) {
+                *dropped.entry(reason).or_default() += matched;
+            }
+        }
+        dropped
+    }
+
+    /// Keeps `principal`'s `usage` on `day` if the bounds allow.
+    fn keep(&mut self, day: Day, principal: String, usage: Usage) -> Result<(), &'static str> {
+        let preferred = self.prefer.contains(&principal);
+        let principals = &self.days.get(&day).map(|d| &d.principals);
+        let known = principals.is_some_and(|p| p.contains_key(&principal));
+        if !known && !preferred && principals.is_some_and(|p| p.len() >= MAX_PRINCIPALS_PER_DAY) {
+            return Err(TOO_MANY_PRINCIPALS);
+        }
+        // An upper bound on what the merge adds (collapses only ever shrink it).
+        let weight = usage.facts();
+        if self.held.saturating_add(weight) > share(MAX_FACTS_PER_INGESTER, preferred)
+            || !self
+                .budget
+                .reserve(weight, share(self.budget.limit, preferred))
+        {
+            return Err(TOO_MANY_FACTS);
+        }
+        self.held += weight;
+        let mine = &mut self.days.entry(day).or_default().principals;
+        mine.entry(principal).or_default().merge(usage);
+        Ok(())
+    }
+
+    /// Counts the facts held again (merges and collapses make the running count an upper
+    /// bound), and gives back to the budget what is not held.
+    fn recount(&mut self) {
+        let held: usize = (self.days.values())
+            .flat_map(|d| d.principals.values())
+            .map(Usage::facts)
+            .sum();
+        if held < self.held {
+            self.budget.release(self.held - held);
+        } else {
+            self.budget
+                .held
+                .fetch_add(held - self.held, Ordering::Relaxed);
+        }
+        self.held = held;
+    }
+
+    /// Drops everything (a store that could not be used), keeping who is preferred.
+    pub fn clear(&mut self) {
+        self.days.clear();
+        self.recount();
     }
 
     /// `principal`'s usage over `days` (whole UTC days), with the counts of the files listed
@@ -133,6 +376,14 @@ impl Facts {
     /// Drops the days before `day`: no window reaches them any more.
     pub fn forget_before(&mut self, day: Day) {
         self.days = self.days.split_off(&day);
+        self.recount();
+    }
+
+    /// Drops the days after `day`: only a forged record or store object dates them there.
+    pub fn forget_after(&mut self, day: Day) {
+        let next = Day::of((i128::from(day.since_epoch()) + 1) * 86_400 * 1_000_000_000);
+        self.days.split_off(&next);
+        self.recount();
     }
 
     /// The usage of every principal whose events fall on `day`.
@@ -150,11 +401,11 @@ impl Facts {
         self.days.entry(day).or_default().files.merge(files);
     }
 
-    /// Puts back principals' usage on `day` (as a store kept them).
+    /// Puts back principals' usage on `day` (as a store kept them), within the bounds: the
+    /// rest is counted under `day`.
     pub fn restore_principals(&mut self, day: Day, principals: BTreeMap<String, Usage>) {
-        let mine = &mut self.days.entry(day).or_default().principals;
-        for (principal, usage) in principals {
-            mine.entry(principal).or_default().merge(usage);
+        for (reason, n) in self.keep_all(day, principals) {
+            self.count_dropped(day, reason, n);
         }
     }
 }

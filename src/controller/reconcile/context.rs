@@ -181,6 +181,8 @@ pub struct Context {
     ingesters: Mutex<HashMap<TrailKey, Arc<tokio::sync::Mutex<Ingester>>>>,
     /// One Athena ingester per table and the identity it is asked with.
     athena_ingesters: Mutex<HashMap<AthenaKey, Arc<tokio::sync::Mutex<AthenaIngester>>>>,
+    /// The facts every ingester together may hold (`usage::facts::MAX_FACTS_TOTAL`).
+    fact_budget: Arc<crate::usage::facts::FactBudget>,
     /// The resources as the controller last saw them: who else reads a ClusterTrail, so that
     /// one query answers them all.
     roles: Option<Store<LeastPrivilegeRole>>,
@@ -227,6 +229,7 @@ impl Context {
             failures: Default::default(),
             ingesters: Default::default(),
             athena_ingesters: Default::default(),
+            fact_budget: crate::usage::facts::FactBudget::new(crate::usage::facts::MAX_FACTS_TOTAL),
             roles: None,
             refusals: Default::default(),
         }
@@ -251,9 +254,9 @@ impl Context {
         };
         let table = format!("{}.{}", key.source.database, key.source.table);
         Arc::clone(ingesters.entry(key).or_insert_with(|| {
-            Arc::new(tokio::sync::Mutex::new(AthenaIngester::new(
-                workgroup, table,
-            )))
+            Arc::new(tokio::sync::Mutex::new(
+                AthenaIngester::new(workgroup, table).with_budget(Arc::clone(&self.fact_budget)),
+            ))
         }))
     }
 
@@ -286,7 +289,8 @@ impl Context {
     pub(super) fn ingester(&self, key: TrailKey) -> Arc<tokio::sync::Mutex<Ingester>> {
         let mut ingesters = self.ingesters.lock().expect("not poisoned");
         Arc::clone(ingesters.entry(key.clone()).or_insert_with(|| {
-            let mut ingester = Ingester::new(key.location.clone());
+            let mut ingester =
+                Ingester::new(key.location.clone()).with_budget(Arc::clone(&self.fact_budget));
             // Validated: the location parses.
             if let Some((spec, store)) = (key.store.as_ref())
                 .and_then(|spec| Some((spec, spec.location.parse::<S3Location>().ok()?)))
