@@ -234,3 +234,19 @@ fn values(row: &Row) -> Vec<Option<String>> {
         .map(|d| d.var_char_value().map(str::to_string))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows within the row limit can still be huge: past the byte cap the query fails.
+    #[test]
+    fn result_rows_past_the_byte_cap_fail_the_query() {
+        let mut bytes = Bytes::default();
+        let row = vec![Some("x".repeat(1 << 20)), None];
+        for _ in 0..(MAX_RESULT_BYTES >> 20) {
+            assert!(bytes.add(&row));
+        }
+        assert!(!bytes.add(&[Some("y".to_string())]));
+    }
+}

@@ -487,3 +487,132 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+    use crate::cloudtrail::{ScanOptions, scan_file_bytes};
+
+    fn call(role: &str, time: &str) -> String {
+        format!(
+            r#"{{"eventTime":"{time}","eventSource":"sqs.amazonaws.com","eventName":"ListQueues","awsRegion":"us-east-1","recipientAccountId":"111122223333","userIdentity":{{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/x/s","sessionContext":{{"sessionIssuer":{{"type":"Role","arn":"arn:aws:iam::111122223333:role/{role}"}}}}}}}}"#
+        )
+    }
+
+    fn file(records: &[String]) -> Vec<u8> {
+        format!(r#"{{"Records":[{}]}}"#, records.join(",")).into_bytes()
+    }
+
+    const DAY: Day = Day {
+        year: 2026,
+        month: 11,
+        day: 20,
+    };
+
+    /// A file naming 15,000 made-up principals on one day, the managed role's record last:
+    /// at most the bound is kept, the rest counted, and the asked-for role is never pushed out.
+    #[test]
+    fn a_flood_of_principals_is_bounded_and_counted_and_the_asked_for_role_kept() {
+        let t = "2026-11-20T10:00:00Z";
+        let mut records: Vec<String> = (0..15_000)
+            .map(|i| call(&format!("flood-{i}"), t))
+            .collect();
+        records.push(call("app", t));
+        let app = "arn:aws:iam::111122223333:role/app";
+        let options = ScanOptions {
+            prefer: Arc::new(BTreeSet::from([app.to_string()])),
+            ..ScanOptions::default()
+        };
+        let mut read = FileFacts::default();
+        scan_file_bytes("f", &file(&records), &options, &mut read).unwrap();
+        assert_eq!(read.days[&DAY].len(), MAX_PRINCIPALS_PER_DAY + 1);
+        assert!(read.days[&DAY].contains_key(app));
+        assert_eq!(read.stats.skipped[TOO_MANY_PRINCIPALS], 5_000);
+
+        // Into an ingester's facts: bounded again, counted under the day and for the metrics.
+        let mut facts = Facts::default();
+        facts.prefer(app);
+        facts.add(DAY, read);
+        let filter = PrincipalFilter::parse(app).unwrap();
+        let usage = facts.usage(&filter, DAY..=DAY);
+        assert!(usage.actions.contains_key("sqs:ListQueues"));
+        // Kept first there, the asked-for role takes one of the day's places: one more out.
+        assert_eq!(facts.principals_on(DAY).unwrap().len(), MAX_PRINCIPALS_PER_DAY);
+        assert_eq!(usage.stats.skipped[TOO_MANY_PRINCIPALS], 5_001);
+        assert_eq!(facts.take_dropped()[TOO_MANY_PRINCIPALS], 5_001);
+    }
+
+    /// A record dated in year 9999 (or an hour ahead) is skipped as from the future, counted.
+    #[test]
+    fn a_year_9999_record_is_skipped_as_future() {
+        let now = crate::time::parse_date("2026-11-20T10:00:00Z").unwrap();
+        let records = [
+            call("app", "9999-12-31T23:59:59Z"),
+            call("app", "2026-11-20T11:00:00Z"),
+            call("app", "2026-11-20T10:04:00Z"),
+        ];
+        let options = ScanOptions {
+            not_after: Some(now + 300 * 1_000_000_000),
+            ..ScanOptions::default()
+        };
+        let mut read = FileFacts::default();
+        scan_file_bytes("f", &file(&records), &options, &mut read).unwrap();
+        assert_eq!(read.stats.skipped[crate::cloudtrail::FUTURE_EVENT_TIME], 2);
+        assert_eq!(read.days.keys().collect::<Vec<_>>(), [&DAY]);
+        let mut facts = Facts::default();
+        facts.add(DAY, read);
+        assert_eq!(
+            facts.take_dropped()[crate::cloudtrail::FUTURE_EVENT_TIME],
+            2
+        );
+    }
+
+    /// Days after today (only a forged record or store object has them) are forgotten.
+    #[test]
+    fn forget_after_drops_the_future() {
+        let mut facts = Facts::default();
+        let later = Day::of(crate::time::parse_date("9999-01-01T00:00:00Z").unwrap());
+        let mut usage = Usage::default();
+        usage.record_use("s3:GetObject", "*", "9999-01-01T00:00:00Z");
+        let principals = BTreeMap::from([("arn:aws:iam::1:role/x".to_string(), usage)]);
+        facts.restore_principals(later, principals.clone());
+        facts.restore_principals(DAY, principals);
+        assert_eq!(facts.held(), 6);
+        facts.forget_after(DAY);
+        assert!(facts.principals_on(later).is_none());
+        assert!(facts.principals_on(DAY).is_some());
+        assert_eq!(facts.held(), 3);
+    }
+
+    /// Principals nobody asked about fill at most half the facts: a flood of them leaves the
+    /// managed roles room, in this ingester and in the budget all ingesters share.
+    #[test]
+    fn a_flood_cannot_push_out_asked_for_principals() {
+        let budget = FactBudget::new(1_000);
+        let mut flooded = Facts::with_budget(Arc::clone(&budget));
+        let usage = |n: usize| {
+            let mut usage = Usage::default();
+            for i in 0..n {
+                usage.record_use("s3:GetObject", &format!("arn:aws:s3:::b/{i}"), "t");
+            }
+            usage
+        };
+        for day in 1..=28 {
+            let day = Day { day, ..DAY };
+            let flood = (0..20).map(|i| (format!("arn:aws:iam::1:role/f{i}"), usage(8)));
+            flooded.restore_principals(day, flood.collect());
+        }
+        assert!(budget.held() <= 500, "{}", budget.held());
+        assert!(flooded.take_dropped()[TOO_MANY_FACTS] > 0);
+        // Another ingester's managed role still fits, within the whole budget.
+        let mut other = Facts::with_budget(Arc::clone(&budget));
+        let app = "arn:aws:iam::1:role/app";
+        other.prefer(app);
+        other.restore_principals(DAY, BTreeMap::from([(app.to_string(), usage(300))]));
+        assert!(other.take_dropped().is_empty());
+        assert!(budget.held() <= 1_000);
+        drop(other);
+        drop(flooded);
+        assert_eq!(budget.held(), 0, "given back");
+    }
+}

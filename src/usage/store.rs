@@ -787,3 +787,42 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    /// A store object naming 100,000 principals (well within the row limit) loads at most
+    /// the bound, counts the rest, and keeps an asked-for principal however late it comes.
+    #[test]
+    fn a_partition_with_a_flood_of_principals_loads_at_most_the_bound() {
+        let mut usage = Usage::default();
+        usage.record_use("s3:GetObject", "arn:aws:s3:::b/k", "2026-11-20T10:00:00Z");
+        let name = |i: usize| format!("arn:aws:iam::111122223333:role/r{i:06}");
+        let principals: BTreeMap<String, Usage> =
+            (0..100_000).map(|i| (name(i), usage.clone())).collect();
+        let bytes = encode(&principals);
+        let app = name(99_999);
+        let bounds = Bounds {
+            prefer: Arc::new(BTreeSet::from([app.clone()])),
+            ..Bounds::default()
+        };
+        let decoded = decode_within("k", bytes.clone(), &bounds).unwrap();
+        let limit = crate::usage::facts::MAX_PRINCIPALS_PER_DAY;
+        assert_eq!(decoded.principals.len(), limit + 1);
+        assert!(decoded.principals.contains_key(&app));
+        assert_eq!(
+            decoded.skipped[crate::usage::facts::TOO_MANY_PRINCIPALS],
+            (100_000 - limit - 1) as u64
+        );
+        // Past the facts left in the budget, rows are skipped and counted.
+        let tight = Bounds {
+            facts: 100,
+            ..Bounds::default()
+        };
+        let decoded = decode_within("k", bytes, &tight).unwrap();
+        let kept: usize = decoded.principals.values().map(Usage::facts).sum();
+        assert!(kept <= 100, "{kept}");
+        assert!(decoded.skipped[crate::usage::facts::TOO_MANY_FACTS] > 0);
+    }
+}
