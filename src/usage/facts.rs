@@ -537,7 +537,10 @@ mod bounds {
         let usage = facts.usage(&filter, DAY..=DAY);
         assert!(usage.actions.contains_key("sqs:ListQueues"));
         // Kept first there, the asked-for role takes one of the day's places: one more out.
-        assert_eq!(facts.principals_on(DAY).unwrap().len(), MAX_PRINCIPALS_PER_DAY);
+        assert_eq!(
+            facts.principals_on(DAY).unwrap().len(),
+            MAX_PRINCIPALS_PER_DAY
+        );
         assert_eq!(usage.stats.skipped[TOO_MANY_PRINCIPALS], 5_001);
         assert_eq!(facts.take_dropped()[TOO_MANY_PRINCIPALS], 5_001);
     }
