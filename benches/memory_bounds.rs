@@ -129,11 +129,12 @@ fn main() {
     );
     drop(object);
 
-    // 2. Trail files: 8 files (as many as an analysis holds at once) of 200,000 records, each
-    //    a distinct principal, half dated in year 9999; the managed role's record last.
+    // 2. Trail files: 8 files (as many as an analysis holds at once) of 70,000 records (just
+    //    under the 32 MiB file limit), each a distinct principal, half dated in year 9999; the
+    //    managed role's record last.
     let files: Vec<Vec<u8>> = (0..8)
         .map(|f| {
-            let mut records: Vec<String> = (0..200_000)
+            let mut records: Vec<String> = (0..70_000)
                 .map(|i| {
                     let time = if i % 2 == 0 {
                         "9999-12-31T23:59:59Z"
@@ -148,7 +149,11 @@ fn main() {
         })
         .collect();
     let size: usize = files.iter().map(Vec::len).sum();
-    println!("  8 trail files: {} MiB in all", size >> 20);
+    println!(
+        "  8 trail files: {} MiB in all (RSS with them {} MiB)",
+        size >> 20,
+        status_kib("VmRSS:") / 1024
+    );
     reset_peak();
     let options = ScanOptions {
         not_after: Some(now + iam_tailor::usage::ingest::MAX_CLOCK_SKEW_NANOS),
@@ -165,7 +170,7 @@ fn main() {
     facts.add(today, read);
     report(
         &format!(
-            "2. trail files: 1,600,008 records -> {principals} principal-days read, {} facts held",
+            "2. trail files: 560,008 records -> {principals} principal-days read, {} facts held",
             facts.held()
         ),
         &facts.take_dropped(),
@@ -196,14 +201,14 @@ fn main() {
     }
     report(
         &format!(
-            "3. 4 more ingesters, 100 days x 2,000 principals x 6 facts each -> {} facts held by all (budget {MAX_FACTS_TOTAL})",
+            "3. 4 more ingesters, 100 days x 2,000 principals x 6 facts each (8 with its weight) -> {} facts held by all (budget {MAX_FACTS_TOTAL})",
             budget.held()
         ),
         &dropped,
     );
 
-    // 4. The signal queue: 100,000 refusals, each of another role, then 20,000 distinct calls
-    //    of one role.
+    // 4. The signal queue: 20,000 distinct refused calls of one role, then 100,000 refusals,
+    //    each of another role.
     reset_peak();
     let refusals = Refusals::default();
     let mut dropped: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -213,14 +218,14 @@ fn main() {
         usage.record_denied_grant(&format!("s3:{action}"), "arn:aws:s3:::b/k", "e", NOW);
         usage
     };
-    for i in 0..100_000 {
-        let role = format!("arn:aws:iam::{ACCOUNT}:role/q{i}");
-        for (reason, n) in refusals.add(&role, refusal(&format!("Get{}", i % 500)), now) {
+    for i in 0..20_000 {
+        for (reason, n) in refusals.add(APP, refusal(&format!("Call{i}")), now) {
             *dropped.entry(reason).or_default() += n;
         }
     }
-    for i in 0..20_000 {
-        for (reason, n) in refusals.add(APP, refusal(&format!("Call{i}")), now) {
+    for i in 0..100_000 {
+        let role = format!("arn:aws:iam::{ACCOUNT}:role/q{i}");
+        for (reason, n) in refusals.add(&role, refusal(&format!("Get{}", i % 500)), now) {
             *dropped.entry(reason).or_default() += n;
         }
     }

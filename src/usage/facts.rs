@@ -19,9 +19,18 @@ pub const MAX_PRINCIPAL_DAYS_PER_READ: usize = 4 * MAX_PRINCIPALS_PER_DAY;
 /// Facts ([`Usage::facts`]: principals, actions, resources, calls, notes) one ingester keeps;
 /// past it, more are counted as [`TOO_MANY_FACTS`] and skipped. Principals no resource asked
 /// about fill at most half, so a flood of them never pushes out a managed role's.
-pub const MAX_FACTS_PER_INGESTER: usize = 1_000_000;
-/// Facts every ingester together keeps (the operator's [`FactBudget`]), shared the same way.
-pub const MAX_FACTS_TOTAL: usize = 1_500_000;
+pub const MAX_FACTS_PER_INGESTER: usize = 600_000;
+/// Facts every ingester together keeps (the operator's [`FactBudget`]), shared the same way:
+/// about 200 MiB (`cargo bench --bench memory_bounds`).
+pub const MAX_FACTS_TOTAL: usize = 1_000_000;
+/// What a principal's own usage costs beyond its facts: an empty [`Usage`] takes about three
+/// facts' memory.
+const PRINCIPAL_WEIGHT: usize = 2;
+
+/// What `usage` costs against the bounds.
+fn weight(usage: &Usage) -> usize {
+    usage.facts() + PRINCIPAL_WEIGHT
+}
 /// The skip reason of a principal past [`MAX_PRINCIPALS_PER_DAY`] or
 /// [`MAX_PRINCIPAL_DAYS_PER_READ`].
 pub const TOO_MANY_PRINCIPALS: &str = "too-many-principals";
@@ -319,7 +328,7 @@ impl Facts {
             return Err(TOO_MANY_PRINCIPALS);
         }
         // An upper bound on what the merge adds (collapses only ever shrink it).
-        let weight = usage.facts();
+        let weight = weight(&usage);
         if self.held.saturating_add(weight) > share(MAX_FACTS_PER_INGESTER, preferred)
             || !self
                 .budget
@@ -338,7 +347,7 @@ impl Facts {
     fn recount(&mut self) {
         let held: usize = (self.days.values())
             .flat_map(|d| d.principals.values())
-            .map(Usage::facts)
+            .map(weight)
             .sum();
         if held < self.held {
             self.budget.release(self.held - held);
@@ -382,8 +391,9 @@ impl Facts {
     /// Drops the days after `day`: only a forged record or store object dates them there.
     pub fn forget_after(&mut self, day: Day) {
         let next = Day::of((i128::from(day.since_epoch()) + 1) * 86_400 * 1_000_000_000);
-        self.days.split_off(&next);
-        self.recount();
+        if !self.days.split_off(&next).is_empty() {
+            self.recount();
+        }
     }
 
     /// The usage of every principal whose events fall on `day`.
@@ -580,11 +590,11 @@ mod bounds {
         let principals = BTreeMap::from([("arn:aws:iam::1:role/x".to_string(), usage)]);
         facts.restore_principals(later, principals.clone());
         facts.restore_principals(DAY, principals);
-        assert_eq!(facts.held(), 6);
+        assert_eq!(facts.held(), 10);
         facts.forget_after(DAY);
         assert!(facts.principals_on(later).is_none());
         assert!(facts.principals_on(DAY).is_some());
-        assert_eq!(facts.held(), 3);
+        assert_eq!(facts.held(), 5);
     }
 
     /// Principals nobody asked about fill at most half the facts: a flood of them leaves the
