@@ -179,9 +179,9 @@ async fn a_fact_store_of_another_trail_is_left_alone() {
     ));
     let day = Day::of(parse_date("2024-07-31T00:00:00Z").unwrap());
     let app = PrincipalFilter::parse("arn:aws:iam::111122223333:role/app").unwrap();
-    let today = Day::of(parse_date("2024-08-05T00:00:00Z").unwrap());
+    let now = parse_date("2024-08-05T00:00:00Z").unwrap();
     let scan = ingester
-        .usage(&s3, &TrailScope::default(), &[day], &app, today, 4)
+        .usage(&s3, &TrailScope::default(), &[day], &app, now, 4)
         .await
         .unwrap();
     assert!(scan.usage.actions.contains_key("s3:ListAllMyBuckets"));
@@ -206,12 +206,12 @@ async fn a_fact_store_of_another_trail_is_left_alone() {
     };
     let mut first = with_store();
     first
-        .usage(&s3, &TrailScope::default(), &[day], &app, today, 4)
+        .usage(&s3, &TrailScope::default(), &[day], &app, now, 4)
         .await
         .unwrap();
     let mut second = with_store();
     let again = second
-        .usage(&s3, &TrailScope::default(), &[day], &app, today, 4)
+        .usage(&s3, &TrailScope::default(), &[day], &app, now, 4)
         .await
         .unwrap();
     assert_eq!((first.files_read(), second.files_read()), (1, 0));

@@ -15,6 +15,12 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Rows read back from one query at most: identical calls are already grouped, so more means
 /// the table is not what the query expects.
 pub const MAX_ROWS: usize = 1_000_000;
+/// Bytes of values read back from one query at most (the rows' text, summed over its pages):
+/// rows are untrusted (anyone who can write the table's files shapes them), and at most
+/// `usage::athena::MAX_QUERIES_IN_FLIGHT` results are read per table.
+pub const MAX_RESULT_BYTES: usize = 32 << 20;
+/// The metric label of a query whose result passed [`MAX_RESULT_BYTES`].
+pub const RESULT_TOO_LARGE: &str = "athena-result-too-large";
 
 /// Where and how a query runs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,6 +56,8 @@ pub enum AthenaError {
     Timeout { id: String },
     #[error("Athena query {id} returned more than {MAX_ROWS} rows")]
     TooManyRows { id: String },
+    #[error("Athena query {id} returned more than {MAX_RESULT_BYTES} bytes of rows")]
+    TooLarge { id: String },
 }
 
 pub fn client(config: &aws_config::SdkConfig) -> Client {
@@ -144,10 +152,12 @@ pub async fn stop(client: &Client, id: &str) {
         .await;
 }
 
-/// Every page of the result of succeeded query `id` (at most [`MAX_ROWS`] rows).
+/// Every page of the result of succeeded query `id` (at most [`MAX_ROWS`] rows and
+/// [`MAX_RESULT_BYTES`]).
 pub async fn results(client: &Client, id: &str) -> Result<ResultRows, AthenaError> {
     let id = id.to_string();
     let mut result = ResultRows::default();
+    let mut bytes = Bytes::default();
     let mut token: Option<String> = None;
     let mut first_page = true;
     loop {
@@ -181,6 +191,9 @@ pub async fn results(client: &Client, id: &str) -> Result<ResultRows, AthenaErro
             if result.rows.len() >= MAX_ROWS {
                 return Err(AthenaError::TooManyRows { id });
             }
+            if !bytes.add(&row) {
+                return Err(AthenaError::TooLarge { id });
+            }
             result.rows.push(row);
         }
         first_page = false;
@@ -190,6 +203,19 @@ pub async fn results(client: &Client, id: &str) -> Result<ResultRows, AthenaErro
         }
     }
     Ok(result)
+}
+
+/// The bytes of result rows read so far, against [`MAX_RESULT_BYTES`].
+#[derive(Debug, Default)]
+pub struct Bytes(usize);
+
+impl Bytes {
+    /// Counts `row`; false once the total passes [`MAX_RESULT_BYTES`].
+    pub fn add(&mut self, row: &[Option<String>]) -> bool {
+        let size: usize = row.iter().map(|v| v.as_ref().map_or(0, String::len)).sum();
+        self.0 = self.0.saturating_add(size);
+        self.0 <= MAX_RESULT_BYTES
+    }
 }
 
 fn call<E, R>(operation: &'static str, error: &SdkError<E, R>) -> AthenaError
@@ -207,4 +233,20 @@ fn values(row: &Row) -> Vec<Option<String>> {
     (row.data().iter())
         .map(|d| d.var_char_value().map(str::to_string))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows within the row limit can still be huge: past the byte cap the query fails.
+    #[test]
+    fn result_rows_past_the_byte_cap_fail_the_query() {
+        let mut bytes = Bytes::default();
+        let row = vec![Some("x".repeat(1 << 20)), None];
+        for _ in 0..(MAX_RESULT_BYTES >> 20) {
+            assert!(bytes.add(&row));
+        }
+        assert!(!bytes.add(&[Some("y".to_string())]));
+    }
 }

@@ -99,6 +99,7 @@ impl TrailArgs {
             strict: self.strict,
             threads: self.threads,
             progress: std::io::stderr().is_terminal(),
+            ..ScanOptions::default()
         })
     }
 

@@ -12,6 +12,7 @@ pub use read::{
 };
 pub use record::{Record, RecordResource, SessionIssuer, UserIdentity};
 pub use scan::{
-    ScanError, ScanOptions, Sink, scan_calls, scan_file_bytes, scan_paths, scan_paths_into,
+    FUTURE_EVENT_TIME, ScanError, ScanOptions, Sink, scan_calls, scan_file_bytes, scan_paths,
+    scan_paths_into,
 };
 pub use select::PrincipalFilter;

@@ -12,6 +12,9 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The skip reason of a record dated after [`ScanOptions::not_after`].
+pub const FUTURE_EVENT_TIME: &str = "future-event-time";
+
 /// What to scan for.
 #[derive(Clone, Debug, Default)]
 pub struct ScanOptions {
@@ -27,6 +30,12 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Show `files done/total` on stderr while scanning (the CLI sets it for a terminal).
     pub progress: bool,
+    /// Latest `eventTime` believed (now plus a little clock skew): later records are forged
+    /// or from a broken clock, and are skipped as `future-event-time`.
+    pub not_after: Option<Instant>,
+    /// Principal keys (ARNs) some resource asked about: a sink bounding its principals keeps
+    /// these first, so a flood of others cannot push them out.
+    pub prefer: std::sync::Arc<std::collections::BTreeSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +60,14 @@ pub trait Sink: Default + Send + 'static {
     fn merge(&mut self, other: Self);
     /// Whether `record` is one to keep (checked first, before its time is read).
     fn wants(&self, record: &Record, principal: Option<&PrincipalFilter>) -> bool;
-    /// The usage a kept record inside the window, at `time`, adds to; `None` when its time
-    /// cannot be placed.
-    fn usage_for(&mut self, record: &Record, time: &str) -> Option<&mut Usage>;
+    /// The usage a kept record inside the window, at `time`, adds to; else the reason it is
+    /// skipped (its time cannot be placed, a bound is reached).
+    fn usage_for(
+        &mut self,
+        record: &Record,
+        time: &str,
+        opts: &ScanOptions,
+    ) -> Result<&mut Usage, &'static str>;
     /// Whatever principal made it, a call inside the window showed that instance profile
     /// `profile` holds role `role` (both ARNs).
     fn profile_role(&mut self, profile: &str, role: &str);
@@ -72,8 +86,13 @@ impl Sink for Usage {
         principal.is_none_or(|p| p.matches(record))
     }
 
-    fn usage_for(&mut self, _: &Record, _: &str) -> Option<&mut Usage> {
-        Some(self)
+    fn usage_for(
+        &mut self,
+        _: &Record,
+        _: &str,
+        _: &ScanOptions,
+    ) -> Result<&mut Usage, &'static str> {
+        Ok(self)
     }
 
     fn profile_role(&mut self, profile: &str, role: &str) {
@@ -201,6 +220,8 @@ pub fn scan_calls<S: Sink>(record: &Record, calls: u64, opts: &ScanOptions, sink
 struct Scanner<'o> {
     opts: &'o ScanOptions,
     window: Window,
+    /// Up to [`ScanOptions::not_after`]: outside it, a record is from the future.
+    believed: Window,
 }
 
 impl<'o> Scanner<'o> {
@@ -208,6 +229,7 @@ impl<'o> Scanner<'o> {
         Self {
             opts,
             window: Window::new(opts.from, opts.to),
+            believed: Window::new(None, opts.not_after.map(|t| t + 1)),
         }
     }
 
@@ -331,9 +353,13 @@ impl<'o> Scanner<'o> {
             When::Missing => return sink.stats().skip_many("no-event-time", calls),
             When::Invalid => return sink.stats().skip_many("invalid-event-time", calls),
         }
+        if self.believed.check(time) == When::Outside {
+            return sink.stats().skip_many(FUTURE_EVENT_TIME, calls);
+        }
         let time = time.unwrap_or_default();
-        let Some(usage) = sink.usage_for(record, time) else {
-            return sink.stats().skip_many("invalid-event-time", calls);
+        let usage = match sink.usage_for(record, time, self.opts) {
+            Ok(usage) => usage,
+            Err(reason) => return sink.stats().skip_many(reason, calls),
         };
         if calls == 1 {
             add_call(record, time, usage);

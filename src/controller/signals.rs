@@ -13,6 +13,8 @@ use crate::cloudtrail::event::{Signal, read_event};
 use crate::controller::crd::LeastPrivilegeRole;
 use crate::controller::plan::managed_policy_name;
 use crate::controller::telemetry::Metrics;
+#[cfg(test)]
+use crate::usage::MAX_DISTINCT_CALLS;
 use crate::usage::Usage;
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::HashMap;
@@ -24,23 +26,117 @@ use tokio::time::Instant;
 /// After a failed receive, wait this long before the next.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// Principals whose refused calls are kept (each a managed role; a queue anyone's EventBridge
+/// rule can feed names as many as it likes).
+pub const MAX_REFUSING_PRINCIPALS: usize = 1_000;
+/// Distinct refused calls kept in all (each principal's are bounded by `MAX_DISTINCT_CALLS`
+/// too): about 200 bytes each.
+pub const MAX_REFUSED_CALLS: usize = 100_000;
+/// A refusal older than this is no restore's (`onAccessDenied.keepFor` is at most 400 days,
+/// and the trail files bring refusals back anyway): it is forgotten.
+pub const REFUSALS_KEPT_FOR: Duration =
+    Duration::from_secs(crate::controller::spec::KEEP_FOR_RANGE.1);
+/// Old refusals are looked for at most this often (and whenever a bound is reached).
+const PRUNE_EVERY: i128 = 3_600 * 1_000_000_000;
+
 /// Refused calls from the queue, by principal (role ARN), for the restore. Only principals
-/// some resource manages are kept, each bounded like any usage (`MAX_DISTINCT_CALLS`).
+/// some resource manages are kept, each bounded like any usage (`MAX_DISTINCT_CALLS`), at most
+/// [`MAX_REFUSING_PRINCIPALS`] and [`MAX_REFUSED_CALLS`] in all, none older than
+/// [`REFUSALS_KEPT_FOR`]. What does not fit is counted, never kept silently.
 #[derive(Default)]
 pub struct Refusals {
-    by_principal: Mutex<HashMap<String, Usage>>,
+    state: Mutex<RefusalState>,
+}
+
+#[derive(Default)]
+struct RefusalState {
+    by_principal: HashMap<String, Usage>,
+    /// Distinct refused calls held (`Usage::facts` of each, less the principal itself).
+    calls: usize,
+    pruned_at: crate::time::Instant,
+}
+
+/// Why a refusal from the queue was not kept (a metric label), and how many calls.
+pub type Dropped = Vec<(&'static str, u64)>;
+
+/// The distinct calls `usage` holds.
+fn calls(usage: &Usage) -> usize {
+    usage.facts() - 1
+}
+
+/// The newest refusal in `usage` (RFC 3339, compared as text).
+fn newest(usage: &Usage) -> &str {
+    let denied = usage.denied.values().map(|s| s.last_seen.as_str());
+    let grants = usage
+        .denied_grants
+        .values()
+        .map(|d| d.seen.last_seen.as_str());
+    denied.chain(grants).max().unwrap_or_default()
 }
 
 impl Refusals {
-    fn add(&self, principal: &str, usage: Usage) {
-        let mut all = self.by_principal.lock().expect("not poisoned");
-        all.entry(principal.to_string()).or_default().merge(usage);
+    /// Keeps `usage` (one refusal) of `principal`, received at `now`, within the bounds;
+    /// what was not kept, by reason.
+    pub fn add(&self, principal: &str, usage: Usage, now: crate::time::Instant) -> Dropped {
+        let mut state = self.state.lock().expect("not poisoned");
+        let full =
+            state.by_principal.len() >= MAX_REFUSING_PRINCIPALS || state.calls >= MAX_REFUSED_CALLS;
+        if full || now - state.pruned_at >= PRUNE_EVERY {
+            state.prune(now);
+        }
+        let incoming = calls(&usage) as u64;
+        if !state.by_principal.contains_key(principal)
+            && state.by_principal.len() >= MAX_REFUSING_PRINCIPALS
+        {
+            return vec![("too-many-principals", incoming.max(1))];
+        }
+        if state.calls + calls(&usage) > MAX_REFUSED_CALLS {
+            return vec![("too-many-calls", incoming.max(1))];
+        }
+        let RefusalState {
+            by_principal,
+            calls: held,
+            ..
+        } = &mut *state;
+        let mine = by_principal.entry(principal.to_string()).or_default();
+        let before = (calls(mine), skipped_calls(mine));
+        mine.merge(usage);
+        *held = (*held + calls(mine)).saturating_sub(before.0);
+        match skipped_calls(mine).saturating_sub(before.1) {
+            0 => vec![],
+            n => vec![("too-many-distinct-calls", n)],
+        }
     }
 
     /// The refused calls the queue brought for `principal`.
     pub fn of(&self, principal: &str) -> Option<Usage> {
-        let all = self.by_principal.lock().expect("not poisoned");
-        all.get(principal).cloned()
+        let state = self.state.lock().expect("not poisoned");
+        state.by_principal.get(principal).cloned()
+    }
+
+    /// Principals and distinct calls held.
+    pub fn held(&self) -> (usize, usize) {
+        let state = self.state.lock().expect("not poisoned");
+        (state.by_principal.len(), state.calls)
+    }
+}
+
+/// Refused calls a principal's usage could not keep (past `MAX_DISTINCT_CALLS`).
+fn skipped_calls(usage: &Usage) -> u64 {
+    (usage.stats.skipped.get("too-many-distinct-calls")).map_or(0, |n| *n)
+}
+
+impl RefusalState {
+    /// Forgets every refusal older than [`REFUSALS_KEPT_FOR`], and principals left with none.
+    fn prune(&mut self, now: crate::time::Instant) {
+        self.pruned_at = now;
+        let oldest = crate::time::rfc3339(now - REFUSALS_KEPT_FOR.as_nanos() as i128);
+        for usage in self.by_principal.values_mut() {
+            usage.denied.retain(|_, seen| seen.last_seen >= oldest);
+            (usage.denied_grants).retain(|_, denial| denial.seen.last_seen >= oldest);
+        }
+        (self.by_principal).retain(|_, usage| newest(usage) >= oldest.as_str());
+        self.calls = self.by_principal.values().map(calls).sum();
     }
 }
 
@@ -155,7 +251,7 @@ pub async fn consume(
             }
         };
         for message in messages {
-            let kind = handle(&message.body, &roles, &refusals, &mut send);
+            let kind = handle(&message.body, &roles, &refusals, &metrics, &mut send);
             metrics.signal(kind);
             if let Err(e) = queue.delete(&message).await {
                 tracing::warn!(error = %e, "deleting a signal failed; it will come again");
@@ -169,6 +265,7 @@ fn handle(
     body: &str,
     roles: &Store<LeastPrivilegeRole>,
     refusals: &Refusals,
+    metrics: &Metrics,
     wake: &mut impl FnMut(ObjectRef<LeastPrivilegeRole>),
 ) -> &'static str {
     let mut wake_role = |role: &str| {
@@ -179,7 +276,8 @@ fn handle(
         }
         woken
     };
-    match read_event(body, crate::time::now()) {
+    let now = crate::time::now();
+    match read_event(body, now) {
         Ok(Signal::RoleWritten { role }) => {
             wake_role(&role);
             "role-written"
@@ -196,7 +294,10 @@ fn handle(
             if wake_role(role) == 0 {
                 return "ignored";
             }
-            refusals.add(&principal, *usage);
+            for (reason, n) in refusals.add(&principal, *usage, now) {
+                tracing::debug!(reason, principal, "a refused call from the queue not kept");
+                metrics.signal_refusals_dropped(reason, n);
+            }
             "refused"
         }
         Ok(Signal::Ignored(why)) => {
@@ -213,6 +314,66 @@ fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(action: &str, time: &str) -> Usage {
+        let mut usage = Usage::default();
+        usage.record_denied("s3.amazonaws.com", action, "AccessDenied", time);
+        let call = crate::usage::Refused {
+            event_id: "e",
+            source_ip: "",
+        };
+        usage.record_denied_grant(&format!("s3:{action}"), "*", &call, time);
+        usage
+    }
+
+    /// A flood of refusals for many principals: past the global bound new principals are
+    /// counted as dropped; refusals older than any restore's window are pruned, which makes
+    /// room again; a principal's own bound is counted too.
+    #[test]
+    fn refusals_are_pruned_by_age_and_bounded_and_counted() {
+        let refusals = Refusals::default();
+        let now = crate::time::parse_date("2026-11-20T10:00:00Z").unwrap();
+        let old = "2025-01-01T00:00:00Z";
+        let role = |i: usize| format!("arn:aws:iam::111122223333:role/r{i}");
+        for i in 0..MAX_REFUSING_PRINCIPALS {
+            assert!(
+                refusals
+                    .add(&role(i), refusal("GetObject", old), now)
+                    .is_empty()
+            );
+        }
+        let fresh = "2026-11-20T09:59:00Z";
+        // Full of refusals still within the window: a new principal is dropped, counted.
+        let later = now - 420 * 86_400 * 1_000_000_000;
+        let full = Refusals::default();
+        for i in 0..MAX_REFUSING_PRINCIPALS {
+            full.add(&role(i), refusal("GetObject", fresh), later);
+        }
+        let dropped = full.add(&role(5_000), refusal("GetObject", fresh), later);
+        assert_eq!(dropped, [("too-many-principals", 2)]);
+        assert_eq!(
+            full.held(),
+            (MAX_REFUSING_PRINCIPALS, 2 * MAX_REFUSING_PRINCIPALS)
+        );
+        // Older than keepFor's longest: pruned once the bound is reached, so the new one fits.
+        assert!(
+            refusals
+                .add(&role(5_000), refusal("GetObject", fresh), now)
+                .is_empty()
+        );
+        assert_eq!(refusals.held(), (1, 2));
+        assert!(refusals.of(&role(0)).is_none());
+        // One principal's own bound: counted, not silent.
+        let one = Refusals::default();
+        let mut dropped = 0;
+        for i in 0..MAX_DISTINCT_CALLS + 10 {
+            for (reason, n) in one.add(&role(0), refusal(&format!("Get{i}"), fresh), now) {
+                assert_eq!(reason, "too-many-distinct-calls");
+                dropped += n;
+            }
+        }
+        assert_eq!(dropped, 20, "denied and denied grants, 10 each");
+    }
 
     #[test]
     fn a_burst_of_signals_wakes_a_resource_once_at_once_and_once_at_the_interval_s_end() {

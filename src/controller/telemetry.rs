@@ -111,6 +111,8 @@ pub struct Metrics {
     athena_queries: Counter,
     fact_store_errors: Counter,
     ingesters: Family<KindLabels, Gauge<u64, AtomicU64>>,
+    usage_dropped: Family<ReasonLabels, Counter>,
+    signal_refusals_dropped: Family<ReasonLabels, Counter>,
     unused_actions: Family<RoleLabels, Gauge<u64, AtomicU64>>,
     /// The role each resource last reported unused actions for: the `role` label is not known
     /// when the resource is deleted (or renamed in its spec), yet its series must go.
@@ -184,6 +186,8 @@ impl Metrics {
             athena_queries: Counter::default(),
             fact_store_errors: Counter::default(),
             ingesters: Family::default(),
+            usage_dropped: Family::default(),
+            signal_refusals_dropped: Family::default(),
             unused_actions: Family::default(),
             unused_roles: Mutex::default(),
             scan_duration: Histogram::new(SCAN_BUCKETS),
@@ -213,6 +217,10 @@ impl Metrics {
                 "Fact store loads and saves that failed (the trail is read instead; logged)";
             ingesters: "iam_tailor_ingesters",
                 "Shared trail readers (kind trail) and Athena tables (kind athena) kept: each while some resource uses it";
+            usage_dropped: "iam_tailor_usage_dropped",
+                "Usage skipped by the memory bounds, by reason (too-many-principals, too-many-facts: records or store rows; future-event-time: records; future-partition: store objects; athena-result-too-large: queries)";
+            signal_refusals_dropped: "iam_tailor_signal_refusals_dropped",
+                "Refused calls from the signal queue not kept, by reason (too-many-principals, too-many-calls, too-many-distinct-calls)";
             unused_actions: "iam_tailor_unused_actions",
                 "Actions a role is granted but did not use in the analysis window";
             scan_duration in Seconds: "iam_tailor_scan_duration",
@@ -296,6 +304,24 @@ impl Metrics {
 
     pub fn fact_store_errors(&self, errors: u64) {
         self.fact_store_errors.inc_by(errors);
+    }
+
+    /// `reason` is one of the memory bounds' fixed few (`usage::facts`, `usage::ingest`).
+    pub fn usage_dropped(&self, reason: &str, n: u64) {
+        (self.usage_dropped)
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// `reason` is one of `signals::Refusals`' fixed few.
+    pub fn signal_refusals_dropped(&self, reason: &str, n: u64) {
+        (self.signal_refusals_dropped)
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc_by(n);
     }
 
     /// `operation` is the IAM API name (`PutRolePolicy`, `CreatePolicyVersion`, …).

@@ -385,6 +385,9 @@ impl AthenaIngester {
             .cloned()
             .collect();
         everyone.insert(principal.to_string());
+        for asked in &everyone {
+            self.complete.prefer(asked);
+        }
         let mut waiting: Vec<(String, Day)> = Vec::new();
         for day in days {
             let key = (account.to_string(), *day);
@@ -561,6 +564,25 @@ impl AthenaIngester {
             in_flight += 1;
         }
         Ok(flight.running.is_empty() && flight.waiting.is_empty())
+    }
+
+    /// Facts counted against `budget`, shared with the operator's other ingesters.
+    pub fn with_budget(mut self, budget: std::sync::Arc<super::facts::FactBudget>) -> Self {
+        self.complete = Facts::with_budget(budget);
+        self
+    }
+
+    /// Takes the counts of what the memory bounds skipped since last taken, by reason.
+    pub fn take_dropped(&mut self) -> BTreeMap<&'static str, u64> {
+        self.complete.take_dropped()
+    }
+
+    /// Drops what is known of days after `day`: no query asks about them.
+    pub fn forget_after(&mut self, day: Day) {
+        self.complete.forget_after(day);
+        self.asked.retain(|(_, d), _| *d <= day);
+        self.recent.retain(|(_, d), _| *d <= day);
+        self.flights.retain(|(_, d), _| *d <= day);
     }
 
     /// Drops what is known of days before `day`: no window reaches them any more.

@@ -11,7 +11,7 @@
 //! file twice) and writes back what each read adds: the partitions it touched, then the
 //! checkpoint (`usage::store`).
 
-use super::facts::{Facts, FileFacts};
+use super::facts::{FactBudget, Facts, FileFacts};
 use super::store::{self, Checkpoint, Malformed};
 use super::trail::{OnPanic, TrailError, TrailScan, day_prefix, prefix_day, read_keys};
 use crate::aws::s3::{S3Error, S3Location, TrailScope, get_capped, list_trail, put_object};
@@ -117,8 +117,17 @@ struct StoreState {
 
 /// The checkpoint's name under the reader's root.
 const CHECKPOINT: &str = "checkpoint.json";
-/// Store objects fetched or written at once.
+/// Store objects written at once.
 const STORE_IN_FLIGHT: usize = 16;
+/// Store objects fetched at once when loading: each may be [`store::MAX_OBJECT_BYTES`], and
+/// one more is decoded meanwhile, so loading holds at most 3 × 64 MiB of objects.
+pub const STORE_READS_IN_FLIGHT: usize = 2;
+/// How far ahead of now an `eventTime` or a store partition's day is believed (clocks differ a
+/// little): later is forged, and is skipped and counted.
+pub const MAX_CLOCK_SKEW_NANOS: i128 =
+    crate::cloudtrail::event::MAX_CLOCK_SKEW_SECS * 1_000_000_000;
+/// The skip reason (and metric label) of a store partition dated after today.
+pub const FUTURE_PARTITION: &str = "future-partition";
 
 impl Ingester {
     pub fn new(location: S3Location) -> Ingester {
@@ -132,6 +141,22 @@ impl Ingester {
             listed: BTreeMap::new(),
             store: None,
         }
+    }
+
+    /// An ingester whose facts count against `budget`, shared with the operator's others.
+    pub fn with_budget(mut self, budget: std::sync::Arc<FactBudget>) -> Ingester {
+        self.facts = Facts::with_budget(budget);
+        self
+    }
+
+    /// Takes the counts of what the memory bounds skipped since last taken, by reason.
+    pub fn take_dropped(&mut self) -> BTreeMap<&'static str, u64> {
+        self.facts.take_dropped()
+    }
+
+    /// Facts held now (`usage::facts::MAX_FACTS_PER_INGESTER` at most).
+    pub fn facts_held(&self) -> usize {
+        self.facts.held()
     }
 
     /// An ingester that starts from `store` and writes back to it.
@@ -159,24 +184,31 @@ impl Ingester {
     }
 
     /// Reads what is new under `days` (within `scope`), then answers `principal`'s usage over
-    /// those whole days. `today` decides which days are over. On a failed read nothing of the
-    /// failed batch is kept, so its keys are read again next time (never counted twice).
+    /// those whole days. `now` decides which days are over, and which records are from the
+    /// future (skipped). On a failed read nothing of the failed batch is kept, so its keys are
+    /// read again next time (never counted twice). `principal` is kept first from now on.
     pub async fn usage(
         &mut self,
         client: &Client,
         scope: &TrailScope,
         days: &[Day],
         principal: &PrincipalFilter,
-        today: Day,
+        now: crate::time::Instant,
         parallel: usize,
     ) -> Result<TrailScan, TrailError> {
-        self.load_store(parallel).await;
-        let now = std::time::Instant::now();
+        let today = Day::of(now);
+        if let PrincipalFilter::Role { arn: Some(arn), .. } | PrincipalFilter::User { arn } =
+            principal
+        {
+            self.facts.prefer(arn);
+        }
+        self.load_store(parallel, now).await;
+        let at = std::time::Instant::now();
         let stale: Vec<Day> = (days.iter().copied())
             .filter(|day| {
                 self.listed
                     .get(&(scope.clone(), *day))
-                    .is_none_or(|at| now.duration_since(*at) >= LISTING_FRESH_FOR)
+                    .is_none_or(|listed| at.duration_since(*listed) >= LISTING_FRESH_FOR)
             })
             .collect();
         let listing = if stale.is_empty() {
@@ -195,8 +227,13 @@ impl Ingester {
                 new.entry(prefix).or_default().push(key);
             }
         }
-        // Everything in the file, for every principal, on whatever day its events fall.
-        let options = ScanOptions::default();
+        // Everything in the file, for every principal, on whatever day its events fall (up
+        // to now): the principals asked about first.
+        let options = ScanOptions {
+            not_after: Some(now + MAX_CLOCK_SKEW_NANOS),
+            prefer: self.facts.preferred(),
+            ..ScanOptions::default()
+        };
         for (prefix, keys) in new {
             let files = keys
                 .iter()
@@ -236,7 +273,7 @@ impl Ingester {
             }
         }
         for day in stale {
-            self.listed.insert((scope.clone(), day), now);
+            self.listed.insert((scope.clone(), day), at);
         }
         self.save_store(parallel).await;
         let days_without_files = days
@@ -270,10 +307,28 @@ impl Ingester {
         }
     }
 
-    /// Once: starts from what the store kept. A store that cannot be used (missing a
-    /// partition, one rewritten since its checkpoint, malformed) is started over from the
-    /// trail; one that describes another trail or reader is left alone.
-    async fn load_store(&mut self, parallel: usize) {
+    /// Drops the facts and read keys of days after `day` (tomorrow at the latest): only a
+    /// forged record or store object dates anything there.
+    pub fn forget_after(&mut self, day: Day) {
+        self.facts.forget_after(day);
+        let future = |prefix: &String| prefix_day(prefix).is_some_and(|d| d > day);
+        self.read.retain(|prefix, _| !future(prefix));
+        self.complete.retain(|prefix| !future(prefix));
+        self.present.retain(|d| *d <= day);
+        self.listed.retain(|(_, listed), _| *listed <= day);
+        if let Some(state) = &mut self.store {
+            let kept =
+                |key: &String| store::parse_partition_key(key).is_some_and(|(_, d)| d <= day);
+            state.partitions.retain(|key, _| kept(key));
+            state.unsaved.retain(|(_, d)| *d <= day);
+        }
+    }
+
+    /// Once: starts from what the store kept, up to today (a partition dated later is not
+    /// loaded, and counted) and within the facts' bounds. A store that cannot be used
+    /// (missing a partition, one rewritten since its checkpoint, malformed) is started over
+    /// from the trail; one that describes another trail or reader is left alone.
+    async fn load_store(&mut self, parallel: usize, now: crate::time::Instant) {
         let Some(state) = &mut self.store else {
             return;
         };
@@ -281,25 +336,32 @@ impl Ingester {
             return;
         }
         state.loaded = true;
-        match load(&state.store, parallel).await {
+        let last = Day::of(now + MAX_CLOCK_SKEW_NANOS);
+        match load(&state.store, parallel, &mut self.facts, last).await {
             Ok(None) => {}
-            Ok(Some((checkpoint, partitions))) => {
-                for (day, stats) in &checkpoint.files {
-                    if let Some(day) = crate::time::parse_date(day).map(Day::of) {
-                        self.facts.restore_files(day, stats.clone());
+            Ok(Some(checkpoint)) => {
+                let day = |d: &String| crate::time::parse_date(d).map(Day::of);
+                for (d, stats) in &checkpoint.files {
+                    if let Some(d) = day(d).filter(|d| *d <= last) {
+                        self.facts.restore_files(d, stats.clone());
                     }
                 }
-                for (day, principals) in partitions {
-                    self.facts.restore_principals(day, principals);
-                }
+                let future = |prefix: &String| prefix_day(prefix).is_some_and(|d| d > last);
                 self.complete = checkpoint.complete;
+                self.complete.retain(|prefix| !future(prefix));
                 self.read = checkpoint.read;
+                self.read.retain(|prefix, _| !future(prefix));
                 self.present = (checkpoint.present.iter())
-                    .filter_map(|d| crate::time::parse_date(d).map(Day::of))
+                    .filter_map(day)
+                    .filter(|d| *d <= last)
                     .collect();
                 state.partitions = checkpoint.partitions;
+                (state.partitions).retain(|key, _| {
+                    store::parse_partition_key(key).is_some_and(|(_, d)| d <= last)
+                });
             }
             Err(error) => {
+                self.facts.clear();
                 state.errors += 1;
                 if matches!(&error, StoreError::Malformed(m) if m.key.ends_with(CHECKPOINT) && m.reason.contains("its own store prefix"))
                 {
@@ -386,12 +448,15 @@ impl Ingester {
     }
 }
 
-/// What `store` kept: its checkpoint and the usage of every partition it vouches for, by day;
-/// `None` when it has no checkpoint yet.
+/// What `store` kept: its checkpoint (`None` when it has none yet), the usage of every
+/// partition it vouches for dated up to `last` put into `facts` within their bounds, one
+/// object at a time. Later partitions are counted as [`FUTURE_PARTITION`], not fetched.
 async fn load(
     store: &FactStore,
     parallel: usize,
-) -> Result<Option<(Checkpoint, BTreeMap<Day, BTreeMap<String, super::Usage>>)>, StoreError> {
+    facts: &mut Facts,
+    last: Day,
+) -> Result<Option<Checkpoint>, StoreError> {
     let bucket = &store.root.bucket;
     let key = store.key(CHECKPOINT);
     let fetched = match get_capped(&store.client, bucket, &key, store::MAX_CHECKPOINT_BYTES).await {
@@ -400,33 +465,57 @@ async fn load(
     };
     let fetched = fetched.ok_or_else(|| too_large(&key, store::MAX_CHECKPOINT_BYTES))?;
     let checkpoint = Checkpoint::decode(&key, &fetched.bytes, &store.trail)?;
+    drop(fetched);
+    let dated = |partition: &String| store::parse_partition_key(partition).map(|(_, d)| d);
+    let future = (checkpoint.partitions.keys())
+        .filter(|p| dated(p).is_some_and(|d| d > last))
+        .count();
+    if future > 0 {
+        tracing::warn!(store = %store.root, partitions = future, "fact store partitions dated after today: not loaded");
+        facts.count_dropped_only(FUTURE_PARTITION, future as u64);
+    }
     let gets: Vec<_> = (checkpoint.partitions.iter())
+        .filter(|(partition, _)| dated(partition).is_some_and(|d| d <= last))
         .map(|(partition, etag)| {
             let (client, bucket) = (store.client.clone(), bucket.clone());
             let (key, partition, etag) = (store.key(partition), partition.clone(), etag.clone());
             async move { fetch_partition(&client, &bucket, key, &partition, &etag).await }
         })
         .collect();
-    let read: Vec<_> = futures::stream::iter(gets)
-        .buffer_unordered(parallel.clamp(1, STORE_IN_FLIGHT))
-        .collect()
-        .await;
-    let mut by_day: BTreeMap<Day, BTreeMap<String, super::Usage>> = BTreeMap::new();
-    for partition in read {
-        let (day, principals) = partition?;
-        by_day.entry(day).or_default().extend(principals);
+    let mut fetched =
+        futures::stream::iter(gets).buffer_unordered(parallel.clamp(1, STORE_READS_IN_FLIGHT));
+    while let Some(partition) = fetched.next().await {
+        let (day, object) = partition?;
+        let bounds = store::Bounds {
+            facts: facts.room(),
+            prefer: facts.preferred(),
+            ..store::Bounds::default()
+        };
+        let decoded = decode_partition(object, bounds).await?;
+        facts.restore_principals(day, decoded.principals);
+        for (reason, n) in decoded.skipped {
+            facts.count_dropped(day, reason, n);
+        }
     }
-    Ok(Some((checkpoint, by_day)))
+    Ok(Some(checkpoint))
 }
 
-/// One partition the checkpoint vouches for with `etag`, decoded.
+/// A partition object fetched, not decoded yet.
+struct PartitionObject {
+    key: String,
+    partition: String,
+    account: String,
+    bytes: Vec<u8>,
+}
+
+/// One partition the checkpoint vouches for with `etag`, fetched.
 async fn fetch_partition(
     client: &Client,
     bucket: &str,
     key: String,
     partition: &str,
     etag: &str,
-) -> Result<(Day, BTreeMap<String, super::Usage>), StoreError> {
+) -> Result<(Day, PartitionObject), StoreError> {
     let fetched = get_capped(client, bucket, &key, store::MAX_OBJECT_BYTES)
         .await?
         .ok_or_else(|| too_large(&key, store::MAX_OBJECT_BYTES))?;
@@ -438,22 +527,42 @@ async fn fetch_partition(
         return Err(Malformed { key, reason }.into());
     }
     let (account, day) = store::parse_partition_key(partition).expect("checked by decode");
-    let principals = tokio::task::spawn_blocking(move || {
-        let principals = store::decode(&key, fetched.bytes)?;
-        match principals.keys().find(|p| store::account_of(p) != account) {
+    let object = PartitionObject {
+        key,
+        partition: partition.to_string(),
+        account,
+        bytes: fetched.bytes,
+    };
+    Ok((day, object))
+}
+
+/// A fetched partition, decoded within `bounds` (off the async threads).
+async fn decode_partition(
+    object: PartitionObject,
+    bounds: store::Bounds,
+) -> Result<store::Decoded, StoreError> {
+    let PartitionObject {
+        key,
+        partition,
+        account,
+        bytes,
+    } = object;
+    let decoded = tokio::task::spawn_blocking(move || {
+        let decoded = store::decode_within(&key, bytes, &bounds)?;
+        match (decoded.principals.keys()).find(|p| store::account_of(p) != account) {
             Some(stranger) => Err(Malformed {
                 reason: format!("{stranger} is not of account {account}"),
                 key,
             }),
-            None => Ok(principals),
+            None => Ok(decoded),
         }
     })
     .await;
-    let principals = crate::panic::joined(principals).map_err(|panicked| Malformed {
-        key: partition.to_string(),
+    let decoded = crate::panic::joined(decoded).map_err(|panicked| Malformed {
+        key: partition,
         reason: format!("decoding panicked: {panicked}"),
     })??;
-    Ok((day, principals))
+    Ok(decoded)
 }
 
 fn too_large(key: &str, limit: u64) -> Malformed {

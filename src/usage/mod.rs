@@ -345,6 +345,23 @@ impl Usage {
         self.stats.skip(reason);
     }
 
+    /// The entries it holds (itself, actions, resources, conditions, calls, profiles, notes):
+    /// about a fact store row each, and what the facts' bounds count.
+    pub fn facts(&self) -> usize {
+        let actions: usize = (self.actions.values())
+            .map(|a| 1 + a.resources.len() + a.conditions.len())
+            .sum();
+        let roles: usize = self.profile_roles.values().map(BTreeSet::len).sum();
+        1 + actions
+            + self.denied.len()
+            + self.denied_grants.len()
+            + self.unmapped.len()
+            + self.instance_profiles.len()
+            + self.profile_roles.len()
+            + roles
+            + self.notes.len()
+    }
+
     /// The usage of `n` identical calls, from the usage of one (a source that counts identical
     /// calls, like Athena's grouped rows, maps each once). Counts saturate: `n` is untrusted.
     pub fn times(mut self, n: u64) -> Usage {

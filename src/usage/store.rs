@@ -357,11 +357,47 @@ fn schema(text: DataType) -> Arc<Schema> {
     Arc::new(Schema::new(fields.collect::<Vec<_>>()))
 }
 
-/// The usage by principal in a partition object, bounded as any usage is; `key` names it in
-/// errors. The Parquet reader is not ours and has panicked on malformed metadata (found by
-/// fuzzing): a panic there is this object's error too.
+/// What one partition object may bring into memory: anyone who can write to the store can
+/// name millions of principals within the row limit.
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    /// Principals kept; past it, those not in `prefer` are skipped (their `principal` rows
+    /// counted as `too-many-principals`).
+    pub principals: usize,
+    /// Rows kept (a fact each); past it, rows are skipped and counted as `too-many-facts`.
+    pub facts: usize,
+    /// Principals some resource asked about: kept past `principals`.
+    pub prefer: Arc<BTreeSet<String>>,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            principals: super::facts::MAX_PRINCIPALS_PER_DAY,
+            facts: super::facts::MAX_FACTS_PER_INGESTER,
+            prefer: Arc::default(),
+        }
+    }
+}
+
+/// A partition object read within [`Bounds`]: the usage by principal, and what was skipped.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub principals: BTreeMap<String, Usage>,
+    pub skipped: BTreeMap<&'static str, u64>,
+}
+
+/// The usage by principal in a partition object, bounded as any usage is and by the default
+/// [`Bounds`]; `key` names it in errors.
 pub fn decode(key: &str, bytes: Vec<u8>) -> Result<BTreeMap<String, Usage>, Malformed> {
-    let decoding = std::panic::AssertUnwindSafe(move || decode_unguarded(key, bytes));
+    decode_within(key, bytes, &Bounds::default()).map(|d| d.principals)
+}
+
+/// The usage by principal in a partition object within `bounds`; `key` names it in errors.
+/// The Parquet reader is not ours and has panicked on malformed metadata (found by fuzzing):
+/// a panic there is this object's error too.
+pub fn decode_within(key: &str, bytes: Vec<u8>, bounds: &Bounds) -> Result<Decoded, Malformed> {
+    let decoding = std::panic::AssertUnwindSafe(move || decode_unguarded(key, bytes, bounds));
     std::panic::catch_unwind(decoding).unwrap_or_else(|panic| {
         Err(Malformed {
             key: key.to_string(),
@@ -373,7 +409,7 @@ pub fn decode(key: &str, bytes: Vec<u8>) -> Result<BTreeMap<String, Usage>, Malf
     })
 }
 
-fn decode_unguarded(key: &str, bytes: Vec<u8>) -> Result<BTreeMap<String, Usage>, Malformed> {
+fn decode_unguarded(key: &str, bytes: Vec<u8>, bounds: &Bounds) -> Result<Decoded, Malformed> {
     let malformed = |reason: String| Malformed {
         key: key.to_string(),
         reason,
@@ -391,6 +427,8 @@ fn decode_unguarded(key: &str, bytes: Vec<u8>) -> Result<BTreeMap<String, Usage>
     let reader =
         (builder.with_batch_size(BATCH_ROWS).build()).map_err(|e| malformed(e.to_string()))?;
     let mut built: BTreeMap<String, Usage> = BTreeMap::new();
+    let mut skipped: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut kept = 0usize;
     let mut read = 0usize;
     for batch in reader {
         let batch = batch.map_err(|e| malformed(e.to_string()))?;
@@ -440,20 +478,38 @@ fn decode_unguarded(key: &str, bytes: Vec<u8>) -> Result<BTreeMap<String, Usage>
                 count: u64::try_from(counts.value(row)).ok(),
                 last_seen: value(8)?.unwrap_or_default(),
             };
+            let known = built.contains_key(fact.principal);
+            if !known && built.len() >= bounds.principals && !bounds.prefer.contains(fact.principal)
+            {
+                if fact.kind == "principal" {
+                    *skipped
+                        .entry(super::facts::TOO_MANY_PRINCIPALS)
+                        .or_default() += 1;
+                }
+                continue;
+            }
+            if kept >= bounds.facts {
+                *skipped.entry(super::facts::TOO_MANY_FACTS).or_default() += 1;
+                continue;
+            }
+            kept += 1;
             fact.add_to(&mut built).map_err(|reason| {
                 malformed(format!("row {}: {reason}", read - batch.num_rows() + row))
             })?;
         }
     }
     // Through the bounds, as any usage merged from elsewhere.
-    Ok(built
-        .into_iter()
+    let principals = (built.into_iter())
         .map(|(principal, usage)| {
             let mut bounded = Usage::default();
             bounded.merge(usage);
             (principal, bounded)
         })
-        .collect())
+        .collect();
+    Ok(Decoded {
+        principals,
+        skipped,
+    })
 }
 
 /// One row, borrowed from its batch.
@@ -733,5 +789,44 @@ mod tests {
             other.format = format;
             assert!(Checkpoint::decode("c", &other.encode(), &other.trail).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    /// A store object naming 100,000 principals (well within the row limit) loads at most
+    /// the bound, counts the rest, and keeps an asked-for principal however late it comes.
+    #[test]
+    fn a_partition_with_a_flood_of_principals_loads_at_most_the_bound() {
+        let mut usage = Usage::default();
+        usage.record_use("s3:GetObject", "arn:aws:s3:::b/k", "2026-11-20T10:00:00Z");
+        let name = |i: usize| format!("arn:aws:iam::111122223333:role/r{i:06}");
+        let principals: BTreeMap<String, Usage> =
+            (0..100_000).map(|i| (name(i), usage.clone())).collect();
+        let bytes = encode(&principals);
+        let app = name(99_999);
+        let bounds = Bounds {
+            prefer: Arc::new(BTreeSet::from([app.clone()])),
+            ..Bounds::default()
+        };
+        let decoded = decode_within("k", bytes.clone(), &bounds).unwrap();
+        let limit = crate::usage::facts::MAX_PRINCIPALS_PER_DAY;
+        assert_eq!(decoded.principals.len(), limit + 1);
+        assert!(decoded.principals.contains_key(&app));
+        assert_eq!(
+            decoded.skipped[crate::usage::facts::TOO_MANY_PRINCIPALS],
+            (100_000 - limit - 1) as u64
+        );
+        // Past the facts left in the budget, rows are skipped and counted.
+        let tight = Bounds {
+            facts: 100,
+            ..Bounds::default()
+        };
+        let decoded = decode_within("k", bytes, &tight).unwrap();
+        let kept: usize = decoded.principals.values().map(Usage::facts).sum();
+        assert!(kept <= 100, "{kept}");
+        assert!(decoded.skipped[crate::usage::facts::TOO_MANY_FACTS] > 0);
     }
 }

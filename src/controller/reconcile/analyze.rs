@@ -30,7 +30,8 @@ use crate::role::LiveRole;
 use crate::time::Day;
 use crate::time::Instant;
 use crate::time::rfc3339;
-use crate::usage::athena::Asked;
+use crate::usage::athena::{Asked, AthenaScanError};
+use crate::usage::ingest::MAX_CLOCK_SKEW_NANOS;
 use crate::usage::{ProfileRoles, Usage};
 use k8s_openapi::jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
@@ -127,18 +128,10 @@ async fn ask_days(
     let mut ingester = ingester.lock().await;
     let read_before = ingester.files_read();
     let store_errors_before = ingester.store_errors();
-    let today = Day::of(now);
     let mut answers = Vec::new();
     for days in asks {
         let answer = ingester
-            .usage(
-                &client,
-                &scope,
-                &days,
-                &principal,
-                today,
-                DOWNLOADS_IN_FLIGHT,
-            )
+            .usage(&client, &scope, &days, &principal, now, DOWNLOADS_IN_FLIGHT)
             .await;
         answers.push(answer);
     }
@@ -146,8 +139,12 @@ async fn ask_days(
         .trail_files_read(ingester.files_read() - read_before);
     ctx.metrics
         .fact_store_errors(ingester.store_errors() - store_errors_before);
-    // No window reaches further back than the longest allowed.
+    // No window reaches further back than the longest allowed, nor past tomorrow.
     ingester.forget_before(Day::of(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000));
+    ingester.forget_after(Day::of(now + MAX_CLOCK_SKEW_NANOS));
+    for (reason, n) in ingester.take_dropped() {
+        ctx.metrics.usage_dropped(reason, n);
+    }
     answers
         .into_iter()
         .map(|a| a.map_err(Error::Trail))
@@ -199,6 +196,14 @@ pub(super) async fn ask_athena(
     }
     ctx.metrics.athena_queries(ingester.queries() - before);
     ingester.forget_before(Day::of(now - i128::from(WINDOW_RANGE.1) * 1_000_000_000));
+    ingester.forget_after(Day::of(now + MAX_CLOCK_SKEW_NANOS));
+    for (reason, n) in ingester.take_dropped() {
+        ctx.metrics.usage_dropped(reason, n);
+    }
+    if let Err(AthenaScanError::Athena(crate::aws::athena::AthenaError::TooLarge { .. })) = &asked {
+        ctx.metrics
+            .usage_dropped(crate::aws::athena::RESULT_TOO_LARGE, 1);
+    }
     Ok(match asked.map_err(Error::Athena)? {
         Asked::Answered(usage) => Ok((usage, shadow)),
         Asked::Running(progress) => Err(Generation::Running(AnalysisJob {

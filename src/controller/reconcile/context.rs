@@ -181,6 +181,8 @@ pub struct Context {
     ingesters: Mutex<Shared<TrailKey, Ingester>>,
     /// One Athena ingester per table and the identity it is asked with.
     athena_ingesters: Mutex<Shared<AthenaKey, AthenaIngester>>,
+    /// The facts every ingester together may hold (`usage::facts::MAX_FACTS_TOTAL`).
+    fact_budget: Arc<crate::usage::facts::FactBudget>,
     /// The resources as the controller last saw them: who else reads a ClusterTrail, so that
     /// one query answers them all.
     roles: Option<Store<LeastPrivilegeRole>>,
@@ -275,6 +277,7 @@ impl Context {
             failures: Default::default(),
             ingesters: Default::default(),
             athena_ingesters: Default::default(),
+            fact_budget: crate::usage::facts::FactBudget::new(crate::usage::facts::MAX_FACTS_TOTAL),
             roles: None,
             refusals: Default::default(),
             require_tenancy: false,
@@ -314,7 +317,10 @@ impl Context {
             output_location: key.source.output_location.clone(),
         };
         let table = format!("{}.{}", key.source.database, key.source.table);
-        let ingester = ingesters.get(key, uid, || AthenaIngester::new(workgroup, table));
+        let budget = Arc::clone(&self.fact_budget);
+        let ingester = ingesters.get(key, uid, || {
+            AthenaIngester::new(workgroup, table).with_budget(budget)
+        });
         self.metrics.set_ingesters("athena", ingesters.len());
         ingester
     }
@@ -358,7 +364,8 @@ impl Context {
     pub(super) fn ingester(&self, key: TrailKey, uid: &str) -> Arc<tokio::sync::Mutex<Ingester>> {
         let mut ingesters = self.ingesters.lock().expect("not poisoned");
         let ingester = ingesters.get(key.clone(), uid, || {
-            let mut ingester = Ingester::new(key.location.clone());
+            let mut ingester =
+                Ingester::new(key.location.clone()).with_budget(Arc::clone(&self.fact_budget));
             // Validated: the location parses.
             if let Some((spec, store)) = (key.store.as_ref())
                 .and_then(|spec| Some((spec, spec.location.parse::<S3Location>().ok()?)))
