@@ -459,7 +459,7 @@ fn values_reach_the_deployment() {
             "--set",
             "nodeSelector.pool=system,tolerations[0].key=dedicated,tolerations[0].operator=Exists",
             "--set",
-            "resources.limits.memory=1Gi",
+            "resources.limits.memory=2Gi",
         ],
     );
     let account = find(&docs, "ServiceAccount", "iam-tailor");
@@ -487,7 +487,7 @@ fn values_reach_the_deployment() {
     assert_eq!(c["image"], "registry.example.com/iam-tailor:1.2.3");
     assert_eq!(c["imagePullPolicy"], "Always");
     assert_eq!(c["ports"][0]["containerPort"], 9090);
-    assert_eq!(c["resources"]["limits"]["memory"], "1Gi");
+    assert_eq!(c["resources"]["limits"]["memory"], "2Gi");
     assert_eq!(env(&docs, "AWS_REGION").unwrap()["value"], "eu-west-1");
     assert_eq!(
         env(&docs, "AWS_ENDPOINT_URL").unwrap()["value"],

@@ -7,6 +7,7 @@
 --   action     action, count, last_seen          (an IAM action it used)
 --   resource   action, resource, count, last_seen
 --   denied     event_source, event_name, error_code, count, last_seen
+--   denied-grant  action, resource, detail (event id), source_ip, count, last_seen
 --   unmapped   event_source, event_name, count, last_seen
 --   note       detail
 --   stat       detail (filesScanned, recordsScanned), count
@@ -23,7 +24,8 @@ CREATE EXTERNAL TABLE iam_tailor_facts (
   error_code string,
   detail string,
   count bigint,
-  last_seen string
+  last_seen string,
+  source_ip string
 )
 PARTITIONED BY (reader string, account string, day string)
 STORED AS PARQUET

@@ -38,16 +38,17 @@ pub const MAX_VALUE_BYTES: usize = 16 << 10;
 const BATCH_ROWS: usize = 8_192;
 /// The checkpoint's format; another one is not read (2: denied calls' actions and resources;
 /// 3: request-aware mapping, conditions and instance profiles: older facts lack them; 4: a
-/// record's values escaped in resources, where older facts hold them as patterns).
-const FORMAT: u32 = 4;
+/// record's values escaped in resources, where older facts hold them as patterns; 5: refused
+/// calls' source IP addresses).
+const FORMAT: u32 = 5;
 
 /// The columns of a partition object, in order. `kind` says which of the others a row uses:
 /// `principal` (count: records matched), `action`, `resource`, `condition` (action, resource,
 /// detail: `key=value`; a resource with such rows was used only under them), `denied`,
-/// `denied-grant` (action, resource, detail: event id), `unmapped`, `instance-profile`
+/// `denied-grant` (action, resource, detail: event id, source_ip), `unmapped`, `instance-profile`
 /// (detail: its ARN), `note` (detail), `stat` (detail: `filesScanned`, `recordsScanned`) and
 /// `skipped` (detail: reason).
-pub const COLUMNS: [&str; 10] = [
+pub const COLUMNS: [&str; 11] = [
     "principal",
     "kind",
     "action",
@@ -58,6 +59,7 @@ pub const COLUMNS: [&str; 10] = [
     "detail",
     "count",
     "last_seen",
+    "source_ip",
 ];
 
 /// A store object that cannot be used, named by its key.
@@ -249,6 +251,7 @@ pub fn encode(principals: &BTreeMap<String, Usage>) -> Vec<u8> {
                 seen.count,
                 &seen.last_seen,
             );
+            rows.with_source_ip(&denial.source_ip);
         }
         for ((source, name), seen) in &usage.unmapped {
             let values = [None, None, Some(source.as_str()), Some(name), None, None];
@@ -284,7 +287,7 @@ fn on<'a>(action: &'a str, resource: &'a str, detail: Option<&'a str>) -> [Optio
 /// The rows of a partition object, column by column.
 #[derive(Default)]
 struct Rows {
-    text: [Vec<Option<String>>; 9],
+    text: [Vec<Option<String>>; 10],
     count: Vec<i64>,
 }
 
@@ -304,7 +307,15 @@ impl Rows {
             column.push(value.map(str::to_string));
         }
         self.text[8].push((!last_seen.is_empty()).then(|| last_seen.to_string()));
+        self.text[9].push(None);
         self.count.push(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Gives the row pushed last a source IP address (a `denied-grant` row's).
+    fn with_source_ip(&mut self, source_ip: &str) {
+        if let Some(last) = self.text[9].last_mut() {
+            *last = (!source_ip.is_empty()).then(|| source_ip.to_string());
+        }
     }
 
     fn into_parquet(self) -> Vec<u8> {
@@ -318,6 +329,7 @@ impl Rows {
             code,
             detail,
             last_seen,
+            source_ip,
         ] = self.text;
         let text = |values: Vec<Option<String>>| Arc::new(StringArray::from(values)) as ArrayRef;
         let columns = vec![
@@ -331,6 +343,7 @@ impl Rows {
             text(detail),
             Arc::new(Int64Array::from(self.count)) as ArrayRef,
             text(last_seen),
+            text(source_ip),
         ];
         let batch = RecordBatch::try_new(schema(DataType::Utf8), columns)
             .expect("the columns match the schema");
@@ -349,7 +362,12 @@ impl Rows {
 
 /// The schema of a partition object, its text columns as `text`.
 fn schema(text: DataType) -> Arc<Schema> {
-    let fields = COLUMNS.iter().map(|name| match *name {
+    schema_of(&COLUMNS, text)
+}
+
+/// The schema of `columns`, its text columns as `text`.
+fn schema_of(columns: &[&str], text: DataType) -> Arc<Schema> {
+    let fields = columns.iter().map(|name| match *name {
         "count" => Field::new(*name, DataType::Int64, false),
         "principal" | "kind" => Field::new(*name, text.clone(), false),
         _ => Field::new(*name, text.clone(), true),
@@ -414,10 +432,19 @@ fn decode_unguarded(key: &str, bytes: Vec<u8>, bounds: &Bounds) -> Result<Decode
         key: key.to_string(),
         reason,
     };
-    let options = ArrowReaderOptions::new().with_schema(schema(DataType::Utf8View));
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes::Bytes::from(bytes), options)
-            .map_err(|e| malformed(e.to_string()))?;
+    let bytes = bytes::Bytes::from(bytes);
+    let open = |columns: &[&str]| {
+        let options = ArrowReaderOptions::new().with_schema(schema_of(columns, DataType::Utf8View));
+        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes.clone(), options)
+    };
+    // An object of format 4 lacks source_ip: read as such, its refused calls without one.
+    let (builder, with_source_ip) = match open(&COLUMNS) {
+        Ok(builder) => (builder, true),
+        Err(e) => match open(&COLUMNS[..COLUMNS.len() - 1]) {
+            Ok(builder) => (builder, false),
+            Err(_) => return Err(malformed(e.to_string())),
+        },
+    };
     let rows = builder.metadata().file_metadata().num_rows();
     if usize::try_from(rows).map_or(true, |rows| rows > MAX_ROWS_PER_OBJECT) {
         return Err(malformed(format!(
@@ -442,9 +469,11 @@ fn decode_unguarded(key: &str, bytes: Vec<u8>, bounds: &Bounds) -> Result<Decode
             (batch.column(i).as_any().downcast_ref::<StringViewArray>())
                 .ok_or_else(|| malformed(format!("column {} is not text", COLUMNS[i])))
         };
+        // 0..=7 as they are, then last_seen (9) and source_ip (10); count (8) apart.
         let columns = (0..8)
             .map(text)
             .chain([text(9)])
+            .chain(with_source_ip.then(|| text(10)))
             .collect::<Result<Vec<_>, _>>()?;
         let counts = (batch.column(8).as_any().downcast_ref::<Int64Array>())
             .ok_or_else(|| malformed("column count is not a 64-bit integer".to_string()))?;
@@ -459,7 +488,7 @@ fn decode_unguarded(key: &str, bytes: Vec<u8>, bounds: &Bounds) -> Result<Decode
                     return Err(malformed(format!(
                         "row {}: {} longer than {MAX_VALUE_BYTES} bytes",
                         read - batch.num_rows() + row,
-                        COLUMNS[if c == 8 { 9 } else { c }]
+                        COLUMNS[if c >= 8 { c + 1 } else { c }]
                     )));
                 }
                 Ok(Some(value))
@@ -477,6 +506,11 @@ fn decode_unguarded(key: &str, bytes: Vec<u8>, bounds: &Bounds) -> Result<Decode
                 ],
                 count: u64::try_from(counts.value(row)).ok(),
                 last_seen: value(8)?.unwrap_or_default(),
+                source_ip: if with_source_ip {
+                    value(9)?.unwrap_or_default()
+                } else {
+                    ""
+                },
             };
             let known = built.contains_key(fact.principal);
             if !known && built.len() >= bounds.principals && !bounds.prefer.contains(fact.principal)
@@ -520,6 +554,7 @@ struct Fact<'a> {
     values: [Option<&'a str>; 6],
     count: Option<u64>,
     last_seen: &'a str,
+    source_ip: &'a str,
 }
 
 impl Fact<'_> {
@@ -575,7 +610,7 @@ impl Fact<'_> {
                 let denial = crate::usage::Denial {
                     seen,
                     event_id: need(5)?,
-                    source_ip: String::new(),
+                    source_ip: self.source_ip.to_string(),
                 };
                 let key = (need(0)?, need(1)?);
                 usage.denied_grants.entry(key).or_default().merge(&denial);
@@ -618,7 +653,7 @@ mod tests {
             "arn:aws:iam::111122223333:user/x",
             &crate::usage::Refused {
                 event_id: "e-1",
-                source_ip: "",
+                source_ip: "192.0.2.1",
             },
             "2026-11-20T12:00:01Z",
         );

@@ -9,6 +9,17 @@ use crate::usage::Usage;
 use aws_sdk_s3::Client;
 use std::collections::BTreeSet;
 
+/// Trail files held at once in the whole process, downloaded or being scanned, whatever
+/// number of reads run at once: each is at most [`MAX_FILE_BYTES`] as stored.
+pub const MAX_FILES_HELD: usize = 8;
+/// Trail files decompressed and scanned at once in the whole process: each may expand to
+/// [`crate::cloudtrail::MAX_DECOMPRESSED_BYTES`] (a gzip bomb does), so the files' share of
+/// memory stays under 8 × 32 + 2 × 128 = 512 MiB however many trails are read at once.
+pub const MAX_FILES_SCANNED: usize = 2;
+
+static FILES_HELD: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_FILES_HELD);
+static FILES_SCANNED: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_FILES_SCANNED);
+
 /// A scan of a trail: the usage, and which of the asked-for days no file was found for, in
 /// any account or region (the trail was off, or its files are gone).
 #[derive(Debug, Default, PartialEq)]
@@ -98,7 +109,8 @@ pub(crate) enum OnPanic {
 
 /// Downloads and scans `files` (bucket, key) into one `S`, `parallel` downloads at a time so
 /// memory stays bounded: each file's result is merged as it completes (the merge does not
-/// depend on order), so only `parallel` files are held at once. The result does not depend on
+/// depend on order), so only `parallel` files are held at once (and [`MAX_FILES_HELD`],
+/// [`MAX_FILES_SCANNED`] across every read of the process). The result does not depend on
 /// timing: the first failure in `files` order is the one reported.
 pub(crate) async fn read_keys<S: Sink>(
     client: &Client,
@@ -122,6 +134,7 @@ pub(crate) async fn read_keys<S: Sink>(
             let client = client.clone();
             let options = options.clone();
             tasks.spawn(async move {
+                let _held = FILES_HELD.acquire().await.expect("never closed");
                 let result = match get_object(&client, &bucket, &key).await {
                     Ok(None) if options.strict => Err(TrailError::Scan(ScanError::Strict {
                         file: format!("s3://{bucket}/{key}"),
@@ -137,6 +150,7 @@ pub(crate) async fn read_keys<S: Sink>(
                     Ok(Some(bytes)) => {
                         let name = format!("s3://{bucket}/{key}");
                         let file = name.clone();
+                        let _scanning = FILES_SCANNED.acquire().await.expect("never closed");
                         let scanned = tokio::task::spawn_blocking(move || {
                             let mut sink = S::default();
                             scan_file_bytes(&name, &bytes, &options, &mut sink).map(|()| sink)
