@@ -740,3 +740,78 @@ async fn a_lost_tenancy_configuration_stops_every_write() {
     )
     .await;
 }
+
+/// Retain, then a new resource on the same role, then Restore: the role ends as it was before
+/// iam-tailor, not as the first resource left it. Retain keeps the first backup by RoleId;
+/// the second resource adopts it (with nothing else to write) and its Restore puts it back,
+/// then lets both ConfigMaps go.
+#[tokio::test]
+async fn retain_then_a_new_resource_then_restore_ends_with_the_true_originals() {
+    const OPS: &str = "iam-tailor-ops";
+    let cluster = Cluster::start().await;
+    let (iam, kube) = (cluster.aws.iam(), cluster.kube.clone());
+    create_namespace(&kube, OPS).await;
+    broad_role(&iam, "app").await;
+    put_trail(&cluster.aws.s3()).await;
+    let original = read(&iam, "app").await;
+    let _operator = cluster.operator(&["--backup-namespace", OPS], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    let spec = |policy: &str| {
+        format!(
+            "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+             cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n  deletionPolicy: {policy}\n"
+        )
+    };
+    let first = roles
+        .create(&PostParams::default(), &lpr("first", &spec("Retain")))
+        .await
+        .unwrap();
+    wait_for(&roles, "first", "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let narrowed = read(&iam, "app").await;
+    assert_ne!(narrowed.attached, original.attached, "narrowed first");
+
+    roles.delete("first", &Default::default()).await.unwrap();
+    wait_gone(&roles, "first").await;
+    assert_eq!(
+        read(&iam, "app").await.attached,
+        narrowed.attached,
+        "Retain"
+    );
+    let backups: Api<ConfigMap> = Api::namespaced(kube.clone(), OPS);
+    let kept = format!(
+        "iam-tailor-original-{}",
+        original.role_id.to_ascii_lowercase()
+    );
+    assert!(backups.get_opt(&kept).await.unwrap().is_some(), "{kept}");
+    let first_backup = format!("iam-tailor-backup-{}", first.metadata.uid.unwrap());
+    assert!(backups.get_opt(&first_backup).await.unwrap().is_none());
+
+    // The second resource finds the role already narrowed to its proposal: it adopts the
+    // original all the same.
+    roles
+        .create(&PostParams::default(), &lpr("second", &spec("Restore")))
+        .await
+        .unwrap();
+    let second = wait_for(&roles, "second", "the adopted backup", |s| {
+        s.backup.is_some() && condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    operator_env::wait_event(&kube, NS, "second", "OriginalAdopted", |e| {
+        e.reason.as_deref() == Some("OriginalAdopted")
+    })
+    .await;
+    let second_backup = second.backup.unwrap().config_map;
+    roles.delete("second", &Default::default()).await.unwrap();
+    wait_gone(&roles, "second").await;
+    let mut back = read(&iam, "app").await;
+    back.tags.remove(iam_tailor::role::CLAIM_TAG);
+    let mut expected = original.clone();
+    expected.tags.remove(iam_tailor::role::CLAIM_TAG);
+    assert_eq!(back, expected, "the true originals");
+    for gone in [kept, second_backup] {
+        assert!(backups.get_opt(&gone).await.unwrap().is_none(), "{gone}");
+    }
+}

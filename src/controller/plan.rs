@@ -39,7 +39,7 @@ mod sync;
 mod trust;
 
 pub use analyzed::{ATHENA_LOOK_SECS, analysis_due, analysis_inputs};
-pub use backup::{StoredBackup, backup_config_map};
+pub use backup::{StoredBackup, backup_config_map, original_config_map};
 pub use backup::{backup_aws_managed, original_needed};
 pub use boundary::{boundary_policy_name, declared_boundary_to_read};
 pub use builder::{apply_failed, bounded, failed};
@@ -84,6 +84,9 @@ pub struct Observed {
     /// The backup ConfigMap ([`backup_config_map`]) in the operator's namespace, when it
     /// exists.
     pub backup: Option<StoredBackup>,
+    /// The role's kept original ([`original_config_map`]), read when the role is found and this
+    /// resource has no backup yet, or is being deleted.
+    pub original: Option<StoredBackup>,
     /// The operator's namespace, where backups live.
     pub backup_namespace: String,
     /// Present when the shell ran a generation this time (create, spec change,
@@ -239,6 +242,10 @@ pub fn operation_event(op: &Operation) -> PlannedEvent {
             "BackedUp",
             format!("saved the role's original policies in ConfigMap {config_map}"),
         ),
+        Operation::ForgetBackup { config_map } => (
+            "BackupDeleted",
+            format!("deleted ConfigMap {config_map}: its job is done"),
+        ),
         Operation::PutManagedPolicy { name, .. } => {
             ("PolicyPut", format!("put managed policy {name}"))
         }
@@ -334,7 +341,7 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     let decision = approved::approved(&mut b, &spec, live);
     let restore = restore::restored(&mut b, &spec, live);
     sync::in_sync(&mut b, &spec, live, decision, restore);
-    backup::backed_up(&mut b, original);
+    backup::backed_up(&mut b, &spec, original);
     let claiming = claim_first(&mut b, live);
     match b.problem.clone() {
         Some((reason, message)) => b.set("Ready", FALSE, reason, message),

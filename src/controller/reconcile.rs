@@ -321,6 +321,7 @@ async fn observe_plan_apply(
         role: RoleState::NotFound,
         uid: lpr.uid().unwrap_or_default(),
         backup: None,
+        original: None,
         backup_namespace: ctx.backup_namespace.clone(),
         analysis: None,
         analyzer: None,
@@ -359,6 +360,12 @@ async fn observe_plan_apply(
     observed.role =
         observe::read_role_state(&iam, &spec.role, &namespace, &tenancy, enforce).await?;
     observed.backup = observe::read_backup(ctx, &observed.uid).await?;
+    if let RoleState::Found(live) = &observed.role
+        && observed.backup.is_none()
+        && previous.backup.is_none()
+    {
+        observed.original = observe::read_original(ctx, &live.role_id).await?;
+    }
     if let RoleState::Found(live) = &observed.role
         && plan::not_ours(previous, live, &observed.uid).is_none()
     {
@@ -486,6 +493,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         role: RoleState::NotFound,
         uid: lpr.uid().unwrap_or_default(),
         backup: None,
+        original: None,
         backup_namespace: ctx.backup_namespace.clone(),
         analysis: None,
         analyzer: None,
@@ -499,9 +507,8 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         declared_boundary: None,
     };
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
-    if restoring {
-        observed.backup = observe::read_backup(ctx, &observed.uid).await?;
-    }
+    // Retain too: the backup is handed over as the role's kept original.
+    observed.backup = observe::read_backup(ctx, &observed.uid).await?;
     // The role this resource was pinned to is the one to put back (and to release), even if
     // the spec has been edited since (or broken); the plan checks the backup was taken from it.
     let role = match &previous.role {
@@ -534,6 +541,9 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
             Err(error) => return Err(error),
         };
         iam = Some(client);
+        if let RoleState::Found(live) = &observed.role {
+            observed.original = observe::read_original(ctx, &live.role_id).await?;
+        }
     }
     let plan = match plan::plan_cleanup(spec, &observed) {
         Ok(plan) => plan,
@@ -550,11 +560,6 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         for operation in &plan.operations {
             apply::perform(lpr, ctx, iam, live, operation).await?;
             publish(ctx, lpr, &plan::operation_event(operation)).await;
-        }
-        // The role holds the backup's state again, so the backup has done its job. (Retain
-        // keeps it: it is then the only record of the original.)
-        if observed.backup.is_some() {
-            apply::delete_backup(ctx, &observed.uid).await?;
         }
     }
     for event in &plan.completion {

@@ -127,6 +127,11 @@ pub enum Operation {
     },
     /// Remove the claim (the resource is going away).
     ReleaseRole,
+    /// Delete a backup ConfigMap whose job is done (the role holds it again, or it was handed
+    /// over to the role's kept original).
+    ForgetBackup {
+        config_map: String,
+    },
 }
 
 impl Operation {
@@ -144,6 +149,7 @@ impl Operation {
             Operation::DeleteManagedPolicy { arn } => format!("delete managed policy {arn}"),
             Operation::ClaimRole { uid } => format!("claim the role for resource {uid}"),
             Operation::ReleaseRole => "release the claim on the role".to_string(),
+            Operation::ForgetBackup { config_map } => format!("delete backup {config_map}"),
         }
     }
 }

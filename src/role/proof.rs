@@ -96,6 +96,7 @@ impl State {
 fn step(state: &mut State, store: &mut BTreeMap<String, Policy>, op: &Operation) -> bool {
     match op {
         Operation::BackupRole { .. }
+        | Operation::ForgetBackup { .. }
         | Operation::DeleteManagedPolicy { .. }
         | Operation::ClaimRole { .. }
         | Operation::ReleaseRole => false,

@@ -4,7 +4,8 @@
 
 use super::builder::FALSE;
 use super::{Builder, Observed};
-use crate::controller::crd::{Backup, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
+use crate::controller::crd::{Backup, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode};
+use crate::controller::spec::ValidSpec;
 use crate::policy::Policy;
 use crate::role::{BackupSnapshot, LiveRole, Operation, is_aws_managed};
 use crate::usage::Usage;
@@ -34,10 +35,32 @@ pub fn backup_config_map(uid: &str) -> String {
     format!("iam-tailor-backup-{uid}")
 }
 
+/// The ConfigMap holding the original of the role with `role_id`, kept when the resource that
+/// backed it up was deleted with Retain: the next resource on the role adopts it, so its
+/// Restore puts back the role as it was before iam-tailor, not as the last resource left it.
+pub fn original_config_map(role_id: &str) -> String {
+    format!("iam-tailor-original-{}", role_id.to_ascii_lowercase())
+}
+
+/// The role's kept original ([`Observed::original`]), if it is this very role's (ARN and
+/// RoleId) and every document in it parses.
+pub(super) fn verified_original<'o>(
+    observed: &'o Observed,
+    live: &LiveRole,
+) -> Option<(&'o StoredBackup, &'o BackupSnapshot)> {
+    let stored = observed.original.as_ref()?;
+    let snapshot = stored.snapshot.as_ref().ok()?;
+    let parses = (snapshot.inline.values())
+        .chain(snapshot.customer_managed.values())
+        .all(|json| Policy::parse(json).is_ok());
+    (snapshot.role_arn == live.arn && snapshot.role_id == live.role_id && parses)
+        .then_some((stored, snapshot))
+}
+
 /// Nothing is written without the role's original state safely stored: when the backup
 /// is not, the plan's writes are dropped and InSync and Ready say why.
-pub(super) fn backed_up(b: &mut Builder, live: &LiveRole) {
-    if let Err((reason, message)) = check(b, live) {
+pub(super) fn backed_up(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
+    if let Err((reason, message)) = check(b, spec, live) {
         b.operations.clear();
         b.completion.clear();
         b.status.applied = b.observed.previous.applied.clone();
@@ -51,7 +74,7 @@ pub(super) fn backed_up(b: &mut Builder, live: &LiveRole) {
 /// with its hash, the role's ARN and RoleId), or checked. `Err` blocks every write: a backup
 /// that is gone (a new one now would hold iam-tailor's changes, not the original) or that no
 /// longer hashes as recorded, or one found with no record that is not the role as it is.
-fn check(b: &mut Builder, live: &LiveRole) -> Result<(), (&'static str, String)> {
+fn check(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Result<(), (&'static str, String)> {
     let observed = b.observed;
     let config_map = backup_config_map(&observed.uid);
     let record = |sha256: &str| Backup {
@@ -81,8 +104,12 @@ fn check(b: &mut Builder, live: &LiveRole) -> Result<(), (&'static str, String)>
         )),
         (Some(_), None) => Ok(()),
         // A backup whose status write was lost before any change: named again, but only if
-        // it is exactly the role as it is now. Anything else is never adopted.
-        (None, Some(stored)) if stored.snapshot.as_ref() == Ok(&BackupSnapshot::of(live)) => {
+        // it is exactly the role as it is now, or the role's verified original. Anything else
+        // is never adopted.
+        (None, Some(stored))
+            if stored.snapshot.as_ref() == Ok(&BackupSnapshot::of(live))
+                || verified_original(observed, live).is_some_and(|(o, _)| o == stored) =>
+        {
             b.status.backup = Some(record(&stored.sha256));
             Ok(())
         }
@@ -96,8 +123,29 @@ fn check(b: &mut Builder, live: &LiveRole) -> Result<(), (&'static str, String)>
             ),
         )),
         (None, Some(_)) => Ok(()),
-        (None, None) if !b.operations.is_empty() => {
-            let snapshot = BackupSnapshot::of(live);
+        // With a kept original, an enforcing resource adopts it even when it has nothing else
+        // to write: its Restore must put back the role as it was before iam-tailor.
+        (None, None)
+            if !b.operations.is_empty()
+                || (spec.mode == Mode::Enforce && verified_original(observed, live).is_some()) =>
+        {
+            // The role's kept original, when a resource before this one narrowed it and was
+            // deleted with Retain: that, not the role as it is now, is what Restore puts back.
+            let snapshot = match verified_original(observed, live) {
+                Some((_, original)) => {
+                    b.event(
+                        super::EventType::Normal,
+                        "OriginalAdopted",
+                        format!(
+                            "the role's original policies from before iam-tailor, kept in \
+                             ConfigMap {}, are this resource's backup",
+                            original_config_map(&live.role_id)
+                        ),
+                    );
+                    original.clone()
+                }
+                None => BackupSnapshot::of(live),
+            };
             b.status.backup = Some(record(&StoredBackup::of(&snapshot).sha256));
             b.operations.insert(
                 0,

@@ -1,7 +1,7 @@
 //! The finalizer's plan: Retain lets go of the role; Restore puts the verified backup back,
 //! keeping what only narrows, then lets go.
 
-use super::backup::{StoredBackup, backup_config_map};
+use super::backup::{StoredBackup, backup_config_map, original_config_map};
 use super::{
     EventType, MAX_DOCUMENTS, Observed, Plan, PlannedEvent, Requeue, boundary_policy_name,
     managed_policy_arn, managed_policy_name, not_ours,
@@ -47,12 +47,34 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
             requeue: Requeue::AwaitChange,
         });
     }
+    let own_backup = backup_config_map(&observed.uid);
     match (spec.deletion_policy, &observed.role, &observed.backup) {
-        (DeletionPolicy::Retain, _, _) => event(
-            EventType::Normal,
-            "Retained",
-            "deletionPolicy Retain: the role keeps its current policies".to_string(),
-        ),
+        (DeletionPolicy::Retain, role, stored) => {
+            event(
+                EventType::Normal,
+                "Retained",
+                "deletionPolicy Retain: the role keeps its current policies".to_string(),
+            );
+            // The backup is the only record of the role before iam-tailor: kept by RoleId,
+            // for the next resource on the role to adopt. An unverified one stays as it is.
+            if let (RoleState::Found(live), Some(stored)) = (role, stored)
+                && live.claimed_by() == Some(observed.uid.as_str())
+                && let Ok(snapshot) = verified_backup(observed, live, stored)
+            {
+                match &observed.original {
+                    None => operations.push(Operation::BackupRole {
+                        config_map: original_config_map(&live.role_id),
+                        snapshot,
+                    }),
+                    Some(kept) if kept == stored => {}
+                    // Another original is kept already: both stay.
+                    Some(_) => return Ok(plan_of(observed, operations, events, completion)),
+                }
+                operations.push(Operation::ForgetBackup {
+                    config_map: own_backup.clone(),
+                });
+            }
+        }
         (DeletionPolicy::Restore, RoleState::NotPermitted { arn, reason }, _) => event(
             EventType::Warning,
             "RoleNotPermitted",
@@ -110,22 +132,42 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
                 reason: "Restored".to_string(),
                 note,
             });
+            // The role holds the backup's state again: its job is done, and so is that of
+            // the role's kept original when it was the same.
+            operations.push(Operation::ForgetBackup {
+                config_map: own_backup.clone(),
+            });
+            if observed.original.as_ref() == Some(stored) {
+                operations.push(Operation::ForgetBackup {
+                    config_map: original_config_map(&live.role_id),
+                });
+            }
         }
     }
-    // Last, the role is let go, so another resource may manage it.
+    Ok(plan_of(observed, operations, events, completion))
+}
+
+/// The cleanup plan of `operations`: last, the role is let go, so another resource may manage
+/// it.
+fn plan_of(
+    observed: &Observed,
+    mut operations: Vec<Operation>,
+    events: Vec<PlannedEvent>,
+    completion: Vec<PlannedEvent>,
+) -> Plan {
     if let RoleState::Found(live) = &observed.role
         && live.claimed_by() == Some(observed.uid.as_str())
     {
         operations.push(Operation::ReleaseRole);
     }
-    Ok(Plan {
+    Plan {
         operations,
         status: observed.previous.clone(),
         events,
         completion,
         restored: Default::default(),
         requeue: Requeue::AwaitChange,
-    })
+    }
 }
 
 /// The stored backup, if it is the one written before the first change (the hash status

@@ -97,6 +97,7 @@ pub(super) async fn perform(
             config_map,
             snapshot,
         } => return write_backup(lpr, ctx, config_map, snapshot).await,
+        Operation::ForgetBackup { config_map } => return delete_backup(ctx, config_map).await,
         Operation::PutManagedPolicy {
             name,
             arn,
@@ -125,6 +126,7 @@ pub(super) async fn perform(
 pub(super) fn operation_label(operation: &Operation) -> &'static str {
     match operation {
         Operation::BackupRole { .. } => "BackupRole",
+        Operation::ForgetBackup { .. } => "DeleteBackup",
         Operation::PutManagedPolicy { .. } => "PutManagedPolicy",
         Operation::AttachPolicy { .. } => "AttachRolePolicy",
         Operation::DetachPolicy { .. } => "DetachRolePolicy",
@@ -177,7 +179,7 @@ pub(super) async fn write_backup(
     {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            match observe::read_backup(ctx, lpr.uid().as_deref().unwrap_or_default()).await? {
+            match observe::read_backup_named(ctx, name).await? {
                 Some(stored) if stored == plan::StoredBackup::of(snapshot) => Ok(()),
                 _ => Err(failed(
                     "it exists with other content, and is never adopted".to_string(),
@@ -188,8 +190,8 @@ pub(super) async fn write_backup(
     }
 }
 
-pub(super) async fn delete_backup(ctx: &Context, uid: &str) -> Result<(), Error> {
-    let name = plan::backup_config_map(uid);
+async fn delete_backup(ctx: &Context, name: &str) -> Result<(), Error> {
+    let name = name.to_string();
     match ctx.backups().delete(&name, &Default::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),

@@ -135,8 +135,24 @@ pub(super) async fn read_backup(
     ctx: &Context,
     uid: &str,
 ) -> Result<Option<plan::StoredBackup>, Error> {
-    let name = plan::backup_config_map(uid);
-    let Some(config_map) = ctx.backups().get_opt(&name).await.map_err(Error::Kube)? else {
+    read_backup_named(ctx, &plan::backup_config_map(uid)).await
+}
+
+/// Reads the original kept for the role with `role_id` ([`plan::original_config_map`]), if
+/// there is one.
+pub(super) async fn read_original(
+    ctx: &Context,
+    role_id: &str,
+) -> Result<Option<plan::StoredBackup>, Error> {
+    read_backup_named(ctx, &plan::original_config_map(role_id)).await
+}
+
+/// Reads the backup ConfigMap `name`, if there is one: its hash and snapshot.
+pub(super) async fn read_backup_named(
+    ctx: &Context,
+    name: &str,
+) -> Result<Option<plan::StoredBackup>, Error> {
+    let Some(config_map) = ctx.backups().get_opt(name).await.map_err(Error::Kube)? else {
         return Ok(None);
     };
     let json = config_map.data.as_ref().and_then(|d| d.get(BACKUP_KEY));

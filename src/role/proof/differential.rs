@@ -684,6 +684,7 @@ impl Model {
             Operation::SetPermissionsBoundary { arn } => self.boundary = Some(arn.clone()),
             Operation::DeletePermissionsBoundary => self.boundary = None,
             Operation::BackupRole { .. }
+            | Operation::ForgetBackup { .. }
             | Operation::DeleteManagedPolicy { .. }
             | Operation::ClaimRole { .. }
             | Operation::ReleaseRole => unreachable!("not generated"),
