@@ -549,8 +549,9 @@ async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
         assert!(reasons.contains(reason), "{reason} not in {reasons:?}");
     }
     let metrics = operator.get("/metrics").await.1;
-    let series =
-        format!("iam_tailor_permissions_restored_total{{namespace=\"{NS}\",name=\"app\"}}");
+    let series = format!(
+        "iam_tailor_permissions_restored_total{{namespace=\"{NS}\",name=\"app\",access_level=\"Write\"}}"
+    );
     assert_eq!(
         operator_env::sample(&metrics, &series),
         Some(1.0),
