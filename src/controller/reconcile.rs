@@ -394,8 +394,9 @@ async fn observe_plan_apply(
         }
         if plan::original_needed(&spec, previous, observed.after_apply.as_ref()) {
             let backup = observed.backup.as_ref();
-            observed.original_aws_managed =
-                Some(observe::read_original_aws_managed(&iam, backup).await?);
+            observed.original_aws_managed = Some(
+                observe::read_original_aws_managed(&iam, &ctx.managed_documents, backup).await?,
+            );
         }
     }
     if let RoleState::Found(live) = &observed.role

@@ -192,6 +192,47 @@ pub struct Context {
     pub require_tenancy: bool,
     /// What every status is sealed with.
     pub status_key: crate::controller::seal::StatusKey,
+    /// AWS managed policies' documents, shared by every resource.
+    pub(super) managed_documents: ManagedDocuments,
+}
+
+/// How long an AWS managed policy's document read from IAM is used before it is read again.
+pub const MANAGED_DOCUMENTS_FRESH_FOR: Duration = Duration::from_secs(3600);
+/// AWS managed policies' documents kept (AWS publishes about 1,300).
+pub const MAX_MANAGED_DOCUMENTS: usize = 4096;
+
+/// AWS managed policies' documents as last read from IAM, by ARN: the same for every role of
+/// a partition, and changed by AWS a few times a year. A workload looping on a refused call
+/// makes its resource look again each debounce interval, and each look needs the role's
+/// original documents: read from here, they cost the IAM budget the tenants share nothing.
+#[derive(Default)]
+pub struct ManagedDocuments {
+    by_arn: Mutex<HashMap<String, (std::time::Instant, crate::policy::Policy)>>,
+}
+
+impl ManagedDocuments {
+    /// `arn`'s document, if read less than [`MANAGED_DOCUMENTS_FRESH_FOR`] before `now`.
+    pub(super) fn get(&self, arn: &str, now: std::time::Instant) -> Option<crate::policy::Policy> {
+        let by_arn = self.by_arn.lock().expect("not poisoned");
+        let (read, document) = by_arn.get(arn)?;
+        (now.saturating_duration_since(*read) < MANAGED_DOCUMENTS_FRESH_FOR)
+            .then(|| document.clone())
+    }
+
+    /// Keeps `document` as `arn`'s, read at `now`; past [`MAX_MANAGED_DOCUMENTS`], the stale
+    /// go first, then all.
+    pub(super) fn put(&self, arn: &str, document: crate::policy::Policy, now: std::time::Instant) {
+        let mut by_arn = self.by_arn.lock().expect("not poisoned");
+        if by_arn.len() >= MAX_MANAGED_DOCUMENTS && !by_arn.contains_key(arn) {
+            by_arn.retain(|_, (read, _)| {
+                now.saturating_duration_since(*read) < MANAGED_DOCUMENTS_FRESH_FOR
+            });
+            if by_arn.len() >= MAX_MANAGED_DOCUMENTS {
+                by_arn.clear();
+            }
+        }
+        by_arn.insert(arn.to_string(), (now, document));
+    }
 }
 
 /// Ingesters shared by the resources reading one source, each kept only while some resource
@@ -283,6 +324,7 @@ impl Context {
             require_tenancy: false,
             // Until [`Context::sealing_with`] gives the kept one: a key of this process alone.
             status_key: crate::controller::seal::StatusKey::generate(),
+            managed_documents: Default::default(),
         }
     }
 
@@ -392,7 +434,29 @@ impl Context {
 
 #[cfg(test)]
 mod tests {
-    use super::Shared;
+    use super::{MANAGED_DOCUMENTS_FRESH_FOR, MAX_MANAGED_DOCUMENTS, ManagedDocuments, Shared};
+
+    /// A refusal loop's looks read AWS managed documents from memory for an hour, not from
+    /// IAM's shared budget; the memory is bounded.
+    #[test]
+    fn managed_documents_are_read_from_memory_while_fresh_and_bounded() {
+        let documents = ManagedDocuments::default();
+        let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+        let policy = crate::policy::Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        let t0 = std::time::Instant::now();
+        assert_eq!(documents.get(admin, t0), None);
+        documents.put(admin, policy.clone(), t0);
+        let later = |secs| t0 + std::time::Duration::from_secs(secs);
+        assert_eq!(documents.get(admin, later(3599)), Some(policy.clone()));
+        assert_eq!(documents.get(admin, t0 + MANAGED_DOCUMENTS_FRESH_FOR), None);
+        for n in 0..MAX_MANAGED_DOCUMENTS + 10 {
+            documents.put(&format!("arn:aws:iam::aws:policy/P{n}"), policy.clone(), t0);
+        }
+        assert!(documents.by_arn.lock().unwrap().len() <= MAX_MANAGED_DOCUMENTS);
+    }
 
     /// A tenant naming bucket after bucket holds one ingester, not one per bucket it named;
     /// an ingester two resources share stays until both are gone.

@@ -186,17 +186,24 @@ pub(super) async fn read_rollback(
     Ok(Ok(versions))
 }
 
-/// The documents of the AWS managed policies the backup lists, as IAM has them now
-/// ([`plan::original_needed`]); a refusal is the plan's to report.
+/// The documents of the AWS managed policies the backup lists, as IAM has them (read within
+/// the hour: `known`) ([`plan::original_needed`]); a refusal is the plan's to report.
 pub(super) async fn read_original_aws_managed(
     iam: &Iam,
+    known: &super::context::ManagedDocuments,
     backup: Option<&plan::StoredBackup>,
 ) -> Result<Result<BTreeMap<String, Policy>, String>, Error> {
     let mut documents = BTreeMap::new();
     let snapshot = backup.and_then(|b| b.snapshot.as_ref().ok());
     for arn in snapshot.map(plan::backup_aws_managed).unwrap_or_default() {
+        let now = std::time::Instant::now();
+        if let Some(document) = known.get(arn, now) {
+            documents.insert(arn.to_string(), document);
+            continue;
+        }
         match iam::managed_document(iam, arn).await {
             Ok(document) => {
+                known.put(arn, document.clone(), now);
                 documents.insert(arn.to_string(), document);
             }
             Err(e) if !e.is_retryable() => return Ok(Err(e.to_string())),
