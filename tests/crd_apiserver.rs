@@ -80,6 +80,35 @@ async fn crd_is_served_with_defaults_and_validation() {
         }
     }
 
+    // A region is AWS's shape (`us-gov-west-1`), nothing else: not a host, not a path.
+    for (region, accepted) in [
+        ("us-gov-west-1", true),
+        ("eu-west-1", true),
+        ("127.0.0.1", false),
+        ("us-east-1/../x", false),
+        ("US-EAST-1", false),
+    ] {
+        let mut role = minimal.clone();
+        role.metadata.name = Some("by-region".into());
+        let s3 = role.spec.cloud_trail.s3.as_mut().unwrap();
+        s3.region = Some(region.into());
+        s3.regions = vec![region.into()];
+        match (roles.create(&PostParams::default(), &role).await, accepted) {
+            (Ok(_), true) => roles
+                .delete("by-region", &Default::default())
+                .await
+                .map(drop)
+                .unwrap(),
+            (Err(error), false) => {
+                assert!(
+                    error.to_string().contains("spec.cloudTrail.s3.region"),
+                    "{error}"
+                )
+            }
+            (outcome, _) => panic!("{region}: {outcome:?}"),
+        }
+    }
+
     // A duration with more digits than any range allows is refused by the API server, before
     // the operator sees it (within six digits, the ranges are the operator's InvalidSpec).
     for (field, value) in [("window", "9999999w"), ("driftInterval", "0s")] {

@@ -417,6 +417,10 @@ pub struct AccessAnalyzerSource {
     pub access_role_arn: String,
     /// Regions whose events count; give these or `allRegions`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 32),
+        inner(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"))
+    )]
     pub regions: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_regions: bool,
@@ -428,15 +432,22 @@ pub struct S3TrailSource {
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
     pub bucket: String,
     /// Key prefix above `AWSLogs/`; none when the trail writes at the bucket root. (Optional
-    /// rather than defaulted: Kubernetes 1.20 rejects an empty-string schema default.)
+    /// rather than defaulted: Kubernetes 1.20 rejects an empty-string schema default.) At most
+    /// 1,024 characters, S3's longest key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
     pub prefix: Option<String>,
+    /// The bucket's region (`eu-west-1`; default: the operator's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"))]
     pub region: Option<String>,
     /// Only these regions' logs are read (`us-east-1` holds IAM's and other global services'
     /// calls); all when empty. Only the role's own account is ever read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
+    #[schemars(
+        length(max = 32),
+        inner(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"))
+    )]
     pub regions: Vec<String>,
 }
 
@@ -1061,7 +1072,7 @@ pub struct AthenaTrailSource {
     pub output_location: Option<String>,
     /// The workgroup's region (default: the operator's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"))]
     pub region: Option<String>,
 }
 
@@ -1076,7 +1087,7 @@ pub struct FactStoreSpec {
     pub location: String,
     /// The bucket's region (default: the operator's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"))]
     pub region: Option<String>,
 }
 
