@@ -338,6 +338,12 @@ async fn read_attached(
 
 /// Whether the customer-managed policy `arn` carries both of iam-tailor's tags for `role_id`.
 async fn owned_by(iam: &Iam, arn: &str, role_id: &str) -> Result<bool, IamError> {
+    let (managed, owner) = owner_tags(iam, arn).await?;
+    Ok(managed && owner.as_deref() == Some(role_id))
+}
+
+/// Whether `arn` carries iam-tailor's managed tag, and the RoleId it names.
+async fn owner_tags(iam: &Iam, arn: &str) -> Result<(bool, Option<String>), IamError> {
     let tags: Vec<Tag> = iam
         .call()
         .await
@@ -349,21 +355,32 @@ async fn owned_by(iam: &Iam, arn: &str, role_id: &str) -> Result<bool, IamError>
         .try_collect()
         .await
         .map_err(|e| sdk_error("ListPolicyTags", &format!("policy {arn}"), e))?;
-    let has = |key: &str, value: &str| tags.iter().any(|t| t.key() == key && t.value() == value);
-    Ok(has(MANAGED_TAG_KEY, "true") && has(ROLE_ID_TAG_KEY, role_id))
+    let managed = (tags.iter()).any(|t| t.key() == MANAGED_TAG_KEY && t.value() == "true");
+    let owner = (tags.iter())
+        .find(|t| t.key() == ROLE_ID_TAG_KEY)
+        .map(|t| t.value().to_string());
+    Ok((managed, owner))
 }
 
 /// Refuses to write to or delete `arn` unless iam-tailor made it for `role_id`.
 async fn check_owner(iam: &Iam, arn: &str, role_id: &str) -> Result<(), IamError> {
-    if owned_by(iam, arn, role_id).await? {
-        return Ok(());
-    }
-    Err(IamError::NotOwned {
-        target: format!("policy {arn}"),
-        message: format!(
+    let message = match owner_tags(iam, arn).await? {
+        (true, Some(owner)) if owner == role_id => return Ok(()),
+        // The name's role was deleted and created again: the old role's policy is left over.
+        (true, Some(owner)) => format!(
+            "iam-tailor made it for an earlier role of this name (RoleId {owner}), deleted \
+             since: it is never written for this one (RoleId {role_id}). Once nothing needs \
+             it, delete it (aws iam delete-policy --policy-arn {arn}, after its non-default \
+             versions) and this role gets its own"
+        ),
+        _ => format!(
             "it exists without the tags {MANAGED_TAG_KEY}=true and {ROLE_ID_TAG_KEY}={role_id}, \
              so iam-tailor did not make it for this role"
         ),
+    };
+    Err(IamError::NotOwned {
+        target: format!("policy {arn}"),
+        message,
     })
 }
 
