@@ -1648,3 +1648,56 @@ async fn running_athena_queries_are_the_resource_s_job_until_answered() {
         .count();
     assert_eq!(started, 3, "one query per day, none twice: {operations:?}");
 }
+
+/// One tenant's value cannot fail another's Athena analysis. Namespace `mallory` names a role
+/// ARN the schema admits (its path may hold any printable character) but that no query may
+/// name; its resource is on the same ClusterTrail table, so its principal is in the batch the
+/// other resources' queries ask for. `app` in the other namespace is analyzed all the same;
+/// only mallory's own resource fails, and for its own reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_no_query_may_name_fails_only_its_own_resource() {
+    const MALLORY: &str = "mallory";
+    let mut world = World::start("NoSuchAction", Fault::ServiceFailure).await;
+    let double = athena_paging_double::AthenaPagingDouble::start(
+        &iam_tailor::usage::athena::COLUMNS,
+        Vec::new(),
+    );
+    world.restart_operator(&[("AWS_ENDPOINT_URL_ATHENA", double.endpoint())]);
+    create_namespace(&world.kube, MALLORY).await;
+    let spec = format!(
+        "{{athena: {{workgroup: primary, database: trails, table: cloudtrail_logs}}, namespaces: [{NS}, {MALLORY}]}}"
+    );
+    world.cluster_trail("athena-org", &spec).await;
+    let hostile = format!("arn:aws:iam::{ACCOUNT}:role/x'or'1'='1/app");
+    let theirs: Api<LeastPrivilegeRole> = Api::namespaced(world.kube.clone(), MALLORY);
+    let spec = format!(
+        "  roleArn: \"{hostile}\"\n  mode: Observe\n  window: 2d\n  cloudTrail: {{clusterTrail: athena-org}}\n"
+    );
+    theirs
+        .create(&PostParams::default(), &lpr("evil", &spec))
+        .await
+        .unwrap();
+    // Its resource is in the operator's view (it has been reconciled) before app asks.
+    wait_for(&theirs, "evil", "its own failure", |s| {
+        condition(s, "Ready").is_some_and(|(status, _)| status == "False")
+    })
+    .await;
+    let spec = "  roleName: app\n  mode: Observe\n  window: 2d\n  cloudTrail: {clusterTrail: athena-org}\n";
+    world
+        .roles
+        .create(&PostParams::default(), &lpr("app", spec))
+        .await
+        .unwrap();
+    let app = wait_for(&world.roles, "app", "Analyzed", |s| {
+        condition(s, "Analyzed").is_some_and(|(status, _)| status != "Unknown")
+    })
+    .await;
+    assert_eq!(
+        condition(&app, "Analyzed"),
+        Some(("True", "Analyzed")),
+        "{}",
+        condition_message(&app, "Analyzed")
+    );
+    let evil = theirs.get_status("evil").await.unwrap().status.unwrap();
+    assert_eq!(condition(&evil, "Ready").map(|(s, _)| s), Some("False"));
+}
