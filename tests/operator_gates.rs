@@ -923,3 +923,170 @@ async fn signals_on_the_queue_act_before_the_interval_and_the_trail() {
         "the restore gives back one action, not what was detached"
     );
 }
+
+/// A workload in namespace `noisy` loops on a refused call: a flood of refusal events on the
+/// queue (and of events of roles no resource manages). The other tenant's drift is reverted
+/// while the flood lasts, and the looper's resource is looked at a few times, not once per
+/// refusal (the debounce's own timing is `signals::Debounce`'s unit test: here the controller's
+/// one-reconcile-per-object queue folds wakes too).
+#[tokio::test]
+async fn a_flood_of_refusals_wakes_its_resource_once_per_interval_and_starves_no_one() {
+    const NOISY: &str = "noisy";
+    const DEBOUNCE_SECS: u64 = 5;
+    const REFUSALS: usize = 400;
+    let cluster = Cluster::start().await;
+    let (aws, kube) = (&cluster.aws, cluster.kube.clone());
+    let aws_iam = aws.iam();
+    let sqs = aws.sqs();
+    operator_env::create_namespace(&kube, NOISY).await;
+    broad_role(&aws_iam, "app").await;
+    operator_env::broad_role_for(&aws_iam, "looper", Some(NOISY)).await;
+    put_trail(&aws.s3()).await;
+    let queue = (sqs.create_queue().queue_name("iam-tailor-signals"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let debounce = DEBOUNCE_SECS.to_string();
+    let operator = cluster.operator(
+        &[
+            "--signal-queue-url",
+            &queue,
+            "--signal-debounce-seconds",
+            &debounce,
+        ],
+        &[],
+    );
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    roles
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "app",
+                "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 2s}\n",
+            ),
+        )
+        .await
+        .unwrap();
+    let noisy: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NOISY);
+    noisy
+        .create(
+            &PostParams::default(),
+            &lpr(
+                "looper",
+                "  roleName: looper\n  mode: Observe\n  \
+                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 1h}\n",
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for(&roles, "app", "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    wait_for(&noisy, "looper", "its analysis", |s| {
+        condition(s, "Analyzed").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+
+    // The flood: the looper's refused call again and again, and roles nobody manages.
+    let time = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let refusal = |n: usize, role: &str| {
+        let arn = format!("arn:aws:iam::{}:role/{role}", operator_env::ACCOUNT);
+        let mut record = signals::cloudtrail_record(
+            &format!("ev-{role}-{n}"),
+            &arn,
+            "s3.amazonaws.com",
+            "DeleteObject",
+            serde_json::json!({"bucketName": "orders", "key": "x.json"}),
+        );
+        record["eventTime"] = time.clone().into();
+        signals::cloudtrail_event(&signals::denied(record, "AccessDenied")).to_string()
+    };
+    let reconciles_of = |log: &str, name: &str| {
+        let name = format!(r#""name":"{name}""#);
+        (log.lines())
+            .filter(|l| l.contains(r#""message":"reconciled""#) && l.contains(&name))
+            .count()
+    };
+    let before = reconciles_of(&operator.log(), "looper");
+    let started = std::time::Instant::now();
+    for batch in 0..REFUSALS / 10 {
+        let mut send = sqs.send_message_batch().queue_url(&queue);
+        for n in 0..10 {
+            let i = batch * 10 + n;
+            let role = if i % 2 == 0 {
+                "looper".to_string()
+            } else {
+                format!("stranger-{i}")
+            };
+            send = send.entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(format!("m{n}"))
+                    .message_body(refusal(i, &role))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        send.send().await.unwrap();
+        // A loop, not one burst: without the debounce each batch would be a look of its own.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Meanwhile the other tenant's role drifts: reverted all the same.
+    aws_iam
+        .attach_role_policy()
+        .role_name("app")
+        .policy_arn(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    watch::poll(
+        "app's drift reverted during the flood",
+        Duration::from_secs(90),
+        Duration::from_millis(200),
+        async || match read(&aws_iam, "app").await.attached {
+            attached if attached.iter().any(|a| a.arn == ADMIN) => Err("attached".to_string()),
+            _ => Ok(()),
+        },
+    )
+    .await;
+    // Every message read (the positive signal), then the looper's wakes counted.
+    let refused = format!("iam_tailor_signals_total{{kind=\"refused\"}}");
+    let ignored = format!("iam_tailor_signals_total{{kind=\"ignored\"}}");
+    watch::poll(
+        "the flood read",
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        async || {
+            let metrics = operator.get("/metrics").await.1;
+            let read = operator_env::sample(&metrics, &refused).unwrap_or(0.0)
+                + operator_env::sample(&metrics, &ignored).unwrap_or(0.0);
+            if read >= REFUSALS as f64 {
+                Ok(())
+            } else {
+                Err(format!("{read} of {REFUSALS} read"))
+            }
+        },
+    )
+    .await;
+    // The last wake of a burst comes at the interval's end.
+    tokio::time::sleep(Duration::from_secs(DEBOUNCE_SECS + 2)).await;
+    let elapsed = started.elapsed().as_secs();
+    let wakes = reconciles_of(&operator.log(), "looper") - before;
+    // One wake at once, one per interval after, and the reconciles a wake's own status
+    // write may cause: far from one per refusal.
+    let most = 2 * (elapsed / DEBOUNCE_SECS + 2) as usize;
+    eprintln!(
+        "{wakes} reconciles of the looper in {elapsed}s for {} refusals (at most {most})",
+        REFUSALS / 2
+    );
+    assert!(
+        (1..=most).contains(&wakes),
+        "{wakes} reconciles of the looper in {elapsed}s for {} refusals (at most {most})",
+        REFUSALS / 2
+    );
+}
