@@ -1055,16 +1055,16 @@ async fn a_flood_of_refusals_wakes_its_resource_once_per_interval_and_starves_no
     )
     .await;
     // Every message read (the positive signal), then the looper's wakes counted.
-    let refused = format!("iam_tailor_signals_total{{kind=\"refused\"}}");
-    let ignored = format!("iam_tailor_signals_total{{kind=\"ignored\"}}");
+    let refused = r#"iam_tailor_signals_total{kind="refused"}"#;
+    let ignored = r#"iam_tailor_signals_total{kind="ignored"}"#;
     watch::poll(
         "the flood read",
         Duration::from_secs(120),
         Duration::from_millis(500),
         async || {
             let metrics = operator.get("/metrics").await.1;
-            let read = operator_env::sample(&metrics, &refused).unwrap_or(0.0)
-                + operator_env::sample(&metrics, &ignored).unwrap_or(0.0);
+            let read = operator_env::sample(&metrics, refused).unwrap_or(0.0)
+                + operator_env::sample(&metrics, ignored).unwrap_or(0.0);
             if read >= REFUSALS as f64 {
                 Ok(())
             } else {
