@@ -62,6 +62,31 @@ impl StatusKey {
         mac
     }
 
+    /// The seal of `text` for `purpose` (what it is, e.g. a backup ConfigMap's name), hex.
+    pub fn seal_text(&self, purpose: &str, text: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"iam-tailor text v1\n");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\n");
+        mac.update(text.as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// Whether `seal` is this key's seal of `text` for `purpose`.
+    pub fn verify_text(&self, purpose: &str, text: &str, seal: &str) -> bool {
+        let Some(tag) = unhex(seal) else {
+            return false;
+        };
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"iam-tailor text v1\n");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\n");
+        mac.update(text.as_bytes());
+        mac.verify_slice(&tag).is_ok()
+    }
+
     /// `status` of the resource `uid`, sealed.
     pub fn seal(&self, uid: &str, status: &LeastPrivilegeRoleStatus) -> LeastPrivilegeRoleStatus {
         let tag = self.mac(uid, status).finalize().into_bytes();
@@ -172,6 +197,17 @@ mod tests {
         // No status yet: nothing to believe or doubt.
         let fresh = believed(&key, "uid-1", None);
         assert_eq!((fresh.status, fresh.sealed), (Default::default(), true));
+    }
+
+    #[test]
+    fn a_text_seal_holds_for_its_purpose_and_text_only() {
+        let key = StatusKey::generate();
+        let seal = key.seal_text("iam-tailor-backup-1", "sha256:aa");
+        assert!(key.verify_text("iam-tailor-backup-1", "sha256:aa", &seal));
+        assert!(!key.verify_text("iam-tailor-backup-2", "sha256:aa", &seal));
+        assert!(!key.verify_text("iam-tailor-backup-1", "sha256:ab", &seal));
+        assert!(!StatusKey::generate().verify_text("iam-tailor-backup-1", "sha256:aa", &seal));
+        assert!(!key.verify_text("iam-tailor-backup-1", "sha256:aa", "nope"));
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub struct StoredBackup {
     pub sha256: String,
     /// The snapshot, or why `backup.json` does not parse (or is missing).
     pub snapshot: Result<BackupSnapshot, String>,
+    /// It carries the operator's seal of its name and hash (`controller::seal`): the operator
+    /// wrote it, whatever the status says.
+    pub sealed: bool,
 }
 
 impl StoredBackup {
@@ -25,6 +28,7 @@ impl StoredBackup {
         StoredBackup {
             sha256: crate::policy::canonical::sha256_revision(&snapshot.to_json()),
             snapshot: Ok(snapshot.clone()),
+            sealed: true,
         }
     }
 }
@@ -42,13 +46,13 @@ pub fn original_config_map(role_id: &str) -> String {
     format!("iam-tailor-original-{}", role_id.to_ascii_lowercase())
 }
 
-/// The role's kept original ([`Observed::original`]), if it is this very role's (ARN and
-/// RoleId) and every document in it parses.
+/// The role's kept original ([`Observed::original`]), if the operator sealed it, it is this
+/// very role's (ARN and RoleId) and every document in it parses.
 pub(super) fn verified_original<'o>(
     observed: &'o Observed,
     live: &LiveRole,
 ) -> Option<(&'o StoredBackup, &'o BackupSnapshot)> {
-    let stored = observed.original.as_ref()?;
+    let stored = observed.original.as_ref().filter(|o| o.sealed)?;
     let snapshot = stored.snapshot.as_ref().ok()?;
     let parses = (snapshot.inline.values())
         .chain(snapshot.customer_managed.values())
@@ -103,11 +107,16 @@ fn check(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> Result<(), (&'st
             ),
         )),
         (Some(_), None) => Ok(()),
-        // A backup whose status write was lost before any change: named again, but only if
-        // it is exactly the role as it is now, or the role's verified original. Anything else
-        // is never adopted.
+        // A backup whose status write was lost: named again, but only if the operator sealed
+        // it for this resource and this role, or it is exactly the role as it is now, or the
+        // role's verified original. Anything else is never adopted.
         (None, Some(stored))
-            if stored.snapshot.as_ref() == Ok(&BackupSnapshot::of(live))
+            if (stored.sealed
+                && stored
+                    .snapshot
+                    .as_ref()
+                    .is_ok_and(|s| s.role_id == live.role_id))
+                || stored.snapshot.as_ref() == Ok(&BackupSnapshot::of(live))
                 || verified_original(observed, live).is_some_and(|(o, _)| o == stored) =>
         {
             b.status.backup = Some(record(&stored.sha256));

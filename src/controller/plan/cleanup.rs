@@ -182,13 +182,23 @@ fn verified_backup(
         observed.backup_namespace,
         backup_config_map(&observed.uid)
     );
-    if let Some(recorded) = &observed.previous.backup
-        && recorded.sha256 != stored.sha256
-    {
-        return Err(format!(
-            "{place} holds {}, not the {} written before the first change",
-            stored.sha256, recorded.sha256
-        ));
+    match &observed.previous.backup {
+        Some(recorded) if recorded.sha256 != stored.sha256 => {
+            return Err(format!(
+                "{place} holds {}, not the {} written before the first change",
+                stored.sha256, recorded.sha256
+            ));
+        }
+        Some(_) => {}
+        // No record to check it against (lost, or deleted from the status): only the
+        // operator's own seal on it vouches for it.
+        None if !stored.sealed => {
+            return Err(format!(
+                "{place} carries no seal of this operator and status.backup records no hash: \
+                 it cannot be told from a planted one"
+            ));
+        }
+        None => {}
     }
     let snapshot = stored
         .snapshot

@@ -1092,6 +1092,19 @@ fn a_kept_original_survives_retain_and_is_what_the_next_restore_puts_back() {
             snapshot: original.clone(),
         }]
     );
+    // One the operator did not seal (planted in its namespace) is never adopted.
+    let mut planted = fresh.clone();
+    planted.original = Some(StoredBackup {
+        sealed: false,
+        ..StoredBackup::of(&original)
+    });
+    assert_eq!(
+        plan(&s, &planted).operations[0],
+        Operation::BackupRole {
+            config_map: backup_config_map("uid-2"),
+            snapshot: BackupSnapshot::of(&claimed),
+        }
+    );
     // An original of another role (deleted and created again: another RoleId) is never adopted.
     let mut recreated = claimed.clone();
     recreated.role_id = "AROARECREATED".to_string();

@@ -140,6 +140,9 @@ pub(super) fn operation_label(operation: &Operation) -> &'static str {
     }
 }
 
+/// The backup ConfigMap's annotation holding the operator's seal of its name and hash.
+pub(super) const BACKUP_SEAL: &str = "iamtailor.dev/seal";
+
 /// Creates the backup ConfigMap in the operator's namespace. One that exists already is kept
 /// only if it holds exactly this snapshot: an object with other content is never adopted.
 pub(super) async fn write_backup(
@@ -162,6 +165,11 @@ pub(super) async fn write_backup(
                     format!("{}/{}", lpr.namespace().unwrap_or_default(), lpr.name_any()),
                 ),
                 ("iamtailor.dev/role".to_string(), snapshot.role_arn.clone()),
+                (
+                    BACKUP_SEAL.to_string(),
+                    ctx.status_key
+                        .seal_text(name, &plan::StoredBackup::of(snapshot).sha256),
+                ),
             ])),
             ..Default::default()
         },
@@ -180,7 +188,7 @@ pub(super) async fn write_backup(
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 409 => {
             match observe::read_backup_named(ctx, name).await? {
-                Some(stored) if stored == plan::StoredBackup::of(snapshot) => Ok(()),
+                Some(stored) if stored.sha256 == plan::StoredBackup::of(snapshot).sha256 => Ok(()),
                 _ => Err(failed(
                     "it exists with other content, and is never adopted".to_string(),
                 )),

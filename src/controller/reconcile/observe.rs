@@ -156,12 +156,17 @@ pub(super) async fn read_backup_named(
         return Ok(None);
     };
     let json = config_map.data.as_ref().and_then(|d| d.get(BACKUP_KEY));
+    let sha256 = crate::policy::canonical::sha256_revision(json.map_or("", String::as_str));
+    let sealed = (config_map.metadata.annotations.as_ref())
+        .and_then(|a| a.get(super::apply::BACKUP_SEAL))
+        .is_some_and(|seal| ctx.status_key.verify_text(name, &sha256, seal));
     Ok(Some(plan::StoredBackup {
-        sha256: crate::policy::canonical::sha256_revision(json.map_or("", String::as_str)),
         snapshot: match json {
             None => Err(format!("no {BACKUP_KEY} key")),
             Some(json) => serde_json::from_str(json).map_err(|e| format!("{BACKUP_KEY}: {e}")),
         },
+        sha256,
+        sealed,
     }))
 }
 

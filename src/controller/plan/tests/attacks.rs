@@ -367,7 +367,10 @@ fn tampered(snapshot: &BackupSnapshot) -> StoredBackup {
     let mut forged = snapshot.clone();
     forged.attached.push(ADMIN.to_string());
     forged.permissions_boundary = None;
-    StoredBackup::of(&forged)
+    StoredBackup {
+        sealed: false,
+        ..StoredBackup::of(&forged)
+    }
 }
 
 #[test]
@@ -421,6 +424,34 @@ fn a_tampered_backup_blocks_writes_and_restore() {
     foreign.attached = vec!["arn:aws:iam::999999999999:policy/everything".to_string()];
     let refused = restore_refused(&s, &mut o, &foreign);
     assert!(refused.contains("999999999999"), "{refused}");
+}
+
+/// `status.backup` deleted (by whoever may write the status) and the backup rewritten: with
+/// no recorded hash to check, only the operator's seal on the ConfigMap vouches for it, and a
+/// rewritten one has none.
+#[test]
+fn without_status_backup_only_the_operator_s_seal_vouches_for_a_backup() {
+    let mut s = spec(Mode::Enforce, Approval::Automatic);
+    s.deletion_policy = DeletionPolicy::Restore;
+    let (first, role) = enforced(&s, vec![get_orders()]);
+    let Operation::BackupRole { snapshot, .. } = &first.operations[0] else {
+        unreachable!()
+    };
+    let mut o = next(&first, role);
+    o.previous.backup = None;
+    o.backup = Some(tampered(snapshot));
+    let refused = plan_cleanup(&s, &o).unwrap_err();
+    assert!(refused.contains("carries no seal"), "{refused}");
+    // The operator's own, sealed: restored as recorded.
+    o.backup = Some(StoredBackup::of(snapshot));
+    let restore = plan_cleanup(&s, &o).unwrap();
+    assert!(
+        restore.operations.contains(&Operation::AttachPolicy {
+            arn: S3_FULL.to_string()
+        }),
+        "{:#?}",
+        restore.operations
+    );
 }
 
 #[test]
