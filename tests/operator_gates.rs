@@ -563,11 +563,12 @@ async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
 /// (Enforce + Automatic, drift checked every 2 s, `extra` spec lines) until it is InSync.
 async fn app_enforced(
     cluster: &Cluster,
+    operator_args: &[&str],
     extra: &str,
 ) -> (operator_env::Operator, Api<LeastPrivilegeRole>) {
     broad_role(&cluster.aws.iam(), "app").await;
     put_trail(&cluster.aws.s3()).await;
-    let operator = cluster.operator(&[], &[]);
+    let operator = cluster.operator(operator_args, &[]);
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(cluster.kube.clone(), NS);
     let spec = format!(
         "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
@@ -595,7 +596,7 @@ async fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_a
     let cluster = Cluster::start().await;
     let (aws, kube) = (&cluster.aws, cluster.kube.clone());
     let (aws_iam, s3) = (aws.iam(), aws.s3());
-    let (operator, roles) = app_enforced(&cluster, "").await;
+    let (operator, roles) = app_enforced(&cluster, &[], "").await;
 
     let now = k8s_openapi::jiff::Timestamp::now();
     let time = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
@@ -759,7 +760,8 @@ async fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_a
 async fn a_planted_restore_policy_is_drift() {
     let cluster = Cluster::start().await;
     let (aws_iam, kube) = (cluster.aws.iam(), cluster.kube.clone());
-    let (_operator, _roles) = app_enforced(&cluster, "  onAccessDenied: {restore: false}\n").await;
+    let (_operator, _roles) =
+        app_enforced(&cluster, &[], "  onAccessDenied: {restore: false}\n").await;
     let everything =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
     aws_iam
@@ -939,9 +941,7 @@ async fn a_flood_of_refusals_wakes_its_resource_once_per_interval_and_starves_no
     let aws_iam = aws.iam();
     let sqs = aws.sqs();
     operator_env::create_namespace(&kube, NOISY).await;
-    broad_role(&aws_iam, "app").await;
     operator_env::broad_role_for(&aws_iam, "looper", Some(NOISY)).await;
-    put_trail(&aws.s3()).await;
     let queue = (sqs.create_queue().queue_name("iam-tailor-signals"))
         .send()
         .await
@@ -949,27 +949,13 @@ async fn a_flood_of_refusals_wakes_its_resource_once_per_interval_and_starves_no
         .queue_url
         .unwrap();
     let debounce = DEBOUNCE_SECS.to_string();
-    let operator = cluster.operator(
-        &[
-            "--signal-queue-url",
-            &queue,
-            "--signal-debounce-seconds",
-            &debounce,
-        ],
-        &[],
-    );
-    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
-    roles
-        .create(
-            &PostParams::default(),
-            &lpr(
-                "app",
-                "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
-                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 2s}\n",
-            ),
-        )
-        .await
-        .unwrap();
+    let args = [
+        "--signal-queue-url",
+        &queue,
+        "--signal-debounce-seconds",
+        &debounce,
+    ];
+    let (operator, _roles) = app_enforced(&cluster, &args, "").await;
     let noisy: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NOISY);
     noisy
         .create(
@@ -982,10 +968,6 @@ async fn a_flood_of_refusals_wakes_its_resource_once_per_interval_and_starves_no
         )
         .await
         .unwrap();
-    wait_for(&roles, "app", "the apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-    })
-    .await;
     wait_for(&noisy, "looper", "its analysis", |s| {
         condition(s, "Analyzed").is_some_and(|(status, _)| status == "True")
     })

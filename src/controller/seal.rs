@@ -62,29 +62,24 @@ impl StatusKey {
         mac
     }
 
-    /// The seal of `text` for `purpose` (what it is, e.g. a backup ConfigMap's name), hex.
-    pub fn seal_text(&self, purpose: &str, text: &str) -> String {
+    fn text_mac(&self, purpose: &str, text: &str) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
             .expect("HMAC takes a key of any length");
         mac.update(b"iam-tailor text v1\n");
         mac.update(purpose.as_bytes());
         mac.update(b"\n");
         mac.update(text.as_bytes());
-        hex(&mac.finalize().into_bytes())
+        mac
+    }
+
+    /// The seal of `text` for `purpose` (what it is, e.g. a backup ConfigMap's name), hex.
+    pub fn seal_text(&self, purpose: &str, text: &str) -> String {
+        hex(&self.text_mac(purpose, text).finalize().into_bytes())
     }
 
     /// Whether `seal` is this key's seal of `text` for `purpose`.
     pub fn verify_text(&self, purpose: &str, text: &str, seal: &str) -> bool {
-        let Some(tag) = unhex(seal) else {
-            return false;
-        };
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
-            .expect("HMAC takes a key of any length");
-        mac.update(b"iam-tailor text v1\n");
-        mac.update(purpose.as_bytes());
-        mac.update(b"\n");
-        mac.update(text.as_bytes());
-        mac.verify_slice(&tag).is_ok()
+        unhex(seal).is_some_and(|tag| self.text_mac(purpose, text).verify_slice(&tag).is_ok())
     }
 
     /// `status` of the resource `uid`, sealed.
