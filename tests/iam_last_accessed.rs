@@ -358,7 +358,7 @@ const CHILD: &str = "IAM_TAILOR_TEST_ENDPOINT_CHILD";
 async fn sdk_config_sends_iam_calls_to_aws_endpoint_url_iam() {
     if let Ok(arn) = std::env::var(CHILD) {
         let config = iam_tailor::aws::sdk_config(None).await;
-        let api = Iam::new(&config, None);
+        let api = Iam::new(&config, Default::default());
         let live = iam::read_role(&api, "app").await.unwrap();
         assert_eq!(live.arn, arn);
         let last = iam::service_last_accessed(&api, &arn, POLL, TIMEOUT)

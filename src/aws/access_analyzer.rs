@@ -5,7 +5,7 @@
 //! controller can keep a generation job's id in status and poll it across reconciles and
 //! restarts instead of blocking on it.
 
-use super::{Limited, RateLimiter, sdk_message};
+use super::{Limited, sdk_message};
 use crate::policy::lint::{self, Severity};
 use aws_sdk_accessanalyzer::Client;
 use aws_sdk_accessanalyzer::config::http::HttpResponse;
@@ -16,7 +16,6 @@ use aws_sdk_accessanalyzer::types::{
     CloudTrailDetails, JobStatus, PathElement, PolicyGenerationDetails, PolicyType, Trail,
     ValidatePolicyFinding, ValidatePolicyFindingType, ValidatePolicyResourceType,
 };
-use std::sync::Arc;
 
 /// CheckAccessNotGranted takes at most this many actions per access entry.
 const MAX_ACTIONS_PER_CHECK: usize = 100;
@@ -91,8 +90,8 @@ pub type AccessAnalyzer = Limited<Client>;
 
 impl AccessAnalyzer {
     /// Honours `AWS_ENDPOINT_URL_ACCESSANALYZER` (and `AWS_ENDPOINT_URL`) like every client.
-    pub fn new(config: &aws_config::SdkConfig, limiter: Option<Arc<RateLimiter>>) -> Self {
-        Limited::with_limiter(Client::new(config), limiter)
+    pub fn new(config: &aws_config::SdkConfig, limits: super::Limits) -> Self {
+        Limited::with_limits(Client::new(config), limits)
     }
 }
 

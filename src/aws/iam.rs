@@ -7,7 +7,7 @@
 //!
 //! [`Operation`]: crate::role::Operation
 
-use super::{Limited, RateLimiter};
+use super::{Limited, Limits};
 use crate::generate::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use crate::policy::Policy;
 use crate::role::{AttachedPolicy, LiveRole, is_aws_managed};
@@ -17,7 +17,6 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_iam::types::{AccessAdvisorUsageGranularityType, JobStatusType, Tag};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The tag that marks a managed policy as iam-tailor's own (value `true`).
@@ -152,8 +151,8 @@ where
 pub type Iam = Limited<Client>;
 
 impl Iam {
-    pub fn new(config: &aws_config::SdkConfig, limiter: Option<Arc<RateLimiter>>) -> Iam {
-        Limited::with_limiter(Client::new(config), limiter)
+    pub fn new(config: &aws_config::SdkConfig, limits: Limits) -> Iam {
+        Limited::with_limits(Client::new(config), limits)
     }
 }
 

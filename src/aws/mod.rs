@@ -178,39 +178,117 @@ impl RateLimiter {
     }
 }
 
+/// The rate limits one client's calls take their turn at, in order: a tenant's share, then
+/// the budget every resource shares. Empty: unlimited.
+#[derive(Clone, Debug, Default)]
+pub struct Limits(Vec<Arc<RateLimiter>>);
+
+impl Limits {
+    /// The budget every resource shares alone (`None`: unlimited).
+    pub fn shared(limiter: Option<Arc<RateLimiter>>) -> Limits {
+        Limits(limiter.into_iter().collect())
+    }
+
+    /// `share` first, then these.
+    pub fn within(&self, share: Option<Arc<RateLimiter>>) -> Limits {
+        Limits(share.into_iter().chain(self.0.iter().cloned()).collect())
+    }
+
+    async fn acquire(&self) {
+        for limiter in &self.0 {
+            limiter.acquire().await;
+        }
+    }
+}
+
 /// An AWS SDK client whose calls share a [`RateLimiter`] (on top of the SDK's own retries), so
 /// many resources reconciling at once stay under the account's request quota. Made `From` a bare
 /// client, it is unlimited: for the CLI and tests.
 #[derive(Clone, Debug)]
 pub struct Limited<C> {
     client: C,
-    limiter: Option<Arc<RateLimiter>>,
+    limits: Limits,
 }
 
 impl<C> Limited<C> {
-    pub fn with_limiter(client: C, limiter: Option<Arc<RateLimiter>>) -> Self {
-        Limited { client, limiter }
+    pub fn with_limits(client: C, limits: Limits) -> Self {
+        Limited { client, limits }
     }
 
-    /// The client, once the rate limit allows the next call.
+    /// The client, once the rate limits allow the next call.
     async fn call(&self) -> &C {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire().await;
-        }
+        self.limits.acquire().await;
         &self.client
     }
 }
 
 impl<C> From<C> for Limited<C> {
     fn from(client: C) -> Self {
-        Limited::with_limiter(client, None)
+        Limited::with_limits(client, Limits::default())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::RateLimiter;
+    use super::{Limits, RateLimiter};
+    use std::sync::Arc;
     use std::time::Duration;
+
+    /// One tenant calling as fast as it can takes its share of the budget, not all of it: the
+    /// other tenant's few calls go through in about a second, not behind the flood.
+    #[tokio::test(start_paused = true)]
+    async fn a_tenant_s_share_leaves_the_rest_of_the_budget_to_the_others() {
+        let shared = Limits::shared(RateLimiter::per_second(10).map(Arc::new));
+        let noisy = shared.within(RateLimiter::per_second(5).map(Arc::new));
+        let quiet = shared.within(RateLimiter::per_second(5).map(Arc::new));
+        let start = tokio::time::Instant::now();
+        let flood: Vec<_> = (0..8)
+            .map(|_| {
+                let noisy = noisy.clone();
+                tokio::spawn(async move {
+                    for _ in 0..25 {
+                        noisy.acquire().await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let asked = tokio::time::Instant::now();
+        for _ in 0..5 {
+            quiet.acquire().await;
+        }
+        let waited = asked.elapsed();
+        assert!(waited < Duration::from_millis(1_500), "waited {waited:?}");
+        for task in flood {
+            task.await.unwrap();
+        }
+        // The flood itself went at its share: 200 calls at 5/s.
+        assert!(
+            start.elapsed() >= Duration::from_secs(38),
+            "{:?}",
+            start.elapsed()
+        );
+        // Without the shares, the same few calls queue behind the flood's.
+        let unfair = Limits::shared(RateLimiter::per_second(10).map(Arc::new));
+        for _ in 0..8 {
+            let unfair = unfair.clone();
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    unfair.acquire().await;
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let asked = tokio::time::Instant::now();
+        for _ in 0..5 {
+            unfair.acquire().await;
+        }
+        let unfair_wait = asked.elapsed();
+        assert!(
+            unfair_wait > 2 * waited,
+            "behind the flood {unfair_wait:?}, with shares {waited:?}"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn averages_the_rate_after_a_burst() {

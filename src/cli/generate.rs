@@ -367,7 +367,7 @@ fn analyzer_usage(args: &Args) -> anyhow::Result<(Usage, Vec<Unresolved>)> {
         .build()?;
     let policies = runtime.block_on(async {
         let config = crate::aws::sdk_config(region).await;
-        let analyzer = AccessAnalyzer::new(&config, None);
+        let analyzer = AccessAnalyzer::new(&config, Default::default());
         let window = Window { start, end };
         let job =
             access_analyzer::start_policy_generation(&analyzer, principal, &trail, window).await?;

@@ -25,7 +25,7 @@ fn remote_findings(text: &str, kind: PolicyType) -> anyhow::Result<Vec<RemoteFin
         .build()?;
     runtime.block_on(async {
         let config = crate::aws::sdk_config(None).await;
-        let analyzer = AccessAnalyzer::new(&config, None);
+        let analyzer = AccessAnalyzer::new(&config, Default::default());
         Ok(access_analyzer::validate_policy(&analyzer, text, kind).await?)
     })
 }

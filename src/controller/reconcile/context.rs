@@ -24,6 +24,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The share of `--aws-rate-limit` the resources of one namespace may use together.
+pub const NAMESPACE_SHARE_PERCENT: u32 = 50;
+
 /// An assumed-role session: (role ARN, session, ExternalId).
 type AssumedKey = (String, Session, Option<String>);
 
@@ -32,6 +35,10 @@ type AssumedKey = (String, Session, Option<String>);
 pub struct Aws {
     base: aws_config::SdkConfig,
     limiter: Option<Arc<RateLimiter>>,
+    /// Calls per second one namespace's resources may make together: a share of the budget,
+    /// so one tenant (a refusal loop, a flood of resources) leaves the rest to the others.
+    namespace_rate: u32,
+    namespace_limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
     /// Assumed-role configurations by (role ARN, session, ExternalId).
     assumed: tokio::sync::Mutex<HashMap<AssumedKey, aws_config::SdkConfig>>,
     /// Access role ARN → the ExternalId the tenancy configuration gives it, as last read.
@@ -50,6 +57,8 @@ impl Aws {
         Aws {
             base,
             limiter: RateLimiter::per_second(calls_per_second).map(Arc::new),
+            namespace_rate: (calls_per_second * NAMESPACE_SHARE_PERCENT).div_ceil(100),
+            namespace_limiters: Default::default(),
             assumed: Default::default(),
             external_ids: Default::default(),
             analyzer_poll_secs,
@@ -71,7 +80,7 @@ impl Aws {
 
     pub(super) async fn analyzer(&self, lpr: &LeastPrivilegeRole) -> AccessAnalyzer {
         let config = self.config(lpr).await;
-        AccessAnalyzer::new(&config, self.limiter.clone())
+        AccessAnalyzer::new(&config, self.limits(lpr))
     }
 
     /// The SDK configuration for `lpr`: the operator's own, or a session of its
@@ -111,9 +120,23 @@ impl Aws {
         };
     }
 
+    /// `lpr`'s namespace's share of the budget, then the budget.
+    fn limits(&self, lpr: &LeastPrivilegeRole) -> crate::aws::Limits {
+        let shared = crate::aws::Limits::shared(self.limiter.clone());
+        if self.limiter.is_none() {
+            return shared;
+        }
+        let namespace = lpr.namespace().unwrap_or_default();
+        let mut limiters = self.namespace_limiters.lock().expect("not poisoned");
+        let share = limiters.entry(namespace).or_insert_with(|| {
+            Arc::new(RateLimiter::per_second(self.namespace_rate.max(1)).expect("at least 1"))
+        });
+        shared.within(Some(Arc::clone(share)))
+    }
+
     pub(super) async fn iam(&self, lpr: &LeastPrivilegeRole) -> Iam {
         let config = self.config(lpr).await;
-        Iam::new(&config, self.limiter.clone())
+        Iam::new(&config, self.limits(lpr))
     }
 
     pub(super) async fn athena(
