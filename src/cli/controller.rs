@@ -14,7 +14,8 @@ pub struct Args {
     /// binds; the address is logged).
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
-    /// IAM calls per second across all resources, on top of the SDK's retries (0: no limit).
+    /// IAM calls per second across all resources, on top of the SDK's retries (0: no limit);
+    /// the resources of one namespace may use at most half of it together.
     #[arg(long, default_value_t = 10)]
     aws_rate_limit: u32,
     /// How long one attempt of an AWS call may take before it is abandoned (and retried, up
