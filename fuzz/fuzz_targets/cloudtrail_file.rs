@@ -23,12 +23,15 @@ fuzz_target!(|data: &[u8]| {
         strict: false,
         threads: 1,
         progress: false,
+        ..ScanOptions::default()
     };
     let one_role = ScanOptions {
         principal: Some(PrincipalFilter::parse("arn:aws:iam::123456789012:role/app").unwrap()),
         from: Some(1_600_000_000_000_000_000),
         to: Some(1_900_000_000_000_000_000),
         strict: true,
+        // Records past it are from the future: skipped, counted.
+        not_after: Some(1_800_000_000_000_000_000),
         ..everything.clone()
     };
     for options in [&everything, &one_role] {
