@@ -36,6 +36,7 @@ fn attached(name: &str, document: Policy) -> AttachedPolicy {
 fn main() {
     let kept = ["ReadOnlyAccess", "SecurityAudit", "AmazonEC2FullAccess"];
     let role = LiveRole {
+        names: Default::default(),
         name: "app".to_string(),
         arn: "arn:aws:iam::111122223333:role/app".to_string(),
         role_id: "AROAAPP".to_string(),

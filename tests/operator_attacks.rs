@@ -815,3 +815,104 @@ async fn retain_then_a_new_resource_then_restore_ends_with_the_true_originals() 
         assert!(backups.get_opt(&gone).await.unwrap().is_none(), "{gone}");
     }
 }
+
+/// A role deleted and created again under its name, after its first resource let go with
+/// Retain: the earlier role's `iam-tailor-app` is left over, tagged for the old RoleId. The new
+/// resource names the new role's policy for its RoleId (it used to fail on the leftover for
+/// ever), reports the leftover, never touches it, and its Restore removes only its own.
+#[tokio::test]
+async fn a_role_created_again_gets_policies_of_its_own() {
+    let cluster = Cluster::start().await;
+    let (iam, kube) = (cluster.aws.iam(), cluster.kube.clone());
+    broad_role(&iam, "app").await;
+    put_trail(&cluster.aws.s3()).await;
+    let _operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    let spec = |policy: &str| {
+        format!(
+            "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+             cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n  deletionPolicy: {policy}\n"
+        )
+    };
+    roles
+        .create(&PostParams::default(), &lpr("first", &spec("Retain")))
+        .await
+        .unwrap();
+    wait_for(&roles, "first", "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let earlier = read(&iam, "app").await;
+    let leftover = format!("arn:aws:iam::{ACCOUNT}:policy/iam-tailor-app");
+    assert!(names(&earlier).contains(&"iam-tailor-app"), "{earlier:?}");
+    roles.delete("first", &Default::default()).await.unwrap();
+    wait_gone(&roles, "first").await;
+
+    // The role goes (IAM wants it empty first) and comes back under its name, broad again.
+    for a in &earlier.attached {
+        (iam.detach_role_policy().role_name("app").policy_arn(&a.arn))
+            .send()
+            .await
+            .unwrap();
+    }
+    for name in earlier.inline.keys() {
+        (iam.delete_role_policy().role_name("app").policy_name(name))
+            .send()
+            .await
+            .unwrap();
+    }
+    iam.delete_role().role_name("app").send().await.unwrap();
+    broad_role(&iam, "app").await;
+    let recreated = read(&iam, "app").await;
+    assert_ne!(recreated.role_id, earlier.role_id);
+    let leftover_document = || async {
+        let version = iam.get_policy().policy_arn(&leftover).send().await.unwrap();
+        version
+            .policy()
+            .unwrap()
+            .default_version_id()
+            .unwrap()
+            .to_string()
+    };
+    let leftover_version = leftover_document().await;
+
+    roles
+        .create(&PostParams::default(), &lpr("second", &spec("Restore")))
+        .await
+        .unwrap();
+    wait_for(&roles, "second", "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let own = format!("iam-tailor-app@{}", recreated.role_id);
+    let narrowed = read(&iam, "app").await;
+    assert_eq!(names(&narrowed), [own.as_str()], "{narrowed:?}");
+    let applied = wait_event(&kube, NS, "second", "PolicyApplied", |e| {
+        e.reason.as_deref() == Some("PolicyApplied")
+    })
+    .await;
+    let note = (applied.iter())
+        .find(|e| e.reason.as_deref() == Some("PolicyApplied"))
+        .and_then(|e| e.note.clone())
+        .unwrap_or_default();
+    assert!(note.contains("iam-tailor-app is not this role's"), "{note}");
+    assert_eq!(
+        leftover_document().await,
+        leftover_version,
+        "the leftover is untouched"
+    );
+
+    roles.delete("second", &Default::default()).await.unwrap();
+    wait_gone(&roles, "second").await;
+    let mut back = read(&iam, "app").await;
+    back.tags.remove(iam_tailor::role::CLAIM_TAG);
+    assert_eq!(back, recreated, "the recreated role's originals");
+    let own_arn = format!("arn:aws:iam::{ACCOUNT}:policy/{own}");
+    let gone = iam.get_policy().policy_arn(&own_arn).send().await;
+    assert!(gone.is_err(), "{own_arn} is deleted");
+    assert_eq!(
+        leftover_document().await,
+        leftover_version,
+        "the leftover stays"
+    );
+}

@@ -10,6 +10,7 @@
 use super::{Limited, Limits};
 use crate::generate::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use crate::policy::Policy;
+use crate::role::names::{FirstNameHolder, PolicyNames, first_form_name, policy_arn};
 use crate::role::{AttachedPolicy, LiveRole, is_aws_managed};
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::http::HttpResponse;
@@ -229,12 +230,18 @@ pub async fn get_role(iam: &Iam, role_name: &str) -> Result<RoleHead, IamError> 
 /// and the permissions boundary. `NotFound` means the role does not exist.
 pub async fn read_role(iam: &Iam, role_name: &str) -> Result<LiveRole, IamError> {
     let head = get_role(iam, role_name).await?;
-    read_documents(iam, head).await
+    read_documents(iam, head, true).await
 }
 
 /// The documents of the role `head` describes: its inline policies and the default versions
 /// of its attached ones.
-pub async fn read_documents(iam: &Iam, head: RoleHead) -> Result<LiveRole, IamError> {
+/// `for_writes`: iam-tailor may write the role's policies this time, so their names must be
+/// known ([`PolicyNames`]): when the role holds none of them, who holds the first name is read.
+pub async fn read_documents(
+    iam: &Iam,
+    head: RoleHead,
+    for_writes: bool,
+) -> Result<LiveRole, IamError> {
     let role_name = head.name.as_str();
     let target = format!("role {role_name}");
     let names = iam
@@ -305,8 +312,18 @@ pub async fn read_documents(iam: &Iam, head: RoleHead) -> Result<LiveRole, IamEr
         }
         None => None,
     };
+    let held = attached.iter().chain(boundary_policy.as_deref());
+    let names = match PolicyNames::of_held(&head.role_id, held) {
+        Some(names) => names,
+        None if for_writes => {
+            let first = policy_arn(&head.arn, &first_form_name(&head.name, 0));
+            PolicyNames::given(&first_name_holder(iam, &first, &head.role_id).await?)
+        }
+        None => PolicyNames::default(),
+    };
     Ok(LiveRole {
         boundary_policy,
+        names,
         name: head.name,
         arn: head.arn,
         role_id: head.role_id,
@@ -359,6 +376,20 @@ async fn owner_tags(iam: &Iam, arn: &str) -> Result<(bool, Option<String>), IamE
         .find(|t| t.key() == ROLE_ID_TAG_KEY)
         .map(|t| t.value().to_string());
     Ok((managed, owner))
+}
+
+/// Who holds the policy `arn`, the first name of a role's policies in the role-name form.
+async fn first_name_holder(
+    iam: &Iam,
+    arn: &str,
+    role_id: &str,
+) -> Result<FirstNameHolder, IamError> {
+    Ok(match owner_tags(iam, arn).await {
+        Err(IamError::NotFound { .. }) => FirstNameHolder::Nobody,
+        Err(e) => return Err(e),
+        Ok((true, Some(owner))) if owner == role_id => FirstNameHolder::ThisRole,
+        Ok(_) => FirstNameHolder::Other,
+    })
 }
 
 /// Refuses to write to or delete `arn` unless iam-tailor made it for `role_id`.

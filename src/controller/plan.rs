@@ -10,7 +10,7 @@
 //! A proposal may hold several documents (IAM's size limit). Its `policy` is the JSON array of
 //! the documents' compact canonical JSON, in generator order, and its revision is
 //! `sha256:` of exactly that string ([`set_revision`]), so anyone can check it from the
-//! status alone. Document *i* (from 0) becomes the managed policy [`managed_policy_name`],
+//! status alone. Document *i* (from 0) becomes the managed policy [`LiveRole::policy_name`],
 //! at path `/` in the role's account.
 //!
 //! Nothing is written unless every state the role passes through is proven within what it
@@ -41,7 +41,7 @@ mod trust;
 pub use analyzed::{ATHENA_LOOK_SECS, analysis_due, analysis_inputs};
 pub use backup::{StoredBackup, backup_config_map, original_config_map};
 pub use backup::{backup_aws_managed, original_needed};
-pub use boundary::{boundary_policy_name, declared_boundary_to_read};
+pub use boundary::declared_boundary_to_read;
 pub use builder::{apply_failed, bounded, failed};
 pub use cleanup::plan_cleanup;
 pub use restore::{MAX_RESTORED, RESTORE_POLICY, restore_since};
@@ -192,24 +192,6 @@ pub struct Plan {
 /// IAM attaches at most this many managed policies to a role (the raised quota; 10 by
 /// default), so no proposal has more documents.
 pub const MAX_DOCUMENTS: usize = 20;
-
-/// The name of iam-tailor's managed policy for document `index` (from 0) of `role`'s proposal:
-/// `iam-tailor-<role>`, then `iam-tailor.<n>.<role>` for n = 2, 3, …. No two (role, index)
-/// pairs share a name: the first form has `-` where the second has `.`, and a role name
-/// cannot make up the second's number (it ends at the first `.`). IAM compares both role and
-/// policy names without case, so this holds there too.
-pub fn managed_policy_name(role: &str, index: usize) -> String {
-    match index {
-        0 => format!("iam-tailor-{role}"),
-        i => format!("iam-tailor.{}.{role}", i + 1),
-    }
-}
-
-/// The ARN of the managed policy `name` at path `/` in the account of `role_arn`.
-pub fn managed_policy_arn(role_arn: &str, name: &str) -> String {
-    let account_prefix: Vec<&str> = role_arn.split(':').take(5).collect();
-    format!("{}:policy/{name}", account_prefix.join(":"))
-}
 
 /// The JSON array of the documents' canonical JSON: `status.proposal.policy`.
 pub fn set_json(documents: &[Policy]) -> String {
@@ -374,7 +356,7 @@ fn claim_first(b: &mut Builder, live: &LiveRole) -> bool {
         return false;
     }
     // A boundary this plan would have put in place is not in place yet.
-    let own_boundary = boundary_policy_name(&live.name);
+    let own_boundary = live.boundary_policy_name();
     let boundary_planned = b.operations.iter().any(|op| match op {
         Operation::SetPermissionsBoundary { .. } => true,
         Operation::PutManagedPolicy { name, .. } => *name == own_boundary,

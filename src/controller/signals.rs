@@ -11,8 +11,8 @@
 use crate::aws::sqs::SignalQueue;
 use crate::cloudtrail::event::{Signal, read_event};
 use crate::controller::crd::LeastPrivilegeRole;
-use crate::controller::plan::managed_policy_name;
 use crate::controller::telemetry::Metrics;
+use crate::role::names::roles_of_policy;
 #[cfg(test)]
 use crate::usage::MAX_DISTINCT_CALLS;
 use crate::usage::Usage;
@@ -198,21 +198,12 @@ fn spec_role(lpr: &LeastPrivilegeRole) -> Option<&str> {
         .or_else(|| spec.role_arn.as_deref().and_then(|a| a.rsplit('/').next()))
 }
 
-/// The role whose iam-tailor policy `arn` is (`iam-tailor-<role>`, `iam-tailor.<n>.<role>`,
-/// `iam-tailor.boundary.<role>`).
-fn role_of_policy(arn: &str) -> Option<String> {
-    let name = arn.rsplit('/').next()?;
-    let role = if let Some(role) = name.strip_prefix("iam-tailor-") {
-        role
-    } else if let Some(role) = name.strip_prefix("iam-tailor.boundary.") {
-        role
-    } else {
-        let rest = name.strip_prefix("iam-tailor.")?;
-        let (n, role) = rest.split_once('.')?;
-        let index = n.parse::<usize>().ok()?.checked_sub(1)?;
-        (managed_policy_name(role, index) == name).then_some(role)?
-    };
-    Some(role.to_string())
+/// The roles whose iam-tailor policy `arn` may be ([`roles_of_policy`]).
+fn roles_of_policy_arn(arn: &str) -> Vec<String> {
+    arn.rsplit('/')
+        .next()
+        .map(roles_of_policy)
+        .unwrap_or_default()
 }
 
 /// Reads the queue until the process ends: wakes the resources of the roles signals name
@@ -282,13 +273,17 @@ fn handle(
             wake_role(&role);
             "role-written"
         }
-        Ok(Signal::PolicyWritten { arn }) => match role_of_policy(&arn) {
-            Some(role) => {
-                wake_role(&role);
+        Ok(Signal::PolicyWritten { arn }) => {
+            let roles = roles_of_policy_arn(&arn);
+            for role in &roles {
+                wake_role(role);
+            }
+            if roles.is_empty() {
+                "ignored"
+            } else {
                 "policy-written"
             }
-            None => "ignored",
-        },
+        }
         Ok(Signal::Refused { principal, usage }) => {
             let role = principal.rsplit('/').next().unwrap_or_default();
             if wake_role(role) == 0 {
@@ -403,21 +398,28 @@ mod tests {
     #[test]
     fn iam_tailor_policies_name_their_role_and_no_other_does() {
         let arn = |name: &str| format!("arn:aws:iam::111122223333:policy/{name}");
-        assert_eq!(role_of_policy(&arn("iam-tailor-app")), Some("app".into()));
+        let roles = |name: &str| roles_of_policy_arn(&arn(name));
+        assert_eq!(roles("iam-tailor-app"), ["app"]);
+        assert_eq!(roles("iam-tailor.3.web.v2"), ["web.v2"]);
+        assert_eq!(roles("iam-tailor.boundary.app"), ["app"]);
+        // The RoleId form: the role as written, or without the suffix.
+        let id = "AROAEXAMPLE1234567890";
         assert_eq!(
-            role_of_policy(&arn("iam-tailor.3.web.v2")),
-            Some("web.v2".into())
+            roles(&format!("iam-tailor-app@{id}")),
+            [format!("app@{id}"), "app".into()]
         );
         assert_eq!(
-            role_of_policy(&arn("iam-tailor.boundary.app")),
-            Some("app".into())
+            roles(&format!("iam-tailor.2.app@{id}")),
+            [format!("app@{id}"), "app".into()]
         );
+        assert_eq!(roles("iam-tailor-me@example.com"), ["me@example.com"]);
         for other in [
             "AdministratorAccess",
             "iam-tailor.1.app",
+            "iam-tailor.02.app",
             "iam-tailor.x.app",
         ] {
-            assert_eq!(role_of_policy(&arn(other)), None, "{other}");
+            assert!(roles(other).is_empty(), "{other}");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Kubernetes and no AWS SDK, so `aws` (which reads and writes roles) and `controller` (which
 //! plans the writes) both build on it.
 
+pub mod names;
 pub mod proof;
 
 /// The role tag naming the UID of the one LeastPrivilegeRole that manages the role: set before
@@ -49,6 +50,8 @@ pub struct LiveRole {
     /// whether iam-tailor made it for this role; `None` without a boundary (or when the
     /// policy is gone), so nothing can be proven about it.
     pub boundary_policy: Option<Box<AttachedPolicy>>,
+    /// The names iam-tailor's policies for this role take ([`names`]).
+    pub names: names::PolicyNames,
 }
 
 impl LiveRole {

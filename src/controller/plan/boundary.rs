@@ -4,7 +4,7 @@
 //! only when the new document is proven within the old; these writes come before any other.
 
 use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
-use super::{EventType, PlannedEvent, managed_policy_arn};
+use super::{EventType, PlannedEvent};
 use crate::controller::crd::Mode;
 use crate::controller::spec::{DeclaredBoundary, ValidSpec};
 use crate::policy::analysis::allowed_actions;
@@ -16,20 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// At most this many of the used actions a declared boundary denies are named.
 const MAX_DENIED_NAMED: usize = 5;
 
-/// The name of iam-tailor's managed policy holding the declared boundary document of `role`.
-/// No proposal policy has it: theirs are `iam-tailor-<role>` and `iam-tailor.<n>.<role>` with
-/// a number `n`.
-pub fn boundary_policy_name(role: &str) -> String {
-    format!("iam-tailor.boundary.{role}")
-}
-
 /// The boundary's ARN the spec declares for `live`.
 fn declared_arn(declared: &DeclaredBoundary, live: &LiveRole) -> String {
     match declared {
         DeclaredBoundary::Arn(arn) => arn.clone(),
-        DeclaredBoundary::Document(_) => {
-            managed_policy_arn(&live.arn, &boundary_policy_name(&live.name))
-        }
+        DeclaredBoundary::Document(_) => live.boundary_policy_arn(),
     }
 }
 
@@ -100,7 +91,7 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
         && !(content_ok && current.is_some_and(|p| p.arn == wanted))
     {
         operations.push(Operation::PutManagedPolicy {
-            name: boundary_policy_name(&live.name),
+            name: live.boundary_policy_name(),
             arn: wanted.clone(),
             document: doc.canonical_json(),
         });

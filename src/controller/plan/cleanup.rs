@@ -2,10 +2,7 @@
 //! keeping what only narrows, then lets go.
 
 use super::backup::{StoredBackup, backup_config_map, original_config_map};
-use super::{
-    EventType, MAX_DOCUMENTS, Observed, Plan, PlannedEvent, Requeue, boundary_policy_name,
-    managed_policy_arn, managed_policy_name, not_ours,
-};
+use super::{EventType, MAX_DOCUMENTS, Observed, Plan, PlannedEvent, Requeue, not_ours};
 use crate::controller::crd::{DeletionPolicy, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
 use crate::policy::Policy;
 use crate::role::proof::guard;
@@ -272,7 +269,7 @@ fn restore(
             ops.push(Operation::AttachPolicy { arn: arn.clone() });
         }
     }
-    let own_boundary = managed_policy_arn(&live.arn, &boundary_policy_name(&live.name));
+    let own_boundary = live.boundary_policy_arn();
     let boundary_is_own = (live.boundary_policy.as_ref()).is_some_and(|p| {
         p.managed_by_iam_tailor && p.arn == own_boundary
     }) && live.permissions_boundary.as_ref() == Some(&own_boundary)
@@ -318,10 +315,7 @@ fn restore(
     ops.extend(removals.into_iter().map(|(_, op)| op));
     // iam-tailor's policies for this role: by tag, and by the names its own scheme gives
     // (never taken from the status alone, which could name anyone's policy).
-    let named_ours = |arn: &str| {
-        (0..MAX_DOCUMENTS)
-            .any(|i| arn == managed_policy_arn(&live.arn, &managed_policy_name(&live.name, i)))
-    };
+    let named_ours = |arn: &str| (0..MAX_DOCUMENTS).any(|i| arn == live.policy_arn(i));
     let ours: BTreeSet<&str> = live
         .attached
         .iter()

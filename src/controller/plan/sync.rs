@@ -5,12 +5,11 @@
 use super::approved::Decision;
 use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
 use super::restore::{RESTORE_POLICY, RestoreTarget};
-use super::{
-    EventType, HISTORY_LIMIT, PlannedEvent, managed_policy_arn, managed_policy_name, set_revision,
-};
+use super::{EventType, HISTORY_LIMIT, PlannedEvent, set_revision};
 use crate::controller::crd::{Applied, AttachedPolicies, InlinePolicies, Proposal};
 use crate::controller::spec::ValidSpec;
 use crate::policy::Policy;
+use crate::role::names::{PolicyNames, first_form_name};
 use crate::role::proof::prove_each_state_within;
 use crate::role::{AttachedPolicy, LiveRole, Operation, has_deny};
 use std::collections::{BTreeMap, BTreeSet};
@@ -173,6 +172,13 @@ fn apply(
             convergence.denies_kept.join(", ")
         ));
     }
+    if live.names == PolicyNames::ByRoleId {
+        note.push_str(&format!(
+            "; named for the RoleId: {} is not this role's (an earlier role of this name \
+             left it?); once nothing needs it, delete it",
+            first_form_name(&live.name, 0)
+        ));
+    }
     b.completion.push(PlannedEvent {
         type_: EventType::Normal,
         reason: reason.to_string(),
@@ -292,11 +298,7 @@ impl Target {
         Target {
             revision: revision.to_string(),
             policies: (0..documents.len())
-                .map(|i| {
-                    let name = managed_policy_name(&live.name, i);
-                    let arn = managed_policy_arn(&live.arn, &name);
-                    (name, arn)
-                })
+                .map(|i| (live.policy_name(i), live.policy_arn(i)))
                 .collect(),
             documents: Some(documents),
             boundary: live.permissions_boundary.clone(),
@@ -313,11 +315,7 @@ impl Target {
             .map_or(applied.policy_arns.len(), Vec::len);
         let mut target = Target::proposal(live, &applied.revision, Vec::new());
         target.policies = (0..count)
-            .map(|i| {
-                let name = managed_policy_name(&live.name, i);
-                let arn = managed_policy_arn(&live.arn, &name);
-                (name, arn)
-            })
+            .map(|i| (live.policy_name(i), live.policy_arn(i)))
             .collect();
         target.documents = documents;
         target.boundary = applied.permissions_boundary.clone();

@@ -85,6 +85,7 @@ fn attached(arn: &str, document: Policy) -> AttachedPolicy {
 /// The role before iam-tailor: S3 full access, an inline DynamoDB policy, a boundary.
 fn original_role() -> LiveRole {
     LiveRole {
+        names: Default::default(),
         name: "checkout-api".to_string(),
         arn: ROLE_ARN.to_string(),
         role_id: "AROACHECKOUT".to_string(),

@@ -123,7 +123,7 @@ pub(super) async fn read_role_state(
             reason,
         });
     }
-    match iam::read_documents(iam, head).await {
+    match iam::read_documents(iam, head, enforce).await {
         Ok(live) => Ok(RoleState::Found(live)),
         Err(IamError::NotFound { .. }) => Ok(RoleState::NotFound),
         Err(e) => Err(Error::ReadRole(e)),
@@ -179,8 +179,7 @@ pub(super) async fn read_rollback(
 ) -> Result<Result<Vec<Vec<Policy>>, String>, Error> {
     let mut versions = Vec::new();
     for index in 0..plan::MAX_DOCUMENTS {
-        let arn =
-            plan::managed_policy_arn(&live.arn, &plan::managed_policy_name(&live.name, index));
+        let arn = live.policy_arn(index);
         match iam::owned_policy_versions(iam, &arn, &live.role_id).await {
             Ok(found) => versions.push(found),
             Err(IamError::NotFound { .. }) => break,

@@ -518,6 +518,7 @@ impl Case {
             .map(|(arn, doc)| (arn.clone(), doc.policy()))
             .collect();
         let before = LiveRole {
+            names: Default::default(),
             name: "r".to_string(),
             arn: "arn:aws:iam::111122223333:role/r".to_string(),
             role_id: "AROAR".to_string(),
@@ -847,6 +848,7 @@ fn hand(
     managed.extend(boundary.iter().map(|(arn, d)| (arn.to_string(), d.clone())));
     Case {
         before: LiveRole {
+            names: Default::default(),
             name: "r".to_string(),
             arn: "arn:aws:iam::111122223333:role/r".to_string(),
             role_id: "AROAR".to_string(),

@@ -31,6 +31,7 @@ fn attached(arn: &str, document: Policy, ours: bool) -> AttachedPolicy {
 
 fn role(inline: &[(&str, Policy)], attached: Vec<AttachedPolicy>) -> LiveRole {
     LiveRole {
+        names: Default::default(),
         name: "web".to_string(),
         arn: "arn:aws:iam::123456789012:role/web".to_string(),
         role_id: "AROAWEB".to_string(),

@@ -5,6 +5,7 @@ use super::*;
 use crate::controller::crd::PinnedRole;
 use crate::policy::context::Context;
 use crate::policy::eval::{Decision, PolicySet, Request};
+use crate::role::names::{PolicyNames, first_form_name, roles_of_policy};
 
 fn statements(text: &str) -> Policy {
     Policy::parse(&format!(
@@ -328,24 +329,114 @@ fn policy_names_never_collide() {
         "a",
         "a.1",
         "1",
+        "web@AROAOTHER",
     ];
     let mut seen = BTreeMap::new();
     for role in roles {
-        for index in 0..MAX_DOCUMENTS {
-            let name = managed_policy_name(role, index);
-            assert!(name.len() <= 128, "{name}");
-            // IAM compares names without case, and so do role names: Web and web are one.
-            let key = name.to_ascii_lowercase();
-            let owner = (role.to_ascii_lowercase(), index);
-            if let Some(other) = seen.insert(key, owner.clone()) {
-                assert_eq!(other, owner, "{name}");
+        for names in [PolicyNames::ByRoleName, PolicyNames::ByRoleId] {
+            let mut live = original_role();
+            live.name = role.to_string();
+            live.role_id = "AROAEXAMPLE1234567890".to_string();
+            live.names = names;
+            for index in 0..MAX_DOCUMENTS {
+                let name = live.policy_name(index);
+                assert!(name.len() <= 128, "{name}");
+                assert!(roles_of_policy(&name).contains(&role.to_string()), "{name}");
+                // IAM compares names without case, and so do role names: Web and web are one.
+                let key = name.to_ascii_lowercase();
+                let owner = (role.to_ascii_lowercase(), names, index);
+                if let Some(other) = seen.insert(key, owner.clone()) {
+                    assert_eq!(other, owner, "{name}");
+                }
+            }
+            let boundary = live.boundary_policy_name();
+            assert!(roles_of_policy(&boundary).contains(&role.to_string()));
+            let owner = (role.to_ascii_lowercase(), names, MAX_DOCUMENTS);
+            if let Some(other) = seen.insert(boundary.to_ascii_lowercase(), owner.clone()) {
+                assert_eq!(other, owner, "{boundary}");
             }
         }
     }
-    assert_ne!(
-        managed_policy_name("web", 1),
-        managed_policy_name("web-2", 0)
+    // The longest role name (64) in the longer form still makes a valid policy name (128).
+    let mut longest = original_role();
+    longest.name = "r".repeat(64);
+    longest.names = PolicyNames::ByRoleId;
+    assert!(longest.boundary_policy_name().len() <= 128);
+    assert_ne!(first_form_name("web", 1), first_form_name("web-2", 0));
+}
+
+/// A role deleted and created again under its name: the earlier role's `iam-tailor-<role>`
+/// is left over and is not this role's (the shell reads `PolicyNames::ByRoleId`), so this
+/// role's policies are named for its RoleId; they keep those names, the leftover is reported,
+/// and Restore removes only this role's.
+#[test]
+fn a_role_created_again_gets_policies_of_its_own() {
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let mut recreated = original_role();
+    recreated.names = PolicyNames::ByRoleId;
+    let own = format!("{OURS}@{}", recreated.role_id);
+    let p = plan(
+        &s,
+        &observed(
+            Default::default(),
+            recreated.clone(),
+            Some(analysis(vec![get_orders()])),
+        ),
     );
+    let written: Vec<&str> = (p.operations.iter())
+        .filter_map(|o| match o {
+            Operation::PutManagedPolicy { arn, .. } | Operation::AttachPolicy { arn } => {
+                Some(arn.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !written.is_empty() && written.iter().all(|arn| *arn == own),
+        "{written:?}"
+    );
+    assert_eq!(
+        p.status.applied.as_ref().unwrap().policy_arns,
+        std::slice::from_ref(&own)
+    );
+    let applied = p
+        .completion
+        .iter()
+        .find(|e| e.reason == "PolicyApplied")
+        .unwrap();
+    assert!(
+        applied
+            .note
+            .contains("iam-tailor-checkout-api is not this role's"),
+        "{}",
+        applied.note
+    );
+    // Read again, the role's own policy keeps the form.
+    let after = apply(&recreated, &p.operations, &mut BTreeMap::new());
+    let held = after
+        .attached
+        .iter()
+        .chain(after.boundary_policy.as_deref());
+    assert_eq!(
+        PolicyNames::of_held(&after.role_id, held),
+        Some(PolicyNames::ByRoleId)
+    );
+    let again = plan(&s, &next(&p, after.clone()));
+    assert!(again.operations.is_empty(), "{:#?}", again.operations);
+
+    let mut restore_spec = s;
+    restore_spec.deletion_policy = DeletionPolicy::Restore;
+    let cleanup = plan_cleanup(&restore_spec, &next(&again, after)).unwrap();
+    assert!(
+        cleanup
+            .operations
+            .contains(&Operation::DeleteManagedPolicy { arn: own })
+    );
+    let touches_leftover = cleanup
+        .operations
+        .iter()
+        .any(|o| format!("{o:?}").contains(&format!("{OURS}\"")));
+    assert!(!touches_leftover, "{:#?}", cleanup.operations);
 }
 
 /// Cleanup with `snapshot` as the stored backup, recorded in the status as if it were the one
