@@ -916,3 +916,102 @@ async fn a_role_created_again_gets_policies_of_its_own() {
         "the leftover stays"
     );
 }
+
+/// Restore and the customer-managed policies a role held, whose documents someone changed
+/// after iam-tailor detached them: `app-data` (the role's alone, tagged restorable) gets its
+/// backed-up document back as a new default version; `shared-data` (also attached to
+/// `other`) is not rewritten, since that would change `other` too, and the Warning says so.
+#[tokio::test]
+async fn restore_puts_back_a_changed_customer_policy_that_changes_no_one_else() {
+    const NARROWER: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#;
+    let cluster = Cluster::start().await;
+    let (iam, kube) = (cluster.aws.iam(), cluster.kube.clone());
+    broad_role(&iam, "app").await;
+    broad_role_for(&iam, "other", None).await;
+    put_trail(&cluster.aws.s3()).await;
+    let restorable = aws_sdk_iam::types::Tag::builder()
+        .key(iam_tailor::role::RESTORABLE_TAG)
+        .value("true")
+        .build()
+        .unwrap();
+    let mut policies = Vec::new();
+    for (name, roles) in [
+        ("app-data", &["app"][..]),
+        ("shared-data", &["app", "other"]),
+    ] {
+        let created = (iam.create_policy().policy_name(name))
+            .policy_document(operator_env::S3_ALL)
+            .tags(restorable.clone())
+            .send()
+            .await
+            .unwrap();
+        let arn = created.policy().unwrap().arn().unwrap().to_string();
+        for role in roles {
+            (iam.attach_role_policy().role_name(*role).policy_arn(&arn))
+                .send()
+                .await
+                .unwrap();
+        }
+        policies.push(arn);
+    }
+    let (app_data, shared_data) = (policies[0].clone(), policies[1].clone());
+    let original = read(&iam, "app").await;
+    let _operator = cluster.operator(&[], &[]);
+    let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
+    let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
+                cloudTrail: {s3: {bucket: org-trail-logs}}\n  deletionPolicy: Restore\n";
+    roles
+        .create(&PostParams::default(), &lpr("app", spec))
+        .await
+        .unwrap();
+    wait_for(&roles, "app", "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let narrowed = read(&iam, "app").await;
+    assert!(
+        !names(&narrowed).iter().any(|n| n.ends_with("-data")),
+        "{narrowed:?}"
+    );
+    // Someone narrows both policies' documents out of band.
+    for arn in &policies {
+        (iam.create_policy_version().policy_arn(arn))
+            .policy_document(NARROWER)
+            .set_as_default(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    roles.delete("app", &Default::default()).await.unwrap();
+    wait_gone(&roles, "app").await;
+    let back = read(&iam, "app").await;
+    let document = |role: &LiveRole, arn: &str| {
+        let found = role.attached.iter().find(|a| a.arn == arn);
+        found.map(|a| a.document.canonical_json())
+    };
+    assert_eq!(
+        document(&back, &app_data),
+        document(&original, &app_data),
+        "the role's own policy holds its backed-up document again"
+    );
+    let narrower = iam_tailor::policy::Policy::parse(NARROWER).unwrap();
+    assert_eq!(
+        document(&back, &shared_data),
+        Some(narrower.canonical_json()),
+        "the shared policy is not rewritten"
+    );
+    assert_eq!(names(&back), names(&original));
+    let warnings = wait_event(&kube, NS, "app", "PolicyNotRestored", |e| {
+        e.reason.as_deref() == Some("PolicyNotRestored")
+    })
+    .await;
+    let note = (warnings.iter())
+        .find(|e| e.reason.as_deref() == Some("PolicyNotRestored"))
+        .and_then(|e| e.note.clone())
+        .unwrap_or_default();
+    assert!(
+        note.contains(&shared_data) && note.contains("role/other") && !note.contains(&app_data),
+        "{note}"
+    );
+}

@@ -11,7 +11,7 @@ use super::{Limited, Limits};
 use crate::generate::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use crate::policy::Policy;
 use crate::role::names::{FirstNameHolder, PolicyNames, first_form_name, policy_arn};
-use crate::role::{AttachedPolicy, LiveRole, is_aws_managed};
+use crate::role::{AttachedPolicy, CustomerPolicyNow, LiveRole, RESTORABLE_TAG, is_aws_managed};
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
@@ -360,8 +360,17 @@ async fn owned_by(iam: &Iam, arn: &str, role_id: &str) -> Result<bool, IamError>
 
 /// Whether `arn` carries iam-tailor's managed tag, and the RoleId it names.
 async fn owner_tags(iam: &Iam, arn: &str) -> Result<(bool, Option<String>), IamError> {
-    let tags: Vec<Tag> = iam
-        .call()
+    let tags = policy_tags(iam, arn).await?;
+    let managed = (tags.iter()).any(|t| t.key() == MANAGED_TAG_KEY && t.value() == "true");
+    let owner = (tags.iter())
+        .find(|t| t.key() == ROLE_ID_TAG_KEY)
+        .map(|t| t.value().to_string());
+    Ok((managed, owner))
+}
+
+/// The tags of the managed policy `arn`.
+async fn policy_tags(iam: &Iam, arn: &str) -> Result<Vec<Tag>, IamError> {
+    iam.call()
         .await
         .list_policy_tags()
         .policy_arn(arn)
@@ -370,12 +379,7 @@ async fn owner_tags(iam: &Iam, arn: &str) -> Result<(bool, Option<String>), IamE
         .send()
         .try_collect()
         .await
-        .map_err(|e| sdk_error("ListPolicyTags", &format!("policy {arn}"), e))?;
-    let managed = (tags.iter()).any(|t| t.key() == MANAGED_TAG_KEY && t.value() == "true");
-    let owner = (tags.iter())
-        .find(|t| t.key() == ROLE_ID_TAG_KEY)
-        .map(|t| t.value().to_string());
-    Ok((managed, owner))
+        .map_err(|e| sdk_error("ListPolicyTags", &format!("policy {arn}"), e))
 }
 
 /// Who holds the policy `arn`, the first name of a role's policies in the role-name form.
@@ -602,6 +606,131 @@ pub async fn put_managed_policy(
     }
     let older = non_default_versions(iam, arn).await?;
     // `older` leaves out the default; with the new version there will be `older.len() + 2`.
+    let excess = (older.len() + 2).saturating_sub(MAX_POLICY_VERSIONS);
+    for version_id in &older[..excess] {
+        delete_version(iam, arn, version_id).await?;
+    }
+    let request = iam
+        .call()
+        .await
+        .create_policy_version()
+        .policy_arn(arn)
+        .policy_document(document)
+        .set_as_default(true)
+        .send();
+    written("CreatePolicyVersion", &target, request).await?;
+    Ok(true)
+}
+
+/// The customer-managed policy `arn` as IAM has it now: its default document, what it is
+/// attached to, whether its owner tagged it [`RESTORABLE_TAG`]. `NotFound` when it is gone.
+pub async fn customer_policy_now(iam: &Iam, arn: &str) -> Result<CustomerPolicyNow, IamError> {
+    let (_, document) = default_document(iam, arn).await?;
+    let restorable = policy_tags(iam, arn)
+        .await?
+        .iter()
+        .any(|t| t.key() == RESTORABLE_TAG && t.value() == "true");
+    Ok(CustomerPolicyNow {
+        document,
+        attached_to: attached_to(iam, arn).await?,
+        restorable,
+    })
+}
+
+/// Every role, user and group the managed policy `arn` is attached to (`role/<name>`, …),
+/// sorted.
+async fn attached_to(iam: &Iam, arn: &str) -> Result<Vec<String>, IamError> {
+    let pages: Vec<_> = iam
+        .call()
+        .await
+        .list_entities_for_policy()
+        .policy_arn(arn)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| sdk_error("ListEntitiesForPolicy", &format!("policy {arn}"), e))?;
+    let mut entities = Vec::new();
+    for page in &pages {
+        let roles = page.policy_roles().iter().filter_map(|r| r.role_name());
+        entities.extend(roles.map(|n| format!("role/{n}")));
+        let users = page.policy_users().iter().filter_map(|u| u.user_name());
+        entities.extend(users.map(|n| format!("user/{n}")));
+        let groups = page.policy_groups().iter().filter_map(|g| g.group_name());
+        entities.extend(groups.map(|n| format!("group/{n}")));
+    }
+    entities.sort();
+    entities.dedup();
+    Ok(entities)
+}
+
+/// Makes the customer-managed policy `arn` hold `document` (Restore) as its default version:
+/// the newest version that holds it already becomes the default, or a new version is added
+/// (the oldest non-default going when IAM's 5 are there). Refused unless the policy carries
+/// [`RESTORABLE_TAG`], is not iam-tailor's, and is attached to nothing but `role` (checked
+/// again here, at the write). Returns whether anything was written.
+pub async fn restore_policy_version(
+    iam: &Iam,
+    arn: &str,
+    document: &str,
+    role: &str,
+) -> Result<bool, IamError> {
+    let target = format!("policy {arn}");
+    let wanted = parse_document(&target, document)?.revision();
+    let now = customer_policy_now(iam, arn).await?;
+    let refuse = |message: String| {
+        Err(IamError::NotOwned {
+            target: target.clone(),
+            message,
+        })
+    };
+    let others: Vec<&String> = (now.attached_to.iter())
+        .filter(|e| **e != format!("role/{role}"))
+        .collect();
+    if !others.is_empty() {
+        return refuse(format!(
+            "it is attached to {} too: Restore never rewrites a shared policy",
+            others
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !now.restorable || owner_tags(iam, arn).await?.0 {
+        return refuse(format!(
+            "it is iam-tailor's, or lacks the tag {RESTORABLE_TAG}=true"
+        ));
+    }
+    if now.document.revision() == wanted {
+        return Ok(false);
+    }
+    let versions = versions_oldest_first(iam, arn).await?;
+    let mut holding = None;
+    for version in versions.iter().rev().filter(|v| !v.is_default_version()) {
+        let Some(id) = version.version_id() else {
+            continue;
+        };
+        if version_document(iam, arn, id).await?.revision() == wanted {
+            holding = Some(id.to_string());
+            break;
+        }
+    }
+    if let Some(version_id) = holding {
+        let request = iam
+            .call()
+            .await
+            .set_default_policy_version()
+            .policy_arn(arn)
+            .version_id(&version_id)
+            .send();
+        written("SetDefaultPolicyVersion", &target, request).await?;
+        return Ok(true);
+    }
+    let older: Vec<&str> = (versions.iter())
+        .filter(|v| !v.is_default_version())
+        .filter_map(|v| v.version_id())
+        .collect();
     let excess = (older.len() + 2).saturating_sub(MAX_POLICY_VERSIONS);
     for version_id in &older[..excess] {
         delete_version(iam, arn, version_id).await?;

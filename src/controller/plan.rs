@@ -55,7 +55,7 @@ use super::spec::{ClusterTrailSeen, Limits, validate};
 use crate::generate::analyzer::Unresolved;
 use crate::generate::{Generated, SeenByIam};
 use crate::policy::Policy;
-use crate::role::{CLAIM_TAG, LiveRole, Operation, RoleState};
+use crate::role::{CLAIM_TAG, CustomerPolicyNow, LiveRole, Operation, RoleState};
 use crate::usage::Usage;
 use builder::{Builder, FALSE, TRUE, UNKNOWN};
 use std::collections::BTreeMap;
@@ -116,6 +116,9 @@ pub struct Observed {
     /// lists ([`backup_aws_managed`]), by ARN, as IAM has them now; or why they could not be
     /// read. With the backup, they are the role's original policies.
     pub original_aws_managed: Option<Result<BTreeMap<String, Policy>, String>>,
+    /// Read for Restore: the backup's customer-managed policies as IAM has them now, by ARN
+    /// (or why one could not be read).
+    pub customer_policies: BTreeMap<String, Result<CustomerPolicyNow, String>>,
 }
 
 /// An Access Analyzer generation that has not (yet) given an analysis.
@@ -251,6 +254,10 @@ pub fn operation_event(op: &Operation) -> PlannedEvent {
         Operation::DeleteManagedPolicy { arn } => {
             ("PolicyDeleted", format!("deleted managed policy {arn}"))
         }
+        Operation::RestorePolicyVersion { arn, .. } => (
+            "PolicyVersionRestored",
+            format!("{arn} holds its backed-up document again"),
+        ),
         Operation::ClaimRole { uid } => (
             "Claimed",
             format!("tagged the role {CLAIM_TAG}={uid}: this resource manages it"),

@@ -332,6 +332,7 @@ async fn observe_plan_apply(
         rollback: None,
         after_apply: None,
         original_aws_managed: None,
+        customer_policies: Default::default(),
         declared_boundary: None,
     };
     let Ok(spec) = validate(&lpr.spec, &ctx.limits, &observed.cluster_trail) else {
@@ -505,6 +506,7 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
         rollback: None,
         after_apply: None,
         original_aws_managed: None,
+        customer_policies: Default::default(),
         declared_boundary: None,
     };
     let restoring = spec.deletion_policy == super::crd::DeletionPolicy::Restore;
@@ -541,10 +543,14 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
             }
             Err(error) => return Err(error),
         };
-        iam = Some(client);
         if let RoleState::Found(live) = &observed.role {
             observed.original = observe::read_original(ctx, &live.role_id).await?;
+            if restoring && let Some(Ok(backup)) = observed.backup.as_ref().map(|b| &b.snapshot) {
+                observed.customer_policies =
+                    observe::read_customer_policies(&client, live, backup).await?;
+            }
         }
+        iam = Some(client);
     }
     let plan = match plan::plan_cleanup(spec, &observed) {
         Ok(plan) => plan,

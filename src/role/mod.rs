@@ -12,6 +12,11 @@ pub mod proof;
 /// taken.
 pub const CLAIM_TAG: &str = "iam-tailor.dev/claimed-by";
 
+/// The tag (value `true`) by which a customer-managed policy's owner lets Restore put its
+/// backed-up document back; the operator's IAM policy allows new versions only of policies
+/// carrying it (and of iam-tailor's own).
+pub const RESTORABLE_TAG: &str = "iam-tailor.dev/restorable";
+
 use crate::policy::Policy;
 use crate::policy::document::Effect;
 use serde::{Deserialize, Serialize};
@@ -87,6 +92,19 @@ pub struct AttachedPolicy {
     pub managed_by_iam_tailor: bool,
 }
 
+/// A customer-managed policy of the role's backup, as IAM has it now: what Restore needs to
+/// know before putting its backed-up document back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomerPolicyNow {
+    /// Its default version.
+    pub document: Policy,
+    /// Every role, user and group it is attached to (`role/<name>`, `user/<name>`,
+    /// `group/<name>`), sorted.
+    pub attached_to: Vec<String>,
+    /// It carries [`RESTORABLE_TAG`]` = true`.
+    pub restorable: bool,
+}
+
 /// One IAM (or ConfigMap) write, applied by the shell in the order given.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Operation {
@@ -124,6 +142,15 @@ pub enum Operation {
     DeleteManagedPolicy {
         arn: String,
     },
+    /// Restore only: make a customer-managed policy that is not iam-tailor's hold its backed-up
+    /// `document` again as the default version (the version that has it, or a new one, IAM
+    /// keeping 5). Planned only for a policy tagged [`RESTORABLE_TAG`] and attached to no
+    /// other identity, and written only if that still holds.
+    RestorePolicyVersion {
+        arn: String,
+        /// Compact canonical JSON.
+        document: String,
+    },
     /// Tag the role [`CLAIM_TAG`] = `uid`: this resource manages it from now on.
     ClaimRole {
         uid: String,
@@ -150,6 +177,9 @@ impl Operation {
             Operation::SetPermissionsBoundary { arn } => format!("set permissions boundary {arn}"),
             Operation::DeletePermissionsBoundary => "remove the permissions boundary".to_string(),
             Operation::DeleteManagedPolicy { arn } => format!("delete managed policy {arn}"),
+            Operation::RestorePolicyVersion { arn, .. } => {
+                format!("put back the backed-up document of {arn}")
+            }
             Operation::ClaimRole { uid } => format!("claim the role for resource {uid}"),
             Operation::ReleaseRole => "release the claim on the role".to_string(),
             Operation::ForgetBackup { config_map } => format!("delete backup {config_map}"),
@@ -167,8 +197,8 @@ pub struct BackupSnapshot {
     pub inline: BTreeMap<String, String>,
     /// Attached managed policy ARNs, sorted.
     pub attached: Vec<String>,
-    /// Customer-managed policy ARN → its default document (canonical JSON), for the record:
-    /// iam-tailor never edits them, so Restore does not write them back.
+    /// Customer-managed policy ARN → its default document (canonical JSON): what Restore puts
+    /// back where that changes no other identity ([`Operation::RestorePolicyVersion`]).
     pub customer_managed: BTreeMap<String, String>,
     pub permissions_boundary: Option<String>,
     /// The role's RoleId when the backup was taken: Restore writes only to that very role.

@@ -100,7 +100,8 @@ fn step(state: &mut State, store: &mut BTreeMap<String, Policy>, op: &Operation)
         | Operation::DeleteManagedPolicy { .. }
         | Operation::ClaimRole { .. }
         | Operation::ReleaseRole => false,
-        Operation::PutManagedPolicy { arn, document, .. } => {
+        Operation::PutManagedPolicy { arn, document, .. }
+        | Operation::RestorePolicyVersion { arn, document } => {
             let parsed = Policy::parse(document).ok();
             match &parsed {
                 Some(p) => store.insert(arn.clone(), p.clone()),
@@ -227,6 +228,18 @@ pub fn guard_knowing(
                         "{arn} is the permissions boundary: its document changes only to one \
                          proven within it"
                     )));
+                }
+            }
+            Operation::RestorePolicyVersion { arn, document } => {
+                if state.boundary.as_ref() == Some(arn) {
+                    return Err(refuse(format!(
+                        "{arn} is the permissions boundary: Restore never rewrites it"
+                    )));
+                }
+                if let Some(old) = store.get(arn)
+                    && let Some(lost) = lost_denies(old, Policy::parse(document).ok().as_ref())
+                {
+                    return Err(refuse(format!("rewriting {arn} drops its Deny {lost}")));
                 }
             }
             Operation::DeletePermissionsBoundary => {

@@ -5,9 +5,11 @@ use super::backup::{StoredBackup, backup_config_map, original_config_map};
 use super::{EventType, MAX_DOCUMENTS, Observed, Plan, PlannedEvent, Requeue, not_ours};
 use crate::controller::crd::{DeletionPolicy, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus};
 use crate::policy::Policy;
-use crate::role::proof::guard;
-use crate::role::{BackupSnapshot, LiveRole, Operation, RoleState, has_deny};
-use std::collections::BTreeSet;
+use crate::role::proof::guard_knowing;
+use crate::role::{
+    BackupSnapshot, CustomerPolicyNow, LiveRole, Operation, RESTORABLE_TAG, RoleState, has_deny,
+};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The finalizer's cleanup. Retain leaves the role as it is. Restore puts the backup back
 /// exactly (inline documents, attachments, boundary) and then detaches and deletes
@@ -101,8 +103,17 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
                 .map_err(|why| format!("{why}; iam-tailor does not restore from it; {retain}"))?;
             let declares_document =
                 (spec.permissions_boundary.as_ref()).is_some_and(|b| b.document.is_some());
-            let restore = restore(live, &backup, &observed.previous, declares_document);
-            guard(live, &restore.operations).map_err(|w| {
+            let restore = restore(
+                live,
+                &backup,
+                &observed.previous,
+                declares_document,
+                &observed.customer_policies,
+            );
+            let now: BTreeMap<String, Policy> = (observed.customer_policies.iter())
+                .filter_map(|(arn, now)| Some((arn.clone(), now.as_ref().ok()?.document.clone())))
+                .collect();
+            guard_knowing(live, &restore.operations, &now).map_err(|w| {
                 format!("restoring the backup would remove a Deny or the boundary: {w}")
             })?;
             operations = restore.operations;
@@ -113,6 +124,18 @@ pub fn plan_cleanup(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Resul
                     format!(
                         "kept what was added after the backup and only narrows the role: {}",
                         restore.kept.join("; ")
+                    ),
+                );
+            }
+            if !restore.not_restored.is_empty() {
+                event(
+                    EventType::Warning,
+                    "PolicyNotRestored",
+                    format!(
+                        "the backup's document of a customer-managed policy changed since is \
+                         not put back: {}; a person can, from the backup's customerManaged \
+                         (aws iam create-policy-version --set-as-default)",
+                        restore.not_restored.join("; ")
                     ),
                 );
             }
@@ -233,10 +256,16 @@ fn verified_backup(
 struct Restore {
     operations: Vec<Operation>,
     kept: Vec<String>,
+    /// Customer-managed policies whose document changed since the backup and is not put
+    /// back, and why.
+    not_restored: Vec<String>,
 }
 
 /// Operations that turn `live` back into `backup`, then remove iam-tailor's policies (those
-/// without a Deny first). What was added after the backup and holds a Deny, and a boundary
+/// without a Deny first). A customer-managed policy whose document changed since the backup
+/// gets it back (`customer`: as IAM has them now) only when its owner tagged it restorable and
+/// it is attached to no other identity (else writing it would change them too), and never
+/// over a Deny; else it is reported as kept. What was added after the backup and holds a Deny, and a boundary
 /// set or replaced since, stay: they only narrow, or may; except iam-tailor's own boundary
 /// (a declared document), which gives way to the original, and whose policy is deleted
 /// (`own_boundary_policy`: the spec declares one, so it may exist).
@@ -245,9 +274,43 @@ fn restore(
     backup: &BackupSnapshot,
     status: &LeastPrivilegeRoleStatus,
     own_boundary_policy: bool,
+    customer: &BTreeMap<String, Result<CustomerPolicyNow, String>>,
 ) -> Restore {
     let mut ops = Vec::new();
     let mut kept = Vec::new();
+    let mut not_restored = Vec::new();
+    let this_role = format!("role/{}", live.name);
+    for (arn, document) in &backup.customer_managed {
+        let Some(now) = customer.get(arn) else {
+            continue;
+        };
+        let why_not = match now {
+            Err(why) => Some(format!("it could not be read ({why})")),
+            Ok(now) if now.document.canonical_json() == *document => continue,
+            Ok(now) => {
+                let others: Vec<&str> = (now.attached_to.iter())
+                    .filter(|e| **e != this_role)
+                    .map(String::as_str)
+                    .collect();
+                if !now.restorable {
+                    Some(format!("it lacks the tag {RESTORABLE_TAG}=true"))
+                } else if !others.is_empty() {
+                    Some(format!("it is attached to {} too", others.join(", ")))
+                } else if has_deny(&now.document) {
+                    Some("it holds a Deny".to_string())
+                } else {
+                    None
+                }
+            }
+        };
+        match why_not {
+            None => ops.push(Operation::RestorePolicyVersion {
+                arn: arn.clone(),
+                document: document.clone(),
+            }),
+            Some(why) => not_restored.push(format!("{arn} ({why})")),
+        }
+    }
     for (name, document) in &backup.inline {
         match live.inline.get(name) {
             Some(now) if now.canonical_json() == *document => {}
@@ -341,5 +404,6 @@ fn restore(
     Restore {
         operations: ops,
         kept,
+        not_restored,
     }
 }

@@ -150,6 +150,7 @@ fn observed(
         rollback: None,
         after_apply: None,
         original_aws_managed: None,
+        customer_policies: Default::default(),
         declared_boundary: None,
     }
 }
@@ -187,7 +188,8 @@ fn apply(role: &LiveRole, ops: &[Operation], store: &mut BTreeMap<String, Policy
     for op in ops {
         match op {
             Operation::BackupRole { .. } | Operation::ForgetBackup { .. } => {}
-            Operation::PutManagedPolicy { arn, document, .. } => {
+            Operation::PutManagedPolicy { arn, document, .. }
+            | Operation::RestorePolicyVersion { arn, document } => {
                 let document = Policy::parse(document).unwrap();
                 store.insert(arn.clone(), document.clone());
                 let boundary = role.boundary_policy.iter_mut().map(|b| &mut **b);

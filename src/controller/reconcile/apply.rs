@@ -116,6 +116,11 @@ pub(super) async fn perform(
         Operation::DeleteManagedPolicy { arn } => {
             iam::delete_managed_policy(iam, arn, &live.role_id).await
         }
+        Operation::RestorePolicyVersion { arn, document } => {
+            iam::restore_policy_version(iam, arn, document, role)
+                .await
+                .map(|_| ())
+        }
         Operation::ClaimRole { uid } => iam::tag_role(iam, role, CLAIM_TAG, uid).await,
         Operation::ReleaseRole => iam::untag_role(iam, role, CLAIM_TAG).await,
     };
@@ -135,6 +140,7 @@ pub(super) fn operation_label(operation: &Operation) -> &'static str {
         Operation::SetPermissionsBoundary { .. } => "PutRolePermissionsBoundary",
         Operation::DeletePermissionsBoundary => "DeleteRolePermissionsBoundary",
         Operation::DeleteManagedPolicy { .. } => "DeletePolicy",
+        Operation::RestorePolicyVersion { .. } => "CreatePolicyVersion",
         Operation::ClaimRole { .. } => "TagRole",
         Operation::ReleaseRole => "UntagRole",
     }

@@ -8,7 +8,7 @@ use crate::controller::plan;
 use crate::controller::spec::ClusterTrailSeen;
 use crate::controller::tenancy::{self, Tenancy};
 use crate::policy::Policy;
-use crate::role::{LiveRole, RoleState};
+use crate::role::{BackupSnapshot, CustomerPolicyNow, LiveRole, RoleState};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -128,6 +128,30 @@ pub(super) async fn read_role_state(
         Err(IamError::NotFound { .. }) => Ok(RoleState::NotFound),
         Err(e) => Err(Error::ReadRole(e)),
     }
+}
+
+/// What Restore needs of the customer-managed policies `backup` lists in the role's account
+/// (at most [`plan::MAX_DOCUMENTS`] are ever attached): each as IAM has it now, or why it
+/// could not be read. One that is gone is left out.
+pub(super) async fn read_customer_policies(
+    iam: &Iam,
+    live: &LiveRole,
+    backup: &BackupSnapshot,
+) -> Result<BTreeMap<String, Result<CustomerPolicyNow, String>>, Error> {
+    let mut found = BTreeMap::new();
+    let arns = (backup.customer_managed.keys())
+        .filter(|arn| arn.split(':').nth(4) == Some(live.account()))
+        .take(plan::MAX_DOCUMENTS);
+    for arn in arns {
+        let now = match iam::customer_policy_now(iam, arn).await {
+            Ok(now) => Ok(now),
+            Err(IamError::NotFound { .. }) => continue,
+            Err(e) if !e.is_retryable() => Err(e.to_string()),
+            Err(e) => return Err(Error::ReadRole(e)),
+        };
+        found.insert(arn.clone(), now);
+    }
+    Ok(found)
 }
 
 /// Reads the backup ConfigMap of the resource `uid`, if there is one: its hash and snapshot.

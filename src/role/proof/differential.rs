@@ -687,6 +687,7 @@ impl Model {
             Operation::BackupRole { .. }
             | Operation::ForgetBackup { .. }
             | Operation::DeleteManagedPolicy { .. }
+            | Operation::RestorePolicyVersion { .. }
             | Operation::ClaimRole { .. }
             | Operation::ReleaseRole => unreachable!("not generated"),
         }

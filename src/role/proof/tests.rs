@@ -293,3 +293,32 @@ fn replacing_broad_access_with_the_proposal_is_proven_step_by_step() {
     ];
     assert_eq!(prove_each_state(&before, &ops), Ok(()));
 }
+
+#[test]
+fn restoring_a_customer_policy_keeps_its_deny_and_never_touches_the_boundary() {
+    let fence = policy(
+        r#"{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}"#,
+    );
+    let data = ours("app-data");
+    let restore = |document: &Policy| Operation::RestorePolicyVersion {
+        arn: data.clone(),
+        document: document.canonical_json(),
+    };
+    // Attached, or known to the plan though detached: the Deny cannot be dropped.
+    let attached_now = role(&[], vec![attached(&data, fence.clone(), false)]);
+    let known = BTreeMap::from([(data.clone(), fence.clone())]);
+    let detached = role(&[], Vec::new());
+    for (before, known) in [(&attached_now, BTreeMap::new()), (&detached, known)] {
+        let lost = guard_knowing(before, &[restore(&allow("s3:*", "*"))], &known).unwrap_err();
+        assert!(lost.reasons[0].contains("drops its Deny"), "{lost}");
+        assert!(guard_knowing(before, &[restore(&fence)], &known).is_ok());
+    }
+    // The boundary's document is never rewritten by Restore.
+    let mut bounded = role(&[], Vec::new());
+    bounded.permissions_boundary = Some(data.clone());
+    let refused = guard(&bounded, &[restore(&allow("s3:GetObject", "*"))]).unwrap_err();
+    assert!(
+        refused.reasons[0].contains("permissions boundary"),
+        "{refused}"
+    );
+}

@@ -6,6 +6,7 @@ use crate::controller::crd::PinnedRole;
 use crate::policy::context::Context;
 use crate::policy::eval::{Decision, PolicySet, Request};
 use crate::role::names::{PolicyNames, first_form_name, roles_of_policy};
+use crate::role::{CustomerPolicyNow, RESTORABLE_TAG};
 
 fn statements(text: &str) -> Policy {
     Policy::parse(&format!(
@@ -728,4 +729,102 @@ fn what_the_proposal_leaves_out_is_listed_never_silent() {
     assert_eq!(proposal.dropped.len(), crate::controller::crd::REPORT_LIMIT);
     assert_eq!(proposal.dropped[0].action, "kms:Decrypt");
     assert!(proposal.dropped[0].reason.contains("not allowed"));
+}
+
+/// Restore and a customer-managed policy whose document changed after the backup: its
+/// backed-up document comes back (before it is attached again) only where that changes no one
+/// else and its owner allowed it; otherwise the Warning names the policy and why.
+#[test]
+fn restore_puts_back_a_customer_policy_only_where_it_changes_no_one_else() {
+    const DATA: &str = "arn:aws:iam::123456789012:policy/app-data";
+    let s = spec(Mode::Enforce, Approval::Automatic);
+    let mut before = original_role();
+    before
+        .attached
+        .push(attached(DATA, doc("s3:GetObject", "*")));
+    let first = plan(
+        &s,
+        &observed(
+            Default::default(),
+            before.clone(),
+            Some(analysis(vec![get_orders()])),
+        ),
+    );
+    let after = apply(&before, &first.operations, &mut BTreeMap::new());
+    assert!(after.attached.iter().all(|a| a.arn != DATA), "detached");
+    let mut o = next(&first, after);
+    let mut restore_spec = s;
+    restore_spec.deletion_policy = DeletionPolicy::Restore;
+    let now = |document: Policy, restorable: bool, attached_to: &[&str]| {
+        Ok(CustomerPolicyNow {
+            document,
+            attached_to: attached_to.iter().map(|e| e.to_string()).collect(),
+            restorable,
+        })
+    };
+    let changed = doc("s3:ListBucket", "*");
+    let original = doc("s3:GetObject", "*").canonical_json();
+    let mut cleanup = |policy: Result<CustomerPolicyNow, String>| {
+        o.customer_policies = BTreeMap::from([(DATA.to_string(), policy)]);
+        plan_cleanup(&restore_spec, &o).unwrap()
+    };
+
+    let p = cleanup(now(changed.clone(), true, &[]));
+    let put = position(&p, |op| {
+        *op == Operation::RestorePolicyVersion {
+            arn: DATA.to_string(),
+            document: original.clone(),
+        }
+    });
+    let attach = position(&p, |op| {
+        *op == Operation::AttachPolicy {
+            arn: DATA.to_string(),
+        }
+    });
+    assert!(put < attach);
+    assert!(!p.events.iter().any(|e| e.reason == "PolicyNotRestored"));
+    // Unchanged: nothing to put back.
+    let p = cleanup(now(doc("s3:GetObject", "*"), false, &["user/alice"]));
+    assert!(!p.events.iter().any(|e| e.reason == "PolicyNotRestored"));
+
+    let mut fenced = changed.clone();
+    fenced
+        .statements
+        .push(doc("s3:DeleteBucket", "*").statements[0].clone());
+    fenced.statements[1].effect = crate::policy::document::Effect::Deny;
+    for (policy, why) in [
+        (
+            now(changed.clone(), true, &["group/data", "role/checkout-api"]),
+            "group/data",
+        ),
+        (now(changed.clone(), false, &[]), RESTORABLE_TAG),
+        (now(fenced, true, &[]), "a Deny"),
+        (
+            Err("AccessDenied: iam:ListEntitiesForPolicy".to_string()),
+            "AccessDenied",
+        ),
+    ] {
+        let p = cleanup(policy);
+        let restores = p
+            .operations
+            .iter()
+            .any(|op| matches!(op, Operation::RestorePolicyVersion { .. }));
+        assert!(!restores, "{why}: {:#?}", p.operations);
+        let warning = p
+            .events
+            .iter()
+            .find(|e| e.reason == "PolicyNotRestored")
+            .unwrap();
+        assert!(
+            warning.note.contains(DATA) && warning.note.contains(why),
+            "{}",
+            warning.note
+        );
+        // The rest of the role is restored all the same.
+        assert!(
+            p.operations
+                .iter()
+                .any(|op| matches!(op, Operation::AttachPolicy { arn } if arn == DATA))
+        );
+    }
 }
