@@ -311,3 +311,111 @@ async fn policies_not_made_for_the_role_are_never_written() {
         "{refused:?}"
     );
 }
+
+/// Restore's write to a customer-managed policy: the version holding the backed-up document
+/// becomes the default again, or a new one is added within IAM's 5; a policy attached to
+/// another identity too, or not tagged restorable, is refused at the write.
+#[tokio::test]
+async fn a_customer_policy_gets_its_document_back_only_where_it_changes_no_one_else() {
+    let server = moto::Moto::start();
+    let client = server.iam();
+    let api = iam::Iam::from(client.clone());
+    for role in ["web", "other"] {
+        (client.create_role().role_name(role))
+            .assume_role_policy_document(TRUST)
+            .send()
+            .await
+            .unwrap();
+    }
+    let restorable = aws_sdk_iam::types::Tag::builder()
+        .key(iam_tailor::role::RESTORABLE_TAG)
+        .value("true")
+        .build()
+        .unwrap();
+    let create = |name: &'static str, tagged: bool| {
+        let mut request = client
+            .create_policy()
+            .policy_name(name)
+            .policy_document(bucket_reader(0));
+        if tagged {
+            request = request.tags(restorable.clone());
+        }
+        async move {
+            let created = request.send().await.unwrap();
+            created.policy().unwrap().arn().unwrap().to_string()
+        }
+    };
+    let data = create("data", true).await;
+    (client
+        .attach_role_policy()
+        .role_name("web")
+        .policy_arn(&data))
+    .send()
+    .await
+    .unwrap();
+    let canonical = |i: usize| Policy::parse(&bucket_reader(i)).unwrap().canonical_json();
+    let restore = |arn: String, i: usize| {
+        let api = api.clone();
+        async move { iam::restore_policy_version(&api, &arn, &canonical(i), "web").await }
+    };
+    assert!(!restore(data.clone(), 0).await.unwrap(), "holds it already");
+    for i in 1..5 {
+        (client.create_policy_version().policy_arn(&data))
+            .policy_document(bucket_reader(i))
+            .set_as_default(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(versions(&client, &data).await.0.len(), 5);
+    // An older version holds it: that one is the default again, nothing is added.
+    assert!(restore(data.clone(), 2).await.unwrap());
+    assert_eq!(versions(&client, &data).await.1, "v3");
+    assert_eq!(
+        default_revision(&client, "web", &data).await,
+        Policy::parse(&bucket_reader(2)).unwrap().revision()
+    );
+    // None does: a new default, the oldest non-default (v1) making room.
+    assert!(restore(data.clone(), 7).await.unwrap());
+    let (ids, default) = versions(&client, &data).await;
+    assert_eq!(ids.len(), 5);
+    assert!(
+        !ids.contains(&"v1".to_string()) && ids.contains(&"v3".to_string()),
+        "{ids:?}"
+    );
+    assert_eq!(default, "v6");
+    assert_eq!(
+        default_revision(&client, "web", &data).await,
+        Policy::parse(&bucket_reader(7)).unwrap().revision()
+    );
+
+    // Shared with another role: refused at the write, whatever the plan said.
+    (client
+        .attach_role_policy()
+        .role_name("other")
+        .policy_arn(&data))
+    .send()
+    .await
+    .unwrap();
+    let refused = restore(data.clone(), 0).await;
+    assert!(
+        matches!(&refused, Err(IamError::NotOwned { message, .. }) if message.contains("role/other")),
+        "{refused:?}"
+    );
+    // Not tagged by its owner: refused.
+    let untagged = create("untagged", false).await;
+    let refused = restore(untagged.clone(), 1).await;
+    assert!(
+        matches!(&refused, Err(IamError::NotOwned { message, .. }) if message.contains("restorable")),
+        "{refused:?}"
+    );
+    let now = iam::customer_policy_now(&api, &data).await.unwrap();
+    assert_eq!(now.attached_to, ["role/other", "role/web"]);
+    assert!(now.restorable);
+    assert!(
+        !iam::customer_policy_now(&api, &untagged)
+            .await
+            .unwrap()
+            .restorable
+    );
+}

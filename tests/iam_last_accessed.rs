@@ -113,7 +113,9 @@ async fn other_calls_go_through_to_moto_unchanged() {
             "GetRole",
             "ListRolePolicies",
             "GetRolePolicy",
-            "ListAttachedRolePolicies"
+            "ListAttachedRolePolicies",
+            // Who holds the first name of the role's iam-tailor policies (it holds none).
+            "ListPolicyTags"
         ]
     );
     assert_eq!(requests[0].params["RoleName"], "app");

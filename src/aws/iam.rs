@@ -605,6 +605,17 @@ pub async fn put_managed_policy(
         return Ok(false);
     }
     let older = non_default_versions(iam, arn).await?;
+    add_default_version(iam, arn, document, &older).await
+}
+
+/// Adds `document` as the new default version of `arn`, first deleting the oldest of `older`
+/// (its non-default versions, oldest first) that IAM's 5 leave no room for.
+async fn add_default_version(
+    iam: &Iam,
+    arn: &str,
+    document: &str,
+    older: &[String],
+) -> Result<bool, IamError> {
     // `older` leaves out the default; with the new version there will be `older.len() + 2`.
     let excess = (older.len() + 2).saturating_sub(MAX_POLICY_VERSIONS);
     for version_id in &older[..excess] {
@@ -618,7 +629,7 @@ pub async fn put_managed_policy(
         .policy_document(document)
         .set_as_default(true)
         .send();
-    written("CreatePolicyVersion", &target, request).await?;
+    written("CreatePolicyVersion", &format!("policy {arn}"), request).await?;
     Ok(true)
 }
 
@@ -727,24 +738,11 @@ pub async fn restore_policy_version(
         written("SetDefaultPolicyVersion", &target, request).await?;
         return Ok(true);
     }
-    let older: Vec<&str> = (versions.iter())
+    let older: Vec<String> = (versions.iter())
         .filter(|v| !v.is_default_version())
-        .filter_map(|v| v.version_id())
+        .filter_map(|v| v.version_id().map(str::to_string))
         .collect();
-    let excess = (older.len() + 2).saturating_sub(MAX_POLICY_VERSIONS);
-    for version_id in &older[..excess] {
-        delete_version(iam, arn, version_id).await?;
-    }
-    let request = iam
-        .call()
-        .await
-        .create_policy_version()
-        .policy_arn(arn)
-        .policy_document(document)
-        .set_as_default(true)
-        .send();
-    written("CreatePolicyVersion", &target, request).await?;
-    Ok(true)
+    add_default_version(iam, arn, document, &older).await
 }
 
 /// Deletes one of iam-tailor's managed policies, made for `role_id` (any other is refused):
