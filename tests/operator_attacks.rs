@@ -34,7 +34,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_env::{
     ACCOUNT, ADMIN, Cluster, NS, broad_role, broad_role_for, condition, condition_message,
-    create_namespace, events, lpr, put_trail, read, reasons, wait_event, wait_for, wait_gone,
+    create_namespace, create_until_in_sync, events, lpr, put_trail, read, reasons, wait_event,
+    wait_event_note, wait_for, wait_gone,
 };
 use std::time::Duration;
 
@@ -636,14 +637,7 @@ async fn a_lost_tenancy_configuration_stops_every_write() {
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  drift: {interval: 2s}\n";
-    roles
-        .create(&PostParams::default(), &lpr("app", spec))
-        .await
-        .unwrap();
-    wait_for(&roles, "app", "the apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-    })
-    .await;
+    create_until_in_sync(&roles, "app", spec).await;
     let narrowed = read(&iam, "app").await;
     assert!(!narrowed.attached.iter().any(|a| a.arn == ADMIN));
     let mut nudges = 0;
@@ -834,14 +828,7 @@ async fn a_role_created_again_gets_policies_of_its_own() {
              cloudTrail: {{s3: {{bucket: org-trail-logs}}}}\n  deletionPolicy: {policy}\n"
         )
     };
-    roles
-        .create(&PostParams::default(), &lpr("first", &spec("Retain")))
-        .await
-        .unwrap();
-    wait_for(&roles, "first", "the apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-    })
-    .await;
+    create_until_in_sync(&roles, "first", &spec("Retain")).await;
     let earlier = read(&iam, "app").await;
     let leftover = format!("arn:aws:iam::{ACCOUNT}:policy/iam-tailor-app");
     assert!(names(&earlier).contains(&"iam-tailor-app"), "{earlier:?}");
@@ -876,25 +863,11 @@ async fn a_role_created_again_gets_policies_of_its_own() {
     };
     let leftover_version = leftover_document().await;
 
-    roles
-        .create(&PostParams::default(), &lpr("second", &spec("Restore")))
-        .await
-        .unwrap();
-    wait_for(&roles, "second", "the apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-    })
-    .await;
+    create_until_in_sync(&roles, "second", &spec("Restore")).await;
     let own = format!("iam-tailor-app@{}", recreated.role_id);
     let narrowed = read(&iam, "app").await;
     assert_eq!(names(&narrowed), [own.as_str()], "{narrowed:?}");
-    let applied = wait_event(&kube, NS, "second", "PolicyApplied", |e| {
-        e.reason.as_deref() == Some("PolicyApplied")
-    })
-    .await;
-    let note = (applied.iter())
-        .find(|e| e.reason.as_deref() == Some("PolicyApplied"))
-        .and_then(|e| e.note.clone())
-        .unwrap_or_default();
+    let note = wait_event_note(&kube, NS, "second", "PolicyApplied").await;
     assert!(note.contains("iam-tailor-app is not this role's"), "{note}");
     assert_eq!(
         leftover_document().await,
@@ -960,14 +933,7 @@ async fn restore_puts_back_a_changed_customer_policy_that_changes_no_one_else() 
     let roles: Api<LeastPrivilegeRole> = Api::namespaced(kube.clone(), NS);
     let spec = "  roleName: app\n  mode: Enforce\n  approval: Automatic\n  \
                 cloudTrail: {s3: {bucket: org-trail-logs}}\n  deletionPolicy: Restore\n";
-    roles
-        .create(&PostParams::default(), &lpr("app", spec))
-        .await
-        .unwrap();
-    wait_for(&roles, "app", "the apply", |s| {
-        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
-    })
-    .await;
+    create_until_in_sync(&roles, "app", spec).await;
     let narrowed = read(&iam, "app").await;
     assert!(
         !names(&narrowed).iter().any(|n| n.ends_with("-data")),
@@ -1002,14 +968,7 @@ async fn restore_puts_back_a_changed_customer_policy_that_changes_no_one_else() 
         "the shared policy is not rewritten"
     );
     assert_eq!(names(&back), names(&original));
-    let warnings = wait_event(&kube, NS, "app", "PolicyNotRestored", |e| {
-        e.reason.as_deref() == Some("PolicyNotRestored")
-    })
-    .await;
-    let note = (warnings.iter())
-        .find(|e| e.reason.as_deref() == Some("PolicyNotRestored"))
-        .and_then(|e| e.note.clone())
-        .unwrap_or_default();
+    let note = wait_event_note(&kube, NS, "app", "PolicyNotRestored").await;
     assert!(
         note.contains(&shared_data) && note.contains("role/other") && !note.contains(&app_data),
         "{note}"

@@ -676,6 +676,34 @@ pub async fn wait_event(
     .await
 }
 
+/// Waits for an Event of `reason` on `object`: its note.
+pub async fn wait_event_note(
+    client: &kube::Client,
+    namespace: &str,
+    object: &str,
+    reason: &str,
+) -> String {
+    let is = |e: &Event| e.reason.as_deref() == Some(reason);
+    let events = wait_event(client, namespace, object, reason, is).await;
+    let note = events.iter().find(|e| is(e)).and_then(|e| e.note.clone());
+    note.unwrap_or_default()
+}
+
+/// Creates the LeastPrivilegeRole `name` with `spec` and waits until it is `InSync=True`.
+pub async fn create_until_in_sync(
+    api: &Api<LeastPrivilegeRole>,
+    name: &str,
+    spec: &str,
+) -> LeastPrivilegeRoleStatus {
+    api.create(&kube::api::PostParams::default(), &lpr(name, spec))
+        .await
+        .unwrap();
+    wait_for(api, name, "the apply", |s| {
+        condition(s, "InSync").is_some_and(|(status, _)| status == "True")
+    })
+    .await
+}
+
 pub fn reasons(events: &[Event]) -> BTreeSet<String> {
     events.iter().filter_map(|e| e.reason.clone()).collect()
 }
