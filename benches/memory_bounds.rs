@@ -9,10 +9,10 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use iam_tailor::cloudtrail::{ScanOptions, scan_file_bytes};
 use iam_tailor::controller::signals::{MAX_REFUSING_PRINCIPALS, Refusals};
+use iam_tailor::sources::facts::{FactBudget, Facts, FileFacts, MAX_FACTS_TOTAL};
+use iam_tailor::sources::store::{self, COLUMNS};
 use iam_tailor::time::{Day, parse_date};
 use iam_tailor::usage::Usage;
-use iam_tailor::usage::facts::{FactBudget, Facts, FileFacts, MAX_FACTS_TOTAL};
-use iam_tailor::usage::store::{self, COLUMNS};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -94,7 +94,7 @@ fn main() {
     );
 
     // 1. A fact store: 30 partitions (days), each naming 1,000,000 principals, decoded one at a
-    //    time into one ingester's facts, as `usage::ingest` loads them.
+    //    time into one ingester's facts, as `sources::ingest` loads them.
     let object = partition(1_000_000);
     println!(
         "  a partition object of 1,000,001 principals: {} MiB",
@@ -156,7 +156,7 @@ fn main() {
     );
     reset_peak();
     let options = ScanOptions {
-        not_after: Some(now + iam_tailor::usage::ingest::MAX_CLOCK_SKEW_NANOS),
+        not_after: Some(now + iam_tailor::sources::ingest::MAX_CLOCK_SKEW_NANOS),
         prefer: facts.preferred(),
         ..ScanOptions::default()
     };
@@ -243,9 +243,9 @@ fn main() {
     let held = status_kib("VmRSS:") / 1024;
     println!("all held at once at the end: RSS {held} MiB");
     // Trail files in flight are bounded process-wide, whatever is held besides.
-    let files = iam_tailor::usage::trail::MAX_FILES_HELD as u64
+    let files = iam_tailor::sources::trail::MAX_FILES_HELD as u64
         * (iam_tailor::cloudtrail::MAX_FILE_BYTES >> 20)
-        + iam_tailor::usage::trail::MAX_FILES_SCANNED as u64
+        + iam_tailor::sources::trail::MAX_FILES_SCANNED as u64
             * (iam_tailor::cloudtrail::MAX_DECOMPRESSED_BYTES as u64 >> 20);
     println!(
         "ceiling: that plus trail files in flight at their worst ({files} MiB) = {} MiB, against the {CHART_LIMIT_MIB} MiB limit",

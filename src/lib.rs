@@ -10,6 +10,7 @@ pub mod generate;
 pub mod panic;
 pub mod policy;
 pub mod role;
+pub mod sources;
 pub mod time;
 pub mod usage;
 pub mod wildcard;

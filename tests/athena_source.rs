@@ -12,9 +12,9 @@ use crate::moto;
 
 use iam_tailor::aws::athena::ResultRows;
 use iam_tailor::cloudtrail::{ScanOptions, scan_paths_into};
+use iam_tailor::sources::athena::{add_rows, query};
+use iam_tailor::sources::facts::FileFacts;
 use iam_tailor::time::Day;
-use iam_tailor::usage::athena::{add_rows, query};
-use iam_tailor::usage::facts::FileFacts;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -335,7 +335,9 @@ fn get_object_row(issuer: &str) -> Vec<Option<String>> {
 /// resources asking beside it are answered; asking for it fails that call alone.
 #[tokio::test]
 async fn a_principal_no_query_may_name_fails_only_its_own_resource() {
-    use iam_tailor::usage::athena::{Asked, AthenaIngester, AthenaScanError, COLUMNS, QueryError};
+    use iam_tailor::sources::athena::{
+        Asked, AthenaIngester, AthenaScanError, COLUMNS, QueryError,
+    };
     const APP: &str = "arn:aws:iam::111122223333:role/app";
     const BAD: &str = "arn:aws:iam::111122223333:role/x' OR 'a'='a";
     let double =
@@ -390,7 +392,7 @@ async fn a_principal_no_query_may_name_fails_only_its_own_resource() {
 #[tokio::test]
 async fn the_operator_s_athena_ingester_never_waits_for_a_query() {
     use iam_tailor::aws::athena::QUERY_TIMEOUT;
-    use iam_tailor::usage::athena::{Asked, AthenaIngester, COLUMNS, MAX_QUERIES_IN_FLIGHT};
+    use iam_tailor::sources::athena::{Asked, AthenaIngester, COLUMNS, MAX_QUERIES_IN_FLIGHT};
     const APP: &str = "arn:aws:iam::111122223333:role/app";
     const WORKER: &str = "arn:aws:iam::111122223333:role/worker";
     let double = athena_paging_double::AthenaPagingDouble::start(

@@ -32,6 +32,7 @@ mod generate_cli;
 mod generate_passrole;
 mod harness;
 mod iam_last_accessed;
+mod layers;
 mod leader_election;
 mod lint_fixtures;
 mod managed_policies;

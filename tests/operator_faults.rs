@@ -1452,7 +1452,7 @@ async fn an_athena_cluster_trail_asks_once_per_day_for_every_role() {
 /// operator reads the trail again, and the injected action is nowhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_with_a_fact_store_reads_no_trail_file_again() {
-    use iam_tailor::usage::store;
+    use iam_tailor::sources::store;
     let mut world = World::start("NoSuchAction", Fault::ServiceFailure).await;
     for role in ["worker", "viewer"] {
         broad_role(&world.iam, role).await;
@@ -1611,7 +1611,7 @@ async fn running_athena_queries_are_the_resource_s_job_until_answered() {
     use iam_tailor::controller::crd::JobSource;
     let mut world = World::start("NoSuchAction", Fault::ServiceFailure).await;
     let double = athena_paging_double::AthenaPagingDouble::start(
-        &iam_tailor::usage::athena::COLUMNS,
+        &iam_tailor::sources::athena::COLUMNS,
         Vec::new(),
     );
     double.running_polls(6);
@@ -1659,7 +1659,7 @@ async fn a_principal_no_query_may_name_fails_only_its_own_resource() {
     const MALLORY: &str = "mallory";
     let mut world = World::start("NoSuchAction", Fault::ServiceFailure).await;
     let double = athena_paging_double::AthenaPagingDouble::start(
-        &iam_tailor::usage::athena::COLUMNS,
+        &iam_tailor::sources::athena::COLUMNS,
         Vec::new(),
     );
     world.restart_operator(&[("AWS_ENDPOINT_URL_ATHENA", double.endpoint())]);

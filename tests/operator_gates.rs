@@ -182,7 +182,7 @@ async fn a_proposal_shadows_live_calls_before_it_is_applied() {
     // replay at its end lists the file put below. The period starts at the first analysis's
     // second and the listing is made later in it (seconds later on a loaded machine): the
     // margin is that lag's, not a rounding's.
-    let period = iam_tailor::usage::ingest::LISTING_FRESH_FOR.as_secs() + 15;
+    let period = iam_tailor::sources::ingest::LISTING_FRESH_FOR.as_secs() + 15;
     roles
         .create(
             &PostParams::default(),
@@ -498,7 +498,7 @@ async fn a_refused_call_is_given_back_and_a_never_held_one_is_not() {
     let today = now.strftime("%Y-%m-%d").to_string();
     operator_env::put_trail_file(&s3, &today, "T2359Z_refused", &records).await;
     // Seen once today's listing, reused for a while, is taken again.
-    let listed = iam_tailor::usage::ingest::LISTING_FRESH_FOR + Duration::from_secs(90);
+    let listed = iam_tailor::sources::ingest::LISTING_FRESH_FOR + Duration::from_secs(90);
     let app = wait_for_within(&roles, "app", "the restore", listed, |s| {
         s.restore.as_ref().is_some_and(|r| !r.restored.is_empty())
     })
@@ -633,7 +633,7 @@ async fn a_thief_of_the_credentials_gets_nothing_sensitive_back_until_a_person_a
     ];
     let today = now.strftime("%Y-%m-%d").to_string();
     operator_env::put_trail_file(&s3, &today, "T2359Z_thief", &records).await;
-    let listed = iam_tailor::usage::ingest::LISTING_FRESH_FOR + Duration::from_secs(90);
+    let listed = iam_tailor::sources::ingest::LISTING_FRESH_FOR + Duration::from_secs(90);
     let app = wait_for_within(&roles, "app", "the pending restore", listed, |s| {
         s.restore.as_ref().is_some_and(|r| r.pending.len() == 3)
     })

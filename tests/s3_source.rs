@@ -155,7 +155,7 @@ async fn walks_the_trail_layout_and_lists_only_days_in_the_window() {
 #[tokio::test]
 async fn a_fact_store_of_another_trail_is_left_alone() {
     use iam_tailor::cloudtrail::PrincipalFilter;
-    use iam_tailor::usage::ingest::{FactStore, Ingester};
+    use iam_tailor::sources::ingest::{FactStore, Ingester};
     let server = moto::Moto::start();
     let s3 = server.s3();
     for bucket in ["trail", "facts"] {

@@ -6,7 +6,7 @@
 use iam_tailor::aws::athena::ResultRows;
 use iam_tailor::cloudtrail::ScanOptions;
 use iam_tailor::usage::Usage;
-use iam_tailor::usage::athena::{COLUMNS, add_rows};
+use iam_tailor::sources::athena::{COLUMNS, add_rows};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,7 +8,7 @@
 use iam_tailor::cloudtrail::{PrincipalFilter, ScanOptions, scan_file_bytes};
 use iam_tailor::time::Day;
 use iam_tailor::usage::Usage;
-use iam_tailor::usage::facts::FileFacts;
+use iam_tailor::sources::facts::FileFacts;
 use libfuzzer_sys::fuzz_target;
 
 /// Every window the facts can answer: all of CloudTrail's years.

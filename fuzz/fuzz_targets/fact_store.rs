@@ -3,7 +3,7 @@
 //! what decodes writes back to an object that decodes to the same usage.
 #![no_main]
 
-use iam_tailor::usage::store::{decode, encode};
+use iam_tailor::sources::store::{decode, encode};
 use libfuzzer_sys::fuzz_target;
 
 static UNWIND: std::sync::Once = std::sync::Once::new();

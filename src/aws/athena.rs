@@ -1,5 +1,5 @@
 //! Running one Athena query and reading its rows back (what the query asks is
-//! `usage::athena`'s).
+//! `sources::athena`'s).
 
 use super::sdk_message;
 use aws_sdk_athena::Client;
@@ -17,7 +17,7 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 pub const MAX_ROWS: usize = 1_000_000;
 /// Bytes of values read back from one query at most (the rows' text, summed over its pages):
 /// rows are untrusted (anyone who can write the table's files shapes them), and at most
-/// `usage::athena::MAX_QUERIES_IN_FLIGHT` results are read per table.
+/// `sources::athena::MAX_QUERIES_IN_FLIGHT` results are read per table.
 pub const MAX_RESULT_BYTES: usize = 32 << 20;
 /// The metric label of a query whose result passed [`MAX_RESULT_BYTES`].
 pub const RESULT_TOO_LARGE: &str = "athena-result-too-large";

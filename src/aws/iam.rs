@@ -8,10 +8,13 @@
 //! [`Operation`]: crate::role::Operation
 
 use super::{Limited, Limits};
-use crate::generate::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use crate::policy::Policy;
+use crate::role::last_accessed::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use crate::role::names::{FirstNameHolder, PolicyNames, first_form_name, policy_arn};
-use crate::role::{AttachedPolicy, CustomerPolicyNow, LiveRole, RESTORABLE_TAG, is_aws_managed};
+use crate::role::{
+    AttachedPolicy, CustomerPolicyNow, LiveRole, MAX_POLICY_VERSIONS, RESTORABLE_TAG,
+    is_aws_managed,
+};
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
@@ -25,9 +28,6 @@ pub const MANAGED_TAG_KEY: &str = "iam-tailor.dev/managed";
 /// The tag naming the RoleId of the one role an iam-tailor policy was made for: a policy is
 /// iam-tailor's for a role only with both tags, and it writes or deletes no other.
 pub const ROLE_ID_TAG_KEY: &str = "iam-tailor.dev/role-id";
-
-/// IAM keeps at most this many versions of a managed policy.
-pub const MAX_POLICY_VERSIONS: usize = 5;
 
 /// A failed IAM call. The SDK has already retried transient failures by the time one of
 /// these is returned; `Throttled` and `retryable` tell the shell to requeue soon rather than

@@ -1,4 +1,4 @@
-//! Listing and getting CloudTrail log files in S3 (scanning them is `usage::trail`'s).
+//! Listing and getting CloudTrail log files in S3 (scanning them is `sources::trail`'s).
 //!
 //! Trails write `AWSLogs/[o-ORGID/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/…json.gz`. Listing a
 //! large trail bucket is the slow part of a scan, so the walk descends the layout level by

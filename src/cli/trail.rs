@@ -3,10 +3,11 @@
 use crate::aws::athena;
 use crate::aws::s3::{self, S3Location};
 use crate::cloudtrail::{PrincipalFilter, ScanOptions, Sink, scan_paths_into};
+use crate::sources::facts::FileFacts;
+use crate::sources::trail;
 use crate::time::{Day, parse_since};
 use crate::time::{Instant, parse_date};
-use crate::usage::facts::FileFacts;
-use crate::usage::{Usage, trail};
+use crate::usage::Usage;
 use anyhow::{Context, anyhow, bail};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -264,7 +265,7 @@ impl TrailArgs {
         runtime.block_on(async {
             let config = crate::aws::sdk_config(self.region.as_deref()).await;
             let client = athena::client(&config);
-            let sink = crate::usage::athena::scan::<S>(
+            let sink = crate::sources::athena::scan::<S>(
                 &client,
                 &workgroup,
                 table,

@@ -52,7 +52,7 @@ pub enum ScanError {
 }
 
 /// Where a scan puts what it finds: one principal's [`Usage`], or a trail's facts for every
-/// principal by day (`usage::facts::FileFacts`).
+/// principal by day (`sources::facts::FileFacts`).
 pub trait Sink: Default + Send + 'static {
     /// The scan's own counts: files, records, and skips not tied to a kept record.
     fn stats(&mut self) -> &mut ScanStats;

@@ -306,7 +306,7 @@ impl Metrics {
         self.fact_store_errors.inc_by(errors);
     }
 
-    /// `reason` is one of the memory bounds' fixed few (`usage::facts`, `usage::ingest`).
+    /// `reason` is one of the memory bounds' fixed few (`sources::facts`, `sources::ingest`).
     pub fn usage_dropped(&self, reason: &str, n: u64) {
         (self.usage_dropped)
             .get_or_create(&ReasonLabels {

@@ -2,70 +2,19 @@
 //! services AWS tracks per action, each action. It is a second witness besides the CloudTrail
 //! window: IAM looks back up to 400 days, so it sees rare calls a short window missed.
 //!
-//! Plain data and pure questions about it; [`crate::aws::iam::service_last_accessed`] fills it.
+//! Pure questions about the data (`role::last_accessed`, which
+//! [`crate::aws::iam::service_last_accessed`] fills).
 //! Times are RFC 3339 text as IAM reported them; one that does not parse counts as not seen.
 //! A time exactly `window` before `now` is inside the window (like the trail window's
 //! inclusive start). Every answer is sorted and de-duplicated.
 
 use crate::catalog::catalog;
+pub use crate::role::last_accessed::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
 use k8s_openapi::jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-/// One last-accessed report of a role.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LastAccessed {
-    pub services: Vec<ServiceLastAccessed>,
-}
-
-/// A service the role's policies allow, and when the role last used it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceLastAccessed {
-    /// The service prefix, e.g. `s3`.
-    pub namespace: String,
-    /// IAM's display name, e.g. `Amazon S3`.
-    pub name: String,
-    /// When the role last authenticated to the service (RFC 3339, UTC); `None`: not within
-    /// IAM's tracking period.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_authenticated: Option<String>,
-    /// IAM reported per-action data for the service. It does so only for services with
-    /// action-level tracking, and only when the role used some tracked action.
-    #[serde(default)]
-    pub action_level: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub actions: Vec<ActionLastAccessed>,
-}
-
-/// A tracked action and when the role last used it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ActionLastAccessed {
-    /// `service:Action`, e.g. `s3:GetObject`, as IAM spells it.
-    pub action: String,
-    /// RFC 3339, UTC; `None`: not within IAM's tracking period.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_accessed: Option<String>,
-    /// The region of that last use.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-}
-
-impl LastAccessed {
-    /// Services by namespace, each one's actions by name: IAM's order is not part of its
-    /// contract, and the report must not change when it does.
-    pub fn new(mut services: Vec<ServiceLastAccessed>) -> LastAccessed {
-        services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        for service in &mut services {
-            service.actions.sort_by(|a, b| a.action.cmp(&b.action));
-        }
-        LastAccessed { services }
-    }
-}
 
 /// An action IAM saw the role use within the window that the CloudTrail window did not see.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -2,7 +2,7 @@
 //! AWS may change, and which resource policies must name the caller (trust and key policies).
 
 use crate::policy::context::ArnParts;
-use crate::policy::eval::Decision;
+use crate::policy::decision::Decision;
 
 /// A decision no policy can change, and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

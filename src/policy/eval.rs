@@ -22,29 +22,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
 
-/// The outcome of evaluating one request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum Decision {
-    Allowed,
-    ExplicitlyDenied,
-    ImplicitlyDenied,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allowed => "Allowed",
-            Decision::ExplicitlyDenied => "ExplicitlyDenied",
-            Decision::ImplicitlyDenied => "ImplicitlyDenied",
-        }
-    }
-}
-
-impl fmt::Display for Decision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use super::decision::Decision;
 
 /// The role a policy plays in evaluation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod aws_rules;
 pub mod canonical;
 pub mod context;
+pub mod decision;
 pub mod document;
 pub mod eval;
 pub mod lint;

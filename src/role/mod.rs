@@ -1,9 +1,11 @@
 //! The IAM role as iam-tailor models it: what it holds ([`LiveRole`]), the writes that change
-//! it ([`Operation`]), the backup of its original state ([`BackupSnapshot`]), and the proof
-//! that a sequence of writes never widens it ([`proof`]). A ground-floor module: it knows no
+//! it ([`Operation`]), the backup of its original state ([`BackupSnapshot`]), the proof
+//! that a sequence of writes never widens it ([`proof`]), its policies' [`names`] and IAM's
+//! [`last_accessed`] data of it. A ground-floor module: it knows no
 //! Kubernetes and no AWS SDK, so `aws` (which reads and writes roles) and `controller` (which
 //! plans the writes) both build on it.
 
+pub mod last_accessed;
 pub mod names;
 pub mod proof;
 
@@ -11,6 +13,9 @@ pub mod proof;
 /// the first write, so a second resource (in any namespace, or another cluster) finds the role
 /// taken.
 pub const CLAIM_TAG: &str = "iam-tailor.dev/claimed-by";
+
+/// IAM keeps at most this many versions of a managed policy.
+pub const MAX_POLICY_VERSIONS: usize = 5;
 
 /// The tag (value `true`) by which a customer-managed policy's owner lets Restore put its
 /// backed-up document back; the operator's IAM policy allows new versions only of policies

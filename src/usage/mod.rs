@@ -2,13 +2,8 @@
 //! S3 or on disk, an Access Analyzer job) turns into, and the generator's input.
 //!
 //! Everything is kept in sorted maps and merged by addition and maximum, so the result of a
-//! parallel scan is the same whatever order the files finish in.
-
-pub mod athena;
-pub mod facts;
-pub mod ingest;
-pub mod store;
-pub mod trail;
+//! parallel scan is the same whatever order the files finish in. The sources that read it
+//! from S3, Athena and the fact store are `crate::sources`.
 
 use crate::catalog::collapse::collapse;
 use serde::Serialize;

@@ -3,10 +3,11 @@
 //! and approved (by its revision, or automatically when it only removes and the evidence
 //! is thick enough).
 
+use super::EventType;
 use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::proposal::proposal_documents;
 use super::rollback::{Ceiling, rollback, rollback_wanted};
 use super::shadow::shadow_hold;
-use super::{EventType, set_revision};
 use crate::controller::crd::{Analysis, Approval, DriftAction, Mode, Proposal, ValidationSpec};
 use crate::controller::spec::ValidSpec;
 use crate::policy::Policy;
@@ -215,25 +216,6 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
         }
     }
     decision
-}
-
-/// The documents of a proposal, parsed back from its `policy`, and checked against its
-/// revision: the status is not trusted, so what it says is re-derived before it is used.
-pub(super) fn proposal_documents(proposal: &Proposal) -> Result<Vec<Policy>, String> {
-    let values: Vec<serde_json::Value> = serde_json::from_str(&proposal.policy)
-        .map_err(|e| format!("status.proposal.policy is not a JSON array: {e}"))?;
-    let documents = values
-        .iter()
-        .map(|v| Policy::from_value(v).map_err(|e| format!("status.proposal.policy: {e}")))
-        .collect::<Result<Vec<Policy>, String>>()?;
-    let revision = set_revision(&documents);
-    if revision != proposal.revision {
-        return Err(format!(
-            "status.proposal.policy has revision {revision}, not {} as status.proposal.revision says",
-            proposal.revision
-        ));
-    }
-    Ok(documents)
 }
 
 /// Why the analysis is too thin to apply its proposal without a human (`spec.evidence`):

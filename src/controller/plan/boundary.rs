@@ -183,7 +183,7 @@ pub(super) fn denies_used_actions(b: &mut Builder, spec: &ValidSpec, live: &Live
     let Ok(document) = declared_document(b, declared, live) else {
         return;
     };
-    let Some(Ok(proposal)) = (b.status.proposal.as_ref()).map(super::approved::proposal_documents)
+    let Some(Ok(proposal)) = (b.status.proposal.as_ref()).map(super::proposal::proposal_documents)
     else {
         return;
     };

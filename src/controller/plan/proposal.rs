@@ -6,6 +6,7 @@ use crate::controller::crd::{
     DroppedGrant, GeneralizedGrant, Mode, Proposal, REPORT_LIMIT, WouldDenyCall,
 };
 use crate::controller::spec::ValidSpec;
+use crate::policy::Policy;
 use crate::policy::analysis::allowed;
 use crate::role::LiveRole;
 
@@ -113,4 +114,23 @@ fn propose(result: &AnalysisResult, live: &LiveRole, now: &str) -> Proposal {
             .collect(),
         would_deny_count: result.generated.would_deny.len() as u64,
     }
+}
+
+/// The documents of a proposal, parsed back from its `policy`, and checked against its
+/// revision: the status is not trusted, so what it says is re-derived before it is used.
+pub(super) fn proposal_documents(proposal: &Proposal) -> Result<Vec<Policy>, String> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(&proposal.policy)
+        .map_err(|e| format!("status.proposal.policy is not a JSON array: {e}"))?;
+    let documents = values
+        .iter()
+        .map(|v| Policy::from_value(v).map_err(|e| format!("status.proposal.policy: {e}")))
+        .collect::<Result<Vec<Policy>, String>>()?;
+    let revision = set_revision(&documents);
+    if revision != proposal.revision {
+        return Err(format!(
+            "status.proposal.policy has revision {revision}, not {} as status.proposal.revision says",
+            proposal.revision
+        ));
+    }
+    Ok(documents)
 }

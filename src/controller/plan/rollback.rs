@@ -124,6 +124,6 @@ pub(super) fn find_revision(
     Err(format!(
         "none of the versions IAM keeps of iam-tailor's policies ({tried} combinations, the \
          last {} versions of each) has that revision",
-        crate::aws::iam::MAX_POLICY_VERSIONS
+        crate::role::MAX_POLICY_VERSIONS
     ))
 }

@@ -7,8 +7,8 @@
 //! new proposal without them continues the period. The gate opens on a replay made at least
 //! `shadowFor` after the period began.
 
-use super::approved::proposal_documents;
 use super::builder::Builder;
+use super::proposal::proposal_documents;
 use super::{AnalysisResult, EventType};
 use crate::controller::crd::{LeastPrivilegeRoleStatus, Shadow, WouldDenyCall};
 use crate::controller::spec::{ShadowGate, ValidSpec};

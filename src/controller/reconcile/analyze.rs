@@ -27,11 +27,11 @@ use crate::policy::Policy;
 use crate::policy::analysis::allowed;
 use crate::policy::lint::PolicyType;
 use crate::role::LiveRole;
+use crate::sources::athena::{Asked, AthenaScanError};
+use crate::sources::ingest::MAX_CLOCK_SKEW_NANOS;
 use crate::time::Day;
 use crate::time::Instant;
 use crate::time::rfc3339;
-use crate::usage::athena::{Asked, AthenaScanError};
-use crate::usage::ingest::MAX_CLOCK_SKEW_NANOS;
 use crate::usage::{ProfileRoles, Usage};
 use k8s_openapi::jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,7 +98,7 @@ async fn ask_days(
     asker: &Asker<'_, '_>,
     source: &S3TrailSource,
     asks: Vec<Vec<Day>>,
-) -> Result<Vec<crate::usage::trail::TrailScan>, Error> {
+) -> Result<Vec<crate::sources::trail::TrailScan>, Error> {
     let Asker {
         lpr,
         ctx,

@@ -12,9 +12,9 @@ use crate::controller::leader::WriteGuard;
 use crate::controller::queue::AccountQueue;
 use crate::controller::spec::Limits;
 use crate::controller::telemetry::Metrics;
+use crate::sources::athena::AthenaIngester;
+use crate::sources::ingest::{FactStore, Ingester};
 use crate::time::Instant;
-use crate::usage::athena::AthenaIngester;
-use crate::usage::ingest::{FactStore, Ingester};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -204,8 +204,8 @@ pub struct Context {
     ingesters: Mutex<Shared<TrailKey, Ingester>>,
     /// One Athena ingester per table and the identity it is asked with.
     athena_ingesters: Mutex<Shared<AthenaKey, AthenaIngester>>,
-    /// The facts every ingester together may hold (`usage::facts::MAX_FACTS_TOTAL`).
-    fact_budget: Arc<crate::usage::facts::FactBudget>,
+    /// The facts every ingester together may hold (`sources::facts::MAX_FACTS_TOTAL`).
+    fact_budget: Arc<crate::sources::facts::FactBudget>,
     /// The resources as the controller last saw them: who else reads a ClusterTrail, so that
     /// one query answers them all.
     roles: Option<Store<LeastPrivilegeRole>>,
@@ -341,7 +341,9 @@ impl Context {
             failures: Default::default(),
             ingesters: Default::default(),
             athena_ingesters: Default::default(),
-            fact_budget: crate::usage::facts::FactBudget::new(crate::usage::facts::MAX_FACTS_TOTAL),
+            fact_budget: crate::sources::facts::FactBudget::new(
+                crate::sources::facts::MAX_FACTS_TOTAL,
+            ),
             roles: None,
             refusals: Default::default(),
             require_tenancy: false,

@@ -9,7 +9,7 @@
 //!
 //! With a [`FactStore`] the ingester starts from what the store kept (so a restart reads no
 //! file twice) and writes back what each read adds: the partitions it touched, then the
-//! checkpoint (`usage::store`).
+//! checkpoint (`sources::store`).
 
 use super::facts::{FactBudget, Facts, FileFacts};
 use super::store::{self, Checkpoint, Malformed};
@@ -154,7 +154,7 @@ impl Ingester {
         self.facts.take_dropped()
     }
 
-    /// Facts held now (`usage::facts::MAX_FACTS_PER_INGESTER` at most).
+    /// Facts held now (`sources::facts::MAX_FACTS_PER_INGESTER` at most).
     pub fn facts_held(&self) -> usize {
         self.facts.held()
     }

@@ -1,10 +1,10 @@
 //! Usage by day and principal, for every principal a trail names: what one read of each file
 //! leaves behind, so that any principal's window is a merge of days, never a re-read.
 
-use super::{ProfileRoles, ScanStats, Usage, add_profile_role};
 use crate::cloudtrail::select::principal_key;
 use crate::cloudtrail::{PrincipalFilter, Record, ScanOptions, Sink};
 use crate::time::Day;
+use crate::usage::{ProfileRoles, ScanStats, Usage, add_profile_role};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 use std::sync::Arc;

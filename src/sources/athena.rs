@@ -6,12 +6,12 @@
 //! is tested by running the same text on DuckDB over the fixture records
 //! (`scripts/athena-duckdb`, `tests/athena_source.rs`).
 
-use super::Usage;
 use super::facts::{Facts, FileFacts};
 use super::ingest::over;
 use crate::aws::athena::{self, AthenaError, ResultRows, Workgroup};
 use crate::cloudtrail::{PrincipalFilter, Record, ScanOptions, Sink, scan_calls};
 use crate::time::Day;
+use crate::usage::Usage;
 use aws_sdk_athena::Client;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};

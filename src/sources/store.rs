@@ -14,8 +14,8 @@
 //! strings are decoded as views (a repeated dictionary value is never copied per row), and
 //! the usage rebuilt from them goes through [`Usage::merge`]'s bounds.
 
-use super::{ScanStats, Seen, Usage};
 use crate::time::Day;
+use crate::usage::{ScanStats, Seen, Usage};
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, StringViewArray};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -847,11 +847,11 @@ mod bounds {
             ..Bounds::default()
         };
         let decoded = decode_within("k", bytes.clone(), &bounds).unwrap();
-        let limit = crate::usage::facts::MAX_PRINCIPALS_PER_DAY;
+        let limit = crate::sources::facts::MAX_PRINCIPALS_PER_DAY;
         assert_eq!(decoded.principals.len(), limit + 1);
         assert!(decoded.principals.contains_key(&app));
         assert_eq!(
-            decoded.skipped[crate::usage::facts::TOO_MANY_PRINCIPALS],
+            decoded.skipped[crate::sources::facts::TOO_MANY_PRINCIPALS],
             (100_000 - limit - 1) as u64
         );
         // Past the facts left in the budget, rows are skipped and counted.
@@ -862,6 +862,6 @@ mod bounds {
         let decoded = decode_within("k", bytes, &tight).unwrap();
         let kept: usize = decoded.principals.values().map(Usage::facts).sum();
         assert!(kept <= 100, "{kept}");
-        assert!(decoded.skipped[crate::usage::facts::TOO_MANY_FACTS] > 0);
+        assert!(decoded.skipped[crate::sources::facts::TOO_MANY_FACTS] > 0);
     }
 }

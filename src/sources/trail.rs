@@ -1,6 +1,6 @@
 //! The trail in S3 as a source of usage: its files listed for a window and scanned, into one
 //! principal's [`Usage`] or every principal's facts (the CLI; the operator goes through
-//! `usage::ingest`, which reads with [`read_keys`] too). `aws::s3` only lists and gets.
+//! `sources::ingest`, which reads with [`read_keys`] too). `aws::s3` only lists and gets.
 
 use crate::aws::s3::{S3Error, S3Location, TrailScope, get_object, list_trail};
 use crate::cloudtrail::{MAX_FILE_BYTES, ScanError, ScanOptions, Sink, scan_file_bytes};
