@@ -220,53 +220,9 @@ pub fn status_not_sealed() -> PlannedEvent {
     }
 }
 
-/// The event recorded for each write once it succeeded.
+/// The Event of one operation that succeeded ([`Operation::event`]).
 pub fn operation_event(op: &Operation) -> PlannedEvent {
-    let (reason, note) = match op {
-        Operation::BackupRole { config_map, .. } => (
-            "BackedUp",
-            format!("saved the role's original policies in ConfigMap {config_map}"),
-        ),
-        Operation::ForgetBackup { config_map } => (
-            "BackupDeleted",
-            format!("deleted ConfigMap {config_map}: its job is done"),
-        ),
-        Operation::PutManagedPolicy { name, .. } => {
-            ("PolicyPut", format!("put managed policy {name}"))
-        }
-        Operation::AttachPolicy { arn } => ("PolicyAttached", format!("attached {arn}")),
-        Operation::DetachPolicy { arn } => ("PolicyDetached", format!("detached {arn}")),
-        Operation::PutInlinePolicy { name, .. } => {
-            ("InlinePolicyPut", format!("put inline policy {name}"))
-        }
-        Operation::DeleteInlinePolicy { name } => (
-            "InlinePolicyDeleted",
-            format!("deleted inline policy {name}"),
-        ),
-        Operation::SetPermissionsBoundary { arn } => (
-            "PermissionsBoundarySet",
-            format!("set permissions boundary {arn}"),
-        ),
-        Operation::DeletePermissionsBoundary => (
-            "PermissionsBoundaryDeleted",
-            "removed the permissions boundary".to_string(),
-        ),
-        Operation::DeleteManagedPolicy { arn } => {
-            ("PolicyDeleted", format!("deleted managed policy {arn}"))
-        }
-        Operation::RestorePolicyVersion { arn, .. } => (
-            "PolicyVersionRestored",
-            format!("{arn} holds its backed-up document again"),
-        ),
-        Operation::ClaimRole { uid } => (
-            "Claimed",
-            format!("tagged the role {CLAIM_TAG}={uid}: this resource manages it"),
-        ),
-        Operation::ReleaseRole => (
-            "ClaimReleased",
-            format!("removed the role's {CLAIM_TAG} tag"),
-        ),
-    };
+    let (reason, note) = op.event();
     PlannedEvent {
         type_: EventType::Normal,
         reason: reason.to_string(),

@@ -170,6 +170,75 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// The IAM API it calls (or the ConfigMap write): the label of
+    /// `iam_tailor_aws_writes_total`.
+    pub fn api_name(&self) -> &'static str {
+        match self {
+            Operation::BackupRole { .. } => "BackupRole",
+            Operation::ForgetBackup { .. } => "DeleteBackup",
+            Operation::PutManagedPolicy { .. } => "PutManagedPolicy",
+            Operation::AttachPolicy { .. } => "AttachRolePolicy",
+            Operation::DetachPolicy { .. } => "DetachRolePolicy",
+            Operation::PutInlinePolicy { .. } => "PutRolePolicy",
+            Operation::DeleteInlinePolicy { .. } => "DeleteRolePolicy",
+            Operation::SetPermissionsBoundary { .. } => "PutRolePermissionsBoundary",
+            Operation::DeletePermissionsBoundary => "DeleteRolePermissionsBoundary",
+            Operation::DeleteManagedPolicy { .. } => "DeletePolicy",
+            Operation::RestorePolicyVersion { .. } => "CreatePolicyVersion",
+            Operation::ClaimRole { .. } => "TagRole",
+            Operation::ReleaseRole => "UntagRole",
+        }
+    }
+
+    /// The Event recorded once it succeeded: (reason, note).
+    pub fn event(&self) -> (&'static str, String) {
+        match self {
+            Operation::BackupRole { config_map, .. } => (
+                "BackedUp",
+                format!("saved the role's original policies in ConfigMap {config_map}"),
+            ),
+            Operation::ForgetBackup { config_map } => (
+                "BackupDeleted",
+                format!("deleted ConfigMap {config_map}: its job is done"),
+            ),
+            Operation::PutManagedPolicy { name, .. } => {
+                ("PolicyPut", format!("put managed policy {name}"))
+            }
+            Operation::AttachPolicy { arn } => ("PolicyAttached", format!("attached {arn}")),
+            Operation::DetachPolicy { arn } => ("PolicyDetached", format!("detached {arn}")),
+            Operation::PutInlinePolicy { name, .. } => {
+                ("InlinePolicyPut", format!("put inline policy {name}"))
+            }
+            Operation::DeleteInlinePolicy { name } => (
+                "InlinePolicyDeleted",
+                format!("deleted inline policy {name}"),
+            ),
+            Operation::SetPermissionsBoundary { arn } => (
+                "PermissionsBoundarySet",
+                format!("set permissions boundary {arn}"),
+            ),
+            Operation::DeletePermissionsBoundary => (
+                "PermissionsBoundaryDeleted",
+                "removed the permissions boundary".to_string(),
+            ),
+            Operation::DeleteManagedPolicy { arn } => {
+                ("PolicyDeleted", format!("deleted managed policy {arn}"))
+            }
+            Operation::RestorePolicyVersion { arn, .. } => (
+                "PolicyVersionRestored",
+                format!("{arn} holds its backed-up document again"),
+            ),
+            Operation::ClaimRole { uid } => (
+                "Claimed",
+                format!("tagged the role {CLAIM_TAG}={uid}: this resource manages it"),
+            ),
+            Operation::ReleaseRole => (
+                "ClaimReleased",
+                format!("removed the role's {CLAIM_TAG} tag"),
+            ),
+        }
+    }
+
     /// The write in words, for messages ("detach arn:…").
     pub fn describe(&self) -> String {
         match self {

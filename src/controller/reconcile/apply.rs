@@ -124,26 +124,8 @@ pub(super) async fn perform(
         Operation::ClaimRole { uid } => iam::tag_role(iam, role, CLAIM_TAG, uid).await,
         Operation::ReleaseRole => iam::untag_role(iam, role, CLAIM_TAG).await,
     };
-    ctx.metrics.aws_write(operation_label(operation));
+    ctx.metrics.aws_write(operation.api_name());
     result.map_err(Error::Apply)
-}
-
-pub(super) fn operation_label(operation: &Operation) -> &'static str {
-    match operation {
-        Operation::BackupRole { .. } => "BackupRole",
-        Operation::ForgetBackup { .. } => "DeleteBackup",
-        Operation::PutManagedPolicy { .. } => "PutManagedPolicy",
-        Operation::AttachPolicy { .. } => "AttachRolePolicy",
-        Operation::DetachPolicy { .. } => "DetachRolePolicy",
-        Operation::PutInlinePolicy { .. } => "PutRolePolicy",
-        Operation::DeleteInlinePolicy { .. } => "DeleteRolePolicy",
-        Operation::SetPermissionsBoundary { .. } => "PutRolePermissionsBoundary",
-        Operation::DeletePermissionsBoundary => "DeleteRolePermissionsBoundary",
-        Operation::DeleteManagedPolicy { .. } => "DeletePolicy",
-        Operation::RestorePolicyVersion { .. } => "CreatePolicyVersion",
-        Operation::ClaimRole { .. } => "TagRole",
-        Operation::ReleaseRole => "UntagRole",
-    }
 }
 
 /// The backup ConfigMap's annotation holding the operator's seal of its name and hash.
