@@ -57,7 +57,7 @@ use crate::generate::{Generated, SeenByIam};
 use crate::policy::Policy;
 use crate::role::{CLAIM_TAG, CustomerPolicyNow, LiveRole, Operation, RoleState};
 use crate::usage::Usage;
-use builder::{Builder, FALSE, TRUE, UNKNOWN};
+use builder::{Builder, ConditionType, FALSE, TRUE, UNKNOWN};
 use std::collections::BTreeMap;
 
 /// How many earlier applied revisions the status keeps for rollback.
@@ -237,13 +237,13 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     let spec = match validate(spec, &observed.limits, &observed.cluster_trail) {
         Ok(spec) => spec,
         Err(message) => {
-            b.set("Ready", FALSE, "InvalidSpec", message);
+            b.set(ConditionType::Ready, FALSE, "InvalidSpec", message);
             return b.finish(Requeue::AwaitChange);
         }
     };
     if let RoleState::Found(live) = &observed.role {
         if let Some((reason, message)) = not_ours(&observed.previous, live, &observed.uid) {
-            b.set("Ready", FALSE, reason, message);
+            b.set(ConditionType::Ready, FALSE, reason, message);
             let requeue = match reason {
                 // Only a spec revert (a change of the resource) helps.
                 "RoleChanged" => Requeue::AwaitChange,
@@ -261,12 +261,12 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     let live = match &observed.role {
         RoleState::NotFound => {
             let message = format!("role {} not found", spec.role_label());
-            b.set("Ready", FALSE, "RoleNotFound", message);
+            b.set(ConditionType::Ready, FALSE, "RoleNotFound", message);
             return b.finish(Requeue::After(ROLE_NOT_FOUND_RETRY_SECS));
         }
         RoleState::NotPermitted { arn, reason } => {
             b.set(
-                "Ready",
+                ConditionType::Ready,
                 FALSE,
                 "RoleNotPermitted",
                 format!("{arn}: {reason}"),
@@ -289,8 +289,8 @@ pub fn plan(spec: &LeastPrivilegeRoleSpec, observed: &Observed) -> Plan {
     backup::backed_up(&mut b, &spec, original);
     let claiming = claim_first(&mut b, live);
     match b.problem.clone() {
-        Some((reason, message)) => b.set("Ready", FALSE, reason, message),
-        None => b.set("Ready", TRUE, "Ready", ""),
+        Some((reason, message)) => b.set(ConditionType::Ready, FALSE, reason, message),
+        None => b.set(ConditionType::Ready, TRUE, "Ready", ""),
     }
     // A shadow period that may end before the next analysis: look again when it does.
     let shadow_requeue = shadow::shadow_ready_unchecked(&spec, b.status.shadow.as_ref())
@@ -337,11 +337,16 @@ fn claim_first(b: &mut Builder, live: &LiveRole) -> bool {
         observed.uid
     );
     // Nothing is applied yet: neither in sync nor "not drifted".
-    b.set("InSync", UNKNOWN, "Claiming", message.clone());
+    b.set(ConditionType::InSync, UNKNOWN, "Claiming", message.clone());
     if boundary_planned {
-        b.set("BoundaryInPlace", UNKNOWN, "Claiming", message.clone());
+        b.set(
+            ConditionType::BoundaryInPlace,
+            UNKNOWN,
+            "Claiming",
+            message.clone(),
+        );
     }
-    b.set("Drifted", UNKNOWN, "Claiming", message);
+    b.set(ConditionType::Drifted, UNKNOWN, "Claiming", message);
     true
 }
 

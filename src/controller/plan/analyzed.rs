@@ -1,7 +1,7 @@
 //! The Analyzed condition: the analysis the shell ran this time, or where an Access Analyzer
 //! generation stands; and the pure decision of when the shell analyzes.
 
-use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::builder::{Builder, ConditionType, FALSE, TRUE, UNKNOWN};
 use super::{EventType, Generation};
 use crate::controller::crd::{
     AnalysisJob, JobSource, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode,
@@ -40,7 +40,12 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
     match (&b.status.analysis, &observed.analyzer) {
         (_, Some(Generation::QuotaExceeded { message })) => {
             let message = format!("Access Analyzer quota: {message}; retrying after 00:00 UTC");
-            b.set("Analyzed", FALSE, "QuotaExceeded", message.clone());
+            b.set(
+                ConditionType::Analyzed,
+                FALSE,
+                "QuotaExceeded",
+                message.clone(),
+            );
             b.fail("QuotaExceeded", message);
             Some(seconds_to_utc_midnight(&observed.now))
         }
@@ -54,19 +59,24 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
                 b.event(EventType::Warning, "GenerationFailed", message.clone());
             }
             b.status.job = Some(job.clone());
-            b.set("Analyzed", FALSE, "GenerationFailed", message.clone());
+            b.set(
+                ConditionType::Analyzed,
+                FALSE,
+                "GenerationFailed",
+                message.clone(),
+            );
             b.fail("GenerationFailed", message);
             None
         }
         (None, Some(Generation::Running(job))) => {
             b.status.job = Some(job.clone());
             let (reason, message) = running(job);
-            b.set("Analyzed", UNKNOWN, reason, message);
+            b.set(ConditionType::Analyzed, UNKNOWN, reason, message);
             Some(poll_secs(observed.analyzer_poll_secs, job))
         }
         (None, Some(Generation::Queued { message })) => {
             b.set(
-                "Analyzed",
+                ConditionType::Analyzed,
                 UNKNOWN,
                 "WaitingForAccessAnalyzer",
                 message.clone(),
@@ -81,7 +91,7 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
                 _ if observed.analysis.is_none() => {}
                 _ => b.status.job = None,
             }
-            b.set("Analyzed", TRUE, "Analyzed", message);
+            b.set(ConditionType::Analyzed, TRUE, "Analyzed", message);
             match generation {
                 Some(Generation::Running(job)) => Some(poll_secs(observed.analyzer_poll_secs, job)),
                 Some(_) => poll,
@@ -89,7 +99,12 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
             }
         }
         (None, None) => {
-            b.set("Analyzed", UNKNOWN, "AwaitingAnalysis", "no analysis yet");
+            b.set(
+                ConditionType::Analyzed,
+                UNKNOWN,
+                "AwaitingAnalysis",
+                "no analysis yet",
+            );
             None
         }
     }
@@ -100,7 +115,7 @@ pub(super) fn analyzed(b: &mut Builder) -> Option<u64> {
 fn last_accessed_available(b: &mut Builder) {
     let Some(analysis) = &b.status.analysis else {
         b.set(
-            "LastAccessedAvailable",
+            ConditionType::LastAccessedAvailable,
             UNKNOWN,
             "AwaitingAnalysis",
             "no analysis yet",
@@ -108,12 +123,15 @@ fn last_accessed_available(b: &mut Builder) {
         return;
     };
     match &analysis.last_accessed_unavailable {
-        None if analysis.last_accessed.is_some() => {
-            b.set("LastAccessedAvailable", TRUE, "LastAccessedAvailable", "")
-        }
+        None if analysis.last_accessed.is_some() => b.set(
+            ConditionType::LastAccessedAvailable,
+            TRUE,
+            "LastAccessedAvailable",
+            "",
+        ),
         // An analysis from before this condition existed.
         None => b.set(
-            "LastAccessedAvailable",
+            ConditionType::LastAccessedAvailable,
             UNKNOWN,
             "AwaitingAnalysis",
             "the analysis does not say",
@@ -132,7 +150,7 @@ fn last_accessed_available(b: &mut Builder) {
                 );
             }
             b.set(
-                "LastAccessedAvailable",
+                ConditionType::LastAccessedAvailable,
                 FALSE,
                 "LastAccessedFailed",
                 message,

@@ -4,7 +4,7 @@
 //! is thick enough).
 
 use super::EventType;
-use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::builder::{Builder, ConditionType, FALSE, TRUE, UNKNOWN};
 use super::proposal::proposal_documents;
 use super::rollback::{Ceiling, rollback, rollback_wanted};
 use super::shadow::shadow_hold;
@@ -41,7 +41,7 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
     };
     if spec.mode != Mode::Enforce {
         let message = format!("mode {:?} never writes to IAM", spec.mode);
-        b.set("Approved", FALSE, "NotEnforcing", message);
+        b.set(ConditionType::Approved, FALSE, "NotEnforcing", message);
         return decision;
     }
     if let Some(revision) = rollback_wanted(spec) {
@@ -57,11 +57,16 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
     }
     let (p, docs) = match parsed {
         None => {
-            b.set("Approved", UNKNOWN, "AwaitingProposal", "no proposal yet");
+            b.set(
+                ConditionType::Approved,
+                UNKNOWN,
+                "AwaitingProposal",
+                "no proposal yet",
+            );
             return decision;
         }
         Some((_, Err(e))) => {
-            b.set("Approved", FALSE, "InvalidProposal", e.clone());
+            b.set(ConditionType::Approved, FALSE, "InvalidProposal", e.clone());
             b.fail("InvalidProposal", e);
             return decision;
         }
@@ -70,7 +75,7 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
     let applied = b.status.applied.as_ref().map(|a| a.revision.as_str());
     if applied == Some(p.revision.as_str()) {
         let message = format!("{} is applied", p.revision);
-        b.set("Approved", TRUE, "Applied", message);
+        b.set(ConditionType::Approved, TRUE, "Applied", message);
     } else if !p.unresolved_placeholders.is_empty() {
         let list: Vec<String> = p
             .unresolved_placeholders
@@ -89,7 +94,12 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
             p.revision,
             list.join("; ")
         );
-        b.set("Approved", FALSE, "UnresolvedPlaceholders", message.clone());
+        b.set(
+            ConditionType::Approved,
+            FALSE,
+            "UnresolvedPlaceholders",
+            message.clone(),
+        );
         b.fail("UnresolvedPlaceholders", message);
     } else if !p.unresolved_instance_profiles.is_empty() {
         // Applying it would break the next launch with the profile: no PassRole for its role.
@@ -103,7 +113,7 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
             list.join("; ")
         );
         b.set(
-            "Approved",
+            ConditionType::Approved,
             FALSE,
             "UnresolvedInstanceProfiles",
             message.clone(),
@@ -119,7 +129,7 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
             p.revision
         );
         b.set(
-            "Approved",
+            ConditionType::Approved,
             FALSE,
             "LastAccessedUnavailable",
             message.clone(),
@@ -143,14 +153,15 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
             shown.join("; "),
             if p.would_deny_count > 5 { "; …" } else { "" }
         );
-        let before = (b.observed.previous.conditions.iter()).find(|c| c.type_ == "Approved");
+        let before = (b.observed.previous.conditions.iter())
+            .find(|c| c.type_ == ConditionType::Approved.as_str());
         if before.is_none_or(|c| c.reason != "WouldDeny") {
             b.event(EventType::Warning, "WouldDeny", message.clone());
         }
-        b.set("Approved", FALSE, "WouldDeny", message);
+        b.set(ConditionType::Approved, FALSE, "WouldDeny", message);
     } else if docs.is_empty() {
         b.set(
-            "Approved",
+            ConditionType::Approved,
             FALSE,
             "EmptyProposal",
             "the proposal grants nothing; iam-tailor does not strip a role of all access",
@@ -162,7 +173,12 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
             reasons.join("; ")
         );
         b.event(EventType::Warning, "NotProvablyNarrower", message.clone());
-        b.set("Approved", FALSE, "NotProvablyNarrower", message.clone());
+        b.set(
+            ConditionType::Approved,
+            FALSE,
+            "NotProvablyNarrower",
+            message.clone(),
+        );
         b.fail("NotProvablyNarrower", message);
         // Nothing is written while a proposal cannot be proven safe.
         decision.may_revert = false;
@@ -170,16 +186,17 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
         // Access Analyzer's verdicts, when asked for, block even an approved revision.
         (spec.validation.access_analyzer).then(|| gate(p, &spec.validation))
     {
-        let before = (b.observed.previous.conditions.iter()).find(|c| c.type_ == "Approved");
+        let before = (b.observed.previous.conditions.iter())
+            .find(|c| c.type_ == ConditionType::Approved.as_str());
         if before.is_none_or(|c| c.reason != reason) {
             b.event(EventType::Warning, reason, message.clone());
         }
-        b.set("Approved", FALSE, reason, message.clone());
+        b.set(ConditionType::Approved, FALSE, reason, message.clone());
         b.fail(reason, message);
     } else if let Some(held) =
         (spec.shadow).and_then(|gate| shadow_hold(gate, b.status.shadow.as_ref(), &p.revision))
     {
-        b.set("Approved", FALSE, "ShadowPeriod", held);
+        b.set(ConditionType::Approved, FALSE, "ShadowPeriod", held);
     } else {
         let thin = match spec.approval {
             Approval::Automatic => thin_evidence(spec, b.status.analysis.as_ref()),
@@ -191,7 +208,7 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
         };
         if approved {
             let message = format!("{} approved ({:?})", p.revision, spec.approval);
-            b.set("Approved", TRUE, "Approved", message);
+            b.set(ConditionType::Approved, TRUE, "Approved", message);
             decision.applying = Some((p.clone(), docs));
         } else if let Some(thin) = thin {
             let message = format!(
@@ -199,7 +216,12 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
                  {thin}; set spec.approvedRevision to {} to apply it anyway",
                 p.revision, p.revision
             );
-            b.set("Approved", FALSE, "InsufficientEvidence", message);
+            b.set(
+                ConditionType::Approved,
+                FALSE,
+                "InsufficientEvidence",
+                message,
+            );
         } else {
             let why = match spec.approval {
                 Approval::Manual => String::new(),
@@ -212,7 +234,7 @@ pub(super) fn approved(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> De
                 "{why}set spec.approvedRevision to {} to apply it",
                 p.revision
             );
-            b.set("Approved", FALSE, "AwaitingApproval", message);
+            b.set(ConditionType::Approved, FALSE, "AwaitingApproval", message);
         }
     }
     decision

@@ -2,7 +2,7 @@
 //! checked before every write after it: the backup ConfigMap is in the operator's namespace,
 //! but its content is still verified against the hash the status recorded.
 
-use super::builder::FALSE;
+use super::builder::{ConditionType, FALSE};
 use super::{Builder, Observed};
 use crate::controller::crd::{Backup, LeastPrivilegeRoleSpec, LeastPrivilegeRoleStatus, Mode};
 use crate::controller::spec::ValidSpec;
@@ -69,7 +69,7 @@ pub(super) fn backed_up(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
         b.completion.clear();
         b.status.applied = b.observed.previous.applied.clone();
         b.status.history = b.observed.previous.history.clone();
-        b.set("InSync", FALSE, reason, message.clone());
+        b.set(ConditionType::InSync, FALSE, reason, message.clone());
         b.fail(reason, message);
     }
 }

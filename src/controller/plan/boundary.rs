@@ -3,7 +3,7 @@
 //! puts it back when removed, and replaces another boundary (or rewrites its own document)
 //! only when the new document is proven within the old; these writes come before any other.
 
-use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::builder::{Builder, ConditionType, FALSE, TRUE, UNKNOWN};
 use super::{EventType, PlannedEvent};
 use crate::controller::crd::Mode;
 use crate::controller::spec::{DeclaredBoundary, ValidSpec};
@@ -44,7 +44,12 @@ pub fn declared_boundary_to_read(spec: &ValidSpec, live: &LiveRole) -> Option<St
 pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) -> LiveRole {
     let Some(declared) = &spec.boundary else {
         let message = "spec.permissionsBoundary is not set";
-        b.set("BoundaryInPlace", UNKNOWN, "NotDeclared", message);
+        b.set(
+            ConditionType::BoundaryInPlace,
+            UNKNOWN,
+            "NotDeclared",
+            message,
+        );
         return live.clone();
     };
     let wanted = declared_arn(declared, live);
@@ -57,7 +62,12 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
              or of AWS, in the role's partition {role_partition}",
             live.account()
         );
-        b.set("BoundaryInPlace", FALSE, "InvalidBoundary", message.clone());
+        b.set(
+            ConditionType::BoundaryInPlace,
+            FALSE,
+            "InvalidBoundary",
+            message.clone(),
+        );
         b.fail("InvalidBoundary", message);
         return live.clone();
     }
@@ -73,7 +83,12 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
     };
     if now == Some(wanted.as_str()) && content_ok {
         let message = format!("the role's boundary is {wanted}");
-        b.set("BoundaryInPlace", TRUE, "BoundaryInPlace", message);
+        b.set(
+            ConditionType::BoundaryInPlace,
+            TRUE,
+            "BoundaryInPlace",
+            message,
+        );
         return live.clone();
     }
     let what = match now {
@@ -83,7 +98,12 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
     };
     if spec.mode != Mode::Enforce {
         let message = format!("{what}; mode {:?} never writes to IAM", spec.mode);
-        b.set("BoundaryInPlace", FALSE, "NotEnforcing", message);
+        b.set(
+            ConditionType::BoundaryInPlace,
+            FALSE,
+            "NotEnforcing",
+            message,
+        );
         return live.clone();
     }
     let mut operations = Vec::new();
@@ -121,7 +141,7 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
             message.clone(),
         );
         b.set(
-            "BoundaryInPlace",
+            ConditionType::BoundaryInPlace,
             FALSE,
             "NotProvablyNarrower",
             message.clone(),
@@ -130,7 +150,12 @@ pub(super) fn boundary_in_place(b: &mut Builder, spec: &ValidSpec, live: &LiveRo
         return live.clone();
     }
     let message = format!("{what}: set now");
-    b.set("BoundaryInPlace", TRUE, "BoundaryInPlace", message);
+    b.set(
+        ConditionType::BoundaryInPlace,
+        TRUE,
+        "BoundaryInPlace",
+        message,
+    );
     // Said once the writes succeeded (a claim first postpones them).
     b.completion.push(PlannedEvent {
         type_: EventType::Normal,
@@ -196,7 +221,7 @@ pub(super) fn denies_used_actions(b: &mut Builder, spec: &ValidSpec, live: &Live
         0 => String::new(),
         n => format!(" and {n} more"),
     };
-    let Some((_, _, message)) = b.conditions.get_mut("BoundaryInPlace") else {
+    let Some((_, _, message)) = b.conditions.get_mut(&ConditionType::BoundaryInPlace) else {
         return;
     };
     message.push_str(&format!(

@@ -6,28 +6,78 @@ use crate::controller::crd::{Condition, LeastPrivilegeRoleStatus};
 use crate::role::Operation;
 use std::collections::BTreeMap;
 
-pub(super) const CONDITION_TYPES: [&str; 9] = [
-    "Analyzed",
-    "LastAccessedAvailable",
-    "TrustOK",
-    "BoundaryInPlace",
-    "ProposalReady",
-    "Approved",
-    "InSync",
-    "Drifted",
-    "Ready",
-];
+/// The condition types, in the order the status lists them: a type the plan sets is one of
+/// these, so none can be misspelt (and dropped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ConditionType {
+    Analyzed,
+    LastAccessedAvailable,
+    TrustOK,
+    BoundaryInPlace,
+    ProposalReady,
+    Approved,
+    InSync,
+    Drifted,
+    Ready,
+}
 
-pub(super) const TRUE: &str = "True";
-pub(super) const FALSE: &str = "False";
-pub(super) const UNKNOWN: &str = "Unknown";
+impl ConditionType {
+    pub const ALL: [ConditionType; 9] = [
+        ConditionType::Analyzed,
+        ConditionType::LastAccessedAvailable,
+        ConditionType::TrustOK,
+        ConditionType::BoundaryInPlace,
+        ConditionType::ProposalReady,
+        ConditionType::Approved,
+        ConditionType::InSync,
+        ConditionType::Drifted,
+        ConditionType::Ready,
+    ];
 
-/// Collects the plan; conditions are set by type and emitted in [`CONDITION_TYPES`] order.
+    /// Its name in `status.conditions[].type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionType::Analyzed => "Analyzed",
+            ConditionType::LastAccessedAvailable => "LastAccessedAvailable",
+            ConditionType::TrustOK => "TrustOK",
+            ConditionType::BoundaryInPlace => "BoundaryInPlace",
+            ConditionType::ProposalReady => "ProposalReady",
+            ConditionType::Approved => "Approved",
+            ConditionType::InSync => "InSync",
+            ConditionType::Drifted => "Drifted",
+            ConditionType::Ready => "Ready",
+        }
+    }
+}
+
+/// A condition's status, as `metav1.Condition` spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+}
+
+impl ConditionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+        }
+    }
+}
+
+pub(super) const TRUE: ConditionStatus = ConditionStatus::True;
+pub(super) const FALSE: ConditionStatus = ConditionStatus::False;
+pub(super) const UNKNOWN: ConditionStatus = ConditionStatus::Unknown;
+
+/// Collects the plan; conditions are set by type and emitted in [`ConditionType::ALL`] order.
 pub(super) struct Builder<'a> {
     pub observed: &'a Observed,
     pub status: LeastPrivilegeRoleStatus,
     /// Type → (status, reason, message).
-    pub conditions: BTreeMap<&'static str, (&'static str, &'static str, String)>,
+    pub conditions: BTreeMap<ConditionType, (ConditionStatus, &'static str, String)>,
     pub operations: Vec<Operation>,
     pub events: Vec<PlannedEvent>,
     pub completion: Vec<PlannedEvent>,
@@ -55,8 +105,8 @@ impl<'a> Builder<'a> {
 
     pub fn set(
         &mut self,
-        type_: &'static str,
-        status: &'static str,
+        type_: ConditionType,
+        status: ConditionStatus,
         reason: &'static str,
         message: impl Into<String>,
     ) {
@@ -81,16 +131,17 @@ impl<'a> Builder<'a> {
     /// condition's status changed, so a steady state writes an identical status.
     pub fn finish(mut self, requeue: Requeue) -> Plan {
         let previous = &self.observed.previous.conditions;
-        let conditions = CONDITION_TYPES
+        let conditions = ConditionType::ALL
             .iter()
             .map(|type_| {
                 let (status, reason, message) =
                     self.conditions
                         .remove(type_)
                         .unwrap_or((UNKNOWN, "Pending", String::new()));
+                let (type_, status) = (type_.as_str(), status.as_str());
                 let last_transition_time = previous
                     .iter()
-                    .find(|c| c.type_ == *type_ && c.status == status)
+                    .find(|c| c.type_ == type_ && c.status == status)
                     .map(|c| c.last_transition_time.clone())
                     .unwrap_or_else(|| self.observed.now.clone());
                 Condition {
@@ -105,23 +156,24 @@ impl<'a> Builder<'a> {
             .collect::<Vec<Condition>>();
         // Ready and Approved transitions are what people watch for: each gets an Event,
         // unless one with the same reason is already planned.
-        for c in conditions
-            .iter()
-            .filter(|c| c.type_ == "Ready" || c.type_ == "Approved")
-        {
+        for c in conditions.iter().filter(|c| {
+            c.type_ == ConditionType::Ready.as_str() || c.type_ == ConditionType::Approved.as_str()
+        }) {
             let before = previous.iter().find(|p| p.type_ == c.type_);
             // A new reason for Ready=False is news (InvalidSpec → RoleNotFound); for Approved
             // only the status is (Approved → Applied is the expected next step).
             let changed = before.is_none_or(|p| {
-                p.status != c.status || (c.type_ == "Ready" && p.reason != c.reason)
+                p.status != c.status
+                    || (c.type_ == ConditionType::Ready.as_str() && p.reason != c.reason)
             });
             let planned = self.events.iter().any(|e| e.reason == c.reason);
-            if changed && !planned && c.status != UNKNOWN {
-                let type_ = if c.type_ == "Ready" && c.status == FALSE {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                };
+            if changed && !planned && c.status != UNKNOWN.as_str() {
+                let type_ =
+                    if c.type_ == ConditionType::Ready.as_str() && c.status == FALSE.as_str() {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    };
                 let note = c
                     .message
                     .clone()
@@ -161,7 +213,7 @@ pub fn failed(
     let mut status = base.clone();
     set_condition(
         &mut status,
-        "Ready",
+        ConditionType::Ready,
         FALSE,
         reason,
         message,
@@ -194,17 +246,25 @@ pub fn apply_failed(
     let applying = status
         .conditions
         .iter()
-        .any(|c| c.type_ == "Drifted" && c.reason == "Applied");
+        .any(|c| c.type_ == ConditionType::Drifted.as_str() && c.reason == "Applied");
     if applying {
-        match previous.conditions.iter().find(|c| c.type_ == "Drifted") {
+        match previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == ConditionType::Drifted.as_str())
+        {
             Some(before) => {
-                if let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == "Drifted") {
+                if let Some(c) = status
+                    .conditions
+                    .iter_mut()
+                    .find(|c| c.type_ == ConditionType::Drifted.as_str())
+                {
                     *c = before.clone();
                 }
             }
             None => set_condition(
                 &mut status,
-                "Drifted",
+                ConditionType::Drifted,
                 UNKNOWN,
                 reason,
                 message,
@@ -213,12 +273,13 @@ pub fn apply_failed(
             ),
         }
     }
-    for type_ in ["InSync", "Ready"] {
+    for type_ in [ConditionType::InSync, ConditionType::Ready] {
         // The plan set these as if its operations succeeded; the transition time counts from
         // what the resource showed before, so failing the same way again writes an identical
         // status (which triggers no reconcile of its own: retries follow the error backoff).
-        if let Some(before) = previous.conditions.iter().find(|c| c.type_ == type_)
-            && let Some(condition) = status.conditions.iter_mut().find(|c| c.type_ == type_)
+        let is = |c: &&Condition| c.type_ == type_.as_str();
+        if let Some(before) = previous.conditions.iter().find(is)
+            && let Some(condition) = status.conditions.iter_mut().find(|c| is(&&**c))
         {
             *condition = before.clone();
         }
@@ -249,13 +310,14 @@ pub fn bounded(mut message: String) -> String {
 /// Sets one condition, keeping `lastTransitionTime` unless its status changes.
 fn set_condition(
     status: &mut LeastPrivilegeRoleStatus,
-    type_: &str,
-    value: &str,
+    type_: ConditionType,
+    value: ConditionStatus,
     reason: &str,
     message: &str,
     generation: i64,
     now: &str,
 ) {
+    let (type_, value) = (type_.as_str(), value.as_str());
     let last_transition_time = status
         .conditions
         .iter()

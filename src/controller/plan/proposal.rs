@@ -1,6 +1,6 @@
 //! The ProposalReady condition: the proposal of this time's analysis, or the one before.
 
-use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::builder::{Builder, ConditionType, FALSE, TRUE, UNKNOWN};
 use super::{AnalysisResult, EventType, set_json, set_revision};
 use crate::controller::crd::{
     DroppedGrant, GeneralizedGrant, Mode, Proposal, REPORT_LIMIT, WouldDenyCall,
@@ -16,7 +16,7 @@ pub(super) fn proposal_ready(b: &mut Builder, spec: &ValidSpec, live: &LiveRole)
     if spec.mode == Mode::Observe {
         b.status.proposal = None;
         b.set(
-            "ProposalReady",
+            ConditionType::ProposalReady,
             FALSE,
             "ObserveMode",
             "mode Observe only reports",
@@ -50,10 +50,10 @@ pub(super) fn proposal_ready(b: &mut Builder, spec: &ValidSpec, live: &LiveRole)
                     p.generalized_count
                 ));
             }
-            b.set("ProposalReady", TRUE, "ProposalReady", message);
+            b.set(ConditionType::ProposalReady, TRUE, "ProposalReady", message);
         }
         None => b.set(
-            "ProposalReady",
+            ConditionType::ProposalReady,
             UNKNOWN,
             "AwaitingAnalysis",
             "no proposal yet",

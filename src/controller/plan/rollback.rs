@@ -6,7 +6,7 @@
 //! later revision removed and never more.
 
 use super::backup::original_documents;
-use super::builder::{Builder, FALSE, TRUE};
+use super::builder::{Builder, ConditionType, FALSE, TRUE};
 use super::{set_json, set_revision};
 use crate::controller::crd::{LeastPrivilegeRoleSpec, Mode, Proposal};
 use crate::policy::Policy;
@@ -49,7 +49,12 @@ pub(super) fn rollback(b: &mut Builder, revision: &str, live: &LiveRole) -> Opti
         Ok(documents) => documents,
         Err(why) => {
             let message = format!("spec.rollbackTo {revision}: {why}");
-            b.set("Approved", FALSE, "RollbackNotFound", message.clone());
+            b.set(
+                ConditionType::Approved,
+                FALSE,
+                "RollbackNotFound",
+                message.clone(),
+            );
             b.fail("RollbackNotFound", message);
             return None;
         }
@@ -61,7 +66,7 @@ pub(super) fn rollback(b: &mut Builder, revision: &str, live: &LiveRole) -> Opti
         "RollbackApproved"
     };
     let message = format!("{revision} (spec.rollbackTo) is held until spec.rollbackTo is removed");
-    b.set("Approved", TRUE, reason, message);
+    b.set(ConditionType::Approved, TRUE, reason, message);
     let mut ceiling = Ceiling {
         documents: live.documents(),
         without_original: None,

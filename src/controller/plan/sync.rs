@@ -3,7 +3,7 @@
 //! within what it holds now ([`prove_each_state`](crate::role::proof::prove_each_state)).
 
 use super::approved::Decision;
-use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::builder::{Builder, ConditionType, FALSE, TRUE, UNKNOWN};
 use super::restore::{RESTORE_POLICY, RestoreTarget};
 use super::{EventType, HISTORY_LIMIT, PlannedEvent, set_revision};
 use crate::controller::crd::{Applied, AttachedPolicies, InlinePolicies, Proposal};
@@ -52,7 +52,7 @@ pub(super) fn in_sync(
                     p.revision
                 );
                 b.event(EventType::Warning, "ManagedPolicyQuota", message.clone());
-                b.set("Approved", FALSE, "ManagedPolicyQuota", message.clone());
+                b.set(ConditionType::Approved, FALSE, "ManagedPolicyQuota", message.clone());
                 b.fail("ManagedPolicyQuota", message);
                 None
             }
@@ -70,7 +70,7 @@ pub(super) fn in_sync(
                     ));
                 }
                 b.event(EventType::Warning, "NotProvablyNarrower", message.clone());
-                b.set("Approved", FALSE, "NotProvablyNarrower", message.clone());
+                b.set(ConditionType::Approved, FALSE, "NotProvablyNarrower", message.clone());
                 b.fail("NotProvablyNarrower", message);
                 may_revert = false;
                 None
@@ -101,8 +101,18 @@ pub(super) fn in_sync(
         );
         report_kept(b, &convergence);
     } else {
-        b.set("InSync", UNKNOWN, "NothingApplied", "nothing applied yet");
-        b.set("Drifted", FALSE, "NothingApplied", "nothing applied yet");
+        b.set(
+            ConditionType::InSync,
+            UNKNOWN,
+            "NothingApplied",
+            "nothing applied yet",
+        );
+        b.set(
+            ConditionType::Drifted,
+            FALSE,
+            "NothingApplied",
+            "nothing applied yet",
+        );
     }
 }
 
@@ -190,8 +200,8 @@ fn apply(
     } else {
         format!("{} applied", p.revision)
     };
-    b.set("InSync", TRUE, "Applied", message.clone());
-    b.set("Drifted", FALSE, "Applied", message);
+    b.set(ConditionType::InSync, TRUE, "Applied", message.clone());
+    b.set(ConditionType::Drifted, FALSE, "Applied", message);
 }
 
 /// Compares the role with the applied revision; drift is put back when the spec says Revert
@@ -206,8 +216,8 @@ fn drift(
 ) {
     if convergence.changes.is_empty() {
         let message = format!("the role holds {}", applied.revision);
-        b.set("InSync", TRUE, "InSync", message.clone());
-        b.set("Drifted", FALSE, "InSync", message);
+        b.set(ConditionType::InSync, TRUE, "InSync", message.clone());
+        b.set(ConditionType::Drifted, FALSE, "InSync", message);
         restore_only(b, live, convergence, ceiling);
         return;
     }
@@ -242,8 +252,8 @@ fn drift(
         None => ("Reported", what.clone()),
     };
     b.event(EventType::Warning, "Drifted", note.clone());
-    b.set("InSync", FALSE, "Drifted", what);
-    b.set("Drifted", TRUE, reason, note.clone());
+    b.set(ConditionType::InSync, FALSE, "Drifted", what);
+    b.set(ConditionType::Drifted, TRUE, reason, note.clone());
     if reason == "Reverting" {
         b.operations.extend(convergence.operations.iter().cloned());
         return;
@@ -508,13 +518,16 @@ fn report_kept(b: &mut Builder, convergence: &Convergence) {
             ),
         ));
     }
-    let already_drifted = b.conditions.get("Drifted").is_some_and(|c| c.0 == TRUE);
+    let already_drifted = b
+        .conditions
+        .get(&ConditionType::Drifted)
+        .is_some_and(|c| c.0 == TRUE);
     let before = b
         .observed
         .previous
         .conditions
         .iter()
-        .find(|c| c.type_ == "Drifted")
+        .find(|c| c.type_ == ConditionType::Drifted.as_str())
         .map(|c| c.reason.clone());
     // The first (BoundaryChanged) names the condition when nothing else does.
     let mut named = already_drifted;
@@ -523,7 +536,7 @@ fn report_kept(b: &mut Builder, convergence: &Convergence) {
             b.event(EventType::Warning, reason, message.clone());
         }
         if !named {
-            b.set("Drifted", TRUE, reason, message);
+            b.set(ConditionType::Drifted, TRUE, reason, message);
             named = true;
         }
     }

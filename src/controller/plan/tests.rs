@@ -1,4 +1,4 @@
-use super::builder::{CONDITION_TYPES, MAX_MESSAGE_BYTES, bounded};
+use super::builder::{ConditionStatus, ConditionType, MAX_MESSAGE_BYTES, bounded};
 use super::*;
 use crate::controller::crd::{
     Applied, Approval, ApprovedRestore, AttachedPolicies, CloudTrailSource, Condition,
@@ -163,11 +163,11 @@ fn condition<'a>(plan: &'a Plan, type_: &str) -> &'a Condition {
         .unwrap()
 }
 
-fn assert_condition(plan: &Plan, type_: &str, status: &str, reason: &str) {
+fn assert_condition(plan: &Plan, type_: &str, status: ConditionStatus, reason: &str) {
     let c = condition(plan, type_);
     assert_eq!(
         (c.status.as_str(), c.reason.as_str()),
-        (status, reason),
+        (status.as_str(), reason),
         "{type_}: {c:?}"
     );
 }
@@ -691,7 +691,7 @@ fn last_transition_time_changes_only_with_the_status() {
         .iter()
         .map(|c| c.type_.as_str())
         .collect();
-    assert_eq!(types, CONDITION_TYPES);
+    assert_eq!(types, ConditionType::ALL.map(ConditionType::as_str));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! configuration's accounts. Observation only: nothing here writes to IAM.
 
 use super::EventType;
-use super::builder::{Builder, FALSE, TRUE, UNKNOWN};
+use super::builder::{Builder, ConditionType, FALSE, TRUE, UNKNOWN};
 use crate::controller::crd::{REPORT_LIMIT, TrustFinding, TrustReport, TrustedPrincipal};
 use crate::controller::spec::ValidSpec;
 use crate::policy::trust::{Trust, analyze};
@@ -26,7 +26,7 @@ pub(super) fn trust_ok(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
     let Some(text) = &live.trust_policy else {
         b.status.trust = None;
         b.set(
-            "TrustOK",
+            ConditionType::TrustOK,
             UNKNOWN,
             "TrustPolicyUnread",
             "IAM returned no trust policy for the role",
@@ -40,7 +40,12 @@ pub(super) fn trust_ok(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
         Err(e) => {
             b.status.trust = None;
             let message = format!("the role's trust policy could not be analyzed: {e}");
-            b.set("TrustOK", UNKNOWN, "TrustPolicyNotAnalyzed", message);
+            b.set(
+                ConditionType::TrustOK,
+                UNKNOWN,
+                "TrustPolicyNotAnalyzed",
+                message,
+            );
             return;
         }
     };
@@ -82,7 +87,7 @@ pub(super) fn trust_ok(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
             report.principals_count,
             who.join(", ")
         );
-        b.set("TrustOK", TRUE, "TrustOK", message);
+        b.set(ConditionType::TrustOK, TRUE, "TrustOK", message);
     } else {
         let codes: BTreeSet<&str> = report.findings.iter().map(|f| f.code.as_str()).collect();
         let message = format!(
@@ -90,7 +95,7 @@ pub(super) fn trust_ok(b: &mut Builder, spec: &ValidSpec, live: &LiveRole) {
             report.findings_count,
             codes.into_iter().collect::<Vec<_>>().join(", ")
         );
-        b.set("TrustOK", FALSE, "TrustFindings", message);
+        b.set(ConditionType::TrustOK, FALSE, "TrustFindings", message);
     }
     b.status.trust = Some(report);
 }
