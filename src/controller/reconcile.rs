@@ -218,7 +218,8 @@ async fn contained<T>(stage: impl Future<Output = Result<T, Error>>) -> Result<T
 }
 
 /// Transient failures back off exponentially (5 s … 5 min); the rest retry slowly, since
-/// what fixes them (permissions, a bucket policy) is not a change to the resource.
+/// what fixes them (permissions, a bucket policy) is not a change to the resource. Either
+/// way with [`jittered`] delays, so resources that failed together retry apart.
 pub fn error_policy(lpr: Arc<LeastPrivilegeRole>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_error(error.metric_label());
     tracing::warn!(
@@ -227,13 +228,30 @@ pub fn error_policy(lpr: Arc<LeastPrivilegeRole>, error: &Error, ctx: Arc<Contex
         error = %error,
         "reconcile failed"
     );
+    let key = key(&lpr);
     if !error.is_retryable() {
-        return Action::requeue(PERMANENT_RETRY);
+        return Action::requeue(jittered(PERMANENT_RETRY, &key, 0));
     }
     let mut failures = ctx.failures.lock().expect("not poisoned");
-    let count = failures.entry(key(&lpr)).or_insert(0);
+    let count = failures.entry(key.clone()).or_insert(0);
     *count = (*count + 1).min(10);
-    Action::requeue(Duration::from_secs((5u64 << (*count - 1)).min(300)))
+    let base = Duration::from_secs((5u64 << (*count - 1)).min(300));
+    Action::requeue(jittered(base, &key, *count))
+}
+
+/// At most this share of a retry delay is added as jitter.
+const JITTER_PERCENT: u64 = 25;
+
+/// `base` plus up to [`JITTER_PERCENT`] of it, drawn from the resource and its failure count:
+/// the same resource waits the same each time (a test can tell), while 2,000 resources that
+/// failed on one throttled moment spread over a quarter of the delay instead of retrying in
+/// lockstep.
+fn jittered(base: Duration, key: &(String, String), failures: u32) -> Duration {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    (key, failures).hash(&mut hasher);
+    let permille = hasher.finish() % 1000;
+    base + base.mul_f64((JITTER_PERCENT * permille) as f64 / 100_000.0)
 }
 
 /// What of the resource's status the plan may believe ([`crate::controller::seal::believed`]);
@@ -581,6 +599,24 @@ async fn cleanup(lpr: &LeastPrivilegeRole, ctx: &Context) -> Result<Action, Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_of_resources_that_failed_together_spread_over_a_quarter_of_the_delay() {
+        let base = Duration::from_secs(40);
+        let delays: Vec<Duration> = (0..2000)
+            .map(|i| super::jittered(base, &("team".to_string(), format!("role-{i}")), 4))
+            .collect();
+        assert!(delays.iter().all(|d| *d >= base && *d < base * 5 / 4));
+        let (min, max) = (delays.iter().min().unwrap(), delays.iter().max().unwrap());
+        assert!(*max - *min > Duration::from_secs(9), "{min:?} … {max:?}");
+        let mut distinct = delays.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(distinct.len() > 500, "{}", distinct.len());
+        // One resource waits the same each time.
+        let again = super::jittered(base, &("team".to_string(), "role-7".to_string()), 4);
+        assert_eq!(again, delays[7]);
+    }
 
     #[test]
     fn the_deadline_cuts_a_reconcile_before_healthz_calls_it_wedged() {
