@@ -7,6 +7,7 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 use iam_tailor::aws::iam::{self, IamError};
 use iam_tailor::policy::Policy;
 use iam_tailor::policy::document::{ActionBlock, Effect};
+use std::collections::BTreeMap;
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -417,5 +418,131 @@ async fn a_customer_policy_gets_its_document_back_only_where_it_changes_no_one_e
             .await
             .unwrap()
             .restorable
+    );
+}
+
+/// The account snapshot says what the per-role reads say, for every role (a path, inline and
+/// attached policies, AWS managed ones, a boundary, tags, a second policy version), in one call
+/// where the per-role reads took dozens. (moto answers in one page whatever the page size, so
+/// the paging is IAM's to show.)
+#[tokio::test]
+async fn the_account_snapshot_agrees_with_the_per_role_reads() {
+    let server = moto::Moto::start();
+    let client = server.iam();
+    let api = iam::Iam::from(client.clone());
+    let tag = |key: &str, value: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .unwrap()
+    };
+    let mut names = vec!["web".to_string(), "Worker".to_string()];
+    names.extend((0..12).map(|i| format!("plain-{i}")));
+    for name in &names {
+        let path = if name == "Worker" { "/team/" } else { "/" };
+        (client.create_role().role_name(name).path(path))
+            .assume_role_policy_document(TRUST)
+            .tags(tag("iam-tailor.dev/managed-role", "true"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut policies = Vec::new();
+    for name in ["data", "fence"] {
+        let created = (client.create_policy().policy_name(name))
+            .policy_document(bucket_reader(1))
+            .send()
+            .await
+            .unwrap();
+        policies.push(created.policy().unwrap().arn().unwrap().to_string());
+    }
+    (client.create_policy_version().policy_arn(&policies[0]))
+        .policy_document(bucket_reader(2))
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+    for (role, arn) in [
+        ("web", &policies[0]),
+        ("web", &ADMIN.to_string()),
+        ("Worker", &policies[0]),
+    ] {
+        (client.attach_role_policy().role_name(role).policy_arn(arn))
+            .send()
+            .await
+            .unwrap();
+    }
+    (client
+        .put_role_policy()
+        .role_name("web")
+        .policy_name("s3-all"))
+    .policy_document(S3_ALL)
+    .send()
+    .await
+    .unwrap();
+    (client.put_role_permissions_boundary().role_name("Worker"))
+        .permissions_boundary(&policies[1])
+        .send()
+        .await
+        .unwrap();
+
+    let snapshot = iam::read_account(&api).await.unwrap();
+    assert_eq!(snapshot.pages, 1);
+    assert_eq!(snapshot.roles.len(), names.len());
+    assert_eq!(
+        snapshot.policies.keys().collect::<Vec<_>>(),
+        policies.iter().collect::<Vec<_>>()
+    );
+    for name in &names {
+        let live = iam::read_role(&api, name).await.unwrap();
+        let role = snapshot.role(name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            (
+                &role.head.name,
+                &role.head.arn,
+                &role.head.role_id,
+                &role.head.tags
+            ),
+            (&live.name, &live.arn, &live.role_id, &live.tags),
+            "{name}"
+        );
+        assert_eq!(
+            role.head.permissions_boundary, live.permissions_boundary,
+            "{name}"
+        );
+        assert_eq!(role.head.trust_policy, live.trust_policy, "{name}");
+        let inline: BTreeMap<String, Policy> = (role.inline.iter())
+            .map(|(n, d)| (n.clone(), d.clone().unwrap()))
+            .collect();
+        assert_eq!(inline, live.inline, "{name}");
+        let mut attached: Vec<&str> = role.attached.iter().map(|(arn, _)| arn.as_str()).collect();
+        attached.sort();
+        let mut expected: Vec<&str> = live.attached.iter().map(|a| a.arn.as_str()).collect();
+        expected.sort();
+        assert_eq!(attached, expected, "{name}");
+        for a in live
+            .attached
+            .iter()
+            .filter(|a| !a.arn.contains(":aws:policy/"))
+        {
+            let held = &snapshot.policies[&a.arn];
+            assert_eq!(
+                held.document.as_ref().unwrap(),
+                &a.document,
+                "{name} {}",
+                a.arn
+            );
+            assert_eq!(held.name, a.name);
+        }
+    }
+    assert_eq!(
+        snapshot.policies[&policies[0]]
+            .document
+            .as_ref()
+            .unwrap()
+            .revision(),
+        Policy::parse(&bucket_reader(2)).unwrap().revision(),
+        "the default version"
     );
 }

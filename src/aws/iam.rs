@@ -7,6 +7,10 @@
 //!
 //! [`Operation`]: crate::role::Operation
 
+mod account;
+
+pub use account::{AccountSnapshot, SnapshotPolicy, SnapshotRole, read_account};
+
 use super::{Limited, Limits};
 use crate::policy::Policy;
 use crate::role::last_accessed::{ActionLastAccessed, LastAccessed, ServiceLastAccessed};
