@@ -372,6 +372,4 @@ fn prove(
 }
 
 #[cfg(test)]
-mod differential;
-#[cfg(test)]
 mod tests;

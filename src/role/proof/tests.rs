@@ -1,5 +1,7 @@
 //! Unit tests of the state-by-state proof: each attack a plan could make on the role.
 
+mod differential;
+
 use super::*;
 use crate::role::AttachedPolicy;
 
