@@ -9,9 +9,9 @@
 //! overlap on. A fixed-seed PRNG keeps failures reproducible: the message names the seed and
 //! the case, and `differential(&Pools::EVERYTHING, seed, 1)` replays it.
 
-use crate::role::proof::prove_each_state;
 use crate::policy::eval::{Decision, Evaluation, PolicySet, Request};
 use crate::policy::{Context, Policy};
+use crate::role::proof::prove_each_state;
 use crate::role::{AttachedPolicy, LiveRole, Operation};
 use crate::wildcard::{subsumes, subsumes_ignore_case};
 use std::collections::BTreeMap;
