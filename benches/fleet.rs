@@ -12,22 +12,22 @@
 
 // The bench uses a few of the test helpers, not all.
 #[allow(dead_code)]
-#[path = "../tests/control_plane/mod.rs"]
+#[path = "../tests/support/control_plane/mod.rs"]
 mod control_plane;
 #[allow(dead_code)]
-#[path = "../tests/double_server/mod.rs"]
+#[path = "../tests/doubles/double_server/mod.rs"]
 mod double_server;
 #[allow(dead_code)]
-#[path = "../tests/iam_last_accessed_double/mod.rs"]
+#[path = "../tests/doubles/iam_last_accessed_double/mod.rs"]
 mod iam_last_accessed_double;
 #[allow(dead_code)]
-#[path = "../tests/moto/mod.rs"]
+#[path = "../tests/support/moto/mod.rs"]
 mod moto;
 #[allow(dead_code)]
-#[path = "../tests/operator_env/mod.rs"]
+#[path = "../tests/support/operator_env/mod.rs"]
 mod operator_env;
 #[allow(dead_code)]
-#[path = "../tests/watch/mod.rs"]
+#[path = "../tests/support/watch/mod.rs"]
 mod watch;
 
 use iam_tailor::controller::{ClusterTrail, LeastPrivilegeRole};

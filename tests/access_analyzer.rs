@@ -1,4 +1,4 @@
-//! The Access Analyzer test double (`tests/access_analyzer_double/`) answers the real
+//! The Access Analyzer test double (`tests/doubles/access_analyzer_double/`) answers the real
 //! `aws_sdk_accessanalyzer::Client`: every call round-trips through the SDK's rest-json
 //! serializers and deserializers, including the error variants.
 

@@ -2,7 +2,7 @@
 //! (`tests/operator*.rs`) and the chart's (`tests/chart_rbac.rs`): the `iam-tailor` process
 //! ([`Operator`], watched by every wait while it runs and stopped when dropped), a CloudTrail in S3 for the roles it tailors, broad IAM
 //! roles, the CRDs, and helpers that read what the operator did (resource status, Events, the
-//! role in IAM). [`story`] holds the steps of the operator story that `tests/operator.rs` and
+//! role in IAM). [`story`] holds the steps of the operator story that `tests/operator/story.rs` and
 //! `tests/chart_rbac.rs` share.
 
 pub(crate) use crate::iam_last_accessed_double as iam_double;

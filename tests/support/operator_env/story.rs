@@ -1,4 +1,4 @@
-//! The steps of the operator story that `tests/operator.rs` (the operator as a test starts it)
+//! The steps of the operator story that `tests/operator/story.rs` (the operator as a test starts it)
 //! and `tests/chart_rbac.rs` (the operator under the chart's RBAC) both tell: roles with broad
 //! grants and their trail; `app` enforced (Enforce + Automatic) down to what it used, after a
 //! backup; AdministratorAccess attached out of band and reverted; `worker` proposed, held for a
