@@ -248,16 +248,21 @@ fn apply(role: &LiveRole, ops: &[Operation], store: &mut BTreeMap<String, Policy
 
 /// Enforce/Automatic applied to the original role: the plan and the role afterwards.
 fn enforced(s: &LeastPrivilegeRoleSpec, policies: Vec<Policy>) -> (Plan, LiveRole) {
+    enforced_from(s, &original_role(), policies)
+}
+
+/// [`enforced`] on `role`: the first plan, with a new analysis, and the role afterwards.
+fn enforced_from(
+    s: &LeastPrivilegeRoleSpec,
+    role: &LiveRole,
+    policies: Vec<Policy>,
+) -> (Plan, LiveRole) {
     let plan = plan(
         s,
-        &observed(
-            Default::default(),
-            original_role(),
-            Some(analysis(policies)),
-        ),
+        &observed(Default::default(), role.clone(), Some(analysis(policies))),
     );
-    let role = apply(&original_role(), &plan.operations, &mut BTreeMap::new());
-    (plan, role)
+    let after = apply(role, &plan.operations, &mut BTreeMap::new());
+    (plan, after)
 }
 
 /// The next reconcile: a day later, no new analysis, the backup in place.

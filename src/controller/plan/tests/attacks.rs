@@ -376,14 +376,7 @@ fn a_role_created_again_gets_policies_of_its_own() {
     let mut recreated = original_role();
     recreated.names = PolicyNames::ByRoleId;
     let own = format!("{OURS}@{}", recreated.role_id);
-    let p = plan(
-        &s,
-        &observed(
-            Default::default(),
-            recreated.clone(),
-            Some(analysis(vec![get_orders()])),
-        ),
-    );
+    let (p, after) = enforced_from(&s, &recreated, vec![get_orders()]);
     let written: Vec<&str> = (p.operations.iter())
         .filter_map(|o| match o {
             Operation::PutManagedPolicy { arn, .. } | Operation::AttachPolicy { arn } => {
@@ -413,7 +406,6 @@ fn a_role_created_again_gets_policies_of_its_own() {
         applied.note
     );
     // Read again, the role's own policy keeps the form.
-    let after = apply(&recreated, &p.operations, &mut BTreeMap::new());
     let held = after
         .attached
         .iter()
@@ -742,15 +734,7 @@ fn restore_puts_back_a_customer_policy_only_where_it_changes_no_one_else() {
     before
         .attached
         .push(attached(DATA, doc("s3:GetObject", "*")));
-    let first = plan(
-        &s,
-        &observed(
-            Default::default(),
-            before.clone(),
-            Some(analysis(vec![get_orders()])),
-        ),
-    );
-    let after = apply(&before, &first.operations, &mut BTreeMap::new());
+    let (first, after) = enforced_from(&s, &before, vec![get_orders()]);
     assert!(after.attached.iter().all(|a| a.arn != DATA), "detached");
     let mut o = next(&first, after);
     let mut restore_spec = s;
